@@ -1,0 +1,265 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { TunnelManagerError } from '../errors.ts';
+
+/**
+ * The one configuration file (YAML). Every key has a default that runs the sandbox,
+ * so `tunnel-manager serve` works with no file at all.
+ * Reference with every key: docs/configuration.md.
+ */
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'a HOST:PORT address such as 127.0.0.1:8787')
+  .refine((value) => Number(value.slice(value.lastIndexOf(':') + 1)) <= 65535, 'a port from 0 to 65535');
+
+const portRange = z
+  .string()
+  .regex(/^\d{1,5}-\d{1,5}$/, 'a port range FROM-TO such as 3100-3199')
+  .transform((value, ctx) => {
+    const [from, to] = value.split('-').map(Number) as [number, number];
+    if (from < 1 || to > 65535 || from > to) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'a port range FROM-TO with 1 <= FROM <= TO <= 65535' });
+      return z.NEVER;
+    }
+    return { from, to };
+  });
+
+const projectName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a project name of lowercase letters, digits and dashes (at most 63), such as consilio');
+
+const tokenHash = z
+  .string()
+  .regex(/^sha256:[0-9a-f]{64}$/, 'sha256:<64 hex digits>, as printed by `tunnel-manager token hash`');
+
+const projectSchema = z
+  .object({
+    name: projectName,
+    role: z.enum(['ps', 'ms']),
+    ports: portRange,
+    tokenHash: tokenHash.optional(),
+  })
+  .strict();
+
+const positiveSeconds = z.number().positive('a number of seconds greater than 0');
+
+export const configSchema = z
+  .object({
+    dataDir: z.string().min(1, 'a directory path').default('./data'),
+    cloudflare: z
+      .object({
+        accountId: z.string().regex(/^[0-9a-f]{32}$/, 'a Cloudflare account id (32 hex digits)').default('2d3af2bad092943b12b5e9fcde17b7a3'),
+        /** Absent: the sandbox's emulator. Production: https://api.cloudflare.com/client/v4 */
+        apiBaseUrl: z.string().url('an http(s) URL such as https://api.cloudflare.com/client/v4').optional(),
+        /** Name under which the SecretsManager finds the API token. */
+        apiTokenSecret: z.string().min(1).default('cloudflare_api_token'),
+      })
+      .strict()
+      .default({}),
+    tunnel: z
+      .object({
+        id: z
+          .string()
+          .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'a tunnel UUID such as fe2ec8b5-790f-4973-ad07-e03a4e4dd45b')
+          .default('fe2ec8b5-790f-4973-ad07-e03a4e4dd45b'),
+        defaultZone: z
+          .string()
+          .regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'a zone name such as 153.se')
+          .default('153.se'),
+        /** true: push the ingress through the API instead of a local config.yml (no restart). */
+        remotelyManaged: z.boolean().default(false),
+      })
+      .strict()
+      .default({}),
+    cloudflared: z
+      .object({
+        driver: z.enum(['child', 'spawn', 'systemd', 'docker']).default('child'),
+        /** The executable and the arguments before `tunnel`; absent in the sandbox, which runs the stand-in. */
+        command: z.array(z.string().min(1)).min(1, 'a non-empty list such as ["/usr/local/bin/cloudflared"]').optional(),
+        /** Default: <dataDir>/cloudflared/config.yml */
+        configPath: z.string().min(1).optional(),
+        credentialsFile: z.string().min(1).optional(),
+        metricsAddress: hostPort.default('127.0.0.1:20241'),
+        systemdUnit: z.string().min(1).default('cloudflared.service'),
+        containerName: z.string().min(1).default('cloudflared'),
+        /** cloudflared opens 4 HA connections; fewer ready ones make a probe `degraded`. */
+        expectedConnections: z.number().int().min(1).max(16).default(4),
+      })
+      .strict()
+      .default({}),
+    health: z
+      .object({
+        probeIntervalSeconds: positiveSeconds.default(30),
+        probeTimeoutSeconds: positiveSeconds.default(5),
+        failedProbesBeforeRestart: z.number().int().min(1, 'a whole number of at least 1').default(3),
+      })
+      .strict()
+      .default({}),
+    restart: z
+      .object({
+        backoffSeconds: z
+          .array(z.number().nonnegative())
+          .min(1, 'a non-empty list of seconds such as [5, 15, 30, 60, 300]')
+          .default([5, 15, 30, 60, 300]),
+        resetAfterSeconds: positiveSeconds.default(600),
+        stopGraceSeconds: positiveSeconds.default(10),
+        startTimeoutSeconds: positiveSeconds.default(30),
+      })
+      .strict()
+      .default({}),
+    projects: z
+      .array(projectSchema)
+      .default([
+        { name: 'meta-supervisor', role: 'ms', ports: '3000-3099' },
+        { name: 'consilio', role: 'ps', ports: '3100-3199' },
+        { name: 'openhorizon', role: 'ps', ports: '3200-3299' },
+        { name: 'odin', role: 'ps', ports: '3300-3399' },
+        { name: 'health-agent', role: 'ps', ports: '3400-3499' },
+        { name: 'shared-services', role: 'ps', ports: '9000-9999' },
+      ]),
+    mcp: z
+      .object({
+        listen: hostPort.default('127.0.0.1:8787'),
+      })
+      .strict()
+      .default({}),
+    logging: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const seen = new Map<string, number>();
+    config.projects.forEach((project, index) => {
+      const first = seen.get(project.name);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['projects', index, 'name'],
+          message: `a project name not used before (projects[${first}] is already named ${project.name})`,
+        });
+      }
+      seen.set(project.name, index);
+    });
+    config.projects.forEach((a, i) => {
+      config.projects.slice(i + 1).forEach((b, offset) => {
+        if (a.ports.from <= b.ports.to && b.ports.from <= a.ports.to) {
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ['projects', i + 1 + offset, 'ports'],
+            message: `a port range that does not overlap projects[${i}] (${a.name}: ${a.ports.from}-${a.ports.to})`,
+          });
+        }
+      });
+    });
+  });
+
+type ParsedConfig = z.output<typeof configSchema>;
+export type ProjectConfig = ParsedConfig['projects'][number];
+
+/** The validated configuration, with derived paths resolved to absolute ones. */
+export type Config = ParsedConfig & {
+  /** Where the file came from, or null for embedded defaults. */
+  source: string | null;
+  databasePath: string;
+  cloudflared: ParsedConfig['cloudflared'] & { configPath: string };
+};
+
+function valueAt(raw: unknown, path: (string | number)[]): unknown {
+  let node: unknown = raw;
+  for (const key of path) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string | number, unknown>)[key];
+  }
+  return node;
+}
+
+function keyName(path: (string | number)[]): string {
+  return path.reduce<string>((name, key) => (typeof key === 'number' ? `${name}[${key}]` : name ? `${name}.${key}` : key), '');
+}
+
+function describeIssue(issue: z.ZodIssue, raw: unknown): { key: string; found: unknown; expected: string } {
+  if (issue.code === z.ZodIssueCode.unrecognized_keys) {
+    const key = keyName([...issue.path, issue.keys[0] as string]);
+    return { key, found: valueAt(raw, [...issue.path, issue.keys[0] as string]), expected: 'no such key (remove it or check its spelling in docs/configuration.md)' };
+  }
+  const found = valueAt(raw, issue.path);
+  let expected = issue.message;
+  if (issue.code === z.ZodIssueCode.invalid_type) {
+    expected = issue.received === 'undefined' ? `a value of type ${issue.expected} (the key is required)` : `a value of type ${issue.expected}`;
+  } else if (issue.code === z.ZodIssueCode.invalid_enum_value) {
+    expected = `one of ${issue.options.map((option) => JSON.stringify(option)).join(', ')}`;
+  }
+  return { key: keyName(issue.path) || '(top level)', found, expected };
+}
+
+/**
+ * Validates a parsed YAML value. Every problem names the key, the value found and the form expected;
+ * all problems are reported at once.
+ */
+export function parseConfig(raw: unknown, source: string | null = null): Config {
+  const input = raw === null || raw === undefined ? {} : raw;
+  const result = configSchema.safeParse(input);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => describeIssue(issue, input));
+    const where = source ?? 'the configuration';
+    throw new TunnelManagerError({
+      code: 'CONFIG_INVALID',
+      message:
+        `${where} is invalid:\n` +
+        problems.map((p) => `  - ${p.key}: found ${JSON.stringify(p.found) ?? 'nothing'}, expected ${p.expected}`).join('\n'),
+      fix: `Correct the key${problems.length > 1 ? 's' : ''} listed above in ${where}; docs/configuration.md lists every key with its default.`,
+      details: { source, problems },
+    });
+  }
+  const parsed = result.data;
+  const dataDir = resolve(parsed.dataDir);
+  return {
+    ...parsed,
+    dataDir,
+    source,
+    databasePath: resolve(dataDir, 'tunnel-manager.db'),
+    cloudflared: {
+      ...parsed.cloudflared,
+      configPath: resolve(parsed.cloudflared.configPath ?? resolve(dataDir, 'cloudflared', 'config.yml')),
+    },
+  };
+}
+
+/**
+ * Loads the configuration: `--config` path, else `$TUNNEL_MANAGER_CONFIG`, else embedded defaults.
+ * A path that was named but does not exist is an error, never a silent fallback.
+ */
+export function loadConfig(options: { path?: string; env?: NodeJS.ProcessEnv } = {}): Config {
+  const env = options.env ?? process.env;
+  const path = options.path ?? env.TUNNEL_MANAGER_CONFIG;
+  if (path === undefined || path === '') return parseConfig({}, null);
+  const absolute = resolve(path);
+  if (!existsSync(absolute)) {
+    throw new TunnelManagerError({
+      code: 'CONFIG_NOT_FOUND',
+      message: `The configuration file ${absolute} does not exist.`,
+      fix: 'Create it (docs/configuration.md has an example), point --config or TUNNEL_MANAGER_CONFIG at the right file, or leave both unset to run on the embedded defaults.',
+      details: { path: absolute },
+    });
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(absolute, 'utf8'));
+  } catch (error) {
+    throw new TunnelManagerError({
+      code: 'CONFIG_INVALID',
+      message: `${absolute} is not valid YAML: ${(error as Error).message}`,
+      fix: 'Fix the YAML syntax at the line and column given above.',
+      details: { path: absolute },
+      cause: error,
+    });
+  }
+  return parseConfig(raw, absolute);
+}

@@ -1,0 +1,37 @@
+/**
+ * Redaction of anything token-like, for logs, errors and audit rows (secrets never leave the process).
+ * Two nets: keys whose name says "secret", and values that look like a credential whatever their key.
+ */
+const SECRET_KEY = /(token|secret|password|passwd|authorization|api[-_]?key|credential|cookie|private[-_]?key)/i;
+
+const SECRET_VALUE_PATTERNS: RegExp[] = [
+  /\bBearer\s+[A-Za-z0-9._~+/=-]+/gi,
+  /\btmk_[A-Za-z0-9_-]{16,}/g, // our MCP tokens
+  // Cloudflare API tokens and similar: 40 url-safe characters that are not a plain hex digest (git ids stay readable).
+  /\b(?=[A-Za-z0-9_-]{40}\b)(?![0-9a-f]{40}\b)[A-Za-z0-9_-]{40}\b/g,
+];
+
+export const REDACTED = '[REDACTED]';
+
+export function redactString(value: string): string {
+  return SECRET_VALUE_PATTERNS.reduce((text, pattern) => text.replace(pattern, REDACTED), value);
+}
+
+/** A deep copy with secret keys blanked and token-like strings replaced. Cycles and depth are bounded. */
+export function redact<T>(value: T, depth = 0): T {
+  if (depth > 8) return '[…]' as T;
+  if (typeof value === 'string') return redactString(value) as T;
+  if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1)) as T;
+  if (value !== null && typeof value === 'object') {
+    if (value instanceof Error) {
+      return { name: value.name, message: redactString(value.message) } as T;
+    }
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+      const isHashField = /hash$/i.test(key);
+      out[key] = SECRET_KEY.test(key) && !isHashField && item !== undefined && item !== null ? REDACTED : redact(item, depth + 1);
+    }
+    return out as T;
+  }
+  return value;
+}

@@ -1,0 +1,86 @@
+import type { Database } from 'better-sqlite3';
+
+export type AuditOutcome = 'ok' | 'denied' | 'error';
+
+export interface AuditEntry {
+  ts: number;
+  /** Who: a project name, `system` for the manager's own actions, `cli` for the operator. */
+  principal: string;
+  action: string;
+  target?: string | null;
+  /** Arguments with secrets already removed. */
+  arguments?: Record<string, unknown>;
+  outcome: AuditOutcome;
+  errorCode?: string | null;
+  durationMs?: number | null;
+  details?: Record<string, unknown>;
+}
+
+export interface AuditRow extends Required<AuditEntry> {
+  id: number;
+}
+
+/** The audit log: one row per tool call or change, allowed or denied. */
+export class AuditRepository {
+  private readonly insert;
+  private readonly selectRecent;
+  private readonly selectRecentForPrincipal;
+
+  constructor(db: Database) {
+    this.insert = db.prepare(
+      `INSERT INTO audit_log (ts, principal, action, target, arguments, outcome, error_code, duration_ms, details)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const columns = 'id, ts, principal, action, target, arguments, outcome, error_code, duration_ms, details';
+    this.selectRecent = db.prepare(`SELECT ${columns} FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?`);
+    this.selectRecentForPrincipal = db.prepare(
+      `SELECT ${columns} FROM audit_log WHERE principal = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+    );
+  }
+
+  record(entry: AuditEntry): number {
+    const info = this.insert.run(
+      entry.ts,
+      entry.principal,
+      entry.action,
+      entry.target ?? null,
+      JSON.stringify(entry.arguments ?? {}),
+      entry.outcome,
+      entry.errorCode ?? null,
+      entry.durationMs ?? null,
+      JSON.stringify(entry.details ?? {}),
+    );
+    return Number(info.lastInsertRowid);
+  }
+
+  /** Newest first, before the row id `before` (for paging). */
+  recent(limit: number, options: { principal?: string; before?: number } = {}): AuditRow[] {
+    const before = options.before ?? Number.MAX_SAFE_INTEGER;
+    const rows = (options.principal === undefined
+      ? this.selectRecent.all(before, limit)
+      : this.selectRecentForPrincipal.all(options.principal, before, limit)) as {
+      id: number;
+      ts: number;
+      principal: string;
+      action: string;
+      target: string | null;
+      arguments: string;
+      outcome: AuditOutcome;
+      error_code: string | null;
+      duration_ms: number | null;
+      details: string;
+    }[];
+    return rows.map((row) => ({
+      id: row.id,
+      ts: row.ts,
+      principal: row.principal,
+      action: row.action,
+      target: row.target,
+      arguments: JSON.parse(row.arguments) as Record<string, unknown>,
+      outcome: row.outcome,
+      errorCode: row.error_code,
+      durationMs: row.duration_ms,
+      details: JSON.parse(row.details) as Record<string, unknown>,
+    }));
+  }
+}

@@ -1,0 +1,44 @@
+import type { Database } from 'better-sqlite3';
+
+export interface EventRow {
+  id: number;
+  ts: number;
+  kind: string;
+  /** The project the event concerns, or `*` for everyone. */
+  project: string;
+  data: Record<string, unknown>;
+}
+
+/** The `events` table: appended once, read from a cursor (the id). */
+export class EventsRepository {
+  private readonly insert;
+  private readonly selectSince;
+  private readonly selectSinceForProject;
+
+  constructor(db: Database) {
+    this.insert = db.prepare('INSERT INTO events (ts, kind, project, data) VALUES (?, ?, ?, ?)');
+    this.selectSince = db.prepare('SELECT id, ts, kind, project, data FROM events WHERE id > ? ORDER BY id LIMIT ?');
+    this.selectSinceForProject = db.prepare(
+      "SELECT id, ts, kind, project, data FROM events WHERE id > ? AND project IN (?, '*') ORDER BY id LIMIT ?",
+    );
+  }
+
+  append(event: Omit<EventRow, 'id'>): EventRow {
+    const info = this.insert.run(event.ts, event.kind, event.project, JSON.stringify(event.data));
+    return { ...event, id: Number(info.lastInsertRowid) };
+  }
+
+  /** Events after `cursor`, oldest first; with `project`, only that project's and the broadcast ones. */
+  since(cursor: number, limit: number, project?: string): EventRow[] {
+    const rows = (project === undefined
+      ? this.selectSince.all(cursor, limit)
+      : this.selectSinceForProject.all(cursor, project, limit)) as {
+      id: number;
+      ts: number;
+      kind: string;
+      project: string;
+      data: string;
+    }[];
+    return rows.map((row) => ({ ...row, data: JSON.parse(row.data) as Record<string, unknown> }));
+  }
+}

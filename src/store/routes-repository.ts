@@ -1,0 +1,170 @@
+import type { Database } from 'better-sqlite3';
+
+export type RouteStatus = 'pending' | 'active' | 'deleting' | 'failed' | 'adopted';
+export type RouteSource = 'request' | 'adopted';
+
+/** One row of the route ledger: who owns a hostname and where its ingress rule points. */
+export interface Route {
+  id: number;
+  hostname: string;
+  zoneId: string;
+  zoneName: string;
+  project: string;
+  targetPort: number | null;
+  /** The ingress `service`, e.g. `http://localhost:3100` or `http://web:80`. */
+  service: string | null;
+  /** Why that target was chosen, in plain words; rendered as a comment next to the rule. */
+  targetReason: string | null;
+  path: string | null;
+  originRequest: Record<string, unknown> | null;
+  dnsRecordId: string | null;
+  /** Whether our saga created the DNS record (so a rollback may delete it). */
+  dnsCreated: boolean;
+  status: RouteStatus;
+  source: RouteSource;
+  expiresAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type NewRoute = Omit<Route, 'id' | 'createdAt' | 'updatedAt'> & { at: number };
+export type RoutePatch = Partial<Omit<Route, 'id' | 'hostname' | 'createdAt' | 'updatedAt'>>;
+
+interface RouteRow {
+  id: number;
+  hostname: string;
+  zone_id: string;
+  zone_name: string;
+  project: string;
+  target_port: number | null;
+  service: string | null;
+  target_reason: string | null;
+  path: string | null;
+  origin_request: string | null;
+  dns_record_id: string | null;
+  dns_created: number;
+  status: RouteStatus;
+  source: RouteSource;
+  expires_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+const COLUMN_OF: Record<keyof RoutePatch, keyof RouteRow> = {
+  zoneId: 'zone_id',
+  zoneName: 'zone_name',
+  project: 'project',
+  targetPort: 'target_port',
+  service: 'service',
+  targetReason: 'target_reason',
+  path: 'path',
+  originRequest: 'origin_request',
+  dnsRecordId: 'dns_record_id',
+  dnsCreated: 'dns_created',
+  status: 'status',
+  source: 'source',
+  expiresAt: 'expires_at',
+};
+
+function toRoute(row: RouteRow): Route {
+  return {
+    id: row.id,
+    hostname: row.hostname,
+    zoneId: row.zone_id,
+    zoneName: row.zone_name,
+    project: row.project,
+    targetPort: row.target_port,
+    service: row.service,
+    targetReason: row.target_reason,
+    path: row.path,
+    originRequest: row.origin_request === null ? null : (JSON.parse(row.origin_request) as Record<string, unknown>),
+    dnsRecordId: row.dns_record_id,
+    dnsCreated: row.dns_created === 1,
+    status: row.status,
+    source: row.source,
+    expiresAt: row.expires_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toColumnValue(key: keyof RoutePatch, value: unknown): unknown {
+  if (key === 'originRequest') return value === null || value === undefined ? null : JSON.stringify(value);
+  if (key === 'dnsCreated') return value ? 1 : 0;
+  return value ?? null;
+}
+
+/** The route ledger (`routes`). Hostnames compare case-insensitively. */
+export class RoutesRepository {
+  private readonly insertRow;
+  private readonly selectOne;
+  private readonly selectAll;
+  private readonly selectByProject;
+  private readonly deleteOne;
+  private readonly countAll;
+
+  constructor(private readonly db: Database) {
+    this.insertRow = db.prepare(
+      `INSERT INTO routes (hostname, zone_id, zone_name, project, target_port, service, target_reason, path,
+         origin_request, dns_record_id, dns_created, status, source, expires_at, created_at, updated_at)
+       VALUES (@hostname, @zone_id, @zone_name, @project, @target_port, @service, @target_reason, @path,
+         @origin_request, @dns_record_id, @dns_created, @status, @source, @expires_at, @at, @at)`,
+    );
+    this.selectOne = db.prepare('SELECT * FROM routes WHERE hostname = ?');
+    this.selectAll = db.prepare('SELECT * FROM routes ORDER BY hostname');
+    this.selectByProject = db.prepare('SELECT * FROM routes WHERE project = ? ORDER BY hostname');
+    this.deleteOne = db.prepare('DELETE FROM routes WHERE hostname = ?');
+    this.countAll = db.prepare('SELECT COUNT(*) AS n FROM routes');
+  }
+
+  /** Inserts a new row; throws SQLITE_CONSTRAINT_UNIQUE if the hostname is already in the ledger. */
+  insert(route: NewRoute): Route {
+    this.insertRow.run({
+      hostname: route.hostname.toLowerCase(),
+      zone_id: route.zoneId,
+      zone_name: route.zoneName,
+      project: route.project,
+      target_port: route.targetPort,
+      service: route.service,
+      target_reason: route.targetReason,
+      path: route.path,
+      origin_request: toColumnValue('originRequest', route.originRequest),
+      dns_record_id: route.dnsRecordId,
+      dns_created: route.dnsCreated ? 1 : 0,
+      status: route.status,
+      source: route.source,
+      expires_at: route.expiresAt,
+      at: route.at,
+    });
+    return this.find(route.hostname) as Route;
+  }
+
+  find(hostname: string): Route | undefined {
+    const row = this.selectOne.get(hostname) as RouteRow | undefined;
+    return row ? toRoute(row) : undefined;
+  }
+
+  list(filter: { project?: string } = {}): Route[] {
+    const rows = (filter.project === undefined ? this.selectAll.all() : this.selectByProject.all(filter.project)) as RouteRow[];
+    return rows.map(toRoute);
+  }
+
+  update(hostname: string, patch: RoutePatch, at: number): Route | undefined {
+    const keys = (Object.keys(patch) as (keyof RoutePatch)[]).filter((key) => patch[key] !== undefined);
+    if (keys.length > 0) {
+      const assignments = keys.map((key) => `${COLUMN_OF[key]} = ?`).join(', ');
+      this.db
+        .prepare(`UPDATE routes SET ${assignments}, updated_at = ? WHERE hostname = ?`)
+        .run(...keys.map((key) => toColumnValue(key, patch[key])), at, hostname);
+    }
+    return this.find(hostname);
+  }
+
+  remove(hostname: string): boolean {
+    return this.deleteOne.run(hostname).changes > 0;
+  }
+
+  count(): number {
+    return (this.countAll.get() as { n: number }).n;
+  }
+}
