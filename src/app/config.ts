@@ -56,6 +56,11 @@ export const configSchema = z
         apiBaseUrl: z.string().url('an http(s) URL such as https://api.cloudflare.com/client/v4').optional(),
         /** Name under which the SecretsManager finds the API token. */
         apiTokenSecret: z.string().min(1).default('cloudflare_api_token'),
+        /** Owner given to records found pointing at the tunnel on first start (adoption). */
+        adoptOwner: projectName.default('meta-supervisor'),
+        zoneRefreshSeconds: positiveSeconds.default(3600),
+        /** Client-side budget, kept under Cloudflare's 1,200 requests per 5 minutes per token. */
+        requestsPerFiveMinutes: z.number().int().min(1).max(1200).default(1000),
       })
       .strict()
       .default({}),
@@ -90,11 +95,40 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    ingress: z
+      .object({
+        /** What to do when a managed rule was edited by hand: keep the ledger's version, or adopt the edit. */
+        driftPolicy: z.enum(['keep-ledger', 'adopt-edit']).default('keep-ledger'),
+        /** Commit every version of config.yml to a git repository in its directory. */
+        gitBackup: z.boolean().default(true),
+      })
+      .strict()
+      .default({}),
+    reload: z
+      .object({
+        /** replica: start a second cloudflared, wait for /ready, then stop the old one; restart: stop then start. */
+        strategy: z.enum(['replica', 'restart']).default('replica'),
+        replicaReadyTimeoutSeconds: positiveSeconds.default(30),
+        /** cloudflared's --grace-period for draining in-flight requests on SIGTERM. */
+        drainGraceSeconds: positiveSeconds.default(30),
+      })
+      .strict()
+      .default({}),
+    docker: z
+      .object({
+        socketPath: z.string().min(1).default('/var/run/docker.sock'),
+        /** The container that runs cloudflared, when it runs in one and cannot be found by image or command. */
+        cloudflaredContainer: z.string().min(1).optional(),
+        resyncSeconds: positiveSeconds.default(300),
+      })
+      .strict()
+      .default({}),
     health: z
       .object({
         probeIntervalSeconds: positiveSeconds.default(30),
         probeTimeoutSeconds: positiveSeconds.default(5),
         failedProbesBeforeRestart: z.number().int().min(1, 'a whole number of at least 1').default(3),
+        rawRetentionDays: positiveSeconds.default(7),
       })
       .strict()
       .default({}),
