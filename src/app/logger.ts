@@ -1,4 +1,4 @@
-import { pino, type Logger, type DestinationStream } from 'pino';
+import { destination, pino, type DestinationStream, type Logger } from 'pino';
 import { redact, redactString } from './redact.ts';
 
 export type { Logger } from 'pino';
@@ -22,6 +22,6 @@ export function createLogger(options: { level?: string; destination?: Destinatio
         },
       },
     },
-    options.destination ?? pino.destination(2),
+    options.destination ?? destination(2),
   );
 }

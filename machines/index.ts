@@ -1,0 +1,13 @@
+import { supervisorMachine } from './supervisor.machine.ts';
+import { tunnelMachine } from './tunnel.machine.ts';
+
+/**
+ * Every machine of the system, by name: the source for `tunnel-manager machines export`,
+ * docs/machines.md and the version tag of persisted snapshots.
+ */
+export const MACHINES = {
+  supervisor: supervisorMachine,
+  tunnel: tunnelMachine,
+} as const;
+
+export type MachineName = keyof typeof MACHINES;

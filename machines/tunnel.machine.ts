@@ -1,0 +1,343 @@
+import { assign, emit, enqueueActions, fromCallback, fromPromise, setup } from 'xstate';
+
+/**
+ * Lifecycle of cloudflared.
+ *
+ *   booting → starting → running.up ⇄ running.degraded
+ *   running → restarting (process exit, N failed probes, RESTART) → starting | backoff → starting …
+ *   any → stopping → stopped (STOP)
+ *
+ * Backoff: the n-th consecutive failed start waits backoffMs[n-1] (the last value repeats forever).
+ * A crash or failed probes of a tunnel with no recent failure restarts at once; further failures
+ * before the tunnel has been up for `resetAfterMs` wait on the same schedule.
+ *
+ * Effects are injected with `.provide()`: `startTunnel`, `stopTunnel` (promises), `watchProcess` and
+ * `probeLoop` (callbacks that send PROCESS_EXITED / PROBE_* back). Wall time is read only in named actions.
+ * XState does not persist pending `after` timers: the backoff deadline lives in context (`backoffUntil`)
+ * and a RECHECK event re-arms it after a restore.
+ */
+
+export interface TunnelSettings {
+  /** How often the probe loop probes; the loop itself is injected. */
+  probeIntervalMs: number;
+  /** Consecutive failed probes that make a restart. */
+  failuresBeforeRestart: number;
+  /** Waits after the 1st, 2nd, … consecutive failure; the last one repeats. */
+  backoffMs: number[];
+  /** Up this long without failure resets the failure streak and the backoff. */
+  resetAfterMs: number;
+  /** SIGTERM, then SIGKILL after this long. */
+  stopGraceMs: number;
+  /** Start cloudflared when the actor is first created (not on restore: the snapshot holds the intent). */
+  autostart: boolean;
+}
+
+export interface TunnelProcessInfo {
+  pid: number | null;
+  adopted: boolean;
+  handle?: string;
+}
+
+export interface ProbeSample {
+  at: number;
+  result: 'ok' | 'degraded' | 'failed';
+  readyConnections: number | null;
+  error?: string;
+}
+
+export interface TunnelContext {
+  settings: TunnelSettings;
+  process: TunnelProcessInfo | null;
+  /** Number of (re)starts after the first one. */
+  restartCount: number;
+  upSince: number | null;
+  downSince: number | null;
+  lastOkProbeAt: number | null;
+  lastProbe: ProbeSample | null;
+  consecutiveFailures: number;
+  /** Consecutive failures since the tunnel was last stable. */
+  failureStreak: number;
+  /** Backoff waits taken since the tunnel was last stable (index into backoffMs). */
+  backoffStep: number;
+  currentDelayMs: number;
+  backoffUntil: number | null;
+  lastError: string | null;
+  /** Why the last restart happened. */
+  restartReason: 'process-exited' | 'probes-failed' | 'manual' | null;
+}
+
+export type TunnelEvent =
+  | { type: 'START' }
+  | { type: 'STOP' }
+  | { type: 'RESTART' }
+  | { type: 'RECHECK'; settings?: TunnelSettings }
+  | { type: 'PROCESS_EXITED'; code: number | null; signal: string | null; reason: string }
+  | { type: 'PROBE_OK'; sample: ProbeSample }
+  | { type: 'PROBE_DEGRADED'; sample: ProbeSample }
+  | { type: 'PROBE_FAILED'; sample: ProbeSample };
+
+/** Inputs of the injected actors. */
+export interface StartTunnelInput { settings: TunnelSettings }
+export interface StopTunnelInput { graceMs: number; process: TunnelProcessInfo | null }
+export interface WatchProcessInput { process: TunnelProcessInfo | null }
+export interface ProbeLoopInput { intervalMs: number; process: TunnelProcessInfo | null }
+
+/** Events the tunnel emits for the outside world (event log, MCP notifications). */
+export type TunnelEmitted =
+  | { type: 'tunnel.down'; reason: string; at: number }
+  | { type: 'tunnel.degraded'; readyConnections: number | null; at: number }
+  | { type: 'tunnel.recovered'; downForMs: number | null; pid: number | null; at: number };
+
+const now = (): number => Date.now();
+
+function backoffAt(settings: TunnelSettings, step: number): number {
+  const schedule = settings.backoffMs;
+  return schedule[Math.min(step, schedule.length - 1)] ?? 0;
+}
+
+function isStable(context: TunnelContext, at: number): boolean {
+  return context.upSince !== null && at - context.upSince >= context.settings.resetAfterMs;
+}
+
+function errorText(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (error && typeof error === 'object' && 'message' in error) return String((error as { message: unknown }).message);
+  return String(error);
+}
+
+export const tunnelMachine = setup({
+  types: {
+    context: {} as TunnelContext,
+    events: {} as TunnelEvent,
+    input: {} as TunnelSettings,
+    emitted: {} as TunnelEmitted,
+  },
+  actors: {
+    startTunnel: fromPromise<TunnelProcessInfo, StartTunnelInput>(async () => {
+      throw new Error('startTunnel is not provided');
+    }),
+    stopTunnel: fromPromise<void, StopTunnelInput>(async () => {
+      throw new Error('stopTunnel is not provided');
+    }),
+    watchProcess: fromCallback<TunnelEvent, WatchProcessInput>(() => undefined),
+    probeLoop: fromCallback<TunnelEvent, ProbeLoopInput>(() => undefined),
+  },
+  guards: {
+    autostart: ({ context }) => context.settings.autostart,
+    probeFailuresReachLimit: ({ context }) => context.consecutiveFailures + 1 >= context.settings.failuresBeforeRestart,
+    restartAtOnce: ({ context }) => context.currentDelayMs <= 0,
+  },
+  delays: {
+    backoffDelay: ({ context }) => Math.max(0, (context.backoffUntil ?? 0) - now()),
+    stableAfter: ({ context }) => Math.max(0, (context.upSince ?? now()) + context.settings.resetAfterMs - now()),
+  },
+  actions: {
+    recordStarted: assign(({ event }) => {
+      const process = (event as unknown as { output: TunnelProcessInfo }).output;
+      return {
+        process,
+        upSince: now(),
+        downSince: null,
+        consecutiveFailures: 0,
+        currentDelayMs: 0,
+        backoffUntil: null,
+        lastError: null,
+      };
+    }),
+    /** After a start: tell the world the tunnel is back, if it was down (the first start is not a recovery). */
+    emitRecoveredIfDown: enqueueActions(({ context, event, enqueue }) => {
+      if (context.downSince === null) return;
+      const process = (event as unknown as { output?: TunnelProcessInfo }).output;
+      enqueue.emit({ type: 'tunnel.recovered', downForMs: now() - context.downSince, pid: process?.pid ?? null, at: now() });
+    }),
+    emitHealthyAgain: emit(({ context }) => ({
+      type: 'tunnel.recovered' as const,
+      downForMs: null,
+      pid: context.process?.pid ?? null,
+      at: now(),
+    })),
+    /** A failed start always waits on the backoff schedule. */
+    recordStartFailure: assign(({ context, event }) => {
+      const at = now();
+      const stable = isStable(context, at);
+      const backoffStep = stable ? 0 : context.backoffStep;
+      const delay = backoffAt(context.settings, backoffStep);
+      return {
+        process: null,
+        upSince: null,
+        downSince: context.downSince ?? at,
+        failureStreak: (stable ? 0 : context.failureStreak) + 1,
+        backoffStep: backoffStep + 1,
+        currentDelayMs: delay,
+        backoffUntil: at + delay,
+        lastError: errorText((event as unknown as { error: unknown }).error),
+      };
+    }),
+    /** A crash or failed probes: at once the first time, then on the backoff schedule. */
+    recordRuntimeFailure: assign(({ context, event }) => {
+      const at = now();
+      const stable = isStable(context, at);
+      const failureStreak = (stable ? 0 : context.failureStreak) + 1;
+      const backoffStep = stable ? 0 : context.backoffStep;
+      const atOnce = failureStreak === 1;
+      const delay = atOnce ? 0 : backoffAt(context.settings, backoffStep);
+      const reason =
+        event.type === 'PROCESS_EXITED'
+          ? `cloudflared ${event.reason}`
+          : `${context.settings.failuresBeforeRestart} consecutive health probes failed${
+              event.type === 'PROBE_FAILED' && event.sample.error ? ` (last: ${event.sample.error})` : ''
+            }`;
+      return {
+        upSince: null,
+        downSince: context.downSince ?? at,
+        failureStreak,
+        backoffStep: atOnce ? backoffStep : backoffStep + 1,
+        currentDelayMs: delay,
+        backoffUntil: null,
+        consecutiveFailures: 0,
+        lastError: reason,
+        restartReason: event.type === 'PROCESS_EXITED' ? ('process-exited' as const) : ('probes-failed' as const),
+        process: event.type === 'PROCESS_EXITED' ? null : context.process,
+      };
+    }),
+    emitDown: emit(({ context }) => ({ type: 'tunnel.down' as const, reason: context.lastError ?? 'unknown', at: now() })),
+    recordManualRestart: assign({ currentDelayMs: 0, backoffUntil: null, restartReason: 'manual' as const }),
+    armBackoff: assign(({ context }) => ({ backoffUntil: now() + context.currentDelayMs })),
+    countRestart: assign(({ context }) => ({ restartCount: context.restartCount + 1 })),
+    recordProbe: assign(({ context, event }) => {
+      const sample = (event as { sample: ProbeSample }).sample;
+      return {
+        lastProbe: sample,
+        lastOkProbeAt: sample.result === 'failed' ? context.lastOkProbeAt : sample.at,
+        consecutiveFailures: sample.result === 'failed' ? context.consecutiveFailures + 1 : 0,
+      };
+    }),
+    emitDegraded: emit(({ event }) => ({
+      type: 'tunnel.degraded' as const,
+      readyConnections: (event as { sample: ProbeSample }).sample.readyConnections,
+      at: now(),
+    })),
+    resetStreak: assign({ failureStreak: 0, backoffStep: 0 }),
+    resetStreakIfStable: assign(({ context }) =>
+      isStable(context, now()) ? { failureStreak: 0, backoffStep: 0 } : {},
+    ),
+    applySettings: assign(({ context, event }) => ({
+      settings: (event as { settings?: TunnelSettings }).settings ?? context.settings,
+    })),
+    recordStopped: assign({ process: null, upSince: null, currentDelayMs: 0, backoffUntil: null, consecutiveFailures: 0 }),
+  },
+}).createMachine({
+  id: 'tunnel',
+  context: ({ input }) => ({
+    settings: input,
+    process: null,
+    restartCount: 0,
+    upSince: null,
+    downSince: null,
+    lastOkProbeAt: null,
+    lastProbe: null,
+    consecutiveFailures: 0,
+    failureStreak: 0,
+    backoffStep: 0,
+    currentDelayMs: 0,
+    backoffUntil: null,
+    lastError: null,
+    restartReason: null,
+  }),
+  initial: 'booting',
+  on: {
+    RESTART: { target: '.restarting', actions: 'recordManualRestart' },
+    STOP: { target: '.stopping' },
+  },
+  states: {
+    booting: {
+      always: [{ guard: 'autostart', target: 'starting' }, { target: 'stopped' }],
+    },
+    stopped: {
+      on: {
+        START: { target: 'starting' },
+        RECHECK: { actions: 'applySettings' },
+      },
+    },
+    starting: {
+      invoke: {
+        id: 'start',
+        src: 'startTunnel',
+        input: ({ context }) => ({ settings: context.settings }),
+        onDone: { target: 'running', actions: ['emitRecoveredIfDown', 'recordStarted'] },
+        onError: { target: 'backoff', actions: ['recordStartFailure', 'emitDown'] },
+      },
+      on: { RECHECK: { actions: 'applySettings' } },
+    },
+    running: {
+      invoke: [
+        { id: 'watch', src: 'watchProcess', input: ({ context }) => ({ process: context.process }) },
+        {
+          id: 'probe',
+          src: 'probeLoop',
+          input: ({ context }) => ({ intervalMs: context.settings.probeIntervalMs, process: context.process }),
+        },
+      ],
+      after: { stableAfter: { actions: 'resetStreak' } },
+      on: {
+        PROCESS_EXITED: { target: 'restarting', actions: ['recordRuntimeFailure', 'emitDown'] },
+        PROBE_FAILED: [
+          { guard: 'probeFailuresReachLimit', target: 'restarting', actions: ['recordProbe', 'recordRuntimeFailure', 'emitDown'] },
+          { actions: 'recordProbe' },
+        ],
+        RECHECK: { actions: ['applySettings', 'resetStreakIfStable'] },
+      },
+      initial: 'up',
+      states: {
+        up: {
+          on: {
+            PROBE_OK: { actions: 'recordProbe' },
+            PROBE_DEGRADED: { target: 'degraded', actions: ['recordProbe', 'emitDegraded'] },
+          },
+        },
+        degraded: {
+          on: {
+            PROBE_OK: { target: 'up', actions: ['recordProbe', 'emitHealthyAgain'] },
+            PROBE_DEGRADED: { actions: 'recordProbe' },
+          },
+        },
+      },
+    },
+    restarting: {
+      invoke: {
+        id: 'stop',
+        src: 'stopTunnel',
+        input: ({ context }) => ({ graceMs: context.settings.stopGraceMs, process: context.process }),
+        onDone: [
+          { guard: 'restartAtOnce', target: 'starting', actions: 'countRestart' },
+          { target: 'backoff', actions: 'armBackoff' },
+        ],
+        onError: [
+          { guard: 'restartAtOnce', target: 'starting', actions: 'countRestart' },
+          { target: 'backoff', actions: 'armBackoff' },
+        ],
+      },
+      on: { RECHECK: { actions: 'applySettings' } },
+    },
+    backoff: {
+      after: { backoffDelay: { target: 'starting', actions: 'countRestart' } },
+      on: {
+        START: { target: 'starting', actions: 'countRestart' },
+        // Re-entering re-arms the delay from the persisted deadline (timers are not persisted).
+        RECHECK: { target: 'backoff', reenter: true, actions: 'applySettings' },
+      },
+    },
+    stopping: {
+      invoke: {
+        id: 'stopForGood',
+        src: 'stopTunnel',
+        input: ({ context }) => ({ graceMs: context.settings.stopGraceMs, process: context.process }),
+        onDone: { target: 'stopped', actions: 'recordStopped' },
+        onError: { target: 'stopped', actions: 'recordStopped' },
+      },
+      on: { STOP: {}, RECHECK: { actions: 'applySettings' } },
+    },
+  },
+});
+
+export type TunnelMachine = typeof tunnelMachine;

@@ -1,0 +1,107 @@
+import { fromCallback, fromPromise } from 'xstate';
+import type { Logger } from 'pino';
+import type {
+  ProbeLoopInput,
+  ProbeSample,
+  StartTunnelInput,
+  StopTunnelInput,
+  TunnelEvent,
+  TunnelMachine,
+  TunnelProcessInfo,
+  TunnelSettings,
+  WatchProcessInput,
+} from '../../machines/tunnel.machine.ts';
+import type { ProcessDriver } from '../cloudflared/process-driver.ts';
+import { TunnelManagerError } from '../errors.ts';
+
+export interface TunnelEffectsOptions {
+  driver: ProcessDriver;
+  /** One health probe of the running tunnel (process + /ready + /metrics). */
+  probe: () => Promise<ProbeSample>;
+  /** A start that is not ready within this long is a failed start. */
+  startTimeoutMs: number;
+  /** Poll period while waiting for a fresh start to become ready. */
+  readyPollMs?: number;
+  /** Every probe sample, for the health history. */
+  onSample?: (sample: ProbeSample, process: TunnelProcessInfo | null) => void;
+  logger?: Logger;
+}
+
+const EVENT_OF: Record<ProbeSample['result'], 'PROBE_OK' | 'PROBE_DEGRADED' | 'PROBE_FAILED'> = {
+  ok: 'PROBE_OK',
+  degraded: 'PROBE_DEGRADED',
+  failed: 'PROBE_FAILED',
+};
+
+/**
+ * The tunnel machine with its effects: a process driver and a health probe.
+ * A start is: start (or adopt) the process, then wait until a probe says ready; a start that never
+ * becomes ready is stopped again and fails, which sends the machine to backoff.
+ */
+export function provideTunnelEffects(machine: TunnelMachine, options: TunnelEffectsOptions): TunnelMachine {
+  const { driver, probe, logger } = options;
+  const readyPollMs = options.readyPollMs ?? 250;
+
+  async function waitUntilReady(settings: TunnelSettings): Promise<ProbeSample> {
+    const deadline = Date.now() + options.startTimeoutMs;
+    let last: ProbeSample | null = null;
+    while (Date.now() < deadline) {
+      last = await probe();
+      if (last.result !== 'failed') return last;
+      if (!(await driver.current())) break;
+      await new Promise((resolve) => setTimeout(resolve, readyPollMs));
+    }
+    await driver.stop(settings.stopGraceMs);
+    throw new TunnelManagerError({
+      code: 'TUNNEL_START_FAILED',
+      message: `cloudflared did not become ready within ${Math.round(options.startTimeoutMs / 1000)} s${last?.error ? `: ${last.error}` : ''}.`,
+      fix: 'Check the cloudflared lines in the service log (credentials file, config.yml, network), or raise restart.startTimeoutSeconds if the machine is slow.',
+      details: { lastProbe: last },
+    });
+  }
+
+  return machine.provide({
+    actors: {
+      startTunnel: fromPromise<TunnelProcessInfo, StartTunnelInput>(async ({ input }) => {
+        const process = await driver.start();
+        logger?.info({ pid: process.pid, adopted: process.adopted, driver: driver.kind }, process.adopted ? 'adopted running cloudflared' : 'started cloudflared');
+        const ready = await waitUntilReady(input.settings);
+        options.onSample?.(ready, process);
+        return { pid: process.pid, adopted: process.adopted, ...(process.handle ? { handle: process.handle } : {}) };
+      }),
+      stopTunnel: fromPromise<void, StopTunnelInput>(async ({ input }) => {
+        const outcome = await driver.stop(input.graceMs);
+        logger?.info({ how: outcome.how, durationMs: outcome.durationMs }, 'stopped cloudflared');
+      }),
+      watchProcess: fromCallback<TunnelEvent, WatchProcessInput>(({ sendBack, input }) => {
+        if (!input.process) return undefined;
+        return driver.watch(input.process, (exit) => {
+          logger?.warn({ exit }, 'cloudflared exited');
+          sendBack({ type: 'PROCESS_EXITED', code: exit.code, signal: exit.signal, reason: exit.reason });
+        });
+      }),
+      probeLoop: fromCallback<TunnelEvent, ProbeLoopInput>(({ sendBack, input }) => {
+        let busy = false;
+        let active = true;
+        const timer = setInterval(() => {
+          if (busy) return;
+          busy = true;
+          probe()
+            .then((sample) => {
+              if (!active) return;
+              options.onSample?.(sample, input.process);
+              sendBack({ type: EVENT_OF[sample.result], sample });
+            })
+            .catch((error: unknown) => logger?.error({ err: error }, 'health probe threw'))
+            .finally(() => {
+              busy = false;
+            });
+        }, input.intervalMs);
+        return () => {
+          active = false;
+          clearInterval(timer);
+        };
+      }),
+    },
+  });
+}

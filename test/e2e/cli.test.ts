@@ -1,0 +1,131 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderMachinesDoc } from '../../src/app/machines-doc.ts';
+import { isPidAlive } from '../../src/cloudflared/pid-watch.ts';
+import { runCli, startCli, waitUntil } from '../helpers/cli.ts';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tm-cli-'));
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('tunnel-manager command', () => {
+  it('prints help with the exit codes and exits 0', async () => {
+    const result = await runCli(['--help']);
+    expect(result.code).toBe(0);
+    for (const command of ['serve', 'status', 'inspect', 'machines export', 'migrate']) expect(result.stdout).toContain(command);
+    expect(result.stdout).toContain('Exit codes');
+  });
+
+  it('exits 2 on an unknown command or option, naming it', async () => {
+    const unknown = await runCli(['frobnicate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown command "frobnicate"');
+    const option = await runCli(['status', '--colour']);
+    expect(option.code).toBe(2);
+    expect(option.stderr).toContain('--colour');
+  });
+
+  it('exits 3 with the key and the fix on an invalid configuration', async () => {
+    const file = join(dir, 'bad.yml');
+    writeFileSync(file, 'health:\n  probeIntervalSeconds: -1\n');
+    const result = await runCli(['status', '--config', file]);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain('error CONFIG_INVALID');
+    expect(result.stderr).toContain('health.probeIntervalSeconds: found -1');
+    expect(result.stderr).toContain('fix:');
+  });
+
+  it('exports every machine as JSON and as Mermaid', async () => {
+    const json = await runCli(['machines', 'export', '--format', 'json']);
+    expect(json.code).toBe(0);
+    const machines = JSON.parse(json.stdout) as Record<string, { id: string; states: Record<string, unknown> }>;
+    expect(machines.tunnel!.id).toBe('tunnel');
+    expect(machines.supervisor!.id).toBe('supervisor');
+    for (const state of ['stopped', 'starting', 'running', 'restarting', 'backoff']) expect(Object.keys(machines.tunnel!.states)).toContain(state);
+
+    const out = join(dir, 'export');
+    const mermaid = await runCli(['machines', 'export', '--format', 'mermaid', '--out', out]);
+    expect(mermaid.code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['supervisor.machine.mmd', 'tunnel.machine.mmd']);
+    expect(readFileSync(join(out, 'tunnel.machine.mmd'), 'utf8')).toMatch(/^stateDiagram-v2/);
+  });
+
+  it('docs/machines.md is the generated one (run `npm run docs:machines` when this fails)', () => {
+    const committed = readFileSync(new URL('../../docs/machines.md', import.meta.url), 'utf8');
+    expect(committed).toBe(renderMachinesDoc());
+  });
+
+  it('migrate creates the database, then reports it up to date; a newer database exits 4', async () => {
+    const dataDir = join(dir, 'migrate');
+    const first = await runCli(['migrate', '--data-dir', dataDir]);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain('001_initial');
+    const second = await runCli(['migrate', '--data-dir', dataDir]);
+    expect(second.stdout).toContain('up to date');
+
+    const db = new BetterSqlite3(join(dataDir, 'tunnel-manager.db'));
+    db.pragma('user_version = 99');
+    db.close();
+    const refused = await runCli(['migrate', '--data-dir', dataDir]);
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toContain('DATABASE_TOO_NEW');
+  });
+
+  it('token new prints a token whose hash token hash reproduces', async () => {
+    const created = await runCli(['token', 'new']);
+    const token = /token: (\S+)/.exec(created.stdout)![1]!;
+    const hash = /tokenHash: (\S+)/.exec(created.stdout)![1]!;
+    expect(hash).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const again = await runCli(['token', 'hash'], { input: token });
+    expect(again.stdout.trim()).toBe(hash);
+  });
+
+  it('serve runs cloudflared, status and inspect read its state, SIGTERM stops both', async () => {
+    const dataDir = join(dir, 'serve');
+    // A stand-in "cloudflared" that stays up and exits on SIGTERM.
+    const script = join(dir, 'fake-cloudflared.mjs');
+    writeFileSync(script, "process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000);\n");
+    const config = join(dir, 'serve.yml');
+    writeFileSync(
+      config,
+      [`dataDir: ${dataDir}`, 'cloudflared:', `  command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(script)}]`, 'health:', '  probeIntervalSeconds: 1', ''].join('\n'),
+    );
+
+    const before = await runCli(['status', '--config', config]);
+    expect(before.stdout).toContain('has not run');
+
+    const serve = startCli(['serve', '--config', config]);
+    try {
+      const status = await waitUntil(async () => {
+        const result = await runCli(['status', '--config', config, '--json']);
+        const parsed = JSON.parse(result.stdout) as { state: string; pid: number | null };
+        return parsed.state === 'running.up' ? parsed : undefined;
+      }, 20_000, 'the tunnel to be up');
+      expect(status.pid).toBeGreaterThan(0);
+      expect(isPidAlive(status.pid!)).toBe(true);
+
+      const inspect = await runCli(['inspect', '--config', config, '--json']);
+      const report = JSON.parse(inspect.stdout) as { actors: { path: string; state: string }[]; transitions: { actorId: string; toState: string }[] };
+      expect(report.actors.map((a) => a.path)).toEqual(['supervisor', 'supervisor/tunnel']);
+      expect(report.transitions.some((t) => t.actorId === 'tunnel' && t.toState === 'running.up')).toBe(true);
+      const text = await runCli(['inspect', '--config', config]);
+      expect(text.stdout).toContain('supervisor/tunnel: running.up');
+
+      serve.child.kill('SIGTERM');
+      expect(await serve.exited).toBe(0);
+      expect(isPidAlive(status.pid!)).toBe(false);
+      // The log is JSON on stderr.
+      const firstLine = serve.output().split('\n').find((line) => line.startsWith('{'))!;
+      expect(JSON.parse(firstLine)).toMatchObject({ msg: 'tunnel-manager starting' });
+    } finally {
+      if (serve.child.exitCode === null) serve.child.kill('SIGKILL');
+    }
+  }, 60_000);
+});

@@ -1,0 +1,161 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createActor, fromCallback, fromPromise, type EventObject } from 'xstate';
+import { getShortestPaths } from 'xstate/graph';
+import {
+  tunnelMachine,
+  type ProbeLoopInput,
+  type StartTunnelInput,
+  type StopTunnelInput,
+  type TunnelContext,
+  type TunnelEvent,
+  type TunnelProcessInfo,
+  type TunnelSettings,
+  type WatchProcessInput,
+} from '../../machines/tunnel.machine.ts';
+
+/**
+ * Model-based tests generated from the machine itself: xstate/graph walks the machine's transitions and
+ * yields the shortest path to every reachable state; each path is then replayed against the real actor,
+ * whose effects are driven by controllable fakes. A new state or transition gets tests with no one writing them.
+ */
+
+const settings: TunnelSettings = {
+  probeIntervalMs: 30_000,
+  failuresBeforeRestart: 3,
+  backoffMs: [5_000, 15_000],
+  resetAfterMs: 600_000,
+  stopGraceMs: 10_000,
+  autostart: false,
+};
+
+const sample = (result: 'ok' | 'degraded' | 'failed') => ({ at: 0, result, readyConnections: result === 'failed' ? null : 4 });
+
+// Every event the machine can receive, including the ones its invoked actors and timers produce.
+const modelEvents: EventObject[] = [
+  { type: 'START' },
+  { type: 'STOP' },
+  { type: 'RESTART' },
+  { type: 'RECHECK' },
+  { type: 'PROCESS_EXITED', code: 1, signal: null, reason: 'exited with code 1' } as EventObject,
+  { type: 'PROBE_OK', sample: sample('ok') } as EventObject,
+  { type: 'PROBE_DEGRADED', sample: sample('degraded') } as EventObject,
+  { type: 'PROBE_FAILED', sample: sample('failed') } as EventObject,
+  { type: 'xstate.done.actor.start', output: { pid: 7, adopted: false } } as EventObject,
+  { type: 'xstate.error.actor.start', error: new Error('not ready') } as EventObject,
+  { type: 'xstate.done.actor.stop' } as EventObject,
+  { type: 'xstate.done.actor.stopForGood' } as EventObject,
+  { type: 'xstate.after.backoffDelay.tunnel.backoff' },
+];
+
+/** The parts of context that decide where the machine goes next (the rest would make the graph infinite). */
+function decisive(context: TunnelContext) {
+  return {
+    consecutiveFailures: context.consecutiveFailures,
+    streak: Math.min(context.failureStreak, 2),
+    delayed: context.currentDelayMs > 0,
+  };
+}
+
+// createTestModel refuses machines with invocations, so the paths come from the graph traversal directly.
+const paths = getShortestPaths(tunnelMachine, {
+  input: settings,
+  events: modelEvents as never,
+  serializeState: (state: { value: unknown; context: unknown }) => JSON.stringify({ value: state.value, ...decisive(state.context as TunnelContext) }),
+} as never).map((path) => ({
+  ...path,
+  description: `reaches ${JSON.stringify(path.state.value)} ${JSON.stringify(decisive(path.state.context as TunnelContext))} via ${
+    path.steps.map((step) => step.event.type.replace(/^xstate\./, '')).join(' → ') || 'init'
+  }`,
+}));
+
+/** The real actor with fakes whose outcomes the replay controls. */
+function controllableActor() {
+  let pendingStart: { resolve: (p: TunnelProcessInfo) => void; reject: (e: Error) => void } | null = null;
+  let pendingStop: { resolve: () => void } | null = null;
+  let watch: ((event: TunnelEvent) => void) | null = null;
+  let probe: ((event: TunnelEvent) => void) | null = null;
+  const machine = tunnelMachine.provide({
+    actors: {
+      startTunnel: fromPromise<TunnelProcessInfo, StartTunnelInput>(
+        () => new Promise((resolve, reject) => (pendingStart = { resolve, reject })),
+      ),
+      stopTunnel: fromPromise<void, StopTunnelInput>(() => new Promise<void>((resolve) => (pendingStop = { resolve }))),
+      watchProcess: fromCallback<TunnelEvent, WatchProcessInput>(({ sendBack }) => {
+        watch = sendBack;
+        return () => (watch = null);
+      }),
+      probeLoop: fromCallback<TunnelEvent, ProbeLoopInput>(({ sendBack }) => {
+        probe = sendBack;
+        return () => (probe = null);
+      }),
+    },
+  });
+  const actor = createActor(machine, { input: settings });
+  const need = <T>(value: T | null, what: string): T => {
+    if (value === null) throw new Error(`the model sent an event that needs ${what}, but the actor has none in this state`);
+    return value;
+  };
+  async function exec(event: EventObject): Promise<void> {
+    switch (event.type) {
+      case 'xstate.done.actor.start':
+        need(pendingStart, 'a pending start').resolve((event as unknown as { output: TunnelProcessInfo }).output);
+        pendingStart = null;
+        break;
+      case 'xstate.error.actor.start':
+        need(pendingStart, 'a pending start').reject(new Error('not ready'));
+        pendingStart = null;
+        break;
+      case 'xstate.done.actor.stop':
+      case 'xstate.done.actor.stopForGood':
+        need(pendingStop, 'a pending stop').resolve();
+        pendingStop = null;
+        break;
+      case 'xstate.after.backoffDelay.tunnel.backoff':
+        await vi.advanceTimersByTimeAsync(actor.getSnapshot().context.currentDelayMs);
+        return;
+      case 'PROCESS_EXITED':
+        need(watch, 'a process watcher')(event as TunnelEvent);
+        break;
+      case 'PROBE_OK':
+      case 'PROBE_DEGRADED':
+      case 'PROBE_FAILED':
+        need(probe, 'a probe loop')(event as TunnelEvent);
+        break;
+      default:
+        actor.send(event as TunnelEvent);
+    }
+    await vi.advanceTimersByTimeAsync(0);
+  }
+  return { actor, exec };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ now: new Date('2026-11-22T00:00:00Z') });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+
+describe('tunnel machine, model-based', () => {
+  it('reaches every state of the machine', () => {
+    const reached = new Set(paths.map((path) => JSON.stringify(path.state.value)));
+    for (const value of ['stopped', 'starting', 'backoff', 'restarting', 'stopping', { running: 'up' }, { running: 'degraded' }]) {
+      expect(reached, `no path reaches ${JSON.stringify(value)}`).toContain(JSON.stringify(value));
+    }
+    expect(paths.length).toBeGreaterThanOrEqual(10);
+  });
+
+  it.each(paths.map((path) => [path.description, path] as const))('%s', async (_description, path) => {
+    const { actor, exec } = controllableActor();
+    actor.start();
+    await vi.advanceTimersByTimeAsync(0);
+    for (const step of path.steps) {
+      if ((step.event.type as string) !== 'xstate.init') await exec(step.event);
+      const snapshot = actor.getSnapshot();
+      expect(snapshot.value, `after ${step.event.type}`).toEqual(step.state.value);
+      expect(decisive(snapshot.context), `after ${step.event.type}`).toEqual(decisive(step.state.context as TunnelContext));
+    }
+    actor.stop();
+  });
+});

@@ -1,0 +1,234 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
+import {
+  tunnelMachine,
+  type ProbeLoopInput,
+  type ProbeSample,
+  type StartTunnelInput,
+  type StopTunnelInput,
+  type WatchProcessInput,
+  type TunnelEmitted,
+  type TunnelEvent,
+  type TunnelProcessInfo,
+  type TunnelSettings,
+} from '../../../machines/tunnel.machine.ts';
+
+const SECOND = 1000;
+
+const settings: TunnelSettings = {
+  probeIntervalMs: 30 * SECOND,
+  failuresBeforeRestart: 3,
+  backoffMs: [5, 15, 30, 60, 300].map((s) => s * SECOND),
+  resetAfterMs: 600 * SECOND,
+  stopGraceMs: 10 * SECOND,
+  autostart: true,
+};
+
+/**
+ * The machine with scripted effects under vitest's fake clock: starts succeed or fail as scripted,
+ * the probe loop probes every `probeIntervalMs` and answers with the scripted result.
+ */
+function harness(options: { startOutcomes?: ('ok' | 'fail')[]; probe?: () => ProbeSample['result']; startDelayMs?: number } = {}) {
+  const startCalls: number[] = [];
+  const stopCalls: { at: number; process: TunnelProcessInfo | null }[] = [];
+  const outcomes = [...(options.startOutcomes ?? [])];
+  let pid = 1000;
+  let exit: ((event: TunnelEvent) => void) | null = null;
+  const emitted: TunnelEmitted[] = [];
+  const machine = tunnelMachine.provide({
+    actors: {
+      startTunnel: fromPromise<TunnelProcessInfo, StartTunnelInput>(async () => {
+        startCalls.push(Date.now());
+        if (options.startDelayMs) await new Promise((resolve) => setTimeout(resolve, options.startDelayMs));
+        const outcome = outcomes.length > 0 ? outcomes.shift() : 'ok';
+        if (outcome === 'fail') throw new Error('cloudflared did not become ready');
+        pid += 1;
+        return { pid, adopted: false };
+      }),
+      stopTunnel: fromPromise<void, StopTunnelInput>(async ({ input }) => {
+        stopCalls.push({ at: Date.now(), process: input.process });
+      }),
+      watchProcess: fromCallback<TunnelEvent, WatchProcessInput>(({ sendBack }) => {
+        exit = sendBack;
+        return () => {
+          exit = null;
+        };
+      }),
+      probeLoop: fromCallback<TunnelEvent, ProbeLoopInput>(({ sendBack, input }) => {
+        const timer = setInterval(() => {
+          const result = options.probe?.() ?? 'ok';
+          const sample: ProbeSample = { at: Date.now(), result, readyConnections: result === 'ok' ? 4 : result === 'degraded' ? 1 : null };
+          sendBack({ type: result === 'ok' ? 'PROBE_OK' : result === 'degraded' ? 'PROBE_DEGRADED' : 'PROBE_FAILED', sample } as TunnelEvent);
+        }, input.intervalMs);
+        return () => clearInterval(timer);
+      }),
+    },
+  });
+  const actor: Actor<typeof machine> = createActor(machine, { input: settings });
+  actor.on('*', (event) => emitted.push(event as TunnelEmitted));
+  return {
+    actor,
+    startCalls,
+    stopCalls,
+    emitted,
+    crash: () => exit?.({ type: 'PROCESS_EXITED', code: 1, signal: null, reason: 'exited with code 1' }),
+    state: () => actor.getSnapshot().value,
+  };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ now: new Date('2026-11-22T00:00:00Z') });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('tunnel machine under a simulated clock', () => {
+  it('backs off 5, 15, 30, 60, 300, 300, 300 s over 7 failed starts, then starts', async () => {
+    const h = harness({ startOutcomes: ['fail', 'fail', 'fail', 'fail', 'fail', 'fail', 'fail', 'ok'] });
+    h.actor.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const delays: number[] = [];
+    for (let i = 0; i < 7; i += 1) {
+      expect(h.state()).toBe('backoff');
+      delays.push(h.actor.getSnapshot().context.currentDelayMs / SECOND);
+      await vi.advanceTimersByTimeAsync(h.actor.getSnapshot().context.currentDelayMs);
+    }
+    expect(delays).toEqual([5, 15, 30, 60, 300, 300, 300]);
+    const gaps = h.startCalls.slice(1).map((t, i) => (t - h.startCalls[i]!) / SECOND);
+    expect(gaps).toEqual([5, 15, 30, 60, 300, 300, 300]);
+    expect(h.state()).toEqual({ running: 'up' });
+    expect(h.actor.getSnapshot().context.restartCount).toBe(7);
+    expect(h.emitted.map((e) => e.type)).toEqual([...Array(7).fill('tunnel.down'), 'tunnel.recovered']);
+  });
+
+  it('does not start a backoff wait early', async () => {
+    const h = harness({ startOutcomes: ['fail', 'fail'] });
+    h.actor.start();
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(h.startCalls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(h.startCalls).toHaveLength(2);
+  });
+
+  it('restarts at once when the process exits, and backs off when it keeps crashing', async () => {
+    const h = harness();
+    h.actor.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.state()).toEqual({ running: 'up' });
+    const firstPid = h.actor.getSnapshot().context.process?.pid;
+
+    h.crash();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.startCalls).toHaveLength(2);
+    expect(h.startCalls[1]).toBe(h.startCalls[0]);
+    expect(h.state()).toEqual({ running: 'up' });
+    expect(h.actor.getSnapshot().context.process?.pid).not.toBe(firstPid);
+    expect(h.actor.getSnapshot().context.restartReason).toBe('process-exited');
+
+    // A second crash within 10 minutes is a flapping tunnel: it waits on the schedule.
+    await vi.advanceTimersByTimeAsync(60 * SECOND);
+    h.crash();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.state()).toBe('backoff');
+    expect(h.actor.getSnapshot().context.currentDelayMs).toBe(5 * SECOND);
+    await vi.advanceTimersByTimeAsync(5 * SECOND);
+    expect(h.state()).toEqual({ running: 'up' });
+    h.crash();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.actor.getSnapshot().context.currentDelayMs).toBe(15 * SECOND);
+  });
+
+  it('resets the backoff after 10 minutes up', async () => {
+    const h = harness({ startOutcomes: ['fail', 'fail', 'fail', 'ok'] });
+    h.actor.start();
+    await vi.advanceTimersByTimeAsync((5 + 15 + 30) * SECOND);
+    expect(h.state()).toEqual({ running: 'up' });
+    expect(h.actor.getSnapshot().context.backoffStep).toBe(3);
+
+    await vi.advanceTimersByTimeAsync(599 * SECOND);
+    expect(h.actor.getSnapshot().context.backoffStep).toBe(3);
+    await vi.advanceTimersByTimeAsync(1 * SECOND);
+    expect(h.actor.getSnapshot().context).toMatchObject({ backoffStep: 0, failureStreak: 0 });
+
+    // After a stable period a crash restarts at once again.
+    h.crash();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.state()).toEqual({ running: 'up' });
+  });
+
+  it('keeps climbing the schedule when the tunnel never stays up 10 minutes', async () => {
+    const h = harness({ startOutcomes: ['fail', 'fail', 'ok', 'fail'] });
+    h.actor.start();
+    await vi.advanceTimersByTimeAsync((5 + 15) * SECOND);
+    expect(h.state()).toEqual({ running: 'up' });
+    await vi.advanceTimersByTimeAsync(120 * SECOND);
+    h.crash(); // crash #1 of this streak is not at once: the streak is still running
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.state()).toBe('backoff');
+    expect(h.actor.getSnapshot().context.currentDelayMs).toBe(30 * SECOND);
+  });
+
+  it('restarts after 3 consecutive failed probes, not after 2', async () => {
+    let result: ProbeSample['result'] = 'ok';
+    const h = harness({ probe: () => result });
+    h.actor.start();
+    await vi.advanceTimersByTimeAsync(30 * SECOND);
+    expect(h.actor.getSnapshot().context.lastOkProbeAt).toBe(Date.now());
+    result = 'failed';
+    await vi.advanceTimersByTimeAsync(60 * SECOND);
+    expect(h.actor.getSnapshot().context.consecutiveFailures).toBe(2);
+    expect(h.startCalls).toHaveLength(1);
+    result = 'ok';
+    await vi.advanceTimersByTimeAsync(30 * SECOND);
+    expect(h.actor.getSnapshot().context.consecutiveFailures).toBe(0);
+    result = 'failed';
+    await vi.advanceTimersByTimeAsync(90 * SECOND);
+    expect(h.startCalls).toHaveLength(2);
+    expect(h.stopCalls).toHaveLength(1);
+    expect(h.stopCalls[0]!.process?.pid).toBe(1001);
+    expect(h.actor.getSnapshot().context.restartReason).toBe('probes-failed');
+    expect(h.emitted.map((e) => e.type)).toContain('tunnel.down');
+  });
+
+  it('goes degraded on too few connections and back up when they return', async () => {
+    let result: ProbeSample['result'] = 'degraded';
+    const h = harness({ probe: () => result });
+    h.actor.start();
+    await vi.advanceTimersByTimeAsync(30 * SECOND);
+    expect(h.state()).toEqual({ running: 'degraded' });
+    result = 'ok';
+    await vi.advanceTimersByTimeAsync(30 * SECOND);
+    expect(h.state()).toEqual({ running: 'up' });
+    expect(h.emitted.map((e) => e.type)).toEqual(['tunnel.degraded', 'tunnel.recovered']);
+  });
+
+  it('RESTART works from every state and STOP stops', async () => {
+    const h = harness({ startOutcomes: ['fail'] });
+    h.actor.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.state()).toBe('backoff');
+    h.actor.send({ type: 'RESTART' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.state()).toEqual({ running: 'up' });
+    h.actor.send({ type: 'RESTART' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.state()).toEqual({ running: 'up' });
+    expect(h.actor.getSnapshot().context.restartReason).toBe('manual');
+    h.actor.send({ type: 'STOP' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.state()).toBe('stopped');
+    expect(h.actor.getSnapshot().context.process).toBeNull();
+    h.actor.send({ type: 'RESTART' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.state()).toEqual({ running: 'up' });
+  });
+
+  it('stays stopped without autostart until START', async () => {
+    const machine = tunnelMachine;
+    const actor = createActor(machine, { input: { ...settings, autostart: false } });
+    actor.start();
+    expect(actor.getSnapshot().value).toBe('stopped');
+    actor.stop();
+  });
+});
