@@ -1,3 +1,4 @@
+import { routeMachine } from './route.machine.ts';
 import { supervisorMachine } from './supervisor.machine.ts';
 import { tunnelMachine } from './tunnel.machine.ts';
 
@@ -8,6 +9,7 @@ import { tunnelMachine } from './tunnel.machine.ts';
 export const MACHINES = {
   supervisor: supervisorMachine,
   tunnel: tunnelMachine,
+  route: routeMachine,
 } as const;
 
 export type MachineName = keyof typeof MACHINES;

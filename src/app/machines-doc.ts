@@ -6,6 +6,8 @@ const INTRO: Record<string, string> = {
     'The root actor. It invokes the long-lived children by name and is persisted to SQLite with all of them; after a restore it sends `RECHECK_ALL` so each child re-checks the world.',
   tunnel:
     'The lifecycle of cloudflared: start (or adopt), probe, restart on exit or on failed probes, back off on failed starts (5, 15, 30, 60, 300 s, then 300 s forever), reset after 10 minutes up, stop gracefully.',
+  route:
+    'One CNAME request or removal as a saga: a state per step (reserve, DNS, ingress, tunnel ready, activate) and per compensation (remove the rule, delete the DNS record only if this saga created it, release the reservation). Every step is idempotent, so a restored saga resumes where it was.',
 };
 
 /** docs/machines.md, generated from the machines themselves (`npm run docs:machines`); a test fails when it is stale. */

@@ -53,7 +53,7 @@ describe('tunnel-manager command', () => {
     const out = join(dir, 'export');
     const mermaid = await runCli(['machines', 'export', '--format', 'mermaid', '--out', out]);
     expect(mermaid.code).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['supervisor.machine.mmd', 'tunnel.machine.mmd']);
+    expect(readdirSync(out).sort()).toEqual(['route.machine.mmd', 'supervisor.machine.mmd', 'tunnel.machine.mmd']);
     expect(readFileSync(join(out, 'tunnel.machine.mmd'), 'utf8')).toMatch(/^stateDiagram-v2/);
   });
 

@@ -1,0 +1,282 @@
+import { assign, fromPromise, not, setup } from 'xstate';
+
+/**
+ * One CNAME request (provision) or removal (deprovision), as a saga with a state per step and per compensation.
+ *
+ * provision:   reserving → creatingDns → configuringIngress → awaitingTunnel → activating → done
+ *              any failure compensates in reverse: removingIngress → deletingDns (only a record this saga
+ *              created) → releasingReservation → failed
+ * deprovision: markingDeleting → removingIngress → deletingDns → forgetting → done
+ *
+ * The supervisor persists this actor with its snapshot. After a restore the promise of the current step runs
+ * again, so every step is idempotent (reserve finds its own row, the DNS step reuses its own record, the ingress
+ * step renders from the ledger). Timings of each step go into the output.
+ */
+
+export interface RouteErrorShape {
+  code: string;
+  message: string;
+  fix: string;
+  details: Record<string, unknown>;
+}
+
+export interface RouteRequest {
+  requestId: string;
+  kind: 'provision' | 'deprovision';
+  project: string;
+  hostname: string;
+  zoneId: string;
+  zoneName: string;
+  targetPort: number | null;
+  /** The ingress service chosen for the target, e.g. http://localhost:3100. */
+  service: string | null;
+  targetReason: string | null;
+  originRequest: Record<string, unknown> | null;
+  expiresAt: number | null;
+}
+
+export interface StepTiming {
+  step: string;
+  ms: number;
+}
+
+export interface RouteContext {
+  request: RouteRequest;
+  dnsRecordId: string | null;
+  /** True only when this saga created the DNS record, so only then may a rollback delete it. */
+  dnsCreated: boolean;
+  /** The ingress commit, when the config file changed. */
+  commit: string | null;
+  timings: StepTiming[];
+  stepStartedAt: number;
+  error: RouteErrorShape | null;
+  /** Compensation steps that failed (they are reported, and the saga still ends). */
+  compensationErrors: RouteErrorShape[];
+}
+
+export interface RouteOutput {
+  ok: boolean;
+  request: RouteRequest;
+  dnsRecordId: string | null;
+  dnsCreated: boolean;
+  commit: string | null;
+  timings: StepTiming[];
+  error: RouteErrorShape | null;
+  compensationErrors: RouteErrorShape[];
+}
+
+export interface StepInput {
+  request: RouteRequest;
+  dnsRecordId: string | null;
+  dnsCreated: boolean;
+}
+
+export type RouteEvent = { type: 'RECHECK' };
+
+const now = (): number => Date.now();
+
+function toShape(error: unknown): RouteErrorShape {
+  if (error && typeof error === 'object' && 'code' in error && 'fix' in error) {
+    const e = error as { code: string; message?: string; fix: string; details?: Record<string, unknown> };
+    return { code: e.code, message: e.message ?? String(error), fix: e.fix, details: e.details ?? {} };
+  }
+  return {
+    code: 'INTERNAL',
+    message: error instanceof Error ? error.message : String(error),
+    fix: 'This is a bug in tunnel-manager: check the service log and report it.',
+    details: {},
+  };
+}
+
+const stepInput = ({ context }: { context: RouteContext }): StepInput => ({
+  request: context.request,
+  dnsRecordId: context.dnsRecordId,
+  dnsCreated: context.dnsCreated,
+});
+
+function notProvided<TOutput>(name: string) {
+  return fromPromise<TOutput, StepInput>(async () => {
+    throw new Error(`${name} is not provided`);
+  });
+}
+
+export const routeMachine = setup({
+  types: {
+    context: {} as RouteContext,
+    input: {} as RouteRequest,
+    output: {} as RouteOutput,
+    events: {} as RouteEvent,
+  },
+  actors: {
+    reserveRoute: notProvided<void>('reserveRoute'),
+    ensureDnsRecord: notProvided<{ recordId: string; created: boolean }>('ensureDnsRecord'),
+    applyIngress: notProvided<{ commit: string | null }>('applyIngress'),
+    awaitTunnelReady: notProvided<void>('awaitTunnelReady'),
+    activateRoute: notProvided<void>('activateRoute'),
+    markDeleting: notProvided<{ recordId: string | null; created: boolean }>('markDeleting'),
+    removeIngressRule: notProvided<{ commit: string | null }>('removeIngressRule'),
+    deleteDnsRecord: notProvided<void>('deleteDnsRecord'),
+    releaseReservation: notProvided<void>('releaseReservation'),
+    forgetRoute: notProvided<void>('forgetRoute'),
+  },
+  guards: {
+    isProvision: ({ context }) => context.request.kind === 'provision',
+    dnsCreatedHere: ({ context }) => context.dnsCreated && context.dnsRecordId !== null,
+  },
+  actions: {
+    /** Closes the timing of the step that just ended and opens the next one. */
+    timeStep: assign(({ context }, params: { step: string }) => ({
+      timings: [...context.timings, { step: params.step, ms: now() - context.stepStartedAt }],
+      stepStartedAt: now(),
+    })),
+    recordDns: assign(({ event }) => {
+      const output = (event as unknown as { output: { recordId: string; created: boolean } }).output;
+      return { dnsRecordId: output.recordId, dnsCreated: output.created };
+    }),
+    recordExistingDns: assign(({ event }) => {
+      const output = (event as unknown as { output: { recordId: string | null; created: boolean } }).output;
+      return { dnsRecordId: output.recordId, dnsCreated: output.created };
+    }),
+    recordCommit: assign(({ context, event }) => ({
+      commit: (event as unknown as { output: { commit: string | null } }).output.commit ?? context.commit,
+    })),
+    recordError: assign(({ event }) => ({ error: toShape((event as unknown as { error: unknown }).error) })),
+    recordCompensationError: assign(({ context, event }) => ({
+      compensationErrors: [...context.compensationErrors, toShape((event as unknown as { error: unknown }).error)],
+    })),
+  },
+}).createMachine({
+  id: 'route',
+  context: ({ input }) => ({
+    request: input,
+    dnsRecordId: null,
+    dnsCreated: false,
+    commit: null,
+    timings: [],
+    stepStartedAt: now(),
+    error: null,
+    compensationErrors: [],
+  }),
+  initial: 'routing',
+  states: {
+    routing: {
+      always: [{ guard: 'isProvision', target: 'reserving' }, { target: 'markingDeleting' }],
+    },
+
+    // ── provision ──────────────────────────────────────────────────────────────
+    reserving: {
+      invoke: {
+        id: 'reserve',
+        src: 'reserveRoute',
+        input: stepInput,
+        onDone: { target: 'creatingDns', actions: { type: 'timeStep', params: { step: 'reserve' } } },
+        // Nothing was reserved: nothing to undo.
+        onError: { target: 'failed', actions: 'recordError' },
+      },
+    },
+    creatingDns: {
+      invoke: {
+        id: 'dns',
+        src: 'ensureDnsRecord',
+        input: stepInput,
+        onDone: { target: 'configuringIngress', actions: ['recordDns', { type: 'timeStep', params: { step: 'dns' } }] },
+        onError: { target: 'releasingReservation', actions: 'recordError' },
+      },
+    },
+    configuringIngress: {
+      invoke: {
+        id: 'ingress',
+        src: 'applyIngress',
+        input: stepInput,
+        onDone: { target: 'awaitingTunnel', actions: ['recordCommit', { type: 'timeStep', params: { step: 'ingress' } }] },
+        onError: { target: 'removingIngress', actions: 'recordError' },
+      },
+    },
+    awaitingTunnel: {
+      invoke: {
+        id: 'ready',
+        src: 'awaitTunnelReady',
+        input: stepInput,
+        onDone: { target: 'activating', actions: { type: 'timeStep', params: { step: 'tunnelReady' } } },
+        onError: { target: 'removingIngress', actions: 'recordError' },
+      },
+    },
+    activating: {
+      invoke: {
+        id: 'activate',
+        src: 'activateRoute',
+        input: stepInput,
+        onDone: { target: 'done', actions: { type: 'timeStep', params: { step: 'activate' } } },
+        onError: { target: 'removingIngress', actions: 'recordError' },
+      },
+    },
+
+    // ── deprovision ────────────────────────────────────────────────────────────
+    markingDeleting: {
+      invoke: {
+        id: 'markDeleting',
+        src: 'markDeleting',
+        input: stepInput,
+        onDone: { target: 'removingIngress', actions: ['recordExistingDns', { type: 'timeStep', params: { step: 'mark' } }] },
+        onError: { target: 'failed', actions: 'recordError' },
+      },
+    },
+
+    // ── compensation (provision) and removal (deprovision) share these steps ──
+    removingIngress: {
+      invoke: {
+        id: 'removeIngress',
+        src: 'removeIngressRule',
+        input: stepInput,
+        onDone: { target: 'deletingDns', actions: ['recordCommit', { type: 'timeStep', params: { step: 'removeIngress' } }] },
+        onError: { target: 'deletingDns', actions: 'recordCompensationError' },
+      },
+    },
+    deletingDns: {
+      always: { guard: not('dnsCreatedHere'), target: 'afterDns' },
+      invoke: {
+        id: 'deleteDns',
+        src: 'deleteDnsRecord',
+        input: stepInput,
+        onDone: { target: 'afterDns', actions: { type: 'timeStep', params: { step: 'deleteDns' } } },
+        onError: { target: 'afterDns', actions: 'recordCompensationError' },
+      },
+    },
+    afterDns: {
+      always: [{ guard: 'isProvision', target: 'releasingReservation' }, { target: 'forgetting' }],
+    },
+    releasingReservation: {
+      invoke: {
+        id: 'release',
+        src: 'releaseReservation',
+        input: stepInput,
+        onDone: { target: 'failed', actions: { type: 'timeStep', params: { step: 'release' } } },
+        onError: { target: 'failed', actions: 'recordCompensationError' },
+      },
+    },
+    forgetting: {
+      invoke: {
+        id: 'forget',
+        src: 'forgetRoute',
+        input: stepInput,
+        onDone: { target: 'done', actions: { type: 'timeStep', params: { step: 'forget' } } },
+        onError: { target: 'failed', actions: 'recordError' },
+      },
+    },
+
+    done: { type: 'final' },
+    failed: { type: 'final' },
+  },
+  output: ({ context }) => ({
+    ok: context.error === null,
+    request: context.request,
+    dnsRecordId: context.dnsRecordId,
+    dnsCreated: context.dnsCreated,
+    commit: context.commit,
+    timings: context.timings,
+    error: context.error,
+    compensationErrors: context.compensationErrors,
+  }),
+});
+
+export type RouteMachine = typeof routeMachine;
