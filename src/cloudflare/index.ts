@@ -1,0 +1,16 @@
+/** The Cloudflare adapter: what the composition root wires in. */
+export { createCloudflareProvider } from './cloudflare-provider.ts';
+export type { CloudflareProvider, CloudflareProviderOptions, EnsureCnameInput, EnsureCnameResult, DeleteCnameInput, DeleteCnameResult } from './cloudflare-provider.ts';
+export { ZoneDirectory } from './zones.ts';
+export type { ZoneDirectoryOptions, ZoneRefreshReport } from './zones.ts';
+export { adoptExistingRecords } from './adoption.ts';
+export type { AdoptionOptions, AdoptionReport, AdoptedRoute } from './adoption.ts';
+export { RateLimiter } from './rate-limiter.ts';
+export type { RateLimiterOptions } from './rate-limiter.ts';
+export type { RetryPolicyOptions } from './retry-policy.ts';
+export { CLOUDFLARE_API_BASE_URL } from './client.ts';
+export { formatOwnershipComment, parseOwnershipComment, classifyRecord } from './ownership-marker.ts';
+export { mapCloudflareError } from './error-mapping.ts';
+export type { CloudflareZone, DnsRecord } from './cloudflare-types.ts';
+export { tunnelTargetFor } from './cloudflare-types.ts';
+export type { TunnelConfiguration, TunnelConfigurationInput } from './tunnel-configuration.ts';

@@ -1,0 +1,83 @@
+import { TunnelManagerError } from '../errors.ts';
+
+/**
+ * One client-side limiter shared by every Cloudflare call: at most `limit` requests in any sliding
+ * window of `windowMs` (default 1,000 per 5 minutes, under Cloudflare's 1,200). Callers beyond the
+ * budget wait their turn, first come first served; a wait longer than `maxWaitMs` is refused at once
+ * with CLOUDFLARE_RATE_LIMITED and the time to wait, rather than holding a caller for minutes.
+ * Clock and sleep are injectable, so tests never wait for real.
+ */
+
+export interface RateLimiterOptions {
+  /** Requests per window; default 1000. */
+  limit?: number;
+  /** Default 300,000 ms (5 minutes). */
+  windowMs?: number;
+  /** Longest a caller may be queued; default 30,000 ms. */
+  maxWaitMs?: number;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface RateLimiterStats {
+  limit: number;
+  windowMs: number;
+  /** Requests granted within the current window (including ones queued for later). */
+  inWindow: number;
+}
+
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class RateLimiter {
+  readonly limit: number;
+  readonly windowMs: number;
+  private readonly maxWaitMs: number;
+  private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  /** Times at which requests were (or will be) let through, in order. */
+  private readonly granted: number[] = [];
+
+  constructor(options: RateLimiterOptions = {}) {
+    this.limit = options.limit ?? 1000;
+    this.windowMs = options.windowMs ?? 300_000;
+    this.maxWaitMs = options.maxWaitMs ?? 30_000;
+    this.now = options.now ?? Date.now;
+    this.sleep = options.sleep ?? realSleep;
+    if (!Number.isInteger(this.limit) || this.limit < 1) throw new RangeError(`RateLimiter limit must be a whole number >= 1, got ${this.limit}`);
+    if (!(this.windowMs > 0)) throw new RangeError(`RateLimiter windowMs must be > 0, got ${this.windowMs}`);
+  }
+
+  /**
+   * Reserves the next slot and returns how long to wait for it (0: go now), or throws
+   * CLOUDFLARE_RATE_LIMITED without reserving when the wait would exceed `maxWaitMs`.
+   */
+  reserve(): number {
+    const now = this.now();
+    while (this.granted.length > 0 && (this.granted[0] as number) <= now - this.windowMs) this.granted.shift();
+    const length = this.granted.length;
+    const at = length < this.limit ? now : Math.max(now, (this.granted[length - this.limit] as number) + this.windowMs);
+    const wait = at - now;
+    if (wait > this.maxWaitMs) {
+      const seconds = Math.ceil(wait / 1000);
+      throw new TunnelManagerError({
+        code: 'CLOUDFLARE_RATE_LIMITED',
+        message: `Tunnel Manager's own Cloudflare budget (${this.limit} requests per ${this.windowMs / 1000} s) is spent; the next slot is in ${seconds} s.`,
+        fix: `Retry the same call after ${seconds} seconds. If this happens often, something is making too many requests: check the audit log for loops.`,
+        details: { retryAfterSeconds: seconds, source: 'client', limit: this.limit, windowSeconds: this.windowMs / 1000 },
+      });
+    }
+    this.granted.push(at);
+    return wait;
+  }
+
+  /** Waits until a request may be sent. */
+  async acquire(): Promise<void> {
+    const wait = this.reserve();
+    if (wait > 0) await this.sleep(wait);
+  }
+
+  stats(): RateLimiterStats {
+    const now = this.now();
+    return { limit: this.limit, windowMs: this.windowMs, inWindow: this.granted.filter((at) => at > now - this.windowMs).length };
+  }
+}

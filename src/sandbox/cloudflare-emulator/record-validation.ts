@@ -1,0 +1,98 @@
+import { isIP } from 'node:net';
+import { ApiFailure, apiFailures } from './api-envelope.ts';
+import { commentLimitFor, isPaidPlan, type EmulatedRecord, type EmulatedZone, type RecordType } from './emulator-state.ts';
+
+/**
+ * What the DNS records endpoint checks before it stores a record, as Cloudflare does:
+ * the record type, the name (inside the zone; `@` and bare labels are relative to it), the content
+ * for the type, proxying, TTL, the comment length and tags for the zone's plan, and name conflicts
+ * (81053: a CNAME cannot share its name; 81058: an identical record exists).
+ */
+
+const RECORD_TYPES: readonly RecordType[] = ['A', 'AAAA', 'CNAME', 'TXT', 'MX', 'NS', 'CAA', 'SRV'];
+const PROXIABLE: readonly RecordType[] = ['A', 'AAAA', 'CNAME'];
+const LABEL = /^(\*|[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)$/;
+const TAG = /^[^:\s]{1,32}:[^\n]{0,100}$/;
+
+export interface RecordInput {
+  name: string;
+  type: RecordType;
+  content: string;
+  proxied: boolean;
+  ttl: number;
+  comment: string | null;
+  tags: string[];
+}
+
+function isHostname(value: string): boolean {
+  const name = value.toLowerCase().replace(/\.$/, '');
+  if (name.length === 0 || name.length > 253 || isIP(name) !== 0) return false;
+  const labels = name.split('.');
+  return labels.length >= 2 && labels.every((label, i) => LABEL.test(label) && (label !== '*' || i === 0));
+}
+
+/** The record's fully qualified name, or 9005 when it falls outside the zone. */
+export function qualifyName(raw: unknown, zone: EmulatedZone): string {
+  if (typeof raw !== 'string' || raw.trim() === '') throw apiFailures.invalidName('DNS record name is required.');
+  const name = raw.trim().toLowerCase().replace(/\.$/, '');
+  const fqdn = name === '@' ? zone.name : name.includes('.') ? name : `${name}.${zone.name}`;
+  if (fqdn !== zone.name && !fqdn.endsWith(`.${zone.name}`)) {
+    throw apiFailures.invalidName(`DNS record name ${fqdn} is not inside the zone ${zone.name}.`);
+  }
+  if (!isHostname(fqdn)) throw apiFailures.invalidName(`DNS record name ${fqdn} is invalid.`);
+  return fqdn;
+}
+
+function checkContent(type: RecordType, content: unknown): string {
+  if (typeof content !== 'string' || content === '') {
+    throw type === 'CNAME' ? apiFailures.invalidCnameContent() : apiFailures.validation(`Content for ${type} record is required.`, 9008);
+  }
+  if (type === 'CNAME' && !isHostname(content)) throw apiFailures.invalidCnameContent();
+  if (type === 'A' && isIP(content) !== 4) throw apiFailures.invalidIpContent('A');
+  if (type === 'AAAA' && isIP(content) !== 6) throw apiFailures.invalidIpContent('AAAA');
+  return type === 'CNAME' ? content.toLowerCase().replace(/\.$/, '') : content;
+}
+
+/** Validates a full record body (POST, PUT) or an existing record merged with a patch (PATCH). */
+export function validateRecordInput(body: Record<string, unknown>, zone: EmulatedZone): RecordInput {
+  const type = typeof body.type === 'string' ? (body.type.toUpperCase() as RecordType) : undefined;
+  if (type === undefined || !RECORD_TYPES.includes(type)) throw apiFailures.invalidRecordType(String(body.type ?? ''));
+  const name = qualifyName(body.name, zone);
+  const content = checkContent(type, body.content);
+  if (type === 'CNAME' && content === name) throw apiFailures.invalidCnameContent();
+
+  if (body.proxied !== undefined && typeof body.proxied !== 'boolean') throw apiFailures.validation('proxied must be true or false.', 9003);
+  const proxied = body.proxied === true;
+  if (proxied && !PROXIABLE.includes(type)) throw new ApiFailure(400, [{ code: 9004, message: 'This record type cannot be proxied.' }]);
+
+  const rawTtl = body.ttl ?? 1;
+  if (typeof rawTtl !== 'number' || !(rawTtl === 1 || (Number.isInteger(rawTtl) && rawTtl >= 60 && rawTtl <= 86400))) {
+    throw new ApiFailure(400, [{ code: 9021, message: 'Invalid TTL. Must be between 60 and 86400 seconds, or 1 for Automatic.' }]);
+  }
+  const ttl = proxied ? 1 : rawTtl;
+
+  if (body.comment !== undefined && body.comment !== null && typeof body.comment !== 'string') {
+    throw apiFailures.validation('comment must be a string.', 9312);
+  }
+  const comment = typeof body.comment === 'string' && body.comment !== '' ? body.comment : null;
+  if (comment !== null && comment.length > commentLimitFor(zone.plan)) throw apiFailures.commentTooLong(commentLimitFor(zone.plan));
+
+  const tags = body.tags ?? [];
+  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && TAG.test(tag))) {
+    throw apiFailures.validation('tags must be a list of strings of the form <name>:<value>.', 9315);
+  }
+  if (tags.length > 0 && !isPaidPlan(zone.plan)) throw apiFailures.tagsNotAllowed(tags.length);
+
+  return { name, type, content, proxied, ttl, comment, tags: tags as string[] };
+}
+
+/** 81058 for an identical record, 81053 when a CNAME would share its name with any other record. */
+export function checkNameConflicts(input: RecordInput, zoneRecords: EmulatedRecord[], ignoreId?: string): void {
+  const sameName = zoneRecords.filter((r) => r.id !== ignoreId && r.name === input.name);
+  if (sameName.some((r) => r.type === input.type && r.content.toLowerCase() === input.content.toLowerCase())) {
+    throw apiFailures.identicalRecord();
+  }
+  if (input.type === 'CNAME' ? sameName.length > 0 : sameName.some((r) => r.type === 'CNAME')) {
+    throw apiFailures.nameConflict();
+  }
+}

@@ -1,0 +1,43 @@
+import type { ResultInfo } from '../api-envelope.ts';
+import { apiFailures } from '../api-envelope.ts';
+import type { EmulatedZone } from '../emulator-state.ts';
+import type { StateStore } from '../state-store.ts';
+
+/** What an API token may do in the emulator (the permission groups the adapter needs). */
+export type Scope = 'zone:read' | 'dns:read' | 'dns:edit' | 'tunnel:read' | 'tunnel:edit';
+export const ALL_SCOPES: readonly Scope[] = ['zone:read', 'dns:read', 'dns:edit', 'tunnel:read', 'tunnel:edit'];
+
+export interface RouteContext {
+  params: Record<string, string>;
+  query: URLSearchParams;
+  /** The parsed JSON body; undefined for requests without one. */
+  body: unknown;
+  /** The API path (after /client/v4), for error messages. */
+  path: string;
+  store: StateStore;
+}
+
+export interface RouteAnswer {
+  status?: number;
+  result: unknown;
+  resultInfo?: ResultInfo;
+}
+
+export interface RouteHandler {
+  scope: Scope;
+  handle(context: RouteContext): RouteAnswer;
+}
+
+/** The zone named by `:zone`, or 7003 as Cloudflare answers for an unknown identifier. */
+export function zoneFromPath(context: RouteContext): EmulatedZone {
+  const zone = context.store.state.zones.find((z) => z.id === context.params.zone);
+  if (zone === undefined) throw apiFailures.objectNotFound(context.path);
+  return zone;
+}
+
+/** The JSON body as an object, or 9207 when it is missing or not an object. */
+export function bodyObject(context: RouteContext): Record<string, unknown> {
+  const body = context.body;
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw apiFailures.invalidJson();
+  return body as Record<string, unknown>;
+}

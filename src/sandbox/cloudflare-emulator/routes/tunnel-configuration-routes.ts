@@ -1,0 +1,75 @@
+import { apiFailures } from '../api-envelope.ts';
+import type { EmulatedIngressRule, EmulatedTunnel } from '../emulator-state.ts';
+import { bodyObject, type RouteContext, type RouteHandler } from './route-context.ts';
+
+/**
+ * `GET|PUT /accounts/:account/cfd_tunnel/:tunnel/configurations`: the configuration of a remotely
+ * managed tunnel. A PUT replaces it, bumps `version` and makes the tunnel remotely managed.
+ * Checked like cloudflared checks a config: at least one rule, the last one a catch-all.
+ */
+
+function tunnelFromPath(context: RouteContext): EmulatedTunnel {
+  const account = context.store.state.accounts.find((a) => a.id === context.params.account);
+  if (account === undefined) throw apiFailures.objectNotFound(context.path);
+  const tunnel = context.store.state.tunnels.find((t) => t.accountId === account.id && t.id === context.params.tunnel);
+  if (tunnel === undefined) throw apiFailures.tunnelNotFound();
+  return tunnel;
+}
+
+function configurationShape(tunnel: EmulatedTunnel): Record<string, unknown> {
+  return {
+    account_id: tunnel.accountId,
+    tunnel_id: tunnel.id,
+    version: tunnel.version,
+    config: tunnel.config,
+    source: tunnel.source,
+    created_at: tunnel.createdAt,
+  };
+}
+
+function validateIngress(value: unknown): EmulatedIngressRule[] {
+  if (!Array.isArray(value) || value.length === 0) throw apiFailures.invalidTunnelConfiguration('config.ingress must be a non-empty list of rules');
+  value.forEach((rule, index) => {
+    if (rule === null || typeof rule !== 'object' || typeof (rule as EmulatedIngressRule).service !== 'string') {
+      throw apiFailures.invalidTunnelConfiguration(`config.ingress[${index}] needs a service`);
+    }
+  });
+  const rules = value as EmulatedIngressRule[];
+  const last = rules[rules.length - 1] as EmulatedIngressRule;
+  if ((last.hostname !== undefined && last.hostname !== '' && last.hostname !== '*') || (last.path !== undefined && last.path !== '')) {
+    throw apiFailures.invalidTunnelConfiguration('the last ingress rule must match all URLs (no hostname, or "*", and no path)');
+  }
+  rules.slice(0, -1).forEach((rule, index) => {
+    if (rule.hostname === undefined || rule.hostname === '' || rule.hostname === '*') {
+      if (rule.path === undefined || rule.path === '') {
+        throw apiFailures.invalidTunnelConfiguration(`config.ingress[${index}] matches all URLs but is not the last rule`);
+      }
+    }
+  });
+  return rules;
+}
+
+export const getTunnelConfiguration: RouteHandler = {
+  scope: 'tunnel:read',
+  handle(context) {
+    return { result: configurationShape(tunnelFromPath(context)) };
+  },
+};
+
+export const putTunnelConfiguration: RouteHandler = {
+  scope: 'tunnel:edit',
+  handle(context) {
+    const tunnel = tunnelFromPath(context);
+    const body = bodyObject(context);
+    const config = body.config;
+    if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+      throw apiFailures.invalidTunnelConfiguration('config must be an object with an ingress list');
+    }
+    const { ingress, ...rest } = config as Record<string, unknown>;
+    tunnel.config = { ...(rest as Record<string, unknown>), ingress: validateIngress(ingress) };
+    tunnel.version += 1;
+    tunnel.source = 'cloudflare';
+    context.store.changed();
+    return { result: configurationShape(tunnel) };
+  },
+};

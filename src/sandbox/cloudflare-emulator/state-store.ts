@@ -1,0 +1,57 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { cloneState, type EmulatorState } from './emulator-state.ts';
+
+/**
+ * Holds the emulator's state in memory and, when given a path, in a JSON file: loaded at start
+ * if it exists (else seeded), written atomically (temp file + rename) after every change.
+ */
+export class StateStore {
+  private current: EmulatorState;
+
+  constructor(
+    private readonly seed: () => EmulatorState,
+    private readonly path?: string,
+  ) {
+    this.current = path !== undefined && existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as EmulatorState) : seed();
+    this.persist();
+  }
+
+  /** The live state; handlers change it and then call `changed()`. */
+  get state(): EmulatorState {
+    return this.current;
+  }
+
+  snapshot(): EmulatorState {
+    return cloneState(this.current);
+  }
+
+  changed(): void {
+    this.persist();
+  }
+
+  /** Back to the seed (the file, if any, is overwritten). */
+  reset(): void {
+    this.current = this.seed();
+    this.persist();
+  }
+
+  private persist(): void {
+    if (this.path === undefined) return;
+    mkdirSync(dirname(this.path), { recursive: true });
+    const temp = `${this.path}.${process.pid}.tmp`;
+    writeFileSync(temp, JSON.stringify(this.current, null, 2) + '\n', { mode: 0o600 });
+    renameSync(temp, this.path);
+  }
+}
+
+/** A Cloudflare-style identifier: 32 lowercase hex digits. */
+export function newIdentifier(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/** Cloudflare's timestamp format (microseconds, Z). */
+export function cloudflareTimestamp(date = new Date()): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}

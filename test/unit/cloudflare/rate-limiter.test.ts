@@ -1,0 +1,79 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { RateLimiter } from '../../../src/cloudflare/rate-limiter.ts';
+
+/** A fake clock: sleeping advances it, so nothing waits for real. */
+function fakeClock(start = 1_000_000) {
+  let now = start;
+  const sleeps: number[] = [];
+  return {
+    now: () => now,
+    advance: (ms: number) => {
+      now += ms;
+    },
+    sleep: async (ms: number) => {
+      sleeps.push(ms);
+      now += ms;
+    },
+    sleeps,
+  };
+}
+
+describe('RateLimiter', () => {
+  it('lets `limit` requests through at once, then makes the next one wait until the oldest leaves the window', async () => {
+    const clock = fakeClock();
+    const limiter = new RateLimiter({ limit: 3, windowMs: 10_000, now: clock.now, sleep: clock.sleep });
+    for (let i = 0; i < 3; i += 1) await limiter.acquire();
+    expect(clock.sleeps).toEqual([]);
+    clock.advance(4_000);
+    await limiter.acquire();
+    expect(clock.sleeps).toEqual([6_000]);
+    expect(limiter.stats()).toMatchObject({ limit: 3, inWindow: 1 });
+  });
+
+  it('defaults to 1,000 requests per 5 minutes', () => {
+    const limiter = new RateLimiter();
+    expect(limiter.limit).toBe(1000);
+    expect(limiter.windowMs).toBe(300_000);
+  });
+
+  it('queues concurrent callers first come, first served', () => {
+    const clock = fakeClock();
+    const limiter = new RateLimiter({ limit: 2, windowMs: 1_000, maxWaitMs: 10_000, now: clock.now, sleep: clock.sleep });
+    const waits = [limiter.reserve(), limiter.reserve(), limiter.reserve(), limiter.reserve(), limiter.reserve()];
+    expect(waits).toEqual([0, 0, 1_000, 1_000, 2_000]);
+  });
+
+  it('refuses a wait longer than maxWaitMs with CLOUDFLARE_RATE_LIMITED and the seconds to wait, without taking a slot', () => {
+    const clock = fakeClock();
+    const limiter = new RateLimiter({ limit: 1, windowMs: 300_000, maxWaitMs: 30_000, now: clock.now, sleep: clock.sleep });
+    limiter.reserve();
+    expect(() => limiter.reserve()).toThrowError(
+      expect.objectContaining({ code: 'CLOUDFLARE_RATE_LIMITED', details: expect.objectContaining({ retryAfterSeconds: 300, source: 'client' }) }),
+    );
+    clock.advance(300_000);
+    expect(limiter.reserve()).toBe(0);
+  });
+
+  it('never lets more than `limit` requests into any window, whatever the arrival pattern', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5 }), fc.array(fc.integer({ min: 0, max: 3_000 }), { minLength: 1, maxLength: 40 }), (limit, gaps) => {
+        const clock = fakeClock(0);
+        const windowMs = 5_000;
+        const limiter = new RateLimiter({ limit, windowMs, maxWaitMs: Number.POSITIVE_INFINITY, now: clock.now, sleep: clock.sleep });
+        const sentAt: number[] = [];
+        for (const gap of gaps) {
+          clock.advance(gap);
+          sentAt.push(clock.now() + limiter.reserve());
+        }
+        for (const t of sentAt) {
+          expect(sentAt.filter((s) => s > t - windowMs && s <= t).length).toBeLessThanOrEqual(limit);
+        }
+      }),
+    );
+  });
+
+  it('rejects a nonsensical limit', () => {
+    expect(() => new RateLimiter({ limit: 0 })).toThrow(RangeError);
+  });
+});
