@@ -40,7 +40,9 @@ export type ErrorCode =
   | 'RELOAD_FAILED'
   | 'TUNNEL_START_FAILED'
   | 'TUNNEL_NOT_RUNNING'
+  | 'TUNNEL_STOP_FAILED'
   | 'GIT_FAILED'
+  | 'CONFIG_WRITE_FAILED'
   // docker and targets
   | 'DOCKER_UNAVAILABLE'
   | 'TARGET_UNREACHABLE'

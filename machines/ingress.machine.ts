@@ -1,0 +1,345 @@
+import { assign, emit, fromPromise, setup } from 'xstate';
+
+/**
+ * The only writer of cloudflared's config.yml.
+ *
+ *   idle → rendering → writing → reloading → confirming → idle
+ *                         │          └─ reload failed → restoring → reloadingRestored → confirming | idle
+ *                         └─ nothing cloudflared would notice changed → idle (no reload)
+ *   idle → rollingBack → reloading → …            (ROLLBACK: an earlier version, same validate → write → reload path)
+ *
+ * CHANGE events that arrive while a cycle is in flight are collected in `pending` and handled together by
+ * ONE next cycle, so N changes during a reload cost at most one more reload. A ROLLBACK that arrives during
+ * a cycle runs right after it.
+ *
+ * Effects are injected with `.provide()`: `render` (reads the ledger, checks drift, renders and validates),
+ * `write` (atomic write + git commit), `reload` (restart cloudflared on the new file), `markGood` (remember
+ * the version cloudflared accepted), `restoreLastGood` (write back that version), `rollback` (write an
+ * earlier version). The route ledger is read by the provided `render`, never imported here.
+ */
+
+/** One reason to render again. */
+export interface IngressChange {
+  hostname: string;
+  action: 'add' | 'update' | 'remove' | 'file-edited' | 'resync' | (string & {});
+  project: string;
+  /** The ingress target, when there is one. */
+  target?: string | null;
+  /** Lets a caller find the outcome of its own change among the emitted events. */
+  requestId?: string;
+}
+
+/** A failure in plain data (errors are not serializable; this is what lands in context and events). */
+export interface IngressFailure {
+  code: string;
+  message: string;
+  fix: string;
+}
+
+export interface RenderInput { changes: IngressChange[] }
+/** The rendered file, ready to write. Extra fields pass through to `write` untouched. */
+export interface RenderOutput { content: string; [key: string]: unknown }
+export interface WriteInput { rendered: RenderOutput; changes: IngressChange[] }
+export interface WriteOutput {
+  /** Whether the file's bytes changed. */
+  changed: boolean;
+  /** The git commit of this version, if one was made. */
+  commit: string | null;
+  /** Whether cloudflared must restart to see this version (false for identical or comment-only changes). */
+  needsReload: boolean;
+}
+export interface ReloadInput { commit: string | null; reason: 'apply' | 'restore' }
+export interface RestoreInput { failedCommit: string | null; reloadError: IngressFailure | null }
+export interface RestoreOutput { commit: string | null }
+export interface RollbackInput { commit: string }
+
+export interface IngressContext {
+  /** Changes that arrived after the current cycle began; they make the next cycle. */
+  pending: IngressChange[];
+  /** The changes the current cycle is applying. */
+  inFlight: IngressChange[];
+  rendered: RenderOutput | null;
+  written: WriteOutput | null;
+  /** A rollback asked for while busy: runs after the current cycle. */
+  pendingRollback: string | null;
+  /** The rollback the current cycle is applying. */
+  rollbackCommit: string | null;
+  reloadError: IngressFailure | null;
+  /** The version whose reload failed in this cycle. */
+  failedCommit: string | null;
+  lastCommit: string | null;
+  lastError: IngressFailure | null;
+  /** How many times cloudflared was reloaded (handy for the status tool). */
+  reloads: number;
+  cycles: number;
+}
+
+export type IngressEvent =
+  | { type: 'CHANGE'; change: IngressChange }
+  | { type: 'ROLLBACK'; commit: string };
+
+/** What the machine tells the world, with `actor.on(type, …)`. */
+export type IngressEmitted =
+  | { type: 'ingress.applied'; changes: IngressChange[]; commit: string | null; changed: boolean; reloaded: boolean; rollbackOf: string | null }
+  | { type: 'ingress.failed'; stage: 'render' | 'write' | 'rollback'; changes: IngressChange[]; error: IngressFailure; rollbackOf: string | null }
+  | { type: 'ingress.restored'; changes: IngressChange[]; failedCommit: string | null; restoredCommit: string | null; reloadError: IngressFailure | null }
+  | { type: 'ingress.restore_failed'; changes: IngressChange[]; failedCommit: string | null; reloadError: IngressFailure | null; error: IngressFailure };
+
+/** Reads code/message/fix off whatever was thrown, without knowing its class. */
+export function describeFailure(error: unknown): IngressFailure {
+  if (error !== null && typeof error === 'object') {
+    const shape = error as { code?: unknown; message?: unknown; fix?: unknown };
+    return {
+      code: typeof shape.code === 'string' ? shape.code : 'INTERNAL',
+      message: typeof shape.message === 'string' ? shape.message : String(error),
+      fix: typeof shape.fix === 'string' ? shape.fix : 'See the service log around this time.',
+    };
+  }
+  return { code: 'INTERNAL', message: String(error), fix: 'See the service log around this time.' };
+}
+
+function notProvided(name: string): never {
+  throw new Error(`ingress machine: the "${name}" actor was not provided; pass it with ingressMachine.provide({ actors: { ${name} } })`);
+}
+
+const initialContext: IngressContext = {
+  pending: [],
+  inFlight: [],
+  rendered: null,
+  written: null,
+  pendingRollback: null,
+  rollbackCommit: null,
+  reloadError: null,
+  failedCommit: null,
+  lastCommit: null,
+  lastError: null,
+  reloads: 0,
+  cycles: 0,
+};
+
+export const ingressMachine = setup({
+  types: {
+    context: {} as IngressContext,
+    events: {} as IngressEvent,
+    emitted: {} as IngressEmitted,
+  },
+  actors: {
+    render: fromPromise<RenderOutput, RenderInput>(async () => notProvided('render')),
+    write: fromPromise<WriteOutput, WriteInput>(async () => notProvided('write')),
+    reload: fromPromise<void, ReloadInput>(async () => notProvided('reload')),
+    markGood: fromPromise<void, { commit: string | null }>(async () => notProvided('markGood')),
+    restoreLastGood: fromPromise<RestoreOutput, RestoreInput>(async () => notProvided('restoreLastGood')),
+    rollback: fromPromise<WriteOutput, RollbackInput>(async () => notProvided('rollback')),
+  },
+  guards: {
+    hasPendingRollback: ({ context }) => context.pendingRollback !== null,
+    hasPendingChanges: ({ context }) => context.pending.length > 0,
+    needsReload: ({ event }) => (event as unknown as { output: WriteOutput }).output.needsReload,
+  },
+  actions: {
+    queueChange: assign({
+      pending: ({ context, event }) => (event.type === 'CHANGE' ? [...context.pending, event.change] : context.pending),
+    }),
+    queueRollback: assign({
+      pendingRollback: ({ context, event }) => (event.type === 'ROLLBACK' ? event.commit : context.pendingRollback),
+    }),
+    startCycleFromEvent: assign({
+      inFlight: ({ event }) => (event.type === 'CHANGE' ? [event.change] : []),
+      pending: () => [],
+      rendered: () => null,
+      written: () => null,
+      reloadError: () => null,
+      failedCommit: () => null,
+      rollbackCommit: () => null,
+      cycles: ({ context }) => context.cycles + 1,
+    }),
+    startCycleFromPending: assign({
+      inFlight: ({ context }) => context.pending,
+      pending: () => [],
+      rendered: () => null,
+      written: () => null,
+      reloadError: () => null,
+      failedCommit: () => null,
+      rollbackCommit: () => null,
+      cycles: ({ context }) => context.cycles + 1,
+    }),
+    startRollbackFromEvent: assign({
+      rollbackCommit: ({ event }) => (event.type === 'ROLLBACK' ? event.commit : null),
+      inFlight: () => [],
+      rendered: () => null,
+      written: () => null,
+      reloadError: () => null,
+      cycles: ({ context }) => context.cycles + 1,
+    }),
+    startRollbackFromPending: assign({
+      rollbackCommit: ({ context }) => context.pendingRollback,
+      pendingRollback: () => null,
+      inFlight: () => [],
+      rendered: () => null,
+      written: () => null,
+      reloadError: () => null,
+      cycles: ({ context }) => context.cycles + 1,
+    }),
+    storeRendered: assign({ rendered: ({ event }) => (event as unknown as { output: RenderOutput }).output }),
+    storeWritten: assign({
+      written: ({ event }) => (event as unknown as { output: WriteOutput }).output,
+      lastCommit: ({ context, event }) => (event as unknown as { output: WriteOutput }).output.commit ?? context.lastCommit,
+    }),
+    countReload: assign({ reloads: ({ context }) => context.reloads + 1 }),
+    storeReloadError: assign({
+      reloadError: ({ event }) => describeFailure((event as unknown as { error: unknown }).error),
+      failedCommit: ({ context }) => context.written?.commit ?? null,
+    }),
+    reloadErrorIsLastError: assign({ lastError: ({ context }) => context.reloadError }),
+    storeError: assign({ lastError: ({ event }) => describeFailure((event as unknown as { error: unknown }).error) }),
+    clearError: assign({ lastError: () => null }),
+    storeRestored: assign({
+      lastCommit: ({ context, event }) => (event as unknown as { output: RestoreOutput }).output.commit ?? context.lastCommit,
+      written: ({ context, event }) => ({
+        changed: true,
+        commit: (event as unknown as { output: RestoreOutput }).output.commit ?? context.lastCommit,
+        needsReload: true,
+      }),
+    }),
+    emitApplied: emit(({ context }) => ({
+      type: 'ingress.applied' as const,
+      changes: context.inFlight,
+      commit: context.written?.commit ?? null,
+      changed: context.written?.changed ?? false,
+      reloaded: context.written?.needsReload ?? false,
+      rollbackOf: context.rollbackCommit,
+    })),
+    emitRenderFailed: emit(({ context, event }) => ({
+      type: 'ingress.failed' as const,
+      stage: 'render' as const,
+      changes: context.inFlight,
+      error: describeFailure((event as unknown as { error: unknown }).error),
+      rollbackOf: null,
+    })),
+    emitWriteFailed: emit(({ context, event }) => ({
+      type: 'ingress.failed' as const,
+      stage: 'write' as const,
+      changes: context.inFlight,
+      error: describeFailure((event as unknown as { error: unknown }).error),
+      rollbackOf: null,
+    })),
+    emitRollbackFailed: emit(({ context, event }) => ({
+      type: 'ingress.failed' as const,
+      stage: 'rollback' as const,
+      changes: context.inFlight,
+      error: describeFailure((event as unknown as { error: unknown }).error),
+      rollbackOf: context.rollbackCommit,
+    })),
+    emitRestored: emit(({ context }) => ({
+      type: 'ingress.restored' as const,
+      changes: context.inFlight,
+      failedCommit: context.failedCommit,
+      restoredCommit: context.written?.commit ?? null,
+      reloadError: context.reloadError,
+    })),
+    emitRestoreFailed: emit(({ context, event }) => ({
+      type: 'ingress.restore_failed' as const,
+      changes: context.inFlight,
+      failedCommit: context.failedCommit,
+      reloadError: context.reloadError,
+      error: describeFailure((event as unknown as { error: unknown }).error),
+    })),
+    finishCycle: assign({ inFlight: () => [], rendered: () => null, rollbackCommit: () => null, failedCommit: () => null }),
+  },
+}).createMachine({
+  id: 'ingress',
+  initial: 'idle',
+  context: initialContext,
+  on: {
+    CHANGE: { actions: 'queueChange' },
+    ROLLBACK: { actions: 'queueRollback' },
+  },
+  states: {
+    idle: {
+      on: {
+        CHANGE: { target: 'rendering', actions: 'startCycleFromEvent' },
+        ROLLBACK: { target: 'rollingBack', actions: 'startRollbackFromEvent' },
+      },
+    },
+    rendering: {
+      invoke: {
+        src: 'render',
+        input: ({ context }) => ({ changes: context.inFlight }),
+        onDone: { target: 'writing', actions: 'storeRendered' },
+        onError: { target: 'settling', actions: ['storeError', 'emitRenderFailed'] },
+      },
+    },
+    writing: {
+      invoke: {
+        src: 'write',
+        input: ({ context }) => ({ rendered: context.rendered as RenderOutput, changes: context.inFlight }),
+        onDone: [
+          { guard: 'needsReload', target: 'reloading', actions: 'storeWritten' },
+          { target: 'settling', actions: ['storeWritten', 'clearError', 'emitApplied'] },
+        ],
+        onError: { target: 'settling', actions: ['storeError', 'emitWriteFailed'] },
+      },
+    },
+    rollingBack: {
+      invoke: {
+        src: 'rollback',
+        input: ({ context }) => ({ commit: context.rollbackCommit as string }),
+        onDone: [
+          { guard: 'needsReload', target: 'reloading', actions: 'storeWritten' },
+          { target: 'settling', actions: ['storeWritten', 'clearError', 'emitApplied'] },
+        ],
+        onError: { target: 'settling', actions: ['storeError', 'emitRollbackFailed'] },
+      },
+    },
+    reloading: {
+      entry: 'countReload',
+      invoke: {
+        src: 'reload',
+        input: ({ context }) => ({ commit: context.written?.commit ?? null, reason: 'apply' as const }),
+        onDone: { target: 'confirming' },
+        onError: { target: 'restoring', actions: 'storeReloadError' },
+      },
+    },
+    confirming: {
+      invoke: {
+        src: 'markGood',
+        input: ({ context }) => ({ commit: context.written?.commit ?? null }),
+        onDone: { target: 'settling', actions: ['clearError', 'emitApplied'] },
+        onError: { target: 'settling', actions: ['clearError', 'emitApplied'] },
+      },
+    },
+    restoring: {
+      invoke: {
+        src: 'restoreLastGood',
+        input: ({ context }) => ({ failedCommit: context.written?.commit ?? null, reloadError: context.reloadError }),
+        onDone: { target: 'reloadingRestored', actions: 'storeRestored' },
+        onError: { target: 'settling', actions: ['storeError', 'emitRestoreFailed'] },
+      },
+    },
+    reloadingRestored: {
+      entry: 'countReload',
+      invoke: {
+        src: 'reload',
+        input: ({ context }) => ({ commit: context.written?.commit ?? null, reason: 'restore' as const }),
+        onDone: { target: 'confirmingRestored' },
+        onError: { target: 'settling', actions: ['storeError', 'emitRestoreFailed'] },
+      },
+    },
+    confirmingRestored: {
+      invoke: {
+        src: 'markGood',
+        input: ({ context }) => ({ commit: context.written?.commit ?? null }),
+        onDone: { target: 'settling', actions: ['reloadErrorIsLastError', 'emitRestored'] },
+        onError: { target: 'settling', actions: ['reloadErrorIsLastError', 'emitRestored'] },
+      },
+    },
+    settling: {
+      entry: 'finishCycle',
+      always: [
+        { guard: 'hasPendingRollback', target: 'rollingBack', actions: 'startRollbackFromPending' },
+        { guard: 'hasPendingChanges', target: 'rendering', actions: 'startCycleFromPending' },
+        { target: 'idle' },
+      ],
+    },
+  },
+});

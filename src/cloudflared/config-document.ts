@@ -1,0 +1,179 @@
+/**
+ * cloudflared's config.yml as a document we can change without disturbing what we do not own.
+ *
+ * The `yaml` Document API parses the file and tells where each ingress rule sits in the text. The ingress
+ * block is cut into one *chunk* per rule: the blank lines and comments above the rule plus the rule itself
+ * (with its inline and trailing comments), byte for byte. Rendering replaces the block with a new list of
+ * chunks (kept ones verbatim, generated ones fresh); everything outside the block is never re-serialized.
+ * So an unchanged document serializes to exactly its source, and unmanaged rules keep every byte.
+ */
+import { isMap, isScalar, isSeq, parseDocument, type Document, type Pair, type YAMLSeq } from 'yaml';
+import { TunnelManagerError } from '../errors.ts';
+import type { CloudflaredConfig, IngressRule, OriginRequest } from './ingress-model.ts';
+
+/** One ingress rule as it stands in the file. */
+export interface IngressRuleChunk {
+  /** Position in the ingress list (0-based). */
+  index: number;
+  rule: IngressRule;
+  /** The comment lines above the rule (without `#` and leading space), in order. */
+  commentLines: string[];
+  /** The rule's text: comments and blank lines above it, then the item itself; always verbatim. */
+  text: string;
+}
+
+/** How the ingress list is laid out, so generated rules look like the ones around them. */
+export interface IngressLayout {
+  /** Spaces before `-`. */
+  dashIndent: number;
+  eol: '\n' | '\r\n';
+}
+
+interface SplicePlan {
+  /** Everything before the first chunk (up to and including the `ingress:` line). */
+  before: string;
+  /** Everything after the last chunk. */
+  after: string;
+}
+
+function lineStartBefore(text: string, position: number): number {
+  return text.lastIndexOf('\n', position - 1) + 1;
+}
+
+function lineEndAfter(text: string, position: number): number {
+  if (position > 0 && text[position - 1] === '\n') return position;
+  const newline = text.indexOf('\n', position);
+  return newline === -1 ? text.length : newline + 1;
+}
+
+function commentLinesOf(chunkHead: string): string[] {
+  return chunkHead
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line.startsWith('#'))
+    .map((line) => line.replace(/^#\s?/, ''));
+}
+
+function toRule(value: unknown): IngressRule {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { service: value as string };
+  return value as IngressRule;
+}
+
+function describeYamlErrors(doc: Document): string {
+  return doc.errors.map((error) => `${error.linePos?.[0] ? `line ${error.linePos[0].line}: ` : ''}${error.message.split('\n')[0]}`).join('; ');
+}
+
+export class ConfigDocument {
+  private constructor(
+    /** The exact text this document was parsed from. */
+    readonly source: string,
+    private readonly doc: Document | null,
+    private readonly chunks: IngressRuleChunk[],
+    private readonly plan: SplicePlan | null,
+    readonly layout: IngressLayout,
+  ) {}
+
+  /** Parses a config file's text; throws INGRESS_INVALID naming the line when it is not YAML cloudflared could read. */
+  static parse(source: string, where = 'config.yml'): ConfigDocument {
+    const eol: IngressLayout['eol'] = source.includes('\r\n') ? '\r\n' : '\n';
+    if (source.trim() === '') return new ConfigDocument(source, null, [], null, { dashIndent: 2, eol });
+    const doc = parseDocument(source, { uniqueKeys: true });
+    if (doc.errors.length > 0) {
+      throw new TunnelManagerError({
+        code: 'INGRESS_INVALID',
+        message: `${where} is not valid YAML: ${describeYamlErrors(doc)}`,
+        fix: `Fix the YAML at the line named (indentation, quotes, duplicate keys) in ${where}, or restore a good version with \`tunnel-manager config history\` and \`tunnel-manager config rollback <commit>\`.`,
+        details: { file: where, errors: doc.errors.map((error) => error.message) },
+      });
+    }
+    if (doc.contents !== null && !isMap(doc.contents)) {
+      throw new TunnelManagerError({
+        code: 'INGRESS_INVALID',
+        message: `${where} must be a mapping of keys (tunnel, credentials-file, ingress, …), not a ${isSeq(doc.contents) ? 'list' : 'single value'}.`,
+        fix: `Rewrite ${where} as \`key: value\` lines with an \`ingress:\` list, or restore a good version with \`tunnel-manager config rollback <commit>\`.`,
+        details: { file: where },
+      });
+    }
+    const pair = isMap(doc.contents)
+      ? (doc.contents.items as Pair[]).find((item) => isScalar(item.key) && item.key.value === 'ingress')
+      : undefined;
+    const seq = pair?.value;
+    const block = isSeq(seq) && (seq as YAMLSeq).flow !== true && (seq as YAMLSeq).items.length > 0 && pair && isScalar(pair.key) && pair.key.range;
+    if (!block) {
+      const ingress = doc.toJS()?.ingress;
+      const rules = Array.isArray(ingress) ? ingress.map(toRule) : [];
+      const chunks = rules.map((rule, index) => ({ index, rule, commentLines: [], text: '' }));
+      return new ConfigDocument(source, doc, chunks, null, { dashIndent: 2, eol });
+    }
+    const sequence = seq as YAMLSeq;
+    const keyRange = (pair.key as { range: [number, number, number] }).range;
+    const blockStart = lineEndAfter(source, keyRange[1]);
+    const chunks: IngressRuleChunk[] = [];
+    let cursor = blockStart;
+    let dashIndent = 2;
+    sequence.items.forEach((item, index) => {
+      const range = (item as { range?: [number, number, number] }).range;
+      if (!range) throw new Error('yaml node without a source range');
+      const itemLineStart = lineStartBefore(source, range[0]);
+      if (index === 0) dashIndent = (/^ */.exec(source.slice(itemLineStart)) ?? [''])[0].length;
+      const end = lineEndAfter(source, range[2]);
+      const text = source.slice(cursor, end);
+      const rule = toRule((item as { toJSON: () => unknown }).toJSON());
+      chunks.push({ index, rule, commentLines: commentLinesOf(source.slice(cursor, itemLineStart)), text });
+      cursor = end;
+    });
+    const plan = { before: source.slice(0, blockStart), after: source.slice(cursor) };
+    return new ConfigDocument(source, doc, chunks, plan, { dashIndent, eol });
+  }
+
+  /** The rules in file order, with their comments and text. */
+  rules(): readonly IngressRuleChunk[] {
+    return this.chunks;
+  }
+
+  /** The file as the typed model (every key we do not model lands in `extra`). */
+  model(): CloudflaredConfig {
+    const raw = (this.doc?.toJS() ?? {}) as Record<string, unknown>;
+    const { tunnel, 'credentials-file': credentialsFile, originRequest, ingress, ...extra } = raw;
+    const config: CloudflaredConfig = { ingress: Array.isArray(ingress) ? ingress.map(toRule) : [], extra };
+    if (tunnel !== undefined) config.tunnel = tunnel as string;
+    if (credentialsFile !== undefined) config['credentials-file'] = credentialsFile as string;
+    if (originRequest !== undefined) config.originRequest = originRequest as OriginRequest;
+    return config;
+  }
+
+  /** The exact source text: parse → serialize round-trips byte for byte. */
+  toString(): string {
+    return this.source;
+  }
+
+  /**
+   * The file with its ingress block replaced by `chunks` (each a rule's full text, as `IngressRuleChunk.text`
+   * or as generated by the renderer). Text outside the ingress block is kept byte for byte. A file without
+   * a block-style ingress list gets one: any flow-style `ingress:` is removed and a block list appended.
+   */
+  withIngressChunks(chunks: readonly string[], header = ''): string {
+    const eol = this.layout.eol;
+    const body = chunks
+      .map((chunk, index) => (index < chunks.length - 1 && !chunk.endsWith('\n') ? chunk + eol : chunk))
+      .join('');
+    if (this.plan) return this.plan.before + body + this.plan.after;
+    let rest = '';
+    if (this.doc) {
+      if (this.doc.has('ingress')) {
+        const copy = this.doc.clone();
+        copy.delete('ingress');
+        rest = copy.toString();
+      } else {
+        rest = this.source;
+      }
+      if (rest.trim() === '' || rest.trim() === '{}') rest = '';
+    } else {
+      rest = this.source.trim() === '' ? '' : this.source;
+    }
+    if (rest === '') rest = header;
+    if (rest !== '' && !rest.endsWith('\n')) rest += eol;
+    const gap = rest === '' ? '' : eol;
+    return `${rest}${gap}ingress:${eol}${body}`;
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * Every version of config.yml, in a git repository in the file's own directory.
+ *
+ * - Created if absent, with a local identity (commits work on a machine with no global git identity) and
+ *   a `.gitignore` that ignores everything but itself and the config file, so credentials
+ *   (`<tunnel-id>.json`, `cert.pem`, the credentials-file) can never enter history.
+ * - Only the config file (and `.gitignore`) is ever staged, by name.
+ * - One commit per written version; the tag `tunnel-manager-last-good` marks the version cloudflared
+ *   last loaded successfully, which is what a failed reload falls back to.
+ */
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { simpleGit, type SimpleGit } from 'simple-git';
+import { TunnelManagerError } from '../errors.ts';
+
+export const LAST_GOOD_TAG = 'tunnel-manager-last-good';
+const IDENTITY = { name: 'tunnel-manager', email: 'tunnel-manager@localhost' };
+
+export interface ConfigVersion {
+  commit: string;
+  /** ISO 8601 time of the commit. */
+  date: string;
+  /** The first line of the message. */
+  subject: string;
+  /** The rest of the message (one line per change when several were coalesced). */
+  body: string;
+  /** Whether this is the version cloudflared last loaded successfully. */
+  lastGood: boolean;
+}
+
+export interface ConfigGitOptions {
+  /** The config file's path; its directory becomes the repository. */
+  configPath: string;
+  /** The credentials file, when it lives in the same directory (ignored by name as well). */
+  credentialsFile?: string;
+}
+
+function gitFailed(action: string, directory: string, error: unknown): TunnelManagerError {
+  const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+  return new TunnelManagerError({
+    code: 'GIT_FAILED',
+    message: `git ${action} failed in ${directory}: ${reason}`,
+    fix: `Check that git is installed and that ${directory} is writable (run \`git -C ${directory} status\` to see the problem); set ingress.gitBackup: false to run without history.`,
+    details: { directory, action },
+    cause: error,
+  });
+}
+
+/** The `.gitignore` we write: everything is ignored except itself and the config file. */
+export function gitignoreFor(configFileName: string, credentialsFile?: string): string {
+  const lines = [
+    '# Written by tunnel-manager: only the ingress config is versioned here.',
+    '# Credentials (tunnel JSON, cert.pem) must never enter history, so everything else is ignored.',
+    '*',
+    '!.gitignore',
+    `!${configFileName}`,
+    '*.json',
+    'cert.pem',
+    '*.pem',
+  ];
+  if (credentialsFile) lines.push(basename(credentialsFile));
+  lines.push(`.${configFileName}.tmp-*`);
+  return `${lines.join('\n')}\n`;
+}
+
+export class ConfigGit {
+  readonly directory: string;
+  readonly fileName: string;
+  private readonly git: SimpleGit;
+
+  constructor(private readonly options: ConfigGitOptions) {
+    this.directory = dirname(options.configPath);
+    this.fileName = basename(options.configPath);
+    this.git = simpleGit({ baseDir: this.directory });
+  }
+
+  /** Makes sure the directory is a repository of its own with our `.gitignore` and a local identity. */
+  async ensureRepository(): Promise<void> {
+    try {
+      if (!existsSync(join(this.directory, '.git'))) {
+        await this.git.init();
+      }
+      await this.git.addConfig('user.name', IDENTITY.name, false, 'local');
+      await this.git.addConfig('user.email', IDENTITY.email, false, 'local');
+      await this.git.addConfig('commit.gpgsign', 'false', false, 'local');
+      await this.git.addConfig('tag.gpgsign', 'false', false, 'local');
+      const ignorePath = join(this.directory, '.gitignore');
+      const wanted = gitignoreFor(this.fileName, this.options.credentialsFile);
+      const current = existsSync(ignorePath) ? await readFile(ignorePath, 'utf8') : null;
+      if (current !== wanted) await writeFile(ignorePath, wanted, { mode: 0o644 });
+    } catch (error) {
+      throw gitFailed('init', this.directory, error);
+    }
+  }
+
+  /**
+   * Commits the config file as it is on disk (and the `.gitignore`). Returns the new commit id, or null when
+   * the file is unchanged since the last commit.
+   */
+  async commit(message: string): Promise<string | null> {
+    try {
+      await this.git.raw(['add', '--', '.gitignore', this.fileName]);
+      const staged = (await this.git.raw(['diff', '--cached', '--name-only'])).trim();
+      if (staged === '') return null;
+      await this.git.raw(['commit', '--no-verify', '-m', message, '--', '.gitignore', this.fileName]);
+      return (await this.git.revparse(['HEAD'])).trim();
+    } catch (error) {
+      throw gitFailed('commit', this.directory, error);
+    }
+  }
+
+  private async hasCommits(): Promise<boolean> {
+    try {
+      await this.git.raw(['rev-parse', '--verify', '--quiet', 'HEAD']);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The newest versions first. */
+  async history(limit = 50): Promise<ConfigVersion[]> {
+    if (!(await this.hasCommits())) return [];
+    try {
+      const lastGood = await this.resolve(LAST_GOOD_TAG);
+      const separator = '\u001e';
+      const raw = await this.git.raw(['log', `--max-count=${limit}`, `--format=%H%x1f%aI%x1f%s%x1f%b${separator}`, '--', this.fileName]);
+      return raw
+        .split(separator)
+        .map((record) => record.replace(/^\n/, ''))
+        .filter((record) => record.trim() !== '')
+        .map((record) => {
+          const [commit = '', date = '', subject = '', body = ''] = record.split('\u001f');
+          return { commit, date, subject, body: body.trim(), lastGood: commit === lastGood };
+        });
+    } catch (error) {
+      throw gitFailed('log', this.directory, error);
+    }
+  }
+
+  /** The full commit id for `ref` (a short id, a tag, HEAD), or null when it does not exist. */
+  async resolve(ref: string): Promise<string | null> {
+    try {
+      return (await this.git.raw(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`])).trim() || null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The config file's content at `commit`; throws GIT_FAILED with the way out when it does not exist. */
+  async show(commit: string): Promise<string> {
+    const resolved = /^[0-9a-zA-Z._/~^-]+$/.test(commit) ? await this.resolve(commit) : null;
+    if (!resolved) {
+      throw new TunnelManagerError({
+        code: 'GIT_FAILED',
+        message: `No version "${commit}" of ${this.fileName} in ${this.directory}.`,
+        fix: 'List the versions with `tunnel-manager config history` and pass one of the commit ids it shows.',
+        details: { directory: this.directory, commit },
+      });
+    }
+    try {
+      return await this.git.show([`${resolved}:${this.fileName}`]);
+    } catch (error) {
+      throw gitFailed(`show ${resolved}`, this.directory, error);
+    }
+  }
+
+  /** The committed content at HEAD, or null before the first commit. */
+  async headContent(): Promise<string | null> {
+    if (!(await this.hasCommits())) return null;
+    try {
+      return await this.git.show([`HEAD:${this.fileName}`]);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Marks `commit` (default HEAD) as the version cloudflared loaded successfully. */
+  async markLastGood(commit = 'HEAD'): Promise<void> {
+    if (!(await this.hasCommits())) return;
+    try {
+      await this.git.raw(['tag', '--force', LAST_GOOD_TAG, commit]);
+    } catch (error) {
+      throw gitFailed('tag', this.directory, error);
+    }
+  }
+
+  /** The last version marked good, or null when none is. */
+  async lastGood(): Promise<{ commit: string; content: string } | null> {
+    const commit = await this.resolve(LAST_GOOD_TAG);
+    if (!commit) return null;
+    return { commit, content: await this.show(commit) };
+  }
+
+  /** The file names that ever entered history (for checks that credentials never did). */
+  async trackedPathsInHistory(): Promise<string[]> {
+    if (!(await this.hasCommits())) return [];
+    const raw = await this.git.raw(['log', '--all', '--name-only', '--format=']);
+    return [...new Set(raw.split('\n').map((line) => line.trim()).filter((line) => line !== ''))].sort();
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * The config file from the route ledger: the rules we do not manage, kept where they were (in their order,
+ * byte for byte, with their comments), then the ledger's rules in a deterministic order, then the catch-all.
+ * The same document and ledger always render to the same bytes.
+ *
+ * A rule is *managed* when its hostname + path is in the ledger, or when it carries our marker comment
+ * naming that same hostname (and path) — so a rule whose route left the ledger is removed, while a rule a
+ * person copied from ours and changed the hostname of is theirs and is kept.
+ */
+import { Document } from 'yaml';
+import { ConfigDocument, type IngressRuleChunk } from './config-document.ts';
+import { hostnameMatches } from './ingress-match.ts';
+import type { CloudflaredConfig, IngressIssue, IngressRule } from './ingress-model.ts';
+import { isCatchAllRule, validateCloudflaredConfig } from './ingress-validation.ts';
+
+/** A route from the ledger, as the file needs it. */
+export interface LedgerRule {
+  hostname: string;
+  path?: string | null;
+  /** The ingress `service`, e.g. `http://localhost:3100`. */
+  service: string;
+  /** The project that owns the route. */
+  project: string;
+  /** Why this target was chosen, in plain words. */
+  targetReason?: string | null;
+  originRequest?: Record<string, unknown> | null;
+}
+
+/** What a managed rule's marker comment starts with. */
+export const MANAGED_MARKER = 'tunnel-manager: managed rule for';
+const CATCH_ALL_MARKER = 'tunnel-manager: catch-all';
+
+export const DEFAULT_FILE_HEADER =
+  '# Written by tunnel-manager. Rules marked "tunnel-manager: managed" are rewritten from its route ledger;\n' +
+  '# add your own rules anywhere above the catch-all: they are kept as they are.\n';
+
+export interface RenderedIngress {
+  content: string;
+  config: CloudflaredConfig;
+  /** The managed rules in file order. */
+  managed: LedgerRule[];
+  /** Indexes (in the rendered file) of the rules we keep but do not manage. */
+  unmanagedIndexes: number[];
+  /** Managed rules an earlier unmanaged rule answers instead (e.g. a hand-written wildcard above them). */
+  shadowed: { hostname: string; path: string | null; byIndex: number }[];
+  /** cloudflared's verdict on the rendered file; empty when it would start. */
+  issues: IngressIssue[];
+}
+
+/** The identity two rules share when they route the same requests: lower-case hostname + path regex. */
+export function ruleKey(hostname: string | undefined | null, path: string | undefined | null): string {
+  return `${(hostname ?? '').toLowerCase()}\u0000${path ?? ''}`;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim();
+}
+
+/** The marker line for a rule; it names the rule so a copied-and-edited rule no longer carries a valid one. */
+export function managedMarkerFor(hostname: string, path: string | null | undefined): string {
+  return `${MANAGED_MARKER} ${oneLine(hostname.toLowerCase())}${path ? ` path ${oneLine(path)}` : ''}`;
+}
+
+/** Whether a rule in the file carries our marker for exactly its own hostname and path. */
+export function hasOwnManagedMarker(chunk: Pick<IngressRuleChunk, 'commentLines' | 'rule'>): boolean {
+  const { hostname, path } = chunk.rule;
+  if (typeof hostname !== 'string' || hostname === '') return false;
+  const expected = managedMarkerFor(hostname, typeof path === 'string' ? path : null);
+  return chunk.commentLines.some((line) => line === expected || line.startsWith(`${expected} ·`));
+}
+
+export function isGeneratedCatchAll(chunk: Pick<IngressRuleChunk, 'commentLines'>): boolean {
+  return chunk.commentLines.some((line) => line.startsWith(CATCH_ALL_MARKER));
+}
+
+function isWildcard(hostname: string): boolean {
+  return hostname.startsWith('*.');
+}
+
+/** Exact hostnames before wildcards (narrower wildcards first), longer paths first, then by hostname and path. */
+export function compareLedgerRules(a: LedgerRule, b: LedgerRule): number {
+  const wildA = isWildcard(a.hostname) ? 1 : 0;
+  const wildB = isWildcard(b.hostname) ? 1 : 0;
+  if (wildA !== wildB) return wildA - wildB;
+  if (wildA === 1) {
+    const labels = b.hostname.split('.').length - a.hostname.split('.').length;
+    if (labels !== 0) return labels;
+  }
+  const pathLength = (b.path ?? '').length - (a.path ?? '').length;
+  if (pathLength !== 0) return pathLength;
+  const byHost = a.hostname.toLowerCase() < b.hostname.toLowerCase() ? -1 : a.hostname.toLowerCase() > b.hostname.toLowerCase() ? 1 : 0;
+  if (byHost !== 0) return byHost;
+  const pathA = a.path ?? '';
+  const pathB = b.path ?? '';
+  if (pathA !== pathB) return pathA < pathB ? -1 : 1;
+  // Same hostname and path twice (never from a sound ledger): still a total order, so output never depends on input order.
+  const restA = JSON.stringify(sortedKeys(a));
+  const restB = JSON.stringify(sortedKeys(b));
+  return restA < restB ? -1 : restA > restB ? 1 : 0;
+}
+
+function sortedKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortedKeys);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value as Record<string, unknown>)
+        .sort()
+        .map((key) => [key, sortedKeys((value as Record<string, unknown>)[key])]),
+    );
+  }
+  return value;
+}
+
+function indentBlock(yamlText: string, dashIndent: number, eol: string): string {
+  const pad = ' '.repeat(dashIndent);
+  const lines = yamlText.replace(/\n$/, '').split('\n');
+  return lines.map((line, index) => (index === 0 ? `${pad}- ${line}` : line === '' ? '' : `${pad}  ${line}`)).join(eol) + eol;
+}
+
+function ruleYaml(rule: IngressRule): string {
+  const doc = new Document(rule);
+  return doc.toString({ indent: 2, lineWidth: 0 });
+}
+
+/** The text of one managed rule: the marker comment (owner, target, reason), then the rule. */
+export function renderManagedChunk(rule: LedgerRule, layout: { dashIndent: number; eol: string }): string {
+  const pad = ' '.repeat(layout.dashIndent);
+  const reason = rule.targetReason ? oneLine(rule.targetReason) : 'no reason recorded';
+  const comment =
+    `${pad}# ${managedMarkerFor(rule.hostname, rule.path)} · owner: project ${oneLine(rule.project)}${layout.eol}` +
+    `${pad}# target ${oneLine(rule.service)}: ${reason}${layout.eol}`;
+  const body: IngressRule = { hostname: rule.hostname.toLowerCase(), service: rule.service };
+  if (rule.path) body.path = rule.path;
+  const ordered: IngressRule = { hostname: body.hostname, ...(body.path ? { path: body.path } : {}), service: body.service };
+  if (rule.originRequest && Object.keys(rule.originRequest).length > 0) {
+    ordered.originRequest = sortedKeys(rule.originRequest) as IngressRule['originRequest'];
+  }
+  return comment + indentBlock(ruleYaml(ordered), layout.dashIndent, layout.eol);
+}
+
+function renderCatchAllChunk(layout: { dashIndent: number; eol: string }): string {
+  const pad = ' '.repeat(layout.dashIndent);
+  return `${pad}# ${CATCH_ALL_MARKER}: anything no rule above matches gets a 404${layout.eol}${pad}- service: http_status:404${layout.eol}`;
+}
+
+/** Whether `chunk` is one of ours: in the ledger, or marked by us for exactly this hostname and path. */
+export function isManagedChunk(chunk: IngressRuleChunk, ledgerKeys: ReadonlySet<string>): boolean {
+  const { hostname, path } = chunk.rule;
+  if (typeof hostname === 'string' && hostname !== '' && ledgerKeys.has(ruleKey(hostname, typeof path === 'string' ? path : null))) return true;
+  return hasOwnManagedMarker(chunk);
+}
+
+function findShadowed(rules: IngressRule[], managedIndexes: Map<number, LedgerRule>): RenderedIngress['shadowed'] {
+  const shadowed: RenderedIngress['shadowed'] = [];
+  for (const [index, rule] of managedIndexes) {
+    const host = isWildcard(rule.hostname) ? `shadow-probe${rule.hostname.slice(1)}` : rule.hostname;
+    for (let earlier = 0; earlier < index; earlier += 1) {
+      const candidate = rules[earlier];
+      if (!candidate || managedIndexes.has(earlier)) continue;
+      if (candidate.path) continue;
+      if (typeof candidate.hostname === 'string' && hostnameMatches(candidate.hostname, host)) {
+        shadowed.push({ hostname: rule.hostname, path: rule.path ?? null, byIndex: earlier });
+        break;
+      }
+    }
+  }
+  return shadowed;
+}
+
+/**
+ * Renders the file: `document` is the current file (null or empty for none), `ledger` the routes to publish.
+ * Duplicate ledger entries (same hostname + path) keep the first after sorting.
+ */
+export function renderIngressConfig(document: ConfigDocument | null, ledger: readonly LedgerRule[]): RenderedIngress {
+  const base = document ?? ConfigDocument.parse('');
+  const layout = base.layout;
+  const ledgerByKey = new Map<string, LedgerRule>();
+  for (const rule of [...ledger].sort(compareLedgerRules)) {
+    const key = ruleKey(rule.hostname, rule.path);
+    if (!ledgerByKey.has(key)) ledgerByKey.set(key, rule);
+  }
+  const managed = [...ledgerByKey.values()];
+  const ledgerKeys = new Set(ledgerByKey.keys());
+
+  const existing = base.rules();
+  const last = existing[existing.length - 1];
+  const keepCatchAll = last !== undefined && isCatchAllRule(last.rule) && !isGeneratedCatchAll(last);
+  const kept = existing.filter((chunk, index) => {
+    if (index === existing.length - 1 && isCatchAllRule(chunk.rule)) return false;
+    return !isManagedChunk(chunk, ledgerKeys);
+  });
+
+  const chunks: string[] = [];
+  const rules: IngressRule[] = [];
+  const unmanagedIndexes: number[] = [];
+  const managedIndexes = new Map<number, LedgerRule>();
+  const textOf = (chunk: IngressRuleChunk): string =>
+    chunk.text !== '' ? chunk.text : indentBlock(ruleYaml(chunk.rule), layout.dashIndent, layout.eol);
+  for (const chunk of kept) {
+    unmanagedIndexes.push(rules.length);
+    rules.push(chunk.rule);
+    chunks.push(textOf(chunk));
+  }
+  for (const rule of managed) {
+    managedIndexes.set(rules.length, rule);
+    chunks.push(renderManagedChunk(rule, layout));
+    rules.push({ hostname: rule.hostname.toLowerCase(), service: rule.service });
+  }
+  if (keepCatchAll && last) {
+    unmanagedIndexes.push(rules.length);
+    chunks.push(textOf(last));
+  } else {
+    chunks.push(renderCatchAllChunk(layout));
+  }
+
+  const content = base.withIngressChunks(chunks, DEFAULT_FILE_HEADER);
+  const rendered = ConfigDocument.parse(content);
+  const config = rendered.model();
+  return {
+    content,
+    config,
+    managed,
+    unmanagedIndexes,
+    shadowed: findShadowed(config.ingress, managedIndexes),
+    issues: validateCloudflaredConfig(config),
+  };
+}
+
+/** The ledger rule a managed rule in a file stands for (used to adopt a hand edit). */
+export function ledgerRuleFromChunk(chunk: IngressRuleChunk, project: string, targetReason: string): LedgerRule {
+  const { hostname, path, service, originRequest } = chunk.rule;
+  const rule: LedgerRule = { hostname: String(hostname ?? ''), service: String(service ?? ''), project, targetReason };
+  if (typeof path === 'string' && path !== '') rule.path = path;
+  if (originRequest && typeof originRequest === 'object' && Object.keys(originRequest).length > 0) rule.originRequest = originRequest;
+  return rule;
+}

@@ -1,0 +1,114 @@
+/**
+ * Running the ingress machine with real effects: the actors to `.provide()`, and two helpers that send a
+ * request to a running ingress actor and wait for its outcome (for route sagas and `config rollback`).
+ */
+import { createActor, fromPromise, type Actor } from 'xstate';
+import { TunnelManagerError, type ErrorCode } from '../errors.ts';
+import {
+  ingressMachine,
+  type IngressChange,
+  type IngressEmitted,
+  type ReloadInput,
+  type RenderInput,
+  type RenderOutput,
+  type RestoreInput,
+  type RestoreOutput,
+  type RollbackInput,
+  type WriteInput,
+  type WriteOutput,
+} from '../../machines/ingress.machine.ts';
+import type { LedgerRule } from './ingress-render.ts';
+import { commitMessageFor, type IngressService, type PreparedConfig } from './ingress-service.ts';
+
+export interface IngressRuntimeDeps {
+  service: IngressService;
+  /** The routes to publish, read from the ledger at the start of each cycle. */
+  readLedger: () => readonly LedgerRule[] | Promise<readonly LedgerRule[]>;
+  /** Restarts cloudflared on the file as it is now (a replica restart); rejects when cloudflared refuses it. */
+  reload: (input: ReloadInput) => Promise<void>;
+}
+
+/** The ingress machine's actors, for `ingressMachine.provide({ actors: ingressActors(deps) })`. */
+export function ingressActors(deps: IngressRuntimeDeps) {
+  const { service } = deps;
+  return {
+    render: fromPromise<RenderOutput, RenderInput>(async () => service.render(await deps.readLedger())),
+    write: fromPromise<WriteOutput, WriteInput>(async ({ input }) =>
+      service.write(input.rendered as PreparedConfig, commitMessageFor(input.changes)),
+    ),
+    reload: fromPromise<void, ReloadInput>(async ({ input }) => deps.reload(input)),
+    markGood: fromPromise<void, { commit: string | null }>(async () => service.markGood()),
+    restoreLastGood: fromPromise<RestoreOutput, RestoreInput>(async ({ input }) => {
+      const what = input.failedCommit ? `version ${input.failedCommit.slice(0, 12)}` : 'the new version';
+      const why = input.reloadError ? `: ${input.reloadError.message}` : '';
+      const restored = await service.restoreLastGood(`reload of ${what} failed${why}`);
+      return { commit: restored.commit };
+    }),
+    rollback: fromPromise<WriteOutput, RollbackInput>(async ({ input }) => service.rollbackTo(input.commit)),
+  };
+}
+
+/** The ingress machine with real effects, ready for `createActor` (or to be spawned by the supervisor). */
+export function provideIngressMachine(deps: IngressRuntimeDeps) {
+  return ingressMachine.provide({ actors: ingressActors(deps) });
+}
+
+export type IngressActor = Actor<typeof ingressMachine>;
+
+/** Starts an ingress actor with real effects (and, with `watch`, the file watcher feeding it hand edits). */
+export function startIngressActor(deps: IngressRuntimeDeps, options: { watch?: boolean } = {}): { actor: IngressActor; stop: () => void } {
+  const actor = createActor(provideIngressMachine(deps)) as unknown as IngressActor;
+  actor.start();
+  const stopWatching = options.watch
+    ? deps.service.watch(() => actor.send({ type: 'CHANGE', change: { hostname: '*', action: 'file-edited', project: '*' } }))
+    : () => undefined;
+  return {
+    actor,
+    stop: () => {
+      stopWatching();
+      actor.stop();
+    },
+  };
+}
+
+type Outcome = Extract<IngressEmitted, { type: 'ingress.applied' | 'ingress.failed' | 'ingress.restored' | 'ingress.restore_failed' }>;
+
+function waitForOutcome(actor: IngressActor, belongs: (event: Outcome) => boolean): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const subscriptions: { unsubscribe: () => void }[] = [];
+    const done = (event: Outcome): void => {
+      if (!belongs(event)) return;
+      for (const subscription of subscriptions) subscription.unsubscribe();
+      resolve(event);
+    };
+    for (const type of ['ingress.applied', 'ingress.failed', 'ingress.restored', 'ingress.restore_failed'] as const) {
+      subscriptions.push(actor.on(type, (event) => done(event as Outcome)));
+    }
+  });
+}
+
+/** Sends a change and resolves with the outcome of the cycle that applied it (`change.requestId` is required). */
+export function requestIngressChange(actor: IngressActor, change: IngressChange & { requestId: string }): Promise<Outcome> {
+  const outcome = waitForOutcome(actor, (event) => event.changes.some((candidate) => candidate.requestId === change.requestId));
+  actor.send({ type: 'CHANGE', change });
+  return outcome;
+}
+
+/**
+ * `tunnel-manager config rollback <commit>` against a running ingress actor: validate → write → reload,
+ * like any version. Resolves with the commit written; throws the failure as a TunnelManagerError.
+ */
+export async function rollbackIngress(actor: IngressActor, commit: string): Promise<{ commit: string | null; reloaded: boolean }> {
+  const outcome = waitForOutcome(actor, (event) => ('rollbackOf' in event && event.rollbackOf === commit) || event.type === 'ingress.restored' || event.type === 'ingress.restore_failed');
+  actor.send({ type: 'ROLLBACK', commit });
+  const event = await outcome;
+  if (event.type === 'ingress.applied') return { commit: event.commit, reloaded: event.reloaded };
+  if (event.type === 'ingress.failed') throw new TunnelManagerError({ code: event.error.code as ErrorCode, message: event.error.message, fix: event.error.fix, details: { commit } });
+  const reason = event.reloadError?.message ?? 'unknown reason';
+  throw new TunnelManagerError({
+    code: 'RELOAD_FAILED',
+    message: `cloudflared refused version ${commit} (${reason}); the last good version was restored.`,
+    fix: 'Pick another version from `tunnel-manager config history`, and check the cloudflared log for why this one was refused.',
+    details: { commit, restoredCommit: event.type === 'ingress.restored' ? event.restoredCommit : null },
+  });
+}

@@ -1,0 +1,85 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigGit, LAST_GOOD_TAG } from '../../../src/cloudflared/config-git.ts';
+
+// A machine with no git identity at all: no global or system config.
+const savedEnv = { ...process.env };
+beforeAll(() => {
+  process.env.GIT_CONFIG_GLOBAL = '/dev/null';
+  process.env.GIT_CONFIG_NOSYSTEM = '1';
+  delete process.env.GIT_AUTHOR_NAME;
+  delete process.env.GIT_AUTHOR_EMAIL;
+  delete process.env.GIT_COMMITTER_NAME;
+  delete process.env.GIT_COMMITTER_EMAIL;
+});
+afterAll(() => {
+  process.env = savedEnv;
+});
+
+let dir: string;
+let configPath: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tm-git-'));
+  configPath = join(dir, 'config.yml');
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const git = (...args: string[]): string => execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8' }).trim();
+
+describe('ConfigGit (real repository)', () => {
+  it('creates the repository and commits on a machine with no git identity', async () => {
+    const repo = new ConfigGit({ configPath });
+    await repo.ensureRepository();
+    await writeFile(configPath, 'ingress:\n  - service: http_status:404\n');
+    const commit = await repo.commit('ingress: add app.example.com (project alpha → http://localhost:3000)');
+    expect(commit).toMatch(/^[0-9a-f]{40}$/);
+    expect(git('log', '-1', '--format=%an <%ae>|%s')).toBe('tunnel-manager <tunnel-manager@localhost>|ingress: add app.example.com (project alpha → http://localhost:3000)');
+    expect(await repo.commit('nothing changed')).toBeNull();
+  });
+
+  it('never lets credentials into history, whatever their name', async () => {
+    const credentials = join(dir, '6ff42ae2-765d-4adf-8112-31c55c1551ef.json');
+    await writeFile(credentials, '{"AccountTag":"x","TunnelSecret":"c2VjcmV0"}');
+    await writeFile(join(dir, 'cert.pem'), '-----BEGIN PRIVATE KEY-----\n');
+    await writeFile(join(dir, 'tunnel-creds'), 'secret');
+    const repo = new ConfigGit({ configPath, credentialsFile: join(dir, 'tunnel-creds') });
+    await repo.ensureRepository();
+    for (let n = 0; n < 3; n += 1) {
+      await writeFile(configPath, `# v${n}\ningress:\n  - service: http_status:404\n`);
+      await repo.commit(`v${n}`);
+    }
+    git('add', '-A'); // even a careless `git add -A` by a person picks up nothing secret
+    expect(await repo.trackedPathsInHistory()).toEqual(['.gitignore', 'config.yml']);
+    expect(git('ls-files', '--cached').split('\n').sort()).toEqual(['.gitignore', 'config.yml']);
+    const ignore = await readFile(join(dir, '.gitignore'), 'utf8');
+    expect(ignore).toContain('*.json');
+    expect(ignore).toContain('cert.pem');
+    expect(ignore).toContain('tunnel-creds');
+  });
+
+  it('lists history newest first and shows any version', async () => {
+    const repo = new ConfigGit({ configPath });
+    await repo.ensureRepository();
+    const commits: string[] = [];
+    for (let n = 1; n <= 3; n += 1) {
+      await writeFile(configPath, `# version ${n}\ningress:\n  - service: http_status:404\n`);
+      commits.push((await repo.commit(`ingress: ${n} changes\n\n- add a${n}.example.com (project p)`)) as string);
+    }
+    await repo.markLastGood(commits[1]);
+    const history = await repo.history();
+    expect(history.map((version) => version.commit)).toEqual([...commits].reverse());
+    expect(history[0]?.subject).toBe('ingress: 3 changes');
+    expect(history[0]?.body).toBe('- add a3.example.com (project p)');
+    expect(history.map((version) => version.lastGood)).toEqual([false, true, false]);
+    expect(await repo.show((commits[0] as string).slice(0, 8))).toContain('# version 1');
+    expect((await repo.lastGood())?.content).toContain('# version 2');
+    expect(git('rev-parse', LAST_GOOD_TAG)).toBe(commits[1]);
+    await expect(repo.show('deadbeef')).rejects.toMatchObject({ code: 'GIT_FAILED', fix: expect.stringContaining('config history') });
+    await expect(repo.show('--output=/tmp/x')).rejects.toMatchObject({ code: 'GIT_FAILED' });
+  });
+});

@@ -1,0 +1,267 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { waitFor } from 'xstate';
+import type { IngressEmitted, ReloadInput } from '../../../machines/ingress.machine.ts';
+import { ConfigDocument } from '../../../src/cloudflared/config-document.ts';
+import type { DriftPolicy } from '../../../src/cloudflared/ingress-drift.ts';
+import type { LedgerRule } from '../../../src/cloudflared/ingress-render.ts';
+import { requestIngressChange, rollbackIngress, startIngressActor, type IngressActor } from '../../../src/cloudflared/ingress-runtime.ts';
+import { IngressService, readConfigHistory, type AdoptedEdit, type IngressReporter } from '../../../src/cloudflared/ingress-service.ts';
+import { validateCloudflaredConfig } from '../../../src/cloudflared/ingress-validation.ts';
+
+const savedEnv = { ...process.env };
+beforeAll(() => {
+  process.env.GIT_CONFIG_GLOBAL = '/dev/null';
+  process.env.GIT_CONFIG_NOSYSTEM = '1';
+});
+afterAll(() => {
+  process.env = savedEnv;
+});
+
+const HAND_WRITTEN = `# cloudflared on vm-7
+tunnel: 6ff42ae2-765d-4adf-8112-31c55c1551ef
+credentials-file: CREDENTIALS
+
+ingress:
+  # Grafana, by hand
+  - hostname: grafana.example.com
+    service: http://localhost:3000   # keep me
+  - service: http_status:404
+`;
+
+/** A reload we control: every call waits for the test to open its gate (or resolves at once in auto mode). */
+class ControlledReload {
+  readonly calls: { input: ReloadInput; file: string }[] = [];
+  private gates: (() => void)[] = [];
+  auto = true;
+  /** Reloads fail while the file contains this text (cloudflared refusing the file). */
+  failWhenFileContains: string | null = null;
+
+  constructor(private readonly configPath: string) {}
+
+  readonly reload = async (input: ReloadInput): Promise<void> => {
+    const file = await readFile(this.configPath, 'utf8');
+    this.calls.push({ input, file });
+    if (!this.auto) await new Promise<void>((resolve) => this.gates.push(resolve));
+    if (this.failWhenFileContains && file.includes(this.failWhenFileContains)) {
+      throw Object.assign(new Error('cloudflared exited: error parsing ingress'), { code: 'RELOAD_FAILED', fix: 'see the cloudflared log' });
+    }
+  };
+
+  waiting(): number {
+    return this.gates.length;
+  }
+
+  open(): void {
+    this.gates.shift()?.();
+  }
+}
+
+interface Harness {
+  service: IngressService;
+  actor: IngressActor;
+  stop: () => void;
+  reload: ControlledReload;
+  ledger: LedgerRule[];
+  reports: { events: { kind: string; project: string; data: Record<string, unknown> }[]; audits: Parameters<IngressReporter['audit']>[0][] };
+  adopted: AdoptedEdit[];
+  emitted: IngressEmitted[];
+}
+
+let dir: string;
+let configPath: string;
+let harness: Harness | null = null;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tm-ingress-'));
+  configPath = join(dir, 'config.yml');
+  await writeFile(join(dir, 'creds.json'), '{"TunnelSecret":"c2VjcmV0"}');
+  await writeFile(configPath, HAND_WRITTEN.replace('CREDENTIALS', join(dir, 'creds.json')), { mode: 0o640 });
+});
+afterEach(async () => {
+  harness?.stop();
+  harness = null;
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function start(options: { driftPolicy?: DriftPolicy; watch?: boolean } = {}): Promise<Harness> {
+  const reports: Harness['reports'] = { events: [], audits: [] };
+  const adopted: AdoptedEdit[] = [];
+  const ledger: LedgerRule[] = [];
+  const service = await IngressService.open({
+    configPath,
+    credentialsFile: join(dir, 'creds.json'),
+    driftPolicy: options.driftPolicy ?? 'keep-ledger',
+    reporter: { event: (event) => reports.events.push(event), audit: (entry) => reports.audits.push(entry) },
+    adoptEdit: (edit) => {
+      adopted.push(edit);
+      const index = ledger.findIndex((rule) => rule.hostname === edit.hostname);
+      if (index !== -1) ledger[index] = { ...(ledger[index] as LedgerRule), service: edit.service, targetReason: edit.targetReason };
+    },
+  });
+  const reload = new ControlledReload(configPath);
+  const { actor, stop } = startIngressActor({ service, readLedger: () => ledger, reload: reload.reload }, { watch: options.watch ?? false });
+  const emitted: IngressEmitted[] = [];
+  for (const type of ['ingress.applied', 'ingress.failed', 'ingress.restored', 'ingress.restore_failed'] as const) actor.on(type, (event) => emitted.push(event));
+  harness = { service, actor, stop, reload, ledger, reports, adopted, emitted };
+  return harness;
+}
+
+function route(n: number, project = 'alpha'): LedgerRule {
+  return { hostname: `app${n}.example.com`, service: `http://localhost:${3100 + n}`, project, targetReason: `cloudflared runs on the host; port ${3100 + n} is published on 127.0.0.1` };
+}
+
+async function add(h: Harness, rule: LedgerRule, requestId = rule.hostname): Promise<IngressEmitted> {
+  h.ledger.push(rule);
+  return requestIngressChange(h.actor, { hostname: rule.hostname, action: 'add', project: rule.project, target: rule.service, requestId });
+}
+
+const git = (...args: string[]): string => execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8' }).trim();
+
+describe('ingress cycle: real files, real git, the real machine', () => {
+  it('adds a route: hand-written rules kept, one commit naming hostname, action, project and target, one reload', async () => {
+    const h = await start();
+    const outcome = await add(h, route(1));
+    expect(outcome).toMatchObject({ type: 'ingress.applied', changed: true, reloaded: true });
+    const file = await readFile(configPath, 'utf8');
+    expect(file.startsWith(HAND_WRITTEN.replace('CREDENTIALS', join(dir, 'creds.json')).split('  - service: http_status:404')[0] as string)).toBe(true);
+    expect(file).toContain('# tunnel-manager: managed rule for app1.example.com · owner: project alpha');
+    expect(validateCloudflaredConfig(ConfigDocument.parse(file).model())).toEqual([]);
+    expect(h.reload.calls).toHaveLength(1);
+    expect(git('log', '-1', '--format=%s')).toBe('ingress: add app1.example.com (project alpha → http://localhost:3101)');
+    expect((outcome as { commit: string }).commit).toBe(git('rev-parse', 'HEAD'));
+    expect(git('rev-parse', 'tunnel-manager-last-good')).toBe(git('rev-parse', 'HEAD'));
+    expect(git('ls-files')).toBe('.gitignore\nconfig.yml');
+  });
+
+  it('20 changes arriving during one reload give at most 2 reloads, and every rule lands', async () => {
+    const h = await start();
+    h.reload.auto = false;
+    const first = add(h, route(0));
+    await waitFor(h.actor, (snapshot) => snapshot.matches('reloading'));
+    const rest = Array.from({ length: 20 }, (_unused, n) => add(h, route(n + 1, n % 2 ? 'beta' : 'alpha')));
+    expect(h.actor.getSnapshot().context.pending).toHaveLength(20);
+    h.reload.auto = true;
+    h.reload.open();
+    await first;
+    const outcomes = await Promise.all(rest);
+    expect(h.reload.calls.length).toBeLessThanOrEqual(2);
+    expect(new Set(outcomes.map((outcome) => (outcome as { commit: string }).commit)).size).toBe(1);
+    const rules = ConfigDocument.parse(await readFile(configPath, 'utf8')).model().ingress;
+    expect(rules).toHaveLength(1 + 21 + 1);
+    expect(git('log', '-1', '--format=%s')).toBe('ingress: 20 changes');
+    expect(git('log', '-1', '--format=%b')).toContain('- add app20.example.com (project beta → http://localhost:3120)');
+  });
+
+  it('the same state twice writes nothing and reloads nothing', async () => {
+    const h = await start();
+    await add(h, route(1));
+    const again = await requestIngressChange(h.actor, { hostname: 'app1.example.com', action: 'update', project: 'alpha', requestId: 'again' });
+    expect(again).toMatchObject({ type: 'ingress.applied', changed: false, reloaded: false });
+    expect(h.reload.calls).toHaveLength(1);
+  });
+
+  it('a reload that fails restores the last good file from git, reloads again and reports it', async () => {
+    const h = await start();
+    await add(h, route(1));
+    const good = await readFile(configPath, 'utf8');
+    h.reload.failWhenFileContains = 'app2.example.com';
+    const outcome = await add(h, route(2));
+    expect(outcome).toMatchObject({ type: 'ingress.restored', reloadError: { code: 'RELOAD_FAILED' } });
+    expect(await readFile(configPath, 'utf8')).toBe(good);
+    expect(h.reload.calls.map((call) => call.input.reason)).toEqual(['apply', 'apply', 'restore']);
+    expect(git('log', '-1', '--format=%s')).toMatch(/^ingress: restore last good version [0-9a-f]{12} \(reload of version [0-9a-f]{12} failed: cloudflared exited/);
+  });
+
+  it('rollback restores an earlier file through validate → write → reload', async () => {
+    const h = await start();
+    await add(h, route(1));
+    const withOne = await readFile(configPath, 'utf8');
+    const commitWithOne = git('rev-parse', 'HEAD');
+    await add(h, route(2));
+    expect(await readFile(configPath, 'utf8')).toContain('app2.example.com');
+    const result = await rollbackIngress(h.actor, commitWithOne.slice(0, 10));
+    expect(result.reloaded).toBe(true);
+    expect(await readFile(configPath, 'utf8')).toBe(withOne);
+    expect(h.reload.calls).toHaveLength(3);
+    const history = await readConfigHistory(configPath);
+    expect(history[0]?.subject).toBe(`ingress: rollback to ${commitWithOne.slice(0, 12)}`);
+    await expect(rollbackIngress(h.actor, 'no-such-commit')).rejects.toMatchObject({ code: 'GIT_FAILED' });
+  });
+
+  it('drift, keep-ledger: an edited managed rule is reported and the ledger version written back', async () => {
+    const h = await start({ driftPolicy: 'keep-ledger' });
+    await add(h, route(1));
+    const file = await readFile(configPath, 'utf8');
+    await writeFile(configPath, file.replace('service: http://localhost:3101', 'service: http://localhost:9999'));
+    await requestIngressChange(h.actor, { hostname: '*', action: 'file-edited', project: '*', requestId: 'edit' });
+    expect(await readFile(configPath, 'utf8')).toBe(file);
+    const event = h.reports.events.find((candidate) => candidate.kind === 'ingress.managed_rule_edited');
+    expect(event).toMatchObject({ project: 'alpha', data: { hostname: 'app1.example.com', policy: 'keep-ledger', resolution: 'restored-ledger-version', after: { service: 'http://localhost:9999' } } });
+    expect(h.reports.audits).toContainEqual(expect.objectContaining({ action: 'ingress.drift', target: 'app1.example.com', outcome: 'ok' }));
+    expect(h.adopted).toEqual([]);
+  });
+
+  it('drift, adopt-edit: the edit is taken into the ledger and kept', async () => {
+    const h = await start({ driftPolicy: 'adopt-edit' });
+    await add(h, route(1));
+    const file = await readFile(configPath, 'utf8');
+    await writeFile(configPath, file.replace('service: http://localhost:3101', 'service: http://localhost:9999'));
+    const outcome = await requestIngressChange(h.actor, { hostname: '*', action: 'file-edited', project: '*', requestId: 'edit' });
+    expect(outcome).toMatchObject({ type: 'ingress.applied', reloaded: true });
+    const now = await readFile(configPath, 'utf8');
+    expect(now).toContain('    service: http://localhost:9999\n');
+    expect(now).toContain('adopted from a hand edit of config.yml (was http://localhost:3101)');
+    expect(h.adopted).toEqual([expect.objectContaining({ hostname: 'app1.example.com', project: 'alpha', service: 'http://localhost:9999' })]);
+    expect(h.ledger[0]?.service).toBe('http://localhost:9999');
+    expect(h.reports.events.find((candidate) => candidate.kind === 'ingress.managed_rule_edited')).toMatchObject({ data: { resolution: 'adopted-edit' } });
+  });
+
+  it('a rule added by hand is kept as unmanaged, committed and loaded', async () => {
+    const h = await start();
+    await add(h, route(1));
+    const file = await readFile(configPath, 'utf8');
+    const edited = file.replace('  # Grafana, by hand', '  - hostname: wiki.example.com\n    service: http://localhost:8000\n  # Grafana, by hand');
+    await writeFile(configPath, edited);
+    const outcome = await requestIngressChange(h.actor, { hostname: '*', action: 'file-edited', project: '*', requestId: 'edit' });
+    expect(outcome).toMatchObject({ type: 'ingress.applied', changed: false, reloaded: true });
+    expect(await readFile(configPath, 'utf8')).toBe(edited);
+    expect(git('show', 'HEAD:config.yml')).toBe(edited.trimEnd());
+    expect(h.reports.events.find((event) => event.kind === 'ingress.unmanaged_rules_changed')).toMatchObject({ data: { added: [{ hostname: 'wiki.example.com' }] } });
+  });
+
+  it('an invalid hand edit is reported and never overwritten; fixing it lets changes through again', async () => {
+    const h = await start();
+    await add(h, route(1));
+    const file = await readFile(configPath, 'utf8');
+    const broken = file.replace('  - hostname: grafana.example.com', '  - hostname: grafana.example.com:3000');
+    await writeFile(configPath, broken);
+    const failed = await add(h, route(2));
+    expect(failed).toMatchObject({ type: 'ingress.failed', stage: 'render', error: { code: 'CONFIG_FILE_DRIFT' } });
+    expect((failed as { error: { fix: string } }).error.fix).toContain('rollback');
+    expect(await readFile(configPath, 'utf8')).toBe(broken);
+    const again = await requestIngressChange(h.actor, { hostname: '*', action: 'resync', project: '*', requestId: 'again' });
+    expect(again.type).toBe('ingress.failed');
+    expect(h.reports.events.filter((event) => event.kind === 'ingress.hand_edit_invalid')).toHaveLength(1);
+    expect(h.reports.audits).toContainEqual(expect.objectContaining({ outcome: 'error', errorCode: 'CONFIG_FILE_DRIFT' }));
+    expect(h.reload.calls).toHaveLength(1);
+
+    await writeFile(configPath, file);
+    const fixed = await requestIngressChange(h.actor, { hostname: 'app2.example.com', action: 'add', project: 'alpha', requestId: 'fixed' });
+    expect(fixed).toMatchObject({ type: 'ingress.applied', reloaded: true });
+    expect(await readFile(configPath, 'utf8')).toContain('app2.example.com');
+  });
+
+  it('the file watcher notices a hand edit and runs a cycle by itself', async () => {
+    const h = await start({ watch: true });
+    await add(h, route(1));
+    const file = await readFile(configPath, 'utf8');
+    await writeFile(configPath, file.replace('service: http://localhost:3101', 'service: http://localhost:9999'));
+    await waitFor(h.actor, () => h.reports.events.some((event) => event.kind === 'ingress.managed_rule_edited'), { timeout: 5000 });
+    await waitFor(h.actor, (snapshot) => snapshot.matches('idle') && h.emitted.length >= 2, { timeout: 5000 });
+    expect(await readFile(configPath, 'utf8')).toBe(file);
+  });
+});
