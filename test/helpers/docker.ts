@@ -1,0 +1,207 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink, copyFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Dockerode from 'dockerode';
+
+/**
+ * A real Docker engine for tests (DESIGN.md section 7).
+ * - `dockerForTests()` waits for the socket. With CI set and no engine it throws (the suite fails);
+ *   without CI it warns and returns null, and the file's `describe.skipIf(!docker)` skips visibly.
+ * - `ensureTestImage()` builds local/busybox:tm-test with `docker import` from the host's busybox
+ *   (no registry is reachable): sh, httpd, wget, nc, nslookup… and a /www/index.html.
+ * - `DockerTestScope` creates labelled networks (explicit subnets) and containers (ports on 127.0.0.1
+ *   unless told otherwise) and removes all of them in `cleanup()`, which afterAll must call.
+ */
+
+export const TEST_LABEL = 'tunnel-manager.test';
+export const TEST_IMAGE = 'local/busybox:tm-test';
+const SOCKET = process.env.DOCKER_SOCKET ?? '/var/run/docker.sock';
+const APPLETS = ['sh', 'httpd', 'wget', 'nc', 'nslookup', 'sleep', 'cat', 'echo', 'ls', 'timeout', 'true', 'false', 'awk', 'tr', 'sed', 'grep', 'env', 'hostname', 'ip', 'ps', 'kill'];
+
+export async function dockerForTests(what: string): Promise<Dockerode | null> {
+  const docker = new Dockerode({ socketPath: SOCKET });
+  const deadline = Date.now() + (existsSync(SOCKET) ? 30_000 : 3_000);
+  let lastError: unknown = null;
+  while (Date.now() < deadline) {
+    try {
+      await docker.ping();
+      return docker;
+    } catch (error) {
+      lastError = error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+  const why = `no Docker engine answers on ${SOCKET} (${lastError instanceof Error ? lastError.message : String(lastError)})`;
+  if (process.env.CI) {
+    throw new Error(`${what}: ${why}. CI must run these tests against a real dockerd: run .ci/docker-up first.`);
+  }
+  console.warn(`\n[docker tests] SKIPPING ${what}: ${why}. Start dockerd (see .ci/docker-up) to run them; with CI set they fail instead.\n`);
+  return null;
+}
+
+let imageBuilt: Promise<string> | null = null;
+
+export function ensureTestImage(docker: Dockerode): Promise<string> {
+  imageBuilt ??= buildTestImage(docker);
+  return imageBuilt;
+}
+
+async function buildTestImage(docker: Dockerode): Promise<string> {
+  try {
+    await docker.getImage(TEST_IMAGE).inspect();
+    return TEST_IMAGE;
+  } catch {
+    // not there yet: build it
+  }
+  const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((path) => existsSync(path));
+  if (busybox === undefined) throw new Error('busybox is not installed on this host (apt-get install -y busybox-static); the Docker test image is built from it');
+  const root = await mkdtemp(join(tmpdir(), 'tm-busybox-'));
+  try {
+    await mkdir(join(root, 'bin'));
+    await mkdir(join(root, 'www'));
+    await mkdir(join(root, 'tmp'));
+    await mkdir(join(root, 'etc'));
+    await copyFile(busybox, join(root, 'bin', 'busybox'));
+    for (const applet of APPLETS) await symlink('busybox', join(root, 'bin', applet));
+    await writeFile(join(root, 'www', 'index.html'), 'tunnel-manager test service\n');
+    await writeFile(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/:/bin/sh\n');
+    const tar = spawn('tar', ['-C', root, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const progress = await docker.importImage(tar.stdout, { repo: 'local/busybox', tag: 'tm-test', changes: 'CMD ["/bin/sh"]' });
+    await new Promise<void>((resolve, reject) => docker.modem.followProgress(progress, (error: Error | null) => (error ? reject(error) : resolve())));
+    await docker.getImage(TEST_IMAGE).inspect();
+    return TEST_IMAGE;
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+export interface TestContainerSpec {
+  name: string;
+  cmd: string[];
+  networks?: string[];
+  networkMode?: string;
+  /** containerPort → host port (0 = any); published on 127.0.0.1 unless `hostIp` is given. */
+  ports?: Array<{ containerPort: number; hostPort?: number; hostIp?: string }>;
+  extraHosts?: string[];
+  labels?: Record<string, string>;
+  start?: boolean;
+}
+
+export class DockerTestScope {
+  readonly id: string;
+  private readonly networks: string[] = [];
+
+  constructor(readonly docker: Dockerode, readonly prefix: string) {
+    this.id = `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
+  }
+
+  /** A name unique to this run, e.g. `tmscn-1234-ab12-web`. */
+  name(short: string): string {
+    return `${this.id}-${short}`;
+  }
+
+  get labels(): Record<string, string> {
+    return { [TEST_LABEL]: '1', [`${TEST_LABEL}.scope`]: this.id };
+  }
+
+  async createNetwork(short: string, subnet: string): Promise<string> {
+    await this.removeStaleNetworks(subnet);
+    const name = this.name(short);
+    await this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: this.labels, IPAM: { Config: [{ Subnet: subnet }] } });
+    this.networks.push(name);
+    return name;
+  }
+
+  async createContainer(spec: TestContainerSpec): Promise<Dockerode.Container> {
+    const [first, ...rest] = spec.networks ?? [];
+    const exposed: Record<string, object> = {};
+    const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+    for (const port of spec.ports ?? []) {
+      exposed[`${port.containerPort}/tcp`] = {};
+      bindings[`${port.containerPort}/tcp`] = [{ HostIp: port.hostIp ?? '127.0.0.1', HostPort: String(port.hostPort ?? 0) === '0' ? '' : String(port.hostPort) }];
+    }
+    const container = await this.docker.createContainer({
+      name: spec.name,
+      Image: TEST_IMAGE,
+      Cmd: spec.cmd,
+      Labels: { ...this.labels, ...spec.labels },
+      ExposedPorts: exposed,
+      StopTimeout: 1,
+      HostConfig: {
+        NetworkMode: spec.networkMode ?? first ?? 'bridge',
+        PortBindings: bindings,
+        ExtraHosts: spec.extraHosts ?? [],
+      },
+    });
+    for (const network of rest) await this.docker.getNetwork(network).connect({ Container: container.id });
+    if (spec.start !== false) await container.start();
+    return container;
+  }
+
+  /** A busybox httpd on `port` serving /www (index.html says "tunnel-manager test service"). */
+  httpd(port = 80, bind?: string): string[] {
+    return ['httpd', '-f', '-p', bind === undefined ? String(port) : `${bind}:${port}`, '-h', '/www'];
+  }
+
+  /**
+   * An HTTP GET made from inside the network namespace of `container` (as cloudflared would make it),
+   * with a throwaway busybox container. Retries while the answer is "connection refused" for up to `waitMs`
+   * (a fresh httpd needs a moment); returns the body or the error text.
+   */
+  async wgetFrom(container: string, url: string, waitMs = 5_000): Promise<{ ok: boolean; output: string }> {
+    const script = `end=$(( $(cut -d. -f1 /proc/uptime) + ${Math.ceil(waitMs / 1000)} )); ` +
+      'while :; do out=$(timeout 3 wget -q -O - "$URL" 2>&1) && { echo "$out"; exit 0; }; ' +
+      '[ $(cut -d. -f1 /proc/uptime) -ge $end ] && { echo "$out"; exit 1; }; sleep 0.2; done';
+    const probe = await this.docker.createContainer({
+      Image: TEST_IMAGE,
+      Cmd: ['sh', '-c', script],
+      Env: [`URL=${url}`],
+      Labels: this.labels,
+      HostConfig: { NetworkMode: `container:${container}` },
+    });
+    try {
+      await probe.start();
+      const { StatusCode } = (await probe.wait()) as { StatusCode: number };
+      const logs = (await probe.logs({ stdout: true, stderr: true })) as unknown as Buffer;
+      return { ok: StatusCode === 0, output: demux(logs).trim() };
+    } finally {
+      await probe.remove({ force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Removes every container and network this scope labelled; safe to call when a test failed midway. */
+  async cleanup(): Promise<void> {
+    const filters = { label: [`${TEST_LABEL}.scope=${this.id}`] };
+    const containers = await this.docker.listContainers({ all: true, filters });
+    await Promise.all(containers.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+    const networks = await this.docker.listNetworks({ filters });
+    for (const network of networks) await this.docker.getNetwork(network.Id).remove().catch(() => undefined);
+  }
+
+  /** A crashed earlier run may have left a test network on this subnet; remove it and its test containers. */
+  private async removeStaleNetworks(subnet: string): Promise<void> {
+    const networks = await this.docker.listNetworks({ filters: { label: [`${TEST_LABEL}=1`] } });
+    for (const network of networks) {
+      if (!(network.IPAM?.Config ?? []).some((c) => c.Subnet === subnet)) continue;
+      const info = await this.docker.getNetwork(network.Id).inspect() as Dockerode.NetworkInspectInfo;
+      for (const id of Object.keys(info.Containers ?? {})) {
+        const container = await this.docker.getContainer(id).inspect().catch(() => null);
+        if (container?.Config.Labels?.[TEST_LABEL] === '1') await this.docker.getContainer(id).remove({ force: true }).catch(() => undefined);
+      }
+      await this.docker.getNetwork(network.Id).remove().catch(() => undefined);
+    }
+  }
+}
+
+function demux(buffer: Buffer): string {
+  let text = '';
+  let offset = 0;
+  while (offset + 8 <= buffer.length) {
+    const length = buffer.readUInt32BE(offset + 4);
+    text += buffer.subarray(offset + 8, offset + 8 + length).toString('utf8');
+    offset += 8 + length;
+  }
+  return offset === 0 ? buffer.toString('utf8') : text;
+}
