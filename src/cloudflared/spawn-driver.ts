@@ -1,0 +1,308 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Logger } from 'pino';
+import { TunnelManagerError } from '../errors.ts';
+import { isProcessRunning, isRunningCommand, readProcessArgv, waitForProcessEnd, watchProcessEnd } from './process-identity.ts';
+import type { ProcessDriver, ProcessExit, StopOutcome, TunnelProcess } from './process-driver.ts';
+import { buildTunnelArgv } from './tunnel-command.ts';
+
+/**
+ * cloudflared started by the manager itself, detached, with a pidfile: the process outlives the manager,
+ * and a manager that starts again ADOPTS it (same pid) instead of restarting the tunnel — an upgrade or a
+ * crash of the manager costs no tunnel downtime.
+ *
+ * The pidfile is the driver's own (JSON: pid, argv, metrics address, start time), written atomically right
+ * after the spawn. It is trusted only when /proc says the pid is still running exactly the recorded
+ * command line; a stale pidfile (pid gone, or reused by another program) is discarded.
+ *
+ * Two metrics addresses alternate between replicas (the configured one and `replicaMetricsAddress`), so a
+ * reload can run a second replica next to the first (src/cloudflared/replica-reload.ts); `metricsAddress()`
+ * says where the live one answers.
+ */
+export interface SpawnDriverOptions {
+  /** Executable and arguments before `tunnel`, e.g. ["/usr/local/bin/cloudflared"]. */
+  command: string[];
+  configPath: string;
+  metricsAddress: string;
+  /** Where a replica's metrics server listens during a reload. Default: the same host, port + 1. */
+  replicaMetricsAddress?: string;
+  tunnelId: string;
+  /** Extra tunnel flags, e.g. ["--grace-period", "30s", "--no-autoupdate"]. */
+  flags?: string[];
+  pidfile: string;
+  /** cloudflared's stdout and stderr are appended here (a detached process cannot write to our pipes). Default: next to the pidfile. */
+  logPath?: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  logger?: Logger;
+  /** How often a process that is not our child is polled for its end (ms). Default 250. */
+  watchIntervalMs?: number;
+}
+
+interface PidfileRecord {
+  pid: number;
+  argv: string[];
+  metricsAddress: string;
+  startedAt: number;
+}
+
+interface OwnChild {
+  child: ChildProcess;
+  exited: Promise<ProcessExit>;
+}
+
+export interface SpawnedProcess extends TunnelProcess {
+  pid: number;
+  argv: string[];
+  metricsAddress: string;
+}
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null): ProcessExit {
+  return { code, signal, reason: signal ? `was killed by ${signal}` : `exited with code ${code ?? 'unknown'}` };
+}
+
+function otherPort(address: string): string {
+  const colon = address.lastIndexOf(':');
+  return `${address.slice(0, colon)}:${Number(address.slice(colon + 1)) + 1}`;
+}
+
+export class SpawnDriver implements ProcessDriver {
+  readonly kind = 'spawn' as const;
+  private live: PidfileRecord | null = null;
+  private readonly children = new Map<number, OwnChild>();
+
+  constructor(private readonly options: SpawnDriverOptions) {}
+
+  get logPath(): string {
+    return this.options.logPath ?? join(dirname(this.options.pidfile), 'cloudflared.log');
+  }
+
+  /** The two metrics addresses replicas alternate between. */
+  metricsAddresses(): [string, string] {
+    return [this.options.metricsAddress, this.options.replicaMetricsAddress ?? otherPort(this.options.metricsAddress)];
+  }
+
+  /** Where the live process serves /ready and /metrics (the configured address when nothing runs). */
+  metricsAddress(): string {
+    return this.live?.metricsAddress ?? this.options.metricsAddress;
+  }
+
+  /** The metrics address a new replica should take: the one the live process does not use. */
+  nextMetricsAddress(): string {
+    const [primary, replica] = this.metricsAddresses();
+    return this.live?.metricsAddress === primary ? replica : primary;
+  }
+
+  argvFor(metricsAddress: string): string[] {
+    return buildTunnelArgv({
+      command: this.options.command,
+      configPath: this.options.configPath,
+      metricsAddress,
+      tunnelId: this.options.tunnelId,
+      flags: this.options.flags ?? [],
+    });
+  }
+
+  private readPidfile(): PidfileRecord | null {
+    if (!existsSync(this.options.pidfile)) return null;
+    const text = readFileSync(this.options.pidfile, 'utf8').trim();
+    if (/^\d+$/.test(text)) {
+      // A bare pid (as cloudflared's own --pidfile writes): recover the rest from /proc.
+      const pid = Number(text);
+      const argv = readProcessArgv(pid);
+      if (argv === null) return null;
+      const metricsAddress = this.metricsAddresses().find((address) => argv.join('\0') === this.argvFor(address).join('\0'));
+      return metricsAddress === undefined ? null : { pid, argv, metricsAddress, startedAt: 0 };
+    }
+    try {
+      const record = JSON.parse(text) as PidfileRecord;
+      if (!Number.isInteger(record.pid) || !Array.isArray(record.argv) || typeof record.metricsAddress !== 'string') return null;
+      return record;
+    } catch {
+      return null;
+    }
+  }
+
+  private writePidfile(record: PidfileRecord): void {
+    mkdirSync(dirname(this.options.pidfile), { recursive: true });
+    const temp = `${this.options.pidfile}.${process.pid}.tmp`;
+    writeFileSync(temp, `${JSON.stringify(record)}\n`, { mode: 0o644 });
+    renameSync(temp, this.options.pidfile);
+  }
+
+  private clearPidfile(pid: number): void {
+    const record = this.readPidfile();
+    if (record === null || record.pid === pid) rmSync(this.options.pidfile, { force: true });
+  }
+
+  /**
+   * The process the pidfile names, when it is running exactly the recorded command line and that command
+   * line is one this configuration would run. A pidfile that fails either check is removed (and a running
+   * process with an outdated command line is reported, to be replaced by the caller).
+   */
+  private inspectPidfile(): { adoptable: PidfileRecord } | { outdated: PidfileRecord } | null {
+    const record = this.readPidfile();
+    if (record === null) return null;
+    if (!isRunningCommand(record.pid, record.argv)) {
+      this.options.logger?.info({ pid: record.pid, pidfile: this.options.pidfile }, 'pidfile names a process that is no longer cloudflared; discarding it');
+      rmSync(this.options.pidfile, { force: true });
+      return null;
+    }
+    const expected = this.metricsAddresses().map((address) => this.argvFor(address).join('\0'));
+    return expected.includes(record.argv.join('\0')) ? { adoptable: record } : { outdated: record };
+  }
+
+  async start(): Promise<TunnelProcess> {
+    if (this.live !== null && isProcessRunning(this.live.pid)) return { pid: this.live.pid, adopted: true, handle: this.live.metricsAddress };
+    const found = this.inspectPidfile();
+    if (found !== null && 'adoptable' in found) {
+      this.live = found.adoptable;
+      this.options.logger?.info({ pid: found.adoptable.pid }, 'adopted the running cloudflared');
+      return { pid: found.adoptable.pid, adopted: true, handle: found.adoptable.metricsAddress };
+    }
+    if (found !== null && 'outdated' in found) {
+      this.options.logger?.warn(
+        { pid: found.outdated.pid, running: found.outdated.argv, wanted: this.argvFor(this.options.metricsAddress) },
+        'the running cloudflared was started with another command line; replacing it',
+      );
+      await this.stopPid(found.outdated.pid, 10_000);
+      rmSync(this.options.pidfile, { force: true });
+    }
+    const spawned = await this.spawnProcess(this.options.metricsAddress);
+    this.promote(spawned);
+    return { pid: spawned.pid, adopted: false, handle: spawned.metricsAddress };
+  }
+
+  /**
+   * Starts one more cloudflared with the given metrics address, detached, without touching the pidfile
+   * (a reload's replica until it is promoted). Resolves once the process runs.
+   */
+  async spawnProcess(metricsAddress: string): Promise<SpawnedProcess> {
+    const argv = this.argvFor(metricsAddress);
+    const [command, ...args] = argv as [string, ...string[]];
+    mkdirSync(dirname(this.logPath), { recursive: true });
+    const logFd = openSync(this.logPath, 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(command, args, {
+        cwd: this.options.cwd,
+        env: this.options.env ?? process.env,
+        detached: true,
+        stdio: ['ignore', logFd, logFd],
+      });
+    } finally {
+      closeSync(logFd);
+    }
+    const exited = new Promise<ProcessExit>((resolve) => {
+      child.once('exit', (code, signal) => resolve(describeExit(code, signal)));
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+    } catch (error) {
+      const errno = error as NodeJS.ErrnoException;
+      throw new TunnelManagerError({
+        code: 'TUNNEL_START_FAILED',
+        message: `cloudflared could not be started: ${errno.message}`,
+        fix:
+          errno.code === 'ENOENT'
+            ? `Install cloudflared or correct cloudflared.command (now ${JSON.stringify(command)}); the path must exist and be executable.`
+            : `Check that ${command} is executable by this user.`,
+        details: { command, errno: errno.code },
+        cause: error,
+      });
+    }
+    child.unref();
+    const pid = child.pid as number;
+    this.children.set(pid, { child, exited });
+    void exited.then(() => this.children.delete(pid));
+    this.options.logger?.info({ pid, metricsAddress, log: this.logPath }, 'started cloudflared (detached)');
+    return { pid, argv, metricsAddress, adopted: false, handle: metricsAddress };
+  }
+
+  /** Makes `process` the live one: the pidfile names it from now on. */
+  promote(process: SpawnedProcess): void {
+    const record: PidfileRecord = { pid: process.pid, argv: process.argv, metricsAddress: process.metricsAddress, startedAt: Date.now() };
+    this.writePidfile(record);
+    this.live = record;
+  }
+
+  /** SIGTERM, wait up to `graceMs`, then SIGKILL; works for our children and for adopted processes. */
+  async stopPid(pid: number, graceMs: number): Promise<StopOutcome> {
+    const started = Date.now();
+    if (!isProcessRunning(pid)) return { how: 'not-running', durationMs: 0 };
+    const own = this.children.get(pid);
+    const ended = (timeoutMs: number): Promise<boolean> =>
+      own === undefined
+        ? waitForProcessEnd(pid, timeoutMs)
+        : Promise.race([own.exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref())]);
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      return { how: 'not-running', durationMs: Date.now() - started };
+    }
+    if (await ended(graceMs)) return { how: 'graceful', durationMs: Date.now() - started };
+    this.options.logger?.warn({ pid, graceMs }, 'cloudflared did not stop within the grace period; sending SIGKILL');
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // it ended between the two checks
+    }
+    await ended(5_000);
+    return { how: 'killed', durationMs: Date.now() - started };
+  }
+
+  async stop(graceMs: number): Promise<StopOutcome> {
+    let record = this.live;
+    if (record === null) {
+      const found = this.inspectPidfile();
+      record = found === null ? null : 'adoptable' in found ? found.adoptable : found.outdated;
+    }
+    if (record === null) return { how: 'not-running', durationMs: 0 };
+    const outcome = await this.stopPid(record.pid, graceMs);
+    this.clearPidfile(record.pid);
+    if (this.live?.pid === record.pid) this.live = null;
+    return outcome;
+  }
+
+  async current(): Promise<TunnelProcess | null> {
+    if (this.live === null) {
+      const found = this.inspectPidfile();
+      if (found === null || !('adoptable' in found)) return null;
+      return { pid: found.adoptable.pid, adopted: true, handle: found.adoptable.metricsAddress };
+    }
+    if (!isProcessRunning(this.live.pid)) return null;
+    return { pid: this.live.pid, adopted: !this.children.has(this.live.pid), handle: this.live.metricsAddress };
+  }
+
+  watch(target: TunnelProcess, onExit: (exit: ProcessExit) => void): () => void {
+    let active = true;
+    const report = (exit: ProcessExit): void => {
+      if (!active) return;
+      active = false;
+      onExit(exit);
+    };
+    const pid = target.pid;
+    if (pid === null || !isProcessRunning(pid)) {
+      queueMicrotask(() => report({ code: null, signal: null, reason: 'is no longer running' }));
+      return () => {
+        active = false;
+      };
+    }
+    const own = this.children.get(pid);
+    if (own !== undefined) {
+      void own.exited.then(report);
+      return () => {
+        active = false;
+      };
+    }
+    const stop = watchProcessEnd(pid, () => report({ code: null, signal: null, reason: `is no longer running (pid ${pid})` }), this.options.watchIntervalMs ?? 250);
+    return () => {
+      active = false;
+      stop();
+    };
+  }
+}

@@ -1,0 +1,62 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { CloudflaredConfig, IngressRule, OriginRequest } from '../../cloudflared/ingress-model.ts';
+import { validateCloudflaredConfig } from '../../cloudflared/ingress-validation.ts';
+
+/**
+ * Reads config.yml the way cloudflared does at start-up and checks it with the manager's own rules
+ * (src/cloudflared/ingress-validation.ts), so the stand-in refuses exactly what the manager refuses.
+ * Failures come back as cloudflared-like error lines, each naming the rule.
+ */
+export type ConfigReadResult = { ok: true; path: string; config: CloudflaredConfig } | { ok: false; errors: string[] };
+
+/** Where cloudflared looks when `--config` is not given. */
+function defaultConfigPaths(): string[] {
+  const dirs = [join(homedir(), '.cloudflared'), join(homedir(), '.cloudflare-warp'), join(homedir(), 'cloudflare-warp'), '/etc/cloudflared', '/usr/local/etc/cloudflared'];
+  return dirs.flatMap((dir) => [join(dir, 'config.yml'), join(dir, 'config.yaml')]);
+}
+
+function toConfig(raw: Record<string, unknown>): CloudflaredConfig {
+  const { tunnel, 'credentials-file': credentialsFile, originRequest, ingress, ...extra } = raw;
+  const config: CloudflaredConfig = { ingress: Array.isArray(ingress) ? (ingress as IngressRule[]) : [], extra };
+  if (typeof tunnel === 'string') config.tunnel = tunnel;
+  if (typeof credentialsFile === 'string') config['credentials-file'] = credentialsFile;
+  if (originRequest !== undefined) config.originRequest = originRequest as OriginRequest;
+  return config;
+}
+
+export function readStandinConfig(configPath: string | null): ConfigReadResult {
+  const path = configPath ?? defaultConfigPaths().find((candidate) => existsSync(candidate)) ?? null;
+  if (path === null) {
+    return {
+      ok: false,
+      errors: [`Cannot determine default configuration path. No file [config.yml config.yaml] in [${defaultConfigPaths().filter((p) => p.endsWith('config.yml')).map((p) => p.replace(/\/config\.yml$/, '')).join(' ')}]`],
+    };
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    return { ok: false, errors: [`Cannot read config file error="open ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (error as Error).message}"`] };
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    return { ok: false, errors: [`Error parsing YAML in config file at ${path} error="${(error as Error).message.split('\n')[0]}"`] };
+  }
+  if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
+    return { ok: false, errors: [`Error parsing YAML in config file at ${path} error="the top level must be a mapping of keys"`] };
+  }
+  const config = toConfig((raw ?? {}) as Record<string, unknown>);
+  const issues = validateCloudflaredConfig(config);
+  if (issues.length > 0) {
+    return {
+      ok: false,
+      errors: issues.map((issue) => `Couldn't start tunnel error="${issue.message}" fix="${issue.fix}"`),
+    };
+  }
+  return { ok: true, path, config };
+}

@@ -1,0 +1,45 @@
+/**
+ * What the stand-in counts, under cloudflared's metric names, and their Prometheus text rendering.
+ */
+export class RequestCounters {
+  totalRequests = 0;
+  requestErrors = 0;
+  concurrentRequests = 0;
+  haConnections = 0;
+  readonly responsesByCode = new Map<number, number>();
+
+  recordResponse(status: number): void {
+    this.totalRequests += 1;
+    this.responsesByCode.set(status, (this.responsesByCode.get(status) ?? 0) + 1);
+  }
+
+  recordOriginError(): void {
+    this.requestErrors += 1;
+  }
+
+  render(info: { version: string }): string {
+    const lines = [
+      '# HELP build_info Build and version information',
+      '# TYPE build_info gauge',
+      `build_info{goversion="standin",revision="standin",type="standin",version="${info.version}"} 1`,
+      '# HELP cloudflared_tunnel_ha_connections Number of active ha connections',
+      '# TYPE cloudflared_tunnel_ha_connections gauge',
+      `cloudflared_tunnel_ha_connections ${this.haConnections}`,
+      '# HELP cloudflared_tunnel_total_requests Amount of requests proxied through all the tunnels',
+      '# TYPE cloudflared_tunnel_total_requests counter',
+      `cloudflared_tunnel_total_requests ${this.totalRequests}`,
+      '# HELP cloudflared_tunnel_request_errors Count of error proxying to origin',
+      '# TYPE cloudflared_tunnel_request_errors counter',
+      `cloudflared_tunnel_request_errors ${this.requestErrors}`,
+      '# HELP cloudflared_tunnel_concurrent_requests_per_tunnel Concurrent requests proxied through each tunnel',
+      '# TYPE cloudflared_tunnel_concurrent_requests_per_tunnel gauge',
+      `cloudflared_tunnel_concurrent_requests_per_tunnel ${this.concurrentRequests}`,
+      '# HELP cloudflared_tunnel_response_by_code Count of responses by HTTP status code',
+      '# TYPE cloudflared_tunnel_response_by_code counter',
+      ...[...this.responsesByCode.entries()]
+        .sort(([a], [b]) => a - b)
+        .map(([code, count]) => `cloudflared_tunnel_response_by_code{status_code="${code}"} ${count}`),
+    ];
+    return `${lines.join('\n')}\n`;
+  }
+}

@@ -1,0 +1,151 @@
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { CloudflaredConfig } from '../../../src/cloudflared/ingress-model.ts';
+import { isProcessRunning } from '../../../src/cloudflared/process-identity.ts';
+import { pushRemoteConfiguration, reloadWithReplica, restartTunnel } from '../../../src/cloudflared/replica-reload.ts';
+import { SpawnDriver } from '../../../src/cloudflared/spawn-driver.ts';
+import { startStandinEdge, type StandinEdge } from '../../../src/sandbox/standin-cloudflared/edge.ts';
+import { REPO_ROOT, STANDIN_COMMAND, TUNNEL_ID, freePort, getViaEdge, startOrigin, tempDir, waitReady, writeTunnelConfig } from '../../helpers/standin-cloudflared.ts';
+
+const dir = tempDir('replica-reload');
+let edge: StandinEdge;
+let blue: Awaited<ReturnType<typeof startOrigin>>;
+let green: Awaited<ReturnType<typeof startOrigin>>;
+const drivers: SpawnDriver[] = [];
+
+beforeAll(async () => {
+  edge = await startStandinEdge({ listen: '127.0.0.1:0' });
+  blue = await startOrigin('blue');
+  green = await startOrigin('green');
+});
+afterEach(async () => {
+  for (const driver of drivers.splice(0)) await driver.stop(500);
+});
+afterAll(async () => {
+  await edge.close();
+  await blue.close();
+  await green.close();
+  dir.remove();
+});
+
+async function runningTunnel(name: string, env: NodeJS.ProcessEnv = {}): Promise<{ driver: SpawnDriver; configPath: string; env: NodeJS.ProcessEnv }> {
+  const configPath = writeTunnelConfig(join(dir.path, `${name}.yml`), [
+    { hostname: 'app.example.com', service: `http://127.0.0.1:${blue.port}` },
+    { service: 'http_status:404' },
+  ]);
+  const driverEnv: NodeJS.ProcessEnv = { ...process.env, TM_STANDIN_EDGE: edge.address, ...env };
+  const driver = new SpawnDriver({
+    command: STANDIN_COMMAND,
+    configPath,
+    metricsAddress: `127.0.0.1:${await freePort()}`,
+    replicaMetricsAddress: `127.0.0.1:${await freePort()}`,
+    tunnelId: TUNNEL_ID,
+    flags: ['--grace-period', '2s'],
+    pidfile: join(dir.path, `${name}.pid`),
+    cwd: REPO_ROOT,
+    env: driverEnv,
+  });
+  drivers.push(driver);
+  await driver.start();
+  await waitReady(driver.metricsAddress());
+  return { driver, configPath, env: driverEnv };
+}
+
+describe('reload without downtime', () => {
+  it('starts a replica on the new config, waits for /ready, then drains the old one — with no failed request', async () => {
+    const { driver, configPath } = await runningTunnel('replica');
+    const oldPid = (await driver.current())!.pid;
+    expect((await getViaEdge(edge.port, 'app.example.com')).body).toMatch(/^blue /);
+
+    writeTunnelConfig(configPath, [
+      { hostname: 'app.example.com', service: `http://127.0.0.1:${green.port}` },
+      { service: 'http_status:404' },
+    ]);
+    const statuses: number[] = [];
+    let sending = true;
+    const traffic = (async () => {
+      while (sending) statuses.push((await getViaEdge(edge.port, 'app.example.com')).status);
+    })();
+    const result = await reloadWithReplica({ driver, readyTimeoutMs: 10_000, drainGraceMs: 5_000 });
+    sending = false;
+    await traffic;
+
+    expect(result.strategy).toBe('replica');
+    expect(result.fallbackReason).toBeUndefined();
+    expect(result.oldPid).toBe(oldPid);
+    expect(result.newPid).not.toBe(oldPid);
+    expect(result.overlapMs).toBeGreaterThanOrEqual(0);
+    expect(result.durationMs).toBeGreaterThanOrEqual(result.overlapMs);
+    expect(isProcessRunning(oldPid!)).toBe(false);
+    expect((await driver.current())?.pid).toBe(result.newPid);
+    // The live replica answers on the other metrics address, and the probe follows it.
+    await waitReady(driver.metricsAddress());
+    expect(statuses.length).toBeGreaterThan(0);
+    expect(statuses.filter((status) => status !== 200)).toEqual([]);
+    expect((await getViaEdge(edge.port, 'app.example.com')).body).toMatch(/^green /);
+
+    // A second reload goes back to the first metrics address.
+    const again = await reloadWithReplica({ driver, readyTimeoutMs: 10_000, drainGraceMs: 5_000 });
+    expect(again.strategy).toBe('replica');
+    expect(isProcessRunning(result.newPid!)).toBe(false);
+  });
+
+  it('keeps the old tunnel running when cloudflared refuses the new config', async () => {
+    const { driver, configPath } = await runningTunnel('invalid');
+    const oldPid = (await driver.current())!.pid;
+    writeTunnelConfig(configPath, [{ hostname: 'app.example.com:8080', service: `http://127.0.0.1:${green.port}` }, { service: 'http_status:404' }]);
+    const failure = await reloadWithReplica({ driver, readyTimeoutMs: 10_000, drainGraceMs: 5_000 }).catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: 'RELOAD_FAILED' });
+    const { message, details } = failure as { message: string; details: { log: string; exit: { code: number } } };
+    expect(message).toContain(`The running tunnel (pid ${oldPid}) keeps the previous configuration`);
+    expect(details.exit.code).toBe(1);
+    expect(details.log).toContain('ingress[0] (hostname app.example.com:8080)');
+    expect((await driver.current())?.pid).toBe(oldPid);
+    expect(isProcessRunning(oldPid!)).toBe(true);
+    const still = await getViaEdge(edge.port, 'app.example.com');
+    expect(still.status).toBe(200);
+    expect(still.body).toMatch(/^blue /);
+  });
+
+  it('falls back to a plain restart when the replica does not become ready in time, and says so', async () => {
+    const { driver, env } = await runningTunnel('fallback');
+    const oldPid = (await driver.current())!.pid;
+    env.TM_STANDIN_SLOW_START = '3';
+    const result = await reloadWithReplica({ driver, readyTimeoutMs: 800, drainGraceMs: 3_000 });
+    expect(result.strategy).toBe('restart');
+    expect(result.fallbackReason).toMatch(/did not answer \/ready with 200 within 800 ms/);
+    expect(result.oldPid).toBe(oldPid);
+    expect(result.newPid).not.toBe(oldPid);
+    expect(isProcessRunning(oldPid!)).toBe(false);
+    expect(isProcessRunning(result.newPid!)).toBe(true);
+  });
+
+  it('restarts any driver in place with restartTunnel', async () => {
+    const { driver } = await runningTunnel('restart');
+    const oldPid = (await driver.current())!.pid;
+    const result = await restartTunnel(driver, 3_000);
+    expect(result).toMatchObject({ strategy: 'restart', oldPid, overlapMs: 0 });
+    expect(result.newPid).not.toBe(oldPid);
+  });
+});
+
+describe('remotely managed tunnel', () => {
+  const valid: CloudflaredConfig = { ingress: [{ hostname: 'app.example.com', service: 'http://localhost:3100' }, { service: 'http_status:404' }], extra: {} };
+
+  it('pushes a valid configuration through the injected API call, with no restart', async () => {
+    const pushed: CloudflaredConfig[] = [];
+    const result = await pushRemoteConfiguration({ config: valid, currentPid: 1234, putConfiguration: async (config) => pushed.push(config) });
+    expect(pushed).toEqual([valid]);
+    expect(result).toMatchObject({ strategy: 'remote', newPid: 1234, oldPid: 1234, overlapMs: 0 });
+  });
+
+  it('refuses an invalid configuration before calling the API', async () => {
+    const pushed: CloudflaredConfig[] = [];
+    const invalid: CloudflaredConfig = { ingress: [{ hostname: 'app.example.com', service: 'http://localhost:3100' }], extra: {} };
+    await expect(pushRemoteConfiguration({ config: invalid, putConfiguration: async (config) => pushed.push(config) })).rejects.toMatchObject({
+      code: 'INGRESS_INVALID',
+      message: expect.stringContaining('ingress[0] (hostname app.example.com)'),
+    });
+    expect(pushed).toEqual([]);
+  });
+});
