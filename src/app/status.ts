@@ -28,11 +28,11 @@ export interface TunnelStatus {
 
 const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 
-/** The tunnel's status as the running service last persisted it (readable from another process). */
-export function readStatus(db: Database, config: Config): TunnelStatus {
-  const stored = new ActorRepository(db).loadSnapshot(SUPERVISOR_ACTOR_ID);
-  const tunnel = (stored?.snapshot as { children?: { tunnel?: { snapshot?: { value: unknown; context: TunnelContext } } } } | undefined)
-    ?.children?.tunnel?.snapshot;
+/** The status from a tunnel snapshot (live, or as persisted). */
+export function statusOf(
+  tunnel: { value: unknown; context: TunnelContext } | undefined,
+  facts: { routes: number; tunnelId: string; asOf: number | null },
+): TunnelStatus {
   const context = tunnel?.context;
   return {
     state: tunnel ? stateToString(tunnel.value) : 'unknown',
@@ -47,10 +47,18 @@ export function readStatus(db: Database, config: Config): TunnelStatus {
     currentDelayMs: context?.currentDelayMs ?? 0,
     nextStartAt: iso(context?.backoffUntil),
     lastError: context?.lastError ?? null,
-    routes: new RoutesRepository(db).count(),
-    tunnelId: config.tunnel.id,
-    asOf: iso(stored?.updatedAt),
+    routes: facts.routes,
+    tunnelId: facts.tunnelId,
+    asOf: iso(facts.asOf),
   };
+}
+
+/** The tunnel's status as the running service last persisted it (readable from another process). */
+export function readStatus(db: Database, config: Config): TunnelStatus {
+  const stored = new ActorRepository(db).loadSnapshot(SUPERVISOR_ACTOR_ID);
+  const tunnel = (stored?.snapshot as { children?: { tunnel?: { snapshot?: { value: unknown; context: TunnelContext } } } } | undefined)
+    ?.children?.tunnel?.snapshot;
+  return statusOf(tunnel, { routes: new RoutesRepository(db).count(), tunnelId: config.tunnel.id, asOf: stored?.updatedAt ?? null });
 }
 
 export function formatStatus(status: TunnelStatus): string {

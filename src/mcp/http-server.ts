@@ -1,0 +1,193 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { Logger } from 'pino';
+import type { ErrorShape } from '../errors.ts';
+import type { McpBackend } from './backend.ts';
+import type { Principal, PrincipalDirectory } from './principal.ts';
+import { createMcpServer, type McpSession } from './server.ts';
+
+export const MCP_PATH = '/mcp';
+
+export interface McpHttpServerOptions {
+  host: string;
+  port: number;
+  directory: PrincipalDirectory;
+  backend: McpBackend;
+  logger?: Logger;
+}
+
+export interface McpHttpServer {
+  url: string;
+  port: number;
+  /** Connected sessions, by principal. */
+  sessions(): { sessionId: string; project: string }[];
+  close(): Promise<void>;
+}
+
+interface Session {
+  principal: Principal;
+  transport: StreamableHTTPServerTransport;
+  mcp: McpSession;
+}
+
+function sendError(res: ServerResponse, status: number, shape: ErrorShape, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify({ error: shape }));
+}
+
+function bearerToken(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  return match?.[1];
+}
+
+/**
+ * MCP over Streamable HTTP on a loopback address. The bearer token of every request decides the principal;
+ * a session belongs to the principal that opened it, and a request with another project's token is refused.
+ * One MCP server per session.
+ */
+export async function startMcpHttpServer(options: McpHttpServerOptions): Promise<McpHttpServer> {
+  const { directory, backend, logger } = options;
+  const sessions = new Map<string, Session>();
+  let boundPort = options.port;
+
+  const audit = (principal: string, outcome: 'denied', errorCode: string, target: string | null) =>
+    backend.recordAudit({
+      ts: Date.now(),
+      principal,
+      action: 'mcp.connect',
+      target,
+      arguments: {},
+      outcome,
+      errorCode,
+      durationMs: null,
+      details: {},
+    });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== MCP_PATH) {
+      sendError(res, 404, {
+        code: 'INPUT_INVALID',
+        message: `Nothing is served at ${url.pathname}.`,
+        fix: `Point your MCP client at http://${options.host}:${boundPort}${MCP_PATH}.`,
+        details: {},
+      });
+      return;
+    }
+    const token = bearerToken(req);
+    const principal = token === undefined ? undefined : directory.authenticate(token);
+    if (!principal) {
+      audit('unauthenticated', 'denied', 'UNAUTHENTICATED', req.socket.remoteAddress ?? null);
+      sendError(
+        res,
+        401,
+        {
+          code: 'UNAUTHENTICATED',
+          message: token === undefined ? 'The request has no bearer token.' : 'The bearer token is not valid for any project.',
+          fix: 'Send `Authorization: Bearer <token>` with the token the meta-supervisor gave your project (its hash is in the configuration).',
+          details: {},
+        },
+        { 'www-authenticate': 'Bearer realm="tunnel-manager"' },
+      );
+      return;
+    }
+    const sessionId = req.headers['mcp-session-id'];
+    if (typeof sessionId === 'string') {
+      const session = sessions.get(sessionId);
+      if (!session) {
+        sendError(res, 404, {
+          code: 'INPUT_INVALID',
+          message: `The MCP session ${sessionId} does not exist (it ended, or the service restarted).`,
+          fix: 'Initialize a new session.',
+          details: { sessionId },
+        });
+        return;
+      }
+      if (session.principal.project !== principal.project) {
+        audit(principal.project, 'denied', 'FORBIDDEN', sessionId);
+        sendError(res, 403, {
+          code: 'FORBIDDEN',
+          message: 'This session belongs to another project.',
+          fix: 'Use your own session: initialize one with your token.',
+          details: {},
+        });
+        return;
+      }
+      await session.transport.handleRequest(req, res);
+      return;
+    }
+    if (req.method !== 'POST') {
+      sendError(res, 400, {
+        code: 'INPUT_INVALID',
+        message: 'A request without an Mcp-Session-Id header must be a POST of an initialize request.',
+        fix: 'Initialize a session first; then send its Mcp-Session-Id header with every request.',
+        details: {},
+      });
+      return;
+    }
+    const mcp = createMcpServer({ principal, backend, ...(logger ? { logger } : {}) });
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      enableDnsRebindingProtection: true,
+      allowedHosts: [`${options.host}:${boundPort}`, `localhost:${boundPort}`, `127.0.0.1:${boundPort}`],
+      onsessioninitialized: (id) => {
+        sessions.set(id, { principal, transport, mcp });
+        logger?.info({ project: principal.project, sessionId: id }, 'MCP session opened');
+      },
+    });
+    transport.onclose = () => {
+      const id = transport.sessionId;
+      if (id && sessions.delete(id)) logger?.info({ project: principal.project, sessionId: id }, 'MCP session closed');
+      mcp.dispose();
+    };
+    await mcp.server.connect(transport);
+    await transport.handleRequest(req, res);
+    if (!transport.sessionId) {
+      // Not an initialize request: nothing to keep.
+      mcp.dispose();
+      await mcp.server.close();
+    }
+  }
+
+  const http: HttpServer = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      logger?.error({ err: error }, 'MCP request failed');
+      if (!res.headersSent) {
+        sendError(res, 500, {
+          code: 'INTERNAL',
+          message: 'The MCP request failed unexpectedly.',
+          fix: 'Retry; if it persists, check the service log.',
+          details: {},
+        });
+      } else res.end();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(options.port, options.host, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  boundPort = (http.address() as AddressInfo).port;
+  const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${boundPort}${MCP_PATH}`;
+  logger?.info({ url }, 'MCP server listening');
+
+  return {
+    url,
+    port: boundPort,
+    sessions: () => [...sessions.entries()].map(([sessionId, session]) => ({ sessionId, project: session.principal.project })),
+    async close() {
+      for (const session of sessions.values()) {
+        await session.transport.close().catch(() => undefined);
+      }
+      sessions.clear();
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}

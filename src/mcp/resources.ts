@@ -1,0 +1,59 @@
+import { TunnelManagerError } from '../errors.ts';
+import type { EventRow } from '../store/events-repository.ts';
+import type { McpBackend } from './backend.ts';
+import type { Principal } from './principal.ts';
+
+/**
+ * Subscribable resources: `tunnel://status` (everyone) and `tunnel://routes/{project}` (that project and the MS).
+ * Subscribers get `notifications/resources/updated` when an event touches them.
+ */
+export const STATUS_URI = 'tunnel://status';
+const ROUTES_PREFIX = 'tunnel://routes/';
+
+export const RESOURCE_TEMPLATES = [
+  {
+    uriTemplate: `${ROUTES_PREFIX}{project}`,
+    name: 'routes of a project',
+    description: "A project's routes (hostname, target, status). A project supervisor may read only its own.",
+    mimeType: 'application/json',
+  },
+];
+
+export function routesUri(project: string): string {
+  return `${ROUTES_PREFIX}${project}`;
+}
+
+export function resourceUrisFor(principal: Principal, backend: McpBackend): string[] {
+  const projects = new Set([principal.project]);
+  if (principal.role === 'ms') for (const route of backend.listRoutes({})) projects.add(route.project);
+  return [STATUS_URI, ...[...projects].sort().map(routesUri)];
+}
+
+export function readResource(uri: string, principal: Principal, backend: McpBackend): unknown {
+  if (uri === STATUS_URI) return backend.status();
+  if (uri.startsWith(ROUTES_PREFIX)) {
+    const project = uri.slice(ROUTES_PREFIX.length);
+    if (project !== principal.project && principal.role !== 'ms') {
+      throw new TunnelManagerError({
+        code: 'FORBIDDEN',
+        message: `${principal.project} may not read the routes of ${project}.`,
+        fix: `Read ${routesUri(principal.project)} instead.`,
+        details: { uri },
+      });
+    }
+    return { project, routes: backend.listRoutes({ project }) };
+  }
+  throw new TunnelManagerError({
+    code: 'INPUT_INVALID',
+    message: `There is no resource ${uri}.`,
+    fix: `Use ${STATUS_URI} or ${ROUTES_PREFIX}<project>.`,
+    details: { uri },
+  });
+}
+
+/** Which resources an event changes. */
+export function resourcesAffectedBy(event: EventRow): string[] {
+  if (event.kind.startsWith('tunnel.')) return [STATUS_URI];
+  if (event.kind.startsWith('route.') && event.project !== '*') return [routesUri(event.project), STATUS_URI];
+  return [];
+}

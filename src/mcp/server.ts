@@ -1,0 +1,217 @@
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import {
+  CallToolRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
+  ListToolsRequestSchema,
+  ReadResourceRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+  type CallToolResult,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { zodToJsonSchema } from 'zod-to-json-schema';
+import { redact } from '../app/redact.ts';
+import { TunnelManagerError, toErrorShape, type ErrorShape } from '../errors.ts';
+import type { EventRow } from '../store/events-repository.ts';
+import type { McpBackend } from './backend.ts';
+import type { Principal } from './principal.ts';
+import { readResource, resourceUrisFor, resourcesAffectedBy, RESOURCE_TEMPLATES } from './resources.ts';
+import type { AnyToolDefinition } from './tool-definition.ts';
+import { ALL_TOOLS } from './tools/index.ts';
+
+export const SERVER_INFO = { name: 'tunnel-manager', version: '0.1.0' };
+
+/** The error shape every tool may answer with (`isError: true`), as JSON Schema. */
+const ERROR_SCHEMA = {
+  type: 'object',
+  description: 'An error: a stable code, what happened, what to do next, and details.',
+  properties: {
+    code: { type: 'string' },
+    message: { type: 'string' },
+    fix: { type: 'string' },
+    details: { type: 'object' },
+  },
+  required: ['code', 'message', 'fix', 'details'],
+};
+
+function jsonSchemaOf(schema: z.ZodTypeAny): Record<string, unknown> {
+  const json = zodToJsonSchema(schema, { target: 'jsonSchema7', $refStrategy: 'none' }) as Record<string, unknown>;
+  delete json.$schema;
+  return json;
+}
+
+/** Names the fields of a zod failure, so the caller knows exactly what to change. */
+function inputError(tool: string, error: z.ZodError, args: unknown): TunnelManagerError {
+  const problems = error.issues.map((issue) => ({
+    field: issue.path.join('.') || '(arguments)',
+    problem: issue.message,
+  }));
+  return new TunnelManagerError({
+    code: 'INPUT_INVALID',
+    message: `Invalid arguments for ${tool}: ${problems.map((p) => `${p.field}: ${p.problem}`).join('; ')}.`,
+    fix: `Correct ${problems.map((p) => `\`${p.field}\``).join(', ')} and call ${tool} again; tools/list shows every argument with its form.`,
+    details: { problems, received: typeof args === 'object' && args !== null ? Object.keys(args) : typeof args },
+  });
+}
+
+function errorResult(shape: ErrorShape): CallToolResult {
+  return {
+    isError: true,
+    content: [{ type: 'text', text: `${shape.code}: ${shape.message}\nfix: ${shape.fix}` }],
+    structuredContent: { ...shape },
+  };
+}
+
+function withoutSecrets(args: unknown, secretNames: string[] = []): Record<string, unknown> {
+  if (typeof args !== 'object' || args === null) return {};
+  const copy = { ...(args as Record<string, unknown>) };
+  for (const name of secretNames) if (name in copy) copy[name] = '[REDACTED]';
+  return redact(copy);
+}
+
+export interface McpServerOptions {
+  principal: Principal;
+  backend: McpBackend;
+  logger?: Logger;
+  tools?: AnyToolDefinition[];
+}
+
+export interface McpSession {
+  server: Server;
+  /** Stops listening to events; call when the session ends. */
+  dispose(): void;
+}
+
+/**
+ * One MCP server per session, for one principal. Tools validate their own arguments (so a bad argument gets
+ * the one error shape, naming the field), check access by role, and every call, allowed or denied, is audited.
+ */
+export function createMcpServer(options: McpServerOptions): McpSession {
+  const { principal, backend, logger } = options;
+  const tools = options.tools ?? ALL_TOOLS;
+  const byName = new Map(tools.map((tool) => [tool.name, tool]));
+  const subscriptions = new Set<string>();
+
+  const server = new Server(SERVER_INFO, {
+    capabilities: {
+      tools: {},
+      resources: { subscribe: true },
+      logging: {},
+    },
+    instructions:
+      'Tunnel Manager publishes your services on the Cloudflare Tunnel of this machine. Allocate a port (port_allocate), run your service on it, ' +
+      'then tunnel_request_cname { subdomain, targetPort }. Every error has a code, a message and a fix to follow.',
+  });
+
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({
+    tools: tools.map((tool) => ({
+      name: tool.name,
+      title: tool.title,
+      description: tool.access === 'ms' ? `${tool.description} (meta-supervisor only)` : tool.description,
+      inputSchema: jsonSchemaOf(tool.input) as { type: 'object' },
+      outputSchema: { type: 'object' as const, anyOf: [jsonSchemaOf(tool.output), ERROR_SCHEMA] },
+      annotations: tool.annotations,
+    })),
+  }));
+
+  server.setRequestHandler(CallToolRequestSchema, async (request) => {
+    const started = performance.now();
+    const { name, arguments: args } = request.params;
+    const tool = byName.get(name);
+    const audit = (outcome: 'ok' | 'denied' | 'error', errorCode: string | null, target: string | null, details: Record<string, unknown> = {}) => {
+      try {
+        backend.recordAudit({
+          ts: Date.now(),
+          principal: principal.project,
+          action: name,
+          target,
+          arguments: withoutSecrets(args, tool?.secretArguments),
+          outcome,
+          errorCode,
+          durationMs: Math.round((performance.now() - started) * 100) / 100,
+          details,
+        });
+      } catch (error) {
+        logger?.error({ err: error }, 'could not write the audit row');
+      }
+    };
+    if (!tool) {
+      const error = new TunnelManagerError({
+        code: 'INPUT_INVALID',
+        message: `There is no tool named ${name}.`,
+        fix: `Call tools/list for the tools; they are named ${tools.map((t) => t.name).join(', ')}.`,
+        details: { tool: name },
+      });
+      audit('error', error.code, null);
+      return errorResult(error.toJSON());
+    }
+    if (tool.access === 'ms' && principal.role !== 'ms') {
+      const error = new TunnelManagerError({
+        code: 'FORBIDDEN',
+        message: `${name} is for the meta-supervisor; ${principal.project} is a project supervisor.`,
+        fix: 'Ask the meta-supervisor to do this, or use the tools for your own routes and ports.',
+        details: { tool: name, project: principal.project, role: principal.role },
+      });
+      audit('denied', error.code, null);
+      return errorResult(error.toJSON());
+    }
+    const parsed = tool.input.safeParse(args ?? {});
+    if (!parsed.success) {
+      const error = inputError(name, parsed.error, args);
+      audit('error', error.code, null);
+      return errorResult(error.toJSON());
+    }
+    const target = tool.auditTarget?.(parsed.data) ?? null;
+    try {
+      const output = tool.output.parse(await tool.handler(parsed.data, { principal, backend })) as Record<string, unknown>;
+      audit('ok', null, target);
+      return { content: [{ type: 'text', text: JSON.stringify(output) }], structuredContent: output };
+    } catch (error) {
+      const shape = toErrorShape(error);
+      if (shape.code === 'INTERNAL') logger?.error({ err: error, tool: name }, 'tool failed unexpectedly');
+      audit(shape.code === 'FORBIDDEN' || shape.code === 'ROUTE_NOT_OWNED' || shape.code === 'PORT_NOT_OWNED' ? 'denied' : 'error', shape.code, target, {
+        details: shape.details,
+      });
+      return errorResult(shape);
+    }
+  });
+
+  server.setRequestHandler(ListResourcesRequestSchema, async () => ({
+    resources: resourceUrisFor(principal, backend).map((uri) => ({ uri, name: uri, mimeType: 'application/json' })),
+  }));
+  server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: RESOURCE_TEMPLATES }));
+  server.setRequestHandler(ReadResourceRequestSchema, async (request) => ({
+    contents: [{ uri: request.params.uri, mimeType: 'application/json', text: JSON.stringify(readResource(request.params.uri, principal, backend)) }],
+  }));
+  server.setRequestHandler(SubscribeRequestSchema, async (request) => {
+    readResource(request.params.uri, principal, backend); // refuses what the principal may not read
+    subscriptions.add(request.params.uri);
+    return {};
+  });
+  server.setRequestHandler(UnsubscribeRequestSchema, async (request) => {
+    subscriptions.delete(request.params.uri);
+    return {};
+  });
+
+  const onEvent = (event: EventRow) => {
+    if (event.project !== '*' && event.project !== principal.project && principal.role !== 'ms') return;
+    for (const uri of resourcesAffectedBy(event)) {
+      if (subscriptions.has(uri)) void server.sendResourceUpdated({ uri }).catch(() => undefined);
+    }
+    const level = event.kind === 'tunnel.down' ? 'error' : event.kind === 'tunnel.degraded' ? 'warning' : 'notice';
+    void server
+      .sendLoggingMessage({ level, logger: 'tunnel-manager', data: { id: event.id, kind: event.kind, project: event.project, ...event.data } })
+      .catch(() => undefined);
+  };
+  const unsubscribe = backend.onEvent(onEvent);
+
+  return {
+    server,
+    dispose: () => {
+      unsubscribe();
+      subscriptions.clear();
+    },
+  };
+}

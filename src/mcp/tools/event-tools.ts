@@ -1,0 +1,31 @@
+import { z } from 'zod';
+import { defineTool } from '../tool-definition.ts';
+
+export const getEvents = defineTool({
+  name: 'tunnel_get_events',
+  title: 'Events since a cursor',
+  description:
+    'Tunnel down/degraded/recovered, your route changes and broken targets, oldest first, after `cursor` (the id of the last event you saw; 0 for all). ' +
+    'Keep `nextCursor` and pass it next time: nothing is missed while you were offline.',
+  input: z
+    .object({
+      cursor: z.number().int().min(0).default(0),
+      limit: z.number().int().min(1).max(500).default(100),
+    })
+    .strict(),
+  output: z.object({
+    events: z.array(z.object({ id: z.number(), time: z.string(), kind: z.string(), project: z.string(), data: z.record(z.unknown()) })),
+    nextCursor: z.number(),
+  }),
+  annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  access: 'any',
+  handler: (args, { backend, principal }) => {
+    const rows = backend.events(args.cursor, args.limit, principal.role === 'ms' ? undefined : principal.project);
+    return {
+      events: rows.map((row) => ({ id: row.id, time: new Date(row.ts).toISOString(), kind: row.kind, project: row.project, data: row.data })),
+      nextCursor: rows.at(-1)?.id ?? args.cursor,
+    };
+  },
+});
+
+export const EVENT_TOOLS = [getEvents];

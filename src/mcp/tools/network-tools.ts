@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { defineTool } from '../tool-definition.ts';
+
+const port = z.number({ invalid_type_error: 'a whole number from 1 to 65535' }).int('a whole number').min(1).max(65535);
+const recommendations = z.array(z.object({ command: z.string(), explanation: z.string() }));
+const connectivity = z.object({
+  port: z.number(),
+  target: z.string().nullable(),
+  reason: z.string(),
+  reachable: z.boolean(),
+  check: z.string(),
+  latencyMs: z.number().nullable(),
+  recommendations,
+});
+
+export const checkConnectivity = defineTool({
+  name: 'tunnel_check_connectivity',
+  title: 'Check what cloudflared reaches',
+  description:
+    'For one of your ports: which target cloudflared would use (localhost:PORT or container-name:PORT) and why, and whether it really answers, ' +
+    'tested from where cloudflared runs (TCP connect and an HTTP request). Says exactly which check was done.',
+  input: z.object({ targetPort: port }).strict(),
+  output: connectivity,
+  annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  access: 'any',
+  auditTarget: (args) => String(args.targetPort),
+  handler: (args, { backend, principal }) => backend.checkConnectivity(principal, args.targetPort),
+});
+
+export const recommendConfig = defineTool({
+  name: 'tunnel_recommend_config',
+  title: 'How to make a port reachable',
+  description:
+    'What to change in your Docker setup so that a route to this port would work, as exact commands (docker network connect …, -p …), ' +
+    'or confirmation that nothing needs to change.',
+  input: z.object({ targetPort: port }).strict(),
+  output: connectivity,
+  annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  access: 'any',
+  auditTarget: (args) => String(args.targetPort),
+  handler: (args, { backend, principal }) => backend.recommendConfig(principal, args.targetPort),
+});
+
+export const getTopology = defineTool({
+  name: 'tunnel_get_network_topology',
+  title: 'Docker network topology',
+  description: 'Where cloudflared runs, the Docker networks and containers with their ports, structured and as a Mermaid diagram.',
+  input: z.object({}).strict(),
+  output: z.object({
+    available: z.boolean(),
+    reason: z.string().nullable(),
+    cloudflared: z.record(z.unknown()),
+    networks: z.array(z.record(z.unknown())),
+    containers: z.array(z.record(z.unknown())),
+    mermaid: z.string(),
+  }),
+  annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  access: 'any',
+  handler: (_args, { backend }) => backend.topology(),
+});
+
+export const NETWORK_TOOLS = [checkConnectivity, recommendConfig, getTopology];

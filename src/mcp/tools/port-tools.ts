@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { TunnelManagerError } from '../../errors.ts';
+import type { Principal } from '../principal.ts';
+import { defineTool } from '../tool-definition.ts';
+
+const port = z.number({ invalid_type_error: 'a whole number from 1 to 65535' }).int('a whole number').min(1).max(65535);
+const allocation = z.object({ port: z.number(), project: z.string(), purpose: z.string(), allocatedAt: z.string() });
+
+/** The project a call acts for: the caller's own, or another one named by the meta-supervisor. */
+function actingFor(principal: Principal, project: string | undefined): string {
+  if (project === undefined || project === principal.project) return principal.project;
+  if (principal.role === 'ms') return project;
+  throw new TunnelManagerError({
+    code: 'FORBIDDEN',
+    message: `${principal.project} may not act for ${project}.`,
+    fix: 'Leave `project` out: your calls always act for your own project.',
+    details: { project },
+  });
+}
+
+export const allocatePort = defineTool({
+  name: 'port_allocate',
+  title: 'Allocate a port',
+  description: "Reserves a port of your project's range for a service (the given one, or the next free one) and answers the port. Routes may only target your allocated ports.",
+  input: z
+    .object({
+      port: port.optional(),
+      purpose: z.string().min(1, 'say what the port is for').max(200).regex(/^[^\u0000-\u001f]*$/, 'one line of text'),
+      project: z.string().max(63).optional().describe('meta-supervisor only: allocate for another project'),
+    })
+    .strict(),
+  output: allocation,
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  access: 'any',
+  auditTarget: (args) => (args.port === undefined ? null : String(args.port)),
+  handler: (args, { backend, principal }) => {
+    const result = backend.ports.allocate(actingFor(principal, args.project), args.purpose, args.port);
+    return { ...result, allocatedAt: new Date(result.allocatedAt).toISOString() };
+  },
+});
+
+export const releasePort = defineTool({
+  name: 'port_release',
+  title: 'Release a port',
+  description: 'Gives a port back. Refused while a route still targets it (delete the route first).',
+  input: z.object({ port, project: z.string().max(63).optional().describe('meta-supervisor only') }).strict(),
+  output: z.object({ port: z.number(), released: z.boolean() }),
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+  access: 'any',
+  auditTarget: (args) => String(args.port),
+  handler: (args, { backend, principal }) => {
+    const project = actingFor(principal, args.project);
+    const inUse = backend.listRoutes({ project }).find((route) => route.targetPort === args.port);
+    if (inUse) {
+      throw new TunnelManagerError({
+        code: 'PORT_TAKEN',
+        message: `Port ${args.port} is still the target of ${inUse.hostname}.`,
+        fix: `Delete the route first: tunnel_delete_cname { "hostname": "${inUse.hostname}" }.`,
+        details: { port: args.port, hostname: inUse.hostname },
+      });
+    }
+    backend.ports.release(project, args.port);
+    return { port: args.port, released: true };
+  },
+});
+
+export const listPorts = defineTool({
+  name: 'port_list',
+  title: 'List ports',
+  description: 'Your allocated ports with their purposes and your range (the meta-supervisor sees all, or one project).',
+  input: z.object({ project: z.string().max(63).optional() }).strict(),
+  output: z.object({
+    range: z.object({ from: z.number(), to: z.number() }).nullable(),
+    allocations: z.array(allocation),
+  }),
+  annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  access: 'any',
+  handler: (args, { backend, principal }) => {
+    const project = principal.role === 'ms' ? args.project : actingFor(principal, args.project);
+    const allocations = backend.ports.list(project).map((a) => ({ ...a, allocatedAt: new Date(a.allocatedAt).toISOString() }));
+    return { range: project === undefined ? null : backend.ports.rangeOf(project), allocations };
+  },
+});
+
+export const PORT_TOOLS = [allocatePort, releasePort, listPorts];

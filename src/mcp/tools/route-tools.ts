@@ -1,0 +1,149 @@
+import { z } from 'zod';
+import { TunnelManagerError } from '../../errors.ts';
+import type { Route } from '../../store/routes-repository.ts';
+import { defineTool } from '../tool-definition.ts';
+
+const port = z.number({ invalid_type_error: 'a whole number from 1 to 65535' }).int('a whole number').min(1).max(65535);
+
+/** Per-route origin settings cloudflared accepts; anything else is refused. */
+const originRequest = z
+  .object({
+    connectTimeout: z.string().regex(/^\d+(ms|s|m)$/, 'a duration such as 30s').optional(),
+    noTLSVerify: z.boolean().optional(),
+    httpHostHeader: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'a host name').optional(),
+    originServerName: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'a host name').optional(),
+    http2Origin: z.boolean().optional(),
+  })
+  .strict();
+
+const routeSchema = z.object({
+  hostname: z.string(),
+  url: z.string(),
+  project: z.string(),
+  zone: z.string(),
+  targetPort: z.number().nullable(),
+  target: z.string().nullable(),
+  reason: z.string().nullable(),
+  status: z.string(),
+  source: z.string(),
+  expiresAt: z.string().nullable(),
+  createdAt: z.string(),
+});
+
+export function routeView(route: Route) {
+  return {
+    hostname: route.hostname,
+    url: `https://${route.hostname}`,
+    project: route.project,
+    zone: route.zoneName,
+    targetPort: route.targetPort,
+    target: route.service,
+    reason: route.targetReason,
+    status: route.status,
+    source: route.source,
+    expiresAt: route.expiresAt === null ? null : new Date(route.expiresAt).toISOString(),
+    createdAt: new Date(route.createdAt).toISOString(),
+  };
+}
+
+const timings = z.array(z.object({ step: z.string(), ms: z.number() }));
+
+export const requestCname = defineTool({
+  name: 'tunnel_request_cname',
+  title: 'Publish a service',
+  description:
+    'Publishes https://<subdomain>.<domain> for one of your allocated ports: creates the DNS CNAME, adds the ingress rule with the target that works for your ' +
+    'Docker setup, reloads the tunnel and records you as owner. Allocate the port first (port_allocate). dryRun: true returns the plan and changes nothing. ' +
+    'On failure everything done so far is undone and the error says what to change.',
+  input: z
+    .object({
+      subdomain: z.string().max(253, 'at most 253 characters').describe('e.g. "app" or "api.staging"'),
+      domain: z.string().max(253).optional().describe('a zone of the account (tunnel_list_domains); default: the default zone'),
+      targetPort: port.describe('a port allocated to you'),
+      originRequest: originRequest.optional(),
+      expiresInSeconds: z.number().int().min(60, 'at least 60 seconds').max(366 * 24 * 3600, 'at most a year').optional(),
+      dryRun: z.boolean().optional(),
+    })
+    .strict(),
+  output: z.object({
+    url: z.string(),
+    hostname: z.string(),
+    zone: z.string(),
+    target: z.string(),
+    reason: z.string(),
+    alternatives: z.array(z.string()),
+    dryRun: z.boolean(),
+    plan: z.array(z.string()),
+    timings,
+    dnsRecordId: z.string().nullable(),
+    commit: z.string().nullable(),
+    expiresAt: z.string().nullable(),
+  }),
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+  access: 'any',
+  auditTarget: (args) => `${args.subdomain}${args.domain ? `.${args.domain}` : ''}`,
+  handler: (args, { backend, principal }) => backend.requestCname(principal, args),
+});
+
+export const deleteCname = defineTool({
+  name: 'tunnel_delete_cname',
+  title: 'Unpublish a service',
+  description:
+    'Removes a route you own: its ingress rule (with a reload) and its DNS record (only a record tunnel-manager created), then the ledger entry. ' +
+    'The meta-supervisor may remove any route.',
+  input: z.object({ hostname: z.string().min(1).max(253).describe('e.g. "app.153.se"') }).strict(),
+  output: z.object({ hostname: z.string(), deleted: z.boolean(), dnsRecordDeleted: z.boolean(), timings }),
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
+  access: 'any',
+  auditTarget: (args) => args.hostname,
+  handler: async (args, { backend, principal }) => {
+    const route = backend.findRoute(args.hostname.toLowerCase());
+    if (route && route.project !== principal.project && principal.role !== 'ms') {
+      throw new TunnelManagerError({
+        code: 'ROUTE_NOT_OWNED',
+        message: `${args.hostname} belongs to ${route.project}, not to ${principal.project}.`,
+        fix: 'You can delete only your own routes (tunnel_list_cnames lists them). Ask the meta-supervisor if this one must go.',
+        details: { hostname: args.hostname, owner: route.project },
+      });
+    }
+    return backend.deleteCname(principal, args.hostname.toLowerCase());
+  },
+});
+
+export const listCnames = defineTool({
+  name: 'tunnel_list_cnames',
+  title: 'List routes',
+  description: 'Your routes (a project supervisor sees its own; the meta-supervisor sees all and may filter by project).',
+  input: z.object({ project: z.string().max(63).optional().describe('meta-supervisor only: filter by project') }).strict(),
+  output: z.object({ routes: z.array(routeSchema), count: z.number() }),
+  annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  access: 'any',
+  handler: (args, { backend, principal }) => {
+    if (args.project !== undefined && args.project !== principal.project && principal.role !== 'ms') {
+      throw new TunnelManagerError({
+        code: 'FORBIDDEN',
+        message: `${principal.project} may not list the routes of ${args.project}.`,
+        fix: 'Leave `project` out to list your own routes.',
+        details: { project: args.project },
+      });
+    }
+    const project = principal.role === 'ms' ? args.project : principal.project;
+    const routes = backend.listRoutes(project === undefined ? {} : { project }).map(routeView);
+    return { routes, count: routes.length };
+  },
+});
+
+export const listDomains = defineTool({
+  name: 'tunnel_list_domains',
+  title: 'List domains',
+  description: 'The zones of the Cloudflare account on which routes can be published; the default one is used when a request names no domain.',
+  input: z.object({}).strict(),
+  output: z.object({
+    domains: z.array(z.object({ zoneId: z.string(), name: z.string(), status: z.string(), plan: z.string().nullable(), isDefault: z.boolean() })),
+  }),
+  annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  access: 'any',
+  handler: (_args, { backend }) => ({ domains: backend.listDomains() }),
+});
+
+export const ROUTE_TOOLS = [requestCname, deleteCname, listCnames, listDomains];

@@ -1,0 +1,84 @@
+import { z } from 'zod';
+import { defineTool } from '../tool-definition.ts';
+
+const probeSchema = z
+  .object({
+    at: z.number(),
+    result: z.enum(['ok', 'degraded', 'failed']),
+    readyConnections: z.number().nullable(),
+    error: z.string().optional(),
+  })
+  .nullable();
+
+export const statusSchema = z.object({
+  state: z.string().describe('running.up, running.degraded, starting, restarting, backoff, stopping, stopped'),
+  pid: z.number().nullable(),
+  adopted: z.boolean().nullable(),
+  upSince: z.string().nullable(),
+  restartCount: z.number(),
+  consecutiveFailures: z.number(),
+  readyConnections: z.number().nullable(),
+  lastProbe: probeSchema,
+  lastOkProbeAt: z.string().nullable(),
+  currentDelayMs: z.number(),
+  nextStartAt: z.string().nullable(),
+  lastError: z.string().nullable(),
+  routes: z.number(),
+  tunnelId: z.string(),
+  asOf: z.string().nullable(),
+});
+
+export const getStatus = defineTool({
+  name: 'tunnel_get_status',
+  title: 'Tunnel status',
+  description:
+    'The state of the Cloudflare Tunnel on this machine: state, pid, up since, restart count, ready connections, the last health probe, and the next start time while backing off.',
+  input: z.object({}).strict(),
+  output: statusSchema,
+  annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  access: 'any',
+  handler: (_args, { backend }) => backend.status(),
+});
+
+export const getMetrics = defineTool({
+  name: 'tunnel_get_metrics',
+  title: 'Tunnel metrics',
+  description: "cloudflared's counters (total requests, request errors, responses by status code, HA connections) and health over the last 24 hours.",
+  input: z.object({}).strict(),
+  output: z.object({
+    state: z.string(),
+    readyConnections: z.number().nullable(),
+    haConnections: z.number().nullable(),
+    totalRequests: z.number().nullable(),
+    requestErrors: z.number().nullable(),
+    responsesByCode: z.record(z.number()),
+    health: z.object({ samples24h: z.number(), failedSamples24h: z.number(), uptimePct24h: z.number().nullable(), latencyAvgMs24h: z.number().nullable() }),
+  }),
+  annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  access: 'any',
+  handler: (_args, { backend }) => backend.metrics(),
+});
+
+export const restartTunnel = defineTool({
+  name: 'tunnel_restart',
+  title: 'Restart the tunnel',
+  description: 'Restarts cloudflared now (graceful stop, then start), whatever state it is in, and answers with the status once it is running again.',
+  input: z.object({}).strict(),
+  output: statusSchema,
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  access: 'ms',
+  handler: (_args, { backend, principal }) => backend.restartTunnel(principal),
+});
+
+export const ping = defineTool({
+  name: 'tunnel_ping',
+  title: 'Ping',
+  description: 'Answers at once with the server time: a cheap check that the MCP session and your token work.',
+  input: z.object({}).strict(),
+  output: z.object({ pong: z.literal(true), time: z.string(), project: z.string() }),
+  annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  access: 'any',
+  handler: (_args, { principal }) => ({ pong: true as const, time: new Date().toISOString(), project: principal.project }),
+});
+
+export const STATUS_TOOLS = [ping, getStatus, getMetrics, restartTunnel];
