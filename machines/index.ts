@@ -1,6 +1,9 @@
+import { ingressMachine } from './ingress.machine.ts';
 import { routeMachine } from './route.machine.ts';
 import { supervisorMachine } from './supervisor.machine.ts';
+import { topologyMachine } from './topology.machine.ts';
 import { tunnelMachine } from './tunnel.machine.ts';
+import { zonesMachine } from './zones.machine.ts';
 
 /**
  * Every machine of the system, by name: the source for `tunnel-manager machines export`,
@@ -9,6 +12,9 @@ import { tunnelMachine } from './tunnel.machine.ts';
 export const MACHINES = {
   supervisor: supervisorMachine,
   tunnel: tunnelMachine,
+  topology: topologyMachine,
+  zones: zonesMachine,
+  ingress: ingressMachine,
   route: routeMachine,
 } as const;
 

@@ -1,17 +1,23 @@
-import { enqueueActions, setup } from 'xstate';
+import { enqueueActions, setup, stopChild } from 'xstate';
+import { ingressMachine } from './ingress.machine.ts';
+import { routeMachine, type RouteRequest } from './route.machine.ts';
+import { topologyMachine, type TopologyMachineInput } from './topology.machine.ts';
 import { tunnelMachine, type TunnelSettings } from './tunnel.machine.ts';
+import { zonesMachine, type ZonesInput } from './zones.machine.ts';
 
 /**
- * The root actor. It owns the long-lived children (invoked by name, so their snapshots persist with it)
- * and, later, one route actor per CNAME request (spawned by name).
- * The service in src/app/durable-supervisor.ts persists this actor's snapshot with its children to SQLite
- * and restores it on boot; after a restore it sends RECHECK_ALL so every child re-checks the world.
+ * The root actor. It invokes the long-lived children by name (so their snapshots persist with it) and spawns one
+ * route saga per CNAME request or removal. The service in src/app/durable-supervisor.ts persists this actor with
+ * all its children to SQLite and restores it on boot; after a restore it sends RECHECK_ALL so every child
+ * re-checks the world.
  *
  * Adding a long-lived child = one line in `actors` and one line in `invoke`.
  */
 
 export interface SupervisorSettings {
   tunnel: TunnelSettings;
+  topology: TopologyMachineInput;
+  zones: ZonesInput;
 }
 
 export interface SupervisorContext {
@@ -22,7 +28,13 @@ export interface SupervisorContext {
 
 export type SupervisorEvent =
   /** After a restore (or on demand): every child re-checks reality with the current settings. */
-  | { type: 'RECHECK_ALL'; settings: SupervisorSettings };
+  | { type: 'RECHECK_ALL'; settings: SupervisorSettings }
+  /** Start a route saga (its id is `route-<requestId>`). */
+  | { type: 'ROUTE.START'; request: RouteRequest }
+  /** A finished saga's outcome was delivered: drop the actor. */
+  | { type: 'ROUTE.FINISHED'; requestId: string };
+
+export const ROUTE_ACTOR_PREFIX = 'route-';
 
 export const supervisorMachine = setup({
   types: {
@@ -32,27 +44,42 @@ export const supervisorMachine = setup({
   },
   actors: {
     tunnel: tunnelMachine,
+    topology: topologyMachine,
+    zones: zonesMachine,
+    ingress: ingressMachine,
+    route: routeMachine,
   },
   actions: {
     recheckChildren: enqueueActions(({ event, self, enqueue }) => {
       if (event.type !== 'RECHECK_ALL') return;
       enqueue.assign(({ context }) => ({ settings: event.settings, restores: context.restores + 1 }));
-      const settingsOf: Record<string, unknown> = { tunnel: event.settings.tunnel };
       for (const childId of Object.keys(self.getSnapshot().children)) {
-        enqueue.sendTo(childId, { type: 'RECHECK', settings: settingsOf[childId] });
+        enqueue.sendTo(childId, childId === 'tunnel' ? { type: 'RECHECK', settings: event.settings.tunnel } : { type: 'RECHECK' });
       }
     }),
+    startRoute: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'ROUTE.START') return;
+      enqueue.spawnChild('route', { id: `${ROUTE_ACTOR_PREFIX}${event.request.requestId}`, input: event.request });
+    }),
+    dropRoute: stopChild(({ event }) => `${ROUTE_ACTOR_PREFIX}${(event as { requestId: string }).requestId}`),
   },
 }).createMachine({
   id: 'supervisor',
   context: ({ input }) => ({ settings: input, restores: 0 }),
   invoke: [
     { id: 'tunnel', systemId: 'tunnel', src: 'tunnel', input: ({ context }) => context.settings.tunnel },
+    { id: 'topology', systemId: 'topology', src: 'topology', input: ({ context }) => context.settings.topology },
+    { id: 'zones', systemId: 'zones', src: 'zones', input: ({ context }) => context.settings.zones },
+    { id: 'ingress', systemId: 'ingress', src: 'ingress' },
   ],
   initial: 'supervising',
   states: {
     supervising: {
-      on: { RECHECK_ALL: { actions: 'recheckChildren' } },
+      on: {
+        RECHECK_ALL: { actions: 'recheckChildren' },
+        'ROUTE.START': { actions: 'startRoute' },
+        'ROUTE.FINISHED': { actions: 'dropRoute' },
+      },
     },
   },
 });

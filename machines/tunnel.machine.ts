@@ -6,6 +6,7 @@ import { assign, emit, enqueueActions, fromCallback, fromPromise, setup } from '
  *   booting → starting → running.up ⇄ running.degraded
  *   running → restarting (process exit, N failed probes, RESTART) → starting | backoff → starting …
  *   any → stopping → stopped (STOP)
+ *   running → reloading → running (RELOAD: the ingress file changed; a replica takes over, or a restart)
  *
  * Backoff: the n-th consecutive failed start waits backoffMs[n-1] (the last value repeats forever).
  * A crash or failed probes of a tunnel with no recent failure restarts at once; further failures
@@ -64,12 +65,27 @@ export interface TunnelContext {
   lastError: string | null;
   /** Why the last restart happened. */
   restartReason: 'process-exited' | 'probes-failed' | 'manual' | null;
+  /** Reload requests waiting for the tunnel to be running (they coalesce into one reload). */
+  pendingReloads: string[];
+  /** The reload requests the current reload serves. */
+  reloadingFor: string[];
+  reloadCount: number;
+}
+
+export interface ReloadOutcome {
+  process: TunnelProcessInfo;
+  /** replica: a second cloudflared took over; restart: stop then start; remote: pushed through the API. */
+  strategy: 'replica' | 'restart' | 'remote';
+  fallbackReason?: string;
+  durationMs: number;
 }
 
 export type TunnelEvent =
   | { type: 'START' }
   | { type: 'STOP' }
   | { type: 'RESTART' }
+  /** The ingress file changed: cloudflared must load it (it does not hot-reload). */
+  | { type: 'RELOAD'; requestId: string }
   | { type: 'RECHECK'; settings?: TunnelSettings }
   | { type: 'PROCESS_EXITED'; code: number | null; signal: string | null; reason: string }
   | { type: 'PROBE_OK'; sample: ProbeSample }
@@ -81,12 +97,15 @@ export interface StartTunnelInput { settings: TunnelSettings }
 export interface StopTunnelInput { graceMs: number; process: TunnelProcessInfo | null }
 export interface WatchProcessInput { process: TunnelProcessInfo | null }
 export interface ProbeLoopInput { intervalMs: number; process: TunnelProcessInfo | null }
+export interface ReloadTunnelInput { process: TunnelProcessInfo | null; requestIds: string[]; settings: TunnelSettings }
 
 /** Events the tunnel emits for the outside world (event log, MCP notifications). */
 export type TunnelEmitted =
   | { type: 'tunnel.down'; reason: string; at: number }
   | { type: 'tunnel.degraded'; readyConnections: number | null; at: number }
-  | { type: 'tunnel.recovered'; downForMs: number | null; pid: number | null; at: number };
+  | { type: 'tunnel.recovered'; downForMs: number | null; pid: number | null; at: number }
+  | { type: 'tunnel.reloaded'; requestIds: string[]; applied: 'now' | 'on-next-start'; outcome: Omit<ReloadOutcome, 'process'> | null; pid: number | null; at: number }
+  | { type: 'tunnel.reload_failed'; requestIds: string[]; error: string; at: number };
 
 const now = (): number => Date.now();
 
@@ -121,11 +140,15 @@ export const tunnelMachine = setup({
     }),
     watchProcess: fromCallback<TunnelEvent, WatchProcessInput>(() => undefined),
     probeLoop: fromCallback<TunnelEvent, ProbeLoopInput>(() => undefined),
+    reloadTunnel: fromPromise<ReloadOutcome, ReloadTunnelInput>(async () => {
+      throw new Error('reloadTunnel is not provided');
+    }),
   },
   guards: {
     autostart: ({ context }) => context.settings.autostart,
     probeFailuresReachLimit: ({ context }) => context.consecutiveFailures + 1 >= context.settings.failuresBeforeRestart,
     restartAtOnce: ({ context }) => context.currentDelayMs <= 0,
+    hasPendingReloads: ({ context }) => context.pendingReloads.length > 0,
   },
   delays: {
     backoffDelay: ({ context }) => Math.max(0, (context.backoffUntil ?? 0) - now()),
@@ -225,6 +248,34 @@ export const tunnelMachine = setup({
       settings: (event as { settings?: TunnelSettings }).settings ?? context.settings,
     })),
     recordStopped: assign({ process: null, upSince: null, currentDelayMs: 0, backoffUntil: null, consecutiveFailures: 0 }),
+    queueReload: assign(({ context, event }) => ({
+      pendingReloads: [...context.pendingReloads, (event as { requestId: string }).requestId],
+    })),
+    /** Not running: the next start reads the file as it is, so the request is answered at once. */
+    answerReloadOnNextStart: emit(({ event }) => ({
+      type: 'tunnel.reloaded' as const,
+      requestIds: [(event as { requestId: string }).requestId],
+      applied: 'on-next-start' as const,
+      outcome: null,
+      pid: null,
+      at: now(),
+    })),
+    takePendingReloads: assign(({ context }) => ({ reloadingFor: context.pendingReloads, pendingReloads: [] })),
+    recordReloaded: assign(({ context, event }) => {
+      const outcome = (event as unknown as { output: ReloadOutcome }).output;
+      return { process: outcome.process, reloadCount: context.reloadCount + 1, consecutiveFailures: 0 };
+    }),
+    emitReloaded: emit(({ context, event }) => {
+      const { process, ...outcome } = (event as unknown as { output: ReloadOutcome }).output;
+      return { type: 'tunnel.reloaded' as const, requestIds: context.reloadingFor, applied: 'now' as const, outcome, pid: process.pid, at: now() };
+    }),
+    emitReloadFailed: emit(({ context, event }) => ({
+      type: 'tunnel.reload_failed' as const,
+      requestIds: context.reloadingFor,
+      error: errorText((event as unknown as { error: unknown }).error),
+      at: now(),
+    })),
+    clearReloading: assign({ reloadingFor: [] as string[] }),
   },
 }).createMachine({
   id: 'tunnel',
@@ -243,6 +294,9 @@ export const tunnelMachine = setup({
     backoffUntil: null,
     lastError: null,
     restartReason: null,
+    pendingReloads: [],
+    reloadingFor: [],
+    reloadCount: 0,
   }),
   initial: 'booting',
   on: {
@@ -257,6 +311,7 @@ export const tunnelMachine = setup({
       on: {
         START: { target: 'starting' },
         RECHECK: { actions: 'applySettings' },
+        RELOAD: { actions: 'answerReloadOnNextStart' },
       },
     },
     starting: {
@@ -267,7 +322,8 @@ export const tunnelMachine = setup({
         onDone: { target: 'running', actions: ['emitRecoveredIfDown', 'recordStarted'] },
         onError: { target: 'backoff', actions: ['recordStartFailure', 'emitDown'] },
       },
-      on: { RECHECK: { actions: 'applySettings' } },
+      // The starting process may have read the file before the change: reload once it runs.
+      on: { RECHECK: { actions: 'applySettings' }, RELOAD: { actions: 'queueReload' } },
     },
     running: {
       invoke: [
@@ -279,7 +335,9 @@ export const tunnelMachine = setup({
         },
       ],
       after: { stableAfter: { actions: 'resetStreak' } },
+      always: { guard: 'hasPendingReloads', target: 'reloading' },
       on: {
+        RELOAD: { target: 'reloading', actions: 'queueReload' },
         PROCESS_EXITED: { target: 'restarting', actions: ['recordRuntimeFailure', 'emitDown'] },
         PROBE_FAILED: [
           { guard: 'probeFailuresReachLimit', target: 'restarting', actions: ['recordProbe', 'recordRuntimeFailure', 'emitDown'] },
@@ -303,6 +361,21 @@ export const tunnelMachine = setup({
         },
       },
     },
+    reloading: {
+      entry: 'takePendingReloads',
+      invoke: {
+        id: 'reload',
+        src: 'reloadTunnel',
+        input: ({ context }) => ({ process: context.process, requestIds: context.reloadingFor, settings: context.settings }),
+        onDone: { target: 'running', actions: ['recordReloaded', 'emitReloaded', 'clearReloading'] },
+        // The old cloudflared keeps serving (or, if a fallback restart failed, the watcher sees it gone).
+        onError: { target: 'running', actions: ['emitReloadFailed', 'clearReloading'] },
+      },
+      on: {
+        RELOAD: { actions: 'queueReload' },
+        RECHECK: { actions: 'applySettings' },
+      },
+    },
     restarting: {
       invoke: {
         id: 'stop',
@@ -317,12 +390,13 @@ export const tunnelMachine = setup({
           { target: 'backoff', actions: 'armBackoff' },
         ],
       },
-      on: { RECHECK: { actions: 'applySettings' } },
+      on: { RECHECK: { actions: 'applySettings' }, RELOAD: { actions: 'queueReload' } },
     },
     backoff: {
       after: { backoffDelay: { target: 'starting', actions: 'countRestart' } },
       on: {
         START: { target: 'starting', actions: 'countRestart' },
+        RELOAD: { actions: 'answerReloadOnNextStart' },
         // Re-entering re-arms the delay from the persisted deadline (timers are not persisted).
         RECHECK: { target: 'backoff', reenter: true, actions: 'applySettings' },
       },
@@ -335,7 +409,7 @@ export const tunnelMachine = setup({
         onDone: { target: 'stopped', actions: 'recordStopped' },
         onError: { target: 'stopped', actions: 'recordStopped' },
       },
-      on: { STOP: {}, RECHECK: { actions: 'applySettings' } },
+      on: { STOP: {}, RECHECK: { actions: 'applySettings' }, RELOAD: { actions: 'answerReloadOnNextStart' } },
     },
   },
 });

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { MACHINES } from '../machines/index.ts';
@@ -8,6 +8,9 @@ import { formatInspection, readInspection } from './app/inspection.ts';
 import { machineToMermaid } from './app/machine-diagram.ts';
 import { renderMachinesDoc } from './app/machines-doc.ts';
 import { startService } from './app/service.ts';
+import { isPidAlive } from './cloudflared/pid-watch.ts';
+import { IngressService, readConfigHistory } from './cloudflared/ingress-service.ts';
+import { runStandinCloudflared } from './sandbox/standin-cloudflared/run.ts';
 import { readStatus, formatStatus } from './app/status.ts';
 import { formatErrorForTerminal, toErrorShape, TunnelManagerError } from './errors.ts';
 import { openDatabase } from './store/database.ts';
@@ -27,7 +30,9 @@ const USAGE = `tunnel-manager: owns a Cloudflare Tunnel and lets projects publis
 Usage: tunnel-manager <command> [options]
 
 Commands:
-  serve                       run the service (supervisor, tunnel, MCP) until SIGTERM/SIGINT
+  serve [--listen HOST:PORT] [--edge-listen HOST:PORT] [--stdio --project NAME]
+                              run the service (supervisor, tunnel, ingress, topology, MCP) until
+                              SIGTERM/SIGINT; without Cloudflare credentials it runs the sandbox
   status [--json]             the tunnel's state as last persisted by the service
   inspect [--json] [--limit N]
                               every actor's state and context, and recent transitions
@@ -35,12 +40,20 @@ Commands:
                               write each machine's definition (JSON) or state diagram (Mermaid);
                               --docs regenerates docs/machines.md
   migrate                     create or upgrade the database, then exit
+  config history [--limit N]  the versions of config.yml kept in git
+  config rollback COMMIT      restore config.yml as it was at COMMIT (service stopped; when it runs,
+                              use the MCP tool tunnel_rollback_config)
+  sandbox-cloudflared tunnel --config F --metrics ADDR run ID
+                              the sandbox's stand-in cloudflared (what the sandbox runs)
   token new                   print a new MCP token and the hash to put in the configuration
   token hash                  read a token on stdin, print its hash
 
 Options:
   --config FILE               configuration file (else $TUNNEL_MANAGER_CONFIG, else embedded defaults)
-  --data-dir DIR              override dataDir from the configuration
+  --data-dir DIR              override dataDir from the configuration (default ./data)
+  --listen HOST:PORT          serve: MCP over HTTP here instead of mcp.listen (port 0: any free port)
+  --edge-listen HOST:PORT     serve, sandbox: where the local edge listens (default 127.0.0.1:8790)
+  --stdio --project NAME      serve: MCP over stdio, acting as project NAME
   -h, --help                  this text
   --version                   the version
 
@@ -60,6 +73,10 @@ const COMMON_OPTIONS = {
   format: { type: 'string' },
   out: { type: 'string' },
   docs: { type: 'string' },
+  listen: { type: 'string' },
+  'edge-listen': { type: 'string' },
+  stdio: { type: 'boolean' },
+  project: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } satisfies ParseArgsConfig['options'];
@@ -87,11 +104,57 @@ function print(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
+function servicePidfile(config: Config): string {
+  return join(config.dataDir, 'tunnel-manager.pid');
+}
+
+/** The pid of a service running on this data directory, if any. */
+function runningService(config: Config): number | null {
+  const file = servicePidfile(config);
+  if (!existsSync(file)) return null;
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && isPidAlive(pid) ? pid : null;
+}
+
 async function serve(options: Options): Promise<number> {
   const config = configFrom(options);
+  if (options.stdio && !options.project) throw new UsageError('--stdio needs --project NAME: the project the stdio client acts as');
+  const other = runningService(config);
+  if (other !== null) {
+    throw new TunnelManagerError({
+      code: 'INPUT_INVALID',
+      message: `Another tunnel-manager (pid ${other}) already serves ${config.dataDir}.`,
+      fix: `Stop it first (kill -TERM ${other}), or use another --data-dir.`,
+      details: { pid: other, dataDir: config.dataDir },
+    });
+  }
   const logger = createLogger({ level: config.logging.level });
   logger.info({ config: config.source ?? 'embedded defaults', dataDir: config.dataDir }, 'tunnel-manager starting');
-  const service = await startService(config, logger);
+  const service = await startService(config, {
+    logger,
+    ...(options.listen ? { mcpListen: options.listen } : {}),
+    ...(options['edge-listen'] ? { edgeListen: options['edge-listen'] } : {}),
+    ...(options.stdio && options.project ? { stdioProject: options.project } : {}),
+  });
+  mkdirSync(config.dataDir, { recursive: true });
+  writeFileSync(servicePidfile(config), `${process.pid}\n`);
+  const say = (text: string) => (options.stdio ? process.stderr : process.stdout).write(`${text}\n`);
+  if (service.sandboxInfo) {
+    const info = service.sandboxInfo;
+    say(
+      [
+        'tunnel-manager is running in sandbox mode (no Cloudflare credentials configured).',
+        `  MCP (Streamable HTTP): ${info.mcpUrl}`,
+        `  edge (the public side): ${info.edgeUrl}   e.g. curl -H 'Host: app.${config.tunnel.defaultZone}' ${info.edgeUrl}/`,
+        `  Cloudflare API emulator: ${info.cloudflareApiUrl}`,
+        '  MCP bearer tokens:',
+        ...Object.entries(info.tokens).map(([project, token]) => `    ${project.padEnd(16)} ${token}`),
+        `  all of this is in ${join(config.dataDir, 'sandbox.json')}`,
+      ].join('\n'),
+    );
+  } else if (service.mcp) {
+    say(`tunnel-manager is running: MCP at ${service.mcp.url}`);
+  }
   return new Promise<number>((resolveExit) => {
     let signals = 0;
     const shutdown = (signal: NodeJS.Signals) => {
@@ -103,7 +166,10 @@ async function serve(options: Options): Promise<number> {
       logger.info({ signal }, 'shutting down');
       service
         .stop()
-        .then(() => resolveExit(EXIT.ok))
+        .then(() => {
+          rmSync(servicePidfile(config), { force: true });
+          resolveExit(EXIT.ok);
+        })
         .catch((error: unknown) => {
           logger.error({ err: error }, 'shutdown failed');
           resolveExit(EXIT.failed);
@@ -154,6 +220,39 @@ function machinesExport(positionals: string[], options: Options): number {
   return EXIT.ok;
 }
 
+async function configCommand(positionals: string[], options: Options): Promise<number> {
+  const config = configFrom(options);
+  const [sub, commit] = positionals;
+  if (sub === 'history') {
+    const limit = options.limit === undefined ? 20 : Number(options.limit);
+    const versions = await readConfigHistory(config.cloudflared.configPath, limit);
+    if (options.json) print(JSON.stringify(versions, null, 2));
+    else if (versions.length === 0) print(`No history yet for ${config.cloudflared.configPath}.`);
+    else for (const v of versions) print(`${v.commit.slice(0, 12)}  ${v.date}  ${v.subject}`);
+    return EXIT.ok;
+  }
+  if (sub === 'rollback') {
+    if (!commit) throw new UsageError('usage: tunnel-manager config rollback COMMIT (see `tunnel-manager config history`)');
+    const running = runningService(config);
+    if (running !== null) {
+      throw new TunnelManagerError({
+        code: 'INPUT_INVALID',
+        message: `The service (pid ${running}) owns ${config.cloudflared.configPath}: only its ingress actor may write it.`,
+        fix: `Ask it through MCP as the meta-supervisor: tunnel_rollback_config { "commit": "${commit}" } (it validates, writes, commits and reloads), or stop the service and run this again.`,
+        details: { pid: running },
+      });
+    }
+    const service = await IngressService.open({ configPath: config.cloudflared.configPath, gitBackup: true });
+    const result = await service.rollbackTo(commit);
+    print(
+      `restored ${config.cloudflared.configPath} from ${result.restoredFrom.slice(0, 12)}${result.commit ? ` as commit ${result.commit.slice(0, 12)}` : ' (no change)'}; ` +
+        'cloudflared loads it when the service starts (managed rules follow the route ledger).',
+    );
+    return EXIT.ok;
+  }
+  throw new UsageError('usage: tunnel-manager config history | tunnel-manager config rollback COMMIT');
+}
+
 function token(positionals: string[]): number {
   if (positionals[0] === 'new') {
     const value = generateToken();
@@ -176,6 +275,8 @@ function exitCodeFor(error: TunnelManagerError): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // The stand-in takes cloudflared's own command line: no parsing of ours.
+  if (argv[0] === 'sandbox-cloudflared') return runStandinCloudflared(argv.slice(1));
   let parsed: { values: Options; positionals: string[] };
   try {
     parsed = parseArgs({ args: argv, options: COMMON_OPTIONS, allowPositionals: true, strict: true }) as never;
@@ -227,6 +328,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'token':
         return token(rest);
+      case 'config':
+        return await configCommand(rest, options);
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }

@@ -81,7 +81,7 @@ export const configSchema = z
       .default({}),
     cloudflared: z
       .object({
-        driver: z.enum(['child', 'spawn', 'systemd', 'docker']).default('child'),
+        driver: z.enum(['child', 'spawn', 'systemd', 'docker']).default('spawn'),
         /** The executable and the arguments before `tunnel`; absent in the sandbox, which runs the stand-in. */
         command: z.array(z.string().min(1)).min(1, 'a non-empty list such as ["/usr/local/bin/cloudflared"]').optional(),
         /** Default: <dataDir>/cloudflared/config.yml */

@@ -1,110 +1,455 @@
-import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
+import { fromPromise, type AnyActorRef } from 'xstate';
+import { routeMachine } from '../../machines/route.machine.ts';
 import { supervisorMachine, type SupervisorSettings } from '../../machines/supervisor.machine.ts';
+import { topologyMachine } from '../../machines/topology.machine.ts';
 import { tunnelMachine, type ProbeSample, type TunnelEmitted } from '../../machines/tunnel.machine.ts';
-import { ChildProcessDriver } from '../cloudflared/child-driver.ts';
+import { zonesMachine, type RefreshOutput } from '../../machines/zones.machine.ts';
+import type { IngressEmitted } from '../../machines/ingress.machine.ts';
+import type { TopologyEmitted } from '../../machines/topology.machine.ts';
+import type { ZonesEmitted } from '../../machines/zones.machine.ts';
+import { adoptExistingRecords } from '../cloudflare/adoption.ts';
+import { createCloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
+import { RateLimiter } from '../cloudflare/rate-limiter.ts';
+import { ZoneDirectory } from '../cloudflare/zones.ts';
+import { ConfigDocument } from '../cloudflared/config-document.ts';
+import { probeTunnelHealth } from '../cloudflared/health-probe.ts';
+import { provideIngressMachine, type IngressActor } from '../cloudflared/ingress-runtime.ts';
+import { IngressService } from '../cloudflared/ingress-service.ts';
 import type { ProcessDriver } from '../cloudflared/process-driver.ts';
-import { openDatabase, type Database } from '../store/database.ts';
+import { pushRemoteConfiguration, reloadWithReplica, restartTunnel, type ReloadResult } from '../cloudflared/replica-reload.ts';
+import { SpawnDriver } from '../cloudflared/spawn-driver.ts';
+import { detectTargetDrift } from '../docker/topology-drift.ts';
+import { changeSetOf, topologyActors } from '../docker/topology-actors.ts';
+import { TopologyTracker } from '../docker/topology-tracker.ts';
+import { TunnelManagerError } from '../errors.ts';
+import { startMcpHttpServer, type McpHttpServer } from '../mcp/http-server.ts';
+import { PrincipalDirectory } from '../mcp/principal.ts';
+import { startMcpStdio } from '../mcp/stdio-server.ts';
+import { hashToken } from '../mcp/token.ts';
+import { PortManager } from '../ports/port-manager.ts';
+import { SecretsManager } from '../secrets/secrets-manager.ts';
 import { ActorRepository } from '../store/actor-repository.ts';
+import { AuditRepository } from '../store/audit-repository.ts';
+import { openDatabase, type Database } from '../store/database.ts';
+import { DockerRepository } from '../store/docker-repository.ts';
+import { DomainsRepository } from '../store/domains-repository.ts';
 import { EventsRepository } from '../store/events-repository.ts';
+import { HealthRepository } from '../store/health-repository.ts';
+import { PortsRepository } from '../store/ports-repository.ts';
+import { RoutesRepository } from '../store/routes-repository.ts';
+import { createBackend, waitForTunnelRunning } from './backend.ts';
 import type { Config } from './config.ts';
 import { startDurableSupervisor, type DurableSupervisor } from './durable-supervisor.ts';
 import { EventBus } from './event-bus.ts';
 import { machinesVersion } from './machine-version.ts';
+import { createProcessDriver } from './process-driver-factory.ts';
+import { provideRouteEffects } from './route-effects.ts';
+import { RouteRunner } from './route-runner.ts';
+import { startSandboxEnvironment, writeSandboxFile, type SandboxEnvironment, type SandboxFile } from './sandbox-mode.ts';
 import { provideTunnelEffects } from './tunnel-effects.ts';
+import type { McpBackend } from '../mcp/backend.ts';
+import { dirname, join } from 'node:path';
 
-const BIN = fileURLToPath(new URL('../../bin/tunnel-manager.js', import.meta.url));
-
-export function tunnelSettingsFrom(config: Config): SupervisorSettings['tunnel'] {
+export function supervisorSettingsFrom(config: Config): SupervisorSettings {
   return {
-    probeIntervalMs: config.health.probeIntervalSeconds * 1000,
-    failuresBeforeRestart: config.health.failedProbesBeforeRestart,
-    backoffMs: config.restart.backoffSeconds.map((seconds) => seconds * 1000),
-    resetAfterMs: config.restart.resetAfterSeconds * 1000,
-    stopGraceMs: config.restart.stopGraceSeconds * 1000,
-    autostart: true,
+    tunnel: {
+      probeIntervalMs: config.health.probeIntervalSeconds * 1000,
+      failuresBeforeRestart: config.health.failedProbesBeforeRestart,
+      backoffMs: config.restart.backoffSeconds.map((seconds) => seconds * 1000),
+      resetAfterMs: config.restart.resetAfterSeconds * 1000,
+      stopGraceMs: config.restart.stopGraceSeconds * 1000,
+      autostart: true,
+    },
+    topology: { resyncIntervalMs: config.docker.resyncSeconds * 1000 },
+    zones: { refreshIntervalMs: config.cloudflare.zoneRefreshSeconds * 1000, retryDelaysMs: [5_000, 15_000, 60_000, 300_000] },
   };
 }
 
-/** The command line cloudflared runs with; without a configured command, the sandbox's stand-in. */
-export function cloudflaredArgv(config: Config): string[] {
-  const command = config.cloudflared.command ?? [process.execPath, BIN, 'sandbox-cloudflared'];
-  return [
-    ...command,
-    'tunnel',
-    '--config',
-    config.cloudflared.configPath,
-    '--metrics',
-    config.cloudflared.metricsAddress,
-    'run',
-    config.tunnel.id,
-  ];
+export interface ServiceOptions {
+  logger: Logger;
+  /** MCP over HTTP at this HOST:PORT instead of config.mcp.listen (port 0: any free port). */
+  mcpListen?: string;
+  /** Sandbox only: where the local edge listens (port 0: any free port). */
+  edgeListen?: string;
+  /** MCP over stdio for this project instead of HTTP. */
+  stdioProject?: string;
+  /** Route sagas wait this long for the tunnel to be ready after a reload. */
+  tunnelReadyTimeoutMs?: number;
 }
 
 export interface Service {
   config: Config;
+  mode: 'sandbox' | 'production';
   db: Database;
   supervisor: DurableSupervisor;
   bus: EventBus;
   driver: ProcessDriver;
+  backend: McpBackend;
+  mcp: McpHttpServer | null;
+  sandbox: SandboxEnvironment | null;
+  /** The sandbox's description (URLs and demo tokens), also written to <dataDir>/sandbox.json. */
+  sandboxInfo: SandboxFile | null;
   stop(): Promise<void>;
 }
 
+function splitHostPort(address: string): { host: string; port: number } {
+  const index = address.lastIndexOf(':');
+  return { host: address.slice(0, index).replace(/^\[|\]$/g, ''), port: Number(address.slice(index + 1)) };
+}
+
 /**
- * The composition root: configuration → store → adapters → machines.provide() → durable supervisor.
+ * The composition root: configuration → store → adapters → machines.provide() → durable supervisor → MCP.
+ * Without `cloudflare.apiBaseUrl` it runs the sandbox (a local Cloudflare API emulator, a local edge and the
+ * stand-in cloudflared), so the whole journey works with no account.
  */
-export async function startService(config: Config, logger: Logger): Promise<Service> {
+export async function startService(config: Config, options: ServiceOptions): Promise<Service> {
+  const { logger } = options;
+  const mode = config.cloudflare.apiBaseUrl ? 'production' : 'sandbox';
   const { db, migration } = openDatabase(config.databasePath);
   if (migration.applied.length > 0) logger.info({ migration }, 'database migrated');
-  const actors = new ActorRepository(db);
-  const bus = new EventBus(new EventsRepository(db));
-
-  const driver: ProcessDriver = new ChildProcessDriver({ argv: cloudflaredArgv(config), logger });
-  // Process-level probe until the HTTP health probe is wired in.
-  const probe = async (): Promise<ProbeSample> => {
-    const running = await driver.current();
-    return running
-      ? { at: Date.now(), result: 'ok', readyConnections: null }
-      : { at: Date.now(), result: 'failed', readyConnections: null, error: 'cloudflared is not running' };
-  };
-
-  const tunnel = provideTunnelEffects(tunnelMachine, {
-    driver,
-    probe,
-    startTimeoutMs: config.restart.startTimeoutSeconds * 1000,
-    logger,
-  });
-  const machine = supervisorMachine.provide({ actors: { tunnel } });
-  const supervisor = startDurableSupervisor({
-    machine,
-    settings: { tunnel: tunnelSettingsFrom(config) },
-    repository: actors,
-    machineVersion: machinesVersion(),
-    logger,
-  });
-
-  const tunnelActor = supervisor.actor.getSnapshot().children.tunnel;
-  tunnelActor?.on('*', (event: TunnelEmitted) => {
-    const { type, at, ...data } = event;
-    bus.publish(type, '*', data, at);
-    logger.info({ event: type, ...data }, `tunnel event: ${type}`);
-  });
-
-  let stopping: Promise<void> | null = null;
-  return {
-    config,
-    db,
-    supervisor,
-    bus,
-    driver,
-    stop() {
-      stopping ??= (async () => {
-        supervisor.stop();
-        // A child cloudflared would be orphaned: stop it. Detached drivers leave it running for adoption.
-        if (driver.kind === 'child') await driver.stop(config.restart.stopGraceSeconds * 1000);
-        db.close();
-      })();
-      return stopping;
+  const cleanups: (() => Promise<void> | void)[] = [
+    () => {
+      db.close();
     },
+  ];
+  const cleanup = async () => {
+    for (const step of cleanups.reverse()) await Promise.resolve(step()).catch((error: unknown) => logger.error({ err: error }, 'cleanup step failed'));
   };
+
+  try {
+    const routes = new RoutesRepository(db);
+    const domains = new DomainsRepository(db);
+    const events = new EventsRepository(db);
+    const audit = new AuditRepository(db);
+    const health = new HealthRepository(db);
+    const bus = new EventBus(events);
+    const ports = new PortManager(new PortsRepository(db), config.projects);
+
+    // ── Cloudflare (or the sandbox's emulator and edge) ──────────────────────────
+    const sandbox = mode === 'sandbox' ? await startSandboxEnvironment(config, { ...(options.edgeListen ? { edgeListen: options.edgeListen } : {}), logger }) : null;
+    if (sandbox) cleanups.push(() => sandbox.close());
+    const secrets = new SecretsManager({ secretsDir: join(config.dataDir, 'secrets') });
+    const apiToken = sandbox ? sandbox.apiToken : secrets.require(config.cloudflare.apiTokenSecret);
+    const provider = createCloudflareProvider({
+      ...(sandbox ? { apiBaseUrl: sandbox.apiBaseUrl } : config.cloudflare.apiBaseUrl ? { apiBaseUrl: config.cloudflare.apiBaseUrl } : {}),
+      apiToken,
+      accountId: config.cloudflare.accountId,
+      tunnelId: config.tunnel.id,
+      rateLimiter: new RateLimiter({ limit: config.cloudflare.requestsPerFiveMinutes }),
+    });
+    const zones = new ZoneDirectory({ listZones: () => provider.listZones(), domains, defaultZone: config.tunnel.defaultZone });
+
+    // ── cloudflared ──────────────────────────────────────────────────────────────
+    const docker = new Dockerode({ socketPath: config.docker.socketPath });
+    const driver = createProcessDriver(config, { ...(sandbox ? { env: sandbox.cloudflaredEnv } : {}), logger, docker });
+    const metricsAddress = () => (driver instanceof SpawnDriver ? driver.metricsAddress() : config.cloudflared.metricsAddress);
+    let lastRollup = 0;
+    const probe = async (): Promise<ProbeSample> => {
+      const sample = await probeTunnelHealth({
+        driver,
+        metricsAddress,
+        expectedConnections: config.cloudflared.expectedConnections,
+        timeoutMs: config.health.probeTimeoutSeconds * 1000,
+      });
+      health.insert(sample);
+      if (sample.ts - lastRollup > 3_600_000) {
+        lastRollup = sample.ts;
+        health.rollupAndPrune(sample.ts, config.health.rawRetentionDays);
+      }
+      return { at: sample.ts, result: sample.result, readyConnections: sample.readyConnections, ...(sample.error ? { error: sample.error } : {}) };
+    };
+    const reloadCloudflared = async (): Promise<ReloadResult> => {
+      if (config.tunnel.remotelyManaged) {
+        const content = readFileSync(config.cloudflared.configPath, 'utf8');
+        const current = await driver.current();
+        return pushRemoteConfiguration({
+          config: ConfigDocument.parse(content).model(),
+          putConfiguration: (model) => provider.putTunnelConfiguration({ ingress: model.ingress, ...(model.originRequest ? { originRequest: model.originRequest } : {}) }),
+          currentPid: current?.pid ?? null,
+        });
+      }
+      if (driver instanceof SpawnDriver && config.reload.strategy === 'replica') {
+        return reloadWithReplica({
+          driver,
+          readyTimeoutMs: config.reload.replicaReadyTimeoutSeconds * 1000,
+          drainGraceMs: (config.reload.drainGraceSeconds + 5) * 1000,
+          stopGraceMs: config.restart.stopGraceSeconds * 1000,
+          logger,
+        });
+      }
+      return restartTunnel(driver, config.restart.stopGraceSeconds * 1000);
+    };
+
+    // ── ingress file ─────────────────────────────────────────────────────────────
+    let supervisorRef: DurableSupervisor | null = null;
+    const childOf = (id: string): AnyActorRef => {
+      const ref = supervisorRef?.actor.getSnapshot().children[id as 'tunnel'];
+      if (!ref) throw new Error(`the supervisor has no ${id} child`);
+      return ref as AnyActorRef;
+    };
+    mkdirSync(dirname(config.cloudflared.configPath), { recursive: true });
+    const ingressService = await IngressService.open({
+      configPath: config.cloudflared.configPath,
+      gitBackup: config.ingress.gitBackup,
+      driftPolicy: config.ingress.driftPolicy,
+      tunnel: config.tunnel.id,
+      ...(config.cloudflared.credentialsFile ? { credentialsFile: config.cloudflared.credentialsFile } : {}),
+      reporter: {
+        event: (event) => bus.publish(event.kind, event.project, event.data),
+        audit: (entry) => audit.record({ ts: Date.now(), principal: 'system', ...entry }),
+      },
+      adoptEdit: (edit) => {
+        routes.update(edit.hostname, { service: edit.service, originRequest: edit.originRequest ?? null, targetReason: 'adopted from a hand edit of config.yml' }, Date.now());
+      },
+    });
+    const readLedger = () =>
+      routes
+        .list()
+        .filter((route) => route.service !== null && ['pending', 'active', 'adopted'].includes(route.status))
+        .map((route) => ({
+          hostname: route.hostname,
+          path: route.path,
+          service: route.service as string,
+          project: route.project,
+          targetReason: route.targetReason,
+          originRequest: route.originRequest,
+        }));
+    // The file must exist before cloudflared first starts: write the current state now.
+    const initial = await ingressService.render(readLedger());
+    await ingressService.write(initial, 'tunnel-manager: render on start');
+    await ingressService.markGood();
+    const reloadThroughTunnel = async (): Promise<void> => {
+      const tunnel = childOf('tunnel') as AnyActorRef & { on: (type: string, handler: (event: TunnelEmitted) => void) => { unsubscribe(): void } };
+      const requestId = randomUUID();
+      await new Promise<void>((resolve, reject) => {
+        const subscriptions = [
+          tunnel.on('tunnel.reloaded', (event) => {
+            if (event.type !== 'tunnel.reloaded' || !event.requestIds.includes(requestId)) return;
+            subscriptions.forEach((s) => s.unsubscribe());
+            resolve();
+          }),
+          tunnel.on('tunnel.reload_failed', (event) => {
+            if (event.type !== 'tunnel.reload_failed' || !event.requestIds.includes(requestId)) return;
+            subscriptions.forEach((s) => s.unsubscribe());
+            reject(
+              new TunnelManagerError({
+                code: 'RELOAD_FAILED',
+                message: `cloudflared did not take the new config: ${event.error}`,
+                fix: 'The previous cloudflared keeps serving. Check the cloudflared log and `tunnel-manager config history`.',
+                details: {},
+              }),
+            );
+          }),
+        ];
+        tunnel.send({ type: 'RELOAD', requestId });
+      });
+    };
+
+    // ── Docker topology ──────────────────────────────────────────────────────────
+    const tracker = new TopologyTracker(docker, new DockerRepository(db));
+
+    // ── the actor tree ───────────────────────────────────────────────────────────
+    const tunnel = provideTunnelEffects(tunnelMachine, {
+      driver,
+      probe,
+      reload: reloadCloudflared,
+      startTimeoutMs: config.restart.startTimeoutSeconds * 1000,
+      logger,
+    });
+    const zonesWithEffects = zonesMachine.provide({
+      actors: {
+        refreshZones: fromPromise<RefreshOutput, { adopt: boolean }>(async ({ input }) => {
+          const refreshed = await zones.refresh();
+          const adopted = input.adopt
+            ? await adoptExistingRecords({ provider, routes, zones: zones.list(), adoptOwner: config.cloudflare.adoptOwner })
+            : { adopted: [] as { hostname: string }[] };
+          return {
+            zones: refreshed.zones.length,
+            added: refreshed.added,
+            removed: refreshed.removed,
+            adopted: adopted.adopted.map((route) => route.hostname),
+          };
+        }),
+      },
+    });
+    const routeRunnerRef: { current: RouteRunner | null } = { current: null };
+    const machine = supervisorMachine.provide({
+      actors: {
+        tunnel,
+        topology: topologyMachine.provide(topologyActors(docker, tracker)),
+        zones: zonesWithEffects,
+        ingress: provideIngressMachine({ service: ingressService, readLedger, reload: reloadThroughTunnel }),
+        route: provideRouteEffects(routeMachine, {
+          routes,
+          domains,
+          provider,
+          ingress: () => childOf('ingress') as unknown as IngressActor,
+          tunnelReady: () => waitForTunnelRunning(childOf('tunnel'), options.tunnelReadyTimeoutMs ?? 60_000),
+          bus,
+          audit,
+        }),
+      },
+    });
+    const supervisor = startDurableSupervisor({
+      machine,
+      settings: supervisorSettingsFrom(config),
+      repository: new ActorRepository(db),
+      machineVersion: machinesVersion(),
+      logger,
+    });
+    supervisorRef = supervisor;
+    cleanups.push(async () => {
+      supervisor.stop();
+      // A child cloudflared, or the sandbox's stand-in, would be orphaned: stop it. A detached production
+      // cloudflared (spawn, systemd, docker) keeps running and is adopted by the next start.
+      if (driver.kind === 'child' || sandbox) await driver.stop(config.restart.stopGraceSeconds * 1000);
+    });
+    const stopWatching = ingressService.watch(() =>
+      childOf('ingress').send({ type: 'CHANGE', change: { hostname: '*', action: 'file-edited', project: '*' } }),
+    );
+    cleanups.push(stopWatching);
+
+    // ── what the actors tell the world ───────────────────────────────────────────
+    const onTunnel = (event: TunnelEmitted) => {
+      if (event.type === 'tunnel.reloaded') return;
+      const { type, at, ...data } = event;
+      bus.publish(type, '*', data, at);
+      logger.info({ event: type, ...data }, `tunnel event: ${type}`);
+    };
+    (childOf('tunnel') as unknown as { on: (t: string, h: (e: TunnelEmitted) => void) => void }).on('*', onTunnel);
+    (childOf('topology') as unknown as { on: (t: string, h: (e: TopologyEmitted) => void) => void }).on('*', (event) => {
+      if (event.type === 'topology.unavailable') logger.warn({ error: event.error, attempt: event.attempt }, 'Docker is unavailable; host targets keep working');
+      if (event.type !== 'topology.changed') return;
+      const change = changeSetOf(event.update);
+      if (!change) return;
+      const findings = detectTargetDrift({
+        routes: routes.list().filter((r) => r.status === 'active' && r.service !== null).map((r) => ({ hostname: r.hostname, project: r.project, service: r.service as string, targetPort: r.targetPort })),
+        before: change.before,
+        after: change.after,
+        ...(config.docker.cloudflaredContainer ? { cloudflared: { containerName: config.docker.cloudflaredContainer } } : {}),
+      });
+      for (const finding of findings) bus.publish(finding.event.kind, finding.event.project, finding.event.data);
+    });
+    (childOf('zones') as unknown as { on: (t: string, h: (e: ZonesEmitted) => void) => void }).on('*', (event) => {
+      if (event.type === 'zones.refreshed') {
+        logger.info({ zones: event.zones, added: event.added, removed: event.removed, adopted: event.adopted }, 'zones refreshed');
+        if (event.adopted.length > 0) {
+          bus.publish('routes.adopted', config.cloudflare.adoptOwner, { hostnames: event.adopted });
+          childOf('ingress').send({ type: 'CHANGE', change: { hostname: '*', action: 'resync', project: '*' } });
+        }
+      } else logger.warn({ error: event.error, retryInMs: event.retryInMs }, 'zone refresh failed');
+    });
+    (childOf('ingress') as unknown as { on: (t: string, h: (e: IngressEmitted) => void) => void }).on('*', (event) => {
+      if (event.type === 'ingress.restored' || event.type === 'ingress.restore_failed') {
+        bus.publish(`config.${event.type === 'ingress.restored' ? 'restored' : 'restore_failed'}`, '*', {
+          failedCommit: event.failedCommit,
+          reloadError: event.reloadError,
+        });
+      }
+    });
+
+    const runner = new RouteRunner(() => supervisor.actor, bus, audit, logger);
+    routeRunnerRef.current = runner;
+    const resumed = runner.resumeAll();
+    if (resumed > 0) logger.info({ resumed }, 'route sagas resumed after restart');
+    // Re-render from the ledger once at boot: picks up edits made while the service was down.
+    childOf('ingress').send({ type: 'CHANGE', change: { hostname: '*', action: 'resync', project: '*' } });
+
+    const backend = createBackend({
+      config,
+      db,
+      supervisor: () => supervisor.actor,
+      flushSnapshot: () => supervisor.flush(),
+      routes,
+      domains,
+      events,
+      audit,
+      health,
+      ports,
+      bus,
+      provider,
+      zones,
+      runner,
+      topology: tracker,
+      docker,
+      metricsAddress,
+    });
+
+    // Routes asked for with an expiry are removed once it has passed (checked every minute, and at boot).
+    const sweepExpired = () => {
+      const due = routes.list().filter((route) => route.expiresAt !== null && route.expiresAt <= Date.now() && route.status === 'active');
+      for (const route of due) {
+        backend
+          .deleteCname({ project: 'system', role: 'ms' }, route.hostname)
+          .then(() => logger.info({ hostname: route.hostname }, 'expired route removed'))
+          .catch((error: unknown) => logger.warn({ err: error, hostname: route.hostname }, 'could not remove an expired route; will retry'));
+      }
+    };
+    const expiryTimer = setInterval(sweepExpired, 60_000);
+    expiryTimer.unref();
+    cleanups.push(() => clearInterval(expiryTimer));
+    sweepExpired();
+
+    // ── MCP ──────────────────────────────────────────────────────────────────────
+    const directory = new PrincipalDirectory(
+      config.projects.map((project) => ({
+        name: project.name,
+        role: project.role,
+        tokenHash: project.tokenHash ?? (sandbox?.tokens[project.name] ? hashToken(sandbox.tokens[project.name]!) : undefined),
+      })),
+    );
+    let mcp: McpHttpServer | null = null;
+    if (options.stdioProject) {
+      const stdio = await startMcpStdio({ principal: directory.byName(options.stdioProject), backend, logger });
+      cleanups.push(() => stdio.close());
+    } else {
+      const listen = splitHostPort(options.mcpListen ?? config.mcp.listen);
+      const server = await startMcpHttpServer({ ...listen, directory, backend, logger });
+      mcp = server;
+      cleanups.push(() => server.close());
+    }
+
+    let sandboxInfo: SandboxFile | null = null;
+    if (sandbox) {
+      sandboxInfo = {
+        mcpUrl: mcp?.url ?? 'stdio',
+        edgeUrl: sandbox.edgeUrl,
+        cloudflareApiUrl: sandbox.apiBaseUrl,
+        cloudflareApiToken: sandbox.apiToken,
+        accountId: config.cloudflare.accountId,
+        tunnelId: config.tunnel.id,
+        configPath: config.cloudflared.configPath,
+        databasePath: config.databasePath,
+        tokens: sandbox.tokens,
+        startedAt: new Date().toISOString(),
+        pid: process.pid,
+      };
+      writeSandboxFile(sandbox.sandboxFile, sandboxInfo);
+    }
+
+    let stopping: Promise<void> | null = null;
+    return {
+      config,
+      mode,
+      db,
+      supervisor,
+      bus,
+      driver,
+      backend,
+      mcp,
+      sandbox,
+      sandboxInfo,
+      stop() {
+        stopping ??= cleanup();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
 }

@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type {
   ProbeLoopInput,
   ProbeSample,
+  ReloadOutcome,
+  ReloadTunnelInput,
   StartTunnelInput,
   StopTunnelInput,
   TunnelEvent,
@@ -12,6 +14,7 @@ import type {
   WatchProcessInput,
 } from '../../machines/tunnel.machine.ts';
 import type { ProcessDriver } from '../cloudflared/process-driver.ts';
+import type { ReloadResult } from '../cloudflared/replica-reload.ts';
 import { TunnelManagerError } from '../errors.ts';
 
 export interface TunnelEffectsOptions {
@@ -22,6 +25,8 @@ export interface TunnelEffectsOptions {
   startTimeoutMs: number;
   /** Poll period while waiting for a fresh start to become ready. */
   readyPollMs?: number;
+  /** Makes cloudflared load the current config file (a replica takeover or a restart). */
+  reload: (input: ReloadTunnelInput) => Promise<ReloadResult>;
   /** Every probe sample, for the health history. */
   onSample?: (sample: ProbeSample, process: TunnelProcessInfo | null) => void;
   logger?: Logger;
@@ -68,6 +73,19 @@ export function provideTunnelEffects(machine: TunnelMachine, options: TunnelEffe
         const ready = await waitUntilReady(input.settings);
         options.onSample?.(ready, process);
         return { pid: process.pid, adopted: process.adopted, ...(process.handle ? { handle: process.handle } : {}) };
+      }),
+      reloadTunnel: fromPromise<ReloadOutcome, ReloadTunnelInput>(async ({ input }) => {
+        const result = await options.reload(input);
+        logger?.info({ ...result, requests: input.requestIds.length }, 'reloaded cloudflared');
+        // A replica is ready by construction; a restart must become ready like any start.
+        if (result.strategy === 'restart') await waitUntilReady(input.settings);
+        const current = await driver.current();
+        return {
+          process: { pid: result.newPid ?? current?.pid ?? null, adopted: false },
+          strategy: result.strategy,
+          ...(result.fallbackReason ? { fallbackReason: result.fallbackReason } : {}),
+          durationMs: result.durationMs,
+        };
       }),
       stopTunnel: fromPromise<void, StopTunnelInput>(async ({ input }) => {
         const outcome = await driver.stop(input.graceMs);

@@ -23,11 +23,13 @@ export interface Route {
   status: RouteStatus;
   source: RouteSource;
   expiresAt: number | null;
+  /** The saga that reserved or last changed this route. */
+  requestId: string | null;
   createdAt: number;
   updatedAt: number;
 }
 
-export type NewRoute = Omit<Route, 'id' | 'createdAt' | 'updatedAt'> & { at: number };
+export type NewRoute = Omit<Route, 'id' | 'createdAt' | 'updatedAt' | 'requestId'> & { at: number; requestId?: string | null };
 export type RoutePatch = Partial<Omit<Route, 'id' | 'hostname' | 'createdAt' | 'updatedAt'>>;
 
 interface RouteRow {
@@ -46,6 +48,7 @@ interface RouteRow {
   status: RouteStatus;
   source: RouteSource;
   expires_at: number | null;
+  request_id: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -64,6 +67,7 @@ const COLUMN_OF: Record<keyof RoutePatch, keyof RouteRow> = {
   status: 'status',
   source: 'source',
   expiresAt: 'expires_at',
+  requestId: 'request_id',
 };
 
 function toRoute(row: RouteRow): Route {
@@ -83,6 +87,7 @@ function toRoute(row: RouteRow): Route {
     status: row.status,
     source: row.source,
     expiresAt: row.expires_at,
+    requestId: row.request_id,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -106,9 +111,9 @@ export class RoutesRepository {
   constructor(private readonly db: Database) {
     this.insertRow = db.prepare(
       `INSERT INTO routes (hostname, zone_id, zone_name, project, target_port, service, target_reason, path,
-         origin_request, dns_record_id, dns_created, status, source, expires_at, created_at, updated_at)
+         origin_request, dns_record_id, dns_created, status, source, expires_at, request_id, created_at, updated_at)
        VALUES (@hostname, @zone_id, @zone_name, @project, @target_port, @service, @target_reason, @path,
-         @origin_request, @dns_record_id, @dns_created, @status, @source, @expires_at, @at, @at)`,
+         @origin_request, @dns_record_id, @dns_created, @status, @source, @expires_at, @request_id, @at, @at)`,
     );
     this.selectOne = db.prepare('SELECT * FROM routes WHERE hostname = ?');
     this.selectAll = db.prepare('SELECT * FROM routes ORDER BY hostname');
@@ -134,6 +139,7 @@ export class RoutesRepository {
       status: route.status,
       source: route.source,
       expires_at: route.expiresAt,
+      request_id: route.requestId ?? null,
       at: route.at,
     });
     return this.find(route.hostname) as Route;

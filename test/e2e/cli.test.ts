@@ -53,7 +53,7 @@ describe('tunnel-manager command', () => {
     const out = join(dir, 'export');
     const mermaid = await runCli(['machines', 'export', '--format', 'mermaid', '--out', out]);
     expect(mermaid.code).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['route.machine.mmd', 'supervisor.machine.mmd', 'tunnel.machine.mmd']);
+    expect(readdirSync(out).sort()).toEqual(['ingress.machine.mmd', 'route.machine.mmd', 'supervisor.machine.mmd', 'topology.machine.mmd', 'tunnel.machine.mmd', 'zones.machine.mmd']);
     expect(readFileSync(join(out, 'tunnel.machine.mmd'), 'utf8')).toMatch(/^stateDiagram-v2/);
   });
 
@@ -87,45 +87,50 @@ describe('tunnel-manager command', () => {
     expect(again.stdout.trim()).toBe(hash);
   });
 
-  it('serve runs cloudflared, status and inspect read its state, SIGTERM stops both', async () => {
+  it('serve runs the sandbox, prints where everything is, status and inspect read its state, SIGTERM stops it all', async () => {
     const dataDir = join(dir, 'serve');
-    // A stand-in "cloudflared" that stays up and exits on SIGTERM.
-    const script = join(dir, 'fake-cloudflared.mjs');
-    writeFileSync(script, "process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000);\n");
     const config = join(dir, 'serve.yml');
-    writeFileSync(
-      config,
-      [`dataDir: ${dataDir}`, 'cloudflared:', `  command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(script)}]`, 'health:', '  probeIntervalSeconds: 1', ''].join('\n'),
-    );
+    writeFileSync(config, [`dataDir: ${dataDir}`, 'cloudflared:', `  metricsAddress: 127.0.0.1:${21000 + Math.floor(Math.random() * 9000)}`, 'health:', '  probeIntervalSeconds: 1', ''].join('\n'));
 
     const before = await runCli(['status', '--config', config]);
     expect(before.stdout).toContain('has not run');
 
-    const serve = startCli(['serve', '--config', config]);
+    const serve = startCli(['serve', '--config', config, '--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0']);
     try {
       const status = await waitUntil(async () => {
         const result = await runCli(['status', '--config', config, '--json']);
         const parsed = JSON.parse(result.stdout) as { state: string; pid: number | null };
         return parsed.state === 'running.up' ? parsed : undefined;
-      }, 20_000, 'the tunnel to be up');
+      }, 30_000, 'the tunnel to be up');
       expect(status.pid).toBeGreaterThan(0);
       expect(isPidAlive(status.pid!)).toBe(true);
+      expect(serve.output()).toContain('MCP (Streamable HTTP): http://127.0.0.1:');
+      const sandbox = JSON.parse(readFileSync(join(dataDir, 'sandbox.json'), 'utf8')) as Record<string, unknown>;
+      for (const key of ['mcpUrl', 'edgeUrl', 'cloudflareApiUrl', 'cloudflareApiToken', 'accountId', 'tunnelId', 'configPath', 'databasePath', 'tokens']) {
+        expect(sandbox, key).toHaveProperty(key);
+      }
+      expect(Object.keys(sandbox.tokens as object)).toEqual(expect.arrayContaining(['meta-supervisor', 'consilio', 'odin', 'openhorizon', 'health-agent']));
 
       const inspect = await runCli(['inspect', '--config', config, '--json']);
       const report = JSON.parse(inspect.stdout) as { actors: { path: string; state: string }[]; transitions: { actorId: string; toState: string }[] };
-      expect(report.actors.map((a) => a.path)).toEqual(['supervisor', 'supervisor/tunnel']);
+      expect(report.actors.map((a) => a.path)).toEqual(
+        expect.arrayContaining(['supervisor', 'supervisor/tunnel', 'supervisor/topology', 'supervisor/zones', 'supervisor/ingress']),
+      );
       expect(report.transitions.some((t) => t.actorId === 'tunnel' && t.toState === 'running.up')).toBe(true);
       const text = await runCli(['inspect', '--config', config]);
       expect(text.stdout).toContain('supervisor/tunnel: running.up');
 
+      const second = await runCli(['serve', '--config', config]);
+      expect(second.code).toBe(1);
+      expect(second.stderr).toContain('already serves');
+
       serve.child.kill('SIGTERM');
       expect(await serve.exited).toBe(0);
-      expect(isPidAlive(status.pid!)).toBe(false);
-      // The log is JSON on stderr.
+      await waitUntil(() => !isPidAlive(status.pid!) || undefined, 10_000, 'cloudflared to stop');
       const firstLine = serve.output().split('\n').find((line) => line.startsWith('{'))!;
       expect(JSON.parse(firstLine)).toMatchObject({ msg: 'tunnel-manager starting' });
     } finally {
       if (serve.child.exitCode === null) serve.child.kill('SIGKILL');
     }
-  }, 60_000);
+  }, 90_000);
 });

@@ -4,6 +4,8 @@ import { getShortestPaths } from 'xstate/graph';
 import {
   tunnelMachine,
   type ProbeLoopInput,
+  type ReloadOutcome,
+  type ReloadTunnelInput,
   type StartTunnelInput,
   type StopTunnelInput,
   type TunnelContext,
@@ -36,6 +38,7 @@ const modelEvents: EventObject[] = [
   { type: 'STOP' },
   { type: 'RESTART' },
   { type: 'RECHECK' },
+  { type: 'RELOAD', requestId: 'r1' } as EventObject,
   { type: 'PROCESS_EXITED', code: 1, signal: null, reason: 'exited with code 1' } as EventObject,
   { type: 'PROBE_OK', sample: sample('ok') } as EventObject,
   { type: 'PROBE_DEGRADED', sample: sample('degraded') } as EventObject,
@@ -44,6 +47,8 @@ const modelEvents: EventObject[] = [
   { type: 'xstate.error.actor.start', error: new Error('not ready') } as EventObject,
   { type: 'xstate.done.actor.stop' } as EventObject,
   { type: 'xstate.done.actor.stopForGood' } as EventObject,
+  { type: 'xstate.done.actor.reload', output: { process: { pid: 8, adopted: false }, strategy: 'replica', durationMs: 5 } } as EventObject,
+  { type: 'xstate.error.actor.reload', error: new Error('replica refused the file') } as EventObject,
   { type: 'xstate.after.backoffDelay.tunnel.backoff' },
 ];
 
@@ -53,6 +58,7 @@ function decisive(context: TunnelContext) {
     consecutiveFailures: context.consecutiveFailures,
     streak: Math.min(context.failureStreak, 2),
     delayed: context.currentDelayMs > 0,
+    reloadsQueued: context.pendingReloads.length > 0,
   };
 }
 
@@ -72,6 +78,7 @@ const paths = getShortestPaths(tunnelMachine, {
 function controllableActor() {
   let pendingStart: { resolve: (p: TunnelProcessInfo) => void; reject: (e: Error) => void } | null = null;
   let pendingStop: { resolve: () => void } | null = null;
+  let pendingReload: { resolve: (outcome: ReloadOutcome) => void; reject: (e: Error) => void } | null = null;
   let watch: ((event: TunnelEvent) => void) | null = null;
   let probe: ((event: TunnelEvent) => void) | null = null;
   const machine = tunnelMachine.provide({
@@ -88,6 +95,9 @@ function controllableActor() {
         probe = sendBack;
         return () => (probe = null);
       }),
+      reloadTunnel: fromPromise<ReloadOutcome, ReloadTunnelInput>(
+        () => new Promise((resolve, reject) => (pendingReload = { resolve, reject })),
+      ),
     },
   });
   const actor = createActor(machine, { input: settings });
@@ -109,6 +119,14 @@ function controllableActor() {
       case 'xstate.done.actor.stopForGood':
         need(pendingStop, 'a pending stop').resolve();
         pendingStop = null;
+        break;
+      case 'xstate.done.actor.reload':
+        need(pendingReload, 'a pending reload').resolve((event as unknown as { output: ReloadOutcome }).output);
+        pendingReload = null;
+        break;
+      case 'xstate.error.actor.reload':
+        need(pendingReload, 'a pending reload').reject(new Error('replica refused the file'));
+        pendingReload = null;
         break;
       case 'xstate.after.backoffDelay.tunnel.backoff':
         await vi.advanceTimersByTimeAsync(actor.getSnapshot().context.currentDelayMs);
@@ -140,7 +158,7 @@ afterEach(() => {
 describe('tunnel machine, model-based', () => {
   it('reaches every state of the machine', () => {
     const reached = new Set(paths.map((path) => JSON.stringify(path.state.value)));
-    for (const value of ['stopped', 'starting', 'backoff', 'restarting', 'stopping', { running: 'up' }, { running: 'degraded' }]) {
+    for (const value of ['stopped', 'starting', 'backoff', 'restarting', 'stopping', 'reloading', { running: 'up' }, { running: 'degraded' }]) {
       expect(reached, `no path reaches ${JSON.stringify(value)}`).toContain(JSON.stringify(value));
     }
     expect(paths.length).toBeGreaterThanOrEqual(10);

@@ -3,6 +3,8 @@ import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
 import {
   tunnelMachine,
   type ProbeLoopInput,
+  type ReloadOutcome,
+  type ReloadTunnelInput,
   type ProbeSample,
   type StartTunnelInput,
   type StopTunnelInput,
@@ -28,7 +30,8 @@ const settings: TunnelSettings = {
  * The machine with scripted effects under vitest's fake clock: starts succeed or fail as scripted,
  * the probe loop probes every `probeIntervalMs` and answers with the scripted result.
  */
-function harness(options: { startOutcomes?: ('ok' | 'fail')[]; probe?: () => ProbeSample['result']; startDelayMs?: number } = {}) {
+function harness(options: { startOutcomes?: ('ok' | 'fail')[]; probe?: () => ProbeSample['result']; startDelayMs?: number; reloadMs?: number; reloadFails?: boolean } = {}) {
+  const reloads: string[][] = [];
   const startCalls: number[] = [];
   const stopCalls: { at: number; process: TunnelProcessInfo | null }[] = [];
   const outcomes = [...(options.startOutcomes ?? [])];
@@ -62,6 +65,13 @@ function harness(options: { startOutcomes?: ('ok' | 'fail')[]; probe?: () => Pro
         }, input.intervalMs);
         return () => clearInterval(timer);
       }),
+      reloadTunnel: fromPromise<ReloadOutcome, ReloadTunnelInput>(async ({ input }) => {
+        reloads.push(input.requestIds);
+        await new Promise((resolve) => setTimeout(resolve, options.reloadMs ?? 1000));
+        if (options.reloadFails) throw new Error('cloudflared refused the file');
+        pid += 1;
+        return { process: { pid, adopted: false }, strategy: 'replica', durationMs: options.reloadMs ?? 1000 };
+      }),
     },
   });
   const actor: Actor<typeof machine> = createActor(machine, { input: settings });
@@ -71,6 +81,7 @@ function harness(options: { startOutcomes?: ('ok' | 'fail')[]; probe?: () => Pro
     startCalls,
     stopCalls,
     emitted,
+    reloads,
     crash: () => exit?.({ type: 'PROCESS_EXITED', code: 1, signal: null, reason: 'exited with code 1' }),
     state: () => actor.getSnapshot().value,
   };
@@ -230,5 +241,54 @@ describe('tunnel machine under a simulated clock', () => {
     actor.start();
     expect(actor.getSnapshot().value).toBe('stopped');
     actor.stop();
+  });
+
+  it('reloads a running tunnel on RELOAD and coalesces the requests that arrive meanwhile', async () => {
+    const h = harness({ reloadMs: 1000 });
+    h.actor.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const before = h.actor.getSnapshot().context.process!.pid;
+    h.actor.send({ type: 'RELOAD', requestId: 'a' });
+    expect(h.state()).toBe('reloading');
+    h.actor.send({ type: 'RELOAD', requestId: 'b' });
+    h.actor.send({ type: 'RELOAD', requestId: 'c' });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(h.state()).toBe('reloading');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(h.state()).toEqual({ running: 'up' });
+    expect(h.reloads).toEqual([['a'], ['b', 'c']]);
+    expect(h.actor.getSnapshot().context.process!.pid).not.toBe(before);
+    expect(h.actor.getSnapshot().context.reloadCount).toBe(2);
+    const reloaded = h.emitted.filter((e) => e.type === 'tunnel.reloaded');
+    expect(reloaded.map((e) => (e as { requestIds: string[] }).requestIds)).toEqual([['a'], ['b', 'c']]);
+  });
+
+  it('a refused reload keeps the old process and says so', async () => {
+    const h = harness({ reloadFails: true, reloadMs: 10 });
+    h.actor.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const before = h.actor.getSnapshot().context.process!.pid;
+    h.actor.send({ type: 'RELOAD', requestId: 'x' });
+    await vi.advanceTimersByTimeAsync(10);
+    expect(h.state()).toEqual({ running: 'up' });
+    expect(h.actor.getSnapshot().context.process!.pid).toBe(before);
+    expect(h.emitted.at(-1)).toMatchObject({ type: 'tunnel.reload_failed', requestIds: ['x'], error: 'cloudflared refused the file' });
+  });
+
+  it('answers a RELOAD at once when cloudflared is not running, and reloads after a start that was in flight', async () => {
+    const h = harness({ startOutcomes: ['fail'], startDelayMs: 100, reloadMs: 10 });
+    h.actor.start();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(h.state()).toBe('backoff');
+    h.actor.send({ type: 'RELOAD', requestId: 'while-down' });
+    expect(h.emitted.at(-1)).toMatchObject({ type: 'tunnel.reloaded', requestIds: ['while-down'], applied: 'on-next-start' });
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(h.state()).toBe('starting');
+    h.actor.send({ type: 'RELOAD', requestId: 'while-starting' });
+    await vi.advanceTimersByTimeAsync(100);
+    expect(h.state()).toBe('reloading');
+    await vi.advanceTimersByTimeAsync(10);
+    expect(h.state()).toEqual({ running: 'up' });
+    expect(h.reloads).toEqual([['while-starting']]);
   });
 });

@@ -1,0 +1,121 @@
+import { assign, emit, fromPromise, setup } from 'xstate';
+
+/**
+ * The Cloudflare zones of the account: refreshed on start, every `refreshIntervalMs`, and on REFRESH.
+ * The first successful refresh also adopts the records that already point at the tunnel.
+ * A failed refresh keeps the cached zones and retries on a backoff schedule. After a restore, RECHECK refreshes.
+ */
+
+export interface ZonesInput {
+  refreshIntervalMs: number;
+  retryDelaysMs: number[];
+}
+
+export interface RefreshOutput {
+  zones: number;
+  added: string[];
+  removed: string[];
+  /** Hostnames adopted into the ledger by this refresh. */
+  adopted: string[];
+}
+
+export interface RefreshInput {
+  adopt: boolean;
+}
+
+export interface ZonesContext extends ZonesInput {
+  adoptionDone: boolean;
+  attempt: number;
+  zones: number;
+  lastRefreshAt: number | null;
+  nextRefreshAt: number | null;
+  lastError: string | null;
+}
+
+export type ZonesEvent = { type: 'REFRESH' } | { type: 'RECHECK' };
+
+export type ZonesEmitted =
+  | ({ type: 'zones.refreshed'; at: number } & RefreshOutput)
+  | { type: 'zones.refresh_failed'; error: string; retryInMs: number; at: number };
+
+const now = (): number => Date.now();
+
+export const zonesMachine = setup({
+  types: {
+    context: {} as ZonesContext,
+    input: {} as ZonesInput,
+    events: {} as ZonesEvent,
+    emitted: {} as ZonesEmitted,
+  },
+  actors: {
+    refreshZones: fromPromise<RefreshOutput, RefreshInput>(async () => {
+      throw new Error('refreshZones is not provided');
+    }),
+  },
+  delays: {
+    untilNextRefresh: ({ context }) => Math.max(0, (context.nextRefreshAt ?? now()) - now()),
+  },
+  actions: {
+    recordRefresh: assign(({ context, event }) => {
+      const output = (event as unknown as { output: RefreshOutput }).output;
+      return {
+        adoptionDone: true,
+        attempt: 0,
+        zones: output.zones,
+        lastRefreshAt: now(),
+        nextRefreshAt: now() + context.refreshIntervalMs,
+        lastError: null,
+      };
+    }),
+    emitRefreshed: emit(({ event }) => ({ type: 'zones.refreshed' as const, at: now(), ...(event as unknown as { output: RefreshOutput }).output })),
+    recordFailure: assign(({ context, event }) => {
+      const delays = context.retryDelaysMs;
+      const delay = delays[Math.min(context.attempt, delays.length - 1)] ?? 60_000;
+      const error = (event as unknown as { error: unknown }).error;
+      return {
+        attempt: context.attempt + 1,
+        nextRefreshAt: now() + delay,
+        lastError: error instanceof Error ? error.message : String((error as { message?: unknown })?.message ?? error),
+      };
+    }),
+    emitFailed: emit(({ context }) => ({
+      type: 'zones.refresh_failed' as const,
+      error: context.lastError ?? 'unknown',
+      retryInMs: Math.max(0, (context.nextRefreshAt ?? now()) - now()),
+      at: now(),
+    })),
+  },
+}).createMachine({
+  id: 'zones',
+  context: ({ input }) => ({
+    ...input,
+    adoptionDone: false,
+    attempt: 0,
+    zones: 0,
+    lastRefreshAt: null,
+    nextRefreshAt: null,
+    lastError: null,
+  }),
+  initial: 'refreshing',
+  states: {
+    refreshing: {
+      invoke: {
+        id: 'refresh',
+        src: 'refreshZones',
+        input: ({ context }) => ({ adopt: !context.adoptionDone }),
+        onDone: { target: 'ready', actions: ['recordRefresh', 'emitRefreshed'] },
+        onError: { target: 'retrying', actions: ['recordFailure', 'emitFailed'] },
+      },
+    },
+    ready: {
+      after: { untilNextRefresh: 'refreshing' },
+      on: { REFRESH: 'refreshing', RECHECK: 'refreshing' },
+    },
+    retrying: {
+      after: { untilNextRefresh: 'refreshing' },
+      on: { REFRESH: 'refreshing', RECHECK: 'refreshing' },
+    },
+  },
+});
+
+export type ZonesMachine = typeof zonesMachine;

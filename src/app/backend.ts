@@ -1,0 +1,405 @@
+import { randomUUID } from 'node:crypto';
+import type Dockerode from 'dockerode';
+import type { Actor, AnyActorRef } from 'xstate';
+import type { RouteRequest } from '../../machines/route.machine.ts';
+import type { SupervisorMachine } from '../../machines/supervisor.machine.ts';
+import type { TunnelContext } from '../../machines/tunnel.machine.ts';
+import { classifyRecord } from '../cloudflare/ownership-marker.ts';
+import type { CloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
+import type { ZoneDirectory } from '../cloudflare/zones.ts';
+import { rollbackIngress, type IngressActor } from '../cloudflared/ingress-runtime.ts';
+import { parsePrometheusText } from '../cloudflared/prometheus-text.ts';
+import { locateCloudflared } from '../docker/cloudflared-location.ts';
+import { checkConnectivity } from '../docker/connectivity-check.ts';
+import { locateService } from '../docker/service-location.ts';
+import { selectTarget, targetUnreachableError, type TargetChosen, type TargetSelection } from '../docker/target-selection.ts';
+import { topologyToMermaid } from '../docker/topology-diagram.ts';
+import type { TopologyTracker } from '../docker/topology-tracker.ts';
+import { TunnelManagerError } from '../errors.ts';
+import type { CnameRequest, CnameResult, ConnectivityView, DeleteResult, McpBackend, MetricsView, RollbackView, TopologyView } from '../mcp/backend.ts';
+import type { Principal } from '../mcp/principal.ts';
+import type { PortManager } from '../ports/port-manager.ts';
+import type { AuditRepository } from '../store/audit-repository.ts';
+import type { DomainsRepository } from '../store/domains-repository.ts';
+import type { EventsRepository } from '../store/events-repository.ts';
+import type { HealthRepository } from '../store/health-repository.ts';
+import type { RoutesRepository } from '../store/routes-repository.ts';
+import type { Database } from '../store/database.ts';
+import type { Config } from './config.ts';
+import type { EventBus } from './event-bus.ts';
+import { requestedHostname } from './hostname.ts';
+import { readInspection } from './inspection.ts';
+import type { RouteRunner } from './route-runner.ts';
+import { statusOf, type TunnelStatus } from './status.ts';
+
+export interface BackendOptions {
+  config: Config;
+  db: Database;
+  supervisor: () => Actor<SupervisorMachine>;
+  flushSnapshot: () => void;
+  routes: RoutesRepository;
+  domains: DomainsRepository;
+  events: EventsRepository;
+  audit: AuditRepository;
+  health: HealthRepository;
+  ports: PortManager;
+  bus: EventBus;
+  provider: CloudflareProvider;
+  zones: ZoneDirectory;
+  runner: RouteRunner;
+  topology: TopologyTracker;
+  docker: Dockerode | null;
+  /** Where cloudflared serves /metrics now (it moves during a replica reload). */
+  metricsAddress: () => string;
+  /** The image for the connectivity check's helper container. */
+  probeImage?: string;
+}
+
+const HOUR = 3_600_000;
+
+function child(actor: Actor<SupervisorMachine>, id: string): AnyActorRef {
+  const ref = actor.getSnapshot().children[id as keyof ReturnType<Actor<SupervisorMachine>['getSnapshot']>['children']];
+  if (!ref) throw new Error(`the supervisor has no ${id} child`);
+  return ref as AnyActorRef;
+}
+
+function isRunning(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && 'running' in value;
+}
+
+/** Waits until the tunnel actor is running (up or degraded), or gives up with TUNNEL_NOT_RUNNING. */
+export function waitForTunnelRunning(tunnel: AnyActorRef, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = (snapshot: { value: unknown; context: TunnelContext }) => isRunning(snapshot.value);
+    if (check(tunnel.getSnapshot() as never)) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(() => {
+      subscription.unsubscribe();
+      const snapshot = tunnel.getSnapshot() as { value: unknown; context: TunnelContext };
+      reject(
+        new TunnelManagerError({
+          code: 'TUNNEL_NOT_RUNNING',
+          message: `cloudflared is not running (state ${JSON.stringify(snapshot.value)}${snapshot.context.lastError ? `: ${snapshot.context.lastError}` : ''}).`,
+          fix: 'Check tunnel_get_status; the tunnel restarts by itself on its backoff schedule. Retry the request once it is up.',
+          details: { state: snapshot.value, nextStartAt: snapshot.context.backoffUntil },
+        }),
+      );
+    }, timeoutMs);
+    const subscription = tunnel.subscribe((snapshot) => {
+      if (check(snapshot as never)) {
+        clearTimeout(timer);
+        subscription.unsubscribe();
+        resolve();
+      }
+    });
+  });
+}
+
+/** The McpBackend: what the tools do, over the real adapters and actors. */
+export function createBackend(options: BackendOptions): McpBackend {
+  const { config, routes, ports, bus, provider, zones, runner } = options;
+
+  const tunnelSnapshot = () => child(options.supervisor(), 'tunnel').getSnapshot() as { value: unknown; context: TunnelContext };
+  const status = (): TunnelStatus =>
+    statusOf(tunnelSnapshot(), { routes: routes.count(), tunnelId: config.tunnel.id, asOf: Date.now() });
+
+  function zoneFor(domain: string | undefined) {
+    const name = (domain ?? config.tunnel.defaultZone).toLowerCase();
+    const zone = options.domains.findByName(name);
+    if (!zone) {
+      const known = zones.list().map((z) => z.name);
+      throw new TunnelManagerError({
+        code: 'ZONE_NOT_FOUND',
+        message: `${name} is not a zone of this Cloudflare account.`,
+        fix: known.length > 0 ? `Use one of: ${known.join(', ')} (tunnel_list_domains).` : 'The zone list is empty: wait for the zones to be refreshed, then retry.',
+        details: { domain: name, known },
+      });
+    }
+    return zone;
+  }
+
+  function choose(principal: Principal, port: number): TargetSelection {
+    const topology = options.topology.current();
+    const cloudflared = locateCloudflared(topology, config.docker.cloudflaredContainer ? { containerName: config.docker.cloudflaredContainer } : {});
+    const service = locateService(topology, { hostPort: port });
+    return selectTarget({ cloudflared: cloudflared.placement, service: service.placement });
+  }
+
+  function chosenOrThrow(selection: TargetSelection): TargetChosen {
+    if (!selection.ok) throw targetUnreachableError(selection);
+    return selection;
+  }
+
+  async function connectivity(principal: Principal, port: number): Promise<ConnectivityView> {
+    if (principal.role !== 'ms') ports.assertOwned(principal.project, port);
+    const selection = choose(principal, port);
+    if (!selection.ok) {
+      return {
+        port,
+        target: null,
+        reason: selection.reason,
+        reachable: false,
+        check: 'none: no target can work with the current topology',
+        latencyMs: null,
+        recommendations: selection.recommendations.map((r) => ({ command: r.command ?? '(change inside the service)', explanation: r.explanation })),
+      };
+    }
+    const topology = options.topology.current();
+    const cloudflared = locateCloudflared(topology, config.docker.cloudflaredContainer ? { containerName: config.docker.cloudflaredContainer } : {});
+    const report = await checkConnectivity(options.docker, {
+      cloudflared: cloudflared.placement,
+      target: selection.target,
+      ...(options.probeImage ? { helperImage: options.probeImage } : {}),
+    });
+    return {
+      port,
+      target: selection.target,
+      reason: selection.reason,
+      reachable: report.ok,
+      check: `${report.method} from ${report.vantage}: ${report.steps.map((s) => `${s.step} ${s.ok ? 'ok' : 'failed'} (${s.detail})`).join(', ')}`,
+      latencyMs: report.latencyMs,
+      recommendations: report.ok
+        ? []
+        : [
+            {
+              command: `curl -v ${selection.target}/`,
+              explanation: `Nothing answered at ${selection.target}${report.error ? ` (${report.error})` : ''}: start your service on port ${port}, listening on all interfaces (0.0.0.0), not only 127.0.0.1 inside a container.`,
+            },
+          ],
+    };
+  }
+
+  return {
+    status,
+
+    async metrics(): Promise<MetricsView> {
+      const snapshot = tunnelSnapshot();
+      const summary = options.health.summary(Date.now(), 24 * HOUR);
+      let metrics: ReturnType<typeof parsePrometheusText>['samples'] = [];
+      try {
+        const response = await fetch(`http://${options.metricsAddress()}/metrics`, { signal: AbortSignal.timeout(2_000) });
+        if (response.ok) metrics = parsePrometheusText(await response.text()).samples;
+      } catch {
+        // cloudflared is not answering: the counters stay null and the state says why.
+      }
+      const total = (name: string): number | null => {
+        const samples = metrics.filter((sample) => sample.name === name);
+        return samples.length === 0 ? null : samples.reduce((sum, sample) => sum + sample.value, 0);
+      };
+      const responsesByCode: Record<string, number> = {};
+      for (const sample of metrics.filter((s) => s.name === 'cloudflared_tunnel_response_by_code')) {
+        const code = sample.labels.status_code ?? 'unknown';
+        responsesByCode[code] = (responsesByCode[code] ?? 0) + sample.value;
+      }
+      return {
+        state: statusOf(snapshot, { routes: 0, tunnelId: config.tunnel.id, asOf: null }).state,
+        readyConnections: snapshot.context.lastProbe?.readyConnections ?? null,
+        haConnections: total('cloudflared_tunnel_ha_connections'),
+        totalRequests: total('cloudflared_tunnel_total_requests'),
+        requestErrors: total('cloudflared_tunnel_request_errors'),
+        responsesByCode,
+        health: {
+          samples24h: summary.samples,
+          failedSamples24h: summary.failed,
+          uptimePct24h: summary.uptimePct,
+          latencyAvgMs24h: summary.latencyAvgMs,
+        },
+      };
+    },
+
+    async restartTunnel(): Promise<TunnelStatus> {
+      const tunnel = child(options.supervisor(), 'tunnel');
+      tunnel.send({ type: 'RESTART' });
+      await waitForTunnelRunning(tunnel, (config.restart.startTimeoutSeconds + config.restart.stopGraceSeconds + 5) * 1000);
+      return status();
+    },
+
+    async requestCname(principal: Principal, request: CnameRequest): Promise<CnameResult> {
+      const zone = zoneFor(request.domain);
+      const hostname = requestedHostname(request.subdomain, zone.name);
+      ports.assertOwned(principal.project, request.targetPort);
+
+      const existing = routes.find(hostname);
+      if (existing) {
+        const same = existing.project === principal.project && existing.targetPort === request.targetPort && existing.status === 'active';
+        if (!same) {
+          throw new TunnelManagerError({
+            code: 'HOSTNAME_TAKEN',
+            message:
+              existing.project === principal.project
+                ? `${hostname} is already yours (${existing.status}, port ${existing.targetPort ?? 'unknown'}).`
+                : `${hostname} belongs to ${existing.project}.`,
+            fix:
+              existing.project === principal.project
+                ? `To move it to port ${request.targetPort}, delete it first (tunnel_delete_cname { "hostname": "${hostname}" }) and request it again.`
+                : 'Choose another subdomain.',
+            details: { hostname, owner: existing.project, status: existing.status },
+          });
+        }
+      }
+      // Refuse early (and accurately for dryRun) when Cloudflare has a record of that name that is not ours.
+      const records = await provider.findRecords(zone.zoneId, hostname);
+      const foreign = records.filter((record) => {
+        const owner = classifyRecord(record, provider.tunnelTarget);
+        return !(owner.kind === 'ours' && owner.owner === principal.project);
+      });
+      if (foreign.length > 0) {
+        throw new TunnelManagerError({
+          code: 'RECORD_EXISTS',
+          message: `Cloudflare already has ${foreign.map((r) => `a ${r.type} record ${r.name} → ${r.content}`).join(' and ')} that Tunnel Manager does not own for ${principal.project}.`,
+          fix: 'Choose another subdomain. Tunnel Manager never changes records it does not own; if this record is stale, ask the meta-supervisor to remove it in Cloudflare.',
+          details: { hostname, records: foreign.map((r) => ({ id: r.id, type: r.type, content: r.content, comment: r.comment })) },
+        });
+      }
+      const target = chosenOrThrow(choose(principal, request.targetPort));
+      const expiresAt = request.expiresInSeconds === undefined ? null : Date.now() + request.expiresInSeconds * 1000;
+      const plan = [
+        `reserve ${hostname} for ${principal.project} in the ledger`,
+        records.length > 0 ? `reuse our CNAME ${hostname} → ${provider.tunnelTarget}` : `create the proxied CNAME ${hostname} → ${provider.tunnelTarget} marked as owned by ${principal.project}`,
+        `add the ingress rule ${hostname} → ${target.target} to ${config.cloudflared.configPath}, commit it and reload cloudflared`,
+        'wait until the tunnel is ready',
+        'mark the route active and tell subscribers',
+      ];
+      const base = {
+        url: `https://${hostname}`,
+        hostname,
+        zone: zone.name,
+        target: target.target,
+        reason: target.reason,
+        alternatives: target.alternatives.map((a) => `${a.target} (${a.reason})`),
+        plan,
+        expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(),
+      };
+      if (request.dryRun) return { ...base, dryRun: true, timings: [], dnsRecordId: null, commit: null };
+      if (existing) {
+        return { ...base, target: existing.service ?? target.target, dryRun: false, plan: ['already published: nothing to do'], timings: [], dnsRecordId: existing.dnsRecordId, commit: null };
+      }
+
+      const routeRequest: RouteRequest = {
+        requestId: randomUUID(),
+        kind: 'provision',
+        project: principal.project,
+        hostname,
+        zoneId: zone.zoneId,
+        zoneName: zone.name,
+        targetPort: request.targetPort,
+        service: target.target,
+        targetReason: target.reason,
+        originRequest: request.originRequest ?? null,
+        expiresAt,
+      };
+      const output = await runner.run(routeRequest);
+      if (!output.ok) {
+        const error = output.error!;
+        throw new TunnelManagerError({
+          code: error.code as never,
+          message: `${error.message} Everything done for this request was undone.`,
+          fix: error.fix,
+          details: { ...error.details, hostname, timings: output.timings, compensationErrors: output.compensationErrors },
+        });
+      }
+      return { ...base, dryRun: false, timings: output.timings, dnsRecordId: output.dnsRecordId, commit: output.commit };
+    },
+
+    async deleteCname(principal: Principal, hostname: string): Promise<DeleteResult> {
+      const route = routes.find(hostname);
+      if (!route) {
+        throw new TunnelManagerError({
+          code: 'ROUTE_NOT_FOUND',
+          message: `There is no route ${hostname}.`,
+          fix: 'List your routes with tunnel_list_cnames.',
+          details: { hostname },
+        });
+      }
+      if (route.project !== principal.project && principal.role !== 'ms') {
+        throw new TunnelManagerError({
+          code: 'ROUTE_NOT_OWNED',
+          message: `${hostname} belongs to ${route.project}.`,
+          fix: 'You can delete only your own routes.',
+          details: { hostname, owner: route.project },
+        });
+      }
+      if (route.status === 'pending' || route.status === 'deleting') {
+        throw new TunnelManagerError({
+          code: 'ROUTE_BUSY',
+          message: `${hostname} is being ${route.status === 'pending' ? 'published' : 'deleted'} right now.`,
+          fix: 'Wait a few seconds and retry; tunnel_list_cnames shows its status.',
+          details: { hostname, status: route.status },
+        });
+      }
+      const output = await runner.run({
+        requestId: randomUUID(),
+        kind: 'deprovision',
+        project: route.project,
+        hostname: route.hostname,
+        zoneId: route.zoneId,
+        zoneName: route.zoneName,
+        targetPort: route.targetPort,
+        service: route.service,
+        targetReason: route.targetReason,
+        originRequest: route.originRequest,
+        expiresAt: route.expiresAt,
+      });
+      if (!output.ok) {
+        const error = output.error!;
+        throw new TunnelManagerError({ code: error.code as never, message: error.message, fix: error.fix, details: { ...error.details, hostname } });
+      }
+      return {
+        hostname,
+        deleted: true,
+        dnsRecordDeleted: output.dnsCreated && !output.compensationErrors.length,
+        timings: output.timings,
+      };
+    },
+
+    findRoute: (hostname) => routes.find(hostname),
+    listRoutes: (filter) => routes.list(filter),
+    listDomains: () =>
+      options.domains.list().map((zone) => ({
+        zoneId: zone.zoneId,
+        name: zone.name,
+        status: zone.status,
+        plan: zone.plan,
+        isDefault: zone.name === config.tunnel.defaultZone,
+      })),
+
+    checkConnectivity: connectivity,
+    recommendConfig: connectivity,
+
+    async topology(): Promise<TopologyView> {
+      const topology = options.topology.current();
+      const located = locateCloudflared(topology, config.docker.cloudflaredContainer ? { containerName: config.docker.cloudflaredContainer } : {});
+      const topologyActor = child(options.supervisor(), 'topology').getSnapshot() as { hasTag?: (tag: string) => boolean; context: { lastError: string | null } };
+      const available = topologyActor.hasTag?.('available') ?? false;
+      return {
+        available,
+        reason: available ? null : (topologyActor.context.lastError ?? 'Docker has not been reached yet'),
+        cloudflared: { ...located.placement, evidence: located.evidence },
+        networks: topology.networks.map((n) => ({ ...n })),
+        containers: topology.containers.map((c) => ({ ...c })),
+        mermaid: topologyToMermaid(topology, located.container?.name ?? null),
+      };
+    },
+
+    events: (cursor, limit, project) => options.events.since(cursor, limit, project),
+
+    async rollbackConfig(_principal: Principal, commit: string): Promise<RollbackView> {
+      const ingress = child(options.supervisor(), 'ingress') as unknown as IngressActor;
+      const result = await rollbackIngress(ingress, commit);
+      return { commit, restoredFrom: commit, newCommit: result.commit, reloaded: result.reloaded };
+    },
+
+    audit: (query) => options.audit.recent(query.limit, { ...(query.principal ? { principal: query.principal } : {}), ...(query.before ? { before: query.before } : {}) }),
+    recordAudit: (entry) => {
+      options.audit.record(entry);
+    },
+    inspect: (limit) => {
+      options.flushSnapshot();
+      return readInspection(options.db, limit);
+    },
+    ports,
+    onEvent: (listener) => bus.subscribe(listener),
+  };
+}

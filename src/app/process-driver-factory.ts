@@ -1,0 +1,59 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Dockerode from 'dockerode';
+import type { Logger } from 'pino';
+import { ChildProcessDriver } from '../cloudflared/child-driver.ts';
+import { DockerDriver } from '../cloudflared/docker-driver.ts';
+import type { ProcessDriver } from '../cloudflared/process-driver.ts';
+import { SpawnDriver } from '../cloudflared/spawn-driver.ts';
+import { SystemdDriver } from '../cloudflared/systemd-driver.ts';
+import { buildTunnelArgv } from '../cloudflared/tunnel-command.ts';
+import type { Config } from './config.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/tunnel-manager.js', import.meta.url));
+
+/** Without a configured command, cloudflared is the sandbox's stand-in, run through our own bin. */
+export function cloudflaredCommand(config: Config): string[] {
+  return config.cloudflared.command ?? [process.execPath, BIN, 'sandbox-cloudflared'];
+}
+
+export interface DriverContext {
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  docker?: Dockerode;
+}
+
+/** The process driver named by `cloudflared.driver`, with the command line cloudflared runs. */
+export function createProcessDriver(config: Config, context: DriverContext = {}): ProcessDriver & { metricsAddress?: () => string } {
+  const { cloudflared } = config;
+  const flags = ['--grace-period', `${config.reload.drainGraceSeconds}s`, '--no-autoupdate'];
+  const base = {
+    command: cloudflaredCommand(config),
+    configPath: cloudflared.configPath,
+    metricsAddress: cloudflared.metricsAddress,
+    tunnelId: config.tunnel.id,
+    flags,
+  };
+  switch (cloudflared.driver) {
+    case 'spawn':
+      return new SpawnDriver({
+        ...base,
+        pidfile: join(config.dataDir, 'cloudflared', 'cloudflared.pid'),
+        ...(context.env ? { env: context.env } : {}),
+        ...(context.logger ? { logger: context.logger } : {}),
+      });
+    case 'systemd':
+      return new SystemdDriver({ unit: cloudflared.systemdUnit });
+    case 'docker':
+      return new DockerDriver({
+        docker: context.docker ?? new Dockerode({ socketPath: config.docker.socketPath }),
+        containerName: cloudflared.containerName,
+      });
+    case 'child':
+      return new ChildProcessDriver({
+        argv: buildTunnelArgv(base),
+        ...(context.env ? { env: context.env } : {}),
+        ...(context.logger ? { logger: context.logger } : {}),
+      });
+  }
+}

@@ -1,0 +1,177 @@
+import { fromPromise } from 'xstate';
+import type { RouteMachine, StepInput } from '../../machines/route.machine.ts';
+import type { CloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
+import { requestIngressChange, type IngressActor } from '../cloudflared/ingress-runtime.ts';
+import { TunnelManagerError, type ErrorCode } from '../errors.ts';
+import type { AuditRepository } from '../store/audit-repository.ts';
+import type { DomainsRepository } from '../store/domains-repository.ts';
+import type { RoutesRepository } from '../store/routes-repository.ts';
+import type { EventBus } from './event-bus.ts';
+
+export interface RouteEffectsOptions {
+  routes: RoutesRepository;
+  domains: DomainsRepository;
+  provider: CloudflareProvider;
+  /** The running ingress actor (the supervisor's child). */
+  ingress: () => IngressActor;
+  /** Resolves once cloudflared is running and ready; rejects with TUNNEL_NOT_RUNNING after the timeout. */
+  tunnelReady: () => Promise<void>;
+  bus: EventBus;
+  audit: AuditRepository;
+  now?: () => number;
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' || (error as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/**
+ * The route saga's steps, each idempotent: a restored saga re-runs the step it was in.
+ * The ledger row is the reservation; its `request_id` says which saga holds it.
+ */
+export function provideRouteEffects(machine: RouteMachine, options: RouteEffectsOptions): RouteMachine {
+  const { routes, provider, bus, audit } = options;
+  const now = options.now ?? Date.now;
+
+  /** Asks the ingress actor to render from the ledger and waits for the outcome of the cycle that carried it. */
+  async function ingressChange(input: StepInput, action: 'add' | 'remove'): Promise<{ commit: string | null }> {
+    const { request } = input;
+    const outcome = await requestIngressChange(options.ingress(), {
+      hostname: request.hostname,
+      action,
+      project: request.project,
+      target: request.service,
+      requestId: `${request.requestId}:${action}`,
+    });
+    if (outcome.type === 'ingress.applied') return { commit: outcome.commit };
+    if (outcome.type === 'ingress.failed') {
+      throw new TunnelManagerError({
+        code: outcome.error.code as ErrorCode,
+        message: `The ingress change for ${request.hostname} failed at ${outcome.stage}: ${outcome.error.message}`,
+        fix: outcome.error.fix,
+        details: { stage: outcome.stage },
+      });
+    }
+    throw new TunnelManagerError({
+      code: 'RELOAD_FAILED',
+      message: `cloudflared refused the new config (${outcome.reloadError?.message ?? 'unknown reason'}); the last good version was ${
+        outcome.type === 'ingress.restored' ? 'restored' : 'NOT restored'
+      }.`,
+      fix: 'Nothing was published. Check `tunnel_get_status` and the cloudflared log; if the target looks right, retry the request.',
+      details: { failedCommit: outcome.failedCommit },
+    });
+  }
+
+  return machine.provide({
+    actors: {
+      reserveRoute: fromPromise<void, StepInput>(async ({ input }) => {
+        const { request } = input;
+        try {
+          routes.insert({
+            hostname: request.hostname,
+            zoneId: request.zoneId,
+            zoneName: request.zoneName,
+            project: request.project,
+            targetPort: request.targetPort,
+            service: null,
+            targetReason: request.targetReason,
+            path: null,
+            originRequest: request.originRequest,
+            dnsRecordId: null,
+            dnsCreated: false,
+            status: 'pending',
+            source: 'request',
+            expiresAt: request.expiresAt,
+            requestId: request.requestId,
+            at: now(),
+          });
+        } catch (error) {
+          if (!isUniqueViolation(error)) throw error;
+          const holder = routes.find(request.hostname);
+          if (holder?.requestId === request.requestId) return; // our own reservation, before a restart
+          throw new TunnelManagerError({
+            code: 'HOSTNAME_TAKEN',
+            message:
+              holder?.status === 'pending'
+                ? `${request.hostname} is being published by another request right now (${holder.project}).`
+                : `${request.hostname} is already published by ${holder?.project ?? 'another project'}.`,
+            fix: 'Choose another subdomain, or list your routes with tunnel_list_cnames.',
+            details: { hostname: request.hostname, owner: holder?.project ?? null, status: holder?.status ?? null },
+          });
+        }
+      }),
+      ensureDnsRecord: fromPromise<{ recordId: string; created: boolean }, StepInput>(async ({ input }) => {
+        const { request } = input;
+        const plan = options.domains.findById(request.zoneId)?.plan ?? null;
+        const result = await provider.ensureCname({ zoneId: request.zoneId, hostname: request.hostname, owner: request.project, zonePlan: plan });
+        // A record carrying our marker for this owner on a hostname this saga holds is this saga's to undo,
+        // even when a retry after a restart found it instead of creating it.
+        routes.update(request.hostname, { dnsRecordId: result.record.id, dnsCreated: true }, now());
+        return { recordId: result.record.id, created: true };
+      }),
+      applyIngress: fromPromise<{ commit: string | null }, StepInput>(async ({ input }) => {
+        const { request } = input;
+        routes.update(request.hostname, { service: request.service, targetReason: request.targetReason, originRequest: request.originRequest }, now());
+        return ingressChange(input, 'add');
+      }),
+      awaitTunnelReady: fromPromise<void, StepInput>(async () => options.tunnelReady()),
+      activateRoute: fromPromise<void, StepInput>(async ({ input }) => {
+        const { request } = input;
+        const route = routes.update(request.hostname, { status: 'active' }, now());
+        bus.publish('route.created', request.project, {
+          hostname: request.hostname,
+          url: `https://${request.hostname}`,
+          target: request.service,
+          reason: request.targetReason,
+          dnsRecordId: route?.dnsRecordId ?? null,
+        });
+      }),
+      markDeleting: fromPromise<{ recordId: string | null; created: boolean }, StepInput>(async ({ input }) => {
+        const route = routes.find(input.request.hostname);
+        if (!route) {
+          throw new TunnelManagerError({
+            code: 'ROUTE_NOT_FOUND',
+            message: `${input.request.hostname} is not in the ledger.`,
+            fix: 'List the routes with tunnel_list_cnames; nothing was changed.',
+            details: { hostname: input.request.hostname },
+          });
+        }
+        routes.update(route.hostname, { status: 'deleting', requestId: input.request.requestId }, now());
+        // Adopted records have no marker: the ledger's record id is what lets the owner delete that one record.
+        return { recordId: route.dnsRecordId, created: route.dnsRecordId !== null && (route.dnsCreated || route.source === 'adopted') };
+      }),
+      removeIngressRule: fromPromise<{ commit: string | null }, StepInput>(async ({ input }) => {
+        routes.update(input.request.hostname, { service: null }, now());
+        return ingressChange(input, 'remove');
+      }),
+      deleteDnsRecord: fromPromise<void, StepInput>(async ({ input }) => {
+        const { request } = input;
+        const route = routes.find(request.hostname);
+        await provider.deleteOwnedCname({
+          zoneId: request.zoneId,
+          hostname: request.hostname,
+          owner: route?.project ?? request.project,
+          adoptedRecordId: route?.source === 'adopted' ? input.dnsRecordId : null,
+        });
+      }),
+      releaseReservation: fromPromise<void, StepInput>(async ({ input }) => {
+        const route = routes.find(input.request.hostname);
+        if (route?.requestId === input.request.requestId) routes.remove(input.request.hostname);
+      }),
+      forgetRoute: fromPromise<void, StepInput>(async ({ input }) => {
+        const { request } = input;
+        const route = routes.find(request.hostname);
+        if (route) routes.remove(request.hostname);
+        bus.publish('route.deleted', route?.project ?? request.project, { hostname: request.hostname });
+        audit.record({
+          ts: now(),
+          principal: 'system',
+          action: 'route.deleted',
+          target: request.hostname,
+          outcome: 'ok',
+          details: { requestId: request.requestId, dnsRecordId: input.dnsRecordId },
+        });
+      }),
+    },
+  });
+}

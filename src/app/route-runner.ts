@@ -1,0 +1,89 @@
+import type { Actor, AnyActorRef } from 'xstate';
+import type { Logger } from 'pino';
+import type { RouteOutput, RouteRequest } from '../../machines/route.machine.ts';
+import { ROUTE_ACTOR_PREFIX, type SupervisorMachine } from '../../machines/supervisor.machine.ts';
+import type { AuditRepository } from '../store/audit-repository.ts';
+import type { EventBus } from './event-bus.ts';
+
+/**
+ * Starts route sagas as children of the supervisor and delivers their outcome. A saga that was running when
+ * the service stopped is restored with the supervisor and resumed here on boot; its outcome is published and
+ * audited even though nobody waits for it any more.
+ */
+export class RouteRunner {
+  private readonly waiting = new Map<string, Promise<RouteOutput>>();
+
+  constructor(
+    private readonly supervisor: () => Actor<SupervisorMachine>,
+    private readonly bus: EventBus,
+    private readonly audit: AuditRepository,
+    private readonly logger?: Logger,
+  ) {}
+
+  run(request: RouteRequest): Promise<RouteOutput> {
+    const actor = this.supervisor();
+    actor.send({ type: 'ROUTE.START', request });
+    const child = actor.getSnapshot().children[`${ROUTE_ACTOR_PREFIX}${request.requestId}`];
+    if (!child) throw new Error(`the route saga ${request.requestId} did not start`);
+    return this.follow(request.requestId, child as AnyActorRef);
+  }
+
+  /** Sagas restored from the snapshot: follow each to its end. */
+  resumeAll(): number {
+    const children = this.supervisor().getSnapshot().children as Record<string, AnyActorRef | undefined>;
+    let resumed = 0;
+    for (const [id, child] of Object.entries(children)) {
+      if (!id.startsWith(ROUTE_ACTOR_PREFIX) || !child) continue;
+      const requestId = id.slice(ROUTE_ACTOR_PREFIX.length);
+      if (this.waiting.has(requestId)) continue;
+      resumed += 1;
+      this.logger?.info({ requestId, state: (child.getSnapshot() as { value?: unknown }).value }, 'resuming a route saga restored from the snapshot');
+      void this.follow(requestId, child).then((output) => {
+        this.audit.record({
+          ts: Date.now(),
+          principal: 'system',
+          action: output.request.kind === 'provision' ? 'route.resumed_provision' : 'route.resumed_deprovision',
+          target: output.request.hostname,
+          outcome: output.ok ? 'ok' : 'error',
+          errorCode: output.error?.code ?? null,
+          details: { requestId, timings: output.timings },
+        });
+      });
+    }
+    return resumed;
+  }
+
+  private follow(requestId: string, child: AnyActorRef): Promise<RouteOutput> {
+    const existing = this.waiting.get(requestId);
+    if (existing) return existing;
+    const promise = new Promise<RouteOutput>((resolve, reject) => {
+      const settle = (snapshot: { status: string; output?: unknown; error?: unknown }) => {
+        if (snapshot.status === 'done') {
+          subscription?.unsubscribe();
+          const output = snapshot.output as RouteOutput;
+          if (!output.ok) {
+            this.bus.publish('route.failed', output.request.project, {
+              hostname: output.request.hostname,
+              kind: output.request.kind,
+              error: output.error,
+              compensationErrors: output.compensationErrors,
+            });
+          }
+          this.waiting.delete(requestId);
+          this.supervisor().send({ type: 'ROUTE.FINISHED', requestId });
+          resolve(output);
+        } else if (snapshot.status === 'error') {
+          subscription?.unsubscribe();
+          this.waiting.delete(requestId);
+          this.supervisor().send({ type: 'ROUTE.FINISHED', requestId });
+          reject(snapshot.error instanceof Error ? snapshot.error : new Error(String(snapshot.error)));
+        }
+      };
+      let subscription: { unsubscribe(): void } | undefined;
+      subscription = child.subscribe({ next: (snapshot) => settle(snapshot as never), error: (error) => settle({ status: 'error', error }) });
+      settle(child.getSnapshot() as never);
+    });
+    this.waiting.set(requestId, promise);
+    return promise;
+  }
+}

@@ -1,0 +1,85 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { parseConfig, type Config } from '../../src/app/config.ts';
+import { createLogger } from '../../src/app/logger.ts';
+import { startService, type Service } from '../../src/app/service.ts';
+
+/**
+ * The whole service in this process, in sandbox mode, on a fresh data directory: real SQLite, the Cloudflare
+ * API emulator and the local edge on 127.0.0.1, the stand-in cloudflared as a real process, MCP over real HTTP.
+ */
+export async function startTestService(overrides: Record<string, unknown> = {}): Promise<{ service: Service; config: Config; dataDir: string; stop: () => Promise<void> }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tm-service-'));
+  const config = parseConfig(
+    {
+      dataDir,
+      cloudflared: { metricsAddress: `127.0.0.1:${20000 + Math.floor(Math.random() * 20000)}` },
+      health: { probeIntervalSeconds: 1 },
+      restart: { startTimeoutSeconds: 20, stopGraceSeconds: 5 },
+      reload: { drainGraceSeconds: 2 },
+      ...overrides,
+    },
+    'test',
+  );
+  const service = await startService(config, {
+    logger: createLogger({ level: process.env.TM_TEST_LOG ?? 'silent' }),
+    mcpListen: '127.0.0.1:0',
+    edgeListen: '127.0.0.1:0',
+  });
+  return {
+    service,
+    config,
+    dataDir,
+    stop: async () => {
+      await service.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function mcpClient(url: string, token: string): Promise<Client> {
+  const client = new Client({ name: 'tunnel-manager-test', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+  await client.connect(transport);
+  return client;
+}
+
+/** The structured result of a tool call (success or our error shape). */
+export async function call<T = Record<string, unknown>>(client: Client, name: string, args: Record<string, unknown> = {}): Promise<{ isError: boolean; data: T }> {
+  const result = await client.callTool({ name, arguments: args });
+  return { isError: result.isError === true, data: result.structuredContent as T };
+}
+
+/** A plain HTTP service on 127.0.0.1:port answering `hello from <name>`. */
+export async function startOrigin(port: number, name: string): Promise<Server> {
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(`hello from ${name} (${req.headers.host})`);
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return server;
+}
+
+export function portOf(server: Server): number {
+  return (server.address() as AddressInfo).port;
+}
+
+/** GET through the sandbox edge with a Host header, as a browser reaching https://hostname would. */
+export async function viaEdge(edgeUrl: string, hostname: string, path = '/'): Promise<{ status: number; body: string }> {
+  const { request } = await import('node:http');
+  const url = new URL(path, edgeUrl);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, path: url.pathname, headers: { host: hostname } }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
