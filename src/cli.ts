@@ -8,7 +8,7 @@ import { formatInspection, readInspection } from './app/inspection.ts';
 import { machineToMermaid } from './app/machine-diagram.ts';
 import { renderMachinesDoc } from './app/machines-doc.ts';
 import { startService } from './app/service.ts';
-import { isPidAlive } from './cloudflared/pid-watch.ts';
+import { isProcessRunning } from './cloudflared/process-identity.ts';
 import { IngressService, readConfigHistory } from './cloudflared/ingress-service.ts';
 import { runStandinCloudflared } from './sandbox/standin-cloudflared/run.ts';
 import { readStatus, formatStatus } from './app/status.ts';
@@ -113,7 +113,7 @@ function runningService(config: Config): number | null {
   const file = servicePidfile(config);
   if (!existsSync(file)) return null;
   const pid = Number(readFileSync(file, 'utf8').trim());
-  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && isPidAlive(pid) ? pid : null;
+  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && isProcessRunning(pid) ? pid : null;
 }
 
 async function serve(options: Options): Promise<number> {

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import type { Logger } from 'pino';
 import { TunnelManagerError } from '../errors.ts';
-import { isPidAlive, watchPid } from './pid-watch.ts';
+import { isProcessRunning, watchProcessEnd } from './process-identity.ts';
+import { waitForSpawn } from './spawn-failure.ts';
 import type { ProcessDriver, ProcessExit, StopOutcome, TunnelProcess } from './process-driver.ts';
 
 export interface ChildDriverOptions {
@@ -60,20 +60,10 @@ export class ChildProcessDriver implements ProcessDriver {
     // Listen for 'exit' by hand: events.once would also reject on 'error', which is handled below.
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(describeExit(code, signal))));
     try {
-      await once(child, 'spawn');
+      await waitForSpawn(child, command);
     } catch (error) {
       this.exited = null;
-      const errno = error as NodeJS.ErrnoException;
-      throw new TunnelManagerError({
-        code: 'TUNNEL_START_FAILED',
-        message: `cloudflared could not be started: ${errno.message}`,
-        fix:
-          errno.code === 'ENOENT'
-            ? `Install cloudflared or correct cloudflared.command (now ${JSON.stringify(command)}); the path must exist and be executable.`
-            : `Check that ${command} is executable by this user.`,
-        details: { command, errno: errno.code },
-        cause: error,
-      });
+      throw error;
     }
     this.child = child;
     return { pid: child.pid ?? null, adopted: false };
@@ -118,12 +108,12 @@ export class ChildProcessDriver implements ProcessDriver {
       };
     }
     // Not our child (a pid restored from a snapshot): poll it.
-    if (target.pid === null || !isPidAlive(target.pid)) {
+    if (target.pid === null || !isProcessRunning(target.pid)) {
       queueMicrotask(() => active && onExit({ code: null, signal: null, reason: 'is no longer running' }));
       return () => {
         active = false;
       };
     }
-    return watchPid(target.pid, () => onExit({ code: null, signal: null, reason: 'is no longer running' }));
+    return watchProcessEnd(target.pid, () => onExit({ code: null, signal: null, reason: 'is no longer running' }));
   }
 }

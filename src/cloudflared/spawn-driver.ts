@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { TunnelManagerError } from '../errors.ts';
 import { isProcessRunning, isRunningCommand, readProcessArgv, waitForProcessEnd, watchProcessEnd } from './process-identity.ts';
+import { waitForSpawn } from './spawn-failure.ts';
 import type { ProcessDriver, ProcessExit, StopOutcome, TunnelProcess } from './process-driver.ts';
 import { buildTunnelArgv } from './tunnel-command.ts';
 
@@ -197,24 +197,7 @@ export class SpawnDriver implements ProcessDriver {
     const exited = new Promise<ProcessExit>((resolve) => {
       child.once('exit', (code, signal) => resolve(describeExit(code, signal)));
     });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', reject);
-      });
-    } catch (error) {
-      const errno = error as NodeJS.ErrnoException;
-      throw new TunnelManagerError({
-        code: 'TUNNEL_START_FAILED',
-        message: `cloudflared could not be started: ${errno.message}`,
-        fix:
-          errno.code === 'ENOENT'
-            ? `Install cloudflared or correct cloudflared.command (now ${JSON.stringify(command)}); the path must exist and be executable.`
-            : `Check that ${command} is executable by this user.`,
-        details: { command, errno: errno.code },
-        cause: error,
-      });
-    }
+    await waitForSpawn(child, command);
     child.unref();
     const pid = child.pid as number;
     this.children.set(pid, { child, exited });

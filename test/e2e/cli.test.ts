@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderMachinesDoc } from '../../src/app/machines-doc.ts';
-import { isPidAlive } from '../../src/cloudflared/pid-watch.ts';
+import { isProcessRunning } from '../../src/cloudflared/process-identity.ts';
 import { runCli, startCli, waitUntil } from '../helpers/cli.ts';
 
 let dir: string;
@@ -103,7 +103,7 @@ describe('tunnel-manager command', () => {
         return parsed.state === 'running.up' ? parsed : undefined;
       }, 30_000, 'the tunnel to be up');
       expect(status.pid).toBeGreaterThan(0);
-      expect(isPidAlive(status.pid!)).toBe(true);
+      expect(isProcessRunning(status.pid!)).toBe(true);
       expect(serve.output()).toContain('MCP (Streamable HTTP): http://127.0.0.1:');
       const sandbox = JSON.parse(readFileSync(join(dataDir, 'sandbox.json'), 'utf8')) as Record<string, unknown>;
       for (const key of ['mcpUrl', 'edgeUrl', 'cloudflareApiUrl', 'cloudflareApiToken', 'accountId', 'tunnelId', 'configPath', 'databasePath', 'tokens']) {
@@ -126,7 +126,7 @@ describe('tunnel-manager command', () => {
 
       serve.child.kill('SIGTERM');
       expect(await serve.exited).toBe(0);
-      await waitUntil(() => !isPidAlive(status.pid!) || undefined, 10_000, 'cloudflared to stop');
+      await waitUntil(() => !isProcessRunning(status.pid!) || undefined, 10_000, 'cloudflared to stop');
       const firstLine = serve.output().split('\n').find((line) => line.startsWith('{'))!;
       expect(JSON.parse(firstLine)).toMatchObject({ msg: 'tunnel-manager starting' });
     } finally {

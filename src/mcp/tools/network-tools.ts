@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineTool } from '../tool-definition.ts';
+import { portArgument as port } from './arguments.ts';
 
-const port = z.number({ invalid_type_error: 'a whole number from 1 to 65535' }).int('a whole number').min(1).max(65535);
 const recommendations = z.array(z.object({ command: z.string(), explanation: z.string() }));
 const connectivity = z.object({
   port: z.number(),

@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { TunnelManagerError } from '../../errors.ts';
 import type { Principal } from '../principal.ts';
 import { defineTool } from '../tool-definition.ts';
+import { portArgument as port } from './arguments.ts';
 
-const port = z.number({ invalid_type_error: 'a whole number from 1 to 65535' }).int('a whole number').min(1).max(65535);
 const allocation = z.object({ port: z.number(), project: z.string(), purpose: z.string(), allocatedAt: z.string() });
 
 /** The project a call acts for: the caller's own, or another one named by the meta-supervisor. */

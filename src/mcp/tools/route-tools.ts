@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { TunnelManagerError } from '../../errors.ts';
 import type { Route } from '../../store/routes-repository.ts';
 import { defineTool } from '../tool-definition.ts';
+import { portArgument as port } from './arguments.ts';
 
-const port = z.number({ invalid_type_error: 'a whole number from 1 to 65535' }).int('a whole number').min(1).max(65535);
 
 /** Per-route origin settings cloudflared accepts; anything else is refused. */
 const originRequest = z

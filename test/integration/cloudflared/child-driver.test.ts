@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import { tunnelMachine, type ProbeLoopInput, type StartTunnelInput, type StopTunnelInput, type TunnelEvent, type TunnelProcessInfo, type TunnelSettings, type WatchProcessInput } from '../../../machines/tunnel.machine.ts';
 import { ChildProcessDriver } from '../../../src/cloudflared/child-driver.ts';
-import { isPidAlive } from '../../../src/cloudflared/pid-watch.ts';
+import { isProcessRunning } from '../../../src/cloudflared/process-identity.ts';
 
 /** A real child process that ignores SIGTERM, as a hung cloudflared would. */
 const STUBBORN = [process.execPath, '-e', "process.on('SIGTERM', () => {}); console.log('ready'); setInterval(() => {}, 1000);"];
@@ -31,7 +31,7 @@ describe('child process driver with real processes and signals', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     const outcome = await driver.stop(10_000);
     expect(outcome.how).toBe('graceful');
-    expect(isPidAlive(proc.pid!)).toBe(false);
+    expect(isProcessRunning(proc.pid!)).toBe(false);
     expect(await driver.current()).toBeNull();
     expect((await driver.stop(10_000)).how).toBe('not-running');
   });
@@ -96,13 +96,13 @@ describe('child process driver with real processes and signals', () => {
     await vi.advanceTimersByTimeAsync(9_900);
     // Real time passes for the real process: it got SIGTERM and ignored it.
     await new Promise((resolve) => setImmediate(resolve));
-    expect(isPidAlive(pid)).toBe(true);
+    expect(isProcessRunning(pid)).toBe(true);
     expect(actor.getSnapshot().value).toBe('stopping');
     await vi.advanceTimersByTimeAsync(100);
     vi.useRealTimers();
     await waitFor(() => actor.getSnapshot().value === 'stopped');
     expect(outcomes).toEqual(['killed']);
-    expect(isPidAlive(pid)).toBe(false);
+    expect(isProcessRunning(pid)).toBe(false);
     actor.stop();
   });
 });
