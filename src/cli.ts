@@ -15,6 +15,7 @@ import { readStatus, formatStatus } from './app/status.ts';
 import { formatErrorForTerminal, toErrorShape, TunnelManagerError } from './errors.ts';
 import { openDatabase } from './store/database.ts';
 import { generateToken, hashToken } from './mcp/token.ts';
+import { callTool, parseToolArguments } from './mcp/call-tool.ts';
 
 /** Exit codes, documented in `--help` and docs/cli.md. */
 export const EXIT = {
@@ -45,6 +46,9 @@ Commands:
                               use the MCP tool tunnel_rollback_config)
   sandbox-cloudflared tunnel --config F --metrics ADDR run ID
                               the sandbox's stand-in cloudflared (what the sandbox runs)
+  call TOOL [key=value ...] [--as PROJECT | --token T] [--url URL]
+                              call one MCP tool; in the sandbox the URL and the project's token come
+                              from <dataDir>/sandbox.json (default project: meta-supervisor)
   token new                   print a new MCP token and the hash to put in the configuration
   token hash                  read a token on stdin, print its hash
 
@@ -77,6 +81,9 @@ const COMMON_OPTIONS = {
   'edge-listen': { type: 'string' },
   stdio: { type: 'boolean' },
   project: { type: 'string' },
+  as: { type: 'string' },
+  token: { type: 'string' },
+  url: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } satisfies ParseArgsConfig['options'];
@@ -253,6 +260,33 @@ async function configCommand(positionals: string[], options: Options): Promise<n
   throw new UsageError('usage: tunnel-manager config history | tunnel-manager config rollback COMMIT');
 }
 
+async function call(positionals: string[], options: Options): Promise<number> {
+  const [tool, ...pairs] = positionals;
+  if (!tool) throw new UsageError('usage: tunnel-manager call TOOL [key=value ...] [--as PROJECT | --token T] [--url URL]');
+  const config = configFrom(options);
+  const sandboxFile = join(config.dataDir, 'sandbox.json');
+  const sandbox = existsSync(sandboxFile) ? (JSON.parse(readFileSync(sandboxFile, 'utf8')) as { mcpUrl?: string; tokens?: Record<string, string> }) : {};
+  const url = options.url ?? sandbox.mcpUrl ?? `http://${config.mcp.listen}/mcp`;
+  const project = options.as ?? 'meta-supervisor';
+  const bearer = options.token ?? process.env.TUNNEL_MANAGER_TOKEN ?? sandbox.tokens?.[project];
+  if (!bearer) {
+    throw new TunnelManagerError({
+      code: 'UNAUTHENTICATED',
+      message: `No token for ${project}: not given with --token or $TUNNEL_MANAGER_TOKEN, and not in ${sandboxFile}.`,
+      fix: 'Pass --token with the project\'s MCP token (or set TUNNEL_MANAGER_TOKEN).',
+      details: { project },
+    });
+  }
+  const outcome = await callTool(url, bearer, tool, parseToolArguments(pairs));
+  const text = JSON.stringify(outcome.result, null, 2);
+  if (outcome.isError) {
+    process.stderr.write(`${text}\n`);
+    return EXIT.failed;
+  }
+  print(text);
+  return EXIT.ok;
+}
+
 function token(positionals: string[]): number {
   if (positionals[0] === 'new') {
     const value = generateToken();
@@ -328,6 +362,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'token':
         return token(rest);
+      case 'call':
+        return await call(rest, options);
       case 'config':
         return await configCommand(rest, options);
       default:

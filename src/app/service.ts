@@ -257,6 +257,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       driver,
       probe,
       reload: reloadCloudflared,
+      metricsAddress,
       startTimeoutMs: config.restart.startTimeoutSeconds * 1000,
       logger,
     });

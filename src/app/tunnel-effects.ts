@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { fromCallback, fromPromise } from 'xstate';
 import type { Logger } from 'pino';
 import type {
@@ -27,9 +28,42 @@ export interface TunnelEffectsOptions {
   readyPollMs?: number;
   /** Makes cloudflared load the current config file (a replica takeover or a restart). */
   reload: (input: ReloadTunnelInput) => Promise<ReloadResult>;
+  /** Where cloudflared will serve /ready and /metrics; checked free before a fresh start. */
+  metricsAddress?: () => string;
   /** Every probe sample, for the health history. */
   onSample?: (sample: ProbeSample, process: TunnelProcessInfo | null) => void;
   logger?: Logger;
+}
+
+/**
+ * A fresh cloudflared must get its metrics address: if another program answers there, the probe would read
+ * that program's /ready and take it for ours.
+ */
+async function assertAddressFree(address: string): Promise<void> {
+  const index = address.lastIndexOf(':');
+  const host = address.slice(0, index).replace(/^\[|\]$/g, '');
+  const port = Number(address.slice(index + 1));
+  const inUse = await new Promise<boolean>((resolve) => {
+    const socket = connect({ host, port });
+    socket.setTimeout(1000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+  });
+  if (inUse) {
+    throw new TunnelManagerError({
+      code: 'TUNNEL_START_FAILED',
+      message: `The metrics address ${address} is already in use by another program, so cloudflared could not serve /ready there and its health could not be told apart.`,
+      fix: `Stop the program listening on ${address} (ss -ltnp 'sport = :${port}'), or set cloudflared.metricsAddress to a free HOST:PORT.`,
+      details: { metricsAddress: address },
+    });
+  }
 }
 
 const EVENT_OF: Record<ProbeSample['result'], 'PROBE_OK' | 'PROBE_DEGRADED' | 'PROBE_FAILED'> = {
@@ -68,6 +102,7 @@ export function provideTunnelEffects(machine: TunnelMachine, options: TunnelEffe
   return machine.provide({
     actors: {
       startTunnel: fromPromise<TunnelProcessInfo, StartTunnelInput>(async ({ input }) => {
+        if (options.metricsAddress && (await driver.current()) === null) await assertAddressFree(options.metricsAddress());
         const process = await driver.start();
         logger?.info({ pid: process.pid, adopted: process.adopted, driver: driver.kind }, process.adopted ? 'adopted running cloudflared' : 'started cloudflared');
         const ready = await waitUntilReady(input.settings);

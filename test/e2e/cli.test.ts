@@ -78,6 +78,16 @@ describe('tunnel-manager command', () => {
     expect(refused.stderr).toContain('DATABASE_TOO_NEW');
   });
 
+  it('call refuses arguments that are not key=value, and needs a token', async () => {
+    const dataDir = join(dir, 'call');
+    const malformed = await runCli(['call', 'tunnel_ping', 'oops', '--data-dir', dataDir, '--token', 'x']);
+    expect(malformed.code).toBe(1);
+    expect(malformed.stderr).toContain('not KEY=VALUE');
+    const noToken = await runCli(['call', 'tunnel_ping', '--data-dir', dataDir], { env: { TUNNEL_MANAGER_TOKEN: '' } });
+    expect(noToken.code).toBe(1);
+    expect(noToken.stderr).toContain('UNAUTHENTICATED');
+  });
+
   it('token new prints a token whose hash token hash reproduces', async () => {
     const created = await runCli(['token', 'new']);
     const token = /token: (\S+)/.exec(created.stdout)![1]!;
