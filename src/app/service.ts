@@ -333,7 +333,16 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         after: change.after,
         ...(config.docker.cloudflaredContainer ? { cloudflared: { containerName: config.docker.cloudflaredContainer } } : {}),
       });
-      for (const finding of findings) bus.publish(finding.event.kind, finding.event.project, finding.event.data);
+      for (const finding of findings) {
+        bus.publish(finding.event.kind, finding.event.project, finding.event.data);
+        // A working new target (e.g. the container was renamed) is applied through the ingress actor, the only writer.
+        const proposal = finding.proposal;
+        if (proposal?.ok && proposal.target !== finding.previousTarget) {
+          routes.update(finding.hostname, { service: proposal.target, targetReason: `re-targeted after ${finding.cause}: ${proposal.reason}` }, Date.now());
+          childOf('ingress').send({ type: 'CHANGE', change: { hostname: finding.hostname, action: 'update', project: finding.project, target: proposal.target } });
+          bus.publish('route.retargeted', finding.project, { hostname: finding.hostname, from: finding.previousTarget, to: proposal.target, cause: finding.cause });
+        }
+      }
     });
     (childOf('zones') as unknown as { on: (t: string, h: (e: ZonesEmitted) => void) => void }).on('*', (event) => {
       if (event.type === 'zones.refreshed') {

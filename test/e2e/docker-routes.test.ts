@@ -1,0 +1,87 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DockerTestScope, dockerForTests, ensureTestImage } from '../helpers/docker.ts';
+import { waitUntil } from '../helpers/cli.ts';
+import { call, mcpClient, startTestService, viaEdge } from '../helpers/service.ts';
+
+/**
+ * Routes to containers through the whole service and a real Docker engine: the target is chosen from the live
+ * topology, traffic flows through the edge, and a topology change (a renamed container) re-targets the route
+ * through the ingress actor.
+ */
+const docker = await dockerForTests('routes to containers');
+
+describe.skipIf(docker === null)('routes to Docker containers', () => {
+  const scope = new DockerTestScope(docker!, 'tmrt');
+  beforeAll(async () => {
+    await ensureTestImage(docker!);
+  }, 120_000);
+  afterAll(async () => {
+    await scope.cleanup();
+  });
+
+  it('a container with a published port is reached at localhost:PORT when cloudflared runs on the host', async () => {
+    const env = await startTestService();
+    try {
+      const info = env.service.sandboxInfo!;
+      const consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
+      const port = (await call<{ port: number }>(consilio, 'port_allocate', { purpose: 'container web' })).data.port;
+      await scope.createContainer({ name: scope.name('web'), cmd: scope.httpd(80), ports: [{ containerPort: 80, hostPort: port }] });
+      // The topology actor follows the events stream: wait until it knows the container.
+      await waitUntil(async () => {
+        const topology = await call<{ containers: { name: string }[] }>(consilio, 'tunnel_get_network_topology');
+        return topology.data.containers.some((c) => c.name === scope.name('web')) || undefined;
+      }, 15_000, 'the topology to see the container');
+
+      const result = await call<{ target: string; reason: string }>(consilio, 'tunnel_request_cname', { subdomain: 'box', targetPort: port });
+      expect(result.isError, JSON.stringify(result.data)).toBe(false);
+      expect(result.data.target).toBe(`http://localhost:${port}`);
+      expect(result.data.reason).toMatch(/publish/i);
+      const response = await waitUntil(async () => {
+        const r = await viaEdge(info.edgeUrl, 'box.153.se');
+        return r.status === 200 ? r : undefined;
+      }, 10_000, 'the container to answer through the edge');
+      expect(response.body).toContain('tunnel-manager test service');
+      await consilio.close();
+    } finally {
+      await env.stop();
+    }
+  }, 90_000);
+
+  it('a renamed container is re-targeted through the ingress actor, and its owner is told', async () => {
+    const network = await scope.createNetwork('shared', '10.231.31.0/24');
+    const cloudflared = scope.name('cloudflared');
+    await scope.createContainer({ name: cloudflared, cmd: ['sleep', '3600'], networks: [network] });
+    const env = await startTestService({ docker: { cloudflaredContainer: cloudflared } });
+    try {
+      const info = env.service.sandboxInfo!;
+      const odin = await mcpClient(info.mcpUrl, info.tokens.odin!);
+      const port = (await call<{ port: number }>(odin, 'port_allocate', { purpose: 'api' })).data.port;
+      const web = await scope.createContainer({ name: scope.name('api'), cmd: scope.httpd(80), networks: [network], ports: [{ containerPort: 80, hostPort: port }] });
+      await waitUntil(async () => {
+        const topology = await call<{ containers: { name: string }[] }>(odin, 'tunnel_get_network_topology');
+        return topology.data.containers.some((c) => c.name === scope.name('api')) || undefined;
+      }, 15_000, 'the topology to see the container');
+
+      const result = await call<{ target: string }>(odin, 'tunnel_request_cname', { subdomain: 'api', targetPort: port });
+      expect(result.isError, JSON.stringify(result.data)).toBe(false);
+      expect(result.data.target).toBe(`http://${scope.name('api')}:80`);
+
+      await web.rename({ name: scope.name('api-v2') });
+      const file = await waitUntil(() => {
+        const text = readFileSync(env.config.cloudflared.configPath, 'utf8');
+        return text.includes(`service: http://${scope.name('api-v2')}:80`) ? text : undefined;
+      }, 20_000, 'config.yml to follow the rename');
+      expect(file).not.toContain(`service: http://${scope.name('api')}:80\n`);
+      const events = await call<{ events: { kind: string; data: Record<string, unknown> }[] }>(odin, 'tunnel_get_events', { cursor: 0 });
+      const kinds = events.data.events.map((e) => e.kind);
+      expect(kinds).toContain('route.target_drift');
+      expect(kinds).toContain('route.retargeted');
+      const routes = await call<{ routes: { hostname: string; target: string }[] }>(odin, 'tunnel_list_cnames');
+      expect(routes.data.routes.find((r) => r.hostname === 'api.153.se')?.target).toBe(`http://${scope.name('api-v2')}:80`);
+      await odin.close();
+    } finally {
+      await env.stop();
+    }
+  }, 90_000);
+});
