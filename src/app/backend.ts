@@ -112,9 +112,15 @@ export function createBackend(options: BackendOptions): McpBackend {
       const known = zones.list().map((z) => z.name);
       throw new TunnelManagerError({
         code: 'ZONE_NOT_FOUND',
-        message: `${name} is not a zone of this Cloudflare account.`,
-        fix: known.length > 0 ? `Use one of: ${known.join(', ')} (tunnel_list_domains).` : 'The zone list is empty: wait for the zones to be refreshed, then retry.',
-        details: { domain: name, known },
+        message:
+          domain === undefined
+            ? `The default zone ${name} is not a zone of this Cloudflare account.`
+            : `domain ${JSON.stringify(name.slice(0, 80))} is not a zone of this Cloudflare account.`,
+        fix:
+          known.length > 0
+            ? `Pass \`domain\` as one of: ${known.join(', ')} (tunnel_list_domains), or leave it out for the default zone.`
+            : 'The zone list is empty: wait for the zones to be refreshed, then retry.',
+        details: { argument: 'domain', domain: name, known },
       });
     }
     return zone;
@@ -158,7 +164,7 @@ export function createBackend(options: BackendOptions): McpBackend {
       target: selection.target,
       reason: selection.reason,
       reachable: report.ok,
-      check: `${report.method} from ${report.vantage}: ${report.steps.map((s) => `${s.step} ${s.ok ? 'ok' : 'failed'} (${s.detail})`).join(', ')}`,
+      check: `${report.method} check ${report.vantage}: ${report.steps.map((s) => `${s.step} ${s.ok ? 'ok' : 'failed'} (${s.detail})`).join(', ')}`,
       latencyMs: report.latencyMs,
       recommendations: report.ok
         ? []
@@ -209,10 +215,18 @@ export function createBackend(options: BackendOptions): McpBackend {
       };
     },
 
-    async restartTunnel(): Promise<TunnelStatus> {
+    async restartTunnel(by: Principal): Promise<TunnelStatus> {
       const tunnel = child(options.supervisor(), 'tunnel');
+      const before = tunnelSnapshot();
+      // A restart takes the tunnel down on purpose: the tunnel machine emits nothing for that (it reports
+      // failures), so say it here, for the events log and the subscribers of tunnel://status. A tunnel that was
+      // already down (backoff) reports its own recovery when it starts.
+      const wasUp = before.context.downSince === null;
+      const downAt = Date.now();
+      if (wasUp) bus.publish('tunnel.down', '*', { reason: `restart requested by ${by.project}`, manual: true, pid: before.context.process?.pid ?? null }, downAt);
       tunnel.send({ type: 'RESTART' });
       await waitForTunnelRunning(tunnel, (config.restart.startTimeoutSeconds + config.restart.stopGraceSeconds + 5) * 1000);
+      if (wasUp) bus.publish('tunnel.recovered', '*', { downForMs: Date.now() - downAt, pid: tunnelSnapshot().context.process?.pid ?? null, manual: true });
       return status();
     },
 
@@ -221,26 +235,31 @@ export function createBackend(options: BackendOptions): McpBackend {
       const hostname = requestedHostname(request.subdomain, zone.name);
       ports.assertOwned(principal.project, request.targetPort);
 
-      const existing = routes.find(hostname);
-      if (existing) {
-        const same = existing.project === principal.project && existing.targetPort === request.targetPort && existing.status === 'active';
-        if (!same) {
+      /** The ledger holds the name: the identical request of the owner of an active route is answered as done, anything else is a conflict. */
+      const checkLedger = () => {
+        const held = routes.find(hostname);
+        if (held && !(held.project === principal.project && held.targetPort === request.targetPort && held.status === 'active')) {
           throw new TunnelManagerError({
             code: 'HOSTNAME_TAKEN',
             message:
-              existing.project === principal.project
-                ? `${hostname} is already yours (${existing.status}, port ${existing.targetPort ?? 'unknown'}).`
-                : `${hostname} belongs to ${existing.project}.`,
+              held.project === principal.project
+                ? `${hostname} is already yours (${held.status}, port ${held.targetPort ?? 'unknown'}).`
+                : `${hostname} belongs to ${held.project}.`,
             fix:
-              existing.project === principal.project
+              held.project === principal.project
                 ? `To move it to port ${request.targetPort}, delete it first (tunnel_delete_cname { "hostname": "${hostname}" }) and request it again.`
                 : 'Choose another subdomain.',
-            details: { hostname, owner: existing.project, status: existing.status },
+            details: { hostname, owner: held.project, status: held.status },
           });
         }
-      }
+        return held;
+      };
+      checkLedger();
       // Refuse early (and accurately for dryRun) when Cloudflare has a record of that name that is not ours.
       const records = await provider.findRecords(zone.zoneId, hostname);
+      // Another request may have reserved the name while we looked (and may already have made its record): that is
+      // a HOSTNAME_TAKEN, not a foreign record.
+      const existing = checkLedger();
       const foreign = records.filter((record) => {
         const owner = classifyRecord(record, provider.tunnelTarget);
         return !(owner.kind === 'ours' && owner.owner === principal.project);

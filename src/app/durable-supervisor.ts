@@ -19,6 +19,12 @@ export interface DurableSupervisorOptions {
   historyLimit?: number;
   /** Extra inspectors (tests, the MCP layer). */
   inspect?: (event: InspectionEvent) => void;
+  /**
+   * Called with the actor before it starts. Restored children resume their effects DURING start(); an effect that
+   * looks up another child through the root (a saga asking the ingress actor, the ingress actor asking the tunnel)
+   * must be able to find the root by then.
+   */
+  beforeStart?: (actor: Actor<SupervisorMachine>) => void;
 }
 
 export interface DurableSupervisor {
@@ -94,6 +100,7 @@ export function startDurableSupervisor(options: DurableSupervisorOptions): Durab
   actor.subscribe({
     error: (error) => logger?.error({ err: error }, 'the supervisor actor failed'),
   });
+  options.beforeStart?.(actor);
   actor.start();
   if (boot.restored) actor.send({ type: 'RECHECK_ALL', settings: options.settings });
   logger?.info({ boot }, 'supervisor started');

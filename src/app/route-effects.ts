@@ -66,6 +66,9 @@ export function provideRouteEffects(machine: RouteMachine, options: RouteEffects
     actors: {
       reserveRoute: fromPromise<void, StepInput>(async ({ input }) => {
         const { request } = input;
+        // Yield first: the runner persists the new saga right after starting it, so the reservation below never
+        // exists without a persisted saga that owns it.
+        await Promise.resolve();
         try {
           routes.insert({
             hostname: request.hostname,
@@ -103,11 +106,40 @@ export function provideRouteEffects(machine: RouteMachine, options: RouteEffects
       ensureDnsRecord: fromPromise<{ recordId: string; created: boolean }, StepInput>(async ({ input }) => {
         const { request } = input;
         const plan = options.domains.findById(request.zoneId)?.plan ?? null;
-        const result = await provider.ensureCname({ zoneId: request.zoneId, hostname: request.hostname, owner: request.project, zonePlan: plan });
-        // A record carrying our marker for this owner on a hostname this saga holds is this saga's to undo,
-        // even when a retry after a restart found it instead of creating it.
-        routes.update(request.hostname, { dnsRecordId: result.record.id, dnsCreated: true }, now());
-        return { recordId: result.record.id, created: true };
+        // Only a record this saga created may be deleted by its rollback. The intent is written to the ledger row
+        // BEFORE the create is sent: a create whose answer was lost, or a step re-run after a restart, still knows
+        // the record it finds is its own; a record of ours that was there before (left by an earlier route of the
+        // same owner) is reused and never deleted.
+        const held = routes.find(request.hostname);
+        const sentBefore = held?.requestId === request.requestId && held.dnsCreated;
+        let sentNow = false;
+        try {
+          const result = await provider.ensureCname({
+            zoneId: request.zoneId,
+            hostname: request.hostname,
+            owner: request.project,
+            zonePlan: plan,
+            beforeCreate: () => {
+              sentNow = true;
+              routes.update(request.hostname, { dnsCreated: true }, now());
+            },
+          });
+          const created = sentBefore || sentNow || result.created;
+          routes.update(request.hostname, { dnsRecordId: result.record.id, dnsCreated: created }, now());
+          return { recordId: result.record.id, created };
+        } catch (error) {
+          if (!sentBefore && !sentNow) throw error;
+          // A create was sent and the step still failed (e.g. its answer was lost, then Cloudflare stayed
+          // unavailable): the record may exist. Undo it here, since the saga has no record id to compensate with.
+          const cleanup = await provider
+            .deleteOwnedCname({ zoneId: request.zoneId, hostname: request.hostname, owner: request.project })
+            .then((outcome) => (outcome.deleted ? 'deleted the record the failed create had made' : 'no record had been made'))
+            .catch((cleanupError: unknown) => `could not check for a record the failed create may have made: ${(cleanupError as Error).message}`);
+          if (error instanceof TunnelManagerError) {
+            throw new TunnelManagerError({ code: error.code, message: error.message, fix: error.fix, details: { ...error.details, cleanup }, cause: error });
+          }
+          throw error;
+        }
       }),
       applyIngress: fromPromise<{ commit: string | null }, StepInput>(async ({ input }) => {
         const { request } = input;

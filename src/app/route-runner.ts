@@ -18,11 +18,16 @@ export class RouteRunner {
     private readonly bus: EventBus,
     private readonly audit: AuditRepository,
     private readonly logger?: Logger,
+    /** Writes the supervisor's snapshot now (its persistence is otherwise debounced). */
+    private readonly flush: () => void = () => undefined,
   ) {}
 
   run(request: RouteRequest): Promise<RouteOutput> {
     const actor = this.supervisor();
     actor.send({ type: 'ROUTE.START', request });
+    // Persist the new saga at once, before its first step writes anything (the reserve step yields first): a crash
+    // right after must find the saga that owns the reservation, or the ledger row would stay `pending` forever.
+    this.flush();
     const child = actor.getSnapshot().children[`${ROUTE_ACTOR_PREFIX}${request.requestId}`];
     if (!child) throw new Error(`the route saga ${request.requestId} did not start`);
     return this.follow(request.requestId, child as AnyActorRef);
@@ -71,6 +76,9 @@ export class RouteRunner {
           }
           this.waiting.delete(requestId);
           this.supervisor().send({ type: 'ROUTE.FINISHED', requestId });
+          // The caller is told the outcome only once the snapshot no longer holds the saga: a restart right after
+          // the answer does not run its last steps again.
+          this.flush();
           resolve(output);
         } else if (snapshot.status === 'error') {
           subscription?.unsubscribe();

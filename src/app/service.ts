@@ -147,6 +147,11 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     const docker = new Dockerode({ socketPath: config.docker.socketPath });
     const driver = createProcessDriver(config, { ...(sandbox ? { env: sandbox.cloudflaredEnv } : {}), logger, docker });
     const metricsAddress = () => (driver instanceof SpawnDriver ? driver.metricsAddress() : config.cloudflared.metricsAddress);
+    if (driver instanceof SpawnDriver) {
+      // A manager killed during a reload leaves its replica (or the old process it was draining) running.
+      const reaped = await driver.reapAbandoned((config.reload.drainGraceSeconds + 5) * 1000);
+      if (reaped.length > 0) logger.warn({ pids: reaped }, 'stopped cloudflared processes left behind by an unfinished reload');
+    }
     let lastRollup = 0;
     const probe = async (): Promise<ProbeSample> => {
       const sample = await probeTunnelHealth({
@@ -185,9 +190,10 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     };
 
     // ── ingress file ─────────────────────────────────────────────────────────────
-    let supervisorRef: DurableSupervisor | null = null;
+    // Set before the supervisor starts (beforeStart): restored children resume their effects during start().
+    let supervisorActor: DurableSupervisor['actor'] | null = null;
     const childOf = (id: string): AnyActorRef => {
-      const ref = supervisorRef?.actor.getSnapshot().children[id as 'tunnel'];
+      const ref = supervisorActor?.getSnapshot().children[id as 'tunnel'];
       if (!ref) throw new Error(`the supervisor has no ${id} child`);
       return ref as AnyActorRef;
     };
@@ -301,8 +307,10 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       repository: new ActorRepository(db),
       machineVersion: machinesVersion(),
       logger,
+      beforeStart: (actor) => {
+        supervisorActor = actor;
+      },
     });
-    supervisorRef = supervisor;
     cleanups.push(async () => {
       supervisor.stop();
       // A child cloudflared, or the sandbox's stand-in, would be orphaned: stop it. A detached production
@@ -362,7 +370,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       }
     });
 
-    const runner = new RouteRunner(() => supervisor.actor, bus, audit, logger);
+    const runner = new RouteRunner(() => supervisor.actor, bus, audit, logger, () => supervisor.flush());
     routeRunnerRef.current = runner;
     const resumed = runner.resumeAll();
     if (resumed > 0) logger.info({ resumed }, 'route sagas resumed after restart');

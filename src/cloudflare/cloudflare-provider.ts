@@ -38,6 +38,11 @@ export interface EnsureCnameInput {
   owner: string;
   /** The zone's plan (from the ZoneDirectory); tags are added only on paid plans. Default: no tags. */
   zonePlan?: string | null;
+  /**
+   * Called right before a create is sent (each time). A create whose answer is lost may still have taken effect, so
+   * a caller that must be able to undo it records its intent here, durably, before the request leaves.
+   */
+  beforeCreate?: () => void;
 }
 
 export interface EnsureCnameResult {
@@ -167,6 +172,7 @@ export function createCloudflareProvider(options: CloudflareProviderOptions): Cl
               details: { hostname, zoneId: input.zoneId, reason: plan.reason, existing: recordSummaries(plan.conflicting), ...(plan.owner ? { owner: plan.owner } : {}) },
             });
           case 'create': {
+            input.beforeCreate?.();
             createSent = true;
             try {
               const record = await call({ operation: `creating the CNAME ${hostname}`, zoneId: input.zoneId, hostname }, () =>

@@ -112,11 +112,14 @@ export async function reloadWithReplica(options: ReplicaReloadOptions): Promise<
   const waited = await waitForReplica(driver, replica, options.readyTimeoutMs, options.readyPollMs ?? 50);
 
   if (waited.outcome === 'exited') {
+    const log = logTail(driver.logPath);
+    // cloudflared's own reason is its last error line; the caller of a route request sees only the message.
+    const reason = log.split('\n').reverse().find((line) => / ERR /.test(line))?.replace(/^\S+ ERR /, '');
     throw new TunnelManagerError({
       code: 'RELOAD_FAILED',
-      message: `cloudflared refused the new configuration: the replica ${waited.exit.reason} before it was ready. The running tunnel (pid ${old.pid}) keeps the previous configuration.`,
+      message: `cloudflared refused the new configuration: the replica ${waited.exit.reason} before it was ready${reason ? ` (${reason})` : ''}. The running tunnel (pid ${old.pid}) keeps the previous configuration.`,
       fix: `Read cloudflared's reason below (also in ${driver.logPath}), correct config.yml, and reload again.`,
-      details: { oldPid: old.pid, replicaPid: replica.pid, exit: waited.exit, log: logTail(driver.logPath) },
+      details: { oldPid: old.pid, replicaPid: replica.pid, exit: waited.exit, log },
     });
   }
 

@@ -19,6 +19,11 @@ import { buildTunnelArgv } from './tunnel-command.ts';
  * Two metrics addresses alternate between replicas (the configured one and `replicaMetricsAddress`), so a
  * reload can run a second replica next to the first (src/cloudflared/replica-reload.ts); `metricsAddress()`
  * says where the live one answers.
+ *
+ * Processes it started that are not the live one (a reload's replica until it is promoted, the old one while it
+ * drains) are listed in `<pidfile>.others`. A manager killed in the middle of a reload leaves them running: the
+ * next manager stops them (`reapAbandoned`, at boot and before any new spawn), or they would keep serving an
+ * abandoned config and hold the metrics address the next replica needs.
  */
 export interface SpawnDriverOptions {
   /** Executable and arguments before `tunnel`, e.g. ["/usr/local/bin/cloudflared"]. */
@@ -85,7 +90,19 @@ export class SpawnDriver implements ProcessDriver {
 
   /** Where the live process serves /ready and /metrics (the configured address when nothing runs). */
   metricsAddress(): string {
-    return this.live?.metricsAddress ?? this.options.metricsAddress;
+    return this.adoptLive()?.metricsAddress ?? this.options.metricsAddress;
+  }
+
+  /**
+   * The live process, adopting the one the pidfile names when this driver has not started or adopted one yet.
+   * A manager restored with the tunnel `running` never calls start(); the process it runs may be a promoted replica
+   * on the other metrics address, and must be probed there.
+   */
+  private adoptLive(): PidfileRecord | null {
+    if (this.live !== null) return this.live;
+    const found = this.inspectPidfile();
+    if (found !== null && 'adoptable' in found) this.live = found.adoptable;
+    return this.live;
   }
 
   /** The metrics address a new replica should take: the one the live process does not use. */
@@ -122,6 +139,56 @@ export class SpawnDriver implements ProcessDriver {
     } catch {
       return null;
     }
+  }
+
+  private get othersFile(): string {
+    return `${this.options.pidfile}.others`;
+  }
+
+  private readOthers(): PidfileRecord[] {
+    try {
+      const parsed = JSON.parse(readFileSync(this.othersFile, 'utf8')) as PidfileRecord[];
+      return Array.isArray(parsed) ? parsed.filter((record) => Number.isInteger(record?.pid) && Array.isArray(record.argv)) : [];
+    } catch {
+      return [];
+    }
+  }
+
+  private writeOthers(records: PidfileRecord[]): void {
+    if (records.length === 0) {
+      rmSync(this.othersFile, { force: true });
+      return;
+    }
+    mkdirSync(dirname(this.othersFile), { recursive: true });
+    const temp = `${this.othersFile}.${process.pid}.tmp`;
+    writeFileSync(temp, `${JSON.stringify(records)}\n`, { mode: 0o644 });
+    renameSync(temp, this.othersFile);
+  }
+
+  private addOther(record: PidfileRecord): void {
+    this.writeOthers([...this.readOthers().filter((other) => other.pid !== record.pid), record]);
+  }
+
+  private removeOther(pid: number): void {
+    const others = this.readOthers();
+    if (others.some((other) => other.pid === pid)) this.writeOthers(others.filter((other) => other.pid !== pid));
+  }
+
+  /**
+   * Stops the processes a previous manager started and left behind that are not the live one (a reload it did
+   * not finish). Returns their pids. Our own command line is checked first, so a reused pid is never signalled.
+   */
+  async reapAbandoned(graceMs: number): Promise<number[]> {
+    const livePid = this.live?.pid ?? this.readPidfile()?.pid ?? null;
+    const reaped: number[] = [];
+    for (const record of this.readOthers()) {
+      if (record.pid === livePid || this.children.has(record.pid) || !isRunningCommand(record.pid, record.argv)) continue;
+      this.options.logger?.warn({ pid: record.pid, metricsAddress: record.metricsAddress }, 'stopping a cloudflared left behind by an unfinished reload');
+      await this.stopPid(record.pid, graceMs);
+      reaped.push(record.pid);
+    }
+    this.writeOthers(this.readOthers().filter((record) => record.pid !== livePid && isRunningCommand(record.pid, record.argv)));
+    return reaped;
   }
 
   private writePidfile(record: PidfileRecord): void {
@@ -179,6 +246,7 @@ export class SpawnDriver implements ProcessDriver {
    * (a reload's replica until it is promoted). Resolves once the process runs.
    */
   async spawnProcess(metricsAddress: string): Promise<SpawnedProcess> {
+    await this.reapAbandoned(2_000);
     const argv = this.argvFor(metricsAddress);
     const [command, ...args] = argv as [string, ...string[]];
     mkdirSync(dirname(this.logPath), { recursive: true });
@@ -200,6 +268,7 @@ export class SpawnDriver implements ProcessDriver {
     await waitForSpawn(child, command);
     child.unref();
     const pid = child.pid as number;
+    this.addOther({ pid, argv, metricsAddress, startedAt: Date.now() });
     this.children.set(pid, { child, exited });
     void exited.then(() => this.children.delete(pid));
     this.options.logger?.info({ pid, metricsAddress, log: this.logPath }, 'started cloudflared (detached)');
@@ -209,12 +278,24 @@ export class SpawnDriver implements ProcessDriver {
   /** Makes `process` the live one: the pidfile names it from now on. */
   promote(process: SpawnedProcess): void {
     const record: PidfileRecord = { pid: process.pid, argv: process.argv, metricsAddress: process.metricsAddress, startedAt: Date.now() };
+    const previous = this.live;
+    // The one it replaces is about to drain: listed until it has stopped, so a crash meanwhile does not orphan it.
+    if (previous !== null && previous.pid !== record.pid && isProcessRunning(previous.pid)) this.addOther(previous);
     this.writePidfile(record);
+    this.removeOther(record.pid);
     this.live = record;
   }
 
   /** SIGTERM, wait up to `graceMs`, then SIGKILL; works for our children and for adopted processes. */
   async stopPid(pid: number, graceMs: number): Promise<StopOutcome> {
+    try {
+      return await this.signalAndWait(pid, graceMs);
+    } finally {
+      if (!isProcessRunning(pid)) this.removeOther(pid);
+    }
+  }
+
+  private async signalAndWait(pid: number, graceMs: number): Promise<StopOutcome> {
     const started = Date.now();
     if (!isProcessRunning(pid)) return { how: 'not-running', durationMs: 0 };
     const own = this.children.get(pid);
@@ -253,9 +334,8 @@ export class SpawnDriver implements ProcessDriver {
 
   async current(): Promise<TunnelProcess | null> {
     if (this.live === null) {
-      const found = this.inspectPidfile();
-      if (found === null || !('adoptable' in found)) return null;
-      return { pid: found.adoptable.pid, adopted: true, handle: found.adoptable.metricsAddress };
+      const adopted = this.adoptLive();
+      return adopted === null ? null : { pid: adopted.pid, adopted: true, handle: adopted.metricsAddress };
     }
     if (!isProcessRunning(this.live.pid)) return null;
     return { pid: this.live.pid, adopted: !this.children.has(this.live.pid), handle: this.live.metricsAddress };

@@ -2,6 +2,7 @@ import { TunnelManagerError } from '../errors.ts';
 import type { EventRow } from '../store/events-repository.ts';
 import type { McpBackend } from './backend.ts';
 import type { Principal } from './principal.ts';
+import { routeView } from './tools/route-tools.ts';
 
 /**
  * Subscribable resources: `tunnel://status` (everyone) and `tunnel://routes/{project}` (that project and the MS).
@@ -41,7 +42,7 @@ export function readResource(uri: string, principal: Principal, backend: McpBack
         details: { uri },
       });
     }
-    return { project, routes: backend.listRoutes({ project }) };
+    return { project, routes: backend.listRoutes({ project }).map(routeView) };
   }
   throw new TunnelManagerError({
     code: 'INPUT_INVALID',

@@ -1,6 +1,7 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema,
+  ErrorCode,
   ListResourcesRequestSchema,
   ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
@@ -55,6 +56,9 @@ function inputError(tool: string, error: z.ZodError, args: unknown): TunnelManag
     details: { problems, received: typeof args === 'object' && args !== null ? Object.keys(args) : typeof args },
   });
 }
+
+/** Error codes that mean "not yours": audited as `denied` rather than `error`. */
+const DENIAL_CODES = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'ROUTE_NOT_OWNED', 'PORT_NOT_OWNED', 'PORT_OUT_OF_RANGE']);
 
 function errorResult(shape: ErrorShape): CallToolResult {
   return {
@@ -171,9 +175,7 @@ export function createMcpServer(options: McpServerOptions): McpSession {
     } catch (error) {
       const shape = toErrorShape(error);
       if (shape.code === 'INTERNAL') logger?.error({ err: error, tool: name }, 'tool failed unexpectedly');
-      audit(shape.code === 'FORBIDDEN' || shape.code === 'ROUTE_NOT_OWNED' || shape.code === 'PORT_NOT_OWNED' ? 'denied' : 'error', shape.code, target, {
-        details: shape.details,
-      });
+      audit(DENIAL_CODES.has(shape.code) ? 'denied' : 'error', shape.code, target, shape.details);
       return errorResult(shape);
     }
   });
@@ -182,11 +184,44 @@ export function createMcpServer(options: McpServerOptions): McpSession {
     resources: resourceUrisFor(principal, backend).map((uri) => ({ uri, name: uri, mimeType: 'application/json' })),
   }));
   server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: RESOURCE_TEMPLATES }));
+  /**
+   * A refused or failed resource request: audited like a tool call, and answered as a JSON-RPC error whose
+   * `data` is the error shape (a thrown TunnelManagerError alone would reach the client as a bare -32603).
+   */
+  const resourceFailure = (action: string, uri: string, error: unknown): Error => {
+    const shape = toErrorShape(error);
+    try {
+      backend.recordAudit({
+        ts: Date.now(),
+        principal: principal.project,
+        action,
+        target: uri,
+        arguments: { uri },
+        outcome: DENIAL_CODES.has(shape.code) ? 'denied' : 'error',
+        errorCode: shape.code,
+        durationMs: null,
+        details: shape.details,
+      });
+    } catch (auditError) {
+      logger?.error({ err: auditError }, 'could not write the audit row');
+    }
+    const rpcCode = shape.code === 'INTERNAL' ? ErrorCode.InternalError : shape.code === 'FORBIDDEN' ? ErrorCode.InvalidRequest : ErrorCode.InvalidParams;
+    // Not an McpError: its message would carry the "MCP error N:" prefix twice once the client wraps it again.
+    return Object.assign(new Error(`${shape.code}: ${shape.message} fix: ${shape.fix}`), { code: rpcCode, data: shape });
+  };
+  const readOrRefuse = (action: string, uri: string): unknown => {
+    try {
+      return readResource(uri, principal, backend);
+    } catch (error) {
+      throw resourceFailure(action, uri, error);
+    }
+  };
+
   server.setRequestHandler(ReadResourceRequestSchema, async (request) => ({
-    contents: [{ uri: request.params.uri, mimeType: 'application/json', text: JSON.stringify(readResource(request.params.uri, principal, backend)) }],
+    contents: [{ uri: request.params.uri, mimeType: 'application/json', text: JSON.stringify(readOrRefuse('resources/read', request.params.uri)) }],
   }));
   server.setRequestHandler(SubscribeRequestSchema, async (request) => {
-    readResource(request.params.uri, principal, backend); // refuses what the principal may not read
+    readOrRefuse('resources/subscribe', request.params.uri); // refuses what the principal may not read
     subscriptions.add(request.params.uri);
     return {};
   });
@@ -200,7 +235,7 @@ export function createMcpServer(options: McpServerOptions): McpSession {
     for (const uri of resourcesAffectedBy(event)) {
       if (subscriptions.has(uri)) void server.sendResourceUpdated({ uri }).catch(() => undefined);
     }
-    const level = event.kind === 'tunnel.down' ? 'error' : event.kind === 'tunnel.degraded' ? 'warning' : 'notice';
+    const level = event.kind === 'tunnel.down' ? (event.data.manual === true ? 'warning' : 'error') : event.kind === 'tunnel.degraded' ? 'warning' : 'notice';
     void server
       .sendLoggingMessage({ level, logger: 'tunnel-manager', data: { id: event.id, kind: event.kind, project: event.project, ...event.data } })
       .catch(() => undefined);

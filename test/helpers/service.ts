@@ -7,13 +7,17 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { parseConfig, type Config } from '../../src/app/config.ts';
 import { createLogger } from '../../src/app/logger.ts';
-import { startService, type Service } from '../../src/app/service.ts';
+import { startService, type Service, type ServiceOptions } from '../../src/app/service.ts';
 
 /**
  * The whole service in this process, in sandbox mode, on a fresh data directory: real SQLite, the Cloudflare
  * API emulator and the local edge on 127.0.0.1, the stand-in cloudflared as a real process, MCP over real HTTP.
  */
-export async function startTestService(overrides: Record<string, unknown> = {}): Promise<{ service: Service; config: Config; dataDir: string; stop: () => Promise<void> }> {
+export async function startTestService(
+  overrides: Record<string, unknown> = {},
+  /** Extra startService options, e.g. a short `tunnelReadyTimeoutMs`. */
+  serviceOptions: Partial<Omit<ServiceOptions, 'logger'>> = {},
+): Promise<{ service: Service; config: Config; dataDir: string; stop: () => Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tm-service-'));
   const config = parseConfig(
     {
@@ -30,6 +34,7 @@ export async function startTestService(overrides: Record<string, unknown> = {}):
     logger: createLogger({ level: process.env.TM_TEST_LOG ?? 'silent' }),
     mcpListen: '127.0.0.1:0',
     edgeListen: '127.0.0.1:0',
+    ...serviceOptions,
   });
   return {
     service,
@@ -61,8 +66,30 @@ export async function startOrigin(port: number, name: string): Promise<Server> {
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end(`hello from ${name} (${req.headers.host})`);
   });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   return server;
+}
+
+/**
+ * startOrigin on a free port between `from` and `to` (a project's range): test files run in parallel, and each
+ * runs its own service, so they must not all take the first port of a range on the host.
+ */
+export async function startOriginInRange(from: number, to: number, name: string): Promise<Server> {
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const port = from + Math.floor(Math.random() * (to - from + 1));
+    try {
+      return await startOrigin(port, name);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    }
+  }
+  throw new Error(`no free port between ${from} and ${to}`);
 }
 
 export function portOf(server: Server): number {

@@ -25,7 +25,7 @@ export const allocatePort = defineTool({
   input: z
     .object({
       port: port.optional(),
-      purpose: z.string().min(1, 'say what the port is for').max(200).regex(/^[^\u0000-\u001f]*$/, 'one line of text'),
+      purpose: z.string().min(1, 'say what the port is for').max(200).regex(/^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$/, 'one line of text, no control characters'),
       project: z.string().max(63).optional().describe('meta-supervisor only: allocate for another project'),
     })
     .strict(),

@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+
 /**
  * Fault knobs of the stand-in cloudflared, read from the environment so a test (or an operator trying the
  * sandbox) can make it misbehave the ways a real cloudflared does.
@@ -11,6 +13,15 @@
  * | TM_STANDIN_IGNORE_SIGTERM=1     | ignore SIGTERM and SIGINT (only SIGKILL ends it)                      |
  * | TM_STANDIN_READY_CONNECTIONS=N  | report N ready connections instead of 4 (N < 4 means degraded)        |
  * | TM_STANDIN_EDGE=HOST:PORT       | the sandbox edge to connect to (same as --edge)                       |
+ * | TM_STANDIN_FAULT_FILE=PATH      | read faults from PATH at each start (see below)                       |
+ *
+ * The environment of a process is fixed when it is spawned, and a manager passes the same one to every replica it
+ * starts. The fault file can be changed while the manager runs, so a test can make only the NEXT start misbehave:
+ * each start reads it (a missing or empty file means no fault). One directive per line, `#` starts a comment:
+ *
+ *   refuse-start            exit 1 at start-up with a cloudflared-like error, before serving anything
+ *   refuse-hostname HOST    the same, but only when config.yml has an ingress rule for HOST
+ *   slow-start S            wait S seconds before connecting (as TM_STANDIN_SLOW_START)
  */
 export interface FaultKnobs {
   exitAfterMs: number | null;
@@ -20,6 +31,15 @@ export interface FaultKnobs {
   ignoreSigterm: boolean;
   readyConnections: number | null;
   edge: string | null;
+  /** TM_STANDIN_FAULT_FILE: read at start by readFaultFile. */
+  faultFile: string | null;
+}
+
+/** What the fault file asks of this start. */
+export interface FaultFileDirectives {
+  refuseStart: boolean;
+  refuseHostnames: string[];
+  slowStartMs: number | null;
 }
 
 export class KnobError extends Error {}
@@ -54,5 +74,27 @@ export function readFaultKnobs(env: NodeJS.ProcessEnv): FaultKnobs {
     ignoreSigterm: flag(env, 'TM_STANDIN_IGNORE_SIGTERM'),
     readyConnections,
     edge: env.TM_STANDIN_EDGE === undefined || env.TM_STANDIN_EDGE === '' ? null : env.TM_STANDIN_EDGE,
+    faultFile: env.TM_STANDIN_FAULT_FILE === undefined || env.TM_STANDIN_FAULT_FILE === '' ? null : env.TM_STANDIN_FAULT_FILE,
   };
+}
+
+/** Parses the fault file's text; an unknown directive is a KnobError naming the line. */
+export function parseFaultFile(text: string, path = 'TM_STANDIN_FAULT_FILE'): FaultFileDirectives {
+  const directives: FaultFileDirectives = { refuseStart: false, refuseHostnames: [], slowStartMs: null };
+  text.split('\n').forEach((raw, index) => {
+    const line = raw.replace(/#.*$/, '').trim();
+    if (line === '') return;
+    const [word, ...args] = line.split(/\s+/);
+    if (word === 'refuse-start' && args.length === 0) directives.refuseStart = true;
+    else if (word === 'refuse-hostname' && args.length === 1) directives.refuseHostnames.push((args[0] as string).toLowerCase());
+    else if (word === 'slow-start' && args.length === 1 && Number.isFinite(Number(args[0])) && Number(args[0]) >= 0) directives.slowStartMs = Math.round(Number(args[0]) * 1000);
+    else throw new KnobError(`${path}:${index + 1}: ${JSON.stringify(line)} is not a fault (expected "refuse-start", "refuse-hostname HOST" or "slow-start SECONDS")`);
+  });
+  return directives;
+}
+
+/** Reads the fault file named by TM_STANDIN_FAULT_FILE now; no file (or no variable) means no fault. */
+export function readFaultFile(path: string | null): FaultFileDirectives {
+  if (path === null || !existsSync(path)) return { refuseStart: false, refuseHostnames: [], slowStartMs: null };
+  return parseFaultFile(readFileSync(path, 'utf8'), path);
 }

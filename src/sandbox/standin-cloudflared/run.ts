@@ -7,7 +7,7 @@ import { parseStandinCommandLine, type TunnelRunOptions } from './command-line.t
 import { readStandinConfig } from './config-reader.ts';
 import { startStandinEdge } from './edge.ts';
 import { EdgeConnector } from './edge-connector.ts';
-import { KnobError, readFaultKnobs, type FaultKnobs } from './fault-knobs.ts';
+import { KnobError, readFaultFile, readFaultKnobs, type FaultFileDirectives, type FaultKnobs } from './fault-knobs.ts';
 import { startMetricsServer } from './metrics-server.ts';
 import { createOriginHandler } from './origin-proxy.ts';
 import { RequestCounters } from './request-counters.ts';
@@ -80,6 +80,22 @@ async function runTunnel(options: TunnelRunOptions, knobs: FaultKnobs, io: Stand
     log('ERR', '"cloudflared tunnel run" requires the ID or name of the tunnel to run as the last command line argument or in the configuration file.');
     return 1;
   }
+  let faults: FaultFileDirectives;
+  try {
+    faults = readFaultFile(knobs.faultFile);
+  } catch (error) {
+    if (!(error instanceof KnobError)) throw error;
+    log('ERR', error.message);
+    return 1;
+  }
+  const refused = faults.refuseStart
+    ? 'refuse-start'
+    : config.ingress.find((rule) => typeof rule.hostname === 'string' && faults.refuseHostnames.includes(rule.hostname.toLowerCase()))?.hostname;
+  if (refused !== undefined) {
+    log('ERR', `Couldn't start tunnel error="the configuration was refused (fault injected by ${knobs.faultFile}: ${refused === 'refuse-start' ? 'refuse-start' : `refuse-hostname ${refused}`})"`);
+    return 1;
+  }
+  const slowStartMs = faults.slowStartMs ?? knobs.slowStartMs;
   const connectorId = randomUUID();
   const edgeAddress = options.edge ?? knobs.edge;
   const wanted = knobs.readyConnections ?? options.haConnections ?? 4;
@@ -175,9 +191,9 @@ async function runTunnel(options: TunnelRunOptions, knobs: FaultKnobs, io: Stand
   process.on('SIGINT', onSignal);
 
   const connect = async (): Promise<void> => {
-    if (knobs.slowStartMs > 0) {
-      log('INF', `Slow start: connecting in ${knobs.slowStartMs} ms (TM_STANDIN_SLOW_START)`);
-      await delay(knobs.slowStartMs);
+    if (slowStartMs > 0) {
+      log('INF', `Slow start: connecting in ${slowStartMs} ms (${faults.slowStartMs !== null ? 'TM_STANDIN_FAULT_FILE' : 'TM_STANDIN_SLOW_START'})`);
+      await delay(slowStartMs);
     }
     if (shuttingDown) return;
     if (knobs.neverReady) {

@@ -97,6 +97,44 @@ describe('spawn driver with real detached processes', () => {
     expect(exit!.reason).toContain(`pid ${pid}`);
   });
 
+  it('a restarted manager finds the live process on the address it answers on, even a promoted replica, before any start()', async () => {
+    const options = await optionsFor('promoted');
+    const first = new SpawnDriver(options);
+    const old = track((await first.start()).pid);
+    const replica = await first.spawnProcess(first.nextMetricsAddress());
+    track(replica.pid);
+    expect(replica.metricsAddress).toBe(options.replicaMetricsAddress);
+    await waitReady(replica.metricsAddress);
+    first.promote(replica);
+    await first.stopPid(old, 5_000);
+
+    // A new manager restored with the tunnel running never calls start(): it must still probe the replica's address,
+    // and put its next replica on the other one.
+    const next = new SpawnDriver(options);
+    expect(next.metricsAddress()).toBe(options.replicaMetricsAddress);
+    expect(next.nextMetricsAddress()).toBe(options.metricsAddress);
+    expect(await next.current()).toMatchObject({ pid: replica.pid, adopted: true });
+    await next.stop(5_000);
+  });
+
+  it('a replica left running by a manager killed during a reload is stopped by the next manager', async () => {
+    const options = await optionsFor('abandoned');
+    const first = new SpawnDriver(options);
+    const live = track((await first.start()).pid);
+    const replica = await first.spawnProcess(first.nextMetricsAddress());
+    track(replica.pid);
+    await waitReady(replica.metricsAddress);
+    // (the manager dies here: the replica is neither promoted nor stopped)
+
+    const next = new SpawnDriver(options);
+    expect(await next.reapAbandoned(5_000)).toEqual([replica.pid]);
+    expect(isProcessRunning(replica.pid)).toBe(false);
+    expect(isProcessRunning(live)).toBe(true);
+    expect(await next.current()).toMatchObject({ pid: live });
+    expect(await next.reapAbandoned(5_000)).toEqual([]);
+    await next.stop(5_000);
+  });
+
   it('does not adopt a pid that now belongs to another program', async () => {
     const options = await optionsFor('stale');
     const impostor = spawn('sleep', ['30'], { stdio: 'ignore' });

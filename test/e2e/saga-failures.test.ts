@@ -1,0 +1,284 @@
+import type { Server } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { EventRow } from '../../src/store/events-repository.ts';
+import { waitUntil } from '../helpers/cli.ts';
+import { call, mcpClient, portOf, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
+
+/**
+ * A failure injected at every step of the route saga, with real parts: the Cloudflare API emulator's fault knobs,
+ * the real config.yml and its git repository, the stand-in cloudflared refusing a file (TM_STANDIN_FAULT_FILE) or
+ * killed with SIGKILL, and SQLite itself refusing a write (a trigger). After each failure: the tool answered isError
+ * with the step's code and a fix, and nothing of the request is left — no ledger row, no DNS record, no rule, a
+ * `route.failed` event — while what the saga did not make (our own earlier record, the other routes) is untouched.
+ */
+
+const faultDir = mkdtempSync(join(tmpdir(), 'tm-saga-faults-'));
+const faultFile = join(faultDir, 'standin-faults');
+// The stand-in cloudflared inherits this process's environment when the service spawns it (and every replica).
+process.env.TM_STANDIN_FAULT_FILE = faultFile;
+
+type ToolError = { code: string; message: string; fix: string; details: Record<string, unknown> };
+
+let env: Awaited<ReturnType<typeof startTestService>>;
+let consilio: Client;
+let ms: Client;
+let origin: Server;
+let port: number;
+let zoneId: string;
+const events: EventRow[] = [];
+let unsubscribe: () => void = () => undefined;
+const KEEP = 'keep.153.se';
+
+const emulator = () => env.service.sandbox!.emulator;
+const recordsNamed = (hostname: string) => emulator().state().records.filter((record) => record.name === hostname);
+const configText = () => readFileSync(env.config.cloudflared.configPath, 'utf8');
+const hasRule = (hostname: string) => configText().includes(`hostname: ${hostname}`);
+const request = (subdomain: string) => call<ToolError>(consilio, 'tunnel_request_cname', { subdomain, targetPort: port });
+const postsOf = (since: number) => emulator().requests().filter((entry) => entry.at >= since && entry.route === 'POST /zones/:zone/dns_records');
+
+function ingressState(): unknown {
+  return (env.service.supervisor.actor.getSnapshot().children as Record<string, { getSnapshot(): { value: unknown } }>).ingress!.getSnapshot().value;
+}
+
+/** Lets a cycle started by the file watcher (or a compensation) finish before the next case changes the world. */
+async function ingressSettled(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await waitUntil(() => ingressState() === 'idle', 30_000, 'the ingress actor to be idle');
+}
+
+/** Everything the brief asks of a rolled-back request. */
+function expectRolledBack(result: { isError: boolean; data: ToolError }, hostname: string, code: string): void {
+  expect(result.isError, JSON.stringify(result.data)).toBe(true);
+  expect(result.data.code).toBe(code);
+  expect(result.data.fix.length).toBeGreaterThan(10);
+  expect(env.service.backend.findRoute(hostname)).toBeUndefined();
+  expect(recordsNamed(hostname)).toEqual([]);
+  expect(hasRule(hostname)).toBe(false);
+  const failed = events.filter((event) => event.kind === 'route.failed' && event.data.hostname === hostname);
+  expect(failed.map((event) => (event.data.error as { code: string }).code)).toEqual([code]);
+  expect(failed[0]!.project).toBe('consilio');
+}
+
+beforeAll(async () => {
+  env = await startTestService(
+    // A long backoff keeps the tunnel down (in `backoff`) for the tunnel-not-ready case until tunnel_restart.
+    { restart: { startTimeoutSeconds: 20, stopGraceSeconds: 5, backoffSeconds: [60] } },
+    { tunnelReadyTimeoutMs: 3_000 },
+  );
+  const info = env.service.sandboxInfo!;
+  consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
+  ms = await mcpClient(info.mcpUrl, info.tokens['meta-supervisor']!);
+  origin = await startOriginInRange(3150, 3199, 'consilio-keep');
+  port = portOf(origin);
+  const allocated = await call<{ port: number }>(consilio, 'port_allocate', { port, purpose: 'saga failure tests' });
+  expect(allocated.isError, JSON.stringify(allocated.data)).toBe(false);
+  zoneId = env.service.backend.listDomains().find((zone) => zone.name === '153.se')!.zoneId;
+  const kept = await request('keep');
+  expect(kept.isError, JSON.stringify(kept.data)).toBe(false);
+  expect(await viaEdge(info.edgeUrl, KEEP)).toMatchObject({ status: 200 });
+  unsubscribe = env.service.bus.subscribe((event) => events.push(event));
+}, 90_000);
+
+afterAll(async () => {
+  unsubscribe();
+  await Promise.all([consilio?.close(), ms?.close()]);
+  origin?.close();
+  await env?.stop();
+  rmSync(faultDir, { recursive: true, force: true });
+  delete process.env.TM_STANDIN_FAULT_FILE;
+});
+
+describe('a failure at every saga step rolls back fully', () => {
+  it('reserve: the ledger refuses the row', async () => {
+    const hostname = 'reserve-fail.153.se';
+    env.service.db.exec(`CREATE TRIGGER test_refuse_reserve BEFORE INSERT ON routes WHEN NEW.hostname = '${hostname}'
+      BEGIN SELECT RAISE(ABORT, 'injected: the ledger refused the reservation'); END`);
+    try {
+      const since = Date.now();
+      const result = await request('reserve-fail');
+      expectRolledBack(result, hostname, 'INTERNAL');
+      expect(result.data.message).toContain('injected: the ledger refused the reservation');
+      expect(postsOf(since)).toEqual([]);
+    } finally {
+      env.service.db.exec('DROP TRIGGER test_refuse_reserve');
+    }
+  });
+
+  it('DNS: Cloudflare answers 500 to every create, through all the adapter retries', async () => {
+    emulator().setFaults([{ route: 'POST /zones/:zone/dns_records', status: 500 }]);
+    try {
+      const since = Date.now();
+      const result = await request('dns-500');
+      expectRolledBack(result, 'dns-500.153.se', 'CLOUDFLARE_UNAVAILABLE');
+      // The adapter retried the whole operation (4 attempts), and every create failed.
+      expect(postsOf(since).map((entry) => entry.status)).toEqual([500, 500, 500, 500]);
+    } finally {
+      emulator().setFaults([]);
+    }
+  });
+
+  it('DNS: 429 with a Retry-After too long to wait for', async () => {
+    emulator().setFaults([{ route: 'POST /zones/:zone/dns_records', status: 429, retryAfterSeconds: 600 }]);
+    try {
+      const since = Date.now();
+      const result = await request('dns-429');
+      expectRolledBack(result, 'dns-429.153.se', 'CLOUDFLARE_RATE_LIMITED');
+      expect(postsOf(since).map((entry) => entry.status)).toEqual([429]);
+    } finally {
+      emulator().setFaults([]);
+    }
+  });
+
+  it('DNS: the connection drops before every create took effect', async () => {
+    emulator().setFaults([{ route: 'POST /zones/:zone/dns_records', drop: 'before' }]);
+    try {
+      const since = Date.now();
+      const result = await request('dns-drop');
+      expectRolledBack(result, 'dns-drop.153.se', 'CLOUDFLARE_UNAVAILABLE');
+      expect(postsOf(since).map((entry) => entry.status)).toEqual(['dropped', 'dropped', 'dropped', 'dropped']);
+    } finally {
+      emulator().setFaults([]);
+    }
+  });
+
+  it('DNS: the create took effect but its answer was lost, then Cloudflare stayed down: the record it made is removed', async () => {
+    const hostname = 'dns-lost.153.se';
+    emulator().setFaults([{ route: 'POST /zones/:zone/dns_records', drop: 'after', latencyMs: 300, times: 1 }]);
+    try {
+      const since = Date.now();
+      const pending = request('dns-lost');
+      // While the create is in flight, make every lookup of the adapter's three retries fail.
+      await waitUntil(() => emulator().faults()[0]!.hits === 1, 10_000, 'the create to reach the emulator');
+      emulator().addFaults([{ route: 'GET /zones/:zone/dns_records', status: 503, times: 3 }]);
+      const result = await pending;
+      expectRolledBack(result, hostname, 'CLOUDFLARE_UNAVAILABLE');
+      const log = emulator().requests().filter((entry) => entry.at >= since);
+      expect(postsOf(since).map((entry) => entry.status)).toEqual(['dropped']);
+      // The create HAD taken effect: the step removed that record itself.
+      expect(log.filter((entry) => entry.route === 'DELETE /zones/:zone/dns_records/:record').map((entry) => entry.status)).toEqual([200]);
+      expect(result.data.details.cleanup).toBe('deleted the record the failed create had made');
+    } finally {
+      emulator().setFaults([]);
+    }
+  });
+
+  it('ingress (render): config.yml was hand-edited into a file cloudflared would refuse', async () => {
+    const good = configText();
+    writeFileSync(env.config.cloudflared.configPath, `${good}\n  - hostname: broken.153.se\n    service: [not, a, url]\n`);
+    try {
+      const result = await request('ingress-render');
+      expectRolledBack(result, 'ingress-render.153.se', 'CONFIG_FILE_DRIFT');
+    } finally {
+      writeFileSync(env.config.cloudflared.configPath, good);
+      await ingressSettled();
+    }
+    expect(configText()).toBe(good);
+  });
+
+  it('ingress (write): git cannot commit the new version; our own earlier record of that name is kept', async () => {
+    const hostname = 'pre.153.se';
+    // A CNAME of ours for consilio that this request did not make (an earlier route's, left in Cloudflare).
+    const made = await fetch(`${env.service.sandbox!.apiBaseUrl}/zones/${zoneId}/dns_records`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${env.service.sandbox!.apiToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        type: 'CNAME',
+        name: hostname,
+        content: `${env.config.tunnel.id}.cfargotunnel.com`,
+        proxied: true,
+        comment: 'tunnel-manager:owner=consilio',
+      }),
+    });
+    const earlier = ((await made.json()) as { result: { id: string } }).result;
+    const lock = join(dirname(env.config.cloudflared.configPath), '.git', 'index.lock');
+    writeFileSync(lock, '');
+    try {
+      const result = await request('pre');
+      expect(result.isError, JSON.stringify(result.data)).toBe(true);
+      expect(result.data.code).toBe('GIT_FAILED');
+      expect(result.data.fix).toContain('git');
+      expect(env.service.backend.findRoute(hostname)).toBeUndefined();
+      expect(hasRule(hostname)).toBe(false);
+      expect(events.filter((e) => e.kind === 'route.failed' && e.data.hostname === hostname)).toHaveLength(1);
+      // The rollback did not delete a record the saga had only reused.
+      expect(recordsNamed(hostname).map((record) => record.id)).toEqual([earlier.id]);
+    } finally {
+      rmSync(lock, { force: true });
+      await ingressSettled();
+    }
+  });
+
+  it('reload: cloudflared refuses the new file; the tunnel keeps serving the other routes during and after', async () => {
+    writeFileSync(faultFile, 'refuse-hostname reload-fail.153.se\n');
+    const edge = env.service.sandboxInfo!.edgeUrl;
+    const statuses: number[] = [];
+    let done = false;
+    const traffic = (async () => {
+      while (!done) statuses.push((await viaEdge(edge, KEEP).catch(() => ({ status: 0 }))).status);
+    })();
+    try {
+      const result = await request('reload-fail');
+      expectRolledBack(result, 'reload-fail.153.se', 'RELOAD_FAILED');
+      expect(result.data.message).toContain('the last good version was restored');
+      expect(result.data.message).toContain('fault injected');
+    } finally {
+      done = true;
+      await traffic;
+      rmSync(faultFile, { force: true });
+    }
+    expect(statuses.length).toBeGreaterThan(0);
+    expect(statuses.filter((status) => status !== 200)).toEqual([]);
+    expect(await viaEdge(edge, KEEP)).toMatchObject({ status: 200, body: expect.stringContaining('consilio-keep') });
+    expect(hasRule(KEEP)).toBe(true);
+  }, 60_000);
+
+  it('tunnel not ready: cloudflared died and cannot start again', async () => {
+    writeFileSync(faultFile, 'refuse-start\n');
+    try {
+      const live = await env.service.driver.current();
+      process.kill(live!.pid!, 'SIGKILL');
+      await waitUntil(() => env.service.backend.status().state === 'backoff', 30_000, 'the tunnel to be in backoff');
+      const result = await request('not-ready');
+      expectRolledBack(result, 'not-ready.153.se', 'TUNNEL_NOT_RUNNING');
+    } finally {
+      rmSync(faultFile, { force: true });
+    }
+    const restarted = await call<{ state: string }>(ms, 'tunnel_restart');
+    expect(restarted.isError, JSON.stringify(restarted.data)).toBe(false);
+    expect(restarted.data.state).toMatch(/^running/);
+    await waitUntil(async () => (await viaEdge(env.service.sandboxInfo!.edgeUrl, KEEP)).status === 200 || undefined, 20_000, 'the kept route to answer again');
+  }, 90_000);
+
+  it('activation: the ledger refuses to mark the route active', async () => {
+    const hostname = 'activate-fail.153.se';
+    env.service.db.exec(`CREATE TRIGGER test_refuse_activation BEFORE UPDATE OF status ON routes WHEN NEW.status = 'active' AND NEW.hostname = '${hostname}'
+      BEGIN SELECT RAISE(ABORT, 'injected: the ledger refused the activation'); END`);
+    try {
+      const result = await request('activate-fail');
+      expectRolledBack(result, hostname, 'INTERNAL');
+      expect(result.data.message).toContain('injected: the ledger refused the activation');
+      // It had gone all the way: DNS, rule, reload and tunnel wait were done, then undone.
+      expect((result.data.details.timings as { step: string }[]).map((t) => t.step)).toEqual(
+        expect.arrayContaining(['reserve', 'dns', 'ingress', 'tunnelReady', 'removeIngress', 'deleteDns', 'release']),
+      );
+    } finally {
+      env.service.db.exec('DROP TRIGGER test_refuse_activation');
+    }
+  }, 60_000);
+
+  it('after all of that the service is whole: the kept route serves and a new request succeeds', async () => {
+    const result = await call<{ hostname: string }>(consilio, 'tunnel_request_cname', { subdomain: 'after', targetPort: port });
+    expect(result.isError, JSON.stringify(result.data)).toBe(false);
+    expect(await viaEdge(env.service.sandboxInfo!.edgeUrl, 'after.153.se')).toMatchObject({ status: 200 });
+    expect(await viaEdge(env.service.sandboxInfo!.edgeUrl, KEEP)).toMatchObject({ status: 200 });
+    const routes = env.service.backend.listRoutes({ project: 'consilio' }).map((route) => [route.hostname, route.status]);
+    expect(routes.sort()).toEqual([
+      ['after.153.se', 'active'],
+      [KEEP, 'active'],
+    ]);
+  }, 60_000);
+});
