@@ -375,6 +375,7 @@ export function createBackend(options: BackendOptions): McpBackend {
 
     findRoute: (hostname) => routes.find(hostname),
     listRoutes: (filter) => routes.list(filter),
+    pageRoutes: (filter) => routes.page(filter),
     listDomains: () =>
       options.domains.list().map((zone) => ({
         zoneId: zone.zoneId,

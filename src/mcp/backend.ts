@@ -101,6 +101,7 @@ export interface McpBackend {
   deleteCname(by: Principal, hostname: string): Promise<DeleteResult>;
   findRoute(hostname: string): Route | undefined;
   listRoutes(filter: { project?: string }): Route[];
+  pageRoutes(filter: { project?: string | undefined; after: string; limit: number }): { routes: Route[]; total: number };
   listDomains(): DomainView[];
   checkConnectivity(by: Principal, port: number): Promise<ConnectivityView>;
   recommendConfig(by: Principal, port: number): Promise<ConnectivityView>;

@@ -107,6 +107,9 @@ export class RoutesRepository {
   private readonly selectByProject;
   private readonly deleteOne;
   private readonly countAll;
+  private readonly pageAll;
+  private readonly pageByProject;
+  private readonly countByProject;
 
   constructor(private readonly db: Database) {
     this.insertRow = db.prepare(
@@ -120,6 +123,9 @@ export class RoutesRepository {
     this.selectByProject = db.prepare('SELECT * FROM routes WHERE project = ? ORDER BY hostname');
     this.deleteOne = db.prepare('DELETE FROM routes WHERE hostname = ?');
     this.countAll = db.prepare('SELECT COUNT(*) AS n FROM routes');
+    this.countByProject = db.prepare('SELECT COUNT(*) AS n FROM routes WHERE project = ?');
+    this.pageAll = db.prepare('SELECT * FROM routes WHERE hostname > ? ORDER BY hostname LIMIT ?');
+    this.pageByProject = db.prepare('SELECT * FROM routes WHERE project = ? AND hostname > ? ORDER BY hostname LIMIT ?');
   }
 
   /** Inserts a new row; throws SQLITE_CONSTRAINT_UNIQUE if the hostname is already in the ledger. */
@@ -153,6 +159,18 @@ export class RoutesRepository {
   list(filter: { project?: string } = {}): Route[] {
     const rows = (filter.project === undefined ? this.selectAll.all() : this.selectByProject.all(filter.project)) as RouteRow[];
     return rows.map(toRoute);
+  }
+
+  /**
+   * One page in hostname order: the routes after `after` (exclusive; '' for the first page), at most `limit`,
+   * and the total that matches the filter.
+   */
+  page(filter: { project?: string | undefined; after: string; limit: number }): { routes: Route[]; total: number } {
+    const rows = (filter.project === undefined
+      ? this.pageAll.all(filter.after, filter.limit)
+      : this.pageByProject.all(filter.project, filter.after, filter.limit)) as RouteRow[];
+    const total = (filter.project === undefined ? this.countAll.get() : this.countByProject.get(filter.project)) as { n: number };
+    return { routes: rows.map(toRoute), total: total.n };
   }
 
   update(hostname: string, patch: RoutePatch, at: number): Route | undefined {

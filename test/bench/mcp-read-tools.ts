@@ -26,8 +26,9 @@ export interface ReadToolsFigures {
 const TOOLS = [
   { key: 'tunnel_ping', tool: 'tunnel_ping', as: 'ms', args: {} },
   { key: 'tunnel_get_status', tool: 'tunnel_get_status', as: 'ms', args: {} },
-  { key: 'tunnel_list_cnames (MS, all)', tool: 'tunnel_list_cnames', as: 'ms', args: {} },
-  { key: 'tunnel_list_cnames (PS, own)', tool: 'tunnel_list_cnames', as: 'ps', args: {} },
+  { key: 'tunnel_list_cnames (MS, first page of 100)', tool: 'tunnel_list_cnames', as: 'ms', args: {} },
+  { key: 'tunnel_list_cnames (PS, first page of 100)', tool: 'tunnel_list_cnames', as: 'ps', args: {} },
+  { key: 'tunnel_list_cnames (MS, all in one page)', tool: 'tunnel_list_cnames', as: 'ms', args: { limit: 1000 } },
 ] as const;
 
 export async function runReadToolsBenchmark(options: { calls?: number; routes?: number } = {}): Promise<ReadToolsFigures> {
@@ -49,8 +50,16 @@ export async function runReadToolsBenchmark(options: { calls?: number; routes?: 
     await ps.initialize();
     const clientOf = (as: 'ms' | 'ps') => (as === 'ms' ? ms : ps);
 
-    const listed = await ms.callTool('tunnel_list_cnames');
-    if (listed.count !== total) throw new Error(`tunnel_list_cnames answered ${String(listed.count)} routes, the ledger has ${total}`);
+    // Paging through the whole ledger must give every route once.
+    let seen = 0;
+    let cursor: string | null = null;
+    do {
+      const page = (await ms.callTool('tunnel_list_cnames', cursor === null ? {} : { cursor })) as { count: number; total: number; nextCursor: string | null };
+      if (page.total !== total) throw new Error(`tunnel_list_cnames reports a total of ${String(page.total)}, the ledger has ${total}`);
+      seen += page.count;
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    if (seen !== total) throw new Error(`paging tunnel_list_cnames gave ${seen} routes, the ledger has ${total}`);
     const status = await ms.callTool('tunnel_get_status');
     if (status.routes !== total) throw new Error(`tunnel_get_status counts ${String(status.routes)} routes, the ledger has ${total}`);
 
@@ -74,7 +83,7 @@ export async function runReadToolsBenchmark(options: { calls?: number; routes?: 
       tools[entry.key] = { ...spread, bytes: bytes[entry.key]!, ratioP50: Math.round((spread.p50 / ping.p50) * 100) / 100, ratioP99: Math.round((spread.p99 / ping.p99) * 100) / 100 };
     }
     const budgetRatio = 1.5;
-    const pass = tools['tunnel_get_status']!.ratioP99 <= budgetRatio && tools['tunnel_list_cnames (MS, all)']!.ratioP99 <= budgetRatio;
+    const pass = tools['tunnel_get_status']!.ratioP99 <= budgetRatio && tools['tunnel_list_cnames (MS, first page of 100)']!.ratioP99 <= budgetRatio;
     return { routes: total, calls, tools, budgetRatio, pass };
   } finally {
     db.close();
@@ -85,7 +94,8 @@ export async function runReadToolsBenchmark(options: { calls?: number; routes?: 
 
 export function renderReadTools(figures: ReadToolsFigures): string {
   const rows = Object.entries(figures.tools).map(([key, t]) => {
-    const budget = key === 'tunnel_ping' ? 'the no-op' : key.includes('PS') ? '(for reference)' : `≤ 1.5 × no-op p99: ${verdict(t.ratioP99 <= figures.budgetRatio)}`;
+    const budget =
+      key === 'tunnel_ping' ? 'the no-op' : key.includes('PS') || key.includes('all in one page') ? '(for reference)' : `≤ 1.5 × no-op p99: ${verdict(t.ratioP99 <= figures.budgetRatio)}`;
     return `| ${key} | ${t.p50} | ${t.p90} | ${t.p99} | ${t.max} | ${t.ratioP50} / ${t.ratioP99} | ${t.bytes < 1024 ? `${t.bytes} B` : `${Math.round(t.bytes / 1024)} KiB`} | ${budget} |`;
   });
   return [
