@@ -260,6 +260,12 @@ export const tunnelMachine = setup({
       pid: null,
       at: now(),
     })),
+    /** A failed start: the queued reload requests are served by the next start, which reads the file as it is. */
+    answerPendingOnNextStart: enqueueActions(({ context, enqueue }) => {
+      if (context.pendingReloads.length === 0) return;
+      enqueue.emit({ type: 'tunnel.reloaded', requestIds: context.pendingReloads, applied: 'on-next-start', outcome: null, pid: null, at: now() });
+      enqueue.assign({ pendingReloads: [] });
+    }),
     takePendingReloads: assign(({ context }) => ({ reloadingFor: context.pendingReloads, pendingReloads: [] })),
     recordReloaded: assign(({ context, event }) => {
       const outcome = (event as unknown as { output: ReloadOutcome }).output;
@@ -320,7 +326,7 @@ export const tunnelMachine = setup({
         src: 'startTunnel',
         input: ({ context }) => ({ settings: context.settings }),
         onDone: { target: 'running', actions: ['emitRecoveredIfDown', 'recordStarted'] },
-        onError: { target: 'backoff', actions: ['recordStartFailure', 'emitDown'] },
+        onError: { target: 'backoff', actions: ['recordStartFailure', 'emitDown', 'answerPendingOnNextStart'] },
       },
       // The starting process may have read the file before the change: reload once it runs.
       on: { RECHECK: { actions: 'applySettings' }, RELOAD: { actions: 'queueReload' } },

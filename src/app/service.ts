@@ -16,7 +16,7 @@ import { createCloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
 import { RateLimiter } from '../cloudflare/rate-limiter.ts';
 import { ZoneDirectory } from '../cloudflare/zones.ts';
 import { ConfigDocument } from '../cloudflared/config-document.ts';
-import { probeTunnelHealth } from '../cloudflared/health-probe.ts';
+import { probeTunnelHealth, type HealthSample } from '../cloudflared/health-probe.ts';
 import { provideIngressMachine, type IngressActor } from '../cloudflared/ingress-runtime.ts';
 import { IngressService } from '../cloudflared/ingress-service.ts';
 import type { ProcessDriver } from '../cloudflared/process-driver.ts';
@@ -152,6 +152,9 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       const reaped = await driver.reapAbandoned((config.reload.drainGraceSeconds + 5) * 1000);
       if (reaped.length > 0) logger.warn({ pids: reaped }, 'stopped cloudflared processes left behind by an unfinished reload');
     }
+    // Only the samples the tunnel actor acts on enter the health history (not the polls while a start waits
+    // for readiness, which would count a healthy start as failed samples).
+    const fullSample = new WeakMap<ProbeSample, HealthSample>();
     let lastRollup = 0;
     const probe = async (): Promise<ProbeSample> => {
       const sample = await probeTunnelHealth({
@@ -160,12 +163,18 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         expectedConnections: config.cloudflared.expectedConnections,
         timeoutMs: config.health.probeTimeoutSeconds * 1000,
       });
+      const brief: ProbeSample = { at: sample.ts, result: sample.result, readyConnections: sample.readyConnections, ...(sample.error ? { error: sample.error } : {}) };
+      fullSample.set(brief, sample);
+      return brief;
+    };
+    const recordSample = (brief: ProbeSample): void => {
+      const sample = fullSample.get(brief);
+      if (!sample) return;
       health.insert(sample);
       if (sample.ts - lastRollup > 3_600_000) {
         lastRollup = sample.ts;
         health.rollupAndPrune(sample.ts, config.health.rawRetentionDays);
       }
-      return { at: sample.ts, result: sample.result, readyConnections: sample.readyConnections, ...(sample.error ? { error: sample.error } : {}) };
     };
     const reloadCloudflared = async (): Promise<ReloadResult> => {
       if (config.tunnel.remotelyManaged) {
@@ -264,6 +273,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       probe,
       reload: reloadCloudflared,
       metricsAddress,
+      onSample: recordSample,
       startTimeoutMs: config.restart.startTimeoutSeconds * 1000,
       logger,
     });

@@ -74,7 +74,7 @@ function runGit(directory: string, args: string[]): Promise<string> {
     execFile('git', args, { cwd: directory, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } }, (error, stdout, stderr) => {
       if (error) {
         const reason = String(stderr).trim() || error.message;
-        reject(Object.assign(new Error(reason), { exitCode: (error as { code?: unknown }).code }));
+        reject(Object.assign(new Error(reason), { exitCode: (error as { code?: unknown }).code, stdout: String(stdout) }));
         return;
       }
       resolve(String(stdout));
@@ -119,9 +119,13 @@ export class ConfigGit {
   async commit(message: string): Promise<string | null> {
     try {
       await this.git.raw(['add', '--', '.gitignore', this.fileName]);
-      const staged = (await this.git.raw(['diff', '--cached', '--name-only'])).trim();
-      if (staged === '') return null;
-      await this.git.raw(['commit', '--no-verify', '-m', message, '--', '.gitignore', this.fileName]);
+      try {
+        await this.git.raw(['commit', '--no-verify', '--quiet', '-m', message, '--', '.gitignore', this.fileName]);
+      } catch (error) {
+        // Nothing staged: git says so on stdout and exits 1. Anything else is a real failure.
+        if (/nothing to commit|no changes added/.test((error as { stdout?: string }).stdout ?? '')) return null;
+        throw error;
+      }
       return (await this.git.raw(['rev-parse', 'HEAD'])).trim();
     } catch (error) {
       throw gitFailed('commit', this.directory, error);
@@ -196,7 +200,7 @@ export class ConfigGit {
 
   /** Marks `commit` (default HEAD) as the version cloudflared loaded successfully. */
   async markLastGood(commit = 'HEAD'): Promise<void> {
-    if (!(await this.hasCommits())) return;
+    if (commit === 'HEAD' && !(await this.hasCommits())) return;
     try {
       await this.git.raw(['tag', '--force', LAST_GOOD_TAG, commit]);
     } catch (error) {

@@ -106,6 +106,8 @@ function invalidConfig(where: string, issues: IngressIssue[]): TunnelManagerErro
 export class IngressService {
   private lastWritten: string | null = null;
   private lastLoaded: string | null = null;
+  /** The commit HEAD points at and the file content it holds, as last committed by this service. */
+  private head: { commit: string; content: string } | null = null;
   /** The disk content we last reported drift for, so one edit is reported once. */
   private lastReportedDisk: string | null = null;
   /** The shadowed rules we last reported, so a standing problem is reported once. */
@@ -311,14 +313,20 @@ export class IngressService {
   /** Commits the file as it is on disk; null when git backup is off or nothing changed. */
   async commit(message: string): Promise<string | null> {
     if (!this.git) return null;
-    return (await this.git.commit(message)) ?? (await this.git.resolve('HEAD'));
+    const content = await this.readDisk();
+    const commit = (await this.git.commit(message)) ?? (await this.git.resolve('HEAD'));
+    // Remember what HEAD holds, so marking it good needs one git call instead of four.
+    this.head = commit === null || content === null ? null : { commit, content };
+    return commit;
   }
 
   /** cloudflared runs the current version: remember it as the one to fall back to. */
   async markGood(): Promise<void> {
     const onDisk = await this.readDisk();
     this.lastLoaded = onDisk;
-    if (this.git && onDisk !== null && onDisk === (await this.git.headContent())) await this.git.markLastGood();
+    if (!this.git || onDisk === null) return;
+    if (this.head !== null && this.head.content === onDisk) await this.git.markLastGood(this.head.commit);
+    else if (onDisk === (await this.git.headContent())) await this.git.markLastGood();
   }
 
   /** Writes back the version cloudflared last loaded successfully (from git, else from memory). */

@@ -45,7 +45,7 @@ async function everyPage(client: Client, args: Record<string, unknown>): Promise
   const pages: Page[] = [];
   let cursor: string | null = null;
   do {
-    const page = await call<Page>(client, 'tunnel_list_cnames', { ...args, ...(cursor === null ? {} : { cursor }) });
+    const page: { isError: boolean; data: Page } = await call<Page>(client, 'tunnel_list_cnames', { ...args, ...(cursor === null ? {} : { cursor }) });
     expect(page.isError, JSON.stringify(page.data)).toBe(false);
     pages.push(page.data);
     cursor = page.data.nextCursor;

@@ -291,4 +291,14 @@ describe('tunnel machine under a simulated clock', () => {
     expect(h.state()).toEqual({ running: 'up' });
     expect(h.reloads).toEqual([['while-starting']]);
   });
+
+  it('a start that fails answers the reloads queued during it: the next start reads the file', async () => {
+    const h = harness({ startOutcomes: ['fail'], startDelayMs: 100 });
+    h.actor.start();
+    h.actor.send({ type: 'RELOAD', requestId: 'queued' });
+    await vi.advanceTimersByTimeAsync(100);
+    expect(h.state()).toBe('backoff');
+    expect(h.emitted.at(-1)).toMatchObject({ type: 'tunnel.reloaded', requestIds: ['queued'], applied: 'on-next-start' });
+    expect(h.actor.getSnapshot().context.pendingReloads).toEqual([]);
+  });
 });
