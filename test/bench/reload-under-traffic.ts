@@ -8,7 +8,6 @@
  * `--write` replaces the "Reload under traffic" section of docs/performance.md with the figures.
  * test/bench/reload.bench.ts runs the same scenario under `npm run bench`.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
@@ -16,6 +15,7 @@ import os from 'node:os';
 import { reloadWithReplica, type ReloadResult } from '../../src/cloudflared/replica-reload.ts';
 import { SpawnDriver } from '../../src/cloudflared/spawn-driver.ts';
 import { startStandinEdge } from '../../src/sandbox/standin-cloudflared/edge.ts';
+import { writeDocSection } from './support.ts';
 import { REPO_ROOT, STANDIN_COMMAND, TUNNEL_ID, freePort, startOrigin, tempDir, waitReady, writeTunnelConfig } from '../helpers/standin-cloudflared.ts';
 
 export interface ReloadBenchFigures {
@@ -138,19 +138,9 @@ export function renderFigures(figures: ReloadBenchFigures): string {
 
 /** Replaces (or appends) the section in docs/performance.md, leaving the other sections alone. */
 export function writeFiguresToDocs(figures: ReloadBenchFigures): string {
-  const path = fileURLToPath(new URL('../../docs/performance.md', import.meta.url));
-  const section = renderFigures(figures);
-  const current = existsSync(path) ? readFileSync(path, 'utf8') : '# Performance\n\nFigures from the benchmarks in `test/bench`; each section says how to reproduce it.\n\n';
-  const start = current.indexOf('## Reload under traffic');
-  let next: string;
-  if (start === -1) {
-    next = `${current.trimEnd()}\n\n${section}`;
-  } else {
-    const after = current.indexOf('\n## ', start + 1);
-    next = `${current.slice(0, start)}${section}${after === -1 ? '' : `\n${current.slice(after + 1)}`}`;
-  }
-  writeFileSync(path, next.endsWith('\n') ? next : `${next}\n`);
-  return path;
+  const rendered = renderFigures(figures);
+  const heading = '## Reload under traffic';
+  return writeDocSection('Reload under traffic', rendered.startsWith(heading) ? rendered.slice(heading.length) : rendered);
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
