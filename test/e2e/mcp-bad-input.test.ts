@@ -47,7 +47,13 @@ async function expectRefused(tool: string, args: Record<string, unknown>, field:
   expect(result.data.message, shown).toContain(field);
   expect(result.data.fix.trim().length, shown).toBeGreaterThan(0);
   expect(result.data.details, shown).toBeTypeOf('object');
-  expect(await snapshot(), shown).toBe(baseline);
+  const now = await snapshot();
+  if (now !== baseline) {
+    // Say which part of the world changed, not just that the long strings differ.
+    const before = JSON.parse(baseline) as Record<string, unknown>;
+    const after = JSON.parse(now) as Record<string, unknown>;
+    for (const part of Object.keys(before)) expect(after[part], `${part} changed after ${shown}`).toEqual(before[part]);
+  }
   return result.data;
 }
 

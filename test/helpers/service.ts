@@ -36,6 +36,7 @@ export async function startTestService(
     edgeListen: '127.0.0.1:0',
     ...serviceOptions,
   });
+  await settled(service);
   return {
     service,
     config,
@@ -45,6 +46,24 @@ export async function startTestService(
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Waits until the boot work is done (zones refreshed and adopted, the boot-time ingress cycle finished, the tunnel
+ * running), so a test's "before" picture of the world is not taken halfway through it.
+ */
+export async function settled(service: Service, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const children = service.supervisor.actor.getSnapshot().children as Record<string, { getSnapshot(): { value: unknown } } | undefined>;
+    const zones = children.zones?.getSnapshot().value;
+    const ingress = children.ingress?.getSnapshot().value;
+    const tunnel = children.tunnel?.getSnapshot().value;
+    const ready = zones === 'ready' && ingress === 'idle' && typeof tunnel === 'object' && tunnel !== null && 'running' in tunnel;
+    if (ready) return;
+    if (Date.now() > deadline) throw new Error(`the service did not settle: zones ${JSON.stringify(zones)}, ingress ${JSON.stringify(ingress)}, tunnel ${JSON.stringify(tunnel)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 export async function mcpClient(url: string, token: string): Promise<Client> {
