@@ -209,26 +209,13 @@ export const ingressMachine = setup({
       reloaded: context.written?.needsReload ?? false,
       rollbackOf: context.rollbackCommit,
     })),
-    emitRenderFailed: emit(({ context, event }) => ({
+    /** A stage of the cycle failed; a rollback's failure names the commit it was restoring. */
+    emitFailed: emit(({ context, event }, params: { stage: 'render' | 'write' | 'rollback' }) => ({
       type: 'ingress.failed' as const,
-      stage: 'render' as const,
+      stage: params.stage,
       changes: context.inFlight,
       error: describeFailure((event as unknown as { error: unknown }).error),
-      rollbackOf: null,
-    })),
-    emitWriteFailed: emit(({ context, event }) => ({
-      type: 'ingress.failed' as const,
-      stage: 'write' as const,
-      changes: context.inFlight,
-      error: describeFailure((event as unknown as { error: unknown }).error),
-      rollbackOf: null,
-    })),
-    emitRollbackFailed: emit(({ context, event }) => ({
-      type: 'ingress.failed' as const,
-      stage: 'rollback' as const,
-      changes: context.inFlight,
-      error: describeFailure((event as unknown as { error: unknown }).error),
-      rollbackOf: context.rollbackCommit,
+      rollbackOf: params.stage === 'rollback' ? context.rollbackCommit : null,
     })),
     emitRestored: emit(({ context }) => ({
       type: 'ingress.restored' as const,
@@ -266,7 +253,7 @@ export const ingressMachine = setup({
         src: 'render',
         input: ({ context }) => ({ changes: context.inFlight }),
         onDone: { target: 'writing', actions: 'storeRendered' },
-        onError: { target: 'settling', actions: ['storeError', 'emitRenderFailed'] },
+        onError: { target: 'settling', actions: ['storeError', { type: 'emitFailed', params: { stage: 'render' } }] },
       },
     },
     writing: {
@@ -277,7 +264,7 @@ export const ingressMachine = setup({
           { guard: 'needsReload', target: 'reloading', actions: 'storeWritten' },
           { target: 'settling', actions: ['storeWritten', 'clearError', 'emitApplied'] },
         ],
-        onError: { target: 'settling', actions: ['storeError', 'emitWriteFailed'] },
+        onError: { target: 'settling', actions: ['storeError', { type: 'emitFailed', params: { stage: 'write' } }] },
       },
     },
     rollingBack: {
@@ -288,7 +275,7 @@ export const ingressMachine = setup({
           { guard: 'needsReload', target: 'reloading', actions: 'storeWritten' },
           { target: 'settling', actions: ['storeWritten', 'clearError', 'emitApplied'] },
         ],
-        onError: { target: 'settling', actions: ['storeError', 'emitRollbackFailed'] },
+        onError: { target: 'settling', actions: ['storeError', { type: 'emitFailed', params: { stage: 'rollback' } }] },
       },
     },
     reloading: {

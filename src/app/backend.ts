@@ -27,10 +27,12 @@ import type { RoutesRepository } from '../store/routes-repository.ts';
 import type { Database } from '../store/database.ts';
 import type { Config } from './config.ts';
 import type { EventBus } from './event-bus.ts';
-import { requestedHostname } from './hostname.ts';
+import { hostnameProblems, requestedHostname } from './hostname.ts';
 import { readInspection } from './inspection.ts';
 import type { RouteRunner } from './route-runner.ts';
 import { statusOf, type TunnelStatus } from './status.ts';
+import { supervisorChild } from './supervisor-children.ts';
+import { stateToString } from './transition-recorder.ts';
 
 export interface BackendOptions {
   config: Config;
@@ -57,11 +59,6 @@ export interface BackendOptions {
 
 const HOUR = 3_600_000;
 
-function child(actor: Actor<SupervisorMachine>, id: string): AnyActorRef {
-  const ref = actor.getSnapshot().children[id as keyof ReturnType<Actor<SupervisorMachine>['getSnapshot']>['children']];
-  if (!ref) throw new Error(`the supervisor has no ${id} child`);
-  return ref as AnyActorRef;
-}
 
 function isRunning(value: unknown): boolean {
   return typeof value === 'object' && value !== null && 'running' in value;
@@ -101,7 +98,7 @@ export function waitForTunnelRunning(tunnel: AnyActorRef, timeoutMs: number): Pr
 export function createBackend(options: BackendOptions): McpBackend {
   const { config, routes, ports, bus, provider, zones, runner } = options;
 
-  const tunnelSnapshot = () => child(options.supervisor(), 'tunnel').getSnapshot() as { value: unknown; context: TunnelContext };
+  const tunnelSnapshot = () => supervisorChild(options.supervisor(), 'tunnel').getSnapshot() as { value: unknown; context: TunnelContext };
   const status = (): TunnelStatus =>
     statusOf(tunnelSnapshot(), { routes: routes.count(), tunnelId: config.tunnel.id, asOf: Date.now() });
 
@@ -200,7 +197,7 @@ export function createBackend(options: BackendOptions): McpBackend {
         responsesByCode[code] = (responsesByCode[code] ?? 0) + sample.value;
       }
       return {
-        state: statusOf(snapshot, { routes: 0, tunnelId: config.tunnel.id, asOf: null }).state,
+        state: stateToString(snapshot.value),
         readyConnections: snapshot.context.lastProbe?.readyConnections ?? null,
         haConnections: total('cloudflared_tunnel_ha_connections'),
         totalRequests: total('cloudflared_tunnel_total_requests'),
@@ -216,7 +213,7 @@ export function createBackend(options: BackendOptions): McpBackend {
     },
 
     async restartTunnel(by: Principal): Promise<TunnelStatus> {
-      const tunnel = child(options.supervisor(), 'tunnel');
+      const tunnel = supervisorChild(options.supervisor(), 'tunnel');
       const before = tunnelSnapshot();
       // A restart takes the tunnel down on purpose: the tunnel machine emits nothing for that (it reports
       // failures), so say it here, for the events log and the subscribers of tunnel://status. A tunnel that was
@@ -322,8 +319,21 @@ export function createBackend(options: BackendOptions): McpBackend {
       return { ...base, dryRun: false, timings: output.timings, dnsRecordId: output.dnsRecordId, commit: output.commit };
     },
 
-    async deleteCname(principal: Principal, hostname: string): Promise<DeleteResult> {
+    async deleteCname(principal: Principal, asGiven: string): Promise<DeleteResult> {
+      // Errors about the argument quote it as given; everything else uses the ledger's lower-case name.
+      const hostname = asGiven.toLowerCase();
       const route = routes.find(hostname);
+      // A name that is no DNS name at all gets a clearer answer than "not found" (any name in the ledger,
+      // adopted ones included, stays deletable whatever its form).
+      const problems = route ? [] : hostnameProblems(hostname);
+      if (problems.length > 0) {
+        throw new TunnelManagerError({
+          code: 'HOSTNAME_INVALID',
+          message: `hostname ${JSON.stringify(asGiven.slice(0, 80))} is not a valid DNS name: ${problems.join('; ')}.`,
+          fix: 'Pass `hostname` as tunnel_list_cnames lists it, e.g. "app.153.se".',
+          details: { argument: 'hostname', problems },
+        });
+      }
       if (!route) {
         throw new TunnelManagerError({
           code: 'ROUTE_NOT_FOUND',
@@ -335,9 +345,9 @@ export function createBackend(options: BackendOptions): McpBackend {
       if (route.project !== principal.project && principal.role !== 'ms') {
         throw new TunnelManagerError({
           code: 'ROUTE_NOT_OWNED',
-          message: `${hostname} belongs to ${route.project}.`,
-          fix: 'You can delete only your own routes.',
-          details: { hostname, owner: route.project },
+          message: `${asGiven} belongs to ${route.project}, not to ${principal.project}.`,
+          fix: 'You can delete only your own routes (tunnel_list_cnames lists them). Ask the meta-supervisor if this one must go.',
+          details: { hostname: asGiven, owner: route.project },
         });
       }
       if (route.status === 'pending' || route.status === 'deleting') {
@@ -391,7 +401,7 @@ export function createBackend(options: BackendOptions): McpBackend {
     async topology(): Promise<TopologyView> {
       const topology = options.topology.current();
       const located = locateCloudflared(topology, config.docker.cloudflaredContainer ? { containerName: config.docker.cloudflaredContainer } : {});
-      const topologyActor = child(options.supervisor(), 'topology').getSnapshot() as { hasTag?: (tag: string) => boolean; context: { lastError: string | null } };
+      const topologyActor = supervisorChild(options.supervisor(), 'topology').getSnapshot() as { hasTag?: (tag: string) => boolean; context: { lastError: string | null } };
       const available = topologyActor.hasTag?.('available') ?? false;
       return {
         available,
@@ -406,7 +416,7 @@ export function createBackend(options: BackendOptions): McpBackend {
     events: (cursor, limit, project) => options.events.since(cursor, limit, project),
 
     async rollbackConfig(_principal: Principal, commit: string): Promise<RollbackView> {
-      const ingress = child(options.supervisor(), 'ingress') as unknown as IngressActor;
+      const ingress = supervisorChild(options.supervisor(), 'ingress') as unknown as IngressActor;
       const result = await rollbackIngress(ingress, commit);
       return { commit, restoredFrom: commit, newCommit: result.commit, reloaded: result.reloaded };
     },

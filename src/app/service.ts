@@ -42,6 +42,7 @@ import { HealthRepository } from '../store/health-repository.ts';
 import { PortsRepository } from '../store/ports-repository.ts';
 import { RoutesRepository } from '../store/routes-repository.ts';
 import { createBackend, waitForTunnelRunning } from './backend.ts';
+import { supervisorChild } from './supervisor-children.ts';
 import type { Config } from './config.ts';
 import { startDurableSupervisor, type DurableSupervisor } from './durable-supervisor.ts';
 import { EventBus } from './event-bus.ts';
@@ -201,11 +202,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     // ── ingress file ─────────────────────────────────────────────────────────────
     // Set before the supervisor starts (beforeStart): restored children resume their effects during start().
     let supervisorActor: DurableSupervisor['actor'] | null = null;
-    const childOf = (id: string): AnyActorRef => {
-      const ref = supervisorActor?.getSnapshot().children[id as 'tunnel'];
-      if (!ref) throw new Error(`the supervisor has no ${id} child`);
-      return ref as AnyActorRef;
-    };
+    const childOf = (id: string): AnyActorRef => supervisorChild(supervisorActor ?? undefined, id);
     mkdirSync(dirname(config.cloudflared.configPath), { recursive: true });
     const ingressService = await IngressService.open({
       configPath: config.cloudflared.configPath,
@@ -238,7 +235,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     await ingressService.write(initial, 'tunnel-manager: render on start');
     await ingressService.markGood();
     const reloadThroughTunnel = async (): Promise<void> => {
-      const tunnel = childOf('tunnel') as AnyActorRef & { on: (type: string, handler: (event: TunnelEmitted) => void) => { unsubscribe(): void } };
+      const tunnel = childOf('tunnel');
       const requestId = randomUUID();
       await new Promise<void>((resolve, reject) => {
         const subscriptions = [
@@ -339,8 +336,8 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       bus.publish(type, '*', data, at);
       logger.info({ event: type, ...data }, `tunnel event: ${type}`);
     };
-    (childOf('tunnel') as unknown as { on: (t: string, h: (e: TunnelEmitted) => void) => void }).on('*', onTunnel);
-    (childOf('topology') as unknown as { on: (t: string, h: (e: TopologyEmitted) => void) => void }).on('*', (event) => {
+    childOf('tunnel').on('*', onTunnel);
+    childOf('topology').on('*', (event: TopologyEmitted) => {
       if (event.type === 'topology.unavailable') logger.warn({ error: event.error, attempt: event.attempt }, 'Docker is unavailable; host targets keep working');
       if (event.type !== 'topology.changed') return;
       const change = changeSetOf(event.update);
@@ -362,7 +359,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         }
       }
     });
-    (childOf('zones') as unknown as { on: (t: string, h: (e: ZonesEmitted) => void) => void }).on('*', (event) => {
+    childOf('zones').on('*', (event: ZonesEmitted) => {
       if (event.type === 'zones.refreshed') {
         logger.info({ zones: event.zones, added: event.added, removed: event.removed, adopted: event.adopted }, 'zones refreshed');
         if (event.adopted.length > 0) {
@@ -371,7 +368,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         }
       } else logger.warn({ error: event.error, retryInMs: event.retryInMs }, 'zone refresh failed');
     });
-    (childOf('ingress') as unknown as { on: (t: string, h: (e: IngressEmitted) => void) => void }).on('*', (event) => {
+    childOf('ingress').on('*', (event: IngressEmitted) => {
       if (event.type === 'ingress.restored' || event.type === 'ingress.restore_failed') {
         bus.publish(`config.${event.type === 'ingress.restored' ? 'restored' : 'restore_failed'}`, '*', {
           failedCommit: event.failedCommit,

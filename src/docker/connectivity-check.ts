@@ -305,7 +305,7 @@ async function runExec(container: Dockerode.Container, env: string[], deadlineMs
 }
 
 /** `docker logs` without a TTY frames each chunk with an 8-byte header (stream, 0, 0, 0, length). */
-function demultiplex(buffer: Buffer): string {
+export function demultiplex(buffer: Buffer): string {
   let text = '';
   let offset = 0;
   while (offset + 8 <= buffer.length) {

@@ -43,6 +43,29 @@ function jsonSchemaOf(schema: z.ZodTypeAny): Record<string, unknown> {
   return json;
 }
 
+/** The tools/list answer, built once per tool set: the schemas never change while the process runs. */
+const toolLists = new WeakMap<AnyToolDefinition[], ReturnType<typeof buildToolList>>();
+
+function buildToolList(tools: AnyToolDefinition[]) {
+  return tools.map((tool) => ({
+    name: tool.name,
+    title: tool.title,
+    description: tool.access === 'ms' ? `${tool.description} (meta-supervisor only)` : tool.description,
+    inputSchema: jsonSchemaOf(tool.input) as { type: 'object' },
+    outputSchema: { type: 'object' as const, anyOf: [jsonSchemaOf(tool.output), ERROR_SCHEMA] },
+    annotations: tool.annotations,
+  }));
+}
+
+function toolListOf(tools: AnyToolDefinition[]): ReturnType<typeof buildToolList> {
+  let list = toolLists.get(tools);
+  if (!list) {
+    list = buildToolList(tools);
+    toolLists.set(tools, list);
+  }
+  return list;
+}
+
 /** Names the fields of a zod failure, so the caller knows exactly what to change. */
 function inputError(tool: string, error: z.ZodError, args: unknown): TunnelManagerError {
   const problems = error.issues.map((issue) => ({
@@ -109,16 +132,7 @@ export function createMcpServer(options: McpServerOptions): McpSession {
       'then tunnel_request_cname { subdomain, targetPort }. Every error has a code, a message and a fix to follow.',
   });
 
-  server.setRequestHandler(ListToolsRequestSchema, async () => ({
-    tools: tools.map((tool) => ({
-      name: tool.name,
-      title: tool.title,
-      description: tool.access === 'ms' ? `${tool.description} (meta-supervisor only)` : tool.description,
-      inputSchema: jsonSchemaOf(tool.input) as { type: 'object' },
-      outputSchema: { type: 'object' as const, anyOf: [jsonSchemaOf(tool.output), ERROR_SCHEMA] },
-      annotations: tool.annotations,
-    })),
-  }));
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: toolListOf(tools) }));
 
   server.setRequestHandler(CallToolRequestSchema, async (request) => {
     const started = performance.now();

@@ -1,3 +1,5 @@
+import { expect } from 'vitest';
+import { TunnelManagerError } from '../../src/errors.ts';
 import { createCloudflareProvider, type CloudflareProvider, type CloudflareProviderOptions } from '../../src/cloudflare/cloudflare-provider.ts';
 import { startCloudflareEmulator, type CloudflareEmulator, type CloudflareEmulatorOptions } from '../../src/sandbox/cloudflare-emulator/index.ts';
 
@@ -23,4 +25,14 @@ export async function startCloudflareSandbox(options: CloudflareEmulatorOptions 
       }),
     close: () => emulator.close(),
   };
+}
+
+/** The TunnelManagerError a promise rejects with (fails the test when it resolves or throws something else). */
+export async function failureOf(promise: Promise<unknown>): Promise<TunnelManagerError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(TunnelManagerError);
+  return error as TunnelManagerError;
 }

@@ -1,3 +1,4 @@
+import { demultiplex } from '../../src/docker/connectivity-check.ts';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, copyFile, writeFile } from 'node:fs/promises';
@@ -165,7 +166,7 @@ export class DockerTestScope {
       await probe.start();
       const { StatusCode } = (await probe.wait()) as { StatusCode: number };
       const logs = (await probe.logs({ stdout: true, stderr: true })) as unknown as Buffer;
-      return { ok: StatusCode === 0, output: demux(logs).trim() };
+      return { ok: StatusCode === 0, output: demultiplex(logs).trim() };
     } finally {
       await probe.remove({ force: true }).catch(() => undefined);
     }
@@ -195,13 +196,3 @@ export class DockerTestScope {
   }
 }
 
-function demux(buffer: Buffer): string {
-  let text = '';
-  let offset = 0;
-  while (offset + 8 <= buffer.length) {
-    const length = buffer.readUInt32BE(offset + 4);
-    text += buffer.subarray(offset + 8, offset + 8 + length).toString('utf8');
-    offset += 8 + length;
-  }
-  return offset === 0 ? buffer.toString('utf8') : text;
-}

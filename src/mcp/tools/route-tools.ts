@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { hostnameProblems } from '../../app/hostname.ts';
 import { TunnelManagerError } from '../../errors.ts';
 import type { Route } from '../../store/routes-repository.ts';
 import { defineTool } from '../tool-definition.ts';
@@ -97,28 +96,8 @@ export const deleteCname = defineTool({
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
   access: 'any',
   auditTarget: (args) => args.hostname,
-  handler: async (args, { backend, principal }) => {
-    const route = backend.findRoute(args.hostname.toLowerCase());
-    // A name that is no DNS name at all gets a clearer answer than "not found" (any name in the ledger,
-    // adopted ones included, stays deletable whatever its form).
-    const problems = route ? [] : hostnameProblems(args.hostname.toLowerCase());
-    if (problems.length > 0) {
-      throw new TunnelManagerError({
-        code: 'HOSTNAME_INVALID',
-        message: `hostname ${JSON.stringify(args.hostname.slice(0, 80))} is not a valid DNS name: ${problems.join('; ')}.`,
-        fix: 'Pass `hostname` as tunnel_list_cnames lists it, e.g. "app.153.se".',
-        details: { argument: 'hostname', problems },
-      });
-    }
-    if (route && route.project !== principal.project && principal.role !== 'ms') {
-      throw new TunnelManagerError({
-        code: 'ROUTE_NOT_OWNED',
-        message: `${args.hostname} belongs to ${route.project}, not to ${principal.project}.`,
-        fix: 'You can delete only your own routes (tunnel_list_cnames lists them). Ask the meta-supervisor if this one must go.',
-        details: { hostname: args.hostname, owner: route.project },
-      });
-    }
-    return backend.deleteCname(principal, args.hostname.toLowerCase());
+  handler: (args, { backend, principal }) => {
+    return backend.deleteCname(principal, args.hostname);
   },
 });
 

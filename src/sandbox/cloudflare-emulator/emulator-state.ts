@@ -20,7 +20,8 @@ export interface EmulatedZone {
   createdOn: string;
 }
 
-export type RecordType = 'A' | 'AAAA' | 'CNAME' | 'TXT' | 'MX' | 'NS' | 'CAA' | 'SRV';
+export const RECORD_TYPES = ['A', 'AAAA', 'CNAME', 'TXT', 'MX', 'NS', 'CAA', 'SRV'] as const;
+export type RecordType = (typeof RECORD_TYPES)[number];
 
 export interface EmulatedRecord {
   id: string;

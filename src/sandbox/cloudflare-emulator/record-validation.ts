@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { ApiFailure, apiFailures } from './api-envelope.ts';
-import { commentLimitFor, isPaidPlan, type EmulatedRecord, type EmulatedZone, type RecordType } from './emulator-state.ts';
+import { commentLimitFor, isPaidPlan, RECORD_TYPES, type EmulatedRecord, type EmulatedZone, type RecordType } from './emulator-state.ts';
 
 /**
  * What the DNS records endpoint checks before it stores a record, as Cloudflare does:
@@ -9,20 +9,12 @@ import { commentLimitFor, isPaidPlan, type EmulatedRecord, type EmulatedZone, ty
  * (81053: a CNAME cannot share its name; 81058: an identical record exists).
  */
 
-const RECORD_TYPES: readonly RecordType[] = ['A', 'AAAA', 'CNAME', 'TXT', 'MX', 'NS', 'CAA', 'SRV'];
 const PROXIABLE: readonly RecordType[] = ['A', 'AAAA', 'CNAME'];
 const LABEL = /^(\*|[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)$/;
 const TAG = /^[^:\s]{1,32}:[^\n]{0,100}$/;
 
-export interface RecordInput {
-  name: string;
-  type: RecordType;
-  content: string;
-  proxied: boolean;
-  ttl: number;
-  comment: string | null;
-  tags: string[];
-}
+/** What a create or update may set: the record without its identity and timestamps. */
+export type RecordInput = Pick<EmulatedRecord, 'name' | 'type' | 'content' | 'proxied' | 'ttl' | 'comment' | 'tags'>;
 
 function isHostname(value: string): boolean {
   const name = value.toLowerCase().replace(/\.$/, '');

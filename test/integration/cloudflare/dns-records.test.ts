@@ -1,7 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TunnelManagerError } from '../../../src/errors.ts';
 import { FIXTURE_TUNNEL_TARGET, FIXTURE_ZONES } from '../../../src/sandbox/cloudflare-emulator/index.ts';
-import { startCloudflareSandbox, type CloudflareSandbox } from '../../helpers/cloudflare-sandbox.ts';
+import { failureOf, startCloudflareSandbox, type CloudflareSandbox } from '../../helpers/cloudflare-sandbox.ts';
 
 const MAIN = FIXTURE_ZONES.main.id;
 const PAID = FIXTURE_ZONES.paid.id;
@@ -15,15 +14,6 @@ afterEach(async () => {
 });
 
 const recordsNamed = (name: string) => sandbox.emulator.state().records.filter((r) => r.name === name);
-
-async function failureOf(promise: Promise<unknown>): Promise<TunnelManagerError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(TunnelManagerError);
-  return error as TunnelManagerError;
-}
 
 describe('ensureCname through the real SDK', () => {
   it('creates a proxied CNAME to the tunnel, TTL auto, with the ownership marker and no tags on Free', async () => {

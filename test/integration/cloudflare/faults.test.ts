@@ -1,8 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RateLimiter } from '../../../src/cloudflare/rate-limiter.ts';
-import { TunnelManagerError } from '../../../src/errors.ts';
 import { FIXTURE_ZONES } from '../../../src/sandbox/cloudflare-emulator/index.ts';
-import { startCloudflareSandbox, type CloudflareSandbox } from '../../helpers/cloudflare-sandbox.ts';
+import { failureOf, startCloudflareSandbox, type CloudflareSandbox } from '../../helpers/cloudflare-sandbox.ts';
 
 const MAIN = FIXTURE_ZONES.main.id;
 
@@ -13,15 +12,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await sandbox.close();
 });
-
-async function failureOf(promise: Promise<unknown>): Promise<TunnelManagerError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(TunnelManagerError);
-  return error as TunnelManagerError;
-}
 
 describe('transient failures through the real SDK', () => {
   it('429 with Retry-After: waits as asked, then succeeds', async () => {
