@@ -46,6 +46,7 @@ export type ErrorCode =
   // docker and targets
   | 'DOCKER_UNAVAILABLE'
   | 'TARGET_UNREACHABLE'
+  | 'TARGET_AMBIGUOUS'
   | 'CONTAINER_NOT_FOUND'
   // secrets
   | 'SECRET_MISSING'

@@ -36,11 +36,11 @@ export function locateService(topology: Topology, request: ServiceRequest, optio
         evidence: `no running container publishes host port ${request.hostPort}, so it is served by a host process`,
       };
     }
+    if (publishers.length > 1) throw ambiguousHostPort(request.hostPort, publishers);
     const binding = sortedBy(publisher.ports.filter((p) => p.protocol === 'tcp' && p.hostPort === request.hostPort), (p) => `${p.hostIp ?? ''} ${String(p.containerPort).padStart(5, '0')}`)[0]!;
     return {
       ...containerPlacement(topology, publisher, binding.containerPort, request.hostPort, request.listenAddress ?? null, null),
-      evidence: `container "${publisher.name}" publishes host port ${request.hostPort} → ${binding.containerPort}/tcp` +
-        (publishers.length > 1 ? ` (also published by ${publishers.slice(1).map((c) => c.name).join(', ')})` : ''),
+      evidence: `container "${publisher.name}" publishes host port ${request.hostPort} → ${binding.containerPort}/tcp`,
     };
   }
 
@@ -92,4 +92,25 @@ function containerPlacement(
       hostPortHint,
     },
   };
+}
+
+/**
+ * Two running containers can publish one host port on different host addresses (127.0.0.1:P and
+ * 10.0.0.1:P). A route asked for by port alone could then reach either service: refuse rather than guess.
+ */
+function ambiguousHostPort(hostPort: number, publishers: readonly DockerContainer[]): TunnelManagerError {
+  const bindings = publishers.map((c) => ({
+    container: c.name,
+    published: c.ports.filter((p) => p.protocol === 'tcp' && p.hostPort === hostPort).map((p) => `${p.hostIp || '0.0.0.0'}:${hostPort}->${p.containerPort}/tcp`).sort(),
+  }));
+  return new TunnelManagerError({
+    code: 'TARGET_AMBIGUOUS',
+    message:
+      `Host port ${hostPort} is published by ${publishers.length} running containers, so the port alone does not say which service to route to: ` +
+      bindings.map((b) => `"${b.container}" (${b.published.join(', ')})`).join(', ') + '.',
+    fix:
+      `Keep host port ${hostPort} for one container only: recreate the others with a port of their own ` +
+      `(\`docker port NAME\` shows what each publishes), or stop the ones that should not serve it (\`docker stop ${publishers.slice(1).map((c) => c.name).join(' ')}\`), then retry.`,
+    details: { hostPort, publishers: bindings },
+  });
 }

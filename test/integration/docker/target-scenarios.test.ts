@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +9,7 @@ import { checkConnectivity } from '../../../src/docker/connectivity-check.ts';
 import { locateService, type ServiceRequest } from '../../../src/docker/service-location.ts';
 import { selectTarget, type CloudflaredPlacement, type TargetSelection } from '../../../src/docker/target-selection.ts';
 import { discoverTopology } from '../../../src/docker/topology-discovery.ts';
+import { toErrorShape } from '../../../src/errors.ts';
 import { DockerTestScope, TEST_IMAGE, dockerForTests, ensureTestImage } from '../../helpers/docker.ts';
 
 /**
@@ -18,6 +20,17 @@ import { DockerTestScope, TEST_IMAGE, dockerForTests, ensureTestImage } from '..
 
 const docker = await dockerForTests('Docker target scenarios');
 const run = promisify(execFile);
+
+/** A port free on every address of this host, and not `taken`. */
+async function freePortOtherThan(taken: number): Promise<number> {
+  for (;;) {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (port !== taken) return port;
+  }
+}
 
 describe.skipIf(docker === null)('target selection against a real Docker engine', () => {
   const scope = new DockerTestScope(docker!, 'tmscn');
@@ -60,11 +73,16 @@ describe.skipIf(docker === null)('target selection against a real Docker engine'
       scope.createContainer({ name: names.shared, cmd: scope.httpd(), networks: [edge] }),
       scope.createContainer({ name: names.published, cmd: scope.httpd(), networks: [app], ports: [{ containerPort: 80 }] }),
       scope.createContainer({ name: names.isolated, cmd: scope.httpd(), networks: [app] }),
-      // Published on the gateway address of the app network: a specific host address, not 0.0.0.0 nor 127.0.0.1.
-      scope.createContainer({ name: names.specific, cmd: scope.httpd(), networks: [app], ports: [{ containerPort: 80, hostIp: '10.231.12.1' }] }),
       scope.createContainer({ name: names.loopback, cmd: scope.httpd(80, '127.0.0.1'), networks: [edge] }),
       scope.createContainer({ name: names.stopped, cmd: scope.httpd(), networks: [edge], start: false }),
     ]);
+    // Published on the gateway address of the app network: a specific host address, not 0.0.0.0 nor 127.0.0.1.
+    // Docker allocates ports per address, so on a fresh engine an automatic port here would equal
+    // web-published's: give it a port of its own (sharing one is the TARGET_AMBIGUOUS case below).
+    await scope.createContainer({
+      name: names.specific, cmd: scope.httpd(), networks: [app],
+      ports: [{ containerPort: 80, hostIp: '10.231.12.1', hostPort: await freePortOtherThan(await publishedPort(names.published)) }],
+    });
     hostServer = http.createServer((_req, res) => res.end('host service\n'));
     await new Promise<void>((resolve) => hostServer.listen(0, '127.0.0.1', resolve));
     hostPort = (hostServer.address() as AddressInfo).port;
@@ -145,6 +163,22 @@ describe.skipIf(docker === null)('target selection against a real Docker engine'
     expect(fromContainer).toMatchObject({ ok: true, target: `http://10.231.12.1:${port}` });
     if (!fromContainer.ok) return;
     expect((await scope.wgetFrom(names.cloudflared, fromContainer.target)).ok).toBe(true);
+  });
+
+  it('two containers publishing one host port on different addresses → refused as ambiguous, naming both; resolved once one goes', async () => {
+    const port = await publishedPort(names.published);
+    const twin = scope.name('web-twin');
+    await scope.createContainer({ name: twin, cmd: scope.httpd(), networks: [app], ports: [{ containerPort: 80, hostIp: '10.231.12.1', hostPort: port }] });
+    // Both really answer on that port, each on its own address: the port alone does not say which is meant.
+    expect(await getFromHost(`http://127.0.0.1:${port}`)).toBe('tunnel-manager test service\n');
+    expect(await getFromHost(`http://10.231.12.1:${port}`)).toBe('tunnel-manager test service\n');
+    const refusal = await decide({ kind: 'host' }, { hostPort: port }).then(() => null, (error: unknown) => toErrorShape(error));
+    expect(refusal).toMatchObject({ code: 'TARGET_AMBIGUOUS', details: { hostPort: port } });
+    expect(refusal!.message).toContain(`"${names.published}" (127.0.0.1:${port}->80/tcp)`);
+    expect(refusal!.message).toContain(`"${twin}" (10.231.12.1:${port}->80/tcp)`);
+    expect(refusal!.fix).toContain('docker stop');
+    await docker!.getContainer(twin).remove({ force: true });
+    expect(await decide({ kind: 'host' }, { hostPort: port })).toMatchObject({ ok: true, target: `http://localhost:${port}` });
   });
 
   it('a service bound to loopback inside its container is refused, and the name really does not answer', async () => {
