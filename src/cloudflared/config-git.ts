@@ -117,18 +117,40 @@ export class ConfigGit {
    * the file is unchanged since the last commit.
    */
   async commit(message: string): Promise<string | null> {
+    const paths = ['.gitignore', this.fileName];
+    const commit = () => this.git.raw(['commit', '--no-verify', '--quiet', '-m', message, '--', ...paths]);
     try {
-      await this.git.raw(['add', '--', '.gitignore', this.fileName]);
       try {
-        await this.git.raw(['commit', '--no-verify', '--quiet', '-m', message, '--', '.gitignore', this.fileName]);
+        // `git commit -- PATHS` commits those files as they are on disk: no `git add` process once they are tracked.
+        await commit();
       } catch (error) {
-        // Nothing staged: git says so on stdout and exits 1. Anything else is a real failure.
-        if (/nothing to commit|no changes added/.test((error as { stdout?: string }).stdout ?? '')) return null;
-        throw error;
+        const stdout = (error as { stdout?: string }).stdout ?? '';
+        // Nothing changed: git says so on stdout and exits 1.
+        if (/nothing to commit|no changes added/.test(stdout)) return null;
+        // Not tracked yet (the first version): stage them by name once, then commit.
+        if (!/did not match any file\(s\) known to git/.test((error as Error).message)) throw error;
+        await this.git.raw(['add', '--', ...paths]);
+        await commit();
       }
-      return (await this.git.raw(['rev-parse', 'HEAD'])).trim();
+      return (await this.headFromRefFile()) ?? (await this.git.raw(['rev-parse', 'HEAD'])).trim();
     } catch (error) {
       throw gitFailed('commit', this.directory, error);
+    }
+  }
+
+  /**
+   * HEAD's commit id read from the repository's files (HEAD names a branch, whose loose ref `git commit` has
+   * just written): one git process less per version. Null when that is not how this repository keeps it.
+   */
+  private async headFromRefFile(): Promise<string | null> {
+    try {
+      const head = (await readFile(join(this.directory, '.git', 'HEAD'), 'utf8')).trim();
+      const ref = /^ref: (refs\/heads\/[^\s]+)$/.exec(head)?.[1];
+      if (ref === undefined) return null;
+      const id = (await readFile(join(this.directory, '.git', ref), 'utf8')).trim();
+      return /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(id) ? id : null;
+    } catch {
+      return null;
     }
   }
 

@@ -39,7 +39,15 @@ describe('ConfigGit (real repository)', () => {
     const commit = await repo.commit('ingress: add app.example.com (project alpha → http://localhost:3000)');
     expect(commit).toMatch(/^[0-9a-f]{40}$/);
     expect(git('log', '-1', '--format=%an <%ae>|%s')).toBe('tunnel-manager <tunnel-manager@localhost>|ingress: add app.example.com (project alpha → http://localhost:3000)');
+    expect(commit).toBe(git('rev-parse', 'HEAD'));
     expect(await repo.commit('nothing changed')).toBeNull();
+    // Later versions commit the tracked file without staging it first; the id is still HEAD's.
+    await writeFile(configPath, 'ingress:\n  - service: http_status:503\n');
+    const second = await repo.commit('second');
+    expect(second).toBe(git('rev-parse', 'HEAD'));
+    expect(second).not.toBe(commit);
+    expect(git('show', 'HEAD:config.yml')).toBe('ingress:\n  - service: http_status:503');
+    expect(git('status', '--porcelain')).toBe('');
   });
 
   it('never lets credentials into history, whatever their name', async () => {
