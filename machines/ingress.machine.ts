@@ -4,7 +4,8 @@ import { assign, emit, fromPromise, setup } from 'xstate';
  * The only writer of cloudflared's config.yml.
  *
  *   idle → rendering → writing → reloading → confirming → idle
- *                         │          └─ reload failed → restoring → reloadingRestored → confirming | idle
+ *                         │          └─ reload failed → restoring → [reloadingRestored →] confirmingRestored | idle
+ *                         │             (no second reload when the refused version never replaced the running one)
  *                         └─ nothing cloudflared would notice changed → idle (no reload)
  *   idle → rollingBack → reloading → …            (ROLLBACK: an earlier version, same validate → write → reload path)
  *
@@ -34,6 +35,8 @@ export interface IngressFailure {
   code: string;
   message: string;
   fix: string;
+  /** A refused reload left the previous cloudflared running on the previous file (a replica that never took over). */
+  keptRunning?: boolean;
 }
 
 export interface RenderInput { changes: IngressChange[] }
@@ -50,7 +53,11 @@ export interface WriteOutput {
 }
 export interface ReloadInput { commit: string | null; reason: 'apply' | 'restore' }
 export interface RestoreInput { failedCommit: string | null; reloadError: IngressFailure | null }
-export interface RestoreOutput { commit: string | null }
+export interface RestoreOutput {
+  commit: string | null;
+  /** False when cloudflared still runs the restored version (it refused the new one and kept the old): no reload. */
+  needsReload?: boolean;
+}
 export interface RollbackInput { commit: string }
 
 export interface IngressContext {
@@ -88,11 +95,12 @@ export type IngressEmitted =
 /** Reads code/message/fix off whatever was thrown, without knowing its class. */
 export function describeFailure(error: unknown): IngressFailure {
   if (error !== null && typeof error === 'object') {
-    const shape = error as { code?: unknown; message?: unknown; fix?: unknown };
+    const shape = error as { code?: unknown; message?: unknown; fix?: unknown; details?: { keptRunning?: unknown } };
     return {
       code: typeof shape.code === 'string' ? shape.code : 'INTERNAL',
       message: typeof shape.message === 'string' ? shape.message : String(error),
       fix: typeof shape.fix === 'string' ? shape.fix : 'See the service log around this time.',
+      ...(shape.details?.keptRunning === true ? { keptRunning: true } : {}),
     };
   }
   return { code: 'INTERNAL', message: String(error), fix: 'See the service log around this time.' };
@@ -135,6 +143,7 @@ export const ingressMachine = setup({
     hasPendingRollback: ({ context }) => context.pendingRollback !== null,
     hasPendingChanges: ({ context }) => context.pending.length > 0,
     needsReload: ({ event }) => (event as unknown as { output: WriteOutput }).output.needsReload,
+    restoredNeedsReload: ({ event }) => (event as unknown as { output: RestoreOutput }).output.needsReload !== false,
   },
   actions: {
     queueChange: assign({
@@ -299,7 +308,10 @@ export const ingressMachine = setup({
       invoke: {
         src: 'restoreLastGood',
         input: ({ context }) => ({ failedCommit: context.written?.commit ?? null, reloadError: context.reloadError }),
-        onDone: { target: 'reloadingRestored', actions: 'storeRestored' },
+        onDone: [
+          { guard: 'restoredNeedsReload', target: 'reloadingRestored', actions: 'storeRestored' },
+          { target: 'confirmingRestored', actions: 'storeRestored' },
+        ],
         onError: { target: 'settling', actions: ['storeError', 'emitRestoreFailed'] },
       },
     },

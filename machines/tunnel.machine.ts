@@ -105,7 +105,7 @@ export type TunnelEmitted =
   | { type: 'tunnel.degraded'; readyConnections: number | null; at: number }
   | { type: 'tunnel.recovered'; downForMs: number | null; pid: number | null; at: number }
   | { type: 'tunnel.reloaded'; requestIds: string[]; applied: 'now' | 'on-next-start'; outcome: Omit<ReloadOutcome, 'process'> | null; pid: number | null; at: number }
-  | { type: 'tunnel.reload_failed'; requestIds: string[]; error: string; at: number };
+  | { type: 'tunnel.reload_failed'; requestIds: string[]; error: string; keptRunning: boolean; at: number };
 
 const now = (): number => Date.now();
 
@@ -279,6 +279,8 @@ export const tunnelMachine = setup({
       type: 'tunnel.reload_failed' as const,
       requestIds: context.reloadingFor,
       error: errorText((event as unknown as { error: unknown }).error),
+      // The driver says whether the previous process kept serving its file (a refused replica never took over).
+      keptRunning: (event as unknown as { error: { details?: { keptRunning?: unknown } } | null }).error?.details?.keptRunning === true,
       at: now(),
     })),
     clearReloading: assign({ reloadingFor: [] as string[] }),

@@ -11,7 +11,7 @@ const INTRO: Record<string, string> = {
   zones:
     'The Cloudflare zones of the account: refreshed on start (the first refresh also adopts records that already point at the tunnel), every hour and on demand; a failed refresh keeps the cache and retries.',
   ingress:
-    'The only writer of config.yml: render from the ledger, validate, write atomically, commit to git, reload cloudflared. Changes that arrive during a cycle are merged into the next one; a failed reload restores the last good version and reloads again.',
+    'The only writer of config.yml: render from the ledger, validate, write atomically, commit to git, reload cloudflared. Changes that arrive during a cycle are merged into the next one; a failed reload restores the last good version, and reloads it unless the refused version never replaced the running one.',
   route:
     'One CNAME request or removal as a saga: a state per step (reserve, DNS, ingress, tunnel ready, activate) and per compensation (remove the rule, delete the DNS record only if this saga created it, release the reservation). Every step is idempotent, so a restored saga resumes where it was.',
 };

@@ -251,8 +251,10 @@ export async function startService(config: Config, options: ServiceOptions): Pro
               new TunnelManagerError({
                 code: 'RELOAD_FAILED',
                 message: `cloudflared did not take the new config: ${event.error}`,
-                fix: 'The previous cloudflared keeps serving. Check the cloudflared log and `tunnel-manager config history`.',
-                details: {},
+                fix: event.keptRunning
+                  ? 'The previous cloudflared keeps serving its previous config. Check the cloudflared log and `tunnel-manager config history`.'
+                  : 'Check the cloudflared log and `tunnel-manager config history`; the tunnel restarts on the restored config.',
+                details: { keptRunning: event.keptRunning },
               }),
             );
           }),

@@ -42,7 +42,10 @@ export function ingressActors(deps: IngressRuntimeDeps) {
       const what = input.failedCommit ? `version ${input.failedCommit.slice(0, 12)}` : 'the new version';
       const why = input.reloadError ? `: ${input.reloadError.message}` : '';
       const restored = await service.restoreLastGood(`reload of ${what} failed${why}`);
-      return { commit: restored.commit };
+      // cloudflared refused the new file and its previous process kept serving: if that process already runs the
+      // restored version, reloading it again would only start a needless replica.
+      const needsReload = !(input.reloadError?.keptRunning === true && service.isRunning(restored.content));
+      return { commit: restored.commit, needsReload };
     }),
     rollback: fromPromise<WriteOutput, RollbackInput>(async ({ input }) => service.rollbackTo(input.commit)),
   };

@@ -329,6 +329,11 @@ export class IngressService {
     else if (onDisk === (await this.git.headContent())) await this.git.markLastGood();
   }
 
+  /** Whether `content` is, to cloudflared, the version it last loaded successfully (comments and layout aside). */
+  isRunning(content: string): boolean {
+    return this.lastLoaded !== null && semanticKey(content) === semanticKey(this.lastLoaded);
+  }
+
   /** Writes back the version cloudflared last loaded successfully (from git, else from memory). */
   async restoreLastGood(reason: string): Promise<{ commit: string | null; content: string }> {
     const fromGit = this.git ? await this.git.lastGood() : null;

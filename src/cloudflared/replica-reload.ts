@@ -119,7 +119,7 @@ export async function reloadWithReplica(options: ReplicaReloadOptions): Promise<
       code: 'RELOAD_FAILED',
       message: `cloudflared refused the new configuration: the replica ${waited.exit.reason} before it was ready${reason ? ` (${reason})` : ''}. The running tunnel (pid ${old.pid}) keeps the previous configuration.`,
       fix: `Read cloudflared's reason below (also in ${driver.logPath}), correct config.yml, and reload again.`,
-      details: { oldPid: old.pid, replicaPid: replica.pid, exit: waited.exit, log },
+      details: { oldPid: old.pid, replicaPid: replica.pid, exit: waited.exit, log, keptRunning: true },
     });
   }
 

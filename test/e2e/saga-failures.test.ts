@@ -215,6 +215,7 @@ describe('a failure at every saga step rolls back fully', () => {
   it('reload: cloudflared refuses the new file; the tunnel keeps serving the other routes during and after', async () => {
     writeFileSync(faultFile, 'refuse-hostname reload-fail.153.se\n');
     const edge = env.service.sandboxInfo!.edgeUrl;
+    const before = (await env.service.driver.current())?.pid;
     const statuses: number[] = [];
     let done = false;
     const traffic = (async () => {
@@ -234,6 +235,10 @@ describe('a failure at every saga step rolls back fully', () => {
     expect(statuses.filter((status) => status !== 200)).toEqual([]);
     expect(await viaEdge(edge, KEEP)).toMatchObject({ status: 200, body: expect.stringContaining('consilio-keep') });
     expect(hasRule(KEEP)).toBe(true);
+    // The refused replica never took over, so the restored file is what the running process already serves:
+    // no reload after the refused one (a reload would have replaced this process by a new replica).
+    expect(before).toBeGreaterThan(0);
+    expect((await env.service.driver.current())?.pid).toBe(before);
   }, 60_000);
 
   it('tunnel not ready: cloudflared died and cannot start again', async () => {

@@ -39,6 +39,8 @@ class ControlledReload {
   auto = true;
   /** Reloads fail while the file contains this text (cloudflared refusing the file). */
   failWhenFileContains: string | null = null;
+  /** Whether a failed reload says the previous process kept serving (a replica that never took over). */
+  keptRunning = false;
 
   constructor(private readonly configPath: string) {}
 
@@ -47,7 +49,7 @@ class ControlledReload {
     this.calls.push({ input, file });
     if (!this.auto) await new Promise<void>((resolve) => this.gates.push(resolve));
     if (this.failWhenFileContains && file.includes(this.failWhenFileContains)) {
-      throw Object.assign(new Error('cloudflared exited: error parsing ingress'), { code: 'RELOAD_FAILED', fix: 'see the cloudflared log' });
+      throw Object.assign(new Error('cloudflared exited: error parsing ingress'), { code: 'RELOAD_FAILED', fix: 'see the cloudflared log', details: { keptRunning: this.keptRunning } });
     }
   };
 
@@ -174,6 +176,22 @@ describe('ingress cycle: real files, real git, the real machine', () => {
     expect(await readFile(configPath, 'utf8')).toBe(good);
     expect(h.reload.calls.map((call) => call.input.reason)).toEqual(['apply', 'apply', 'restore']);
     expect(git('log', '-1', '--format=%s')).toMatch(/^ingress: restore last good version [0-9a-f]{12} \(reload of version [0-9a-f]{12} failed: cloudflared exited/);
+  });
+
+  it('a refused replica left the old process serving: the last good file is restored without a second reload', async () => {
+    const h = await start();
+    await add(h, route(1));
+    const good = await readFile(configPath, 'utf8');
+    h.reload.failWhenFileContains = 'app2.example.com';
+    h.reload.keptRunning = true;
+    const outcome = await add(h, route(2));
+    expect(outcome).toMatchObject({ type: 'ingress.restored', reloadError: { code: 'RELOAD_FAILED', keptRunning: true } });
+    expect(await readFile(configPath, 'utf8')).toBe(good);
+    expect(h.reload.calls.map((call) => call.input.reason)).toEqual(['apply', 'apply']);
+    // The restored version is the last good one again: the next change reloads from it as usual.
+    h.reload.failWhenFileContains = null;
+    expect(await add(h, route(3))).toMatchObject({ type: 'ingress.applied', reloaded: true });
+    expect(h.reload.calls.map((call) => call.input.reason)).toEqual(['apply', 'apply', 'apply']);
   });
 
   it('rollback restores an earlier file through validate → write → reload', async () => {

@@ -68,7 +68,7 @@ function harness(options: { startOutcomes?: ('ok' | 'fail')[]; probe?: () => Pro
       reloadTunnel: fromPromise<ReloadOutcome, ReloadTunnelInput>(async ({ input }) => {
         reloads.push(input.requestIds);
         await new Promise((resolve) => setTimeout(resolve, options.reloadMs ?? 1000));
-        if (options.reloadFails) throw new Error('cloudflared refused the file');
+        if (options.reloadFails) throw Object.assign(new Error('cloudflared refused the file'), { details: { keptRunning: true } });
         pid += 1;
         return { process: { pid, adopted: false }, strategy: 'replica', durationMs: options.reloadMs ?? 1000 };
       }),
@@ -272,7 +272,7 @@ describe('tunnel machine under a simulated clock', () => {
     await vi.advanceTimersByTimeAsync(10);
     expect(h.state()).toEqual({ running: 'up' });
     expect(h.actor.getSnapshot().context.process!.pid).toBe(before);
-    expect(h.emitted.at(-1)).toMatchObject({ type: 'tunnel.reload_failed', requestIds: ['x'], error: 'cloudflared refused the file' });
+    expect(h.emitted.at(-1)).toMatchObject({ type: 'tunnel.reload_failed', requestIds: ['x'], error: 'cloudflared refused the file', keptRunning: true });
   });
 
   it('answers a RELOAD at once when cloudflared is not running, and reloads after a start that was in flight', async () => {
