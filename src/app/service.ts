@@ -230,6 +230,8 @@ export async function startService(config: Config, options: ServiceOptions): Pro
           targetReason: route.targetReason,
           originRequest: route.originRequest,
         }));
+    // An adopted route is served by a hand-written rule we do not manage; when its owner deletes it, that rule goes too.
+    const readRetired = () => routes.list().filter((route) => route.status === 'deleting' && route.source === 'adopted').map((route) => route.hostname);
     // The file must exist before cloudflared first starts: write the current state now.
     const initial = await ingressService.render(readLedger());
     await ingressService.write(initial, 'tunnel-manager: render on start');
@@ -298,7 +300,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         tunnel,
         topology: topologyMachine.provide(topologyActors(docker, tracker)),
         zones: zonesWithEffects,
-        ingress: provideIngressMachine({ service: ingressService, readLedger, reload: reloadThroughTunnel }),
+        ingress: provideIngressMachine({ service: ingressService, readLedger, readRetired, reload: reloadThroughTunnel }),
         route: provideRouteEffects(routeMachine, {
           routes,
           domains,

@@ -170,8 +170,12 @@ function findShadowed(rules: IngressRule[], managedIndexes: Map<number, LedgerRu
 /**
  * Renders the file: `document` is the current file (null or empty for none), `ledger` the routes to publish.
  * Duplicate ledger entries (same hostname + path) keep the first after sorting.
+ *
+ * `retire` names hostnames whose rules must go even though we do not manage them: an adopted route (a record
+ * found pointing at the tunnel, served by a hand-written rule) that its owner deletes takes its rules with it.
+ * Only rules for exactly that hostname are dropped, never a wildcard that also matches it.
  */
-export function renderIngressConfig(document: ConfigDocument | null, ledger: readonly LedgerRule[]): RenderedIngress {
+export function renderIngressConfig(document: ConfigDocument | null, ledger: readonly LedgerRule[], retire: readonly string[] = []): RenderedIngress {
   const base = document ?? ConfigDocument.parse('');
   const layout = base.layout;
   const ledgerByKey = new Map<string, LedgerRule>();
@@ -185,8 +189,10 @@ export function renderIngressConfig(document: ConfigDocument | null, ledger: rea
   const existing = base.rules();
   const last = existing[existing.length - 1];
   const keepCatchAll = last !== undefined && isCatchAllRule(last.rule) && !isGeneratedCatchAll(last);
+  const retired = new Set(retire.map((hostname) => hostname.toLowerCase()));
   const kept = existing.filter((chunk, index) => {
     if (index === existing.length - 1 && isCatchAllRule(chunk.rule)) return false;
+    if (typeof chunk.rule.hostname === 'string' && retired.has(chunk.rule.hostname.toLowerCase())) return false;
     return !isManagedChunk(chunk, ledgerKeys);
   });
 

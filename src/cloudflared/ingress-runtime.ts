@@ -24,6 +24,8 @@ export interface IngressRuntimeDeps {
   service: IngressService;
   /** The routes to publish, read from the ledger at the start of each cycle. */
   readLedger: () => readonly LedgerRule[] | Promise<readonly LedgerRule[]>;
+  /** Hostnames whose hand-written rules go too (adopted routes being deleted); none when absent. */
+  readRetired?: () => readonly string[];
   /** Restarts cloudflared on the file as it is now (a replica restart); rejects when cloudflared refuses it. */
   reload: (input: ReloadInput) => Promise<void>;
 }
@@ -32,7 +34,7 @@ export interface IngressRuntimeDeps {
 export function ingressActors(deps: IngressRuntimeDeps) {
   const { service } = deps;
   return {
-    render: fromPromise<RenderOutput, RenderInput>(async () => service.render(await deps.readLedger())),
+    render: fromPromise<RenderOutput, RenderInput>(async () => service.render(await deps.readLedger(), deps.readRetired?.() ?? [])),
     write: fromPromise<WriteOutput, WriteInput>(async ({ input }) =>
       service.write(input.rendered as PreparedConfig, commitMessageFor(input.changes)),
     ),

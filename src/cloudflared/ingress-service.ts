@@ -174,11 +174,12 @@ export class IngressService {
   }
 
   /**
-   * Checks the file on disk for hand edits, then renders it from `ledger`. Throws CONFIG_FILE_DRIFT when the
+   * Checks the file on disk for hand edits, then renders it from `ledger` (dropping the hand-written rules of
+   * the `retire` hostnames: see renderIngressConfig). Throws CONFIG_FILE_DRIFT when the
    * file on disk was edited into something cloudflared would refuse (it is then left alone), and
    * INGRESS_INVALID when the rendered file would not validate.
    */
-  async render(ledger: readonly LedgerRule[]): Promise<PreparedConfig> {
+  async render(ledger: readonly LedgerRule[], retire: readonly string[] = []): Promise<PreparedConfig> {
     const onDisk = await this.readDisk();
     const drift = detectDrift(this.lastWritten, onDisk);
     const effectiveLedger = [...ledger];
@@ -198,7 +199,7 @@ export class IngressService {
     }
 
     const base = drift.disk ?? (this.lastWritten !== null ? ConfigDocument.parse(this.lastWritten) : this.newFileBase());
-    const rendered = renderIngressConfig(base, effectiveLedger);
+    const rendered = renderIngressConfig(base, effectiveLedger, retire);
     if (rendered.issues.length > 0) throw invalidConfig('The rendered config', rendered.issues);
     const shadows = JSON.stringify(rendered.shadowed);
     const newShadows = shadows === this.lastReportedShadows ? [] : rendered.shadowed;

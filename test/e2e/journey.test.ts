@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { call, mcpClient, startOrigin, startTestService, viaEdge } from '../helpers/service.ts';
@@ -83,5 +83,26 @@ describe('a project publishes a service end to end', () => {
     expect(records.find((r) => r.name === 'app.153.se')).toBeUndefined();
     const response = await viaEdge(env.service.sandboxInfo!.edgeUrl, 'app.153.se');
     expect(response.status).toBe(404);
+  }, 60_000);
+
+  it('the meta-supervisor deletes an adopted route: its hand-written rule goes with the record, other hand rules stay', async () => {
+    // chat.153.se pre-existed in the account (adopted at start, owned by the MS); a person routes it by hand.
+    const path = env.config.cloudflared.configPath;
+    const before = readFileSync(path, 'utf8');
+    const handRules = '  - hostname: chat.153.se\n    service: http://localhost:3999\n  - hostname: kept-by-hand.153.se\n    service: http://localhost:3998\n';
+    const catchAll = before.lastIndexOf('\n  - ');
+    writeFileSync(path, `${before.slice(0, catchAll + 1)}${handRules}${before.slice(catchAll + 1)}`);
+    const listed = await call<{ routes: { hostname: string; status: string }[] }>(ms, 'tunnel_list_cnames', { project: 'meta-supervisor' });
+    expect(listed.data.routes).toEqual(expect.arrayContaining([expect.objectContaining({ hostname: 'chat.153.se', status: 'adopted' })]));
+
+    const deleted = await call<{ deleted: boolean }>(ms, 'tunnel_delete_cname', { hostname: 'chat.153.se' });
+    expect(deleted.isError, JSON.stringify(deleted.data)).toBe(false);
+    const after = readFileSync(path, 'utf8');
+    expect(after).not.toContain('chat.153.se');
+    expect(after).toContain('hostname: kept-by-hand.153.se');
+    const records = Object.values(env.service.sandbox!.emulator.state().records ?? {}).flat() as { name: string }[];
+    expect(records.find((r) => r.name === 'chat.153.se')).toBeUndefined();
+    expect(records.find((r) => r.name === 'code.153.se')).toBeDefined();
+    expect((await viaEdge(env.service.sandboxInfo!.edgeUrl, 'chat.153.se')).status).toBe(404);
   }, 60_000);
 });

@@ -34,6 +34,20 @@ describe('renderIngressConfig', () => {
     expect(rendered.issues).toEqual([]);
   });
 
+  it('retiring a hostname drops its hand-written rules (any path, any case) and nothing else, wildcards included', () => {
+    const hand = ConfigDocument.parse(
+      'tunnel: t\ningress:\n' +
+        '  - hostname: Chat.Example.com\n    path: ^/ws\n    service: http://localhost:3998\n' +
+        '  - hostname: chat.example.com\n    service: http://localhost:3999\n' +
+        '  - hostname: "*.example.com"\n    service: http://localhost:4000\n' +
+        '  - hostname: chatter.example.com\n    service: http://localhost:4001\n' +
+        '  - service: http_status:404\n',
+    );
+    const rendered = renderIngressConfig(hand, [], ['chat.example.com']);
+    expect(hostnamesInOrder(rendered.content)).toEqual(['*.example.com', 'chatter.example.com', undefined]);
+    expect(renderIngressConfig(hand, []).config.ingress).toHaveLength(5);
+  });
+
   it('gives every managed rule a comment naming its owner and why its target was chosen', () => {
     const { content } = renderIngressConfig(null, LEDGER);
     expect(content).toContain(
