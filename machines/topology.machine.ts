@@ -1,4 +1,5 @@
 import { assign, emit, fromCallback, fromPromise, setup, type EventObject } from 'xstate';
+import { errorText } from './failures.ts';
 
 /**
  * The Docker topology actor: connecting → syncing → live (synced ⇄ applying | resyncing), and unavailable.
@@ -74,10 +75,6 @@ const DEFAULT_RETRY_MS = [1_000, 2_000, 5_000, 15_000, 30_000, 60_000];
 /** After the sync was recorded: the first one of this actor's life, or one after Docker came back. */
 function firstOrRecovery(context: TopologyContext): 'initial' | 'recovery' {
   return context.syncs <= 1 ? 'initial' : 'recovery';
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 export const topologyMachine = setup({

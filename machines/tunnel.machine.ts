@@ -1,4 +1,5 @@
 import { assign, emit, enqueueActions, fromCallback, fromPromise, setup } from 'xstate';
+import { errorText } from './failures.ts';
 
 /**
  * Lifecycle of cloudflared.
@@ -116,12 +117,6 @@ function backoffAt(settings: TunnelSettings, step: number): number {
 
 function isStable(context: TunnelContext, at: number): boolean {
   return context.upSince !== null && at - context.upSince >= context.settings.resetAfterMs;
-}
-
-function errorText(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  if (error && typeof error === 'object' && 'message' in error) return String((error as { message: unknown }).message);
-  return String(error);
 }
 
 export const tunnelMachine = setup({

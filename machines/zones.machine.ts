@@ -1,4 +1,5 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
+import { afterFailure, msUntil } from './failures.ts';
 
 /**
  * The Cloudflare zones of the account: refreshed on start, every `refreshIntervalMs`, and on REFRESH.
@@ -53,7 +54,7 @@ export const zonesMachine = setup({
     }),
   },
   delays: {
-    untilNextRefresh: ({ context }) => Math.max(0, (context.nextRefreshAt ?? now()) - now()),
+    untilNextRefresh: ({ context }) => msUntil(context.nextRefreshAt, now()),
   },
   actions: {
     recordRefresh: assign(({ context, event }) => {
@@ -69,19 +70,13 @@ export const zonesMachine = setup({
     }),
     emitRefreshed: emit(({ event }) => ({ type: 'zones.refreshed' as const, at: now(), ...(event as unknown as { output: RefreshOutput }).output })),
     recordFailure: assign(({ context, event }) => {
-      const delays = context.retryDelaysMs;
-      const delay = delays[Math.min(context.attempt, delays.length - 1)] ?? 60_000;
-      const error = (event as unknown as { error: unknown }).error;
-      return {
-        attempt: context.attempt + 1,
-        nextRefreshAt: now() + delay,
-        lastError: error instanceof Error ? error.message : String((error as { message?: unknown })?.message ?? error),
-      };
+      const { attempt, nextAt, lastError } = afterFailure(context.attempt, context.retryDelaysMs, (event as unknown as { error: unknown }).error, now());
+      return { attempt, nextRefreshAt: nextAt, lastError };
     }),
     emitFailed: emit(({ context }) => ({
       type: 'zones.refresh_failed' as const,
       error: context.lastError ?? 'unknown',
-      retryInMs: Math.max(0, (context.nextRefreshAt ?? now()) - now()),
+      retryInMs: msUntil(context.nextRefreshAt, now()),
       at: now(),
     })),
   },

@@ -1,0 +1,25 @@
+/**
+ * What the machines share about failed effects: the words of an error, and when a periodic task retries.
+ * Pure functions only; machine files import them so a retry means the same everywhere.
+ */
+
+/** An error's message, whatever was thrown (an Error, our error shape, or anything else). */
+export function errorText(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (error && typeof error === 'object' && 'message' in error) return String((error as { message: unknown }).message);
+  return String(error);
+}
+
+/**
+ * After the `attempt`-th consecutive failure (0-based) of a periodic task: the next attempt number, when it runs
+ * (`delaysMs[attempt]`, the last one repeating), and the error in words.
+ */
+export function afterFailure(attempt: number, delaysMs: readonly number[], error: unknown, now: number): { attempt: number; nextAt: number; lastError: string } {
+  const delay = delaysMs[Math.min(attempt, delaysMs.length - 1)] ?? 60_000;
+  return { attempt: attempt + 1, nextAt: now + delay, lastError: errorText(error) };
+}
+
+/** Milliseconds until `at` (0 when it has passed, or when there is none). */
+export function msUntil(at: number | null, now: number): number {
+  return Math.max(0, (at ?? now) - now);
+}
