@@ -1,4 +1,5 @@
 import { ingressMachine } from './ingress.machine.ts';
+import { orphansMachine } from './orphans.machine.ts';
 import { routeMachine } from './route.machine.ts';
 import { supervisorMachine } from './supervisor.machine.ts';
 import { topologyMachine } from './topology.machine.ts';
@@ -15,6 +16,7 @@ export const MACHINES = {
   topology: topologyMachine,
   zones: zonesMachine,
   ingress: ingressMachine,
+  orphans: orphansMachine,
   route: routeMachine,
 } as const;
 

@@ -1,5 +1,6 @@
 import { enqueueActions, setup, stopChild } from 'xstate';
 import { ingressMachine } from './ingress.machine.ts';
+import { orphansMachine, type OrphansInput } from './orphans.machine.ts';
 import { routeMachine, type RouteRequest } from './route.machine.ts';
 import { topologyMachine, type TopologyMachineInput } from './topology.machine.ts';
 import { tunnelMachine, type TunnelSettings } from './tunnel.machine.ts';
@@ -18,6 +19,7 @@ export interface SupervisorSettings {
   tunnel: TunnelSettings;
   topology: TopologyMachineInput;
   zones: ZonesInput;
+  orphans: OrphansInput;
 }
 
 export interface SupervisorContext {
@@ -47,6 +49,7 @@ export const supervisorMachine = setup({
     topology: topologyMachine,
     zones: zonesMachine,
     ingress: ingressMachine,
+    orphans: orphansMachine,
     route: routeMachine,
   },
   actions: {
@@ -54,7 +57,8 @@ export const supervisorMachine = setup({
       if (event.type !== 'RECHECK_ALL') return;
       enqueue.assign(({ context }) => ({ settings: event.settings, restores: context.restores + 1 }));
       for (const childId of Object.keys(self.getSnapshot().children)) {
-        enqueue.sendTo(childId, childId === 'tunnel' ? { type: 'RECHECK', settings: event.settings.tunnel } : { type: 'RECHECK' });
+        const settings = childId === 'tunnel' ? event.settings.tunnel : childId === 'orphans' ? event.settings.orphans : undefined;
+        enqueue.sendTo(childId, settings === undefined ? { type: 'RECHECK' } : { type: 'RECHECK', settings });
       }
     }),
     startRoute: enqueueActions(({ event, enqueue }) => {
@@ -71,6 +75,7 @@ export const supervisorMachine = setup({
     { id: 'topology', systemId: 'topology', src: 'topology', input: ({ context }) => context.settings.topology },
     { id: 'zones', systemId: 'zones', src: 'zones', input: ({ context }) => context.settings.zones },
     { id: 'ingress', systemId: 'ingress', src: 'ingress' },
+    { id: 'orphans', systemId: 'orphans', src: 'orphans', input: ({ context }) => context.settings.orphans },
   ],
   initial: 'supervising',
   states: {

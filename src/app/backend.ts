@@ -31,6 +31,7 @@ import { hostnameProblems, requestedHostname } from './hostname.ts';
 import { readInspection } from './inspection.ts';
 import type { RouteRunner } from './route-runner.ts';
 import { statusOf, type TunnelStatus } from './status.ts';
+import type { OrphanScanResult } from './orphans.ts';
 import { supervisorChild } from './supervisor-children.ts';
 import { stateToString } from './transition-recorder.ts';
 
@@ -419,6 +420,32 @@ export function createBackend(options: BackendOptions): McpBackend {
       const ingress = supervisorChild(options.supervisor(), 'ingress') as unknown as IngressActor;
       const result = await rollbackIngress(ingress, commit);
       return { commit, restoredFrom: commit, newCommit: result.commit, reloaded: result.reloaded };
+    },
+
+    async scanOrphans(): Promise<OrphanScanResult> {
+      const orphans = supervisorChild(options.supervisor(), 'orphans');
+      return new Promise<OrphanScanResult>((resolve, reject) => {
+        // The first outcome after asking: a scan already running answers for this request too.
+        const subscriptions = [
+          orphans.on('orphans.scanned', (event) => {
+            subscriptions.forEach((s) => s.unsubscribe());
+            resolve((event as unknown as { result: OrphanScanResult }).result);
+          }),
+          orphans.on('orphans.scan_failed', (event) => {
+            subscriptions.forEach((s) => s.unsubscribe());
+            const { error, retryInMs } = event as unknown as { error: string; retryInMs: number };
+            reject(
+              new TunnelManagerError({
+                code: 'CLOUDFLARE_UNAVAILABLE',
+                message: `The orphan scan could not list the DNS records: ${error}`,
+                fix: `Nothing was changed. The scan retries by itself in ${Math.round(retryInMs / 1000)} s; call tunnel_scan_orphans again later.`,
+                details: { retryInMs },
+              }),
+            );
+          }),
+        ];
+        orphans.send({ type: 'SCAN' });
+      });
     },
 
     audit: (query) => options.audit.recent(query.limit, { ...(query.principal ? { principal: query.principal } : {}), ...(query.before ? { before: query.before } : {}) }),

@@ -45,6 +45,7 @@ const projectSchema = z
   .strict();
 
 const positiveSeconds = z.number().positive('a number of seconds greater than 0');
+const positiveHours = z.number().positive('a number of hours greater than 0');
 
 export const configSchema = z
   .object({
@@ -101,6 +102,18 @@ export const configSchema = z
         driftPolicy: z.enum(['keep-ledger', 'adopt-edit']).default('keep-ledger'),
         /** Commit every version of config.yml to a git repository in its directory. */
         gitBackup: z.boolean().default(true),
+      })
+      .strict()
+      .default({}),
+    orphans: z
+      .object({
+        /** How often the orphan scan runs (it also runs at every start); a week by default. */
+        scanIntervalHours: positiveHours.default(168),
+        /**
+         * Hours after a project leaves `projects` before its routes are removed (DNS record, rule, ledger row);
+         * null keeps them until the meta-supervisor deletes them.
+         */
+        projectRemovedGraceHours: z.number().nonnegative('a number of hours, 0 or more, or null for never').nullable().default(24),
       })
       .strict()
       .default({}),

@@ -3,7 +3,7 @@ import { machineToMermaid } from './machine-diagram.ts';
 
 const INTRO: Record<string, string> = {
   supervisor:
-    'The root actor. It invokes the long-lived children by name (tunnel, topology, zones, ingress) and spawns one route saga per request; it is persisted to SQLite with all of them, and after a restore it sends `RECHECK_ALL` so each child re-checks the world.',
+    'The root actor. It invokes the long-lived children by name (tunnel, topology, zones, ingress, orphans) and spawns one route saga per request; it is persisted to SQLite with all of them, and after a restore it sends `RECHECK_ALL` so each child re-checks the world.',
   tunnel:
     'The lifecycle of cloudflared: start (or adopt), probe, restart on exit or on failed probes, back off on failed starts (5, 15, 30, 60, 300 s, then 300 s forever), reset after 10 minutes up, stop gracefully.',
   topology:
@@ -12,6 +12,8 @@ const INTRO: Record<string, string> = {
     'The Cloudflare zones of the account: refreshed on start (the first refresh also adopts records that already point at the tunnel), every hour and on demand; a failed refresh keeps the cache and retries.',
   ingress:
     'The only writer of config.yml: render from the ledger, validate, write atomically, commit to git, reload cloudflared. Changes that arrive during a cycle are merged into the next one; a failed reload restores the last good version, and reloads it unless the refused version never replaced the running one.',
+  orphans:
+    'The orphan scan: on start, after a restore, weekly (orphans.scanIntervalHours) and on demand (tunnel_scan_orphans), it flags routes whose project left the configuration, whose DNS record no longer points at the tunnel, or whose port is no longer allocated, and tells their owners; a scan that cannot list the records retries.',
   route:
     'One CNAME request or removal as a saga: a state per step (reserve, DNS, ingress, tunnel ready, activate) and per compensation (remove the rule, delete the DNS record only if this saga created it, release the reservation). Every step is idempotent, so a restored saga resumes where it was.',
 };

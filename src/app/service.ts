@@ -8,6 +8,7 @@ import { supervisorMachine, type SupervisorSettings } from '../../machines/super
 import { topologyMachine } from '../../machines/topology.machine.ts';
 import { tunnelMachine, type ProbeSample, type TunnelEmitted } from '../../machines/tunnel.machine.ts';
 import { zonesMachine, type RefreshOutput } from '../../machines/zones.machine.ts';
+import { orphansMachine, type OrphanScanOutput } from '../../machines/orphans.machine.ts';
 import type { IngressEmitted } from '../../machines/ingress.machine.ts';
 import type { TopologyEmitted } from '../../machines/topology.machine.ts';
 import type { ZonesEmitted } from '../../machines/zones.machine.ts';
@@ -48,6 +49,7 @@ import { startDurableSupervisor, type DurableSupervisor } from './durable-superv
 import { EventBus } from './event-bus.ts';
 import { machinesVersion } from './machine-version.ts';
 import { createProcessDriver } from './process-driver-factory.ts';
+import { dueForRemoval, scanOrphans, type OrphanPolicy } from './orphans.ts';
 import { provideRouteEffects } from './route-effects.ts';
 import { RouteRunner } from './route-runner.ts';
 import { startSandboxEnvironment, writeSandboxFile, type SandboxEnvironment, type SandboxFile } from './sandbox-mode.ts';
@@ -67,6 +69,7 @@ export function supervisorSettingsFrom(config: Config): SupervisorSettings {
     },
     topology: { resyncIntervalMs: config.docker.resyncSeconds * 1000 },
     zones: { refreshIntervalMs: config.cloudflare.zoneRefreshSeconds * 1000, retryDelaysMs: [5_000, 15_000, 60_000, 300_000] },
+    orphans: { intervalMs: config.orphans.scanIntervalHours * 3_600_000, retryDelaysMs: [60_000, 300_000, 900_000, 3_600_000] },
   };
 }
 
@@ -294,6 +297,28 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         }),
       },
     });
+    const orphanPolicy: OrphanPolicy = { projectRemovedGraceHours: config.orphans.projectRemovedGraceHours };
+    const projectNames = new Set(config.projects.map((project) => project.name));
+    // Set once the backend exists: removes the routes that are due (expired, or of a removed project past its grace).
+    const removeDueRoutesRef: { current: () => void } = { current: () => undefined };
+    const orphansWithEffects = orphansMachine.provide({
+      actors: {
+        scanOrphans: fromPromise<OrphanScanOutput, void>(async () => {
+          const result = await scanOrphans({
+            routes,
+            allocations: () => ports.list(),
+            projects: () => projectNames,
+            provider,
+            policy: orphanPolicy,
+            publish: (kind, project, data) => bus.publish(kind, project, data),
+          });
+          logger.info({ routes: result.routes, orphans: result.orphans.length, newlyOrphaned: result.newlyOrphaned, resolved: result.resolved }, 'orphan scan');
+          // A grace period of 0 means "at the scan": do not wait for the next minute's sweep.
+          removeDueRoutesRef.current();
+          return result;
+        }),
+      },
+    });
     const routeRunnerRef: { current: RouteRunner | null } = { current: null };
     const machine = supervisorMachine.provide({
       actors: {
@@ -301,6 +326,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         topology: topologyMachine.provide(topologyActors(docker, tracker)),
         zones: zonesWithEffects,
         ingress: provideIngressMachine({ service: ingressService, readLedger, readRetired, reload: reloadThroughTunnel }),
+        orphans: orphansWithEffects,
         route: provideRouteEffects(routeMachine, {
           routes,
           domains,
@@ -408,20 +434,24 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       metricsAddress,
     });
 
-    // Routes asked for with an expiry are removed once it has passed (checked every minute, and at boot).
-    const sweepExpired = () => {
-      const due = routes.list().filter((route) => route.expiresAt !== null && route.expiresAt <= Date.now() && route.status === 'active');
-      for (const route of due) {
+    // Routes asked for with an expiry are removed once it has passed, and the routes of a project that left the
+    // configuration once its grace period has (checked every minute, and at boot).
+    const removeDueRoutes = () => {
+      const all = routes.list();
+      const expired = all.filter((route) => route.expiresAt !== null && route.expiresAt <= Date.now() && route.status === 'active');
+      const abandoned = dueForRemoval(all, orphanPolicy, Date.now());
+      for (const [route, why] of [...expired.map((r) => [r, 'expired'] as const), ...abandoned.map((r) => [r, 'project removed'] as const)]) {
         backend
           .deleteCname({ project: 'system', role: 'ms' }, route.hostname)
-          .then(() => logger.info({ hostname: route.hostname }, 'expired route removed'))
-          .catch((error: unknown) => logger.warn({ err: error, hostname: route.hostname }, 'could not remove an expired route; will retry'));
+          .then(() => logger.info({ hostname: route.hostname, project: route.project, why }, 'route removed'))
+          .catch((error: unknown) => logger.warn({ err: error, hostname: route.hostname, why }, 'could not remove a route; will retry'));
       }
     };
-    const expiryTimer = setInterval(sweepExpired, 60_000);
+    removeDueRoutesRef.current = removeDueRoutes;
+    const expiryTimer = setInterval(removeDueRoutes, 60_000);
     expiryTimer.unref();
     cleanups.push(() => clearInterval(expiryTimer));
-    sweepExpired();
+    removeDueRoutes();
 
     // ── MCP ──────────────────────────────────────────────────────────────────────
     const directory = new PrincipalDirectory(

@@ -1,7 +1,7 @@
 import type { Actor, AnyActorRef } from 'xstate';
 import type { SupervisorMachine } from '../../machines/supervisor.machine.ts';
 
-/** A long-lived child of the supervisor (tunnel, topology, zones, ingress), or a clear failure when it is absent. */
+/** A long-lived child of the supervisor (tunnel, topology, zones, ingress, orphans), or a clear failure when it is absent. */
 export function supervisorChild(supervisor: Actor<SupervisorMachine> | undefined, id: string): AnyActorRef {
   const children = supervisor?.getSnapshot().children as Record<string, AnyActorRef | undefined> | undefined;
   const ref = children?.[id];

@@ -1,4 +1,5 @@
 import type { InspectionReport } from '../app/inspection.ts';
+import type { OrphanScanResult } from '../app/orphans.ts';
 import type { TunnelStatus } from '../app/status.ts';
 import type { PortManager } from '../ports/port-manager.ts';
 import type { AuditRow } from '../store/audit-repository.ts';
@@ -108,6 +109,8 @@ export interface McpBackend {
   topology(): Promise<TopologyView>;
   events(cursor: number, limit: number, project?: string): EventRow[];
   rollbackConfig(by: Principal, commit: string): Promise<RollbackView>;
+  /** Runs the orphan scan now (or waits for the one running) and answers its result. */
+  scanOrphans(): Promise<OrphanScanResult>;
   audit(query: { limit: number; principal?: string; before?: number }): AuditRow[];
   recordAudit(entry: Omit<AuditRow, 'id'>): void;
   inspect(limit: number): InspectionReport;

@@ -2,6 +2,8 @@ import type { Database } from 'better-sqlite3';
 
 export type RouteStatus = 'pending' | 'active' | 'deleting' | 'failed' | 'adopted';
 export type RouteSource = 'request' | 'adopted';
+/** Why the orphan scan thinks a route has lost its reason to exist (src/app/orphans.ts). */
+export type OrphanReason = 'project-removed' | 'record-missing' | 'port-unallocated';
 
 /** One row of the route ledger: who owns a hostname and where its ingress rule points. */
 export interface Route {
@@ -25,11 +27,14 @@ export interface Route {
   expiresAt: number | null;
   /** The saga that reserved or last changed this route. */
   requestId: string | null;
+  /** When the orphan scan first found the current `orphanReason`; null when the route is not an orphan. */
+  orphanedSince: number | null;
+  orphanReason: OrphanReason | null;
   createdAt: number;
   updatedAt: number;
 }
 
-export type NewRoute = Omit<Route, 'id' | 'createdAt' | 'updatedAt' | 'requestId'> & { at: number; requestId?: string | null };
+export type NewRoute = Omit<Route, 'id' | 'createdAt' | 'updatedAt' | 'requestId' | 'orphanedSince' | 'orphanReason'> & { at: number; requestId?: string | null };
 export type RoutePatch = Partial<Omit<Route, 'id' | 'hostname' | 'createdAt' | 'updatedAt'>>;
 
 interface RouteRow {
@@ -49,6 +54,8 @@ interface RouteRow {
   source: RouteSource;
   expires_at: number | null;
   request_id: string | null;
+  orphaned_since: number | null;
+  orphan_reason: OrphanReason | null;
   created_at: number;
   updated_at: number;
 }
@@ -68,6 +75,8 @@ const COLUMN_OF: Record<keyof RoutePatch, keyof RouteRow> = {
   source: 'source',
   expiresAt: 'expires_at',
   requestId: 'request_id',
+  orphanedSince: 'orphaned_since',
+  orphanReason: 'orphan_reason',
 };
 
 function toRoute(row: RouteRow): Route {
@@ -88,6 +97,8 @@ function toRoute(row: RouteRow): Route {
     source: row.source,
     expiresAt: row.expires_at,
     requestId: row.request_id,
+    orphanedSince: row.orphaned_since,
+    orphanReason: row.orphan_reason,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

@@ -53,7 +53,7 @@ describe('tunnel-manager command', () => {
     const out = join(dir, 'export');
     const mermaid = await runCli(['machines', 'export', '--format', 'mermaid', '--out', out]);
     expect(mermaid.code).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['ingress.machine.mmd', 'route.machine.mmd', 'supervisor.machine.mmd', 'topology.machine.mmd', 'tunnel.machine.mmd', 'zones.machine.mmd']);
+    expect(readdirSync(out).sort()).toEqual(['ingress.machine.mmd', 'orphans.machine.mmd', 'route.machine.mmd', 'supervisor.machine.mmd', 'topology.machine.mmd', 'tunnel.machine.mmd', 'zones.machine.mmd']);
     expect(readFileSync(join(out, 'tunnel.machine.mmd'), 'utf8')).toMatch(/^stateDiagram-v2/);
   });
 

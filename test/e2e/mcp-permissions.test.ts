@@ -168,6 +168,7 @@ describe('a project supervisor stays inside its own project', () => {
       ['tunnel_rollback_config', { commit: routeCommit }],
       ['tunnel_get_audit', {}],
       ['supervisor_inspect', {}],
+      ['tunnel_scan_orphans', {}],
     ] as const) {
       const denied = await expectDenied(consilio, tool, args, 'FORBIDDEN');
       expect(denied.details).toMatchObject({ tool, project: 'consilio', role: 'ps' });
@@ -277,6 +278,7 @@ describe('every denial is in the audit log', () => {
         ['tunnel_rollback_config', 'FORBIDDEN'],
         ['tunnel_get_audit', 'FORBIDDEN'],
         ['supervisor_inspect', 'FORBIDDEN'],
+        ['tunnel_scan_orphans', 'FORBIDDEN'],
       ]),
     );
     // The meta-supervisor's own calls are there too, allowed.

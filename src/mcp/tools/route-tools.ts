@@ -27,6 +27,8 @@ const routeSchema = z.object({
   status: z.string(),
   source: z.string(),
   expiresAt: z.string().nullable(),
+  /** Set when the orphan scan found the route without a reason to exist (tunnel_scan_orphans). */
+  orphan: z.object({ reason: z.enum(['project-removed', 'record-missing', 'port-unallocated']), since: z.string() }).nullable(),
   createdAt: z.string(),
 });
 
@@ -42,6 +44,7 @@ export function routeView(route: Route) {
     status: route.status,
     source: route.source,
     expiresAt: route.expiresAt === null ? null : new Date(route.expiresAt).toISOString(),
+    orphan: route.orphanReason === null ? null : { reason: route.orphanReason, since: new Date(route.orphanedSince ?? route.updatedAt).toISOString() },
     createdAt: new Date(route.createdAt).toISOString(),
   };
 }
@@ -148,4 +151,37 @@ export const listDomains = defineTool({
   handler: (_args, { backend }) => ({ domains: backend.listDomains() }),
 });
 
-export const ROUTE_TOOLS = [requestCname, deleteCname, listCnames, listDomains];
+const orphanSchema = z.object({
+  hostname: z.string(),
+  project: z.string(),
+  reason: z.enum(['project-removed', 'record-missing', 'port-unallocated']),
+  detail: z.string(),
+  fix: z.string(),
+  since: z.string(),
+});
+
+export const scanOrphans = defineTool({
+  name: 'tunnel_scan_orphans',
+  title: 'Find orphaned routes',
+  description:
+    'Runs the orphan scan now (it also runs at start and weekly): finds routes whose project left the configuration, whose DNS record no longer ' +
+    'points at the tunnel, or whose port is no longer allocated to their project. Flags them (tunnel_list_cnames shows `orphan`) and tells each ' +
+    'owner once (event route.orphaned). Only a removed project\'s routes are removed, after orphans.projectRemovedGraceHours; each finding says what to do.',
+  input: z.object({}).strict(),
+  output: z.object({
+    scannedAt: z.string(),
+    routes: z.number(),
+    zonesChecked: z.array(z.string()),
+    orphans: z.array(orphanSchema),
+    newlyOrphaned: z.array(z.string()),
+    resolved: z.array(z.string()),
+  }),
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+  access: 'ms',
+  handler: async (_args, { backend }) => {
+    const { at, ...result } = await backend.scanOrphans();
+    return { scannedAt: new Date(at).toISOString(), ...result };
+  },
+});
+
+export const ROUTE_TOOLS = [requestCname, deleteCname, listCnames, listDomains, scanOrphans];

@@ -14,6 +14,7 @@ const SECOND = 1000;
 const settings: SupervisorSettings = {
   topology: { resyncIntervalMs: 300_000, retryDelaysMs: [60_000] },
   zones: { refreshIntervalMs: 3_600_000, retryDelaysMs: [60_000] },
+  orphans: { intervalMs: 7 * 24 * 3_600_000, retryDelaysMs: [60_000] },
   tunnel: {
     probeIntervalMs: 30 * SECOND,
     failuresBeforeRestart: 3,

@@ -1,0 +1,98 @@
+import { assign, emit, fromPromise, setup } from 'xstate';
+import { afterFailure, msUntil } from './failures.ts';
+
+/**
+ * The orphan scan (src/app/orphans.ts): on start, after a restore (RECHECK), every `intervalMs` (a week by
+ * default) and on SCAN. A scan that fails (a zone could not be listed) is retried on `retryDelaysMs`.
+ * The schedule is kept in context (`nextScanAt`), so it survives restarts with the supervisor's snapshot.
+ */
+
+export interface OrphansInput {
+  intervalMs: number;
+  retryDelaysMs: number[];
+}
+
+/** What a scan tells the machine; the provided effect may return more (it is emitted as it is). */
+export interface OrphanScanOutput {
+  routes: number;
+  orphans: unknown[];
+  newlyOrphaned: string[];
+  resolved: string[];
+}
+
+export interface OrphansContext extends OrphansInput {
+  attempt: number;
+  /** Orphans found by the last successful scan. */
+  orphans: number;
+  lastScanAt: number | null;
+  nextScanAt: number | null;
+  lastError: string | null;
+}
+
+export type OrphansEvent = { type: 'SCAN' } | { type: 'RECHECK'; settings?: OrphansInput };
+
+export type OrphansEmitted =
+  | { type: 'orphans.scanned'; result: OrphanScanOutput; at: number }
+  | { type: 'orphans.scan_failed'; error: string; retryInMs: number; at: number };
+
+const now = (): number => Date.now();
+
+export const orphansMachine = setup({
+  types: {
+    context: {} as OrphansContext,
+    input: {} as OrphansInput,
+    events: {} as OrphansEvent,
+    emitted: {} as OrphansEmitted,
+  },
+  actors: {
+    scanOrphans: fromPromise<OrphanScanOutput, void>(async () => {
+      throw new Error('scanOrphans is not provided');
+    }),
+  },
+  delays: {
+    untilNextScan: ({ context }) => msUntil(context.nextScanAt, now()),
+  },
+  actions: {
+    applySettings: assign(({ event }) => (event.type === 'RECHECK' && event.settings ? { ...event.settings } : {})),
+    recordScan: assign(({ context, event }) => {
+      const output = (event as unknown as { output: OrphanScanOutput }).output;
+      return { attempt: 0, orphans: output.orphans.length, lastScanAt: now(), nextScanAt: now() + context.intervalMs, lastError: null };
+    }),
+    emitScanned: emit(({ event }) => ({ type: 'orphans.scanned' as const, result: (event as unknown as { output: OrphanScanOutput }).output, at: now() })),
+    recordFailure: assign(({ context, event }) => {
+      const { attempt, nextAt, lastError } = afterFailure(context.attempt, context.retryDelaysMs, (event as unknown as { error: unknown }).error, now());
+      return { attempt, nextScanAt: nextAt, lastError };
+    }),
+    emitFailed: emit(({ context }) => ({
+      type: 'orphans.scan_failed' as const,
+      error: context.lastError ?? 'unknown',
+      retryInMs: msUntil(context.nextScanAt, now()),
+      at: now(),
+    })),
+  },
+}).createMachine({
+  id: 'orphans',
+  context: ({ input }) => ({ ...input, attempt: 0, orphans: 0, lastScanAt: null, nextScanAt: null, lastError: null }),
+  initial: 'scanning',
+  states: {
+    scanning: {
+      invoke: {
+        id: 'scan',
+        src: 'scanOrphans',
+        onDone: { target: 'waiting', actions: ['recordScan', 'emitScanned'] },
+        onError: { target: 'retrying', actions: ['recordFailure', 'emitFailed'] },
+      },
+      on: { RECHECK: { actions: 'applySettings' } },
+    },
+    waiting: {
+      after: { untilNextScan: 'scanning' },
+      on: { SCAN: 'scanning', RECHECK: { target: 'scanning', actions: 'applySettings' } },
+    },
+    retrying: {
+      after: { untilNextScan: 'scanning' },
+      on: { SCAN: 'scanning', RECHECK: { target: 'scanning', actions: 'applySettings' } },
+    },
+  },
+});
+
+export type OrphansMachine = typeof orphansMachine;

@@ -1,0 +1,176 @@
+/**
+ * Orphans: routes in the ledger that have lost their reason to exist.
+ *
+ * - `project-removed`: the owner is no longer a project of the configuration (the project was deleted).
+ *   Its routes are removed once `orphans.projectRemovedGraceHours` have passed since the scan found it
+ *   (`dueForRemoval`), so a project taken out of the config by mistake can be put back in time.
+ * - `record-missing`: the zone has no CNAME of that name pointing at the tunnel any more (deleted or
+ *   changed in the dashboard), so the hostname no longer reaches the tunnel.
+ * - `port-unallocated`: the route targets a port its project no longer holds.
+ *
+ * The scan only flags and tells (`route.orphaned` to the owner, `route.orphan_resolved` when it is fixed);
+ * removing is the owner's or the meta-supervisor's call, except for removed projects.
+ */
+import type { CloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
+import type { PortAllocation } from '../store/ports-repository.ts';
+import type { OrphanReason, Route, RoutesRepository } from '../store/routes-repository.ts';
+
+export interface OrphanFinding {
+  hostname: string;
+  project: string;
+  reason: OrphanReason;
+  /** What is wrong, in plain words. */
+  detail: string;
+  /** What to do about it. */
+  fix: string;
+}
+
+export interface OrphanPolicy {
+  /** Hours after which the routes of a removed project are removed; null: never automatically. */
+  projectRemovedGraceHours: number | null;
+}
+
+/** Routes the scan looks at: settled ones (a saga in flight owns the others). */
+export function isSettled(route: Route): boolean {
+  return route.status === 'active' || route.status === 'adopted';
+}
+
+function deleteCall(hostname: string): string {
+  return `tunnel_delete_cname { "hostname": "${hostname}" }`;
+}
+
+/**
+ * Why `route` is an orphan, or null. `tunnelNames` is the set of lower-case names that have a CNAME to the
+ * tunnel in the route's zone, or null when the zone was not listed (the record check is then skipped).
+ */
+export function classifyRoute(
+  route: Route,
+  facts: { projects: ReadonlySet<string>; portHolder: ReadonlyMap<number, string>; tunnelNames: ReadonlySet<string> | null; policy: OrphanPolicy; removeAt: (route: Route) => number | null },
+): OrphanFinding | null {
+  const { hostname, project } = route;
+  if (!facts.projects.has(project)) {
+    const at = facts.removeAt(route);
+    return {
+      hostname,
+      project,
+      reason: 'project-removed',
+      detail: `Project "${project}" is no longer in the configuration, so nobody owns ${hostname}.`,
+      fix:
+        `Put project "${project}" back in the configuration's projects to keep it. ` +
+        (at === null
+          ? `Otherwise the meta-supervisor removes it: ${deleteCall(hostname)} (orphans.projectRemovedGraceHours is off).`
+          : `Otherwise it is removed at ${new Date(at).toISOString()} (orphans.projectRemovedGraceHours), or now by the meta-supervisor: ${deleteCall(hostname)}.`),
+    };
+  }
+  if (facts.tunnelNames !== null && !facts.tunnelNames.has(hostname.toLowerCase())) {
+    return {
+      hostname,
+      project,
+      reason: 'record-missing',
+      detail: `Zone ${route.zoneName} has no CNAME ${hostname} pointing at the tunnel any more (deleted or changed outside Tunnel Manager), so the hostname does not reach the tunnel.`,
+      fix: `To publish it again, delete the route (${deleteCall(hostname)}) and request it again (tunnel_request_cname), which recreates the record; or delete it if it is no longer wanted.`,
+    };
+  }
+  if (route.targetPort !== null && facts.portHolder.get(route.targetPort) !== project) {
+    const port = route.targetPort;
+    return {
+      hostname,
+      project,
+      reason: 'port-unallocated',
+      detail: `${hostname} targets port ${port}, which is no longer allocated to ${project}.`,
+      fix: `Allocate it again to keep serving it (port_allocate { "port": ${port}, "purpose": "…" }), or delete the route: ${deleteCall(hostname)}.`,
+    };
+  }
+  return null;
+}
+
+export interface OrphanScanResult {
+  at: number;
+  /** Settled routes looked at. */
+  routes: number;
+  /** Zones whose tunnel CNAMEs were listed for the record check. */
+  zonesChecked: string[];
+  orphans: (OrphanFinding & { since: string })[];
+  /** Hostnames that became orphans in this scan (their owners were told). */
+  newlyOrphaned: string[];
+  /** Hostnames that were orphans and no longer are. */
+  resolved: string[];
+}
+
+export interface OrphanScanDeps {
+  routes: RoutesRepository;
+  allocations: () => PortAllocation[];
+  projects: () => ReadonlySet<string>;
+  provider: Pick<CloudflareProvider, 'findTunnelCnames'>;
+  policy: OrphanPolicy;
+  publish: (kind: string, project: string, data: Record<string, unknown>) => void;
+  now?: () => number;
+}
+
+/** When the routes of a removed project are due for removal; null when they never are automatically. */
+export function removalTime(route: Route, policy: OrphanPolicy, now: number): number | null {
+  if (policy.projectRemovedGraceHours === null) return null;
+  const since = route.orphanReason === 'project-removed' && route.orphanedSince !== null ? route.orphanedSince : now;
+  return since + policy.projectRemovedGraceHours * 3_600_000;
+}
+
+/**
+ * Looks at every settled route, flags the orphans in the ledger (`orphanedSince`, `orphanReason`), tells the
+ * owner of each new orphan and of each one resolved. Throws (changing nothing) when a zone cannot be listed.
+ */
+export async function scanOrphans(deps: OrphanScanDeps): Promise<OrphanScanResult> {
+  const now = (deps.now ?? Date.now)();
+  const settled = deps.routes.list().filter(isSettled);
+  const tunnelNamesByZone = new Map<string, Set<string>>();
+  const zonesChecked: string[] = [];
+  for (const route of settled) {
+    if (tunnelNamesByZone.has(route.zoneId)) continue;
+    const records = await deps.provider.findTunnelCnames(route.zoneId);
+    tunnelNamesByZone.set(route.zoneId, new Set(records.map((record) => record.name.toLowerCase())));
+    zonesChecked.push(route.zoneName);
+  }
+  const projects = deps.projects();
+  const portHolder = new Map(deps.allocations().map((allocation) => [allocation.port, allocation.project]));
+  const result: OrphanScanResult = { at: now, routes: settled.length, zonesChecked, orphans: [], newlyOrphaned: [], resolved: [] };
+
+  for (const route of settled) {
+    const finding = classifyRoute(route, {
+      projects,
+      portHolder,
+      tunnelNames: tunnelNamesByZone.get(route.zoneId) ?? null,
+      policy: deps.policy,
+      removeAt: (r) => removalTime(r, deps.policy, now),
+    });
+    if (finding === null) {
+      if (route.orphanReason !== null) {
+        deps.routes.update(route.hostname, { orphanedSince: null, orphanReason: null }, now);
+        deps.publish('route.orphan_resolved', route.project, { hostname: route.hostname, was: route.orphanReason });
+        result.resolved.push(route.hostname);
+      }
+      continue;
+    }
+    let since = route.orphanedSince ?? now;
+    if (route.orphanReason !== finding.reason) {
+      since = now;
+      deps.routes.update(route.hostname, { orphanedSince: since, orphanReason: finding.reason }, now);
+      // A new reason counts from now, which is what removalTime gives a route not yet flagged for it.
+      const removeAt = finding.reason === 'project-removed' ? removalTime(route, deps.policy, now) : null;
+      deps.publish('route.orphaned', route.project, {
+        ...finding,
+        removeAt: removeAt === null ? null : new Date(removeAt).toISOString(),
+      });
+      result.newlyOrphaned.push(route.hostname);
+    }
+    result.orphans.push({ ...finding, since: new Date(since).toISOString() });
+  }
+  return result;
+}
+
+/** The routes of removed projects whose grace period is over, for the caller to delete. */
+export function dueForRemoval(routes: readonly Route[], policy: OrphanPolicy, now: number): Route[] {
+  return routes.filter((route) => {
+    if (!isSettled(route) || route.orphanReason !== 'project-removed') return false;
+    const at = removalTime(route, policy, now);
+    return at !== null && at <= now;
+  });
+}
