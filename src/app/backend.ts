@@ -11,6 +11,7 @@ import { rollbackIngress, type IngressActor } from '../cloudflared/ingress-runti
 import { parsePrometheusText } from '../cloudflared/prometheus-text.ts';
 import { locateCloudflared } from '../docker/cloudflared-location.ts';
 import { checkConnectivity } from '../docker/connectivity-check.ts';
+import { detectListenAddress } from '../docker/listen-address.ts';
 import { locateService } from '../docker/service-location.ts';
 import { selectTarget, targetUnreachableError, type TargetChosen, type TargetSelection } from '../docker/target-selection.ts';
 import { topologyToMermaid } from '../docker/topology-diagram.ts';
@@ -124,10 +125,15 @@ export function createBackend(options: BackendOptions): McpBackend {
     return zone;
   }
 
-  function choose(principal: Principal, port: number): TargetSelection {
+  async function choose(principal: Principal, port: number): Promise<TargetSelection> {
     const topology = options.topology.current();
     const cloudflared = locateCloudflared(topology, config.docker.cloudflaredContainer ? { containerName: config.docker.cloudflaredContainer } : {});
-    const service = locateService(topology, { hostPort: port });
+    let service = locateService(topology, { hostPort: port });
+    // A service in a container: read the address it really listens on (a loopback-only one answers nobody outside).
+    if (service.placement.kind === 'container' && service.container !== null && options.docker !== null) {
+      const detected = await detectListenAddress(options.docker, service.container.id, service.placement.port);
+      if (detected.kind === 'only') service = locateService(topology, { hostPort: port, listenAddress: detected.address });
+    }
     return selectTarget({ cloudflared: cloudflared.placement, service: service.placement });
   }
 
@@ -138,7 +144,7 @@ export function createBackend(options: BackendOptions): McpBackend {
 
   async function connectivity(principal: Principal, port: number): Promise<ConnectivityView> {
     if (principal.role !== 'ms') ports.assertOwned(principal.project, port);
-    const selection = choose(principal, port);
+    const selection = await choose(principal, port);
     if (!selection.ok) {
       return {
         port,
@@ -270,7 +276,7 @@ export function createBackend(options: BackendOptions): McpBackend {
           details: { hostname, records: foreign.map((r) => ({ id: r.id, type: r.type, content: r.content, comment: r.comment })) },
         });
       }
-      const target = chosenOrThrow(choose(principal, request.targetPort));
+      const target = chosenOrThrow(await choose(principal, request.targetPort));
       const expiresAt = request.expiresInSeconds === undefined ? null : Date.now() + request.expiresInSeconds * 1000;
       const plan = [
         `reserve ${hostname} for ${principal.project} in the ledger`,

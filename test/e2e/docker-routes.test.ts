@@ -48,6 +48,47 @@ describe.skipIf(docker === null)('routes to Docker containers', () => {
     }
   }, 90_000);
 
+  it('a container whose service listens on 127.0.0.1 inside is refused with the change to make; once made, the route works', async () => {
+    const env = await startTestService();
+    try {
+      const info = env.service.sandboxInfo!;
+      const openhorizon = await mcpClient(info.mcpUrl, info.tokens.openhorizon!);
+      const port = (await call<{ port: number }>(openhorizon, 'port_allocate', { purpose: 'loopback web' })).data.port;
+      const name = scope.name('lo');
+      const seen = () =>
+        waitUntil(async () => {
+          const topology = await call<{ containers: { name: string; state: string }[] }>(openhorizon, 'tunnel_get_network_topology');
+          return topology.data.containers.some((c) => c.name === name && c.state === 'running') || undefined;
+        }, 15_000, 'the topology to see the container');
+      const loopback = await scope.createContainer({ name, cmd: scope.httpd(80, '127.0.0.1'), ports: [{ containerPort: 80, hostPort: port }] });
+      await seen();
+
+      // Nobody is asked: the manager reads the container's sockets and sees 127.0.0.1:80 only.
+      const refused = await call<{ code: string; message: string; fix: string }>(openhorizon, 'tunnel_request_cname', { subdomain: 'lo', targetPort: port });
+      expect(refused.isError).toBe(true);
+      expect(refused.data.code).toBe('TARGET_UNREACHABLE');
+      expect(refused.data.message).toContain('127.0.0.1');
+      expect(refused.data.fix).toContain(`0.0.0.0:80`);
+      expect(env.service.backend.findRoute('lo.153.se')).toBeUndefined();
+      // It is right: through the published port nothing answers.
+      expect(await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status, () => 'no answer')).toBe('no answer');
+
+      await loopback.remove({ force: true });
+      await scope.createContainer({ name, cmd: scope.httpd(80), ports: [{ containerPort: 80, hostPort: port }] });
+      await seen();
+      const result = await call<{ target: string }>(openhorizon, 'tunnel_request_cname', { subdomain: 'lo', targetPort: port });
+      expect(result.isError, JSON.stringify(result.data)).toBe(false);
+      const response = await waitUntil(async () => {
+        const r = await viaEdge(info.edgeUrl, 'lo.153.se');
+        return r.status === 200 ? r : undefined;
+      }, 10_000, 'the container to answer through the edge');
+      expect(response.body).toContain('tunnel-manager test service');
+      await openhorizon.close();
+    } finally {
+      await env.stop();
+    }
+  }, 90_000);
+
   it('a renamed container is re-targeted through the ingress actor, and its owner is told', async () => {
     const network = await scope.createNetwork('shared', '10.231.31.0/24');
     const cloudflared = scope.name('cloudflared');

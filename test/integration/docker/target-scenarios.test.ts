@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { locateCloudflared } from '../../../src/docker/cloudflared-location.ts';
+import { detectListenAddress } from '../../../src/docker/listen-address.ts';
 import { checkConnectivity } from '../../../src/docker/connectivity-check.ts';
 import { locateService, type ServiceRequest } from '../../../src/docker/service-location.ts';
 import { selectTarget, type CloudflaredPlacement, type TargetSelection } from '../../../src/docker/target-selection.ts';
@@ -189,6 +190,17 @@ describe.skipIf(docker === null)('target selection against a real Docker engine'
     const report = await checkConnectivity(docker, { cloudflared: await cloudflaredInContainer(), target: `http://${names.loopback}:80`, helperImage: TEST_IMAGE });
     expect(report.ok).toBe(false);
     expect(report.steps.find((s) => s.step === 'tcp')).toMatchObject({ ok: false });
+  });
+
+  it('reads where a containerised service listens from the kernel: loopback only, every address, or no process', async () => {
+    expect(await detectListenAddress(docker!, names.loopback, 80)).toMatchObject({ kind: 'only', address: '127.0.0.1' });
+    expect(await detectListenAddress(docker!, names.shared, 80)).toMatchObject({ kind: 'all' });
+    expect(await detectListenAddress(docker!, names.shared, 8081)).toMatchObject({ kind: 'not-listening' });
+    expect(await detectListenAddress(docker!, names.stopped, 80)).toMatchObject({ kind: 'unknown' });
+    // What the loopback verdict leads to: a refusal, as when the caller says so.
+    const detected = await detectListenAddress(docker!, names.loopback, 80);
+    const refused = await decide('container', { container: names.loopback, port: 80, listenAddress: detected.kind === 'only' ? detected.address : null });
+    expect(refused).toMatchObject({ ok: false, code: 'TARGET_UNREACHABLE' });
   });
 
   it('a stopped container is refused with `docker start`, and starting it makes the promised target work', async () => {
