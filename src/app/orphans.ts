@@ -12,6 +12,7 @@
  * removing is the owner's or the meta-supervisor's call, except for removed projects.
  */
 import type { CloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
+import { toErrorShape } from '../errors.ts';
 import type { PortAllocation } from '../store/ports-repository.ts';
 import type { OrphanReason, Route, RoutesRepository } from '../store/routes-repository.ts';
 
@@ -45,7 +46,15 @@ function deleteCall(hostname: string): string {
  */
 export function classifyRoute(
   route: Route,
-  facts: { projects: ReadonlySet<string>; portHolder: ReadonlyMap<number, string>; tunnelNames: ReadonlySet<string> | null; policy: OrphanPolicy; removeAt: (route: Route) => number | null },
+  facts: {
+    projects: ReadonlySet<string>;
+    portHolder: ReadonlyMap<number, string>;
+    tunnelNames: ReadonlySet<string> | null;
+    /** The route's zone is gone from the account (its listing answered ZONE_NOT_FOUND). */
+    zoneGone?: boolean;
+    policy: OrphanPolicy;
+    removeAt: (route: Route) => number | null;
+  },
 ): OrphanFinding | null {
   const { hostname, project } = route;
   if (!facts.projects.has(project)) {
@@ -67,7 +76,9 @@ export function classifyRoute(
       hostname,
       project,
       reason: 'record-missing',
-      detail: `Zone ${route.zoneName} has no CNAME ${hostname} pointing at the tunnel any more (deleted or changed outside Tunnel Manager), so the hostname does not reach the tunnel.`,
+      detail: facts.zoneGone
+        ? `Zone ${route.zoneName} is no longer in the Cloudflare account, so ${hostname} has no DNS record and does not reach the tunnel.`
+        : `Zone ${route.zoneName} has no CNAME ${hostname} pointing at the tunnel any more (deleted or changed outside Tunnel Manager), so the hostname does not reach the tunnel.`,
       fix: `To publish it again, delete the route (${deleteCall(hostname)}) and request it again (tunnel_request_cname), which recreates the record; or delete it if it is no longer wanted.`,
     };
   }
@@ -122,11 +133,20 @@ export async function scanOrphans(deps: OrphanScanDeps): Promise<OrphanScanResul
   const now = (deps.now ?? Date.now)();
   const settled = deps.routes.list().filter(isSettled);
   const tunnelNamesByZone = new Map<string, Set<string>>();
+  const zonesGone = new Set<string>();
   const zonesChecked: string[] = [];
   for (const route of settled) {
     if (tunnelNamesByZone.has(route.zoneId)) continue;
-    const records = await deps.provider.findTunnelCnames(route.zoneId);
-    tunnelNamesByZone.set(route.zoneId, new Set(records.map((record) => record.name.toLowerCase())));
+    let names: Set<string>;
+    try {
+      names = new Set((await deps.provider.findTunnelCnames(route.zoneId)).map((record) => record.name.toLowerCase()));
+    } catch (error) {
+      // A zone deleted from the account has no records: its routes are orphans, not a reason to stop scanning.
+      if (toErrorShape(error).code !== 'ZONE_NOT_FOUND') throw error;
+      names = new Set();
+      zonesGone.add(route.zoneId);
+    }
+    tunnelNamesByZone.set(route.zoneId, names);
     zonesChecked.push(route.zoneName);
   }
   const projects = deps.projects();
@@ -138,6 +158,7 @@ export async function scanOrphans(deps: OrphanScanDeps): Promise<OrphanScanResul
       projects,
       portHolder,
       tunnelNames: tunnelNamesByZone.get(route.zoneId) ?? null,
+      zoneGone: zonesGone.has(route.zoneId),
       policy: deps.policy,
       removeAt: (r) => removalTime(r, deps.policy, now),
     });

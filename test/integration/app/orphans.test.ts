@@ -136,6 +136,15 @@ describe('orphan scan', () => {
     expect(due({ projectRemovedGraceHours: null }, clock + 1_000 * HOUR)).toEqual([]);
   });
 
+  it('a zone gone from the account makes its routes orphans instead of stopping the scan', async () => {
+    await world();
+    route('shop.closed.example', 'consilio', 3100, { zoneId: '0000000000000000000000000000dead', zoneName: 'closed.example' });
+    const result = await scan();
+    const shop = result.orphans.find((o) => o.hostname === 'shop.closed.example');
+    expect(shop).toMatchObject({ reason: 'record-missing', detail: expect.stringContaining('no longer in the Cloudflare account') });
+    expect(result.orphans.map((o) => o.hostname)).toEqual(['gone.153.se', 'loose.153.se', 'retired.153.se', 'shop.closed.example']);
+  });
+
   it('changes nothing when a zone cannot be listed', async () => {
     await world();
     sandbox.emulator.setFaults([{ route: 'GET /zones/:zone/dns_records', status: 503 }]);
