@@ -10,6 +10,12 @@ export function errorText(error: unknown): string {
   return String(error);
 }
 
+/** An error's stable code when it has one (our error shape), else `INTERNAL`. */
+export function errorCode(error: unknown): string {
+  const code = error && typeof error === 'object' ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && /^[A-Z][A-Z_]+$/.test(code) ? code : 'INTERNAL';
+}
+
 /**
  * After the `attempt`-th consecutive failure (0-based) of a periodic task: the next attempt number, when it runs
  * (`delaysMs[attempt]`, the last one repeating), and the error in words.

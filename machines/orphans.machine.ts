@@ -1,5 +1,5 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
-import { afterFailure, msUntil } from './failures.ts';
+import { afterFailure, errorCode, msUntil } from './failures.ts';
 
 /**
  * The orphan scan (src/app/orphans.ts): on start, after a restore (RECHECK), every `intervalMs` (a week by
@@ -27,13 +27,15 @@ export interface OrphansContext extends OrphansInput {
   lastScanAt: number | null;
   nextScanAt: number | null;
   lastError: string | null;
+  /** The stable code of the last failure (CLOUDFLARE_UNAVAILABLE, CLOUDFLARE_AUTH_FAILED, …). */
+  lastErrorCode: string | null;
 }
 
 export type OrphansEvent = { type: 'SCAN' } | { type: 'RECHECK'; settings?: OrphansInput };
 
 export type OrphansEmitted =
   | { type: 'orphans.scanned'; result: OrphanScanOutput; at: number }
-  | { type: 'orphans.scan_failed'; error: string; retryInMs: number; at: number };
+  | { type: 'orphans.scan_failed'; code: string; error: string; retryInMs: number; at: number };
 
 const now = (): number => Date.now();
 
@@ -56,15 +58,17 @@ export const orphansMachine = setup({
     applySettings: assign(({ event }) => (event.type === 'RECHECK' && event.settings ? { ...event.settings } : {})),
     recordScan: assign(({ context, event }) => {
       const output = (event as unknown as { output: OrphanScanOutput }).output;
-      return { attempt: 0, orphans: output.orphans.length, lastScanAt: now(), nextScanAt: now() + context.intervalMs, lastError: null };
+      return { attempt: 0, orphans: output.orphans.length, lastScanAt: now(), nextScanAt: now() + context.intervalMs, lastError: null, lastErrorCode: null };
     }),
     emitScanned: emit(({ event }) => ({ type: 'orphans.scanned' as const, result: (event as unknown as { output: OrphanScanOutput }).output, at: now() })),
     recordFailure: assign(({ context, event }) => {
-      const { attempt, nextAt, lastError } = afterFailure(context.attempt, context.retryDelaysMs, (event as unknown as { error: unknown }).error, now());
-      return { attempt, nextScanAt: nextAt, lastError };
+      const error = (event as unknown as { error: unknown }).error;
+      const { attempt, nextAt, lastError } = afterFailure(context.attempt, context.retryDelaysMs, error, now());
+      return { attempt, nextScanAt: nextAt, lastError, lastErrorCode: errorCode(error) };
     }),
     emitFailed: emit(({ context }) => ({
       type: 'orphans.scan_failed' as const,
+      code: context.lastErrorCode ?? 'INTERNAL',
       error: context.lastError ?? 'unknown',
       retryInMs: msUntil(context.nextScanAt, now()),
       at: now(),
@@ -72,7 +76,7 @@ export const orphansMachine = setup({
   },
 }).createMachine({
   id: 'orphans',
-  context: ({ input }) => ({ ...input, attempt: 0, orphans: 0, lastScanAt: null, nextScanAt: null, lastError: null }),
+  context: ({ input }) => ({ ...input, attempt: 0, orphans: 0, lastScanAt: null, nextScanAt: null, lastError: null, lastErrorCode: null }),
   initial: 'scanning',
   states: {
     scanning: {

@@ -16,7 +16,7 @@ import { locateService } from '../docker/service-location.ts';
 import { selectTarget, targetUnreachableError, type TargetChosen, type TargetSelection } from '../docker/target-selection.ts';
 import { topologyToMermaid } from '../docker/topology-diagram.ts';
 import type { TopologyTracker } from '../docker/topology-tracker.ts';
-import { TunnelManagerError } from '../errors.ts';
+import { TunnelManagerError, type ErrorCode } from '../errors.ts';
 import type { CnameRequest, CnameResult, ConnectivityView, DeleteResult, McpBackend, MetricsView, RollbackView, TopologyView } from '../mcp/backend.ts';
 import type { Principal } from '../mcp/principal.ts';
 import type { PortManager } from '../ports/port-manager.ts';
@@ -439,10 +439,10 @@ export function createBackend(options: BackendOptions): McpBackend {
           }),
           orphans.on('orphans.scan_failed', (event) => {
             subscriptions.forEach((s) => s.unsubscribe());
-            const { error, retryInMs } = event as unknown as { error: string; retryInMs: number };
+            const { code, error, retryInMs } = event as unknown as { code: string; error: string; retryInMs: number };
             reject(
               new TunnelManagerError({
-                code: 'CLOUDFLARE_UNAVAILABLE',
+                code: code as ErrorCode,
                 message: `The orphan scan could not list the DNS records: ${error}`,
                 fix: `Nothing was changed. The scan retries by itself in ${Math.round(retryInMs / 1000)} s; call tunnel_scan_orphans again later.`,
                 details: { retryInMs },

@@ -440,7 +440,10 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       const all = routes.list();
       const expired = all.filter((route) => route.expiresAt !== null && route.expiresAt <= Date.now() && route.status === 'active');
       const abandoned = dueForRemoval(all, orphanPolicy, Date.now());
-      for (const [route, why] of [...expired.map((r) => [r, 'expired'] as const), ...abandoned.map((r) => [r, 'project removed'] as const)]) {
+      const due = new Map<string, { route: (typeof all)[number]; why: string }>();
+      for (const route of abandoned) due.set(route.hostname, { route, why: 'project removed' });
+      for (const route of expired) due.set(route.hostname, { route, why: 'expired' });
+      for (const { route, why } of due.values()) {
         backend
           .deleteCname({ project: 'system', role: 'ms' }, route.hostname)
           .then(() => logger.info({ hostname: route.hostname, project: route.project, why }, 'route removed'))

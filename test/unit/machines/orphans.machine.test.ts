@@ -14,7 +14,7 @@ function harness(outcomes: ('ok' | 'fail')[]) {
     actors: {
       scanOrphans: fromPromise<OrphanScanOutput, void>(async () => {
         calls.push(Date.now());
-        if ((outcomes.shift() ?? 'ok') === 'fail') throw new Error('Cloudflare answered 503');
+        if ((outcomes.shift() ?? 'ok') === 'fail') throw Object.assign(new Error('Cloudflare answered 503'), { code: 'CLOUDFLARE_UNAVAILABLE' });
         return { routes: 3, orphans: [{ hostname: 'old.153.se' }], newlyOrphaned: ['old.153.se'], resolved: [] };
       }),
     },
@@ -43,7 +43,7 @@ describe('orphans machine', () => {
     h.actor.start();
     await vi.advanceTimersByTimeAsync(0);
     expect(h.actor.getSnapshot().value).toBe('retrying');
-    expect(h.emitted[0]).toMatchObject({ type: 'orphans.scan_failed', error: 'Cloudflare answered 503', retryInMs: 60_000 });
+    expect(h.emitted[0]).toMatchObject({ type: 'orphans.scan_failed', code: 'CLOUDFLARE_UNAVAILABLE', error: 'Cloudflare answered 503', retryInMs: 60_000 });
     await vi.advanceTimersByTimeAsync(60_000);
     await vi.advanceTimersByTimeAsync(300_000);
     expect(h.actor.getSnapshot().value).toBe('waiting');
