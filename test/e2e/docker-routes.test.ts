@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerTestScope, dockerForTests, ensureTestImage } from '../helpers/docker.ts';
 import { waitUntil } from '../helpers/cli.ts';
-import { call, mcpClient, startTestService, viaEdge } from '../helpers/service.ts';
+import { call, freePortInRange, mcpClient, startTestService, viaEdge } from '../helpers/service.ts';
 
 /**
  * Routes to containers through the whole service and a real Docker engine: the target is chosen from the live
@@ -25,7 +25,7 @@ describe.skipIf(docker === null)('routes to Docker containers', () => {
     try {
       const info = env.service.sandboxInfo!;
       const consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
-      const port = (await call<{ port: number }>(consilio, 'port_allocate', { purpose: 'container web' })).data.port;
+      const port = (await call<{ port: number }>(consilio, 'port_allocate', { port: await freePortInRange(3150, 3199), purpose: 'container web' })).data.port;
       await scope.createContainer({ name: scope.name('web'), cmd: scope.httpd(80), ports: [{ containerPort: 80, hostPort: port }] });
       // The topology actor follows the events stream: wait until it knows the container.
       await waitUntil(async () => {
@@ -53,7 +53,7 @@ describe.skipIf(docker === null)('routes to Docker containers', () => {
     try {
       const info = env.service.sandboxInfo!;
       const openhorizon = await mcpClient(info.mcpUrl, info.tokens.openhorizon!);
-      const port = (await call<{ port: number }>(openhorizon, 'port_allocate', { purpose: 'loopback web' })).data.port;
+      const port = (await call<{ port: number }>(openhorizon, 'port_allocate', { port: await freePortInRange(3250, 3299), purpose: 'loopback web' })).data.port;
       const name = scope.name('lo');
       const seen = () =>
         waitUntil(async () => {
@@ -97,7 +97,7 @@ describe.skipIf(docker === null)('routes to Docker containers', () => {
     try {
       const info = env.service.sandboxInfo!;
       const odin = await mcpClient(info.mcpUrl, info.tokens.odin!);
-      const port = (await call<{ port: number }>(odin, 'port_allocate', { purpose: 'api' })).data.port;
+      const port = (await call<{ port: number }>(odin, 'port_allocate', { port: await freePortInRange(3350, 3399), purpose: 'api' })).data.port;
       const web = await scope.createContainer({ name: scope.name('api'), cmd: scope.httpd(80), networks: [network], ports: [{ containerPort: 80, hostPort: port }] });
       await waitUntil(async () => {
         const topology = await call<{ containers: { name: string }[] }>(odin, 'tunnel_get_network_topology');

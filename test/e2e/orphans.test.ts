@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { call, mcpClient, startOrigin, startTestService, viaEdge } from '../helpers/service.ts';
+import { call, mcpClient, portOf, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
 
 /**
  * Orphans through the whole service: a DNS record deleted behind our back is found by tunnel_scan_orphans and
@@ -49,9 +49,11 @@ afterAll(async () => {
 describe('orphaned routes', () => {
   it('a record deleted outside Tunnel Manager: the scan flags the route and tells its owner what to do', async () => {
     const [consilio, odin, ms] = await clientsOf(first!, 'consilio', 'odin', 'meta-supervisor');
-    for (const [client, name] of [[consilio!, 'consilio'], [odin!, 'odin']] as const) {
-      const port = (await call<{ port: number }>(client, 'port_allocate', { purpose: 'web' })).data.port;
-      origins.push(await startOrigin(port, `${name}-web`));
+    // Origins on random ports of each range: other test files run at the same time and use the first ones.
+    for (const [client, name, from, to] of [[consilio!, 'consilio', 3150, 3199], [odin!, 'odin', 3350, 3399]] as const) {
+      const origin = await startOriginInRange(from, to, `${name}-web`);
+      origins.push(origin);
+      const port = (await call<{ port: number }>(client, 'port_allocate', { port: portOf(origin), purpose: 'web' })).data.port;
       const requested = await call(client, 'tunnel_request_cname', { subdomain: `${name}-web`, targetPort: port });
       expect(requested.isError, JSON.stringify(requested.data)).toBe(false);
     }

@@ -111,6 +111,17 @@ export async function startOriginInRange(from: number, to: number, name: string)
   throw new Error(`no free port between ${from} and ${to}`);
 }
 
+/**
+ * A port of [from, to] that nothing listens on right now, for a test that publishes a container on it: test files
+ * run in parallel, and each fresh service hands out the same first port of a range.
+ */
+export async function freePortInRange(from: number, to: number): Promise<number> {
+  const probe = await startOriginInRange(from, to, 'probe');
+  const port = portOf(probe);
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
 export function portOf(server: Server): number {
   return (server.address() as AddressInfo).port;
 }

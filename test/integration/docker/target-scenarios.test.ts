@@ -22,14 +22,22 @@ import { DockerTestScope, TEST_IMAGE, dockerForTests, ensureTestImage } from '..
 const docker = await dockerForTests('Docker target scenarios');
 const run = promisify(execFile);
 
-/** A port free on every address of this host, and not `taken`. */
-async function freePortOtherThan(taken: number): Promise<number> {
+/**
+ * A port free on every address of this host, below Docker's automatic range (32768 and up) so that no container
+ * another test publishes with an automatic port can land on it (a port lookup would then be ambiguous).
+ */
+async function freeFixedPort(): Promise<number> {
   for (;;) {
+    const port = 10_000 + Math.floor(Math.random() * 10_000);
     const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
-    const { port } = server.address() as AddressInfo;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    if (port !== taken) return port;
+    const free = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '0.0.0.0', () => resolve(true));
+    });
+    if (free) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      return port;
+    }
   }
 }
 
@@ -79,10 +87,10 @@ describe.skipIf(docker === null)('target selection against a real Docker engine'
     ]);
     // Published on the gateway address of the app network: a specific host address, not 0.0.0.0 nor 127.0.0.1.
     // Docker allocates ports per address, so on a fresh engine an automatic port here would equal
-    // web-published's: give it a port of its own (sharing one is the TARGET_AMBIGUOUS case below).
+    // web-published's: give it a fixed port of its own (sharing one is the TARGET_AMBIGUOUS case below).
     await scope.createContainer({
       name: names.specific, cmd: scope.httpd(), networks: [app],
-      ports: [{ containerPort: 80, hostIp: '10.231.12.1', hostPort: await freePortOtherThan(await publishedPort(names.published)) }],
+      ports: [{ containerPort: 80, hostIp: '10.231.12.1', hostPort: await freeFixedPort() }],
     });
     hostServer = http.createServer((_req, res) => res.end('host service\n'));
     await new Promise<void>((resolve) => hostServer.listen(0, '127.0.0.1', resolve));
