@@ -16,6 +16,12 @@ export function errorCode(error: unknown): string {
   return typeof code === 'string' && /^[A-Z][A-Z_]+$/.test(code) ? code : 'INTERNAL';
 }
 
+/** Whether a failed reload says the previous cloudflared kept serving (a replica that never took over). */
+export function keptRunning(error: unknown): boolean {
+  const details = error && typeof error === 'object' ? (error as { details?: { keptRunning?: unknown } }).details : undefined;
+  return details?.keptRunning === true;
+}
+
 /**
  * After the `attempt`-th consecutive failure (0-based) of a periodic task: the next attempt number, when it runs
  * (`delaysMs[attempt]`, the last one repeating), and the error in words.

@@ -1,4 +1,5 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
+import { keptRunning } from './failures.ts';
 
 /**
  * The only writer of cloudflared's config.yml.
@@ -95,12 +96,12 @@ export type IngressEmitted =
 /** Reads code/message/fix off whatever was thrown, without knowing its class. */
 export function describeFailure(error: unknown): IngressFailure {
   if (error !== null && typeof error === 'object') {
-    const shape = error as { code?: unknown; message?: unknown; fix?: unknown; details?: { keptRunning?: unknown } };
+    const shape = error as { code?: unknown; message?: unknown; fix?: unknown };
     return {
       code: typeof shape.code === 'string' ? shape.code : 'INTERNAL',
       message: typeof shape.message === 'string' ? shape.message : String(error),
       fix: typeof shape.fix === 'string' ? shape.fix : 'See the service log around this time.',
-      ...(shape.details?.keptRunning === true ? { keptRunning: true } : {}),
+      ...(keptRunning(error) ? { keptRunning: true } : {}),
     };
   }
   return { code: 'INTERNAL', message: String(error), fix: 'See the service log around this time.' };
@@ -123,6 +124,14 @@ const initialContext: IngressContext = {
   lastError: null,
   reloads: 0,
   cycles: 0,
+};
+
+/** What every cycle (change or rollback) starts from: nothing rendered, written or refused yet. */
+const freshCycle = {
+  rendered: () => null,
+  written: () => null,
+  reloadError: () => null,
+  cycles: ({ context }: { context: IngressContext }) => context.cycles + 1,
 };
 
 export const ingressMachine = setup({
@@ -153,41 +162,29 @@ export const ingressMachine = setup({
       pendingRollback: ({ context, event }) => (event.type === 'ROLLBACK' ? event.commit : context.pendingRollback),
     }),
     startCycleFromEvent: assign({
+      ...freshCycle,
       inFlight: ({ event }) => (event.type === 'CHANGE' ? [event.change] : []),
       pending: () => [],
-      rendered: () => null,
-      written: () => null,
-      reloadError: () => null,
       failedCommit: () => null,
       rollbackCommit: () => null,
-      cycles: ({ context }) => context.cycles + 1,
     }),
     startCycleFromPending: assign({
+      ...freshCycle,
       inFlight: ({ context }) => context.pending,
       pending: () => [],
-      rendered: () => null,
-      written: () => null,
-      reloadError: () => null,
       failedCommit: () => null,
       rollbackCommit: () => null,
-      cycles: ({ context }) => context.cycles + 1,
     }),
     startRollbackFromEvent: assign({
+      ...freshCycle,
       rollbackCommit: ({ event }) => (event.type === 'ROLLBACK' ? event.commit : null),
       inFlight: () => [],
-      rendered: () => null,
-      written: () => null,
-      reloadError: () => null,
-      cycles: ({ context }) => context.cycles + 1,
     }),
     startRollbackFromPending: assign({
+      ...freshCycle,
       rollbackCommit: ({ context }) => context.pendingRollback,
       pendingRollback: () => null,
       inFlight: () => [],
-      rendered: () => null,
-      written: () => null,
-      reloadError: () => null,
-      cycles: ({ context }) => context.cycles + 1,
     }),
     storeRendered: assign({ rendered: ({ event }) => (event as unknown as { output: RenderOutput }).output }),
     storeWritten: assign({

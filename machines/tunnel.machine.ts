@@ -1,5 +1,5 @@
 import { assign, emit, enqueueActions, fromCallback, fromPromise, setup } from 'xstate';
-import { errorText } from './failures.ts';
+import { errorText, keptRunning } from './failures.ts';
 
 /**
  * Lifecycle of cloudflared.
@@ -275,7 +275,7 @@ export const tunnelMachine = setup({
       requestIds: context.reloadingFor,
       error: errorText((event as unknown as { error: unknown }).error),
       // The driver says whether the previous process kept serving its file (a refused replica never took over).
-      keptRunning: (event as unknown as { error: { details?: { keptRunning?: unknown } } | null }).error?.details?.keptRunning === true,
+      keptRunning: keptRunning((event as unknown as { error: unknown }).error),
       at: now(),
     })),
     clearReloading: assign({ reloadingFor: [] as string[] }),

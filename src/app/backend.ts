@@ -33,7 +33,8 @@ import { readInspection } from './inspection.ts';
 import type { RouteRunner } from './route-runner.ts';
 import { statusOf, type TunnelStatus } from './status.ts';
 import type { OrphanScanResult } from './orphans.ts';
-import { supervisorChild } from './supervisor-children.ts';
+import type { OrphansEmitted } from '../../machines/orphans.machine.ts';
+import { askActor, supervisorChild } from './supervisor-children.ts';
 import { stateToString } from './transition-recorder.ts';
 
 export interface BackendOptions {
@@ -430,28 +431,23 @@ export function createBackend(options: BackendOptions): McpBackend {
 
     async scanOrphans(): Promise<OrphanScanResult> {
       const orphans = supervisorChild(options.supervisor(), 'orphans');
-      return new Promise<OrphanScanResult>((resolve, reject) => {
-        // The first outcome after asking: a scan already running answers for this request too.
-        const subscriptions = [
-          orphans.on('orphans.scanned', (event) => {
-            subscriptions.forEach((s) => s.unsubscribe());
-            resolve((event as unknown as { result: OrphanScanResult }).result);
+      type Emitted<K extends OrphansEmitted['type']> = Extract<OrphansEmitted, { type: K }>;
+      // The first outcome after asking: a scan already running answers for this request too.
+      return askActor<OrphanScanResult>(
+        orphans,
+        {
+          'orphans.scanned': (event: Emitted<'orphans.scanned'>) => ({ value: event.result as OrphanScanResult }),
+          'orphans.scan_failed': (event: Emitted<'orphans.scan_failed'>) => ({
+            error: new TunnelManagerError({
+              code: event.code as ErrorCode,
+              message: `The orphan scan could not list the DNS records: ${event.error}`,
+              fix: `Nothing was changed. The scan retries by itself in ${Math.round(event.retryInMs / 1000)} s; call tunnel_scan_orphans again later.`,
+              details: { retryInMs: event.retryInMs },
+            }),
           }),
-          orphans.on('orphans.scan_failed', (event) => {
-            subscriptions.forEach((s) => s.unsubscribe());
-            const { code, error, retryInMs } = event as unknown as { code: string; error: string; retryInMs: number };
-            reject(
-              new TunnelManagerError({
-                code: code as ErrorCode,
-                message: `The orphan scan could not list the DNS records: ${error}`,
-                fix: `Nothing was changed. The scan retries by itself in ${Math.round(retryInMs / 1000)} s; call tunnel_scan_orphans again later.`,
-                details: { retryInMs },
-              }),
-            );
-          }),
-        ];
-        orphans.send({ type: 'SCAN' });
-      });
+        },
+        () => orphans.send({ type: 'SCAN' }),
+      );
     },
 
     audit: (query) => options.audit.recent(query.limit, { ...(query.principal ? { principal: query.principal } : {}), ...(query.before ? { before: query.before } : {}) }),

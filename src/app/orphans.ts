@@ -52,13 +52,13 @@ export function classifyRoute(
     tunnelNames: ReadonlySet<string> | null;
     /** The route's zone is gone from the account (its listing answered ZONE_NOT_FOUND). */
     zoneGone?: boolean;
-    policy: OrphanPolicy;
-    removeAt: (route: Route) => number | null;
+    /** When the route would be removed if its project is gone (removalTime); null: never automatically. */
+    removeAt: number | null;
   },
 ): OrphanFinding | null {
   const { hostname, project } = route;
   if (!facts.projects.has(project)) {
-    const at = facts.removeAt(route);
+    const at = facts.removeAt;
     return {
       hostname,
       project,
@@ -154,13 +154,13 @@ export async function scanOrphans(deps: OrphanScanDeps): Promise<OrphanScanResul
   const result: OrphanScanResult = { at: now, routes: settled.length, zonesChecked, orphans: [], newlyOrphaned: [], resolved: [] };
 
   for (const route of settled) {
+    const removeAt = removalTime(route, deps.policy, now);
     const finding = classifyRoute(route, {
       projects,
       portHolder,
       tunnelNames: tunnelNamesByZone.get(route.zoneId) ?? null,
       zoneGone: zonesGone.has(route.zoneId),
-      policy: deps.policy,
-      removeAt: (r) => removalTime(r, deps.policy, now),
+      removeAt,
     });
     if (finding === null) {
       if (route.orphanReason !== null) {
@@ -174,11 +174,10 @@ export async function scanOrphans(deps: OrphanScanDeps): Promise<OrphanScanResul
     if (route.orphanReason !== finding.reason) {
       since = now;
       deps.routes.update(route.hostname, { orphanedSince: since, orphanReason: finding.reason }, now);
-      // A new reason counts from now, which is what removalTime gives a route not yet flagged for it.
-      const removeAt = finding.reason === 'project-removed' ? removalTime(route, deps.policy, now) : null;
+      // A new reason counts from now, which is what removalTime gave a route not yet flagged for it.
       deps.publish('route.orphaned', route.project, {
         ...finding,
-        removeAt: removeAt === null ? null : new Date(removeAt).toISOString(),
+        removeAt: finding.reason === 'project-removed' && removeAt !== null ? new Date(removeAt).toISOString() : null,
       });
       result.newlyOrphaned.push(route.hostname);
     }

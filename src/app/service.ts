@@ -43,7 +43,7 @@ import { HealthRepository } from '../store/health-repository.ts';
 import { PortsRepository } from '../store/ports-repository.ts';
 import { RoutesRepository } from '../store/routes-repository.ts';
 import { createBackend, waitForTunnelRunning } from './backend.ts';
-import { supervisorChild } from './supervisor-children.ts';
+import { askActor, supervisorChild } from './supervisor-children.ts';
 import type { Config } from './config.ts';
 import { startDurableSupervisor, type DurableSupervisor } from './durable-supervisor.ts';
 import { EventBus } from './event-bus.ts';
@@ -234,7 +234,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
           originRequest: route.originRequest,
         }));
     // An adopted route is served by a hand-written rule we do not manage; when its owner deletes it, that rule goes too.
-    const readRetired = () => routes.list().filter((route) => route.status === 'deleting' && route.source === 'adopted').map((route) => route.hostname);
+    const readRetired = () => routes.withStatus('deleting').filter((route) => route.source === 'adopted').map((route) => route.hostname);
     // The file must exist before cloudflared first starts: write the current state now.
     const initial = await ingressService.render(readLedger());
     await ingressService.write(initial, 'tunnel-manager: render on start');
@@ -242,30 +242,27 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     const reloadThroughTunnel = async (): Promise<void> => {
       const tunnel = childOf('tunnel');
       const requestId = randomUUID();
-      await new Promise<void>((resolve, reject) => {
-        const subscriptions = [
-          tunnel.on('tunnel.reloaded', (event) => {
-            if (event.type !== 'tunnel.reloaded' || !event.requestIds.includes(requestId)) return;
-            subscriptions.forEach((s) => s.unsubscribe());
-            resolve();
-          }),
-          tunnel.on('tunnel.reload_failed', (event) => {
-            if (event.type !== 'tunnel.reload_failed' || !event.requestIds.includes(requestId)) return;
-            subscriptions.forEach((s) => s.unsubscribe());
-            reject(
-              new TunnelManagerError({
-                code: 'RELOAD_FAILED',
-                message: `cloudflared did not take the new config: ${event.error}`,
-                fix: event.keptRunning
-                  ? 'The previous cloudflared keeps serving its previous config. Check the cloudflared log and `tunnel-manager config history`.'
-                  : 'Check the cloudflared log and `tunnel-manager config history`; the tunnel restarts on the restored config.',
-                details: { keptRunning: event.keptRunning },
-              }),
-            );
-          }),
-        ];
-        tunnel.send({ type: 'RELOAD', requestId });
-      });
+      type Emitted<K extends TunnelEmitted['type']> = Extract<TunnelEmitted, { type: K }>;
+      await askActor<void>(
+        tunnel,
+        {
+          'tunnel.reloaded': (event: Emitted<'tunnel.reloaded'>) => (event.requestIds.includes(requestId) ? { value: undefined } : undefined),
+          'tunnel.reload_failed': (event: Emitted<'tunnel.reload_failed'>) =>
+            event.requestIds.includes(requestId)
+              ? {
+                  error: new TunnelManagerError({
+                    code: 'RELOAD_FAILED',
+                    message: `cloudflared did not take the new config: ${event.error}`,
+                    fix: event.keptRunning
+                      ? 'The previous cloudflared keeps serving its previous config. Check the cloudflared log and `tunnel-manager config history`.'
+                      : 'Check the cloudflared log and `tunnel-manager config history`; the tunnel restarts on the restored config.',
+                    details: { keptRunning: event.keptRunning },
+                  }),
+                }
+              : undefined,
+        },
+        () => tunnel.send({ type: 'RELOAD', requestId }),
+      );
     };
 
     // ── Docker topology ──────────────────────────────────────────────────────────

@@ -59,20 +59,9 @@ function ipv6FromProc(hex: string): string | null {
   return compressIpv6(groups);
 }
 
+/** The canonical (compressed) text of an IPv6 address, as the WHATWG URL parser writes it. */
 function compressIpv6(groups: string[]): string {
-  let best = { start: -1, length: 0 };
-  for (let i = 0; i < groups.length; ) {
-    if (groups[i] !== '0') {
-      i += 1;
-      continue;
-    }
-    let j = i;
-    while (j < groups.length && groups[j] === '0') j += 1;
-    if (j - i > best.length) best = { start: i, length: j - i };
-    i = j;
-  }
-  if (best.length < 2) return groups.join(':');
-  return `${groups.slice(0, best.start).join(':')}::${groups.slice(best.start + best.length).join(':')}`;
+  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
 }
 
 const isWildcard = (address: string) => address === '0.0.0.0' || address === '::';

@@ -116,6 +116,7 @@ export class RoutesRepository {
   private readonly selectOne;
   private readonly selectAll;
   private readonly selectByProject;
+  private readonly selectByStatus;
   private readonly deleteOne;
   private readonly countAll;
   private readonly pageAll;
@@ -132,6 +133,7 @@ export class RoutesRepository {
     this.selectOne = db.prepare('SELECT * FROM routes WHERE hostname = ?');
     this.selectAll = db.prepare('SELECT * FROM routes ORDER BY hostname');
     this.selectByProject = db.prepare('SELECT * FROM routes WHERE project = ? ORDER BY hostname');
+    this.selectByStatus = db.prepare('SELECT * FROM routes WHERE status = ? ORDER BY hostname');
     this.deleteOne = db.prepare('DELETE FROM routes WHERE hostname = ?');
     this.countAll = db.prepare('SELECT COUNT(*) AS n FROM routes');
     this.countByProject = db.prepare('SELECT COUNT(*) AS n FROM routes WHERE project = ?');
@@ -170,6 +172,11 @@ export class RoutesRepository {
   list(filter: { project?: string } = {}): Route[] {
     const rows = (filter.project === undefined ? this.selectAll.all() : this.selectByProject.all(filter.project)) as RouteRow[];
     return rows.map(toRoute);
+  }
+
+  /** The routes in one status (e.g. `deleting`, read on every ingress cycle), without reading the whole ledger. */
+  withStatus(status: RouteStatus): Route[] {
+    return (this.selectByStatus.all(status) as RouteRow[]).map(toRoute);
   }
 
   /**
