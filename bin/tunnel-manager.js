@@ -1,10 +1,14 @@
 #!/usr/bin/env node
-// Entry point of the `tunnel-manager` command: loads the TypeScript sources through tsx,
-// so the command works right after `npm install` with no build step.
-import { register } from 'tsx/esm/api';
+// Entry point of the `tunnel-manager` command: runs the JavaScript that `npm run build` made from the sources
+// (dist/, built by `npm ci` through the `prepare` script; ADR 0004). No TypeScript loader at run time.
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../src/cli.ts');
+const cli = new URL('../dist/cli.js', import.meta.url);
+if (!existsSync(cli)) {
+  process.stderr.write('tunnel-manager: dist/cli.js is missing: this checkout was not built.\nfix: run `npm ci` (it builds), or `npm run build`.\n');
+  process.exit(1);
+}
+const { main } = await import(cli.href);
 const args = process.argv.slice(2);
 const code = await main(args);
 process.exitCode = code;

@@ -1,21 +1,12 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { MACHINES } from '../machines/index.ts';
-import { loadConfig, type Config } from './app/config.ts';
-import { createLogger } from './app/logger.ts';
-import { formatInspection, readInspection } from './app/inspection.ts';
-import { machineToMermaid } from './app/machine-diagram.ts';
-import { renderMachinesDoc } from './app/machines-doc.ts';
-import { startService } from './app/service.ts';
-import { isProcessRunning } from './cloudflared/process-identity.ts';
-import { IngressService, readConfigHistory } from './cloudflared/ingress-service.ts';
-import { runStandinCloudflared } from './sandbox/standin-cloudflared/run.ts';
-import { readStatus, formatStatus } from './app/status.ts';
+import type { Config } from './app/config.ts';
 import { formatErrorForTerminal, toErrorShape, TunnelManagerError } from './errors.ts';
-import { openDatabase } from './store/database.ts';
-import { generateToken, hashToken } from './mcp/token.ts';
-import { callTool, parseToolArguments } from './mcp/call-tool.ts';
+import { packageVersion } from './package-root.ts';
+
+// Every other module is imported by the command that needs it: `--help`, `status`, `token` or `call` must not pay
+// for the Cloudflare SDK, dockerode, the sandbox or the service (ADR 0004 has the figures).
 
 /** Exit codes, documented in `--help` and docs/cli.md. */
 export const EXIT = {
@@ -92,7 +83,8 @@ type Options = { [K in keyof typeof COMMON_OPTIONS]?: (typeof COMMON_OPTIONS)[K]
 
 class UsageError extends Error {}
 
-function configFrom(options: Options): Config {
+async function configFrom(options: Options): Promise<Config> {
+  const { loadConfig } = await import('./app/config.ts');
   const config = loadConfig(options.config === undefined ? {} : { path: options.config });
   if (options['data-dir'] === undefined) return config;
   const dataDir = resolve(options['data-dir']);
@@ -116,7 +108,8 @@ function servicePidfile(config: Config): string {
 }
 
 /** The pid of a service running on this data directory, if any. */
-function runningService(config: Config): number | null {
+async function runningService(config: Config): Promise<number | null> {
+  const { isProcessRunning } = await import('./cloudflared/process-identity.ts');
   const file = servicePidfile(config);
   if (!existsSync(file)) return null;
   const pid = Number(readFileSync(file, 'utf8').trim());
@@ -124,9 +117,9 @@ function runningService(config: Config): number | null {
 }
 
 async function serve(options: Options): Promise<number> {
-  const config = configFrom(options);
+  const config = await configFrom(options);
   if (options.stdio && !options.project) throw new UsageError('--stdio needs --project NAME: the project the stdio client acts as');
-  const other = runningService(config);
+  const other = await runningService(config);
   if (other !== null) {
     throw new TunnelManagerError({
       code: 'INPUT_INVALID',
@@ -135,6 +128,7 @@ async function serve(options: Options): Promise<number> {
       details: { pid: other, dataDir: config.dataDir },
     });
   }
+  const [{ createLogger }, { startService }] = await Promise.all([import('./app/logger.ts'), import('./app/service.ts')]);
   const logger = createLogger({ level: config.logging.level });
   logger.info({ config: config.source ?? 'embedded defaults', dataDir: config.dataDir }, 'tunnel-manager starting');
   const service = await startService(config, {
@@ -145,6 +139,8 @@ async function serve(options: Options): Promise<number> {
   });
   mkdirSync(config.dataDir, { recursive: true });
   writeFileSync(servicePidfile(config), `${process.pid}\n`);
+  const { startHeapTrimmer } = await import('./app/heap-trim.ts');
+  const heap = startHeapTrimmer();
   const say = (text: string) => (options.stdio ? process.stderr : process.stdout).write(`${text}\n`);
   if (service.sandboxInfo) {
     const info = service.sandboxInfo;
@@ -171,6 +167,7 @@ async function serve(options: Options): Promise<number> {
         process.exit(EXIT.failed);
       }
       logger.info({ signal }, 'shutting down');
+      heap.stop();
       service
         .stop()
         .then(() => {
@@ -187,18 +184,24 @@ async function serve(options: Options): Promise<number> {
   });
 }
 
-function withDatabase<T>(options: Options, use: (db: ReturnType<typeof openDatabase>['db'], config: Config) => T): T {
-  const config = configFrom(options);
+async function withDatabase<T>(options: Options, use: (db: import('./store/database.ts').Database, config: Config) => T | Promise<T>): Promise<T> {
+  const config = await configFrom(options);
+  const { openDatabase } = await import('./store/database.ts');
   const { db } = openDatabase(config.databasePath);
   try {
-    return use(db, config);
+    return await use(db, config);
   } finally {
     db.close();
   }
 }
 
-function machinesExport(positionals: string[], options: Options): number {
+async function machinesExport(positionals: string[], options: Options): Promise<number> {
   if (positionals[0] !== 'export') throw new UsageError('usage: tunnel-manager machines export --format json|mermaid [--out DIR] [--docs FILE]');
+  const [{ MACHINES }, { machineToMermaid }, { renderMachinesDoc }] = await Promise.all([
+    import('../machines/index.ts'),
+    import('./app/machine-diagram.ts'),
+    import('./app/machines-doc.ts'),
+  ]);
   if (options.docs !== undefined) {
     writeFileSync(options.docs, renderMachinesDoc());
     print(`wrote ${options.docs}`);
@@ -228,10 +231,11 @@ function machinesExport(positionals: string[], options: Options): number {
 }
 
 async function configCommand(positionals: string[], options: Options): Promise<number> {
-  const config = configFrom(options);
+  const config = await configFrom(options);
   const [sub, commit] = positionals;
   if (sub === 'history') {
     const limit = options.limit === undefined ? 20 : Number(options.limit);
+    const { readConfigHistory } = await import('./cloudflared/ingress-service.ts');
     const versions = await readConfigHistory(config.cloudflared.configPath, limit);
     if (options.json) print(JSON.stringify(versions, null, 2));
     else if (versions.length === 0) print(`No history yet for ${config.cloudflared.configPath}.`);
@@ -240,7 +244,7 @@ async function configCommand(positionals: string[], options: Options): Promise<n
   }
   if (sub === 'rollback') {
     if (!commit) throw new UsageError('usage: tunnel-manager config rollback COMMIT (see `tunnel-manager config history`)');
-    const running = runningService(config);
+    const running = await runningService(config);
     if (running !== null) {
       throw new TunnelManagerError({
         code: 'INPUT_INVALID',
@@ -249,6 +253,7 @@ async function configCommand(positionals: string[], options: Options): Promise<n
         details: { pid: running },
       });
     }
+    const { IngressService } = await import('./cloudflared/ingress-service.ts');
     const service = await IngressService.open({ configPath: config.cloudflared.configPath, gitBackup: true });
     const result = await service.rollbackTo(commit);
     print(
@@ -263,7 +268,7 @@ async function configCommand(positionals: string[], options: Options): Promise<n
 async function call(positionals: string[], options: Options): Promise<number> {
   const [tool, ...pairs] = positionals;
   if (!tool) throw new UsageError('usage: tunnel-manager call TOOL [key=value ...] [--as PROJECT | --token T] [--url URL]');
-  const config = configFrom(options);
+  const config = await configFrom(options);
   const sandboxFile = join(config.dataDir, 'sandbox.json');
   const sandbox = existsSync(sandboxFile) ? (JSON.parse(readFileSync(sandboxFile, 'utf8')) as { mcpUrl?: string; tokens?: Record<string, string> }) : {};
   const url = options.url ?? sandbox.mcpUrl ?? `http://${config.mcp.listen}/mcp`;
@@ -277,6 +282,7 @@ async function call(positionals: string[], options: Options): Promise<number> {
       details: { project },
     });
   }
+  const { callTool, parseToolArguments } = await import('./mcp/call-tool.ts');
   const outcome = await callTool(url, bearer, tool, parseToolArguments(pairs));
   const text = JSON.stringify(outcome.result, null, 2);
   if (outcome.isError) {
@@ -287,7 +293,8 @@ async function call(positionals: string[], options: Options): Promise<number> {
   return EXIT.ok;
 }
 
-function token(positionals: string[]): number {
+async function token(positionals: string[]): Promise<number> {
+  const { generateToken, hashToken } = await import('./mcp/token.ts');
   if (positionals[0] === 'new') {
     const value = generateToken();
     print(`token: ${value}\ntokenHash: ${hashToken(value)}`);
@@ -310,7 +317,10 @@ function exitCodeFor(error: TunnelManagerError): number {
 
 export async function main(argv: string[]): Promise<number> {
   // The stand-in takes cloudflared's own command line: no parsing of ours.
-  if (argv[0] === 'sandbox-cloudflared') return runStandinCloudflared(argv.slice(1));
+  if (argv[0] === 'sandbox-cloudflared') {
+    const { runStandinCloudflared } = await import('./sandbox/standin-cloudflared/run.ts');
+    return runStandinCloudflared(argv.slice(1));
+  }
   let parsed: { values: Options; positionals: string[] };
   try {
     parsed = parseArgs({ args: argv, options: COMMON_OPTIONS, allowPositionals: true, strict: true }) as never;
@@ -321,8 +331,7 @@ export async function main(argv: string[]): Promise<number> {
   const { values: options, positionals } = parsed;
   const [command, ...rest] = positionals;
   if (options.version) {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-    print(pkg.version);
+    print(packageVersion());
     return EXIT.ok;
   }
   if (options.help || command === undefined || command === 'help') {
@@ -334,13 +343,15 @@ export async function main(argv: string[]): Promise<number> {
       case 'serve':
         return await serve(options);
       case 'status':
-        return withDatabase(options, (db, config) => {
+        return await withDatabase(options, async (db, config) => {
+          const { readStatus, formatStatus } = await import('./app/status.ts');
           const status = readStatus(db, config);
           print(options.json ? JSON.stringify(status, null, 2) : formatStatus(status));
           return EXIT.ok;
         });
       case 'inspect':
-        return withDatabase(options, (db) => {
+        return await withDatabase(options, async (db) => {
+          const { formatInspection, readInspection } = await import('./app/inspection.ts');
           const limit = options.limit === undefined ? 30 : Number(options.limit);
           if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a whole number of at least 1');
           const report = readInspection(db, limit);
@@ -348,9 +359,10 @@ export async function main(argv: string[]): Promise<number> {
           return EXIT.ok;
         });
       case 'machines':
-        return machinesExport(rest, options);
+        return await machinesExport(rest, options);
       case 'migrate': {
-        const config = configFrom(options);
+        const config = await configFrom(options);
+        const { openDatabase } = await import('./store/database.ts');
         const { db, migration } = openDatabase(config.databasePath);
         db.close();
         print(
@@ -361,7 +373,7 @@ export async function main(argv: string[]): Promise<number> {
         return EXIT.ok;
       }
       case 'token':
-        return token(rest);
+        return await token(rest);
       case 'call':
         return await call(rest, options);
       case 'config':

@@ -8,7 +8,7 @@ import { MACHINES } from '../../machines/index.ts';
  */
 export function machinesVersion(): string {
   const hash = createHash('sha256');
-  for (const [name, machine] of Object.entries(MACHINES).sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [name, machine] of Object.entries(MACHINES).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     hash.update(name);
     hash.update(JSON.stringify(machine.toJSON()));
   }

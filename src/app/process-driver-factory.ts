@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { ChildProcessDriver } from '../cloudflared/child-driver.ts';
@@ -8,13 +7,15 @@ import type { ProcessDriver } from '../cloudflared/process-driver.ts';
 import { SpawnDriver } from '../cloudflared/spawn-driver.ts';
 import { SystemdDriver } from '../cloudflared/systemd-driver.ts';
 import { buildTunnelArgv } from '../cloudflared/tunnel-command.ts';
+import { STANDIN_CLOUDFLARED_BUNDLE } from '../package-root.ts';
 import type { Config } from './config.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/tunnel-manager.js', import.meta.url));
-
-/** Without a configured command, cloudflared is the sandbox's stand-in, run through our own bin. */
+/**
+ * Without a configured command, cloudflared is the sandbox's stand-in: its own small bundle, which loads none of
+ * the manager.
+ */
 export function cloudflaredCommand(config: Config): string[] {
-  return config.cloudflared.command ?? [process.execPath, BIN, 'sandbox-cloudflared'];
+  return config.cloudflared.command ?? [process.execPath, STANDIN_CLOUDFLARED_BUNDLE];
 }
 
 export interface DriverContext {

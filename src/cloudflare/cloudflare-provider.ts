@@ -1,4 +1,4 @@
-import type Cloudflare from 'cloudflare';
+import type { CloudflareClient as Cloudflare } from './client.ts';
 import { TunnelManagerError } from '../errors.ts';
 import { createCloudflareClient } from './client.ts';
 import { tunnelTargetFor, type CloudflareZone, type DnsRecord } from './cloudflare-types.ts';

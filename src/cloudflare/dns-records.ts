@@ -1,4 +1,4 @@
-import type Cloudflare from 'cloudflare';
+import type { CloudflareClient as Cloudflare } from './client.ts';
 import type { RecordResponse } from 'cloudflare/resources/dns/records';
 import { collectAllPages } from './collect-pages.ts';
 import type { DnsRecord } from './cloudflare-types.ts';

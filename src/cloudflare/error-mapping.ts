@@ -1,4 +1,4 @@
-import { APIConnectionError, APIError } from 'cloudflare';
+import { APIConnectionError, APIError } from 'cloudflare/core/error';
 import { TunnelManagerError } from '../errors.ts';
 
 /**

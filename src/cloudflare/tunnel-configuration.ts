@@ -1,4 +1,4 @@
-import type Cloudflare from 'cloudflare';
+import type { CloudflareClient as Cloudflare } from './client.ts';
 import type { IngressRule, OriginRequest } from '../cloudflared/ingress-model.ts';
 
 /**

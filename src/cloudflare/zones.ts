@@ -1,4 +1,4 @@
-import type Cloudflare from 'cloudflare';
+import type { CloudflareClient as Cloudflare } from './client.ts';
 import type { Zone } from 'cloudflare/resources/zones/zones';
 import { TunnelManagerError } from '../errors.ts';
 import type { Domain, DomainsRepository } from '../store/domains-repository.ts';

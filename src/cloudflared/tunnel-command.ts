@@ -2,7 +2,7 @@
  * The command line every driver runs:
  *   [...command] tunnel [...flags] --config F --metrics ADDR run TUNNEL_ID
  * `command` is the executable and anything before `tunnel` (e.g. ["/usr/local/bin/cloudflared"], or
- * [node, "--import", "tsx", ".../standin-cloudflared/main.ts"] in the sandbox); `flags` are extra tunnel
+ * [node, ".../dist/standin-cloudflared.js"] in the sandbox); `flags` are extra tunnel
  * flags such as ["--grace-period", "30s", "--no-autoupdate"].
  */
 export interface TunnelCommandOptions {

@@ -69,7 +69,7 @@ const isLoopback = (address: string) => address.startsWith('127.') || address ==
 
 /** What a list of listening addresses for one port means. */
 export function classifyListeners(addresses: readonly string[], where: string): ListenDetection {
-  const unique = [...new Set(addresses)].sort((a, b) => Number(isLoopback(b)) - Number(isLoopback(a)) || a.localeCompare(b));
+  const unique = [...new Set(addresses)].sort((a, b) => Number(isLoopback(b)) - Number(isLoopback(a)) || (a < b ? -1 : a > b ? 1 : 0));
   if (unique.length === 0) return { kind: 'not-listening', evidence: `nothing listens on that port in ${where}` };
   if (unique.some(isWildcard)) return { kind: 'all', evidence: `${where} listens on ${unique.join(', ')}` };
   return { kind: 'only', address: unique[0]!, evidence: `${where} listens on ${unique.join(', ')} only` };

@@ -1,3 +1,4 @@
+import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema,
@@ -112,6 +113,15 @@ export interface McpSession {
 }
 
 /**
+ * The SDK builds an Ajv instance per server (per session, here) to check answers to `elicitation/create`, at about
+ * 1 MB each (ADR 0004). Tunnel Manager never elicits input from a client, so nothing is ever validated that way:
+ * this validator only refuses, which keeps Ajv out of the service.
+ */
+const NO_ELICITATION: jsonSchemaValidator = {
+  getValidator: () => () => ({ valid: false, data: undefined, errorMessage: 'Tunnel Manager does not ask clients for input (no elicitation).' }),
+};
+
+/**
  * One MCP server per session, for one principal. Tools validate their own arguments (so a bad argument gets
  * the one error shape, naming the field), check access by role, and every call, allowed or denied, is audited.
  */
@@ -122,6 +132,7 @@ export function createMcpServer(options: McpServerOptions): McpSession {
   const subscriptions = new Set<string>();
 
   const server = new Server(SERVER_INFO, {
+    jsonSchemaValidator: NO_ELICITATION,
     capabilities: {
       tools: {},
       resources: { subscribe: true },

@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Database } from 'better-sqlite3';
 import { TunnelManagerError } from '../errors.ts';
+import { PACKAGE_ROOT } from '../package-root.ts';
 
 /** The folder that holds `NNN_name.sql`, next to `src/` at the project root. */
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+export const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations');
 
 export interface Migration {
   version: number;

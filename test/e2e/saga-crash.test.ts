@@ -71,7 +71,7 @@ function standinPids(): number[] {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (argv.includes('sandbox-cloudflared') && argv.includes(configPath)) pids.push(Number(entry));
+      if (argv.some((arg) => arg.endsWith('standin-cloudflared.js')) && argv.includes(configPath)) pids.push(Number(entry));
     } catch {
       // gone meanwhile
     }

@@ -9,7 +9,7 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real `tunnel-manager` command (bin → tsx → src/cli.ts) and collects its output. */
+/** Runs the real `tunnel-manager` command (bin → dist/cli.js, built from the current sources by test/global-setup.ts) and collects its output. */
 export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {

@@ -7,12 +7,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { IngressRule } from '../../src/cloudflared/ingress-model.ts';
+import { STANDIN_CLOUDFLARED_BUNDLE } from '../../src/package-root.ts';
 
-/** The repository root: stand-in processes run from here so `--import tsx` resolves. */
+/** The repository root. */
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const STANDIN_MAIN = join(REPO_ROOT, 'src/sandbox/standin-cloudflared/main.ts');
-/** What goes before `tunnel` to run the stand-in instead of cloudflared. */
-export const STANDIN_COMMAND = [process.execPath, '--import', 'tsx', STANDIN_MAIN];
+/**
+ * What goes before `tunnel` to run the stand-in instead of cloudflared: the built stand-in, as the sandbox runs it
+ * (test/global-setup.ts builds dist/ from the current sources before any test starts, so it is never stale).
+ */
+export const STANDIN_COMMAND = [process.execPath, STANDIN_CLOUDFLARED_BUNDLE];
 export const TUNNEL_ID = 'fe2ec8b5-790f-4973-ad07-e03a4e4dd45b';
 
 export function tempDir(prefix: string): { path: string; remove: () => void } {
@@ -64,7 +67,7 @@ export interface RunningStandin {
 
 /** Runs the stand-in as a plain child of the test (for tests of the stand-in itself, not of a driver). */
 export function runStandin(args: string[], env: NodeJS.ProcessEnv = {}): RunningStandin {
-  const child = spawn(process.execPath, ['--import', 'tsx', STANDIN_MAIN, ...args], {
+  const child = spawn(process.execPath, [STANDIN_CLOUDFLARED_BUNDLE, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

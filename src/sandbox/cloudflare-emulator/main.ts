@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { startCloudflareEmulator } from './server.ts';
 
 /**
- * Runs the emulator on its own: `npx tsx src/sandbox/cloudflare-emulator/main.ts [--port 8788] [--state FILE] [--token T]`.
+ * Runs the emulator on its own: `node dist/cloudflare-emulator.js [--port 8788] [--state FILE] [--token T]` (built by `npm run build`).
  * Prints one JSON line with the URLs and the sandbox token (a sandbox token, not a secret), then serves until SIGINT/SIGTERM.
  */
 const { values } = parseArgs({

@@ -22,7 +22,7 @@ function shellQuote(arg: string): string {
   return `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Writes a unit whose ExecStart runs the stand-in (from the repository root, so `--import tsx` resolves), and a driver for it. */
+/** Writes a unit whose ExecStart runs the stand-in (the built stand-in), and a driver for it. */
 async function unit(name: string, env: Record<string, string> = {}, timeoutStopSeconds = 30): Promise<{ driver: SystemdDriver; metrics: string }> {
   const metrics = `127.0.0.1:${await freePort()}`;
   const config = writeTunnelConfig(join(dir.path, `${name}.yml`), [{ service: 'http_status:404' }]);

@@ -1,4 +1,4 @@
-import { APIConnectionError, APIError } from 'cloudflare';
+import { APIConnectionError, APIError } from 'cloudflare/core/error';
 import { describe, expect, it } from 'vitest';
 import { mapCloudflareError, retryAfterSeconds } from '../../../src/cloudflare/error-mapping.ts';
 import { TunnelManagerError } from '../../../src/errors.ts';

@@ -1,0 +1,49 @@
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/**
+ * Gives garbage back to the system while the service is idle.
+ *
+ * V8 collects when allocation asks for it, not when a process goes quiet. A boot with 1,000 routes (render,
+ * validate, adopt, persist) leaves about 35 MB of garbage in a heap that then sees almost no allocation: left
+ * alone, the manager sits at ~150 MB resident for hours while ~20 MB is live (ADR 0004 has the figures). So, every
+ * 30 s, when the heap holds much more than it did after the last collection, one full collection runs
+ * (~10-20 ms for this heap; the CPU budget is 0.5 % of a core idle, this costs under 0.05 %).
+ *
+ * `gc` is not exposed without `--expose-gc` on Node's command line; setting the flag at run time and taking the
+ * function from a fresh context is the documented V8 way to reach it without changing how the bin is started.
+ */
+export interface HeapTrimmer {
+  /** Collects now (e.g. once boot is done); returns the MB given back to the heap. */
+  collect(): number;
+  stop(): void;
+}
+
+export interface HeapTrimOptions {
+  /** How often to look, default 30 s. */
+  intervalMs?: number;
+  /** Collect when the heap grew this much since the last collection, default 8 MB. */
+  growthBytes?: number;
+}
+
+function exposeGc(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+export function startHeapTrimmer(options: HeapTrimOptions = {}): HeapTrimmer {
+  const gc = exposeGc();
+  const growth = options.growthBytes ?? 8 * 1024 * 1024;
+  let baseline = 0;
+  const collect = (): number => {
+    const before = getHeapStatistics().used_heap_size;
+    gc();
+    baseline = getHeapStatistics().used_heap_size;
+    return Math.max(0, before - baseline) / (1024 * 1024);
+  };
+  const timer = setInterval(() => {
+    if (getHeapStatistics().used_heap_size - baseline > growth) collect();
+  }, options.intervalMs ?? 30_000);
+  timer.unref();
+  return { collect, stop: () => clearInterval(timer) };
+}
