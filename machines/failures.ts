@@ -6,7 +6,7 @@
 /** An error's message, whatever was thrown (an Error, our error shape, or anything else). */
 export function errorText(error: unknown): string {
   if (error instanceof Error) return error.message;
-  if (error && typeof error === 'object' && 'message' in error) return String((error as { message: unknown }).message);
+  if (error && typeof error === 'object' && 'message' in error) return String(error.message);
   return String(error);
 }
 

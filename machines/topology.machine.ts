@@ -81,6 +81,7 @@ export const topologyMachine = setup({
   types: {
     context: {} as TopologyContext,
     events: {} as TopologyEvent,
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- XState takes the input type from this assertion
     input: {} as TopologyMachineInput,
     emitted: {} as TopologyEmitted,
   },

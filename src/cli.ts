@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Config } from './app/config.ts';
+import type { Database } from './store/database.ts';
 import { formatErrorForTerminal, toErrorShape, TunnelManagerError } from './errors.ts';
 import { packageVersion } from './package-root.ts';
 
@@ -184,7 +185,7 @@ async function serve(options: Options): Promise<number> {
   });
 }
 
-async function withDatabase<T>(options: Options, use: (db: import('./store/database.ts').Database, config: Config) => T | Promise<T>): Promise<T> {
+async function withDatabase<T>(options: Options, use: (db: Database, config: Config) => T | Promise<T>): Promise<T> {
   const config = await configFrom(options);
   const { openDatabase } = await import('./store/database.ts');
   const { db } = openDatabase(config.databasePath);
@@ -323,7 +324,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   let parsed: { values: Options; positionals: string[] };
   try {
-    parsed = parseArgs({ args: argv, options: COMMON_OPTIONS, allowPositionals: true, strict: true }) as never;
+    parsed = parseArgs({ args: argv, options: COMMON_OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
     return EXIT.usage;

@@ -114,7 +114,7 @@ export function startDurableSupervisor(options: DurableSupervisorOptions): Durab
       if (stopped) return;
       persist();
       stopped = true;
-      actor!.stop();
+      actor.stop();
     },
   };
 }

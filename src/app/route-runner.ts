@@ -87,7 +87,7 @@ export class RouteRunner {
           reject(snapshot.error instanceof Error ? snapshot.error : new Error(String(snapshot.error)));
         }
       };
-      let subscription: { unsubscribe(): void } | undefined;
+      let subscription: { unsubscribe(): void } | undefined = undefined;
       subscription = child.subscribe({ next: (snapshot) => settle(snapshot as never), error: (error) => settle({ status: 'error', error }) });
       settle(child.getSnapshot() as never);
     });

@@ -2,7 +2,7 @@ import { BaseRecords } from 'cloudflare/resources/dns/records';
 import { BaseZones } from 'cloudflare/resources/zones/zones';
 import { BaseConfigurations } from 'cloudflare/resources/zero-trust/tunnels/cloudflared/configurations';
 import { createClient } from 'cloudflare/tree-shakable';
-import { RateLimiter } from './rate-limiter.ts';
+import { type RateLimiter } from './rate-limiter.ts';
 
 /**
  * Builds the official SDK client with only the endpoints we call (zones, DNS records, tunnel configurations),

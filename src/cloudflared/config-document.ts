@@ -98,14 +98,14 @@ export class ConfigDocument {
       ? (doc.contents.items as Pair[]).find((item) => isScalar(item.key) && item.key.value === 'ingress')
       : undefined;
     const seq = pair?.value;
-    const block = isSeq(seq) && (seq as YAMLSeq).flow !== true && (seq as YAMLSeq).items.length > 0 && pair && isScalar(pair.key) && pair.key.range;
+    const block = isSeq(seq) && seq.flow !== true && seq.items.length > 0 && pair && isScalar(pair.key) && pair.key.range;
     if (!block) {
       const ingress = doc.toJS()?.ingress;
       const rules = Array.isArray(ingress) ? ingress.map(toRule) : [];
       const chunks = rules.map((rule, index) => ({ index, rule, commentLines: [], text: '' }));
       return new ConfigDocument(source, doc, chunks, null, { dashIndent: 2, eol });
     }
-    const sequence = seq as YAMLSeq;
+    const sequence = seq;
     const keyRange = (pair.key as { range: [number, number, number] }).range;
     const blockStart = lineEndAfter(source, keyRange[1]);
     const chunks: IngressRuleChunk[] = [];

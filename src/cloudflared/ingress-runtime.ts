@@ -62,7 +62,7 @@ export type IngressActor = Actor<typeof ingressMachine>;
 
 /** Starts an ingress actor with real effects (and, with `watch`, the file watcher feeding it hand edits). */
 export function startIngressActor(deps: IngressRuntimeDeps, options: { watch?: boolean } = {}): { actor: IngressActor; stop: () => void } {
-  const actor = createActor(provideIngressMachine(deps)) as unknown as IngressActor;
+  const actor = createActor(provideIngressMachine(deps));
   actor.start();
   const stopWatching = options.watch
     ? deps.service.watch(() => actor.send({ type: 'CHANGE', change: { hostname: '*', action: 'file-edited', project: '*' } }))
@@ -87,7 +87,7 @@ function waitForOutcome(actor: IngressActor, belongs: (event: Outcome) => boolea
       resolve(event);
     };
     for (const type of ['ingress.applied', 'ingress.failed', 'ingress.restored', 'ingress.restore_failed'] as const) {
-      subscriptions.push(actor.on(type, (event) => done(event as Outcome)));
+      subscriptions.push(actor.on(type, (event) => done(event)));
     }
   });
 }

@@ -281,7 +281,7 @@ async function runHelper(docker: Dockerode, image: string, cloudflaredId: string
       new Promise<null>((resolve) => setTimeout(() => resolve(null), deadlineMs).unref()),
     ]);
     if (result === null) throw new Error(`helper container did not finish within ${deadlineMs} ms`);
-    const logs = (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+    const logs = await container.logs({ stdout: true, stderr: true, follow: false });
     return demultiplex(logs);
   } finally {
     await container.remove({ force: true }).catch(() => undefined);

@@ -56,7 +56,7 @@ export interface Topology {
   containers: DockerContainer[];
 }
 
-export const EMPTY_TOPOLOGY: Topology = Object.freeze({ networks: [], containers: [] }) as unknown as Topology;
+export const EMPTY_TOPOLOGY: Topology = Object.freeze({ networks: [], containers: [] });
 
 /** The network every container joins by default; Docker gives it no name resolution between containers. */
 export const DEFAULT_BRIDGE_NETWORK = 'bridge';

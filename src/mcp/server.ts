@@ -12,7 +12,7 @@ import {
   type CallToolResult,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import { type z } from 'zod';
 import { zodToJsonSchema } from 'zod-to-json-schema';
 import { redact } from '../app/redact.ts';
 import { TunnelManagerError, toErrorShape, type ErrorShape } from '../errors.ts';

@@ -134,7 +134,7 @@ export async function runCnameBenchmark(options: { sequential?: number; concurre
     const clientOf: Record<string, Client> = {};
     for (const project of PROJECTS) {
       clientOf[project] = await mcpClient(info.mcpUrl, info.tokens[project]!);
-      clients.push(clientOf[project]!);
+      clients.push(clientOf[project]);
     }
     // One port per project, high in its range (the tests use the low ports), with an origin behind it.
     const portOf: Record<string, number> = {};

@@ -106,11 +106,11 @@ describe('50 parallel requests for one name make exactly one route', () => {
     await expectExactlyOneRoute(hostname, 'consilio');
 
     // Now that it is active, the identical request is answered as done and changes nothing…
-    const again = (await call(consilio, 'tunnel_request_cname', { subdomain: 'race-one', targetPort: ports.consilio })) as Answer;
+    const again: Answer = await call(consilio, 'tunnel_request_cname', { subdomain: 'race-one', targetPort: ports.consilio });
     expect(idempotent(again), JSON.stringify(again.data)).toBe(true);
     expect(again.data.dnsRecordId).toBe(winners[0]!.data.dnsRecordId);
     // …while another project is refused.
-    const other = (await call(odin, 'tunnel_request_cname', { subdomain: 'race-one', targetPort: ports.odin })) as Answer;
+    const other: Answer = await call(odin, 'tunnel_request_cname', { subdomain: 'race-one', targetPort: ports.odin });
     expect(other.data).toMatchObject({ code: 'HOSTNAME_TAKEN', details: { owner: 'consilio', status: 'active' } });
     await expectExactlyOneRoute(hostname, 'consilio');
   }, 120_000);

@@ -19,7 +19,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'tm-orphans-e2e-'));
 const origins: Server[] = [];
 let first: Service | null = null;
 let second: Service | null = null;
-let clients: Client[] = [];
+const clients: Client[] = [];
 
 const boot = (projects?: unknown[]) =>
   startTestService({ dataDir, orphans: { projectRemovedGraceHours: 0 }, ...(projects ? { projects } : {}) });

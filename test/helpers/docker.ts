@@ -165,7 +165,7 @@ export class DockerTestScope {
     try {
       await probe.start();
       const { StatusCode } = (await probe.wait()) as { StatusCode: number };
-      const logs = (await probe.logs({ stdout: true, stderr: true })) as unknown as Buffer;
+      const logs = await probe.logs({ stdout: true, stderr: true });
       return { ok: StatusCode === 0, output: demultiplex(logs).trim() };
     } finally {
       await probe.remove({ force: true }).catch(() => undefined);
@@ -186,7 +186,7 @@ export class DockerTestScope {
     const networks = await this.docker.listNetworks({ filters: { label: [`${TEST_LABEL}=1`] } });
     for (const network of networks) {
       if (!(network.IPAM?.Config ?? []).some((c) => c.Subnet === subnet)) continue;
-      const info = await this.docker.getNetwork(network.Id).inspect() as Dockerode.NetworkInspectInfo;
+      const info = await this.docker.getNetwork(network.Id).inspect();
       for (const id of Object.keys(info.Containers ?? {})) {
         const container = await this.docker.getContainer(id).inspect().catch(() => null);
         if (container?.Config.Labels?.[TEST_LABEL] === '1') await this.docker.getContainer(id).remove({ force: true }).catch(() => undefined);

@@ -60,9 +60,9 @@ function pathsFor(kind: RouteRequest['kind']) {
     input: request(kind),
     events: events as never,
     serializeState: (state: { value: unknown; context: unknown }) => JSON.stringify({ value: state.value, ...decisive(state.context as RouteContext) }),
-  } as never).map((path) => ({
+  }).map((path) => ({
     ...path,
-    description: `${kind}: reaches ${JSON.stringify(path.state.value)} ${JSON.stringify(decisive(path.state.context as RouteContext))} via ${
+    description: `${kind}: reaches ${JSON.stringify(path.state.value)} ${JSON.stringify(decisive(path.state.context))} via ${
       path.steps.map((step) => step.event.type.replace(/^xstate\.(done|error)\.actor\./, (_m, kind: string) => (kind === 'done' ? '✓' : '✗'))).join(' → ')
     }`,
   }));
@@ -80,7 +80,7 @@ function controllableActor(kind: RouteRequest['kind']) {
       }),
     ]),
   );
-  const actor = createActor(routeMachine.provide({ actors: actors as never }), { input: request(kind) });
+  const actor = createActor(routeMachine.provide({ actors: actors }), { input: request(kind) });
   async function exec(event: EventObject) {
     const [, outcome, , id] = event.type.split('.') as [string, 'done' | 'error', string, string];
     const step = pending.get(id);
@@ -116,13 +116,13 @@ describe.each(['provision', 'deprovision'] as const)('route saga, model-based (%
     for (const step of path.steps) {
       if ((step.event.type as string) !== 'xstate.init') await exec(step.event);
       expect(actor.getSnapshot().value).toEqual(step.state.value);
-      expect(decisive(actor.getSnapshot().context)).toEqual(decisive(step.state.context as RouteContext));
+      expect(decisive(actor.getSnapshot().context)).toEqual(decisive(step.state.context));
     }
     const snapshot = actor.getSnapshot();
     // A record the saga did not create is never deleted.
     if (calls.includes('deleteDns')) expect(snapshot.context.dnsCreated).toBe(true);
     if (snapshot.status === 'done') {
-      const output = snapshot.output!;
+      const output = snapshot.output;
       expect(output.ok).toBe(snapshot.value === 'done' && output.error === null);
       if (snapshot.value === 'failed' && kind === 'provision' && calls.includes('dns')) {
         // Every provision failure after the reservation releases it.

@@ -45,8 +45,8 @@ const modelEvents: EventObject[] = [
   { type: 'PROBE_FAILED', sample: sample('failed') } as EventObject,
   { type: 'xstate.done.actor.start', output: { pid: 7, adopted: false } } as EventObject,
   { type: 'xstate.error.actor.start', error: new Error('not ready') } as EventObject,
-  { type: 'xstate.done.actor.stop' } as EventObject,
-  { type: 'xstate.done.actor.stopForGood' } as EventObject,
+  { type: 'xstate.done.actor.stop' },
+  { type: 'xstate.done.actor.stopForGood' },
   { type: 'xstate.done.actor.reload', output: { process: { pid: 8, adopted: false }, strategy: 'replica', durationMs: 5 } } as EventObject,
   { type: 'xstate.error.actor.reload', error: new Error('replica refused the file') } as EventObject,
   { type: 'xstate.after.backoffDelay.tunnel.backoff' },
@@ -67,9 +67,9 @@ const paths = getShortestPaths(tunnelMachine, {
   input: settings,
   events: modelEvents as never,
   serializeState: (state: { value: unknown; context: unknown }) => JSON.stringify({ value: state.value, ...decisive(state.context as TunnelContext) }),
-} as never).map((path) => ({
+}).map((path) => ({
   ...path,
-  description: `reaches ${JSON.stringify(path.state.value)} ${JSON.stringify(decisive(path.state.context as TunnelContext))} via ${
+  description: `reaches ${JSON.stringify(path.state.value)} ${JSON.stringify(decisive(path.state.context))} via ${
     path.steps.map((step) => step.event.type.replace(/^xstate\./, '')).join(' → ') || 'init'
   }`,
 }));
@@ -172,7 +172,7 @@ describe('tunnel machine, model-based', () => {
       if ((step.event.type as string) !== 'xstate.init') await exec(step.event);
       const snapshot = actor.getSnapshot();
       expect(snapshot.value, `after ${step.event.type}`).toEqual(step.state.value);
-      expect(decisive(snapshot.context), `after ${step.event.type}`).toEqual(decisive(step.state.context as TunnelContext));
+      expect(decisive(snapshot.context), `after ${step.event.type}`).toEqual(decisive(step.state.context));
     }
     actor.stop();
   });

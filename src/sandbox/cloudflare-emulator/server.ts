@@ -100,7 +100,7 @@ function bearer(request: IncomingMessage): string | undefined | null {
   const header = request.headers.authorization;
   if (header === undefined) return undefined;
   const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header);
-  return match === null ? null : (match[1] as string);
+  return match === null ? null : match[1];
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

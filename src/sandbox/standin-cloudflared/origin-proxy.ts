@@ -51,7 +51,7 @@ function proxy(req: IncomingMessage, res: ServerResponse, target: URL | { socket
     ...(isHttps
       ? {
           rejectUnauthorized: settings.noTLSVerify !== true,
-          servername: typeof settings.originServerName === 'string' ? settings.originServerName : (target as URL).hostname,
+          servername: typeof settings.originServerName === 'string' ? settings.originServerName : target.hostname,
         }
       : {}),
   });

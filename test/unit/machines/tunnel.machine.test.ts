@@ -61,7 +61,7 @@ function harness(options: { startOutcomes?: ('ok' | 'fail')[]; probe?: () => Pro
         const timer = setInterval(() => {
           const result = options.probe?.() ?? 'ok';
           const sample: ProbeSample = { at: Date.now(), result, readyConnections: result === 'ok' ? 4 : result === 'degraded' ? 1 : null };
-          sendBack({ type: result === 'ok' ? 'PROBE_OK' : result === 'degraded' ? 'PROBE_DEGRADED' : 'PROBE_FAILED', sample } as TunnelEvent);
+          sendBack({ type: result === 'ok' ? 'PROBE_OK' : result === 'degraded' ? 'PROBE_DEGRADED' : 'PROBE_FAILED', sample });
         }, input.intervalMs);
         return () => clearInterval(timer);
       }),
@@ -75,7 +75,7 @@ function harness(options: { startOutcomes?: ('ok' | 'fail')[]; probe?: () => Pro
     },
   });
   const actor: Actor<typeof machine> = createActor(machine, { input: settings });
-  actor.on('*', (event) => emitted.push(event as TunnelEmitted));
+  actor.on('*', (event) => emitted.push(event));
   return {
     actor,
     startCalls,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SecretsManager, secretEnvName } from '../../../src/secrets/secrets-manager.ts';
-import { TunnelManagerError } from '../../../src/errors.ts';
+import { type TunnelManagerError } from '../../../src/errors.ts';
 
 const NAME = 'cloudflare_api_token';
 const VALUE = 'Zr4nDoMtOkEnVaLuE0123456789abcdefghijKLm';
