@@ -20,6 +20,8 @@ export interface HeapTrimmer {
 }
 
 export interface HeapTrimOptions {
+  /** The first collection, for what the boot left behind: default 10 s after the trimmer starts. */
+  firstAfterMs?: number;
   /** How often to look, default 30 s. */
   intervalMs?: number;
   /** Collect when the heap grew this much since the last collection, default 8 MB. */
@@ -45,5 +47,13 @@ export function startHeapTrimmer(options: HeapTrimOptions = {}): HeapTrimmer {
     if (getHeapStatistics().used_heap_size - baseline > growth) collect();
   }, options.intervalMs ?? 30_000);
   timer.unref();
-  return { collect, stop: () => clearInterval(timer) };
+  const first = setTimeout(collect, options.firstAfterMs ?? 10_000);
+  first.unref();
+  return {
+    collect,
+    stop: () => {
+      clearTimeout(first);
+      clearInterval(timer);
+    },
+  };
 }
