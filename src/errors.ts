@@ -1,5 +1,5 @@
 /**
- * The one error shape every caller sees (DESIGN.md section 6b):
+ * The one error shape every caller sees (docs/design.md, Principles):
  * a stable `code`, a plain-words `message`, a `fix` saying what to do next,
  * and `details` with whatever makes the failure concrete (Cloudflare code, networks, keys…).
  *

@@ -2,7 +2,7 @@ import { TunnelManagerError } from '../errors.ts';
 import { hasNameResolution, sortedBy, type PortBinding } from './topology-model.ts';
 
 /**
- * Target selection (DESIGN.md section 5): given where cloudflared runs and where the service runs,
+ * Target selection (docs/design.md, Target selection): given where cloudflared runs and where the service runs,
  * the ingress `service` URL that will actually reach it, why, and what else would work;
  * or a refusal that says which networks each side is on and the exact change that would fix it.
  *

@@ -1,5 +1,5 @@
 /**
- * CNAME requests end to end (DESIGN.md §8):
+ * CNAME requests end to end (docs/design.md, Budgets):
  *  - the overhead of `tunnel_request_cname` beyond Cloudflare API time and the tunnel's reload/ready wait: p50 < 50 ms;
  *  - 100 concurrent requests from 4 projects: all correct, ≤ 3 reloads, 0 lost rules.
  *
@@ -261,7 +261,7 @@ const ms = (s: Spread): string => `${s.p50} / ${s.p90} / ${s.max}`;
 export function renderOverhead(f: CnameFigures): string {
   const s = f.sequential;
   return [
-    `Budget (DESIGN.md §8): CNAME request overhead beyond Cloudflare API time and the tunnel's ready-wait, p50 < 50 ms. Result: ${verdict(s.pass)}.`,
+    `Budget (docs/design.md, Budgets): CNAME request overhead beyond Cloudflare API time and the tunnel's ready-wait, p50 < 50 ms. Result: ${verdict(s.pass)}.`,
     '',
     'Command: `node --import tsx test/bench/cname-requests.ts --write` (also `npm run bench`, `test/bench/cname-requests.bench.ts`);',
     'the same run measures the 100 concurrent requests below.',
@@ -302,7 +302,7 @@ export function renderOverhead(f: CnameFigures): string {
 export function renderConcurrent(f: CnameFigures): string {
   const c = f.concurrent;
   return [
-    `Budget (DESIGN.md §8): 100 concurrent requests from 4 projects: all correct, ≤ 3 reloads, 0 lost rules. Result: ${verdict(c.pass)}.`,
+    `Budget (docs/design.md, Budgets): 100 concurrent requests from 4 projects: all correct, ≤ 3 reloads, 0 lost rules. Result: ${verdict(c.pass)}.`,
     '',
     'Command: `node --import tsx test/bench/cname-requests.ts --write` (the same run as the overhead above).',
     '',

@@ -1,5 +1,5 @@
 /**
- * The idle footprint with 1,000 routes (DESIGN.md §8): resident memory of the manager (< 80 MB), its CPU
+ * The idle footprint with 1,000 routes (docs/design.md, Budgets): resident memory of the manager (< 80 MB), its CPU
  * with the default 30 s health probes (< 0.5 % of one core), and the database with 1,000 routes and one
  * year of health history (< 10 MB; raw samples 7 days, then hourly rollups).
  *
@@ -240,7 +240,7 @@ export async function runFootprintBenchmark(options: { idleSeconds?: number; rou
 export function renderFootprint(f: FootprintFigures): string {
   const m = f.manager;
   return [
-    'Budgets (DESIGN.md §8): resident memory, idle, 1,000 routes < 80 MB; CPU, idle, 30 s probes < 0.5 % of one core; database with',
+    'Budgets (docs/design.md, Budgets): resident memory, idle, 1,000 routes < 80 MB; CPU, idle, 30 s probes < 0.5 % of one core; database with',
     `1,000 routes and one year of health history < 10 MB. Result: memory ${verdict(f.pass.memory)}, CPU ${verdict(f.pass.cpu)}, database ${verdict(f.pass.database)}.`,
     '',
     'Command: `node --import tsx test/bench/idle-footprint.ts --write` (also `npm run bench`, `test/bench/idle-footprint.bench.ts`).',

@@ -1,5 +1,5 @@
 /**
- * MCP read tools at 1,000 routes (DESIGN.md §8: p99 ≤ 1.5 × a no-op tool on the same server).
+ * MCP read tools at 1,000 routes (docs/design.md, Budgets: p99 ≤ 1.5 × a no-op tool on the same server).
  *
  * A real `tunnel-manager serve` process (sandbox mode) on a temp data directory; 1,000 active routes are
  * inserted into its ledger through RoutesRepository on a second connection to the same SQLite file (what
@@ -99,7 +99,7 @@ export function renderReadTools(figures: ReadToolsFigures): string {
     return `| ${key} | ${t.p50} | ${t.p90} | ${t.p99} | ${t.max} | ${t.ratioP50} / ${t.ratioP99} | ${t.bytes < 1024 ? `${t.bytes} B` : `${Math.round(t.bytes / 1024)} KiB`} | ${budget} |`;
   });
   return [
-    `Budget (DESIGN.md §8): MCP read tools (status, list) at 1,000 routes, p99 over loopback HTTP ≤ 1.5 × a no-op tool on the same server. Result: ${verdict(figures.pass)}.`,
+    `Budget (docs/design.md, Budgets): MCP read tools (status, list) at 1,000 routes, p99 over loopback HTTP ≤ 1.5 × a no-op tool on the same server. Result: ${verdict(figures.pass)}.`,
     '',
     'Command: `node --import tsx test/bench/mcp-read-tools.ts --write` (also `npm run bench`, `test/bench/mcp-read-tools.bench.ts`).',
     '',

@@ -117,7 +117,7 @@ function findStandin(dataDir: string): { pid: number } | undefined {
 export function startupSection(figures: StartupFigures): string {
   const row = (name: string, spread: Spread, extra: string) => `| ${name} | ${spread.p50} | ${spread.p90} | ${spread.max} | ${extra} |`;
   return [
-    'Budgets (DESIGN.md §8 and issue 10): `tunnel-manager --help` < 4 × `node -e 0`, `tunnel-manager call tunnel_get_status` < 8 ×',
+    'Budgets (docs/design.md, Budgets, and decision 0004): `tunnel-manager --help` < 4 × `node -e 0`, `tunnel-manager call tunnel_get_status` < 8 ×',
     '`node -e 0`, both measured in the same run; `serve` to sandbox.json < 1.5 s; stand-in cloudflared RSS < 50 MB.',
     '',
     'Command: `node --import tsx test/bench/runtime-startup.ts --write` (also `npm run bench`, `test/bench/runtime-startup.bench.ts`).',

@@ -1,5 +1,5 @@
 /**
- * Crash of cloudflared (DESIGN.md §8): detected < 1 s after the process exits, and the restart follows the
+ * Crash of cloudflared (docs/design.md, Budgets): detected < 1 s after the process exits, and the restart follows the
  * backoff schedule.
  *
  * The whole service in this process (`startTestService`, sandbox mode), with a short backoff schedule so the run
@@ -109,7 +109,7 @@ export async function runCrashBenchmark(options: { crashes?: number } = {}): Pro
 
 export function renderCrash(f: CrashFigures): string {
   return [
-    `Budget (DESIGN.md §8): crash of cloudflared detected < 1 s (process exit), restart on the backoff schedule. Result: ${verdict(f.pass)}.`,
+    `Budget (docs/design.md, Budgets): crash of cloudflared detected < 1 s (process exit), restart on the backoff schedule. Result: ${verdict(f.pass)}.`,
     '',
     'Command: `node --import tsx test/bench/tunnel-crash.ts --write` (also `npm run bench`, `test/bench/tunnel-crash.bench.ts`).',
     '',

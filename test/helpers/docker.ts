@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Dockerode from 'dockerode';
 
 /**
- * A real Docker engine for tests (DESIGN.md section 7).
+ * A real Docker engine for tests (docs/design.md, Testing without the internet).
  * - `dockerForTests()` waits for the socket. With CI set and no engine it throws (the suite fails);
  *   without CI it warns and returns null, and the file's `describe.skipIf(!docker)` skips visibly.
  * - `ensureTestImage()` builds local/busybox:tm-test with `docker import` from the host's busybox

@@ -1,5 +1,5 @@
 /**
- * How stand-in connectors talk to the sandbox edge (see docs/decisions/sandbox-edge-and-replica-reload.md).
+ * How stand-in connectors talk to the sandbox edge (see docs/decisions/0006-sandbox-edge-and-replica-reload.md).
  *
  * A connector opens `connections` long-held requests `POST CONNECT_PATH` to the edge, like cloudflared's
  * HA connections to Cloudflare. The edge answers 200 and keeps the response open: while it is open, the

@@ -17,7 +17,7 @@ import {
  * It listens on one 127.0.0.1 port for public HTTP requests and relays each one to a connector
  * (a stand-in cloudflared) that currently holds at least one registered connection.
  * Because the port belongs to the edge and not to any connector, two replicas of the tunnel can serve
- * it at once, which is what a reload without downtime needs (docs/decisions/sandbox-edge-and-replica-reload.md).
+ * it at once, which is what a reload without downtime needs (docs/decisions/0006-sandbox-edge-and-replica-reload.md).
  */
 export interface EdgeConnectorInfo {
   connectorId: string;

@@ -1,4 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import { tunnelMachine, type ProbeLoopInput, type StartTunnelInput, type StopTunnelInput, type TunnelEvent, type TunnelProcessInfo, type TunnelSettings, type WatchProcessInput } from '../../../machines/tunnel.machine.ts';
 import { ChildProcessDriver } from '../../../src/cloudflared/child-driver.ts';
@@ -16,6 +17,16 @@ async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void
   }
 }
 
+/**
+ * A logger that keeps the child's output lines (the driver forwards them), so a test waits for the child to print
+ * `ready` (its SIGTERM handler is installed by then) instead of for a fixed time.
+ */
+function outputWatcher(): { logger: ReturnType<typeof pino>; printedReady: () => boolean } {
+  const lines: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+  return { logger, printedReady: () => lines.some((line) => line.includes('"line":"ready"')) };
+}
+
 const started: ChildProcessDriver[] = [];
 afterEach(async () => {
   vi.useRealTimers();
@@ -24,11 +35,12 @@ afterEach(async () => {
 
 describe('child process driver with real processes and signals', () => {
   it('stops a polite process with SIGTERM alone', async () => {
-    const driver = new ChildProcessDriver({ argv: POLITE });
+    const output = outputWatcher();
+    const driver = new ChildProcessDriver({ argv: POLITE, logger: output.logger });
     started.push(driver);
     const proc = await driver.start();
     expect(proc.pid).toBeGreaterThan(0);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await waitFor(output.printedReady);
     const outcome = await driver.stop(10_000);
     expect(outcome.how).toBe('graceful');
     expect(isProcessRunning(proc.pid!)).toBe(false);
@@ -45,13 +57,15 @@ describe('child process driver with real processes and signals', () => {
   });
 
   it('watches a pid it did not start (restored from a snapshot) by polling', async () => {
-    const other = new ChildProcessDriver({ argv: POLITE });
+    const output = outputWatcher();
+    const other = new ChildProcessDriver({ argv: POLITE, logger: output.logger });
     started.push(other);
     const proc = await other.start();
     const driver = new ChildProcessDriver({ argv: POLITE });
     let gone = false;
     const cancel = driver.watch({ pid: proc.pid, adopted: true }, () => (gone = true));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Alive (it printed `ready`), so not reported gone.
+    await waitFor(output.printedReady);
     expect(gone).toBe(false);
     await other.stop(5000);
     await waitFor(() => gone, 2000);
@@ -64,7 +78,8 @@ describe('child process driver with real processes and signals', () => {
   });
 
   it('the tunnel machine stops a process that ignores SIGTERM with SIGKILL after 10 s (simulated clock)', async () => {
-    const driver = new ChildProcessDriver({ argv: STUBBORN });
+    const output = outputWatcher();
+    const driver = new ChildProcessDriver({ argv: STUBBORN, logger: output.logger });
     started.push(driver);
     const settings: TunnelSettings = {
       probeIntervalMs: 30_000,
@@ -88,8 +103,8 @@ describe('child process driver with real processes and signals', () => {
     const actor = createActor(machine, { input: settings }).start();
     await waitFor(() => JSON.stringify(actor.getSnapshot().value) === '{"running":"up"}');
     const pid = actor.getSnapshot().context.process!.pid!;
-    // Let the child install its SIGTERM handler.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The child prints `ready` once its SIGTERM handler is installed.
+    await waitFor(output.printedReady);
 
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     actor.send({ type: 'STOP' });
