@@ -126,7 +126,7 @@ export function createBackend(options: BackendOptions): McpBackend {
     return zone;
   }
 
-  async function choose(principal: Principal, port: number): Promise<TargetSelection> {
+  async function choose(port: number): Promise<TargetSelection> {
     const topology = options.topology.current();
     const cloudflared = locateCloudflared(topology, config.docker.cloudflaredContainer ? { containerName: config.docker.cloudflaredContainer } : {});
     let service = locateService(topology, { hostPort: port });
@@ -145,7 +145,7 @@ export function createBackend(options: BackendOptions): McpBackend {
 
   async function connectivity(principal: Principal, port: number): Promise<ConnectivityView> {
     if (principal.role !== 'ms') ports.assertOwned(principal.project, port);
-    const selection = await choose(principal, port);
+    const selection = await choose(port);
     if (!selection.ok) {
       return {
         port,
@@ -277,7 +277,7 @@ export function createBackend(options: BackendOptions): McpBackend {
           details: { hostname, records: foreign.map((r) => ({ id: r.id, type: r.type, content: r.content, comment: r.comment })) },
         });
       }
-      const target = chosenOrThrow(await choose(principal, request.targetPort));
+      const target = chosenOrThrow(await choose(request.targetPort));
       const expiresAt = request.expiresInSeconds === undefined ? null : Date.now() + request.expiresInSeconds * 1000;
       const plan = [
         `reserve ${hostname} for ${principal.project} in the ledger`,

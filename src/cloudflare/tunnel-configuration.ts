@@ -19,6 +19,36 @@ export interface TunnelConfigurationInput {
   originRequest?: OriginRequest;
 }
 
+/**
+ * cloudflared's config.yml writes these as Go durations ("30s", "1m30s"); the API takes and gives seconds as numbers.
+ * The ingress model keeps the config.yml form, so the adapter converts on the way out and back.
+ */
+const DURATION_KEYS = ['connectTimeout', 'tlsTimeout', 'tcpKeepAlive', 'keepAliveTimeout'] as const;
+const DURATION_UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000001 };
+
+/** Seconds in a Go duration such as "1m30s" or "500ms"; undefined when it is not one. */
+export function durationSeconds(text: string): number | undefined {
+  const parts = [...text.trim().matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/g)];
+  if (parts.length === 0 || parts.map((part) => part[0]).join('') !== text.trim()) return undefined;
+  return parts.reduce((total, part) => total + Number(part[1]) * (DURATION_UNIT_MS[part[2] as string] ?? 0), 0) / 1000;
+}
+
+function mapDurations(origin: Record<string, unknown>, convert: (value: unknown) => unknown): Record<string, unknown> {
+  const out = { ...origin };
+  for (const key of DURATION_KEYS) if (key in out) out[key] = convert(out[key]);
+  return out;
+}
+
+/** The API's form of an originRequest: durations in seconds. */
+export function originRequestToApi(origin: OriginRequest): Record<string, unknown> {
+  return mapDurations(origin, (value) => (typeof value === 'string' ? (durationSeconds(value) ?? value) : value));
+}
+
+/** The config.yml form of an originRequest read from the API: seconds back to durations. */
+function originRequestFromApi(origin: Record<string, unknown>): OriginRequest {
+  return mapDurations(origin, (value) => (typeof value === 'number' ? `${value}s` : value));
+}
+
 function toConfiguration(raw: unknown): TunnelConfiguration {
   const value = (raw ?? {}) as { version?: unknown; source?: unknown; config?: { ingress?: unknown; originRequest?: unknown } | null };
   const config = value.config ?? {};
@@ -27,9 +57,13 @@ function toConfiguration(raw: unknown): TunnelConfiguration {
     source: value.source === 'local' || value.source === 'cloudflare' ? value.source : null,
     // The API wants `hostname: ""` on a catch-all rule; the ingress model leaves it out.
     ingress: Array.isArray(config.ingress)
-      ? (config.ingress as IngressRule[]).map(({ hostname, ...rule }) => (hostname ? { hostname, ...rule } : rule))
+      ? (config.ingress as (IngressRule & { originRequest?: Record<string, unknown> })[]).map(({ hostname, originRequest, ...rule }) => ({
+          ...(hostname ? { hostname } : {}),
+          ...rule,
+          ...(originRequest ? { originRequest: originRequestFromApi(originRequest) } : {}),
+        }))
       : [],
-    ...(config.originRequest && typeof config.originRequest === 'object' ? { originRequest: config.originRequest as OriginRequest } : {}),
+    ...(config.originRequest && typeof config.originRequest === 'object' ? { originRequest: originRequestFromApi(config.originRequest as Record<string, unknown>) } : {}),
   };
 }
 
@@ -44,12 +78,16 @@ export async function replaceTunnelConfiguration(
   input: TunnelConfigurationInput,
 ): Promise<TunnelConfiguration> {
   const config = {
-    ingress: input.ingress.map((rule) => ({ ...rule, hostname: rule.hostname ?? '' })),
-    ...(input.originRequest ? { originRequest: input.originRequest } : {}),
+    ingress: input.ingress.map(({ originRequest, ...rule }) => ({
+      ...rule,
+      hostname: rule.hostname ?? '',
+      ...(originRequest ? { originRequest: originRequestToApi(originRequest) } : {}),
+    })),
+    ...(input.originRequest ? { originRequest: originRequestToApi(input.originRequest) } : {}),
   };
   const answer = await client.zeroTrust.tunnels.cloudflared.configurations.update(tunnelId, {
     account_id: accountId,
-    config: config as NonNullable<Parameters<Cloudflare['zeroTrust']['tunnels']['cloudflared']['configurations']['update']>[1]['config']>,
+    config,
   });
   return toConfiguration(answer);
 }

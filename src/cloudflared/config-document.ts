@@ -7,7 +7,7 @@
  * chunks (kept ones verbatim, generated ones fresh); everything outside the block is never re-serialized.
  * So an unchanged document serializes to exactly its source, and unmanaged rules keep every byte.
  */
-import { isMap, isScalar, isSeq, parseDocument, type Document, type Pair, type YAMLSeq } from 'yaml';
+import { isMap, isScalar, isSeq, parseDocument, type Document, type Pair } from 'yaml';
 import { TunnelManagerError } from '../errors.ts';
 import type { CloudflaredConfig, IngressRule, OriginRequest } from './ingress-model.ts';
 

@@ -129,11 +129,9 @@ export function renderManagedChunk(rule: LedgerRule, layout: { dashIndent: numbe
   const comment =
     `${pad}# ${managedMarkerFor(rule.hostname, rule.path)} · owner: project ${oneLine(rule.project)}${layout.eol}` +
     `${pad}# target ${oneLine(rule.service)}: ${reason}${layout.eol}`;
-  const body: IngressRule = { hostname: rule.hostname.toLowerCase(), service: rule.service };
-  if (rule.path) body.path = rule.path;
-  const ordered: IngressRule = { hostname: body.hostname, ...(body.path ? { path: body.path } : {}), service: body.service };
+  const ordered: IngressRule = { hostname: rule.hostname.toLowerCase(), ...(rule.path ? { path: rule.path } : {}), service: rule.service };
   if (rule.originRequest && Object.keys(rule.originRequest).length > 0) {
-    ordered.originRequest = sortedKeys(rule.originRequest) as IngressRule['originRequest'];
+    ordered.originRequest = sortedKeys(rule.originRequest) as NonNullable<IngressRule['originRequest']>;
   }
   return comment + indentBlock(ruleYaml(ordered), layout.dashIndent, layout.eol);
 }

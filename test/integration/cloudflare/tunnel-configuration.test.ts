@@ -23,6 +23,16 @@ describe('remotely managed tunnel configuration through the real SDK', () => {
     expect(written).toMatchObject({ version: 2, ingress });
     expect(await provider.getTunnelConfiguration()).toEqual(written);
     expect(sandbox.emulator.state().tunnels[0]?.config?.ingress).toHaveLength(2);
+    // The API keeps timeouts in seconds; config.yml's duration strings are converted on the way out and back.
+    expect(sandbox.emulator.state().tunnels[0]?.config?.ingress[0]).toMatchObject({ originRequest: { connectTimeout: 10 } });
+  });
+
+  it('converts every cloudflared duration to the API\'s seconds, and back', async () => {
+    const provider = sandbox.provider();
+    const originRequest = { connectTimeout: '1m30s', tlsTimeout: '500ms', keepAliveTimeout: '2m', noTLSVerify: true };
+    const written = await provider.putTunnelConfiguration({ ingress: [{ service: 'http_status:404' }], originRequest });
+    expect(sandbox.emulator.state().tunnels[0]?.config).toMatchObject({ originRequest: { connectTimeout: 90, tlsTimeout: 0.5, keepAliveTimeout: 120, noTLSVerify: true } });
+    expect(written.originRequest).toEqual({ connectTimeout: '90s', tlsTimeout: '0.5s', keepAliveTimeout: '120s', noTLSVerify: true });
   });
 
   it('a configuration cloudflared would refuse is CLOUDFLARE_REQUEST_FAILED and changes nothing', async () => {

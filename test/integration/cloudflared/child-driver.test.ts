@@ -1,4 +1,4 @@
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import { tunnelMachine, type ProbeLoopInput, type StartTunnelInput, type StopTunnelInput, type TunnelEvent, type TunnelProcessInfo, type TunnelSettings, type WatchProcessInput } from '../../../machines/tunnel.machine.ts';
@@ -21,9 +21,9 @@ async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void
  * A logger that keeps the child's output lines (the driver forwards them), so a test waits for the child to print
  * `ready` (its SIGTERM handler is installed by then) instead of for a fixed time.
  */
-function outputWatcher(): { logger: ReturnType<typeof pino>; printedReady: () => boolean } {
+function outputWatcher(): { logger: Logger; printedReady: () => boolean } {
   const lines: string[] = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+  const logger: Logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
   return { logger, printedReady: () => lines.some((line) => line.includes('"line":"ready"')) };
 }
 

@@ -12,7 +12,7 @@ function record(fields: Partial<DnsRecord>): DnsRecord {
 const ours = (owner: string, fields: Partial<DnsRecord> = {}) => record({ comment: formatOwnershipComment(owner), ...fields });
 const ensure = (existing: DnsRecord[], owner = 'consilio') => planEnsureCname({ hostname: 'app.153.se', owner, tunnelTarget: TARGET, existing });
 const remove = (existing: DnsRecord[], owner = 'consilio', adoptedRecordId?: string) =>
-  planDeleteCname({ hostname: 'app.153.se', owner, tunnelTarget: TARGET, existing, adoptedRecordId });
+  planDeleteCname({ hostname: 'app.153.se', owner, tunnelTarget: TARGET, existing, ...(adoptedRecordId === undefined ? {} : { adoptedRecordId }) });
 
 describe('planEnsureCname', () => {
   it('creates when nothing has the name (records of other names do not count)', () => {

@@ -27,12 +27,25 @@ function configurationShape(tunnel: EmulatedTunnel): Record<string, unknown> {
   };
 }
 
+/** The API's originRequest takes its timeouts in seconds (numbers), not cloudflared's duration strings. */
+const NUMERIC_ORIGIN_KEYS = ['connectTimeout', 'tlsTimeout', 'tcpKeepAlive', 'keepAliveTimeout'];
+
+function validateOriginRequest(value: unknown, where: string): void {
+  if (value === undefined) return;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw apiFailures.invalidTunnelConfiguration(`${where} must be an object`);
+  for (const key of NUMERIC_ORIGIN_KEYS) {
+    const field = (value as Record<string, unknown>)[key];
+    if (field !== undefined && typeof field !== 'number') throw apiFailures.invalidTunnelConfiguration(`${where}.${key} must be a number of seconds`);
+  }
+}
+
 function validateIngress(value: unknown): EmulatedIngressRule[] {
   if (!Array.isArray(value) || value.length === 0) throw apiFailures.invalidTunnelConfiguration('config.ingress must be a non-empty list of rules');
   value.forEach((rule, index) => {
     if (rule === null || typeof rule !== 'object' || typeof (rule as EmulatedIngressRule).service !== 'string') {
       throw apiFailures.invalidTunnelConfiguration(`config.ingress[${index}] needs a service`);
     }
+    validateOriginRequest((rule as { originRequest?: unknown }).originRequest, `config.ingress[${index}].originRequest`);
   });
   const rules = value as EmulatedIngressRule[];
   const last = rules[rules.length - 1] as EmulatedIngressRule;
@@ -66,6 +79,7 @@ export const putTunnelConfiguration: RouteHandler = {
       throw apiFailures.invalidTunnelConfiguration('config must be an object with an ingress list');
     }
     const { ingress, ...rest } = config as Record<string, unknown>;
+    validateOriginRequest(rest.originRequest, 'config.originRequest');
     tunnel.config = { ...(rest as Record<string, unknown>), ingress: validateIngress(ingress) };
     tunnel.version += 1;
     tunnel.source = 'cloudflare';
