@@ -6,10 +6,10 @@
  *
  *   node --import tsx test/bench/runtime-startup.ts [--write] [--runs N] [--settle S]
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN } from '../helpers/cli.ts';
+import { BIN, startCli, waitUntil } from '../helpers/cli.ts';
 import { childrenOf, isMain, machineLine, memoryOf, sleep, spreadOf, startServe, tempDataDir, verdict, writeDocSection, writeServeConfig, type Spread } from './support.ts';
 
 export interface StartupFigures {
@@ -31,29 +31,33 @@ function timeCommand(argv: string[]): number {
   return Number(process.hrtime.bigint() - started) / 1e6;
 }
 
-/** `serve` on a fresh data directory until sandbox.json names it; then SIGTERM and wait. */
+/**
+ * `serve` on a fresh data directory until sandbox.json names it; then, once it has started cloudflared (a stop in
+ * the middle of the boot would leave the detached stand-in behind), SIGTERM and wait.
+ */
 async function timeServeStart(): Promise<number> {
   const dir = tempDataDir('startup');
   const configPath = await writeServeConfig(dir.path);
   const sandboxFile = join(dir.path, 'sandbox.json');
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [BIN, 'serve', '--config', configPath, '--data-dir', dir.path, '--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0'], {
-    stdio: ['ignore', 'ignore', 'ignore'],
-  });
-  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
-  for (;;) {
-    if (existsSync(sandboxFile)) {
+  const cli = startCli(['serve', '--config', configPath, '--data-dir', dir.path, '--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0']);
+  const elapsed = await waitUntil(
+    () => {
+      if (!existsSync(sandboxFile)) return undefined;
       try {
-        if ((JSON.parse(readFileSync(sandboxFile, 'utf8')) as { pid?: number }).pid === child.pid) break;
+        if ((JSON.parse(readFileSync(sandboxFile, 'utf8')) as { pid?: number }).pid === cli.child.pid) return Number(process.hrtime.bigint() - started) / 1e6;
       } catch {
         // half-written: read again
       }
-    }
-    await sleep(5);
-  }
-  const elapsed = Number(process.hrtime.bigint() - started) / 1e6;
-  child.kill('SIGTERM');
-  await exited;
+      return undefined;
+    },
+    60_000,
+    'serve to write sandbox.json',
+    5,
+  );
+  await waitUntil(() => cli.output().includes('"msg":"started cloudflared"') || undefined, 60_000, 'serve to start cloudflared');
+  cli.child.kill('SIGTERM');
+  await cli.exited;
   dir.remove();
   return elapsed;
 }

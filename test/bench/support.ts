@@ -131,7 +131,8 @@ export interface ServeProcess {
 export async function writeServeConfig(dir: string, extra: string[] = []): Promise<string> {
   const port = await freePort();
   const path = join(dir, 'bench-config.yml');
-  writeFileSync(path, [`cloudflared:`, `  metricsAddress: 127.0.0.1:${port}`, ...extra, ''].join('\n'));
+  // configPath too: it must stay inside this benchmark's directory, whatever --data-dir says.
+  writeFileSync(path, [`cloudflared:`, `  metricsAddress: 127.0.0.1:${port}`, `  configPath: ${join(dir, 'cloudflared', 'config.yml')}`, ...extra, ''].join('\n'));
   return path;
 }
 
