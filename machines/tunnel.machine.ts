@@ -6,7 +6,7 @@ import { errorText, keptRunning } from './failures.ts';
  *
  *   booting → starting → running.up ⇄ running.degraded
  *   running → restarting (process exit, N failed probes, RESTART) → starting | backoff → starting …
- *   any → stopping → stopped (STOP)
+ *   any → stopping → stopped (STOP; SHUTDOWN when the manager itself stops cloudflared on a clean exit)
  *   running → reloading → running (RELOAD: the ingress file changed; a replica takes over, or a restart)
  *
  * Backoff: the n-th consecutive failed start waits backoffMs[n-1] (the last value repeats forever).
@@ -71,6 +71,11 @@ export interface TunnelContext {
   /** The reload requests the current reload serves. */
   reloadingFor: string[];
   reloadCount: number;
+  /**
+   * cloudflared was stopped by the manager's own clean shutdown (SHUTDOWN), not by an operator or a crash: the next
+   * start of the manager starts it at once, with no backoff and no failure counted.
+   */
+  stoppedForShutdown: boolean;
 }
 
 export interface ReloadOutcome {
@@ -84,6 +89,8 @@ export interface ReloadOutcome {
 export type TunnelEvent =
   | { type: 'START' }
   | { type: 'STOP' }
+  /** The manager is shutting down cleanly and stops cloudflared with it (child driver, sandbox). */
+  | { type: 'SHUTDOWN' }
   | { type: 'RESTART' }
   /** The ingress file changed: cloudflared must load it (it does not hot-reload). */
   | { type: 'RELOAD'; requestId: string }
@@ -144,6 +151,7 @@ export const tunnelMachine = setup({
     probeFailuresReachLimit: ({ context }) => context.consecutiveFailures + 1 >= context.settings.failuresBeforeRestart,
     restartAtOnce: ({ context }) => context.currentDelayMs <= 0,
     hasPendingReloads: ({ context }) => context.pendingReloads.length > 0,
+    stoppedForShutdown: ({ context }) => context.stoppedForShutdown,
   },
   delays: {
     backoffDelay: ({ context }) => Math.max(0, (context.backoffUntil ?? 0) - now()),
@@ -279,6 +287,19 @@ export const tunnelMachine = setup({
       at: now(),
     })),
     clearReloading: assign({ reloadingFor: [] as string[] }),
+    /**
+     * A restart or stop overtakes whatever reload is running or queued: every waiting request is answered, never
+     * dropped. The process that starts next reads config.yml as it is, so they are applied on the next start.
+     */
+    answerWaitingReloads: enqueueActions(({ context, enqueue }) => {
+      const requestIds = [...context.reloadingFor, ...context.pendingReloads];
+      if (requestIds.length === 0) return;
+      enqueue.emit({ type: 'tunnel.reloaded', requestIds, applied: 'on-next-start', outcome: null, pid: null, at: now() });
+      enqueue.assign({ reloadingFor: [], pendingReloads: [] });
+    }),
+    markStoppedForShutdown: assign({ stoppedForShutdown: true }),
+    markProcessAdopted: assign(({ context }) => (context.process ? { process: { ...context.process, adopted: true } } : {})),
+    clearStoppedForShutdown: assign({ stoppedForShutdown: false }),
   },
 }).createMachine({
   id: 'tunnel',
@@ -300,21 +321,29 @@ export const tunnelMachine = setup({
     pendingReloads: [],
     reloadingFor: [],
     reloadCount: 0,
+    stoppedForShutdown: false,
   }),
   initial: 'booting',
   on: {
-    RESTART: { target: '.restarting', actions: 'recordManualRestart' },
-    STOP: { target: '.stopping' },
+    RESTART: { target: '.restarting', actions: ['answerWaitingReloads', 'recordManualRestart'] },
+    STOP: { target: '.stopping', actions: ['answerWaitingReloads', 'clearStoppedForShutdown'] },
+    SHUTDOWN: { target: '.stopping', actions: ['answerWaitingReloads', 'markStoppedForShutdown'] },
   },
   states: {
     booting: {
       always: [{ guard: 'autostart', target: 'starting' }, { target: 'stopped' }],
     },
     stopped: {
+      description: 'cloudflared is not running: stopped by an operator (waits for START), or by the manager\'s clean shutdown (started again at once when the next manager re-checks).',
       on: {
-        START: { target: 'starting' },
-        RECHECK: { actions: 'applySettings' },
+        START: { target: 'starting', actions: 'clearStoppedForShutdown' },
+        RECHECK: [
+          { guard: 'stoppedForShutdown', target: 'starting', actions: ['applySettings', 'clearStoppedForShutdown'] },
+          { actions: 'applySettings' },
+        ],
         RELOAD: { actions: 'answerReloadOnNextStart' },
+        // Already stopped: an operator's stop stays an operator's stop.
+        SHUTDOWN: {},
       },
     },
     starting: {
@@ -346,7 +375,8 @@ export const tunnelMachine = setup({
           { guard: 'probeFailuresReachLimit', target: 'restarting', actions: ['recordProbe', 'recordRuntimeFailure', 'emitDown'] },
           { actions: 'recordProbe' },
         ],
-        RECHECK: { actions: ['applySettings', 'resetStreakIfStable'] },
+        // Only sent after a restore: the process running now was started by an earlier manager and adopted.
+        RECHECK: { actions: ['applySettings', 'resetStreakIfStable', 'markProcessAdopted'] },
       },
       initial: 'up',
       states: {
@@ -412,7 +442,7 @@ export const tunnelMachine = setup({
         onDone: { target: 'stopped', actions: 'recordStopped' },
         onError: { target: 'stopped', actions: 'recordStopped' },
       },
-      on: { STOP: {}, RECHECK: { actions: 'applySettings' }, RELOAD: { actions: 'answerReloadOnNextStart' } },
+      on: { STOP: {}, SHUTDOWN: {}, RECHECK: { actions: 'applySettings' }, RELOAD: { actions: 'answerReloadOnNextStart' } },
     },
   },
 });

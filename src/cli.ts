@@ -84,20 +84,51 @@ type Options = { [K in keyof typeof COMMON_OPTIONS]?: (typeof COMMON_OPTIONS)[K]
 
 class UsageError extends Error {}
 
+/** The options each command takes, besides --config, --data-dir, --help and --version (which all take). */
+const OPTIONS_OF: Record<string, readonly (keyof typeof COMMON_OPTIONS)[]> = {
+  serve: ['listen', 'edge-listen', 'stdio', 'project'],
+  status: ['json'],
+  inspect: ['json', 'limit'],
+  machines: ['format', 'out', 'docs'],
+  migrate: [],
+  call: ['as', 'token', 'url'],
+  config: ['json', 'limit'],
+  token: [],
+};
+const EVERY_COMMAND_TAKES = ['config', 'data-dir', 'help', 'version'] as const;
+
+/** An option given to a command it does not apply to is a usage error, never silently ignored. */
+function checkOptionsApply(command: string, options: Options): void {
+  const allowed = OPTIONS_OF[command];
+  if (allowed === undefined) return;
+  const given = Object.keys(options).filter((name) => options[name as keyof Options] !== undefined);
+  const foreign = given.filter((name) => !(allowed as readonly string[]).includes(name) && !(EVERY_COMMAND_TAKES as readonly string[]).includes(name));
+  if (foreign.length > 0) {
+    const takes = [...allowed, 'config', 'data-dir'].map((name) => `--${name}`).join(', ');
+    throw new UsageError(`${foreign.map((name) => `--${name}`).join(', ')} does not apply to \`${command}\` (it takes ${takes})`);
+  }
+}
+
+/**
+ * Commands that read what a service left behind must not create a database where there is none: that would
+ * answer "unknown" as if all were well, and leave an empty database in a mistyped directory.
+ */
+function requireDatabase(config: Config): void {
+  if (existsSync(config.databasePath)) return;
+  throw new TunnelManagerError({
+    code: 'DATABASE_NOT_FOUND',
+    message: `No tunnel-manager database at ${config.databasePath}: no service has run with the data directory ${config.dataDir}.`,
+    fix: 'Point --data-dir (or dataDir in --config) at the directory the service uses, or start the service there first with `tunnel-manager serve`.',
+    details: { databasePath: config.databasePath, dataDir: config.dataDir },
+  });
+}
+
 async function configFrom(options: Options): Promise<Config> {
   const { loadConfig } = await import('./app/config.ts');
-  const config = loadConfig(options.config === undefined ? {} : { path: options.config });
-  if (options['data-dir'] === undefined) return config;
-  const dataDir = resolve(options['data-dir']);
-  return {
-    ...config,
-    dataDir,
-    databasePath: join(dataDir, 'tunnel-manager.db'),
-    cloudflared: {
-      ...config.cloudflared,
-      configPath: config.source && config.cloudflared.configPath ? config.cloudflared.configPath : join(dataDir, 'cloudflared', 'config.yml'),
-    },
-  };
+  return loadConfig({
+    ...(options.config === undefined ? {} : { path: options.config }),
+    ...(options['data-dir'] === undefined ? {} : { dataDir: resolve(options['data-dir']) }),
+  });
 }
 
 function print(text: string): void {
@@ -187,6 +218,7 @@ async function serve(options: Options): Promise<number> {
 
 async function withDatabase<T>(options: Options, use: (db: Database, config: Config) => T | Promise<T>): Promise<T> {
   const config = await configFrom(options);
+  requireDatabase(config);
   const { openDatabase } = await import('./store/database.ts');
   const { db } = openDatabase(config.databasePath);
   try {
@@ -235,6 +267,7 @@ async function configCommand(positionals: string[], options: Options): Promise<n
   const config = await configFrom(options);
   const [sub, commit] = positionals;
   if (sub === 'history') {
+    if (!existsSync(config.cloudflared.configPath) && !existsSync(config.databasePath)) requireDatabase(config);
     const limit = options.limit === undefined ? 20 : Number(options.limit);
     const { readConfigHistory } = await import('./cloudflared/ingress-service.ts');
     const versions = await readConfigHistory(config.cloudflared.configPath, limit);
@@ -340,6 +373,7 @@ export async function main(argv: string[]): Promise<number> {
     return command === undefined && !options.help ? EXIT.usage : EXIT.ok;
   }
   try {
+    checkOptionsApply(command, options);
     switch (command) {
       case 'serve':
         return await serve(options);

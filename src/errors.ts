@@ -14,6 +14,7 @@ export type ErrorCode =
   // store
   | 'DATABASE_TOO_NEW'
   | 'MIGRATION_FAILED'
+  | 'DATABASE_NOT_FOUND'
   // identity and ownership
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'

@@ -283,10 +283,13 @@ export function parseConfig(raw: unknown, source: string | null = null): Config 
  * Loads the configuration: `--config` path, else `$TUNNEL_MANAGER_CONFIG`, else embedded defaults.
  * A path that was named but does not exist is an error, never a silent fallback.
  */
-export function loadConfig(options: { path?: string; env?: NodeJS.ProcessEnv } = {}): Config {
+export function loadConfig(options: { path?: string; env?: NodeJS.ProcessEnv; dataDir?: string } = {}): Config {
   const env = options.env ?? process.env;
   const path = options.path ?? env.TUNNEL_MANAGER_CONFIG;
-  if (path === undefined || path === '') return parseConfig({}, null);
+  // `--data-dir` replaces the file's dataDir before anything is derived from it (database, config.yml, git, secrets).
+  const withDataDir = (raw: unknown): unknown =>
+    options.dataDir === undefined ? raw : { ...(raw !== null && typeof raw === 'object' ? raw : {}), dataDir: options.dataDir };
+  if (path === undefined || path === '') return parseConfig(withDataDir({}), null);
   const absolute = resolve(path);
   if (!existsSync(absolute)) {
     throw new TunnelManagerError({
@@ -308,5 +311,5 @@ export function loadConfig(options: { path?: string; env?: NodeJS.ProcessEnv } =
       cause: error,
     });
   }
-  return parseConfig(raw, absolute);
+  return parseConfig(withDataDir(raw), absolute);
 }

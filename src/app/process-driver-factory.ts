@@ -20,6 +20,8 @@ export function cloudflaredCommand(config: Config): string[] {
 
 export interface DriverContext {
   env?: NodeJS.ProcessEnv;
+  /** Live and replica metrics addresses chosen for this run (the sandbox picks free ports); else from the config. */
+  metricsAddresses?: [string, string];
   logger?: Logger;
   docker?: Dockerode;
 }
@@ -31,7 +33,7 @@ export function createProcessDriver(config: Config, context: DriverContext = {})
   const base = {
     command: cloudflaredCommand(config),
     configPath: cloudflared.configPath,
-    metricsAddress: cloudflared.metricsAddress,
+    metricsAddress: context.metricsAddresses?.[0] ?? cloudflared.metricsAddress,
     tunnelId: config.tunnel.id,
     flags,
   };
@@ -39,6 +41,7 @@ export function createProcessDriver(config: Config, context: DriverContext = {})
     case 'spawn':
       return new SpawnDriver({
         ...base,
+        ...(context.metricsAddresses ? { replicaMetricsAddress: context.metricsAddresses[1] } : {}),
         pidfile: join(config.dataDir, 'cloudflared', 'cloudflared.pid'),
         ...(context.env ? { env: context.env } : {}),
         ...(context.logger ? { logger: context.logger } : {}),

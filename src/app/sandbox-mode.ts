@@ -1,4 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { startCloudflareEmulator, type CloudflareEmulator } from '../sandbox/cloudflare-emulator/index.ts';
@@ -22,6 +23,11 @@ export interface SandboxEnvironment {
   tokens: Record<string, string>;
   /** Environment for the stand-in cloudflared: where the edge is. */
   cloudflaredEnv: NodeJS.ProcessEnv;
+  /**
+   * The stand-in's two metrics addresses (live and replica), when the sandbox chose them: free ports, so two
+   * sandboxes on one machine never share one. Undefined when the configuration names its own.
+   */
+  metricsAddresses?: [string, string];
   sandboxFile: string;
   close(): Promise<void>;
 }
@@ -41,6 +47,41 @@ export interface SandboxFile {
 }
 
 export const DEFAULT_EDGE_LISTEN = '127.0.0.1:8790';
+/** cloudflared's own default metrics address, which is also ours outside the sandbox. */
+export const DEFAULT_METRICS_ADDRESS = '127.0.0.1:20241';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/**
+ * In the sandbox every port follows "0 = a free one": cloudflared's metrics too, unless the configuration names an
+ * address of its own. The ports chosen are kept in the data directory, so the next start finds (and adopts) a
+ * stand-in that survived a crash of the manager on the same addresses.
+ */
+async function sandboxMetricsAddresses(config: Config, sandboxDir: string): Promise<[string, string] | undefined> {
+  const configured = config.cloudflared.metricsAddress;
+  if (configured !== DEFAULT_METRICS_ADDRESS && !configured.endsWith(':0')) return undefined;
+  const file = join(sandboxDir, 'metrics-addresses.json');
+  if (existsSync(file)) {
+    try {
+      const kept = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+      if (Array.isArray(kept) && kept.length === 2 && kept.every((address) => typeof address === 'string')) return kept as [string, string];
+    } catch {
+      // unreadable: choose again
+    }
+  }
+  const chosen: [string, string] = [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`];
+  writeFileSync(file, `${JSON.stringify(chosen)}\n`);
+  return chosen;
+}
 
 function previousTokens(file: string): Record<string, string> {
   if (!existsSync(file)) return {};
@@ -63,7 +104,8 @@ export async function startSandboxEnvironment(config: Config, options: { edgeLis
     // A project with its own configured token hash keeps it; demo projects get a token we can print.
     if (!project.tokenHash) tokens[project.name] = kept[project.name] ?? generateToken();
   }
-  options.logger?.info({ cloudflareApi: emulator.apiBaseUrl, edge: edge.address }, 'sandbox: Cloudflare API emulator and local edge started');
+  const metricsAddresses = await sandboxMetricsAddresses(config, sandboxDir);
+  options.logger?.info({ cloudflareApi: emulator.apiBaseUrl, edge: edge.address, metricsAddresses }, 'sandbox: Cloudflare API emulator and local edge started');
   return {
     apiBaseUrl: emulator.apiBaseUrl,
     apiToken: emulator.token,
@@ -72,6 +114,7 @@ export async function startSandboxEnvironment(config: Config, options: { edgeLis
     emulator,
     tokens,
     cloudflaredEnv: { ...process.env, TM_STANDIN_EDGE: edge.address },
+    ...(metricsAddresses ? { metricsAddresses } : {}),
     sandboxFile,
     async close() {
       await edge.close();

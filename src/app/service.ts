@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
-import { fromPromise, type AnyActorRef } from 'xstate';
+import { fromPromise, waitFor, type AnyActorRef } from 'xstate';
 import { routeMachine } from '../../machines/route.machine.ts';
 import { supervisorMachine, type SupervisorSettings } from '../../machines/supervisor.machine.ts';
 import { topologyMachine } from '../../machines/topology.machine.ts';
@@ -21,6 +21,7 @@ import { probeTunnelHealth, type HealthSample } from '../cloudflared/health-prob
 import { provideIngressMachine, type IngressActor } from '../cloudflared/ingress-runtime.ts';
 import { IngressService } from '../cloudflared/ingress-service.ts';
 import type { ProcessDriver } from '../cloudflared/process-driver.ts';
+import { assertAddressFree } from '../cloudflared/metrics-address.ts';
 import { pushRemoteConfiguration, reloadWithReplica, restartTunnel, type ReloadResult } from '../cloudflared/replica-reload.ts';
 import { SpawnDriver } from '../cloudflared/spawn-driver.ts';
 import { detectTargetDrift } from '../docker/topology-drift.ts';
@@ -148,9 +149,22 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     const zones = new ZoneDirectory({ listZones: () => provider.listZones(), domains, defaultZone: config.tunnel.defaultZone });
 
     // ── cloudflared ──────────────────────────────────────────────────────────────
+    if (!sandbox && config.cloudflared.metricsAddress.endsWith(':0')) {
+      throw new TunnelManagerError({
+        code: 'CONFIG_INVALID',
+        message: `cloudflared.metricsAddress is ${config.cloudflared.metricsAddress}: port 0 means "a free port" only in the sandbox; a real cloudflared must be probed on a fixed address.`,
+        fix: 'Set cloudflared.metricsAddress to a fixed HOST:PORT nobody else uses (cloudflared\'s default is 127.0.0.1:20241; reloads also use the next port).',
+        details: { metricsAddress: config.cloudflared.metricsAddress },
+      });
+    }
     const docker = new Dockerode({ socketPath: config.docker.socketPath });
-    const driver = createProcessDriver(config, { ...(sandbox ? { env: sandbox.cloudflaredEnv } : {}), logger, docker });
-    const metricsAddress = () => (driver instanceof SpawnDriver ? driver.metricsAddress() : config.cloudflared.metricsAddress);
+    const driver = createProcessDriver(config, {
+      ...(sandbox ? { env: sandbox.cloudflaredEnv } : {}),
+      ...(sandbox?.metricsAddresses ? { metricsAddresses: sandbox.metricsAddresses } : {}),
+      logger,
+      docker,
+    });
+    const metricsAddress = () => (driver instanceof SpawnDriver ? driver.metricsAddress() : (sandbox?.metricsAddresses?.[0] ?? config.cloudflared.metricsAddress));
     if (driver instanceof SpawnDriver) {
       // A manager killed during a reload leaves its replica (or the old process it was draining) running.
       const reaped = await driver.reapAbandoned((config.reload.drainGraceSeconds + 5) * 1000);
@@ -180,7 +194,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         health.rollupAndPrune(sample.ts, config.health.rawRetentionDays);
       }
     };
-    const reloadCloudflared = async (): Promise<ReloadResult> => {
+    const reloadCloudflared = async (_input: unknown, signal?: AbortSignal): Promise<ReloadResult> => {
       if (config.tunnel.remotelyManaged) {
         const content = readFileSync(config.cloudflared.configPath, 'utf8');
         const current = await driver.current();
@@ -195,8 +209,9 @@ export async function startService(config: Config, options: ServiceOptions): Pro
           driver,
           readyTimeoutMs: config.reload.replicaReadyTimeoutSeconds * 1000,
           drainGraceMs: (config.reload.drainGraceSeconds + 5) * 1000,
-          stopGraceMs: config.restart.stopGraceSeconds * 1000,
           logger,
+          assertAddressFree,
+          ...(signal ? { signal } : {}),
         });
       }
       return restartTunnel(driver, config.restart.stopGraceSeconds * 1000);
@@ -346,10 +361,22 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       },
     });
     cleanups.push(async () => {
-      supervisor.stop();
       // A child cloudflared, or the sandbox's stand-in, would be orphaned: stop it. A detached production
       // cloudflared (spawn, systemd, docker) keeps running and is adopted by the next start.
-      if (driver.kind === 'child' || sandbox) await driver.stop(config.restart.stopGraceSeconds * 1000);
+      if (driver.kind === 'child' || sandbox) {
+        // Through the tunnel actor, so the persisted snapshot says "stopped by the manager's shutdown": the next
+        // start starts cloudflared at once instead of taking the missing process for a crash (and backing off).
+        const tunnelActor = childOf('tunnel');
+        tunnelActor.send({ type: 'SHUTDOWN' });
+        const graceMs = config.restart.stopGraceSeconds * 1000;
+        await waitFor(tunnelActor, (snapshot: { value: unknown }) => snapshot.value === 'stopped', { timeout: graceMs + 5_000 }).catch((error: unknown) =>
+          logger.warn({ err: error }, 'the tunnel actor did not reach stopped during shutdown; stopping cloudflared directly'),
+        );
+        supervisor.stop();
+        await driver.stop(graceMs);
+      } else {
+        supervisor.stop();
+      }
     });
     const stopWatching = ingressService.watch(() =>
       childOf('ingress').send({ type: 'CHANGE', change: { hostname: '*', action: 'file-edited', project: '*' } }),

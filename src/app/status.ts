@@ -41,7 +41,8 @@ export function statusOf(
     upSince: iso(context?.upSince),
     restartCount: context?.restartCount ?? 0,
     consecutiveFailures: context?.consecutiveFailures ?? 0,
-    readyConnections: context?.lastProbe?.readyConnections ?? null,
+    // Only a running tunnel has ready connections: in backoff or stopped the last probe's count is history.
+    readyConnections: tunnel && /^(running|reloading)/.test(stateToString(tunnel.value)) ? (context?.lastProbe?.readyConnections ?? null) : null,
     lastProbe: context?.lastProbe ?? null,
     lastOkProbeAt: iso(context?.lastOkProbeAt),
     currentDelayMs: context?.currentDelayMs ?? 0,

@@ -1,4 +1,3 @@
-import { connect } from 'node:net';
 import { fromCallback, fromPromise } from 'xstate';
 import type { Logger } from 'pino';
 import type {
@@ -15,6 +14,7 @@ import type {
   WatchProcessInput,
 } from '../../machines/tunnel.machine.ts';
 import type { ProcessDriver } from '../cloudflared/process-driver.ts';
+import { assertAddressFree } from '../cloudflared/metrics-address.ts';
 import type { ReloadResult } from '../cloudflared/replica-reload.ts';
 import { TunnelManagerError } from '../errors.ts';
 
@@ -27,43 +27,13 @@ export interface TunnelEffectsOptions {
   /** Poll period while waiting for a fresh start to become ready. */
   readyPollMs?: number;
   /** Makes cloudflared load the current config file (a replica takeover or a restart). */
-  reload: (input: ReloadTunnelInput) => Promise<ReloadResult>;
+  /** Applies the new config.yml; `signal` aborts when a restart or stop of the tunnel overtakes the reload. */
+  reload: (input: ReloadTunnelInput, signal: AbortSignal) => Promise<ReloadResult>;
   /** Where cloudflared will serve /ready and /metrics; checked free before a fresh start. */
   metricsAddress?: () => string;
   /** Every probe sample, for the health history. */
   onSample?: (sample: ProbeSample, process: TunnelProcessInfo | null) => void;
   logger?: Logger;
-}
-
-/**
- * A fresh cloudflared must get its metrics address: if another program answers there, the probe would read
- * that program's /ready and take it for ours.
- */
-async function assertAddressFree(address: string): Promise<void> {
-  const index = address.lastIndexOf(':');
-  const host = address.slice(0, index).replace(/^\[|\]$/g, '');
-  const port = Number(address.slice(index + 1));
-  const inUse = await new Promise<boolean>((resolve) => {
-    const socket = connect({ host, port });
-    socket.setTimeout(1000);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(false));
-  });
-  if (inUse) {
-    throw new TunnelManagerError({
-      code: 'TUNNEL_START_FAILED',
-      message: `The metrics address ${address} is already in use by another program, so cloudflared could not serve /ready there and its health could not be told apart.`,
-      fix: `Stop the program listening on ${address} (ss -ltnp 'sport = :${port}'), or set cloudflared.metricsAddress to a free HOST:PORT.`,
-      details: { metricsAddress: address },
-    });
-  }
 }
 
 const EVENT_OF: Record<ProbeSample['result'], 'PROBE_OK' | 'PROBE_DEGRADED' | 'PROBE_FAILED'> = {
@@ -109,8 +79,8 @@ export function provideTunnelEffects(machine: TunnelMachine, options: TunnelEffe
         options.onSample?.(ready, process);
         return { pid: process.pid, adopted: process.adopted, ...(process.handle ? { handle: process.handle } : {}) };
       }),
-      reloadTunnel: fromPromise<ReloadOutcome, ReloadTunnelInput>(async ({ input }) => {
-        const result = await options.reload(input);
+      reloadTunnel: fromPromise<ReloadOutcome, ReloadTunnelInput>(async ({ input, signal }) => {
+        const result = await options.reload(input, signal);
         logger?.info({ ...result, requests: input.requestIds.length }, 'reloaded cloudflared');
         // A replica is ready by construction; a restart must become ready like any start.
         if (result.strategy === 'restart') await waitUntilReady(input.settings);

@@ -3,7 +3,9 @@ import type { Logger } from 'pino';
 import { TunnelManagerError } from '../errors.ts';
 import type { CloudflaredConfig } from './ingress-model.ts';
 import { formatIngressIssues, validateCloudflaredConfig } from './ingress-validation.ts';
+import { isProcessRunning } from './process-identity.ts';
 import type { ProcessDriver, ProcessExit } from './process-driver.ts';
+import { pidListensOn } from './socket-owner.ts';
 import type { SpawnDriver, SpawnedProcess } from './spawn-driver.ts';
 
 /**
@@ -16,7 +18,13 @@ import type { SpawnDriver, SpawnedProcess } from './spawn-driver.ts';
  *
  * - The replica EXITS before it is ready (cloudflared refused the file): the old tunnel is left running
  *   untouched and RELOAD_FAILED says why, with the tail of cloudflared's log.
- * - The replica RUNS but is not ready in time: fall back to a plain restart, and say so in the result.
+ * - The replica RUNS but is not ready in time: it is stopped and the old tunnel is left running untouched
+ *   (RELOAD_FAILED, keptRunning). Never a restart: stopping the only working process before its successor is
+ *   ready turned a slow replica into an outage (the successor was as slow, the start failed, backoff followed).
+ * - Ready means proven: /ready answers 200 on the replica's metrics address AND the kernel says the replica's pid
+ *   holds that listening socket AND it is still alive. Another program answering on the address is not the
+ *   replica (it would die with EADDRINUSE after being promoted); the address is also checked free before spawning.
+ * - The caller may abort (a restart or stop of the tunnel overtook the reload): the replica is stopped.
  *
  * `restartTunnel` is the plain restart any driver can do; `pushRemoteConfiguration` is the remotely managed
  * variant, where the configuration goes through the API and nothing restarts.
@@ -38,10 +46,12 @@ export interface ReplicaReloadOptions {
   readyTimeoutMs: number;
   /** Grace for the old replica to drain after SIGTERM, then SIGKILL (match cloudflared's --grace-period, plus a margin). */
   drainGraceMs: number;
-  /** Grace for a plain restart's stop (the fallback). Default: drainGraceMs. */
-  stopGraceMs?: number;
   readyPollMs?: number;
   logger?: Logger;
+  /** Aborted when the tunnel actor left the reload (a restart or stop overtook it): the replica is stopped. */
+  signal?: AbortSignal;
+  /** Checks that nothing listens on the replica's address before it is spawned (injected; tests pass their own). */
+  assertAddressFree?: (address: string) => Promise<void>;
 }
 
 function delay(ms: number): Promise<void> {
@@ -66,24 +76,43 @@ function logTail(path: string, lines = 12): string {
   }
 }
 
-/** Waits for `replica` to be ready; reports 'exited' (with how) when it ends first, 'timeout' when time runs out. */
-async function waitForReplica(
-  driver: SpawnDriver,
-  replica: SpawnedProcess,
-  timeoutMs: number,
-  pollMs: number,
-): Promise<{ outcome: 'ready' } | { outcome: 'exited'; exit: ProcessExit } | { outcome: 'timeout' }> {
+function portOf(address: string): number {
+  return Number(address.slice(address.lastIndexOf(':') + 1));
+}
+
+/**
+ * The replica itself answers: /ready is 200 on its address, and (where /proc can tell) its pid holds the socket.
+ * 'foreign' when something else answers there.
+ */
+async function replicaAnswers(replica: SpawnedProcess): Promise<'yes' | 'no' | 'foreign'> {
+  if (!(await isReady(replica.metricsAddress))) return 'no';
+  if (replica.pid === null) return 'yes';
+  const owns = await pidListensOn(replica.pid, portOf(replica.metricsAddress));
+  return owns === false ? 'foreign' : 'yes';
+}
+
+type ReplicaWait = { outcome: 'ready' } | { outcome: 'exited'; exit: ProcessExit } | { outcome: 'timeout'; foreign: boolean } | { outcome: 'aborted' };
+
+/**
+ * Waits for `replica` to be ready; reports 'exited' (with how) when it ends first, 'timeout' when time runs out
+ * (noting whether a foreign process was answering on its address), 'aborted' when the caller gave up.
+ */
+async function waitForReplica(driver: SpawnDriver, replica: SpawnedProcess, timeoutMs: number, pollMs: number, signal?: AbortSignal): Promise<ReplicaWait> {
   let exit: ProcessExit | null = null;
   const unwatch = driver.watch(replica, (ended) => {
     exit = ended;
   });
   const deadline = Date.now() + timeoutMs;
+  let foreign = false;
   try {
     for (;;) {
       if (exit !== null) return { outcome: 'exited', exit };
-      if (await isReady(replica.metricsAddress)) return { outcome: 'ready' };
+      if (signal?.aborted) return { outcome: 'aborted' };
+      const answers = await replicaAnswers(replica);
       if (exit !== null) return { outcome: 'exited', exit };
-      if (Date.now() >= deadline) return { outcome: 'timeout' };
+      if (answers === 'yes' && (replica.pid === null || isProcessRunning(replica.pid))) return { outcome: 'ready' };
+      if (answers === 'foreign') foreign = true;
+      if (Date.now() >= deadline) return { outcome: 'timeout', foreign };
       await delay(pollMs);
     }
   } finally {
@@ -107,9 +136,31 @@ export async function reloadWithReplica(options: ReplicaReloadOptions): Promise<
     };
   }
 
-  const replica = await driver.spawnProcess(driver.nextMetricsAddress());
+  const address = driver.nextMetricsAddress();
+  try {
+    await options.assertAddressFree?.(address);
+  } catch (error) {
+    const cause = error instanceof Error ? error.message : String(error);
+    throw new TunnelManagerError({
+      code: 'RELOAD_FAILED',
+      message: `No replica was started: its metrics address ${address} is taken by another program (${cause}). The running tunnel (pid ${old.pid}) keeps the previous configuration.`,
+      fix: `Free ${address} (find the program with \`ss -ltnp 'sport = :${portOf(address)}'\`), or move cloudflared.metricsAddress to a port pair nobody else uses; then reload again.`,
+      details: { oldPid: old.pid, metricsAddress: address, keptRunning: true },
+    });
+  }
+  const replica = await driver.spawnProcess(address);
   options.logger?.info({ oldPid: old.pid, replicaPid: replica.pid, metrics: replica.metricsAddress }, 'reload: replica started, waiting for /ready');
-  const waited = await waitForReplica(driver, replica, options.readyTimeoutMs, options.readyPollMs ?? 50);
+  const waited = await waitForReplica(driver, replica, options.readyTimeoutMs, options.readyPollMs ?? 50, options.signal);
+
+  if (waited.outcome === 'aborted') {
+    await driver.stopPid(replica.pid, 1_000);
+    throw new TunnelManagerError({
+      code: 'RELOAD_FAILED',
+      message: `The reload was overtaken (the tunnel is restarting or stopping): replica pid ${replica.pid} was stopped.`,
+      fix: 'Nothing to do: the restart or stop that overtook it reads config.yml as it is now.',
+      details: { oldPid: old.pid, replicaPid: replica.pid, keptRunning: true },
+    });
+  }
 
   if (waited.outcome === 'exited') {
     const log = logTail(driver.logPath);
@@ -124,14 +175,19 @@ export async function reloadWithReplica(options: ReplicaReloadOptions): Promise<
   }
 
   if (waited.outcome === 'timeout') {
-    options.logger?.warn({ replicaPid: replica.pid, timeoutMs: options.readyTimeoutMs }, 'reload: replica not ready in time; falling back to a plain restart');
+    options.logger?.warn({ replicaPid: replica.pid, timeoutMs: options.readyTimeoutMs, foreign: waited.foreign }, 'reload: replica not ready in time; the running tunnel keeps serving');
     await driver.stopPid(replica.pid, 1_000);
-    const restarted = await restartTunnel(driver, options.stopGraceMs ?? options.drainGraceMs);
-    return {
-      ...restarted,
-      fallbackReason: `the new replica (pid ${replica.pid}) did not answer /ready with 200 within ${options.readyTimeoutMs} ms`,
-      durationMs: Date.now() - started,
-    };
+    const seconds = Math.round(options.readyTimeoutMs / 1000);
+    throw new TunnelManagerError({
+      code: 'RELOAD_FAILED',
+      message: waited.foreign
+        ? `Another program, not the new replica (pid ${replica.pid}), answers on ${replica.metricsAddress}; the replica was stopped. The running tunnel (pid ${old.pid}) keeps the previous configuration.`
+        : `The new replica (pid ${replica.pid}) was not ready within ${seconds} s and was stopped. The running tunnel (pid ${old.pid}) keeps the previous configuration.`,
+      fix: waited.foreign
+        ? `Free ${replica.metricsAddress} (\`ss -ltnp 'sport = :${portOf(replica.metricsAddress)}'\` names the program), then reload again.`
+        : `Check cloudflared's log (${driver.logPath}) for why it was slow; if the machine is just slow, raise reload.replicaReadyTimeoutSeconds (now ${seconds}). Then reload again.`,
+      details: { oldPid: old.pid, replicaPid: replica.pid, timeoutMs: options.readyTimeoutMs, foreignAnswer: waited.foreign, keptRunning: true },
+    });
   }
 
   const readyAt = Date.now();

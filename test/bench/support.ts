@@ -13,7 +13,6 @@ import type { Database } from '../../src/store/database.ts';
 import { DomainsRepository } from '../../src/store/domains-repository.ts';
 import { RoutesRepository } from '../../src/store/routes-repository.ts';
 import { startCli, waitUntil } from '../helpers/cli.ts';
-import { freePort } from '../helpers/standin-cloudflared.ts';
 
 export interface Spread {
   n: number;
@@ -129,10 +128,9 @@ export interface ServeProcess {
 
 /** Writes a configuration file for the serve process: its own metrics port (parallel runs must not collide). */
 export async function writeServeConfig(dir: string, extra: string[] = []): Promise<string> {
-  const port = await freePort();
   const path = join(dir, 'bench-config.yml');
   // configPath too: it must stay inside this benchmark's directory, whatever --data-dir says.
-  writeFileSync(path, [`cloudflared:`, `  metricsAddress: 127.0.0.1:${port}`, `  configPath: ${join(dir, 'cloudflared', 'config.yml')}`, ...extra, ''].join('\n'));
+  writeFileSync(path, [`cloudflared:`, `  metricsAddress: 127.0.0.1:0`, `  configPath: ${join(dir, 'cloudflared', 'config.yml')}`, ...extra, ''].join('\n'));
   return path;
 }
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -30,6 +30,24 @@ describe('tunnel-manager command', () => {
     const option = await runCli(['status', '--colour']);
     expect(option.code).toBe(2);
     expect(option.stderr).toContain('--colour');
+    // A real option, but not one of this command's: refused, naming what the command takes.
+    const misplaced = await runCli(['status', '--edge-listen', '127.0.0.1:1']);
+    expect(misplaced.code).toBe(2);
+    expect(misplaced.stderr).toContain('--edge-listen does not apply to `status` (it takes --json, --config, --data-dir)');
+    const tokenLimit = await runCli(['token', 'new', '--limit', '3']);
+    expect(tokenLimit.code).toBe(2);
+    expect(tokenLimit.stderr).toContain('--limit does not apply to `token`');
+  });
+
+  it('status, inspect and config history on a data directory where nothing ran: exit 1 with the fix, nothing created', async () => {
+    const empty = join(dir, 'never-ran');
+    for (const args of [['status'], ['inspect'], ['config', 'history']]) {
+      const result = await runCli([...args, '--data-dir', empty]);
+      expect(result.code, args.join(' ')).toBe(1);
+      expect(result.stderr).toContain('No tunnel-manager database at');
+      expect(result.stderr).toContain('tunnel-manager serve');
+    }
+    expect(existsSync(empty)).toBe(false);
   });
 
   it('exits 3 with the key and the fix on an invalid configuration', async () => {
@@ -100,15 +118,19 @@ describe('tunnel-manager command', () => {
   it('serve runs the sandbox, prints where everything is, status and inspect read its state, SIGTERM stops it all', async () => {
     const dataDir = join(dir, 'serve');
     const config = join(dir, 'serve.yml');
-    writeFileSync(config, [`dataDir: ${dataDir}`, 'cloudflared:', `  metricsAddress: 127.0.0.1:${21000 + Math.floor(Math.random() * 9000)}`, 'health:', '  probeIntervalSeconds: 1', ''].join('\n'));
+    writeFileSync(config, [`dataDir: ${dataDir}`, 'cloudflared:', `  metricsAddress: 127.0.0.1:0`, 'health:', '  probeIntervalSeconds: 1', ''].join('\n'));
 
+    // Nothing ran there yet: said so, exit 1, and no database is created by asking.
     const before = await runCli(['status', '--config', config]);
-    expect(before.stdout).toContain('has not run');
+    expect(before.code).toBe(1);
+    expect(before.stderr).toContain(`No tunnel-manager database at ${join(dataDir, 'tunnel-manager.db')}`);
+    expect(existsSync(join(dataDir, 'tunnel-manager.db'))).toBe(false);
 
     const serve = startCli(['serve', '--config', config, '--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0']);
     try {
       const status = await waitUntil(async () => {
         const result = await runCli(['status', '--config', config, '--json']);
+        if (result.code !== 0) return undefined;
         const parsed = JSON.parse(result.stdout) as { state: string; pid: number | null };
         return parsed.state === 'running.up' ? parsed : undefined;
       }, 30_000, 'the tunnel to be up');

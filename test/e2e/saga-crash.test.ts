@@ -200,7 +200,7 @@ beforeAll(async () => {
     [
       `dataDir: ${dataDir}`,
       'cloudflared:',
-      `  metricsAddress: 127.0.0.1:${21000 + Math.floor(Math.random() * 9000)}`,
+      `  metricsAddress: 127.0.0.1:0`,
       'health:',
       '  probeIntervalSeconds: 1',
       'restart:',

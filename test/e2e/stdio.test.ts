@@ -13,7 +13,7 @@ let client: Client;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tm-stdio-'));
   const config = join(dir, 'tm.yml');
-  writeFileSync(config, `dataDir: ${join(dir, 'data')}\ncloudflared:\n  metricsAddress: 127.0.0.1:${21000 + Math.floor(Math.random() * 9000)}\n`);
+  writeFileSync(config, `dataDir: ${join(dir, 'data')}\ncloudflared:\n  metricsAddress: 127.0.0.1:0\n`);
   client = new Client({ name: 'stdio-test', version: '1.0.0' });
   await client.connect(
     new StdioClientTransport({

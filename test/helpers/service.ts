@@ -22,7 +22,8 @@ export async function startTestService(
   const config = parseConfig(
     {
       dataDir,
-      cloudflared: { metricsAddress: `127.0.0.1:${20000 + Math.floor(Math.random() * 20000)}` },
+      // Port 0: the sandbox picks two free ports (live and replica), so test files running in parallel never share one.
+      cloudflared: { metricsAddress: '127.0.0.1:0' },
       health: { probeIntervalSeconds: 1 },
       restart: { startTimeoutSeconds: 20, stopGraceSeconds: 5 },
       reload: { drainGraceSeconds: 2 },

@@ -1,7 +1,9 @@
+import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CloudflaredConfig } from '../../../src/cloudflared/ingress-model.ts';
 import { isProcessRunning } from '../../../src/cloudflared/process-identity.ts';
+import { assertAddressFree } from '../../../src/cloudflared/metrics-address.ts';
 import { pushRemoteConfiguration, reloadWithReplica, restartTunnel } from '../../../src/cloudflared/replica-reload.ts';
 import { SpawnDriver } from '../../../src/cloudflared/spawn-driver.ts';
 import { startStandinEdge, type StandinEdge } from '../../../src/sandbox/standin-cloudflared/edge.ts';
@@ -107,17 +109,67 @@ describe('reload without downtime', () => {
     expect(still.body).toMatch(/^blue /);
   });
 
-  it('falls back to a plain restart when the replica does not become ready in time, and says so', async () => {
-    const { driver, env } = await runningTunnel('fallback');
+  it('a replica that is not ready in time is stopped and the running tunnel keeps serving (never a restart)', async () => {
+    const { driver, env } = await runningTunnel('slow');
     const oldPid = (await driver.current())!.pid;
-    env.TM_STANDIN_SLOW_START = '3';
-    const result = await reloadWithReplica({ driver, readyTimeoutMs: 800, drainGraceMs: 3_000 });
-    expect(result.strategy).toBe('restart');
-    expect(result.fallbackReason).toMatch(/did not answer \/ready with 200 within 800 ms/);
-    expect(result.oldPid).toBe(oldPid);
-    expect(result.newPid).not.toBe(oldPid);
-    expect(isProcessRunning(oldPid!)).toBe(false);
-    expect(isProcessRunning(result.newPid!)).toBe(true);
+    env.TM_STANDIN_SLOW_START = '30';
+    const failure = await reloadWithReplica({ driver, readyTimeoutMs: 800, drainGraceMs: 3_000 }).catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: 'RELOAD_FAILED', details: { keptRunning: true, foreignAnswer: false }, fix: expect.stringContaining('reload.replicaReadyTimeoutSeconds') });
+    const replicaPid = (failure as { details: { replicaPid: number } }).details.replicaPid;
+    expect(isProcessRunning(replicaPid)).toBe(false);
+    // The only working process was never stopped: same pid, still serving.
+    expect((await driver.current())?.pid).toBe(oldPid);
+    expect(isProcessRunning(oldPid!)).toBe(true);
+    expect((await getViaEdge(edge.port, 'app.example.com')).status).toBe(200);
+  });
+
+  it('never promotes a replica when another program answers /ready on its address', async () => {
+    const { driver } = await runningTunnel('squatted');
+    const oldPid = (await driver.current())!.pid;
+    const address = driver.nextMetricsAddress();
+    const port = Number(address.split(':')[1]);
+    // A foreign program that answers /ready with 200 on the replica's address, started after the free-address check
+    // could pass (here: no check is injected, as when the address is taken between the check and the spawn).
+    const squatter = http.createServer((_request, response) => response.end('{"status":200,"readyConnections":4}'));
+    await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
+    try {
+      const failure = await reloadWithReplica({ driver, readyTimeoutMs: 3_000, drainGraceMs: 3_000 }).catch((error: unknown) => error);
+      expect(failure).toMatchObject({ code: 'RELOAD_FAILED', details: { keptRunning: true } });
+      expect((await driver.current())?.pid).toBe(oldPid);
+      expect(isProcessRunning(oldPid!)).toBe(true);
+      expect((await getViaEdge(edge.port, 'app.example.com')).status).toBe(200);
+    } finally {
+      await new Promise<void>((resolve) => squatter.close(() => resolve()));
+    }
+  });
+
+  it('checks the replica\'s address is free before spawning it', async () => {
+    const { driver } = await runningTunnel('taken');
+    const oldPid = (await driver.current())!.pid;
+    const address = driver.nextMetricsAddress();
+    const squatter = http.createServer((_request, response) => response.end('ok'));
+    await new Promise<void>((resolve) => squatter.listen(Number(address.split(':')[1]), '127.0.0.1', resolve));
+    try {
+      const failure = await reloadWithReplica({ driver, readyTimeoutMs: 3_000, drainGraceMs: 3_000, assertAddressFree }).catch((error: unknown) => error);
+      expect(failure).toMatchObject({ code: 'RELOAD_FAILED', details: { keptRunning: true, metricsAddress: address }, fix: expect.stringContaining('ss -ltnp') });
+      expect((await driver.current())?.pid).toBe(oldPid);
+    } finally {
+      await new Promise<void>((resolve) => squatter.close(() => resolve()));
+    }
+  });
+
+  it('an aborted reload stops its replica and leaves the running tunnel alone', async () => {
+    const { driver, env } = await runningTunnel('aborted');
+    const oldPid = (await driver.current())!.pid;
+    env.TM_STANDIN_SLOW_START = '30';
+    const controller = new AbortController();
+    const reloading = reloadWithReplica({ driver, readyTimeoutMs: 20_000, drainGraceMs: 3_000, signal: controller.signal }).catch((error: unknown) => error);
+    controller.abort();
+    const failure = await reloading;
+    expect(failure).toMatchObject({ code: 'RELOAD_FAILED', details: { keptRunning: true } });
+    expect(isProcessRunning((failure as { details: { replicaPid: number } }).details.replicaPid)).toBe(false);
+    expect((await driver.current())?.pid).toBe(oldPid);
+    expect(isProcessRunning(oldPid!)).toBe(true);
   });
 
   it('restarts any driver in place with restartTunnel', async () => {

@@ -302,3 +302,68 @@ describe('tunnel machine under a simulated clock', () => {
     expect(h.actor.getSnapshot().context.pendingReloads).toEqual([]);
   });
 });
+
+describe('tunnel machine across a restart of the manager', () => {
+  it('a process found running after a restore is marked adopted (tunnel_get_status said adopted: false)', async () => {
+    const h = harness();
+    h.actor.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.actor.getSnapshot().context.process).toMatchObject({ adopted: false });
+    const persisted = h.actor.getPersistedSnapshot();
+    h.actor.stop();
+    const restored = createActor(tunnelMachine.provide({ actors: { watchProcess: fromCallback(() => undefined), probeLoop: fromCallback(() => undefined) } }), {
+      input: settings,
+      snapshot: persisted,
+    }).start();
+    restored.send({ type: 'RECHECK' });
+    expect(restored.getSnapshot().context.process).toMatchObject({ pid: 1001, adopted: true });
+    restored.stop();
+  });
+
+  it('SHUTDOWN stops cloudflared, and the next manager (RECHECK after the restore) starts it at once', async () => {
+    const h = harness();
+    h.actor.start();
+    await vi.advanceTimersByTimeAsync(0);
+    h.actor.send({ type: 'SHUTDOWN' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.state()).toBe('stopped');
+    expect(h.actor.getSnapshot().context.stoppedForShutdown).toBe(true);
+    const persisted = h.actor.getPersistedSnapshot();
+    h.actor.stop();
+
+    let starts = 0;
+    const restored = createActor(
+      tunnelMachine.provide({
+        actors: {
+          startTunnel: fromPromise<TunnelProcessInfo, StartTunnelInput>(async () => {
+            starts += 1;
+            return { pid: 2000, adopted: false };
+          }),
+          watchProcess: fromCallback(() => undefined),
+          probeLoop: fromCallback(() => undefined),
+        },
+      }),
+      { input: settings, snapshot: persisted },
+    ).start();
+    restored.send({ type: 'RECHECK' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(starts).toBe(1);
+    expect(restored.getSnapshot().value).toEqual({ running: 'up' });
+    expect(restored.getSnapshot().context.stoppedForShutdown).toBe(false);
+    restored.stop();
+  });
+
+  it('an operator STOP stays stopped after a restore', async () => {
+    const h = harness();
+    h.actor.start();
+    await vi.advanceTimersByTimeAsync(0);
+    h.actor.send({ type: 'STOP' });
+    await vi.advanceTimersByTimeAsync(0);
+    const persisted = h.actor.getPersistedSnapshot();
+    h.actor.stop();
+    const restored = createActor(tunnelMachine, { input: settings, snapshot: persisted }).start();
+    restored.send({ type: 'RECHECK' });
+    expect(restored.getSnapshot().value).toBe('stopped');
+    restored.stop();
+  });
+});

@@ -1,0 +1,94 @@
+import type { Server } from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { TunnelContext } from '../../machines/tunnel.machine.ts';
+import { createLogger } from '../../src/app/logger.ts';
+import { startService, type Service } from '../../src/app/service.ts';
+import { waitUntil } from '../helpers/cli.ts';
+import { call, mcpClient, portOf, settled, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
+
+/**
+ * Restarts, reloads and shutdowns that must never take the tunnel down for longer than they need, with real parts:
+ * the whole service in sandbox mode, the stand-in cloudflared as a real process (its fault file makes one start slow).
+ */
+
+const faultDir = mkdtempSync(join(tmpdir(), 'tm-uptime-faults-'));
+const faultFile = join(faultDir, 'standin-faults');
+// The stand-in inherits this process's environment when the service spawns it (and every replica).
+process.env.TM_STANDIN_FAULT_FILE = faultFile;
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  rmSync(faultDir, { recursive: true, force: true });
+});
+
+type Snapshot = { value: unknown; context: TunnelContext };
+const tunnelOf = (service: Service) =>
+  (service.supervisor.actor.getSnapshot().children as unknown as Record<string, { getSnapshot(): Snapshot }>).tunnel!.getSnapshot();
+
+describe('tunnel_restart while a reload is serving a route request', () => {
+  it('answers the request, and later requests do not hang', async () => {
+    const env = await startTestService({ reload: { drainGraceSeconds: 1, replicaReadyTimeoutSeconds: 20 } });
+    cleanups.push(env.stop);
+    const info = env.service.sandboxInfo!;
+    const consilio: Client = await mcpClient(info.mcpUrl, info.tokens.consilio!);
+    const ms: Client = await mcpClient(info.mcpUrl, info.tokens['meta-supervisor']!);
+    cleanups.push(() => consilio.close(), () => ms.close());
+    const origin: Server = await startOriginInRange(3100, 3199, 'uptime');
+    cleanups.push(() => new Promise<void>((resolve) => origin.close(() => resolve())));
+    const port = portOf(origin);
+    expect((await call(consilio, 'port_allocate', { port, purpose: 'uptime test' })).isError).toBe(false);
+
+    // The next replica takes 6 s to become ready: the tunnel actor sits in `reloading` meanwhile.
+    writeFileSync(faultFile, 'slow-start 6\n');
+    const first = call(consilio, 'tunnel_request_cname', { subdomain: 'during-restart', targetPort: port });
+    await waitUntil(() => tunnelOf(env.service).value === 'reloading' || undefined, 20_000, 'the tunnel actor to be reloading', 20);
+    writeFileSync(faultFile, '');
+    const restart = await call(ms, 'tunnel_restart', {});
+    expect(restart.isError, JSON.stringify(restart.data)).toBe(false);
+
+    // Before the fix the request never answered, and the ingress actor never took another change.
+    const answered = await Promise.race([first, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 25_000))]);
+    expect(answered).not.toBe('hung');
+    expect((answered as { isError: boolean }).isError, JSON.stringify((answered as { data: unknown }).data)).toBe(false);
+    await waitUntil(async () => (await viaEdge(info.edgeUrl, 'during-restart.153.se')).status === 200 || undefined, 20_000, 'the route to serve');
+
+    const second = await call(consilio, 'tunnel_request_cname', { subdomain: 'after-restart', targetPort: port });
+    expect(second.isError, JSON.stringify(second.data)).toBe(false);
+    expect((await viaEdge(info.edgeUrl, 'after-restart.153.se')).status).toBe(200);
+  });
+});
+
+describe('a clean restart of the manager', () => {
+  it('starts cloudflared again at once: a stop it caused is not a crash', async () => {
+    const env = await startTestService({ restart: { startTimeoutSeconds: 20, stopGraceSeconds: 5, backoffSeconds: [30, 60] } });
+    const { config } = env;
+    // One real crash first: the failure streak is 1 (a second failure within the streak would back off 30 s).
+    const crashedPid = tunnelOf(env.service).context.process!.pid!;
+    process.kill(crashedPid, 'SIGKILL');
+    await waitUntil(() => {
+      const tunnel = tunnelOf(env.service);
+      return tunnel.context.failureStreak === 1 && tunnel.context.process?.pid !== crashedPid && JSON.stringify(tunnel.value).includes('running') ? true : undefined;
+    }, 20_000, 'the tunnel to restart after the crash');
+
+    await env.service.stop();
+    const stoppedAt = Date.now();
+    const again = await startService(config, { logger: createLogger({ level: process.env.TM_TEST_LOG ?? 'silent' }), mcpListen: '127.0.0.1:0', edgeListen: '127.0.0.1:0' });
+    cleanups.push(async () => {
+      await again.stop();
+      rmSync(env.dataDir, { recursive: true, force: true });
+    });
+    await settled(again, 20_000);
+    const tunnel = tunnelOf(again);
+    // Up again within seconds, not after the 30 s backoff step the old streak would have reached.
+    expect(Date.now() - stoppedAt).toBeLessThan(15_000);
+    expect(tunnel.context.currentDelayMs).toBe(0);
+    // The real crash still counts; the shutdown's stop does not.
+    expect(tunnel.context.failureStreak).toBe(1);
+    expect((await viaEdge(again.sandboxInfo!.edgeUrl, 'chat.153.se')).status).not.toBe(530);
+  });
+});
