@@ -49,7 +49,8 @@ export function ingressActors(deps: IngressRuntimeDeps) {
       const needsReload = !(input.reloadError?.keptRunning === true && service.isRunning(restored.content));
       return { commit: restored.commit, needsReload };
     }),
-    rollback: fromPromise<WriteOutput, RollbackInput>(async ({ input }) => service.rollbackTo(input.commit)),
+    // The hand-written part goes back to `commit`; the managed rules stay what the ledger says (never a lying ledger).
+    rollback: fromPromise<WriteOutput, RollbackInput>(async ({ input }) => service.rollbackTo(input.commit, await deps.readLedger(), deps.readRetired?.() ?? [])),
   };
 }
 

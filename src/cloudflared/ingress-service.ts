@@ -352,7 +352,13 @@ export class IngressService {
   }
 
   /** Writes an earlier version from git (validated first); the machine then reloads as for any version. */
-  async rollbackTo(commit: string): Promise<WriteOutcome & { restoredFrom: string }> {
+  /**
+   * Restores the hand-written part of config.yml as it was at `commit`. The managed rules are not taken from the old
+   * version: they are rendered from `ledger` (the route ledger now), so a rollback can never leave a route the ledger
+   * calls active without its rule (or bring back the rule of a deleted route). Without a ledger (the CLI, service
+   * stopped) the old file is restored as it was, and the next start renders the managed rules from the ledger.
+   */
+  async rollbackTo(commit: string, ledger?: readonly LedgerRule[], retire: readonly string[] = []): Promise<WriteOutcome & { restoredFrom: string; managedFromLedger: boolean }> {
     if (!this.git) {
       throw new TunnelManagerError({
         code: 'GIT_FAILED',
@@ -362,11 +368,18 @@ export class IngressService {
       });
     }
     const resolved = (await this.git.resolve(commit)) ?? commit;
-    const content = await this.git.show(commit);
-    const issues = validateConfigText(content);
+    const old = await this.git.show(commit);
+    const issues = validateConfigText(old);
     if (issues.length > 0) throw invalidConfig(`Version ${commit}`, issues);
-    const outcome = await this.writeContent(content, `ingress: rollback to ${resolved.slice(0, 12)}`);
-    return { ...outcome, restoredFrom: resolved };
+    let content = old;
+    if (ledger !== undefined) {
+      const rendered = renderIngressConfig(ConfigDocument.parse(old), ledger, retire);
+      if (rendered.issues.length > 0) throw invalidConfig(`Version ${commit} with the routes of the ledger`, rendered.issues);
+      content = rendered.content;
+    }
+    const note = ledger === undefined ? '' : ' (hand-written rules; managed rules from the route ledger)';
+    const outcome = await this.writeContent(content, `ingress: rollback to ${resolved.slice(0, 12)}${note}`);
+    return { ...outcome, restoredFrom: resolved, managedFromLedger: ledger !== undefined };
   }
 
   async history(limit = 50): Promise<ConfigVersion[]> {

@@ -194,19 +194,29 @@ describe('ingress cycle: real files, real git, the real machine', () => {
     expect(h.reload.calls.map((call) => call.input.reason)).toEqual(['apply', 'apply', 'apply']);
   });
 
-  it('rollback restores an earlier file through validate → write → reload', async () => {
+  it('rollback restores the hand-written rules of an earlier version through validate → write → reload; managed rules stay those of the ledger', async () => {
     const h = await start();
     await add(h, route(1));
     const withOne = await readFile(configPath, 'utf8');
     const commitWithOne = git('rev-parse', 'HEAD');
+    // After that version: a hand-written rule is added, and a second route.
+    await writeFile(configPath, withOne.replace('  - service: http_status:404', '  - hostname: hand.example.com\n    service: http://localhost:7000\n  - service: http_status:404'));
     await add(h, route(2));
-    expect(await readFile(configPath, 'utf8')).toContain('app2.example.com');
+    const before = await readFile(configPath, 'utf8');
+    expect(before).toContain('hostname: hand.example.com');
+    expect(before).toContain('app2.example.com');
+
     const result = await rollbackIngress(h.actor, commitWithOne.slice(0, 10));
     expect(result.reloaded).toBe(true);
-    expect(await readFile(configPath, 'utf8')).toBe(withOne);
+    const after = await readFile(configPath, 'utf8');
+    // The hand-written part is as it was at that version…
+    expect(after).not.toContain('hand.example.com');
+    // …and both routes the ledger holds keep their rules: the ledger never lies after a rollback.
+    expect(after).toContain('hostname: app1.example.com');
+    expect(after).toContain('hostname: app2.example.com');
     expect(h.reload.calls).toHaveLength(3);
     const history = await readConfigHistory(configPath);
-    expect(history[0]?.subject).toBe(`ingress: rollback to ${commitWithOne.slice(0, 12)}`);
+    expect(history[0]?.subject).toBe(`ingress: rollback to ${commitWithOne.slice(0, 12)} (hand-written rules; managed rules from the route ledger)`);
     await expect(rollbackIngress(h.actor, 'no-such-commit')).rejects.toMatchObject({ code: 'GIT_FAILED' });
   });
 
