@@ -6,7 +6,11 @@ import { assign, fromPromise, not, setup } from 'xstate';
  * provision:   reserving → creatingDns → configuringIngress → awaitingTunnel → activating → done
  *              any failure compensates in reverse: removingIngress → deletingDns (only a record this saga
  *              created) → releasingReservation → failed
- * deprovision: markingDeleting → removingIngress → deletingDns → forgetting → done
+ * deprovision: markingDeleting → removingRule → deletingRecord → forgetting → done
+ *              the rule cannot be removed (a hand-broken config.yml, a refused reload): restoringRoute → failed,
+ *              nothing deleted (the row is back as it was); the record cannot be deleted: keepingForRetry → failed,
+ *              the row stays `deleting` (rule gone, record still there) with the error, retried on a schedule and by
+ *              the owner. A delete is finished or refused, never reported done while half done.
  *
  * The supervisor persists this actor with its snapshot. After a restore the promise of the current step runs
  * again, so every step is idempotent (reserve finds its own row, the DNS step reuses its own record, the ingress
@@ -52,6 +56,8 @@ export interface RouteContext {
   error: RouteErrorShape | null;
   /** Compensation steps that failed (they are reported, and the saga still ends). */
   compensationErrors: RouteErrorShape[];
+  /** deprovision: the row as it was before the delete began, to put back if the rule cannot be removed. */
+  previous: { status: string; service: string | null } | null;
 }
 
 export interface RouteOutput {
@@ -69,6 +75,15 @@ export interface StepInput {
   request: RouteRequest;
   dnsRecordId: string | null;
   dnsCreated: boolean;
+  previous: { status: string; service: string | null } | null;
+  error: RouteErrorShape | null;
+}
+
+/** What markDeleting found: the route's record, and the row as it was. */
+export interface MarkDeletingOutput {
+  recordId: string | null;
+  created: boolean;
+  previous: { status: string; service: string | null };
 }
 
 export type RouteEvent = { type: 'RECHECK' };
@@ -92,6 +107,8 @@ const stepInput = ({ context }: { context: RouteContext }): StepInput => ({
   request: context.request,
   dnsRecordId: context.dnsRecordId,
   dnsCreated: context.dnsCreated,
+  previous: context.previous,
+  error: context.error,
 });
 
 function notProvided<TOutput>(name: string) {
@@ -113,7 +130,9 @@ export const routeMachine = setup({
     applyIngress: notProvided<{ commit: string | null }>('applyIngress'),
     awaitTunnelReady: notProvided<void>('awaitTunnelReady'),
     activateRoute: notProvided<void>('activateRoute'),
-    markDeleting: notProvided<{ recordId: string | null; created: boolean }>('markDeleting'),
+    markDeleting: notProvided<MarkDeletingOutput>('markDeleting'),
+    restoreRoute: notProvided<void>('restoreRoute'),
+    keepForRetry: notProvided<void>('keepForRetry'),
     removeIngressRule: notProvided<{ commit: string | null }>('removeIngressRule'),
     deleteDnsRecord: notProvided<void>('deleteDnsRecord'),
     releaseReservation: notProvided<void>('releaseReservation'),
@@ -134,8 +153,8 @@ export const routeMachine = setup({
       return { dnsRecordId: output.recordId, dnsCreated: output.created };
     }),
     recordExistingDns: assign(({ event }) => {
-      const output = (event as unknown as { output: { recordId: string | null; created: boolean } }).output;
-      return { dnsRecordId: output.recordId, dnsCreated: output.created };
+      const output = (event as unknown as { output: MarkDeletingOutput }).output;
+      return { dnsRecordId: output.recordId, dnsCreated: output.created, previous: output.previous };
     }),
     recordCommit: assign(({ context, event }) => ({
       commit: (event as unknown as { output: { commit: string | null } }).output.commit ?? context.commit,
@@ -156,6 +175,7 @@ export const routeMachine = setup({
     stepStartedAt: now(),
     error: null,
     compensationErrors: [],
+    previous: null,
   }),
   initial: 'routing',
   states: {
@@ -180,7 +200,7 @@ export const routeMachine = setup({
         src: 'ensureDnsRecord',
         input: stepInput,
         onDone: { target: 'configuringIngress', actions: ['recordDns', { type: 'timeStep', params: { step: 'dns' } }] },
-        onError: { target: 'releasingReservation', actions: 'recordError' },
+        onError: { target: 'releasingReservation', actions: ['recordError', { type: 'timeStep', params: { step: 'dns' } }] },
       },
     },
     configuringIngress: {
@@ -189,7 +209,7 @@ export const routeMachine = setup({
         src: 'applyIngress',
         input: stepInput,
         onDone: { target: 'awaitingTunnel', actions: ['recordCommit', { type: 'timeStep', params: { step: 'ingress' } }] },
-        onError: { target: 'removingIngress', actions: 'recordError' },
+        onError: { target: 'removingIngress', actions: ['recordError', { type: 'timeStep', params: { step: 'ingress' } }] },
       },
     },
     awaitingTunnel: {
@@ -198,7 +218,7 @@ export const routeMachine = setup({
         src: 'awaitTunnelReady',
         input: stepInput,
         onDone: { target: 'activating', actions: { type: 'timeStep', params: { step: 'tunnelReady' } } },
-        onError: { target: 'removingIngress', actions: 'recordError' },
+        onError: { target: 'removingIngress', actions: ['recordError', { type: 'timeStep', params: { step: 'tunnelReady' } }] },
       },
     },
     activating: {
@@ -207,7 +227,7 @@ export const routeMachine = setup({
         src: 'activateRoute',
         input: stepInput,
         onDone: { target: 'done', actions: { type: 'timeStep', params: { step: 'activate' } } },
-        onError: { target: 'removingIngress', actions: 'recordError' },
+        onError: { target: 'removingIngress', actions: ['recordError', { type: 'timeStep', params: { step: 'activate' } }] },
       },
     },
 
@@ -217,12 +237,51 @@ export const routeMachine = setup({
         id: 'markDeleting',
         src: 'markDeleting',
         input: stepInput,
-        onDone: { target: 'removingIngress', actions: ['recordExistingDns', { type: 'timeStep', params: { step: 'mark' } }] },
+        onDone: { target: 'removingRule', actions: ['recordExistingDns', { type: 'timeStep', params: { step: 'mark' } }] },
         onError: { target: 'failed', actions: 'recordError' },
       },
     },
+    removingRule: {
+      invoke: {
+        id: 'removeRule',
+        src: 'removeIngressRule',
+        input: stepInput,
+        onDone: { target: 'deletingRecord', actions: ['recordCommit', { type: 'timeStep', params: { step: 'removeIngress' } }] },
+        // Nothing is deleted while the rule may still serve: the row goes back as it was and the caller is told why.
+        onError: { target: 'restoringRoute', actions: ['recordError', { type: 'timeStep', params: { step: 'removeIngress' } }] },
+      },
+    },
+    restoringRoute: {
+      invoke: {
+        id: 'restore',
+        src: 'restoreRoute',
+        input: stepInput,
+        onDone: { target: 'failed', actions: { type: 'timeStep', params: { step: 'restore' } } },
+        onError: { target: 'failed', actions: 'recordCompensationError' },
+      },
+    },
+    deletingRecord: {
+      always: { guard: not('dnsCreatedHere'), target: 'forgetting' },
+      invoke: {
+        id: 'deleteRecord',
+        src: 'deleteDnsRecord',
+        input: stepInput,
+        onDone: { target: 'forgetting', actions: { type: 'timeStep', params: { step: 'deleteDns' } } },
+        // The rule is gone but the record is not: the row stays (status deleting) until the record really is.
+        onError: { target: 'keepingForRetry', actions: ['recordError', { type: 'timeStep', params: { step: 'deleteDns' } }] },
+      },
+    },
+    keepingForRetry: {
+      invoke: {
+        id: 'keep',
+        src: 'keepForRetry',
+        input: stepInput,
+        onDone: { target: 'failed' },
+        onError: { target: 'failed', actions: 'recordCompensationError' },
+      },
+    },
 
-    // ── compensation (provision) and removal (deprovision) share these steps ──
+    // ── compensation of a failed provision ──────────────────────────────────────
     removingIngress: {
       invoke: {
         id: 'removeIngress',
@@ -233,17 +292,14 @@ export const routeMachine = setup({
       },
     },
     deletingDns: {
-      always: { guard: not('dnsCreatedHere'), target: 'afterDns' },
+      always: { guard: not('dnsCreatedHere'), target: 'releasingReservation' },
       invoke: {
         id: 'deleteDns',
         src: 'deleteDnsRecord',
         input: stepInput,
-        onDone: { target: 'afterDns', actions: { type: 'timeStep', params: { step: 'deleteDns' } } },
-        onError: { target: 'afterDns', actions: 'recordCompensationError' },
+        onDone: { target: 'releasingReservation', actions: { type: 'timeStep', params: { step: 'deleteDns' } } },
+        onError: { target: 'releasingReservation', actions: 'recordCompensationError' },
       },
-    },
-    afterDns: {
-      always: [{ guard: 'isProvision', target: 'releasingReservation' }, { target: 'forgetting' }],
     },
     releasingReservation: {
       invoke: {

@@ -24,7 +24,8 @@ import type { AuditRepository } from '../store/audit-repository.ts';
 import type { DomainsRepository } from '../store/domains-repository.ts';
 import type { EventsRepository } from '../store/events-repository.ts';
 import type { HealthRepository } from '../store/health-repository.ts';
-import type { RoutesRepository } from '../store/routes-repository.ts';
+import type { Route, RoutesRepository } from '../store/routes-repository.ts';
+import { DELETE_RETRY_INTERVAL_MS } from './delete-retry.ts';
 import type { Database } from '../store/database.ts';
 import type { Config } from './config.ts';
 import type { EventBus } from './event-bus.ts';
@@ -98,7 +99,13 @@ export function waitForTunnelRunning(tunnel: AnyActorRef, timeoutMs: number): Pr
 }
 
 /** The McpBackend: what the tools do, over the real adapters and actors. */
-export function createBackend(options: BackendOptions): McpBackend {
+/** The backend of the MCP tools, plus what the service's own schedules call. */
+export type ServiceBackend = McpBackend & {
+  /** A new delete for a route a failed delete left `deleting` (the retry schedule); null when there is none to retry. */
+  retryDelete(hostname: string): Promise<DeleteResult | null>;
+};
+
+export function createBackend(options: BackendOptions): ServiceBackend {
   const { config, routes, ports, bus, provider, zones, runner } = options;
 
   const tunnelSnapshot = () => supervisorChild(options.supervisor(), 'tunnel').getSnapshot() as { value: unknown; context: TunnelContext };
@@ -124,6 +131,55 @@ export function createBackend(options: BackendOptions): McpBackend {
       });
     }
     return zone;
+  }
+
+  /**
+   * Runs a removal saga and says exactly what happened: done (rule, record and row gone), refused (the rule could
+   * not be removed, so nothing was deleted and the route is as it was), or half done (the rule is gone but the
+   * record is not: the row stays `deleting`, is retried on a schedule, and the owner may retry).
+   */
+  async function deprovision(route: Route): Promise<DeleteResult> {
+    const { hostname } = route;
+    const output = await runner.run({
+      requestId: randomUUID(),
+      kind: 'deprovision',
+      project: route.project,
+      hostname,
+      zoneId: route.zoneId,
+      zoneName: route.zoneName,
+      targetPort: route.targetPort,
+      service: route.service,
+      targetReason: route.targetReason,
+      originRequest: route.originRequest,
+      expiresAt: route.expiresAt,
+    });
+    if (!output.ok) {
+      const error = output.error!;
+      const after = routes.find(hostname);
+      const ruleRemoved = output.timings.some((timing) => timing.step === 'removeIngress') && after?.status === 'deleting';
+      if (ruleRemoved) {
+        const minutes = Math.round(DELETE_RETRY_INTERVAL_MS / 60_000);
+        throw new TunnelManagerError({
+          code: error.code as never,
+          message: `${hostname} is half deleted: its ingress rule is removed (it no longer serves), but its DNS record could not be deleted: ${error.message} The route stays listed as \`deleting\` until the record is gone.`,
+          fix: `Nothing to do but wait: the delete is retried every ${minutes} minutes. To retry now, call tunnel_delete_cname { "hostname": "${hostname}" } again${error.fix ? ` (${error.fix})` : ''}.`,
+          details: { ...error.details, hostname, ruleRemoved: true, dnsRecordDeleted: false, ledgerStatus: 'deleting', retryEveryMinutes: minutes },
+        });
+      }
+      throw new TunnelManagerError({
+        code: error.code as never,
+        message: `${hostname} was not deleted: ${error.message} Nothing was changed: the route, its rule and its DNS record are as they were.`,
+        fix: error.fix,
+        details: { ...error.details, hostname, ruleRemoved: false, dnsRecordDeleted: false, ledgerStatus: after?.status ?? null },
+      });
+    }
+    return {
+      hostname,
+      deleted: true,
+      // The record step ran and succeeded (a route whose record was never ours, e.g. already gone, has none to delete).
+      dnsRecordDeleted: output.timings.some((timing) => timing.step === 'deleteDns'),
+      timings: output.timings,
+    };
   }
 
   async function choose(port: number): Promise<TargetSelection> {
@@ -358,7 +414,9 @@ export function createBackend(options: BackendOptions): McpBackend {
           details: { hostname: asGiven, owner: route.project },
         });
       }
-      if (route.status === 'pending' || route.status === 'deleting') {
+      // A delete that left the row `deleting` with no saga (its DNS record could not be deleted) may be retried.
+      const stuckDelete = route.status === 'deleting' && route.requestId === null;
+      if (route.status === 'pending' || (route.status === 'deleting' && !stuckDelete)) {
         throw new TunnelManagerError({
           code: 'ROUTE_BUSY',
           message: `${hostname} is being ${route.status === 'pending' ? 'published' : 'deleted'} right now.`,
@@ -366,29 +424,13 @@ export function createBackend(options: BackendOptions): McpBackend {
           details: { hostname, status: route.status },
         });
       }
-      const output = await runner.run({
-        requestId: randomUUID(),
-        kind: 'deprovision',
-        project: route.project,
-        hostname: route.hostname,
-        zoneId: route.zoneId,
-        zoneName: route.zoneName,
-        targetPort: route.targetPort,
-        service: route.service,
-        targetReason: route.targetReason,
-        originRequest: route.originRequest,
-        expiresAt: route.expiresAt,
-      });
-      if (!output.ok) {
-        const error = output.error!;
-        throw new TunnelManagerError({ code: error.code as never, message: error.message, fix: error.fix, details: { ...error.details, hostname } });
-      }
-      return {
-        hostname,
-        deleted: true,
-        dnsRecordDeleted: output.dnsCreated && !output.compensationErrors.length,
-        timings: output.timings,
-      };
+      return deprovision(route);
+    },
+
+    retryDelete: async (hostname: string) => {
+      const route = routes.find(hostname);
+      if (!route || route.status !== 'deleting' || route.requestId !== null) return null;
+      return deprovision(route);
     },
 
     findRoute: (hostname) => routes.find(hostname),

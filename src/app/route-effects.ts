@@ -1,11 +1,12 @@
 import { fromPromise } from 'xstate';
-import type { RouteMachine, StepInput } from '../../machines/route.machine.ts';
+import type { MarkDeletingOutput, RouteMachine, StepInput } from '../../machines/route.machine.ts';
 import type { CloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
 import { requestIngressChange, type IngressActor } from '../cloudflared/ingress-runtime.ts';
 import { TunnelManagerError, type ErrorCode } from '../errors.ts';
 import type { AuditRepository } from '../store/audit-repository.ts';
 import type { DomainsRepository } from '../store/domains-repository.ts';
-import type { RoutesRepository } from '../store/routes-repository.ts';
+import type { Route, RoutesRepository } from '../store/routes-repository.ts';
+import { DELETE_RETRY_INTERVAL_MS } from './delete-retry.ts';
 import type { EventBus } from './event-bus.ts';
 
 export interface RouteEffectsOptions {
@@ -158,7 +159,7 @@ export function provideRouteEffects(machine: RouteMachine, options: RouteEffects
           dnsRecordId: route?.dnsRecordId ?? null,
         });
       }),
-      markDeleting: fromPromise<{ recordId: string | null; created: boolean }, StepInput>(async ({ input }) => {
+      markDeleting: fromPromise<MarkDeletingOutput, StepInput>(async ({ input }) => {
         const route = routes.find(input.request.hostname);
         if (!route) {
           throw new TunnelManagerError({
@@ -168,9 +169,32 @@ export function provideRouteEffects(machine: RouteMachine, options: RouteEffects
             details: { hostname: input.request.hostname },
           });
         }
-        routes.update(route.hostname, { status: 'deleting', requestId: input.request.requestId }, now());
+        // A retried delete (the row already `deleting`) keeps what the first attempt found as "the row before".
+        const previous = route.status === 'deleting' && input.previous ? input.previous : { status: route.status, service: route.service };
+        routes.update(route.hostname, { status: 'deleting', requestId: input.request.requestId, lastError: null }, now());
         // Adopted records have no marker: the ledger's record id is what lets the owner delete that one record.
-        return { recordId: route.dnsRecordId, created: route.dnsRecordId !== null && (route.dnsCreated || route.source === 'adopted') };
+        return { recordId: route.dnsRecordId, created: route.dnsRecordId !== null && (route.dnsCreated || route.source === 'adopted'), previous };
+      }),
+      restoreRoute: fromPromise<void, StepInput>(async ({ input }) => {
+        const { request, previous, error } = input;
+        const route = routes.find(request.hostname);
+        if (!route || route.requestId !== request.requestId || previous === null) return;
+        // The rule could not be removed, so it still serves: the row goes back to what it was, nothing was deleted.
+        routes.update(route.hostname, { status: previous.status as Route['status'], service: previous.service, requestId: null, lastError: error ? `${error.code}: ${error.message}` : null }, now());
+      }),
+      keepForRetry: fromPromise<void, StepInput>(async ({ input }) => {
+        const { request, error } = input;
+        const route = routes.find(request.hostname);
+        if (!route) return;
+        const lastError = error ? `${error.code}: ${error.message}` : 'the DNS record could not be deleted';
+        // No saga holds the row any more: the retry schedule and the owner may start another delete.
+        routes.update(route.hostname, { status: 'deleting', requestId: null, lastError }, now());
+        bus.publish('route.delete_failed', route.project, {
+          hostname: route.hostname,
+          error: lastError,
+          fix: `The rule is removed; the DNS record is retried every ${Math.round(DELETE_RETRY_INTERVAL_MS / 60_000)} minutes until it is gone. tunnel_delete_cname { "hostname": "${route.hostname}" } retries now.`,
+        });
+        audit.record({ ts: now(), principal: 'system', action: 'route.delete_failed', target: route.hostname, outcome: 'error', details: { requestId: request.requestId, code: error?.code ?? null } });
       }),
       removeIngressRule: fromPromise<{ commit: string | null }, StepInput>(async ({ input }) => {
         routes.update(input.request.hostname, { service: null }, now());

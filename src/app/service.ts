@@ -43,7 +43,8 @@ import { EventsRepository } from '../store/events-repository.ts';
 import { HealthRepository } from '../store/health-repository.ts';
 import { PortsRepository } from '../store/ports-repository.ts';
 import { RoutesRepository } from '../store/routes-repository.ts';
-import { createBackend, waitForTunnelRunning } from './backend.ts';
+import { createBackend, waitForTunnelRunning, type ServiceBackend } from './backend.ts';
+import { startDeleteRetries } from './delete-retry.ts';
 import { askActor, supervisorChild } from './supervisor-children.ts';
 import type { Config } from './config.ts';
 import { startDurableSupervisor, type DurableSupervisor } from './durable-supervisor.ts';
@@ -55,7 +56,6 @@ import { provideRouteEffects } from './route-effects.ts';
 import { RouteRunner } from './route-runner.ts';
 import { startSandboxEnvironment, writeSandboxFile, type SandboxEnvironment, type SandboxFile } from './sandbox-mode.ts';
 import { provideTunnelEffects } from './tunnel-effects.ts';
-import type { McpBackend } from '../mcp/backend.ts';
 import { dirname, join } from 'node:path';
 
 export function supervisorSettingsFrom(config: Config): SupervisorSettings {
@@ -84,6 +84,8 @@ export interface ServiceOptions {
   stdioProject?: string;
   /** Route sagas wait this long for the tunnel to be ready after a reload. */
   tunnelReadyTimeoutMs?: number;
+  /** How often a delete that could not delete its DNS record is retried (default 5 minutes; tests shorten it). */
+  deleteRetryIntervalMs?: number;
 }
 
 export interface Service {
@@ -93,7 +95,7 @@ export interface Service {
   supervisor: DurableSupervisor;
   bus: EventBus;
   driver: ProcessDriver;
-  backend: McpBackend;
+  backend: ServiceBackend;
   mcp: McpHttpServer | null;
   sandbox: SandboxEnvironment | null;
   /** The sandbox's description (URLs and demo tokens), also written to <dataDir>/sandbox.json. */
@@ -457,6 +459,8 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       docker,
       metricsAddress,
     });
+    // Deletes whose DNS record could not be deleted are tried again until the record is gone.
+    cleanups.push(startDeleteRetries({ routes, retry: (hostname) => backend.retryDelete(hostname), logger, ...(options.deleteRetryIntervalMs ? { intervalMs: options.deleteRetryIntervalMs } : {}) }));
 
     // Routes asked for with an expiry are removed once it has passed, and the routes of a project that left the
     // configuration once its grace period has (checked every minute, and at boot).

@@ -30,11 +30,13 @@ export interface Route {
   /** When the orphan scan first found the current `orphanReason`; null when the route is not an orphan. */
   orphanedSince: number | null;
   orphanReason: OrphanReason | null;
+  /** Why the last change failed (`CODE: message`), e.g. a delete whose DNS step failed; null otherwise. */
+  lastError: string | null;
   createdAt: number;
   updatedAt: number;
 }
 
-export type NewRoute = Omit<Route, 'id' | 'createdAt' | 'updatedAt' | 'requestId' | 'orphanedSince' | 'orphanReason'> & { at: number; requestId?: string | null };
+export type NewRoute = Omit<Route, 'id' | 'createdAt' | 'updatedAt' | 'requestId' | 'orphanedSince' | 'orphanReason' | 'lastError'> & { at: number; requestId?: string | null };
 export type RoutePatch = Partial<Omit<Route, 'id' | 'hostname' | 'createdAt' | 'updatedAt'>>;
 
 interface RouteRow {
@@ -56,6 +58,7 @@ interface RouteRow {
   request_id: string | null;
   orphaned_since: number | null;
   orphan_reason: OrphanReason | null;
+  last_error: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -77,6 +80,7 @@ const COLUMN_OF: Record<keyof RoutePatch, keyof RouteRow> = {
   requestId: 'request_id',
   orphanedSince: 'orphaned_since',
   orphanReason: 'orphan_reason',
+  lastError: 'last_error',
 };
 
 function toRoute(row: RouteRow): Route {
@@ -99,6 +103,7 @@ function toRoute(row: RouteRow): Route {
     requestId: row.request_id,
     orphanedSince: row.orphaned_since,
     orphanReason: row.orphan_reason,
+    lastError: row.last_error ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

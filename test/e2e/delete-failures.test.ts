@@ -1,0 +1,133 @@
+import type { Server } from 'node:http';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { EventRow } from '../../src/store/events-repository.ts';
+import { waitUntil } from '../helpers/cli.ts';
+import { call, mcpClient, portOf, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
+
+/**
+ * A delete is finished or refused, never reported done while half done, and never hides a live record: with the
+ * emulator failing the DNS delete, the row stays (`deleting`, with its error), is listed, is retried on a schedule
+ * and by its owner; with config.yml broken by hand, the delete is refused and nothing is deleted.
+ */
+
+type ToolError = { code: string; message: string; fix: string; details: Record<string, unknown> };
+type Listed = { routes: { hostname: string; status: string; lastError?: string | null }[] };
+
+let env: Awaited<ReturnType<typeof startTestService>>;
+let consilio: Client;
+let ms: Client;
+let origin: Server;
+let port: number;
+const events: EventRow[] = [];
+let unsubscribe: () => void = () => undefined;
+
+const emulator = () => env.service.sandbox!.emulator;
+const recordsNamed = (hostname: string) => emulator().state().records.filter((record) => record.name === hostname);
+const configText = () => readFileSync(env.config.cloudflared.configPath, 'utf8');
+const hasRule = (hostname: string) => configText().includes(`hostname: ${hostname}`);
+const ingressIdle = () =>
+  (env.service.supervisor.actor.getSnapshot().children as unknown as Record<string, { getSnapshot(): { value: unknown } }>).ingress!.getSnapshot().value === 'idle';
+
+async function publish(subdomain: string): Promise<string> {
+  const result = await call<ToolError>(consilio, 'tunnel_request_cname', { subdomain, targetPort: port });
+  expect(result.isError, JSON.stringify(result.data)).toBe(false);
+  return `${subdomain}.153.se`;
+}
+
+beforeAll(async () => {
+  // The retry schedule runs every 500 ms here (5 minutes in the service).
+  env = await startTestService({}, { deleteRetryIntervalMs: 500 });
+  const info = env.service.sandboxInfo!;
+  consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
+  ms = await mcpClient(info.mcpUrl, info.tokens['meta-supervisor']!);
+  origin = await startOriginInRange(3100, 3149, 'consilio-delete');
+  port = portOf(origin);
+  expect((await call(consilio, 'port_allocate', { port, purpose: 'delete failure tests' })).isError).toBe(false);
+  unsubscribe = env.service.bus.subscribe((event) => events.push(event));
+}, 90_000);
+
+afterAll(async () => {
+  unsubscribe();
+  await Promise.all([consilio?.close(), ms?.close()]);
+  origin?.close();
+  await env?.stop();
+});
+
+describe('a delete whose DNS step fails', () => {
+  it('keeps the row as deleting, lists it, tells its owner, and the retry schedule finishes it once Cloudflare answers', async () => {
+    const hostname = await publish('dns-down');
+    emulator().setFaults([{ route: 'DELETE /zones/:zone/dns_records/:record', status: 504 }]);
+    let result: { isError: boolean; data: ToolError };
+    try {
+      result = await call<ToolError>(consilio, 'tunnel_delete_cname', { hostname });
+      expect(result.isError, JSON.stringify(result.data)).toBe(true);
+      expect(result.data.code).toBe('CLOUDFLARE_UNAVAILABLE');
+      expect(result.data.message).toContain('half deleted');
+      expect(result.data.details).toMatchObject({ ruleRemoved: true, dnsRecordDeleted: false, ledgerStatus: 'deleting' });
+      expect(result.data.fix).toContain('tunnel_delete_cname');
+      // The record is live, and every tool still sees it: the ledger row, the list, the owner's event.
+      expect(recordsNamed(hostname)).toHaveLength(1);
+      expect(hasRule(hostname)).toBe(false);
+      expect(env.service.backend.findRoute(hostname)).toMatchObject({ status: 'deleting', requestId: null, lastError: expect.stringContaining('CLOUDFLARE_UNAVAILABLE') });
+      const listed = await call<Listed>(consilio, 'tunnel_list_cnames', {});
+      expect(listed.data.routes.find((route) => route.hostname === hostname)).toMatchObject({ status: 'deleting' });
+      const told = events.find((event) => event.kind === 'route.delete_failed' && event.data.hostname === hostname);
+      expect(told?.project).toBe('consilio');
+      // Anyone else asking for the name is told whose it is (not a foreign record): the ledger still holds it.
+      const other = await call<ToolError>(ms, 'tunnel_request_cname', { subdomain: 'dns-down', targetPort: 3000, project: 'meta-supervisor' });
+      expect(other.isError).toBe(true);
+    } finally {
+      emulator().setFaults([]);
+    }
+    // Cloudflare answers again: the schedule deletes the record and forgets the row.
+    await waitUntil(() => (env.service.backend.findRoute(hostname) === undefined ? true : undefined), 20_000, 'the retry schedule to finish the delete');
+    expect(recordsNamed(hostname)).toEqual([]);
+    expect(events.some((event) => event.kind === 'route.deleted' && event.data.hostname === hostname)).toBe(true);
+  });
+
+  it('the owner can retry at once, and the answer then says the record was deleted', async () => {
+    const hostname = await publish('dns-retry');
+    emulator().setFaults([{ route: 'DELETE /zones/:zone/dns_records/:record', status: 429, retryAfterSeconds: 600 }]);
+    try {
+      const first = await call<ToolError>(consilio, 'tunnel_delete_cname', { hostname });
+      expect(first.isError).toBe(true);
+      expect(first.data.code).toBe('CLOUDFLARE_RATE_LIMITED');
+    } finally {
+      emulator().setFaults([]);
+    }
+    const again = await call<{ deleted: boolean; dnsRecordDeleted: boolean }>(consilio, 'tunnel_delete_cname', { hostname });
+    // Either the owner's retry or the schedule got there first; both end with the record gone.
+    if (!again.isError) expect(again.data).toMatchObject({ deleted: true, dnsRecordDeleted: true });
+    await waitUntil(() => (env.service.backend.findRoute(hostname) === undefined ? true : undefined), 20_000, 'the delete to finish');
+    expect(recordsNamed(hostname)).toEqual([]);
+  });
+});
+
+describe('a delete while config.yml is broken by hand', () => {
+  it('is refused: nothing deleted, the route as it was, and the answer says so', async () => {
+    const hostname = await publish('broken-file');
+    await waitUntil(() => ingressIdle() || undefined, 20_000, 'the ingress actor to be idle');
+    const good = configText();
+    writeFileSync(env.config.cloudflared.configPath, `${good}\n  - hostname: broken.153.se\n    service: [not, a, url]\n`);
+    try {
+      const result = await call<ToolError>(consilio, 'tunnel_delete_cname', { hostname });
+      expect(result.isError, JSON.stringify(result.data)).toBe(true);
+      expect(result.data.code).toBe('CONFIG_FILE_DRIFT');
+      expect(result.data.message).toContain('was not deleted');
+      expect(result.data.details).toMatchObject({ ruleRemoved: false, dnsRecordDeleted: false });
+      expect(recordsNamed(hostname)).toHaveLength(1);
+      expect(env.service.backend.findRoute(hostname)).toMatchObject({ status: 'active', service: expect.stringContaining(String(port)) });
+    } finally {
+      writeFileSync(env.config.cloudflared.configPath, good);
+    }
+    await waitUntil(() => ingressIdle() || undefined, 20_000, 'the ingress actor to be idle');
+    expect((await viaEdge(env.service.sandboxInfo!.edgeUrl, hostname)).status).toBe(200);
+    // With the file fixed, the same delete goes through, and says the record went.
+    const done = await call<{ deleted: boolean; dnsRecordDeleted: boolean }>(consilio, 'tunnel_delete_cname', { hostname });
+    expect(done.isError, JSON.stringify(done.data)).toBe(false);
+    expect(done.data).toMatchObject({ deleted: true, dnsRecordDeleted: true });
+    expect(recordsNamed(hostname)).toEqual([]);
+  });
+});
