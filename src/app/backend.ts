@@ -4,7 +4,8 @@ import type { Actor, AnyActorRef } from 'xstate';
 import type { RouteRequest } from '../../machines/route.machine.ts';
 import type { SupervisorMachine } from '../../machines/supervisor.machine.ts';
 import type { TunnelContext } from '../../machines/tunnel.machine.ts';
-import { classifyRecord } from '../cloudflare/ownership-marker.ts';
+import { recordExistsError } from '../cloudflare/cloudflare-provider.ts';
+import { planEnsureCname } from '../cloudflare/record-plan.ts';
 import type { CloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
 import type { ZoneDirectory } from '../cloudflare/zones.ts';
 import { rollbackIngress, type IngressActor } from '../cloudflared/ingress-runtime.ts';
@@ -321,18 +322,9 @@ export function createBackend(options: BackendOptions): ServiceBackend {
       // Another request may have reserved the name while we looked (and may already have made its record): that is
       // a HOSTNAME_TAKEN, not a foreign record.
       const existing = checkLedger();
-      const foreign = records.filter((record) => {
-        const owner = classifyRecord(record, provider.tunnelTarget);
-        return !(owner.kind === 'ours' && owner.owner === principal.project);
-      });
-      if (foreign.length > 0) {
-        throw new TunnelManagerError({
-          code: 'RECORD_EXISTS',
-          message: `Cloudflare already has ${foreign.map((r) => `a ${r.type} record ${r.name} → ${r.content}`).join(' and ')} that Tunnel Manager does not own for ${principal.project}.`,
-          fix: 'Choose another subdomain. Tunnel Manager never changes records it does not own; if this record is stale, ask the meta-supervisor to remove it in Cloudflare.',
-          details: { hostname, records: foreign.map((r) => ({ id: r.id, type: r.type, content: r.content, comment: r.comment })) },
-        });
-      }
+      // The same plan the DNS step carries out: one rule for "this name is not ours", one refusal for it.
+      const recordPlan = planEnsureCname({ hostname, owner: principal.project, tunnelTarget: provider.tunnelTarget, existing: records });
+      if (recordPlan.action === 'refuse') throw recordExistsError(recordPlan, hostname, zone.zoneId);
       const target = chosenOrThrow(await choose(request.targetPort));
       const expiresAt = request.expiresInSeconds === undefined ? null : Date.now() + request.expiresInSeconds * 1000;
       const plan = [

@@ -6,7 +6,7 @@ import { createProxiedCname, deleteRecordById, findCnamesPointingAt, findRecords
 import { mapCloudflareError, type CloudflareCallContext } from './error-mapping.ts';
 import { classifyRecord, formatOwnershipComment, ownershipTags } from './ownership-marker.ts';
 import { RateLimiter } from './rate-limiter.ts';
-import { planDeleteCname, planEnsureCname } from './record-plan.ts';
+import { planDeleteCname, planEnsureCname, type RefusePlan } from './record-plan.ts';
 import { withRetries, type RetryPolicyOptions } from './retry-policy.ts';
 import { fetchTunnelConfiguration, replaceTunnelConfiguration, type TunnelConfiguration, type TunnelConfigurationInput } from './tunnel-configuration.ts';
 import { fetchAccountZones } from './zones.ts';
@@ -95,6 +95,34 @@ function recordSummaries(records: DnsRecord[]) {
   return records.map((record) => ({ id: record.id, type: record.type, name: record.name, content: record.content, comment: record.comment }));
 }
 
+/**
+ * The one refusal of a name that is not ours, used by the pre-check of a request and by the DNS step alike (the
+ * rule itself is the plan's, in record-plan.ts).
+ */
+export function recordExistsError(plan: RefusePlan, hostname: string, zoneId: string): TunnelManagerError {
+  const messages: Record<RefusePlan['reason'], { message: string; fix: string }> = {
+    'other-owner': {
+      message: `${hostname} already exists in Cloudflare and belongs to project ${plan.owner}: ${describeRecords(plan.conflicting)}.`,
+      fix: `Pick another hostname, or ask project ${plan.owner} (or the meta-supervisor) to release ${hostname} first.`,
+    },
+    'other-tunnel': {
+      message: `${hostname} already exists in Cloudflare and belongs to another tunnel of this account (${plan.tunnelTarget}): the Tunnel Manager of that tunnel published it for its project ${plan.owner}. ${describeRecords(plan.conflicting)}.`,
+      fix: `Pick another hostname. ${hostname} is served by the other machine's tunnel; only the Tunnel Manager that runs ${plan.tunnelTarget} can release it.`,
+    },
+    foreign: {
+      message: `${hostname} already exists in Cloudflare and was not created by Tunnel Manager: ${describeRecords(plan.conflicting)}.`,
+      fix: `Pick another hostname. Tunnel Manager never overwrites a record it does not own; if ${hostname} should be routed through the tunnel, the meta-supervisor can remove or adopt the existing record in the Cloudflare dashboard first.`,
+    },
+  };
+  const { message, fix } = messages[plan.reason];
+  return new TunnelManagerError({
+    code: 'RECORD_EXISTS',
+    message,
+    fix,
+    details: { hostname, zoneId, reason: plan.reason, existing: recordSummaries(plan.conflicting), ...(plan.owner ? { owner: plan.owner } : {}), ...(plan.tunnelTarget ? { tunnelTarget: plan.tunnelTarget } : {}) },
+  });
+}
+
 export function createCloudflareProvider(options: CloudflareProviderOptions): CloudflareProvider {
   const rateLimiter = options.rateLimiter ?? new RateLimiter();
   const client: Cloudflare = createCloudflareClient({
@@ -159,18 +187,7 @@ export function createCloudflareProvider(options: CloudflareProviderOptions): Cl
               created: createSent,
             };
           case 'refuse':
-            throw new TunnelManagerError({
-              code: 'RECORD_EXISTS',
-              message:
-                plan.reason === 'other-owner'
-                  ? `${hostname} already exists in Cloudflare and belongs to project ${plan.owner}: ${describeRecords(plan.conflicting)}.`
-                  : `${hostname} already exists in Cloudflare and was not created by Tunnel Manager: ${describeRecords(plan.conflicting)}.`,
-              fix:
-                plan.reason === 'other-owner'
-                  ? `Pick another hostname, or ask project ${plan.owner} (or the meta-supervisor) to release ${hostname} first.`
-                  : `Pick another hostname. Tunnel Manager never overwrites a record it does not own; if ${hostname} should be routed through the tunnel, the meta-supervisor can remove or adopt the existing record in the Cloudflare dashboard first.`,
-              details: { hostname, zoneId: input.zoneId, reason: plan.reason, existing: recordSummaries(plan.conflicting), ...(plan.owner ? { owner: plan.owner } : {}) },
-            });
+            throw recordExistsError(plan, hostname, input.zoneId);
           case 'create': {
             input.beforeCreate?.();
             createSent = true;
@@ -206,11 +223,15 @@ export function createCloudflareProvider(options: CloudflareProviderOptions): Cl
             message:
               plan.reason === 'other-owner'
                 ? `${hostname} in Cloudflare belongs to project ${plan.owner}, not ${input.owner}: ${describeRecords(plan.conflicting)}. Nothing was deleted.`
-                : `${hostname} in Cloudflare was not created by Tunnel Manager for ${input.owner}: ${describeRecords(plan.conflicting)}. Nothing was deleted.`,
+                : plan.reason === 'other-tunnel'
+                  ? `${hostname} in Cloudflare belongs to another tunnel of this account (${plan.tunnelTarget}, marked for project ${plan.owner} by the Tunnel Manager that runs it), not to this one: ${describeRecords(plan.conflicting)}. Nothing was deleted.`
+                  : `${hostname} in Cloudflare was not created by Tunnel Manager for ${input.owner}: ${describeRecords(plan.conflicting)}. Nothing was deleted.`,
             fix:
               plan.reason === 'other-owner'
                 ? `Only project ${plan.owner} (or the meta-supervisor acting as it) can delete ${hostname}.`
-                : `Tunnel Manager deletes only records it created. If ${hostname} must go, remove it by hand in the Cloudflare dashboard (DNS → Records) after checking who uses it.`,
+                : plan.reason === 'other-tunnel'
+                  ? `Delete it through the Tunnel Manager of the machine whose tunnel is ${plan.tunnelTarget}.`
+                  : `Tunnel Manager deletes only records it created. If ${hostname} must go, remove it by hand in the Cloudflare dashboard (DNS → Records) after checking who uses it.`,
             details: { hostname, zoneId: input.zoneId, reason: plan.reason, existing: recordSummaries(plan.conflicting), ...(plan.owner ? { owner: plan.owner } : {}) },
           });
         }

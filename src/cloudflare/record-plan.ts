@@ -12,12 +12,28 @@ export type EnsureCnamePlan =
   | { action: 'reuse'; record: DnsRecord }
   /** Ours, for this owner, but no longer proxied: put it back as we made it. */
   | { action: 'repair'; record: DnsRecord }
-  | { action: 'refuse'; reason: 'foreign' | 'other-owner'; conflicting: DnsRecord[]; owner?: string };
+  | RefusePlan;
 
-export type DeleteCnamePlan =
-  | { action: 'delete'; record: DnsRecord }
-  | { action: 'absent' }
-  | { action: 'refuse'; reason: 'foreign' | 'other-owner'; conflicting: DnsRecord[]; owner?: string };
+export type DeleteCnamePlan = { action: 'delete'; record: DnsRecord } | { action: 'absent' } | RefusePlan;
+
+/**
+ * Why a name cannot be ours: `other-owner`, our marker for another project on our tunnel; `other-tunnel`, the
+ * marker of a Tunnel Manager (another VM's, one manager per tunnel) on a record pointing at another tunnel of the
+ * account; `foreign`, no marker at all.
+ */
+export type RefusePlan = { action: 'refuse'; reason: 'foreign' | 'other-owner' | 'other-tunnel'; conflicting: DnsRecord[]; owner?: string; tunnelTarget?: string };
+
+/** The refusal that the records under a name make, most specific reason first. */
+function refusalOf(records: DnsRecord[], tunnelTarget: string): RefusePlan {
+  const classified = records.map((record) => ({ record, ownership: classifyRecord(record, tunnelTarget) }));
+  const otherOwner = classified.find(({ ownership }) => ownership.kind === 'ours');
+  if (otherOwner?.ownership.kind === 'ours') return { action: 'refuse', reason: 'other-owner', conflicting: records, owner: otherOwner.ownership.owner };
+  const otherTunnel = classified.find(({ ownership }) => ownership.kind === 'marked-elsewhere');
+  if (otherTunnel?.ownership.kind === 'marked-elsewhere') {
+    return { action: 'refuse', reason: 'other-tunnel', conflicting: records, owner: otherTunnel.ownership.owner, tunnelTarget: otherTunnel.record.content };
+  }
+  return { action: 'refuse', reason: 'foreign', conflicting: records };
+}
 
 function sameName(records: DnsRecord[], hostname: string): DnsRecord[] {
   const name = hostname.toLowerCase();
@@ -32,14 +48,7 @@ export function planEnsureCname(input: { hostname: string; owner: string; tunnel
     return ownership.kind === 'ours' && ownership.owner === input.owner;
   });
   const others = records.filter((record) => !ours.includes(record));
-  if (others.length > 0) {
-    const ownedByOther = others
-      .map((record) => classifyRecord(record, input.tunnelTarget))
-      .find((ownership) => ownership.kind === 'ours');
-    return ownedByOther?.kind === 'ours'
-      ? { action: 'refuse', reason: 'other-owner', conflicting: others, owner: ownedByOther.owner }
-      : { action: 'refuse', reason: 'foreign', conflicting: others };
-  }
+  if (others.length > 0) return refusalOf(others, input.tunnelTarget);
   const record = ours[0] as DnsRecord;
   return record.proxied ? { action: 'reuse', record } : { action: 'repair', record };
 }
@@ -64,8 +73,5 @@ export function planDeleteCname(input: {
     return adopted && ownership.kind === 'foreign' && record.type === 'CNAME' && record.content.toLowerCase() === input.tunnelTarget.toLowerCase();
   });
   if (deletable !== undefined) return { action: 'delete', record: deletable };
-  const ownedByOther = records.map((record) => classifyRecord(record, input.tunnelTarget)).find((ownership) => ownership.kind === 'ours');
-  return ownedByOther?.kind === 'ours'
-    ? { action: 'refuse', reason: 'other-owner', conflicting: records, owner: ownedByOther.owner }
-    : { action: 'refuse', reason: 'foreign', conflicting: records };
+  return refusalOf(records, input.tunnelTarget);
 }

@@ -37,7 +37,8 @@ describe('planEnsureCname', () => {
   });
 
   it('refuses a record marked for us that points at another tunnel', () => {
-    expect(ensure([ours('consilio', { content: 'other.cfargotunnel.com' })])).toMatchObject({ action: 'refuse', reason: 'foreign' });
+    // Our marker on a record pointing at another tunnel: another Tunnel Manager's (one per tunnel), not ours, not foreign.
+    expect(ensure([ours('consilio', { content: 'other.cfargotunnel.com' })])).toMatchObject({ action: 'refuse', reason: 'other-tunnel', owner: 'consilio', tunnelTarget: 'other.cfargotunnel.com' });
   });
 
   it('compares names case-insensitively', () => {

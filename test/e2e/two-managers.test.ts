@@ -1,0 +1,116 @@
+import type { Server } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/app/config.ts';
+import { createLogger } from '../../src/app/logger.ts';
+import { startService, type Service } from '../../src/app/service.ts';
+import type { TunnelManagerError } from '../../src/errors.ts';
+import { STANDIN_CLOUDFLARED_BUNDLE } from '../../src/package-root.ts';
+import { startCloudflareEmulator, type CloudflareEmulator } from '../../src/sandbox/cloudflare-emulator/index.ts';
+import { startStandinEdge, type StandinEdge } from '../../src/sandbox/standin-cloudflared/edge.ts';
+import { settled, portOf, startOriginInRange } from '../helpers/service.ts';
+import { freePort } from '../helpers/standin-cloudflared.ts';
+
+/**
+ * Users who outgrow one VM run one manager per VM, each with its own tunnel, on the zones of one Cloudflare account.
+ * Two managers (production mode: the real SDK against one emulator account; each its own tunnel, data directory and
+ * stand-in cloudflared) must never change, adopt, orphan or delete each other's records, and a name the other tunnel
+ * holds is refused with a fix that says so.
+ */
+
+const TUNNEL_A = 'fe2ec8b5-790f-4973-ad07-e03a4e4dd45b';
+const TUNNEL_B = '0b0b0b0b-1111-4222-8333-944444444444';
+const root = mkdtempSync(join(tmpdir(), 'tm-two-managers-'));
+const consilio = { project: 'consilio', role: 'ps' as const };
+
+let emulator: CloudflareEmulator;
+let edge: StandinEdge;
+let origin: Server;
+let a: Service;
+let b: Service;
+
+async function manager(name: string, tunnelId: string): Promise<Service> {
+  const config = parseConfig(
+    {
+      dataDir: join(root, name),
+      cloudflare: { apiBaseUrl: emulator.apiBaseUrl, accountId: emulator.accountId },
+      tunnel: { id: tunnelId },
+      cloudflared: { command: [process.execPath, STANDIN_CLOUDFLARED_BUNDLE], metricsAddress: `127.0.0.1:${await freePort()}`, driver: 'child' },
+      health: { probeIntervalSeconds: 1 },
+      restart: { startTimeoutSeconds: 20, stopGraceSeconds: 5 },
+      reload: { drainGraceSeconds: 1 },
+    },
+    name,
+  );
+  const service = await startService(config, { logger: createLogger({ level: process.env.TM_TEST_LOG ?? 'silent' }), mcpListen: '127.0.0.1:0' });
+  await settled(service);
+  return service;
+}
+
+const recordsNamed = (hostname: string) => emulator.state().records.filter((record) => record.name === hostname);
+const hostnamesOf = (service: Service) => service.backend.listRoutes({}).map((route) => route.hostname);
+
+beforeAll(async () => {
+  emulator = await startCloudflareEmulator({ host: '127.0.0.1', port: 0 });
+  edge = await startStandinEdge({ listen: '127.0.0.1:0' });
+  // Both stand-ins (spawned with this process's environment) register with the one local edge.
+  process.env.TM_STANDIN_EDGE = edge.address;
+  process.env.TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN = emulator.token;
+  origin = await startOriginInRange(3100, 3199, 'two-managers');
+  a = await manager('a', TUNNEL_A);
+  b = await manager('b', TUNNEL_B);
+  for (const service of [a, b]) service.backend.ports.allocate('consilio', 'two managers', portOf(origin));
+}, 120_000);
+
+afterAll(async () => {
+  await a?.stop();
+  await b?.stop();
+  origin?.close();
+  await edge?.close();
+  await emulator?.close();
+  rmSync(root, { recursive: true, force: true });
+  delete process.env.TM_STANDIN_EDGE;
+  delete process.env.TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN;
+});
+
+describe('two managers, one Cloudflare account, two tunnels', () => {
+  it('each adopts only the records that point at its own tunnel', () => {
+    // The account's four existing CNAMEs point at tunnel A: A adopts them, B leaves them alone.
+    expect(hostnamesOf(a)).toEqual(expect.arrayContaining(['chat.153.se', 'code.153.se', 'consilio.153.se', 'hejsan.153.se']));
+    expect(hostnamesOf(b)).toEqual([]);
+  });
+
+  it('a name the other tunnel holds is refused with a fix that says so, and the record is untouched', async () => {
+    const mine = await a.backend.requestCname(consilio, { subdomain: 'shared', targetPort: portOf(origin) });
+    expect(mine).toMatchObject({ hostname: 'shared.153.se' });
+    const before = recordsNamed('shared.153.se');
+    expect(before).toHaveLength(1);
+
+    const refused = (await b.backend.requestCname(consilio, { subdomain: 'shared', targetPort: portOf(origin) }).catch((error: unknown) => error)) as TunnelManagerError;
+    expect(refused).toMatchObject({ code: 'RECORD_EXISTS', details: { reason: 'other-tunnel', owner: 'consilio', tunnelTarget: `${TUNNEL_A}.cfargotunnel.com` } });
+    expect(refused.message).toContain('another tunnel of this account');
+    expect(refused.fix).toContain(`${TUNNEL_A}.cfargotunnel.com`);
+    expect(recordsNamed('shared.153.se')).toEqual(before);
+    expect(hostnamesOf(b)).not.toContain('shared.153.se');
+  });
+
+  it('neither deletes nor orphans the other\'s records', async () => {
+    await b.backend.requestCname(consilio, { subdomain: 'b-only', targetPort: portOf(origin) });
+    const snapshot = JSON.stringify(emulator.state().records.map((record) => [record.id, record.name, record.content, record.comment]).sort());
+
+    // B cannot delete A's route (it is not in B's ledger), and A cannot delete B's.
+    await expect(b.backend.deleteCname({ project: 'meta-supervisor', role: 'ms' }, 'shared.153.se')).rejects.toMatchObject({ code: 'ROUTE_NOT_FOUND' });
+    await expect(a.backend.deleteCname({ project: 'meta-supervisor', role: 'ms' }, 'b-only.153.se')).rejects.toMatchObject({ code: 'ROUTE_NOT_FOUND' });
+
+    // Each one's orphan scan looks at its own ledger only: nothing of the other's is flagged, nothing changes.
+    const scanA = await a.backend.scanOrphans();
+    const scanB = await b.backend.scanOrphans();
+    expect(JSON.stringify(scanA)).not.toContain('b-only.153.se');
+    expect(JSON.stringify(scanB)).not.toContain('shared.153.se');
+    expect(JSON.stringify(emulator.state().records.map((record) => [record.id, record.name, record.content, record.comment]).sort())).toBe(snapshot);
+    expect(hostnamesOf(a)).not.toContain('b-only.153.se');
+    expect(hostnamesOf(b)).toEqual(['b-only.153.se']);
+  });
+});
