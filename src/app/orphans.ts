@@ -10,8 +10,16 @@
  *
  * The scan only flags and tells (`route.orphaned` to the owner, `route.orphan_resolved` when it is fixed);
  * removing is the owner's or the meta-supervisor's call, except for removed projects.
+ *
+ * The other way round, it also lists **unledgered records**: CNAMEs in the account's zones that carry our ownership
+ * marker and point at our tunnel but have no row in the ledger (a database restored from an old backup, a row lost
+ * by hand). They are reported, to the project the marker names and in the scan's answer, and never deleted: the
+ * ledger does not know them, so deleting them could take down a name someone still uses. Their project takes one
+ * back with tunnel_request_cname (the DNS step reuses our own marked record), or the meta-supervisor removes it in
+ * the dashboard.
  */
 import type { CloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
+import { classifyRecord } from '../cloudflare/ownership-marker.ts';
 import { toErrorShape } from '../errors.ts';
 import type { PortAllocation } from '../store/ports-repository.ts';
 import type { OrphanReason, Route, RoutesRepository } from '../store/routes-repository.ts';
@@ -106,13 +114,17 @@ export interface OrphanScanResult {
   newlyOrphaned: string[];
   /** Hostnames that were orphans and no longer are. */
   resolved: string[];
+  /** Records marked as ours, on our tunnel, with no row in the ledger: reported, never deleted. */
+  unledgered: { hostname: string; zone: string; recordId: string; owner: string; fix: string }[];
 }
 
 export interface OrphanScanDeps {
   routes: RoutesRepository;
   allocations: () => PortAllocation[];
   projects: () => ReadonlySet<string>;
-  provider: Pick<CloudflareProvider, 'findTunnelCnames'>;
+  provider: Pick<CloudflareProvider, 'findTunnelCnames' | 'tunnelTarget'>;
+  /** Every zone of the account (the zones cache): unledgered records are looked for in all of them. */
+  zones?: () => { zoneId: string; name: string }[];
   policy: OrphanPolicy;
   publish: (kind: string, project: string, data: Record<string, unknown>) => void;
   now?: () => number;
@@ -131,27 +143,42 @@ export function removalTime(route: Route, policy: OrphanPolicy, now: number): nu
  */
 export async function scanOrphans(deps: OrphanScanDeps): Promise<OrphanScanResult> {
   const now = (deps.now ?? Date.now)();
-  const settled = deps.routes.list().filter(isSettled);
+  const all = deps.routes.list();
+  const settled = all.filter(isSettled);
   const tunnelNamesByZone = new Map<string, Set<string>>();
+  const tunnelRecordsByZone = new Map<string, { name: string; records: Awaited<ReturnType<CloudflareProvider['findTunnelCnames']>> }>();
   const zonesGone = new Set<string>();
   const zonesChecked: string[] = [];
-  for (const route of settled) {
-    if (tunnelNamesByZone.has(route.zoneId)) continue;
-    let names: Set<string>;
+  const zonesToList = new Map<string, string>(settled.map((route) => [route.zoneId, route.zoneName]));
+  for (const zone of deps.zones?.() ?? []) if (!zonesToList.has(zone.zoneId)) zonesToList.set(zone.zoneId, zone.name);
+  for (const [zoneId, zoneName] of zonesToList) {
+    let records: Awaited<ReturnType<CloudflareProvider['findTunnelCnames']>>;
     try {
-      names = new Set((await deps.provider.findTunnelCnames(route.zoneId)).map((record) => record.name.toLowerCase()));
+      records = await deps.provider.findTunnelCnames(zoneId);
     } catch (error) {
       // A zone deleted from the account has no records: its routes are orphans, not a reason to stop scanning.
       if (toErrorShape(error).code !== 'ZONE_NOT_FOUND') throw error;
-      names = new Set();
-      zonesGone.add(route.zoneId);
+      records = [];
+      zonesGone.add(zoneId);
     }
-    tunnelNamesByZone.set(route.zoneId, names);
-    zonesChecked.push(route.zoneName);
+    tunnelNamesByZone.set(zoneId, new Set(records.map((record) => record.name.toLowerCase())));
+    tunnelRecordsByZone.set(zoneId, { name: zoneName, records });
+    zonesChecked.push(zoneName);
   }
   const projects = deps.projects();
   const portHolder = new Map(deps.allocations().map((allocation) => [allocation.port, allocation.project]));
-  const result: OrphanScanResult = { at: now, routes: settled.length, zonesChecked, orphans: [], newlyOrphaned: [], resolved: [] };
+  const result: OrphanScanResult = { at: now, routes: settled.length, zonesChecked, orphans: [], newlyOrphaned: [], resolved: [], unledgered: [] };
+
+  const inLedger = new Set(all.map((route) => route.hostname.toLowerCase()));
+  for (const { name: zone, records } of tunnelRecordsByZone.values()) {
+    for (const record of records) {
+      const ownership = classifyRecord(record, deps.provider.tunnelTarget);
+      if (ownership.kind !== 'ours' || inLedger.has(record.name.toLowerCase())) continue;
+      const fix = `Project ${ownership.owner} takes it back with tunnel_request_cname (the DNS step reuses this record), or the meta-supervisor deletes record ${record.id} in the Cloudflare dashboard if nobody uses ${record.name}.`;
+      result.unledgered.push({ hostname: record.name.toLowerCase(), zone, recordId: record.id, owner: ownership.owner, fix });
+      deps.publish('record.unledgered', projects.has(ownership.owner) ? ownership.owner : '*', { hostname: record.name.toLowerCase(), zone, recordId: record.id, fix });
+    }
+  }
 
   for (const route of settled) {
     const removeAt = removalTime(route, deps.policy, now);

@@ -323,6 +323,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
             allocations: () => ports.list(),
             projects: () => projectNames,
             provider,
+            zones: () => domains.list(),
             policy: orphanPolicy,
             publish: (kind, project, data) => bus.publish(kind, project, data),
           });

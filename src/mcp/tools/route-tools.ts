@@ -175,6 +175,8 @@ export const scanOrphans = defineTool({
     orphans: z.array(orphanSchema),
     newlyOrphaned: z.array(z.string()),
     resolved: z.array(z.string()),
+    /** Records marked as ours, pointing at our tunnel, with no route in the ledger: reported, never deleted. */
+    unledgered: z.array(z.object({ hostname: z.string(), zone: z.string(), recordId: z.string(), owner: z.string(), fix: z.string() })),
   }),
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
   access: 'ms',

@@ -154,3 +154,28 @@ describe('orphan scan', () => {
     expect(published).toEqual([]);
   });
 });
+
+describe('unledgered records', () => {
+  it('a record marked as ours on our tunnel with no row is reported to the project it names, never deleted', async () => {
+    await world();
+    // Made by a Tunnel Manager for consilio, but its ledger row is gone (e.g. a database restored from an old backup).
+    await sandbox.provider().ensureCname({ zoneId: ZONE.id, hostname: 'lost.153.se', owner: 'consilio' });
+    const before = sandbox.emulator.state().records.filter((record) => record.name === 'lost.153.se');
+    expect(before).toHaveLength(1);
+
+    const result = await scan();
+    expect(result.unledgered).toEqual([
+      { hostname: 'lost.153.se', zone: '153.se', recordId: before[0]!.id, owner: 'consilio', fix: expect.stringContaining('tunnel_request_cname') },
+    ]);
+    expect(published.filter((event) => event.kind === 'record.unledgered')).toEqual([
+      { kind: 'record.unledgered', project: 'consilio', data: expect.objectContaining({ hostname: 'lost.153.se', recordId: before[0]!.id }) },
+    ]);
+    // Records in the ledger, foreign records and the adopted ones are not reported; nothing is deleted.
+    expect(result.unledgered.map((entry) => entry.hostname)).not.toContain('app.153.se');
+    expect(sandbox.emulator.state().records.filter((record) => record.name === 'lost.153.se')).toEqual(before);
+
+    // Once the ledger has it again, it is no longer reported.
+    route('lost.153.se', 'consilio', 3100);
+    expect((await scan()).unledgered).toEqual([]);
+  });
+});
