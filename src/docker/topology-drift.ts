@@ -107,10 +107,13 @@ export function detectTargetDrift(input: DriftInput): DriftFinding[] {
     if (wasContainer !== null && nowContainer?.id !== wasContainer.id) {
       // The host port used to be published by a container that no longer does.
       const current = input.after.containers.find((c) => c.id === wasContainer.id);
-      if (current === undefined) {
-        findings.push(finding('container-gone', now.selection, `Container "${wasContainer.name}", which published host port ${'hostPort' in request ? request.hostPort : '?'} for ${route.hostname}, was removed.`));
+      if (current === undefined || isBeingRemoved(current.state)) {
+        // Gone (or going): nothing will serve that port again by itself, so no new target is proposed (the host port
+        // now looks like "a host process" only because nothing publishes it).
+        findings.push(finding('container-gone', null, `Container "${wasContainer.name}", which published host port ${'hostPort' in request ? request.hostPort : '?'} for ${route.hostname}, ${current === undefined ? 'was removed' : 'is being removed'}; nothing serves ${route.service} any more.`));
       } else if (current.state !== 'running') {
-        findings.push(finding('container-stopped', now.selection, `Container "${current.name}", which published the port behind ${route.hostname}, is ${current.state}; start it with \`docker start ${current.name}\`.`));
+        // Stopped: the route's target is right again once it runs; proposing another would be wrong.
+        findings.push(finding('container-stopped', null, `Container "${current.name}", which published the port behind ${route.hostname}, is ${current.state}; start it with \`docker start ${current.name}\`.`));
       } else {
         findings.push(finding('port-unpublished', now.selection, `Container "${current.name}" no longer publishes host port ${'hostPort' in request ? request.hostPort : '?'}; ${nowContainer === null ? 'no container publishes it now, so only a host process could answer' : `container "${nowContainer.name}" publishes it now`}.`));
       }
@@ -120,6 +123,8 @@ export function detectTargetDrift(input: DriftInput): DriftFinding[] {
 
     if (nowContainer !== null && wasContainer !== null && nowContainer.name !== wasContainer.name) {
       findings.push(finding('container-renamed', now.selection, `Container "${wasContainer.name}" was renamed to "${nowContainer.name}"; ${route.service} no longer resolves.`));
+    } else if (nowContainer !== null && isBeingRemoved(nowContainer.state)) {
+      findings.push(finding('container-gone', null, `Container "${nowContainer.name}" behind ${route.hostname} is being removed; nothing serves ${route.service} any more.`));
     } else if (nowContainer !== null && nowContainer.state !== 'running') {
       findings.push(finding('container-stopped', now.selection, `Container "${nowContainer.name}" behind ${route.hostname} is ${nowContainer.state}.`));
     } else if (JSON.stringify(cfBefore.placement) !== JSON.stringify(cfAfter.placement)) {
@@ -129,6 +134,11 @@ export function detectTargetDrift(input: DriftInput): DriftFinding[] {
     }
   }
   return findings;
+}
+
+/** Docker's states of a container on its way out (`docker rm -f` passes through them before the destroy event). */
+function isBeingRemoved(state: string): boolean {
+  return state === 'removing' || state === 'dead';
 }
 
 /** How a route's ingress service URL names its service. */

@@ -41,6 +41,25 @@ describe('detectTargetDrift', () => {
     expect(finding).toMatchObject({ cause: 'container-stopped', proposal: { ok: false, recommendations: [{ command: 'docker start web' }] } });
   });
 
+  it('a container being removed behind a localhost route → container-gone, no new target, no `docker start`', () => {
+    const before = topology([container('web', ['app'], { ports: published(3100) })]);
+    for (const state of ['removing', 'dead']) {
+      const after = topology([container('web', ['app'], { state })]);
+      const [finding] = detectTargetDrift({ routes: [route('http://localhost:3100', { targetPort: 3100 })], before, after });
+      expect(finding, state).toMatchObject({ cause: 'container-gone', proposal: null });
+      expect(finding!.explanation).toContain('is being removed');
+      expect(finding!.explanation).not.toContain('docker start');
+    }
+  });
+
+  it('a stopped container behind a localhost route → container-stopped with `docker start`, and no new target', () => {
+    const before = topology([container('web', ['app'], { ports: published(3100) })]);
+    const after = topology([container('web', ['app'], { state: 'exited' })]);
+    const [finding] = detectTargetDrift({ routes: [route('http://localhost:3100', { targetPort: 3100 })], before, after });
+    expect(finding).toMatchObject({ cause: 'container-stopped', proposal: null });
+    expect(finding!.explanation).toContain('docker start web');
+  });
+
   it('port unpublished behind a localhost route (cloudflared on the host) → port-unpublished', () => {
     const before = topology([container('web', ['app'], { ports: published(3100) })]);
     const after = topology([container('web', ['app'])]);
