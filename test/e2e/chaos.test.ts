@@ -1,0 +1,289 @@
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { SandboxFile } from '../../src/app/sandbox-mode.ts';
+import { MARKER_PREFIX } from '../../src/cloudflare/ownership-marker.ts';
+import { MANAGED_MARKER } from '../../src/cloudflared/ingress-render.ts';
+import { startCli, waitUntil } from '../helpers/cli.ts';
+import { call, mcpClient, startOriginInRange } from '../helpers/service.ts';
+
+/**
+ * Chaos, bounded in time (TM_CHAOS_SECONDS, default 60) and reproducible (TM_CHAOS_SEED, printed): rounds of
+ * SIGKILL of the manager in the middle of concurrent requests and deletes, SIGKILL of cloudflared, a Cloudflare API
+ * fault during requests and deletes, and a clean restart. After each round, once the sagas are done, the invariants:
+ *
+ * - every `active` route has exactly one DNS record carrying our marker, and exactly one rule in config.yml;
+ * - no record carrying our marker (on our tunnel) and no managed rule exists without a row in the ledger;
+ * - the tunnel is running again within the time its backoff step allows.
+ *
+ * The manager runs as a real process (`tunnel-manager serve`, sandbox), the stand-in cloudflared it spawns as
+ * another; the edge keeps its port across restarts, so an adopted stand-in reconnects.
+ */
+
+type Route = { hostname: string; status: string };
+type EmulatedRecord = { id: string; name: string; type: string; content: string; comment: string | null };
+
+const seed = Number(process.env.TM_CHAOS_SEED ?? Date.now() % 1_000_000);
+const budgetMs = Number(process.env.TM_CHAOS_SECONDS ?? 60) * 1000;
+const dir = mkdtempSync(join(tmpdir(), 'tm-chaos-'));
+const dataDir = join(dir, 'data');
+const configFile = join(dir, 'tunnel-manager.yml');
+const configPath = join(dataDir, 'cloudflared', 'config.yml');
+const managerPids: number[] = [];
+
+/** mulberry32: a small seeded generator, so a failing round can be replayed with TM_CHAOS_SEED. */
+function generator(start: number): () => number {
+  let state = start >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const random = generator(seed);
+const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function standinPids(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (argv.some((arg) => arg.endsWith('standin-cloudflared.js')) && argv.includes(configPath)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+interface Manager {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  info: SandboxFile;
+  ms: Client;
+  consilio: Client;
+}
+
+let edgePort = 0;
+let manager: Manager | null = null;
+
+async function startManager(): Promise<Manager> {
+  const cli = startCli(['serve', '--config', configFile, '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--edge-listen', `127.0.0.1:${edgePort}`]);
+  managerPids.push(cli.child.pid!);
+  const sandboxFile = join(dataDir, 'sandbox.json');
+  const info = await waitUntil(
+    () => {
+      if (cli.child.exitCode !== null) throw new Error(`the manager exited (${cli.child.exitCode}):\n${cli.output().slice(-3000)}`);
+      if (!existsSync(sandboxFile)) return undefined;
+      const parsed = JSON.parse(readFileSync(sandboxFile, 'utf8')) as SandboxFile;
+      return parsed.pid === cli.child.pid ? parsed : undefined;
+    },
+    60_000,
+    'the manager to write sandbox.json',
+  );
+  const ms = await mcpClient(info.mcpUrl, info.tokens['meta-supervisor']!);
+  const consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
+  return { child: cli.child, exited: cli.exited, info, ms, consilio };
+}
+
+async function closeClients(m: Manager): Promise<void> {
+  await Promise.all([m.ms.close().catch(() => undefined), m.consilio.close().catch(() => undefined)]);
+}
+
+async function stopManager(m: Manager, signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
+  await closeClients(m);
+  m.child.kill(signal);
+  await m.exited;
+}
+
+async function tunnelRunningWithin(m: Manager, ms: number, what: string): Promise<void> {
+  await waitUntil(
+    async () => {
+      const status = await call<{ state: string }>(m.ms, 'tunnel_get_status').catch(() => null);
+      return status?.data.state.startsWith('running') || undefined;
+    },
+    ms,
+    what,
+  );
+}
+
+async function emulatorState(m: Manager): Promise<{ records: EmulatedRecord[] }> {
+  const response = await fetch(`${new URL(m.info.cloudflareApiUrl).origin}/__admin/state`, { headers: { authorization: `Bearer ${m.info.cloudflareApiToken}` } });
+  return ((await response.json()) as { result: { state: { records: EmulatedRecord[] } } }).result.state;
+}
+
+async function setFaults(m: Manager, faults: unknown[]): Promise<void> {
+  await fetch(`${new URL(m.info.cloudflareApiUrl).origin}/__admin/faults`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${m.info.cloudflareApiToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ faults }),
+  });
+}
+
+async function routes(m: Manager): Promise<Route[]> {
+  const listed = await call<{ routes: Route[] }>(m.ms, 'tunnel_list_cnames', { limit: 1000 });
+  return listed.data.routes;
+}
+
+/** A burst of concurrent requests and deletes, not awaited: the round decides what happens while they run. */
+function burst(m: Manager, port: number, round: number): Promise<unknown>[] {
+  const operations: Promise<unknown>[] = [];
+  const count = 2 + Math.floor(random() * 4);
+  for (let i = 0; i < count; i += 1) {
+    if (random() < 0.6) {
+      operations.push(call(m.consilio, 'tunnel_request_cname', { subdomain: `chaos-${round}-${i}`, targetPort: port }).catch(() => undefined));
+    } else {
+      operations.push(
+        routes(m)
+          .then((all) => all.filter((route) => route.hostname.startsWith('chaos-') && route.status === 'active'))
+          .then((active) => (active.length === 0 ? undefined : call(m.consilio, 'tunnel_delete_cname', { hostname: pick(active).hostname })))
+          .catch(() => undefined),
+      );
+    }
+  }
+  return operations;
+}
+
+const violations: string[] = [];
+
+/** Waits until no saga is in flight, then checks the invariants; every breach is recorded with its round. */
+async function checkInvariants(m: Manager, round: number, action: string): Promise<void> {
+  await waitUntil(async () => ((await routes(m)).every((route) => route.status !== 'pending') ? true : undefined), 60_000, 'the sagas to finish');
+  await waitUntil(
+    async () => {
+      const ingress = await call<{ actors: { path: string; state: string }[] }>(m.ms, 'supervisor_inspect', { limit: 1 });
+      return ingress.data.actors.find((actor) => actor.path === 'supervisor/ingress')?.state === 'idle' || undefined;
+    },
+    30_000,
+    'the ingress actor to be idle',
+  );
+  const all = await routes(m);
+  const ledger = new Set(all.map((route) => route.hostname));
+  const { records } = await emulatorState(m);
+  const tunnelTarget = `${m.info.tunnelId}.cfargotunnel.com`;
+  const marked = records.filter((record) => record.comment?.includes(MARKER_PREFIX) && record.content === tunnelTarget);
+  const config = readFileSync(configPath, 'utf8');
+  const managedRules = [...config.matchAll(new RegExp(`# ${MANAGED_MARKER} ([^\\s·]+)`, 'g'))].map((match) => match[1] as string);
+  const where = `round ${round} (${action}, seed ${seed})`;
+  for (const route of all.filter((candidate) => candidate.status === 'active' && candidate.hostname.startsWith('chaos-'))) {
+    const own = marked.filter((record) => record.name === route.hostname);
+    if (own.length !== 1) violations.push(`${where}: active ${route.hostname} has ${own.length} marked records`);
+    const rules = managedRules.filter((hostname) => hostname === route.hostname);
+    if (rules.length !== 1) violations.push(`${where}: active ${route.hostname} has ${rules.length} rules`);
+  }
+  for (const record of marked) if (!ledger.has(record.name)) violations.push(`${where}: marked record ${record.name} has no ledger row`);
+  for (const hostname of managedRules) if (!ledger.has(hostname)) violations.push(`${where}: managed rule ${hostname} has no ledger row`);
+}
+
+afterAll(async () => {
+  try {
+    if (manager && manager.child.exitCode === null) await stopManager(manager, 'SIGTERM');
+  } finally {
+    for (const pid of [...managerPids, ...standinPids()]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+describe('chaos', () => {
+  it('holds the invariants through random kills, API faults and restarts', async () => {
+    console.log(`chaos: seed ${seed} (replay with TM_CHAOS_SEED=${seed}), budget ${budgetMs / 1000} s`);
+    edgePort = await freePort();
+    writeFileSync(
+      configFile,
+      [
+        `dataDir: ${dataDir}`,
+        'cloudflared:',
+        '  metricsAddress: 127.0.0.1:0',
+        'health:',
+        '  probeIntervalSeconds: 1',
+        'restart:',
+        '  startTimeoutSeconds: 20',
+        '  stopGraceSeconds: 5',
+        '  backoffSeconds: [2, 4, 8]',
+        'reload:',
+        '  drainGraceSeconds: 1',
+        '',
+      ].join('\n'),
+    );
+    const origin = await startOriginInRange(3100, 3199, 'chaos-origin');
+    const port = (origin.address() as { port: number }).port;
+    try {
+      manager = await startManager();
+      await tunnelRunningWithin(manager, 60_000, 'the tunnel to start');
+      expect((await call(manager.consilio, 'port_allocate', { port, purpose: 'chaos' })).isError).toBe(false);
+
+      const started = Date.now();
+      const counts: Record<string, number> = {};
+      let round = 0;
+      while (Date.now() - started < budgetMs) {
+        round += 1;
+        const action = pick(['kill-manager', 'kill-manager', 'kill-cloudflared', 'api-fault', 'clean-restart'] as const);
+        counts[action] = (counts[action] ?? 0) + 1;
+        const m: Manager = manager;
+        if (action === 'kill-manager') {
+          const operations = burst(m, port, round);
+          await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 1500)));
+          await stopManager(m, 'SIGKILL');
+          await Promise.allSettled(operations);
+          manager = await startManager();
+          await tunnelRunningWithin(manager, 30_000, `round ${round}: the tunnel to run after the manager's restart`);
+        } else if (action === 'clean-restart') {
+          await stopManager(m, 'SIGTERM');
+          manager = await startManager();
+          // A clean restart is not a crash: up again at once (10 s budget in the sandbox).
+          await tunnelRunningWithin(manager, 10_000, `round ${round}: the tunnel to run within 10 s of a clean restart`).catch((error: Error) =>
+            violations.push(`round ${round} (clean-restart, seed ${seed}): ${error.message}`),
+          );
+        } else if (action === 'kill-cloudflared') {
+          const pid = await waitUntil(
+            async () => {
+              const status = await call<{ state: string; pid: number | null }>(m.ms, 'tunnel_get_status');
+              return status.data.state.startsWith('running') && status.data.pid !== null ? status.data.pid : undefined;
+            },
+            30_000,
+            `round ${round}: a running cloudflared to kill`,
+          );
+          process.kill(pid, 'SIGKILL');
+          // At once, or the first backoff steps (2, 4, 8 s) if it was already failing.
+          await tunnelRunningWithin(m, 30_000, `round ${round}: the tunnel to run after cloudflared was killed`).catch((error: Error) =>
+            violations.push(`round ${round} (kill-cloudflared, seed ${seed}): ${error.message}`),
+          );
+        } else {
+          await setFaults(m, [{ route: pick(['POST /zones/:zone/dns_records', 'DELETE /zones/:zone/dns_records/:record']), status: pick([500, 502, 503, 504]) }]);
+          await Promise.allSettled(burst(m, port, round));
+          await setFaults(m, []);
+        }
+        await checkInvariants(manager, round, action);
+      }
+      console.log(`chaos: ${round} rounds (${JSON.stringify(counts)}), ${violations.length} violations, seed ${seed}`);
+      expect(violations).toEqual([]);
+      expect(round).toBeGreaterThan(3);
+    } finally {
+      origin.close();
+    }
+  }, 600_000);
+});
