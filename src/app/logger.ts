@@ -1,5 +1,5 @@
 import { destination, pino, type DestinationStream, type Logger } from 'pino';
-import { redact, redactString } from './redact.ts';
+import { redact, redactString } from '../secrets/redact.ts';
 
 export type { Logger } from 'pino';
 

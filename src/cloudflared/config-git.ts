@@ -192,13 +192,16 @@ export class ConfigGit {
     }
   }
 
-  /** The config file's content at `commit`; throws GIT_FAILED with the way out when it does not exist. */
+  /**
+   * The config file's content at `commit`. A commit that does not exist is the caller's input, not a git failure:
+   * INPUT_INVALID naming `commit`, with the way to list the versions.
+   */
   async show(commit: string): Promise<string> {
     const resolved = /^[0-9a-zA-Z._/~^-]+$/.test(commit) ? await this.resolve(commit) : null;
     if (!resolved) {
       throw new TunnelManagerError({
-        code: 'GIT_FAILED',
-        message: `No version "${commit}" of ${this.fileName} in ${this.directory}.`,
+        code: 'INPUT_INVALID',
+        message: `commit: there is no version "${commit}" of ${this.fileName} in ${this.directory}.`,
         fix: 'List the versions with `tunnel-manager config history` and pass one of the commit ids it shows.',
         details: { directory: this.directory, commit },
       });

@@ -1,7 +1,7 @@
 import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { Protocol } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
-  CallToolRequestSchema,
   ErrorCode,
   ListResourcesRequestSchema,
   ListResourceTemplatesRequestSchema,
@@ -12,9 +12,9 @@ import {
   type CallToolResult,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
-import { type z } from 'zod';
+import { z } from 'zod';
 import { zodToJsonSchema } from 'zod-to-json-schema';
-import { redact } from '../app/redact.ts';
+import { redact } from '../secrets/redact.ts';
 import { TunnelManagerError, toErrorShape, type ErrorShape } from '../errors.ts';
 import type { EventRow } from '../store/events-repository.ts';
 import type { McpBackend } from './backend.ts';
@@ -92,6 +92,39 @@ function errorResult(shape: ErrorShape): CallToolResult {
   };
 }
 
+/**
+ * `tools/call` as it arrives, with `arguments` left as sent. The SDK's own schema checks `arguments` before any handler
+ * runs: a non-object answered -32603 with raw zod text, `{"constructor": null}` crashed its record check, and a
+ * `__proto__` key became the prototype of the copy it made. With this schema every call reaches our handler, which
+ * refuses what is not an object of plain keys, with -32602 and a readable message, and audits it.
+ */
+const RawCallToolRequestSchema = z
+  .object({
+    method: z.literal('tools/call'),
+    params: z.object({ name: z.string(), arguments: z.unknown().optional() }).passthrough(),
+  })
+  .passthrough();
+
+/** Keys that would reach an object's prototype rather than be an argument. */
+const PROTOTYPE_KEYS = ['__proto__', 'constructor', 'prototype'];
+
+/** Why `args` is not an arguments object, or null when it is one. */
+function notAnArgumentsObject(args: unknown): string | null {
+  if (args === undefined) return null;
+  if (args === null) return 'null';
+  if (Array.isArray(args)) return 'an array';
+  if (typeof args !== 'object') return `a ${typeof args}`;
+  return null;
+}
+
+/**
+ * A JSON-RPC error whose `data` is the error shape. Not an McpError: its message would carry the "MCP error N:"
+ * prefix twice once the client wraps it again.
+ */
+function protocolError(code: number, shape: ErrorShape): Error {
+  return Object.assign(new Error(`${shape.code}: ${shape.message} fix: ${shape.fix}`), { code, data: shape });
+}
+
 function withoutSecrets(args: unknown, secretNames: string[] = []): Record<string, unknown> {
   if (typeof args !== 'object' || args === null) return {};
   const copy = { ...(args as Record<string, unknown>) };
@@ -145,7 +178,8 @@ export function createMcpServer(options: McpServerOptions): McpSession {
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: toolListOf(tools) }));
 
-  server.setRequestHandler(CallToolRequestSchema, async (request) => {
+  // Registered on the protocol layer, past the Server's tools/call wrapper (see RawCallToolRequestSchema).
+  Protocol.prototype.setRequestHandler.call(server, RawCallToolRequestSchema, async (request): Promise<CallToolResult> => {
     const started = performance.now();
     const { name, arguments: args } = request.params;
     const tool = byName.get(name);
@@ -184,6 +218,28 @@ export function createMcpServer(options: McpServerOptions): McpSession {
         details: { tool: name, project: principal.project, role: principal.role },
       });
       audit('denied', error.code, null);
+      return errorResult(error.toJSON());
+    }
+    const notObject = notAnArgumentsObject(args);
+    if (notObject !== null) {
+      const shape: ErrorShape = {
+        code: 'INPUT_INVALID',
+        message: `The arguments of ${name} must be a JSON object of named arguments; they were ${notObject}.`,
+        fix: `Send "arguments": { ... } with the names tools/list shows for ${name}, or {} when it takes none.`,
+        details: { tool: name, received: notObject },
+      };
+      audit('error', shape.code, null, { received: notObject });
+      throw protocolError(ErrorCode.InvalidParams, shape);
+    }
+    const prototypeKey = args === undefined ? undefined : PROTOTYPE_KEYS.find((key) => Object.hasOwn(args as object, key));
+    if (prototypeKey !== undefined) {
+      const error = new TunnelManagerError({
+        code: 'INPUT_INVALID',
+        message: `Invalid arguments for ${name}: ${prototypeKey}: not an argument of this tool.`,
+        fix: `Remove \`${prototypeKey}\` and call ${name} again; tools/list shows every argument with its form.`,
+        details: { problems: [{ field: prototypeKey, problem: 'not an argument of this tool' }], tool: name },
+      });
+      audit('error', error.code, null);
       return errorResult(error.toJSON());
     }
     const parsed = tool.input.safeParse(args ?? {});
@@ -231,8 +287,7 @@ export function createMcpServer(options: McpServerOptions): McpSession {
       logger?.error({ err: auditError }, 'could not write the audit row');
     }
     const rpcCode = shape.code === 'INTERNAL' ? ErrorCode.InternalError : shape.code === 'FORBIDDEN' ? ErrorCode.InvalidRequest : ErrorCode.InvalidParams;
-    // Not an McpError: its message would carry the "MCP error N:" prefix twice once the client wraps it again.
-    return Object.assign(new Error(`${shape.code}: ${shape.message} fix: ${shape.fix}`), { code: rpcCode, data: shape });
+    return protocolError(rpcCode, shape);
   };
   const readOrRefuse = (action: string, uri: string): unknown => {
     try {

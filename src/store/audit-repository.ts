@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3';
+import { redact, redactString } from '../secrets/redact.ts';
 
 export type AuditOutcome = 'ok' | 'denied' | 'error';
 
@@ -8,7 +9,7 @@ export interface AuditEntry {
   principal: string;
   action: string;
   target?: string | null;
-  /** Arguments with secrets already removed. */
+  /** Arguments; secrets are removed again on the way in, whatever the caller did. */
   arguments?: Record<string, unknown>;
   outcome: AuditOutcome;
   errorCode?: string | null;
@@ -20,7 +21,10 @@ export interface AuditRow extends Required<AuditEntry> {
   id: number;
 }
 
-/** The audit log: one row per tool call or change, allowed or denied. */
+/**
+ * The audit log: one row per tool call or change, allowed or denied. The one writer of `audit_log`: whatever a
+ * caller passes, the target, arguments and details are redacted here, so a token a caller sent never lands in a row.
+ */
 export class AuditRepository {
   private readonly insert;
   private readonly selectRecent;
@@ -43,12 +47,12 @@ export class AuditRepository {
       entry.ts,
       entry.principal,
       entry.action,
-      entry.target ?? null,
-      JSON.stringify(entry.arguments ?? {}),
+      entry.target === undefined || entry.target === null ? null : redactString(entry.target),
+      JSON.stringify(redact(entry.arguments ?? {})),
       entry.outcome,
       entry.errorCode ?? null,
       entry.durationMs ?? null,
-      JSON.stringify(entry.details ?? {}),
+      JSON.stringify(redact(entry.details ?? {})),
     );
     return Number(info.lastInsertRowid);
   }

@@ -87,7 +87,7 @@ describe('ConfigGit (real repository)', () => {
     expect(await repo.show((commits[0] as string).slice(0, 8))).toContain('# version 1');
     expect((await repo.lastGood())?.content).toContain('# version 2');
     expect(git('rev-parse', LAST_GOOD_TAG)).toBe(commits[1]);
-    await expect(repo.show('deadbeef')).rejects.toMatchObject({ code: 'GIT_FAILED', fix: expect.stringContaining('config history') });
-    await expect(repo.show('--output=/tmp/x')).rejects.toMatchObject({ code: 'GIT_FAILED' });
+    await expect(repo.show('deadbeef')).rejects.toMatchObject({ code: 'INPUT_INVALID', message: expect.stringContaining('commit'), fix: expect.stringContaining('config history') });
+    await expect(repo.show('--output=/tmp/x')).rejects.toMatchObject({ code: 'INPUT_INVALID' });
   });
 });

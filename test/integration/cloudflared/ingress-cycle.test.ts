@@ -217,7 +217,7 @@ describe('ingress cycle: real files, real git, the real machine', () => {
     expect(h.reload.calls).toHaveLength(3);
     const history = await readConfigHistory(configPath);
     expect(history[0]?.subject).toBe(`ingress: rollback to ${commitWithOne.slice(0, 12)} (hand-written rules; managed rules from the route ledger)`);
-    await expect(rollbackIngress(h.actor, 'no-such-commit')).rejects.toMatchObject({ code: 'GIT_FAILED' });
+    await expect(rollbackIngress(h.actor, 'no-such-commit')).rejects.toMatchObject({ code: 'INPUT_INVALID' });
   });
 
   it('drift, keep-ledger: an edited managed rule is reported and the ledger version written back', async () => {

@@ -4,11 +4,14 @@
  */
 const SECRET_KEY = /(token|secret|password|passwd|authorization|api[-_]?key|credential|cookie|private[-_]?key)/i;
 
+/** Token characters: a match must not be glued to more of them (`\b` would miss tokens that start or end with `-`). */
+const T = 'A-Za-z0-9_-';
+
 const SECRET_VALUE_PATTERNS: RegExp[] = [
   /\bBearer\s+[A-Za-z0-9._~+/=-]+/gi,
-  /\btmk_[A-Za-z0-9_-]{16,}/g, // our MCP tokens
+  new RegExp(`(?<![A-Za-z0-9])tmk_[${T}]{16,}`, 'g'), // our MCP tokens
   // Cloudflare API tokens and similar: 40 url-safe characters that are not a plain hex digest (git ids stay readable).
-  /\b(?=[A-Za-z0-9_-]{40}\b)(?![0-9a-f]{40}\b)[A-Za-z0-9_-]{40}\b/g,
+  new RegExp(`(?<![${T}])(?![0-9a-f]{40}(?![${T}]))[${T}]{40}(?![${T}])`, 'g'),
 ];
 
 export const REDACTED = '[REDACTED]';
@@ -29,7 +32,9 @@ export function redact<T>(value: T, depth = 0): T {
     const out: Record<string, unknown> = {};
     for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
       const isHashField = /hash$/i.test(key);
-      out[key] = SECRET_KEY.test(key) && !isHashField && item !== undefined && item !== null ? REDACTED : redact(item, depth + 1);
+      const copy = SECRET_KEY.test(key) && !isHashField && item !== undefined && item !== null ? REDACTED : redact(item, depth + 1);
+      // A `__proto__` key (JSON.parse makes it an own key) must stay a key, not become the copy's prototype.
+      Object.defineProperty(out, key, { value: copy, enumerable: true, writable: true, configurable: true });
     }
     return out as T;
   }
