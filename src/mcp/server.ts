@@ -18,6 +18,7 @@ import { redact } from '../secrets/redact.ts';
 import { TunnelManagerError, toErrorShape, type ErrorShape } from '../errors.ts';
 import type { EventRow } from '../store/events-repository.ts';
 import type { McpBackend } from './backend.ts';
+import { eventFor } from './event-scope.ts';
 import type { Principal } from './principal.ts';
 import { readResource, resourceUrisFor, resourcesAffectedBy, RESOURCE_TEMPLATES } from './resources.ts';
 import type { AnyToolDefinition } from './tool-definition.ts';
@@ -310,8 +311,9 @@ export function createMcpServer(options: McpServerOptions): McpSession {
     return {};
   });
 
-  const onEvent = (event: EventRow) => {
-    if (event.project !== '*' && event.project !== principal.project && principal.role !== 'ms') return;
+  const onEvent = (row: EventRow) => {
+    const event = eventFor(principal, row);
+    if (event === null) return;
     for (const uri of resourcesAffectedBy(event)) {
       if (subscriptions.has(uri)) void server.sendResourceUpdated({ uri }).catch(() => undefined);
     }

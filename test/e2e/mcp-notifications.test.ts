@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -204,6 +205,43 @@ describe('tunnel_get_events from a cursor', () => {
       expect((await readAll(back, 0, 3)).events).toEqual([...seen.events, ...resumed.events]);
     } finally {
       await back.close();
+    }
+  }, 60_000);
+});
+
+describe('broadcast events name nothing of another project', () => {
+  it("a broken hand edit is broadcast to every project, but only the meta-supervisor reads the other projects' hostnames", async () => {
+    const owner = await mcpClient(mcpUrl, tokens.consilio!);
+    try {
+      const port = await call<{ port: number }>(owner, 'port_allocate', { purpose: 'broadcast test' });
+      const route = await call(owner, 'tunnel_request_cname', { subdomain: 'private-name', targetPort: port.data.port });
+      expect(route.isError, JSON.stringify(route.data)).toBe(false);
+    } finally {
+      await owner.close();
+    }
+    const cursor = (await events(ms, 0, 500)).nextCursor;
+    const logsBefore = odin.logs.length;
+    const path = env.config.cloudflared.configPath;
+    const good = readFileSync(path, 'utf8');
+    // A port on the hostname: cloudflared would refuse the file, so the manager reports it and leaves it alone.
+    writeFileSync(path, good.replace('hostname: private-name.153.se', 'hostname: private-name.153.se:3000'));
+    try {
+      const whole = await waitUntil(
+        async () => (await events(ms, cursor, 500)).events.find((e) => e.kind === 'ingress.hand_edit_invalid'),
+        15_000,
+        'the meta-supervisor to see ingress.hand_edit_invalid',
+      );
+      expect(whole.project).toBe('*');
+      expect(JSON.stringify(whole.data)).toContain('private-name.153.se');
+
+      const seen = (await events(odin.client, cursor, 500)).events.find((e) => e.id === whole.id);
+      expect(seen, 'odin is told that the file is broken').toBeDefined();
+      expect(seen!.data).toMatchObject({ path, issuesCount: expect.any(Number) });
+      expect(JSON.stringify(seen)).not.toContain('private-name');
+      const pushed = await waitUntil(() => odin.logs.slice(logsBefore).find((log) => log.data.kind === 'ingress.hand_edit_invalid'), 10_000, 'odin to hear it');
+      expect(JSON.stringify(pushed)).not.toContain('private-name');
+    } finally {
+      writeFileSync(path, good);
     }
   }, 60_000);
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { eventFor } from '../event-scope.ts';
 import { defineTool } from '../tool-definition.ts';
 
 export const getEvents = defineTool({
@@ -21,8 +22,9 @@ export const getEvents = defineTool({
   access: 'any',
   handler: (args, { backend, principal }) => {
     const rows = backend.events(args.cursor, args.limit, principal.role === 'ms' ? undefined : principal.project);
+    const visible = rows.map((row) => eventFor(principal, row)).filter((row) => row !== null);
     return {
-      events: rows.map((row) => ({ id: row.id, time: new Date(row.ts).toISOString(), kind: row.kind, project: row.project, data: row.data })),
+      events: visible.map((row) => ({ id: row.id, time: new Date(row.ts).toISOString(), kind: row.kind, project: row.project, data: row.data })),
       nextCursor: rows.at(-1)?.id ?? args.cursor,
     };
   },
