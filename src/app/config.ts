@@ -15,6 +15,11 @@ const hostPort = z
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'a HOST:PORT address such as 127.0.0.1:8787')
   .refine((value) => Number(value.slice(value.lastIndexOf(':') + 1)) <= 65535, 'a port from 0 to 65535');
 
+/** A web origin as browsers send it: `scheme://host[:port]`, lower case, no path, no trailing slash. */
+const origin = z
+  .string()
+  .regex(/^https?:\/\/(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/, 'an origin such as https://dashboard.example.com or http://localhost:6274 (scheme, host, optional port; lower case; no path)');
+
 const portRange = z
   .string()
   .regex(/^\d{1,5}-\d{1,5}$/, 'a port range FROM-TO such as 3100-3199')
@@ -170,6 +175,24 @@ export const configSchema = z
     mcp: z
       .object({
         listen: hostPort.default('127.0.0.1:8787'),
+        /**
+         * Origins (`scheme://host[:port]`) of browser pages allowed to call. Requests without an `Origin` header
+         * (agents, the CLI) are always served; this listener's own loopback origins are always allowed.
+         */
+        allowedOrigins: z.array(origin).default([]),
+        /** Open sessions per project; a new one beyond this closes that project's least recently used session. */
+        maxSessionsPerProject: z.number().int().min(1).max(1000).default(16),
+        /** A session with no request for this long is closed (the client initializes a new one). */
+        sessionIdleMinutes: z.number().int().min(1).max(7 * 24 * 60).default(30),
+      })
+      .strict()
+      .default({}),
+    retention: z
+      .object({
+        /** Audit rows older than this are deleted (daily, and at start). */
+        auditDays: z.number().int().min(1).max(3650).default(90),
+        /** Events older than this are deleted; a cursor older than that simply resumes from the oldest kept. */
+        eventsDays: z.number().int().min(1).max(3650).default(90),
       })
       .strict()
       .default({}),

@@ -44,6 +44,7 @@ import { HealthRepository } from '../store/health-repository.ts';
 import { PortsRepository } from '../store/ports-repository.ts';
 import { RoutesRepository } from '../store/routes-repository.ts';
 import { createBackend, waitForTunnelRunning, type ServiceBackend } from './backend.ts';
+import { startRetention } from './retention.ts';
 import { startDeleteRetries } from './delete-retry.ts';
 import { askActor, supervisorChild } from './supervisor-children.ts';
 import type { Config } from './config.ts';
@@ -86,6 +87,8 @@ export interface ServiceOptions {
   tunnelReadyTimeoutMs?: number;
   /** How often a delete that could not delete its DNS record is retried (default 5 minutes; tests shorten it). */
   deleteRetryIntervalMs?: number;
+  /** Overrides `mcp.sessionIdleMinutes` (tests use a short one). */
+  mcpSessionIdleMs?: number;
 }
 
 export interface Service {
@@ -461,6 +464,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       metricsAddress,
     });
     // Deletes whose DNS record could not be deleted are tried again until the record is gone.
+    cleanups.push(startRetention({ audit, events, auditDays: config.retention.auditDays, eventsDays: config.retention.eventsDays, logger }));
     cleanups.push(startDeleteRetries({ routes, retry: (hostname) => backend.retryDelete(hostname), logger, ...(options.deleteRetryIntervalMs ? { intervalMs: options.deleteRetryIntervalMs } : {}) }));
 
     // Routes asked for with an expiry are removed once it has passed, and the routes of a project that left the
@@ -499,7 +503,15 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       cleanups.push(() => stdio.close());
     } else {
       const listen = splitHostPort(options.mcpListen ?? config.mcp.listen);
-      const server = await startMcpHttpServer({ ...listen, directory, backend, logger });
+      const server = await startMcpHttpServer({
+        ...listen,
+        directory,
+        backend,
+        logger,
+        allowedOrigins: config.mcp.allowedOrigins,
+        maxSessionsPerProject: config.mcp.maxSessionsPerProject,
+        sessionIdleMs: options.mcpSessionIdleMs ?? config.mcp.sessionIdleMinutes * 60_000,
+      });
       mcp = server;
       cleanups.push(() => server.close());
     }

@@ -5,6 +5,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { Logger } from 'pino';
 import type { ErrorShape } from '../errors.ts';
 import type { McpBackend } from './backend.ts';
+import { DenialAudit } from './denial-audit.ts';
 import type { Principal, PrincipalDirectory } from './principal.ts';
 import { createMcpServer, type McpSession } from './server.ts';
 
@@ -16,6 +17,12 @@ export interface McpHttpServerOptions {
   directory: PrincipalDirectory;
   backend: McpBackend;
   logger?: Logger;
+  /** Browser origins allowed besides this listener's own loopback origins (`mcp.allowedOrigins`). */
+  allowedOrigins?: string[];
+  /** Open sessions per project (`mcp.maxSessionsPerProject`); default 16. */
+  maxSessionsPerProject?: number;
+  /** A session with no request for this long is closed (`mcp.sessionIdleMinutes`); default 30 minutes. */
+  sessionIdleMs?: number;
 }
 
 export interface McpHttpServer {
@@ -30,6 +37,10 @@ interface Session {
   principal: Principal;
   transport: StreamableHTTPServerTransport;
   mcp: McpSession;
+  /** When its last request started or ended. */
+  lastSeen: number;
+  /** Requests still open on it (a GET stream of notifications stays open): a session in use is never idle. */
+  open: number;
 }
 
 function sendError(res: ServerResponse, status: number, shape: ErrorShape, headers: Record<string, string> = {}): void {
@@ -52,20 +63,53 @@ function bearerToken(req: IncomingMessage): string | undefined {
 export async function startMcpHttpServer(options: McpHttpServerOptions): Promise<McpHttpServer> {
   const { directory, backend, logger } = options;
   const sessions = new Map<string, Session>();
+  const maxSessions = options.maxSessionsPerProject ?? 16;
+  const idleMs = options.sessionIdleMs ?? 30 * 60_000;
   let boundPort = options.port;
+  const allowedOrigins = new Set((options.allowedOrigins ?? []).map((origin) => origin.toLowerCase()));
+  const denials = new DenialAudit((entry) => backend.recordAudit(entry));
 
-  const audit = (principal: string, outcome: 'denied', errorCode: string, target: string | null) =>
-    backend.recordAudit({
-      ts: Date.now(),
-      principal,
-      action: 'mcp.connect',
-      target,
-      arguments: {},
-      outcome,
-      errorCode,
-      durationMs: null,
-      details: {},
+  /**
+   * The spec's rule against DNS rebinding: a request that carries an `Origin` must come from an allowed one (this
+   * listener's own loopback origins, and `mcp.allowedOrigins`); a browser's cross-site request without one is refused
+   * too. Agents and the CLI send no Origin and are served.
+   */
+  function refusedOrigin(req: IncomingMessage): string | null {
+    const origin = req.headers.origin;
+    if (origin !== undefined) return allowedOrigins.has(origin.toLowerCase()) ? null : origin;
+    return req.headers['sec-fetch-site'] === 'cross-site' ? '(cross-site, no Origin)' : null;
+  }
+
+  function touch(session: Session, res: ServerResponse): void {
+    session.open += 1;
+    session.lastSeen = Date.now();
+    res.once('close', () => {
+      session.open -= 1;
+      session.lastSeen = Date.now();
     });
+  }
+
+  function closeSession(id: string, why: string): void {
+    const session = sessions.get(id);
+    if (!session) return;
+    logger?.info({ project: session.principal.project, sessionId: id, why }, 'MCP session closed by the server');
+    void session.transport.close().catch(() => undefined);
+  }
+
+  /** Beyond the cap, a project's least recently used sessions make room for its new one. */
+  function enforceCap(project: string, keep: string): void {
+    const own = [...sessions.entries()].filter(([id, session]) => session.principal.project === project && id !== keep);
+    own.sort(([, a], [, b]) => a.open - b.open || a.lastSeen - b.lastSeen);
+    for (const [id] of own.slice(0, Math.max(0, own.length + 1 - maxSessions))) closeSession(id, `more than ${maxSessions} sessions for ${project}`);
+  }
+
+  const sweeper = setInterval(() => {
+    const now = Date.now();
+    for (const [id, session] of sessions) {
+      if (session.open === 0 && now - session.lastSeen > idleMs) closeSession(id, `idle for more than ${Math.round(idleMs / 1000)} s`);
+    }
+  }, Math.min(60_000, Math.max(50, Math.floor(idleMs / 4))));
+  sweeper.unref();
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -78,10 +122,21 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
       });
       return;
     }
+    const badOrigin = refusedOrigin(req);
+    if (badOrigin !== null) {
+      denials.deny('unauthenticated', 'FORBIDDEN', req.socket.remoteAddress ?? null, { origin: badOrigin });
+      sendError(res, 403, {
+        code: 'FORBIDDEN',
+        message: `Requests from the browser origin ${badOrigin} are not allowed: the MCP endpoint refuses foreign origins (DNS rebinding protection).`,
+        fix: `If a web page at that origin really should call Tunnel Manager, add it to \`mcp.allowedOrigins\` in the configuration (e.g. "https://dashboard.example.com") and restart; agents and the CLI send no Origin and need nothing.`,
+        details: { origin: badOrigin },
+      });
+      return;
+    }
     const token = bearerToken(req);
     const principal = token === undefined ? undefined : directory.authenticate(token);
     if (!principal) {
-      audit('unauthenticated', 'denied', 'UNAUTHENTICATED', req.socket.remoteAddress ?? null);
+      denials.deny('unauthenticated', 'UNAUTHENTICATED', req.socket.remoteAddress ?? null);
       sendError(
         res,
         401,
@@ -108,7 +163,7 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
         return;
       }
       if (session.principal.project !== principal.project) {
-        audit(principal.project, 'denied', 'FORBIDDEN', sessionId);
+        denials.deny(principal.project, 'FORBIDDEN', sessionId);
         sendError(res, 403, {
           code: 'FORBIDDEN',
           message: 'This session belongs to another project.',
@@ -117,6 +172,7 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
         });
         return;
       }
+      touch(session, res);
       await session.transport.handleRequest(req, res);
       return;
     }
@@ -135,8 +191,9 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
       enableDnsRebindingProtection: true,
       allowedHosts: [`${options.host}:${boundPort}`, `localhost:${boundPort}`, `127.0.0.1:${boundPort}`],
       onsessioninitialized: (id) => {
-        sessions.set(id, { principal, transport, mcp });
+        sessions.set(id, { principal, transport, mcp, lastSeen: Date.now(), open: 0 });
         logger?.info({ project: principal.project, sessionId: id }, 'MCP session opened');
+        enforceCap(principal.project, id);
       },
     });
     transport.onclose = () => {
@@ -174,7 +231,9 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
     });
   });
   boundPort = (http.address() as AddressInfo).port;
-  const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${boundPort}${MCP_PATH}`;
+  const hostInUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
+  for (const own of [hostInUrl, '127.0.0.1', 'localhost', '[::1]']) allowedOrigins.add(`http://${own}:${boundPort}`.toLowerCase());
+  const url = `http://${hostInUrl}:${boundPort}${MCP_PATH}`;
   logger?.info({ url }, 'MCP server listening');
 
   return {
@@ -182,6 +241,8 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
     port: boundPort,
     sessions: () => [...sessions.entries()].map(([sessionId, session]) => ({ sessionId, project: session.principal.project })),
     async close() {
+      clearInterval(sweeper);
+      denials.close();
       for (const session of sessions.values()) {
         await session.transport.close().catch(() => undefined);
       }

@@ -29,6 +29,7 @@ export class AuditRepository {
   private readonly insert;
   private readonly selectRecent;
   private readonly selectRecentForPrincipal;
+  private readonly deleteBefore;
 
   constructor(db: Database) {
     this.insert = db.prepare(
@@ -40,6 +41,12 @@ export class AuditRepository {
     this.selectRecentForPrincipal = db.prepare(
       `SELECT ${columns} FROM audit_log WHERE principal = ? AND id < ? ORDER BY id DESC LIMIT ?`,
     );
+    this.deleteBefore = db.prepare('DELETE FROM audit_log WHERE ts < ?');
+  }
+
+  /** Deletes the rows written before `ts`; returns how many. */
+  pruneBefore(ts: number): number {
+    return this.deleteBefore.run(ts).changes;
   }
 
   record(entry: AuditEntry): number {

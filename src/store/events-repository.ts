@@ -14,6 +14,7 @@ export class EventsRepository {
   private readonly insert;
   private readonly selectSince;
   private readonly selectSinceForProject;
+  private readonly deleteBefore;
 
   constructor(db: Database) {
     this.insert = db.prepare('INSERT INTO events (ts, kind, project, data) VALUES (?, ?, ?, ?)');
@@ -21,6 +22,12 @@ export class EventsRepository {
     this.selectSinceForProject = db.prepare(
       "SELECT id, ts, kind, project, data FROM events WHERE id > ? AND project IN (?, '*') ORDER BY id LIMIT ?",
     );
+    this.deleteBefore = db.prepare('DELETE FROM events WHERE ts < ?');
+  }
+
+  /** Deletes the events from before `ts`; cursors stay valid (ids only grow). Returns how many. */
+  pruneBefore(ts: number): number {
+    return this.deleteBefore.run(ts).changes;
   }
 
   append(event: Omit<EventRow, 'id'>): EventRow {

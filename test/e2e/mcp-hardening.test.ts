@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { waitUntil } from '../helpers/cli.ts';
+import { call, mcpClient, startTestService } from '../helpers/service.ts';
+
+/**
+ * The MCP listener under a browser's and a flood's attack, over real HTTP: foreign origins are refused (the spec's
+ * DNS rebinding rule), sessions are capped per project and expire when idle, and unauthenticated floods cost an
+ * audit row per minute and source, not a row each.
+ */
+
+let env: Awaited<ReturnType<typeof startTestService>>;
+let url: string;
+let tokens: Record<string, string>;
+const ALLOWED = 'https://dashboard.example.com';
+const IDLE_MS = 1500;
+
+function initializeBody(id = 1): string {
+  return JSON.stringify({
+    jsonrpc: '2.0',
+    id,
+    method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+  });
+}
+
+/** An initialize request over plain fetch: no notification stream is opened, so nothing keeps the session busy. */
+async function initialize(token: string, headers: Record<string, string> = {}): Promise<{ status: number; sessionId: string | null; body: string }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+    body: initializeBody(),
+  });
+  return { status: response.status, sessionId: response.headers.get('mcp-session-id'), body: await response.text() };
+}
+
+/** A ping on an existing session: 200 while it lives, 404 once it is gone. */
+async function ping(token: string, sessionId: string): Promise<number> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-session-id': sessionId,
+      'mcp-protocol-version': '2025-06-18',
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' }),
+  });
+  await response.text();
+  return response.status;
+}
+
+function unauthenticatedRows() {
+  return env.service.backend.audit({ limit: 10_000, principal: 'unauthenticated' });
+}
+
+beforeAll(async () => {
+  env = await startTestService({ mcp: { listen: '127.0.0.1:0', allowedOrigins: [ALLOWED], maxSessionsPerProject: 3 } }, { mcpSessionIdleMs: IDLE_MS });
+  const info = env.service.sandboxInfo!;
+  url = info.mcpUrl;
+  tokens = info.tokens;
+}, 60_000);
+
+afterAll(async () => {
+  await env?.stop();
+});
+
+describe('Origin', () => {
+  it('a valid token from a foreign origin, a null origin or a cross-site fetch gets 403 and no session', async () => {
+    for (const headers of [{ origin: 'http://evil.example' }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }, { origin: 'http://127.0.0.1:1' }]) {
+      const answer = await initialize(tokens.consilio!, headers);
+      expect(answer.status, JSON.stringify(headers)).toBe(403);
+      expect(answer.sessionId).toBeNull();
+      const error = (JSON.parse(answer.body) as { error: { code: string; fix: string } }).error;
+      expect(error.code).toBe('FORBIDDEN');
+      expect(error.fix).toContain('mcp.allowedOrigins');
+    }
+    expect(env.service.mcp!.sessions().filter((s) => s.project === 'consilio')).toEqual([]);
+  });
+
+  it('no Origin (agents, the CLI), the listener’s own origin and a configured origin are served', async () => {
+    const own = new URL(url).origin;
+    for (const headers of [{}, { origin: own }, { origin: ALLOWED }, { origin: ALLOWED.toUpperCase() }, { 'sec-fetch-site': 'same-origin' }]) {
+      const answer = await initialize(tokens.odin!, headers);
+      expect(answer.status, `${JSON.stringify(headers)} ${answer.body}`).toBe(200);
+      expect(answer.sessionId).not.toBeNull();
+    }
+  });
+});
+
+describe('sessions', () => {
+  it('a project holds at most maxSessionsPerProject: a new one closes its least recently used', async () => {
+    const opened: string[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      const answer = await initialize(tokens.openhorizon!);
+      expect(answer.status).toBe(200);
+      opened.push(answer.sessionId!);
+    }
+    await waitUntil(() => env.service.mcp!.sessions().filter((s) => s.project === 'openhorizon').length === 3 || undefined, 5000, 'the cap to hold');
+    const live = env.service.mcp!.sessions().filter((s) => s.project === 'openhorizon').map((s) => s.sessionId).sort();
+    expect(live).toEqual(opened.slice(2).sort());
+    expect(await ping(tokens.openhorizon!, opened[0]!)).toBe(404);
+    // Another project's sessions are not touched by openhorizon's cap.
+    expect(env.service.mcp!.sessions().some((s) => s.project === 'odin')).toBe(true);
+  });
+
+  it('an idle session expires; one with an open notification stream (the SDK client) stays', async () => {
+    const listening: Client = await mcpClient(url, tokens['health-agent']!);
+    try {
+      const idle = await initialize(tokens['health-agent']!);
+      expect(await ping(tokens['health-agent']!, idle.sessionId!)).toBe(200);
+      await waitUntil(() => !env.service.mcp!.sessions().some((s) => s.sessionId === idle.sessionId) || undefined, 15_000, 'the idle session to expire');
+      expect(await ping(tokens['health-agent']!, idle.sessionId!)).toBe(404);
+      // The SDK client keeps a GET stream open, so it is in use however long it waits; it still answers.
+      const status = await call(listening, 'tunnel_ping');
+      expect(status.isError).toBe(false);
+    } finally {
+      await listening.close();
+    }
+  }, 30_000);
+});
+
+describe('unauthenticated floods', () => {
+  it('300 requests without a valid token write one audit row so far, not 300', async () => {
+    const before = unauthenticatedRows().length;
+    const requests = Array.from({ length: 300 }, (_, i) =>
+      fetch(url, {
+        method: 'POST',
+        headers: { ...(i % 2 === 0 ? { authorization: 'Bearer tmk_not-a-token-at-all-000000' } : {}), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: initializeBody(i),
+      }).then(async (response) => {
+        await response.text();
+        return response.status;
+      }),
+    );
+    const statuses = await Promise.all(requests);
+    expect(new Set(statuses)).toEqual(new Set([401]));
+    const rows = unauthenticatedRows().slice(0, unauthenticatedRows().length - before);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ action: 'mcp.connect', outcome: 'denied', errorCode: 'UNAUTHENTICATED', target: '127.0.0.1' });
+  });
+});
