@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
@@ -123,9 +123,14 @@ export async function startSandboxEnvironment(config: Config, options: { edgeLis
   };
 }
 
-/** Writes `<dataDir>/sandbox.json` (mode 0600: it holds the demo tokens). */
+/**
+ * Writes `<dataDir>/sandbox.json` (mode 0600: it holds the demo tokens), atomically: written beside it, then renamed
+ * over it, so a reader (the CLI, a test, an agent) never sees half a file.
+ */
 export function writeSandboxFile(path: string, content: SandboxFile): void {
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600 });
-  chmodSync(path, 0o600);
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(temporary, 0o600);
+  renameSync(temporary, path);
 }
