@@ -52,6 +52,8 @@ export type ErrorCode =
   // secrets
   | 'SECRET_MISSING'
   | 'SECRET_INSECURE'
+  // the MCP surface
+  | 'RESOURCE_NOT_FOUND'
   // anything else
   | 'INTERNAL';
 

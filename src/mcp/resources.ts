@@ -45,7 +45,7 @@ export function readResource(uri: string, principal: Principal, backend: McpBack
     return { project, routes: backend.listRoutes({ project }).map(routeView) };
   }
   throw new TunnelManagerError({
-    code: 'INPUT_INVALID',
+    code: 'RESOURCE_NOT_FOUND',
     message: `There is no resource ${uri}.`,
     fix: `Use ${STATUS_URI} or ${ROUTES_PREFIX}<project>.`,
     details: { uri },

@@ -45,8 +45,8 @@ function jsonSchemaOf(schema: z.ZodTypeAny): Record<string, unknown> {
   return json;
 }
 
-/** The tools/list answer, built once per tool set: the schemas never change while the process runs. */
-const toolLists = new WeakMap<AnyToolDefinition[], ReturnType<typeof buildToolList>>();
+/** The tools/list answers, built once per tool set and role: the schemas never change while the process runs. */
+const toolLists = new WeakMap<AnyToolDefinition[], Map<Principal['role'], ReturnType<typeof buildToolList>>>();
 
 function buildToolList(tools: AnyToolDefinition[]) {
   return tools.map((tool) => ({
@@ -59,11 +59,17 @@ function buildToolList(tools: AnyToolDefinition[]) {
   }));
 }
 
-function toolListOf(tools: AnyToolDefinition[]): ReturnType<typeof buildToolList> {
-  let list = toolLists.get(tools);
+/** What a role sees in tools/list: a project supervisor, only the tools it may call; the meta-supervisor, all. */
+function toolListOf(tools: AnyToolDefinition[], role: Principal['role']): ReturnType<typeof buildToolList> {
+  let byRole = toolLists.get(tools);
+  if (!byRole) {
+    byRole = new Map();
+    toolLists.set(tools, byRole);
+  }
+  let list = byRole.get(role);
   if (!list) {
-    list = buildToolList(tools);
-    toolLists.set(tools, list);
+    list = buildToolList(tools.filter((tool) => tool.access !== 'ms' || role === 'ms'));
+    byRole.set(role, list);
   }
   return list;
 }
@@ -81,6 +87,9 @@ function inputError(tool: string, error: z.ZodError, args: unknown): TunnelManag
     details: { problems, received: typeof args === 'object' && args !== null ? Object.keys(args) : typeof args },
   });
 }
+
+/** The spec's JSON-RPC code for a resource that does not exist. */
+const RESOURCE_NOT_FOUND_RPC = -32002;
 
 /** Error codes that mean "not yours": audited as `denied` rather than `error`. */
 const DENIAL_CODES = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'ROUTE_NOT_OWNED', 'PORT_NOT_OWNED', 'PORT_OUT_OF_RANGE']);
@@ -177,7 +186,7 @@ export function createMcpServer(options: McpServerOptions): McpSession {
       'then tunnel_request_cname { subdomain, targetPort }. Every error has a code, a message and a fix to follow.',
   });
 
-  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: toolListOf(tools) }));
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: toolListOf(tools, principal.role) }));
 
   // Registered on the protocol layer, past the Server's tools/call wrapper (see RawCallToolRequestSchema).
   Protocol.prototype.setRequestHandler.call(server, RawCallToolRequestSchema, async (request): Promise<CallToolResult> => {
@@ -202,14 +211,15 @@ export function createMcpServer(options: McpServerOptions): McpSession {
       }
     };
     if (!tool) {
-      const error = new TunnelManagerError({
+      // The spec: an unknown tool is a protocol error (invalid params), not a tool result.
+      const shape: ErrorShape = {
         code: 'INPUT_INVALID',
         message: `There is no tool named ${name}.`,
-        fix: `Call tools/list for the tools; they are named ${tools.map((t) => t.name).join(', ')}.`,
+        fix: `Call tools/list for the tools you may call; they are named ${toolListOf(tools, principal.role).map((t) => t.name).join(', ')}.`,
         details: { tool: name },
-      });
-      audit('error', error.code, null);
-      return errorResult(error.toJSON());
+      };
+      audit('error', shape.code, null);
+      throw protocolError(ErrorCode.InvalidParams, shape);
     }
     if (tool.access === 'ms' && principal.role !== 'ms') {
       const error = new TunnelManagerError({
@@ -287,7 +297,14 @@ export function createMcpServer(options: McpServerOptions): McpSession {
     } catch (auditError) {
       logger?.error({ err: auditError }, 'could not write the audit row');
     }
-    const rpcCode = shape.code === 'INTERNAL' ? ErrorCode.InternalError : shape.code === 'FORBIDDEN' ? ErrorCode.InvalidRequest : ErrorCode.InvalidParams;
+    const rpcCode =
+      shape.code === 'INTERNAL'
+        ? ErrorCode.InternalError
+        : shape.code === 'FORBIDDEN'
+          ? ErrorCode.InvalidRequest
+          : shape.code === 'RESOURCE_NOT_FOUND'
+            ? RESOURCE_NOT_FOUND_RPC
+            : ErrorCode.InvalidParams;
     return protocolError(rpcCode, shape);
   };
   const readOrRefuse = (action: string, uri: string): unknown => {

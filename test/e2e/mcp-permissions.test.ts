@@ -173,9 +173,11 @@ describe('a project supervisor stays inside its own project', () => {
       const denied = await expectDenied(consilio, tool, args, 'FORBIDDEN');
       expect(denied.details).toMatchObject({ tool, project: 'consilio', role: 'ps' });
     }
-    // tools/list says which tools are the meta-supervisor's.
-    const listed = await consilio.listTools();
-    const restart = listed.tools.find((tool) => tool.name === 'tunnel_restart');
+    // tools/list shows a project only what it may call; the meta-supervisor sees its own tools marked as such.
+    const listed = (await consilio.listTools()).tools.map((tool) => tool.name);
+    for (const tool of ['tunnel_restart', 'tunnel_rollback_config', 'tunnel_get_audit', 'supervisor_inspect', 'tunnel_scan_orphans']) expect(listed).not.toContain(tool);
+    expect(listed).toContain('tunnel_request_cname');
+    const restart = (await ms.listTools()).tools.find((tool) => tool.name === 'tunnel_restart');
     expect(restart?.description).toContain('meta-supervisor only');
   });
 

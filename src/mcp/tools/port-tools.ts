@@ -45,7 +45,8 @@ export const releasePort = defineTool({
   description: 'Gives a port back. Refused while a route still targets it (delete the route first).',
   input: z.object({ port, project: z.string().max(63).optional().describe('meta-supervisor only') }).strict(),
   output: z.object({ port: z.number(), released: z.boolean() }),
-  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+  // Idempotent: releasing a released port again changes nothing (it answers PORT_NOT_OWNED).
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   access: 'any',
   auditTarget: (args) => String(args.port),
   handler: (args, { backend, principal }) => {

@@ -65,7 +65,8 @@ export const restartTunnel = defineTool({
   description: 'Restarts cloudflared now (graceful stop, then start), whatever state it is in, and answers with the status once it is running again.',
   input: z.object({}).strict(),
   output: statusSchema,
-  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  // Destructive: every project's traffic is cut while cloudflared restarts.
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   access: 'ms',
   handler: (_args, { backend, principal }) => backend.restartTunnel(principal),
 });

@@ -1,0 +1,102 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { call, mcpClient, startTestService } from '../helpers/service.ts';
+
+/**
+ * The protocol's own errors, as the MCP spec (2025-11-25) says, and tool annotations checked against what each tool
+ * does: a tool that says it only reads changes nothing; a tool that says it is destructive really interrupts.
+ */
+
+let env: Awaited<ReturnType<typeof startTestService>>;
+let ms: Client;
+let consilio: Client;
+let ownPort: number;
+
+async function rejection(promise: Promise<unknown>): Promise<McpError> {
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(McpError);
+  return error as McpError;
+}
+
+/** Everything a read-only tool must leave alone. */
+function world(): string {
+  const backend = env.service.backend;
+  return JSON.stringify({
+    routes: backend.listRoutes({}),
+    ports: backend.ports.list(),
+    records: env.service.sandbox!.emulator.state().records,
+    config: readFileSync(env.config.cloudflared.configPath, 'utf8'),
+    events: backend.events(0, 10_000).length,
+    tunnelPid: (env.service.supervisor.actor.getSnapshot().children as Record<string, { getSnapshot(): { context: { process?: { pid: number } | null } } }>).tunnel?.getSnapshot().context.process?.pid,
+  });
+}
+
+beforeAll(async () => {
+  env = await startTestService();
+  const info = env.service.sandboxInfo!;
+  ms = await mcpClient(info.mcpUrl, info.tokens['meta-supervisor']!);
+  consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
+  ownPort = (await call<{ port: number }>(consilio, 'port_allocate', { purpose: 'protocol test' })).data.port;
+  const route = await call(consilio, 'tunnel_request_cname', { subdomain: 'protocol', targetPort: ownPort });
+  expect(route.isError, JSON.stringify(route.data)).toBe(false);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([ms?.close(), consilio?.close()]);
+  await env?.stop();
+});
+
+describe('protocol errors', () => {
+  it('an unknown tool is invalid params (-32602) with the error shape, and audited', async () => {
+    const error = await rejection(consilio.callTool({ name: 'tunnel_teleport', arguments: {} }));
+    expect(error.code).toBe(-32602);
+    expect(error.message).toContain('There is no tool named tunnel_teleport');
+    expect(error.data).toMatchObject({ code: 'INPUT_INVALID', fix: expect.stringContaining('tunnel_request_cname') });
+    // The fix lists only what this caller may call.
+    expect((error.data as { fix: string }).fix).not.toContain('tunnel_restart');
+    const [row] = env.service.backend.audit({ limit: 1, principal: 'consilio' });
+    expect(row).toMatchObject({ action: 'tunnel_teleport', outcome: 'error', errorCode: 'INPUT_INVALID' });
+  });
+
+  it('an unknown resource is -32002 (resource not found) with the error shape', async () => {
+    for (const uri of ['tunnel://nothing', 'file:///etc/passwd']) {
+      const error = await rejection(consilio.readResource({ uri }));
+      expect(error.code).toBe(-32002);
+      expect(error.data).toMatchObject({ code: 'RESOURCE_NOT_FOUND', details: { uri }, fix: expect.stringContaining('tunnel://status') });
+    }
+  });
+});
+
+describe('annotations tell the truth', () => {
+  /** Arguments that make each read-only tool do its work rather than refuse. */
+  const READ_ARGS: Record<string, Record<string, unknown>> = {
+    tunnel_check_connectivity: { targetPort: 0 },
+    tunnel_recommend_config: { targetPort: 0 },
+  };
+
+  it('every tool marked readOnlyHint changes nothing when it works', async () => {
+    const tools = (await ms.listTools()).tools.filter((tool) => tool.annotations?.readOnlyHint === true);
+    expect(tools.length).toBeGreaterThan(8);
+    // Events written by the calls themselves would be changes too: none may appear.
+    for (const tool of tools) {
+      const args = tool.name in READ_ARGS ? { targetPort: ownPort } : {};
+      const before = world();
+      const result = await call(ms, tool.name, args);
+      expect(result.isError, `${tool.name}: ${JSON.stringify(result.data).slice(0, 300)}`).toBe(false);
+      expect(world(), `${tool.name} changed something`).toBe(before);
+    }
+  });
+
+  it('tunnel_restart is marked destructive, and it does interrupt: cloudflared is a new process', async () => {
+    const restart = (await ms.listTools()).tools.find((tool) => tool.name === 'tunnel_restart');
+    expect(restart?.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true });
+    const before = (await call<{ pid: number | null }>(ms, 'tunnel_get_status')).data.pid;
+    const after = (await call<{ pid: number }>(ms, 'tunnel_restart')).data.pid;
+    expect(after).not.toBe(before);
+  });
+});
