@@ -18,7 +18,9 @@ import { call, mcpClient, startOriginInRange } from '../helpers/service.ts';
  *
  * - every `active` route has exactly one DNS record carrying our marker, and exactly one rule in config.yml;
  * - no record carrying our marker (on our tunnel) and no managed rule exists without a row in the ledger;
- * - the tunnel is running again within the time its backoff step allows.
+ * - the tunnel is running again within the time its backoff step allows;
+ * - every answer a caller got is true: a request answered ok is active, one answered with an error is not, a delete
+ *   answered done left no row and no record.
  *
  * The manager runs as a real process (`tunnel-manager serve`, sandbox), the stand-in cloudflared it spawns as
  * another; the edge keeps its port across restarts, so an adopted stand-in reconnects.
@@ -143,18 +145,37 @@ async function routes(m: Manager): Promise<Route[]> {
   return listed.data.routes;
 }
 
+/** An answer a caller got in this round (calls cut off by a kill give none): it must match the world afterwards. */
+interface Answer {
+  op: 'request' | 'delete';
+  hostname: string;
+  ok: boolean;
+}
+let answers: Answer[] = [];
+let answersChecked = 0;
+
 /** A burst of concurrent requests and deletes, not awaited: the round decides what happens while they run. */
 function burst(m: Manager, port: number, round: number): Promise<unknown>[] {
   const operations: Promise<unknown>[] = [];
   const count = 2 + Math.floor(random() * 4);
   for (let i = 0; i < count; i += 1) {
     if (random() < 0.6) {
-      operations.push(call(m.consilio, 'tunnel_request_cname', { subdomain: `chaos-${round}-${i}`, targetPort: port }).catch(() => undefined));
+      const subdomain = `chaos-${round}-${i}`;
+      operations.push(
+        call(m.consilio, 'tunnel_request_cname', { subdomain, targetPort: port })
+          .then((result) => answers.push({ op: 'request', hostname: `${subdomain}.153.se`, ok: !result.isError }))
+          .catch(() => undefined),
+      );
     } else {
       operations.push(
         routes(m)
           .then((all) => all.filter((route) => route.hostname.startsWith('chaos-') && route.status === 'active'))
-          .then((active) => (active.length === 0 ? undefined : call(m.consilio, 'tunnel_delete_cname', { hostname: pick(active).hostname })))
+          .then(async (active) => {
+            if (active.length === 0) return;
+            const hostname = pick(active).hostname;
+            const result = await call<{ deleted?: boolean }>(m.consilio, 'tunnel_delete_cname', { hostname });
+            answers.push({ op: 'delete', hostname, ok: !result.isError && result.data.deleted === true });
+          })
           .catch(() => undefined),
       );
     }
@@ -191,6 +212,22 @@ async function checkInvariants(m: Manager, round: number, action: string): Promi
   }
   for (const record of marked) if (!ledger.has(record.name)) violations.push(`${where}: marked record ${record.name} has no ledger row`);
   for (const hostname of managedRules) if (!ledger.has(hostname)) violations.push(`${where}: managed rule ${hostname} has no ledger row`);
+
+  // Wrong answers: a request answered ok whose route is not active (unless a delete of it was answered ok since), a
+  // request answered with an error whose route is active, a delete answered ok whose row or record is still there.
+  const active = new Set(all.filter((route) => route.status === 'active').map((route) => route.hostname));
+  const deletedOk = new Set(answers.filter((answer) => answer.op === 'delete' && answer.ok).map((answer) => answer.hostname));
+  for (const answer of answers) {
+    answersChecked += 1;
+    if (answer.op === 'request' && answer.ok && !active.has(answer.hostname) && !deletedOk.has(answer.hostname)) {
+      violations.push(`${where}: request for ${answer.hostname} answered ok, but the route is not active`);
+    }
+    if (answer.op === 'request' && !answer.ok && active.has(answer.hostname)) violations.push(`${where}: request for ${answer.hostname} answered an error, but the route is active`);
+    if (answer.op === 'delete' && answer.ok && (ledger.has(answer.hostname) || marked.some((record) => record.name === answer.hostname))) {
+      violations.push(`${where}: delete of ${answer.hostname} answered done, but its row or record is still there`);
+    }
+  }
+  answers = [];
 }
 
 afterAll(async () => {
@@ -279,7 +316,7 @@ describe('chaos', () => {
         }
         await checkInvariants(manager, round, action);
       }
-      console.log(`chaos: ${round} rounds (${JSON.stringify(counts)}), ${violations.length} violations, seed ${seed}`);
+      console.log(`chaos: ${round} rounds (${JSON.stringify(counts)}), ${answersChecked} answers checked, ${violations.length} violations, seed ${seed}`);
       expect(violations).toEqual([]);
       expect(round).toBeGreaterThan(3);
     } finally {
