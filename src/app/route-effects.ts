@@ -181,6 +181,10 @@ export function provideRouteEffects(machine: RouteMachine, options: RouteEffects
         if (!route || route.requestId !== request.requestId || previous === null) return;
         // The rule could not be removed, so it still serves: the row goes back to what it was, nothing was deleted.
         routes.update(route.hostname, { status: previous.status as Route['status'], service: previous.service, requestId: null, lastError: error ? `${error.code}: ${error.message}` : null }, now());
+        // "Could not be removed" may be a retry after a crash whose first attempt did remove it (the cycle finished,
+        // the manager died before the saga moved on). The row is back, so the rule must be too: render it again (no
+        // change when it is there). Without this, an active route could sit without a rule until some other cycle.
+        if (previous.service !== null) await ingressChange({ ...input, request: { ...request, service: previous.service } }, 'add');
       }),
       keepForRetry: fromPromise<void, StepInput>(async ({ input }) => {
         const { request, error } = input;

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { EventRow } from '../../src/store/events-repository.ts';
@@ -129,5 +130,30 @@ describe('a delete while config.yml is broken by hand', () => {
     expect(done.isError, JSON.stringify(done.data)).toBe(false);
     expect(done.data).toMatchObject({ deleted: true, dnsRecordDeleted: true });
     expect(recordsNamed(hostname)).toEqual([]);
+  });
+});
+
+describe('a delete whose rule removal was written but failed after', () => {
+  it('puts the rule back with the row: the route keeps serving (found by the chaos test)', async () => {
+    const hostname = await publish('lock-held');
+    await waitUntil(() => ingressIdle() || undefined, 20_000, 'the ingress actor to be idle');
+    // A held git lock: the removal's new config.yml is written, then its commit fails, so the cycle fails after the
+    // rule left the file (as when the manager dies between a finished removal and the saga's next step).
+    const lock = join(dirname(env.config.cloudflared.configPath), '.git', 'index.lock');
+    writeFileSync(lock, '');
+    try {
+      const result = await call<ToolError>(consilio, 'tunnel_delete_cname', { hostname });
+      expect(result.isError, JSON.stringify(result.data)).toBe(true);
+      expect(result.data.code).toBe('GIT_FAILED');
+      expect(result.data.details).toMatchObject({ ruleRemoved: false, dnsRecordDeleted: false });
+      expect(env.service.backend.findRoute(hostname)).toMatchObject({ status: 'active', service: expect.stringContaining(String(port)) });
+      expect(recordsNamed(hostname)).toHaveLength(1);
+      // The answer says the route is as it was: then its rule is in config.yml too.
+      expect(hasRule(hostname)).toBe(true);
+    } finally {
+      rmSync(lock, { force: true });
+    }
+    await waitUntil(() => ingressIdle() || undefined, 20_000, 'the ingress actor to be idle');
+    expect((await viaEdge(env.service.sandboxInfo!.edgeUrl, hostname)).status).toBe(200);
   });
 });
