@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,8 @@ import type { SandboxFile } from '../../src/app/sandbox-mode.ts';
 import { MARKER_PREFIX } from '../../src/cloudflare/ownership-marker.ts';
 import { MANAGED_MARKER } from '../../src/cloudflared/ingress-render.ts';
 import { startCli, waitUntil } from '../helpers/cli.ts';
+import { standinPidsFor } from '../helpers/standin-cloudflared.ts';
+import { seededRandom } from '../helpers/random.ts';
 import { call, mcpClient, startOriginInRange } from '../helpers/service.ts';
 
 /**
@@ -37,18 +39,7 @@ const configFile = join(dir, 'tunnel-manager.yml');
 const configPath = join(dataDir, 'cloudflared', 'config.yml');
 const managerPids: number[] = [];
 
-/** mulberry32: a small seeded generator, so a failing round can be replayed with TM_CHAOS_SEED. */
-function generator(start: number): () => number {
-  let state = start >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = generator(seed);
+const random = seededRandom(seed);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
 
 function freePort(): Promise<number> {
@@ -63,17 +54,7 @@ function freePort(): Promise<number> {
 }
 
 function standinPids(): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (argv.some((arg) => arg.endsWith('standin-cloudflared.js')) && argv.includes(configPath)) pids.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
+  return standinPidsFor(configPath);
 }
 
 interface Manager {

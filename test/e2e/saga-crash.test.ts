@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { SandboxFile } from '../../src/app/sandbox-mode.ts';
 import { startCli, waitUntil } from '../helpers/cli.ts';
+import { standinPidsFor } from '../helpers/standin-cloudflared.ts';
 import { call, mcpClient, startOriginInRange, viaEdge } from '../helpers/service.ts';
 
 /**
@@ -64,19 +65,8 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Stand-in cloudflared processes running on THIS data directory's config.yml (the manager started them). */
 function standinPids(): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (argv.some((arg) => arg.endsWith('standin-cloudflared.js')) && argv.includes(configPath)) pids.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
+  return standinPidsFor(configPath);
 }
 
 function livePid(): number | null {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -124,4 +124,19 @@ export function waitReady(metricsAddress: string, connections = 1, timeoutMs = 1
     const body = ready?.body as { readyConnections?: number } | undefined;
     return ready?.status === 200 && (body?.readyConnections ?? 0) >= connections ? ready.body : undefined;
   }, timeoutMs, `/ready 200 with ${connections} connection(s) on ${metricsAddress}`);
+}
+
+/** Stand-in cloudflared processes running on the given config.yml (a manager started them), found in /proc. */
+export function standinPidsFor(configPath: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (argv.some((arg) => arg.endsWith('standin-cloudflared.js')) && argv.includes(configPath)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
 }

@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { redact, redactString, REDACTED } from '../../../src/secrets/redact.ts';
+import { seededRandom } from '../../helpers/random.ts';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
-/** A small seeded generator, so a failing token can be reproduced. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomToken(random: () => number, length: number): string {
   let token = '';
@@ -23,7 +13,7 @@ function randomToken(random: () => number, length: number): string {
 
 /** Tokens of every shape: random, and with `-` or `_` forced at either end or both. */
 function tokens(count: number): string[] {
-  const random = generator(20261203);
+  const random = seededRandom(20261203);
   const out: string[] = [];
   for (let i = 0; i < count; i += 1) {
     const body = randomToken(random, 40);
@@ -57,7 +47,7 @@ describe('redaction of generated tokens', () => {
   });
 
   it('replaces our own MCP tokens wherever they stand', () => {
-    const random = generator(7);
+    const random = seededRandom(7);
     for (let i = 0; i < 1000; i += 1) {
       const token = `tmk_${randomToken(random, 43)}`;
       expect(redactString(`x-${token}-y`)).not.toContain(token.slice(4));
