@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { ErrorShape } from '../errors.ts';
 import type { McpBackend } from './backend.ts';
 import { DenialAudit } from './denial-audit.ts';
+import { SessionEventStore } from './event-store.ts';
 import type { Principal, PrincipalDirectory } from './principal.ts';
 import { createMcpServer, type McpSession } from './server.ts';
 
@@ -188,6 +189,9 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
     const mcp = createMcpServer({ principal, backend, ...(logger ? { logger } : {}) });
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
+      // Resumable streams: a client that reconnects with Last-Event-ID gets what it missed; SSE carries `retry`.
+      eventStore: new SessionEventStore(),
+      retryInterval: 2000,
       enableDnsRebindingProtection: true,
       allowedHosts: [`${options.host}:${boundPort}`, `localhost:${boundPort}`, `127.0.0.1:${boundPort}`],
       onsessioninitialized: (id) => {

@@ -141,3 +141,72 @@ describe('unauthenticated floods', () => {
     expect(rows[0]).toMatchObject({ action: 'mcp.connect', outcome: 'denied', errorCode: 'UNAUTHENTICATED', target: '127.0.0.1' });
   });
 });
+
+describe('resumable streams', () => {
+  /** Reads SSE events from a response until `until` says stop; returns them as { id, data }. */
+  async function readEvents(response: Response, until: (events: { id: string | null; data: string }[]) => boolean, timeoutMs: number) {
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    const events: { id: string | null; data: string }[] = [];
+    let buffer = '';
+    const deadline = Date.now() + timeoutMs;
+    while (!until(events)) {
+      if (Date.now() > deadline) throw new Error(`no matching SSE events within ${timeoutMs} ms: ${JSON.stringify(events).slice(0, 500)}`);
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const id = /^id: (.*)$/m.exec(block)?.[1] ?? null;
+        const data = /^data: (.*)$/m.exec(block)?.[1] ?? '';
+        if (data !== '') events.push({ id, data });
+      }
+    }
+    await reader.cancel();
+    return events;
+  }
+
+  function openStream(token: string, sessionId: string, lastEventId?: string): Promise<Response> {
+    return fetch(url, {
+      method: 'GET',
+      headers: {
+        authorization: `Bearer ${token}`,
+        accept: 'text/event-stream',
+        'mcp-session-id': sessionId,
+        'mcp-protocol-version': '2025-06-18',
+        ...(lastEventId ? { 'last-event-id': lastEventId } : {}),
+      },
+    });
+  }
+
+  const kindOf = (data: string) => ((JSON.parse(data) as { params?: { data?: { kind?: string } } }).params?.data?.kind ?? '');
+
+  it('a client that reconnects with Last-Event-ID gets the notifications it missed, and none twice', async () => {
+    const token = tokens['shared-services']!;
+    const { sessionId } = await initialize(token);
+    const ms = await mcpClient(url, tokens['meta-supervisor']!);
+    try {
+      const first = await openStream(token, sessionId!);
+      expect(first.status).toBe(200);
+      const reading = readEvents(first, (events) => events.some((e) => kindOf(e.data) === 'tunnel.down'), 20_000);
+      expect((await call(ms, 'tunnel_restart')).isError).toBe(false);
+      const seen = await reading; // the stream is closed once tunnel.down arrived
+      const lastSeen = seen.at(-1)!;
+      expect(lastSeen.id).toMatch(/:\d+$/);
+
+      // While disconnected: another restart, so at least one more tunnel.down and tunnel.recovered are sent.
+      expect((await call(ms, 'tunnel_restart')).isError).toBe(false);
+      const again = await openStream(token, sessionId!, lastSeen.id!);
+      expect(again.status).toBe(200);
+      const missed = await readEvents(again, (events) => events.filter((e) => kindOf(e.data) === 'tunnel.recovered').length >= 2, 20_000);
+      const sequence = (id: string | null) => Number(id!.slice(id!.lastIndexOf(':') + 1));
+      expect(missed.every((e) => sequence(e.id) > sequence(lastSeen.id))).toBe(true);
+      expect(new Set(missed.map((e) => e.id)).size).toBe(missed.length);
+      expect(missed.map((e) => kindOf(e.data))).toEqual(expect.arrayContaining(['tunnel.recovered', 'tunnel.down']));
+    } finally {
+      await ms.close();
+    }
+  }, 60_000);
+});
