@@ -5,6 +5,21 @@ import { ROUTE_ACTOR_PREFIX, type SupervisorMachine } from '../../machines/super
 import type { AuditRepository } from '../store/audit-repository.ts';
 import type { EventBus } from './event-bus.ts';
 
+/** Calls `onStep` with each state a saga enters, until it stops. */
+function reportSteps(child: AnyActorRef, onStep: (step: string) => void): void {
+  let last = '';
+  const report = (snapshot: { value?: unknown; status?: string }) => {
+    const step = typeof snapshot.value === 'string' ? snapshot.value : JSON.stringify(snapshot.value);
+    if (step !== last) {
+      last = step;
+      onStep(step);
+    }
+    if (snapshot.status !== 'active') subscription.unsubscribe();
+  };
+  const subscription = child.subscribe({ next: (snapshot) => report(snapshot as never), error: () => subscription.unsubscribe() });
+  report(child.getSnapshot() as never);
+}
+
 /**
  * Starts route sagas as children of the supervisor and delivers their outcome. A saga that was running when
  * the service stopped is restored with the supervisor and resumed here on boot; its outcome is published and
@@ -22,7 +37,8 @@ export class RouteRunner {
     private readonly flush: () => void = () => undefined,
   ) {}
 
-  run(request: RouteRequest): Promise<RouteOutput> {
+  /** Starts a saga; `onStep` hears each state it enters (for MCP progress notifications). */
+  run(request: RouteRequest, onStep?: (step: string) => void): Promise<RouteOutput> {
     const actor = this.supervisor();
     actor.send({ type: 'ROUTE.START', request });
     // Persist the new saga at once, before its first step writes anything (the reserve step yields first): a crash
@@ -30,6 +46,7 @@ export class RouteRunner {
     this.flush();
     const child = actor.getSnapshot().children[`${ROUTE_ACTOR_PREFIX}${request.requestId}`];
     if (!child) throw new Error(`the route saga ${request.requestId} did not start`);
+    if (onStep) reportSteps(child as AnyActorRef, onStep);
     return this.follow(request.requestId, child as AnyActorRef);
   }
 

@@ -94,12 +94,16 @@ export interface RollbackView {
   reloaded: boolean;
 }
 
+/** Reports a step of a long call, in plain words. */
+export type Progress = (message: string) => void;
+
 export interface McpBackend {
   status(): TunnelStatus;
   metrics(): Promise<MetricsView>;
   restartTunnel(by: Principal): Promise<TunnelStatus>;
-  requestCname(by: Principal, request: CnameRequest): Promise<CnameResult>;
-  deleteCname(by: Principal, hostname: string): Promise<DeleteResult>;
+  /** `progress` hears each step of the saga (MCP progress notifications, when the caller asked for them). */
+  requestCname(by: Principal, request: CnameRequest, progress?: Progress): Promise<CnameResult>;
+  deleteCname(by: Principal, hostname: string, progress?: Progress): Promise<DeleteResult>;
   findRoute(hostname: string): Route | undefined;
   listRoutes(filter: { project?: string }): Route[];
   pageRoutes(filter: { project?: string | undefined; after: string; limit: number }): { routes: Route[]; total: number };

@@ -17,7 +17,7 @@ import { zodToJsonSchema } from 'zod-to-json-schema';
 import { redact } from '../secrets/redact.ts';
 import { TunnelManagerError, toErrorShape, type ErrorShape } from '../errors.ts';
 import type { EventRow } from '../store/events-repository.ts';
-import type { McpBackend } from './backend.ts';
+import type { McpBackend, Progress } from './backend.ts';
 import { eventFor } from './event-scope.ts';
 import type { Principal } from './principal.ts';
 import { readResource, resourceUrisFor, resourcesAffectedBy, RESOURCE_TEMPLATES } from './resources.ts';
@@ -135,6 +135,23 @@ function protocolError(code: number, shape: ErrorShape): Error {
   return Object.assign(new Error(`${shape.code}: ${shape.message} fix: ${shape.fix}`), { code, data: shape });
 }
 
+/**
+ * When the caller sent `_meta.progressToken`, a reporter that sends one `notifications/progress` per step (progress
+ * counts the steps; the total is not known in advance); otherwise none, and nothing is sent.
+ */
+function progressReporter(
+  meta: unknown,
+  send: (notification: { method: 'notifications/progress'; params: { progressToken: string | number; progress: number; message: string } }) => Promise<void>,
+): Progress | undefined {
+  const token = typeof meta === 'object' && meta !== null ? (meta as { progressToken?: unknown }).progressToken : undefined;
+  if (typeof token !== 'string' && typeof token !== 'number') return undefined;
+  let steps = 0;
+  return (message) => {
+    steps += 1;
+    void send({ method: 'notifications/progress', params: { progressToken: token, progress: steps, message } }).catch(() => undefined);
+  };
+}
+
 function withoutSecrets(args: unknown, secretNames: string[] = []): Record<string, unknown> {
   if (typeof args !== 'object' || args === null) return {};
   const copy = { ...(args as Record<string, unknown>) };
@@ -189,7 +206,7 @@ export function createMcpServer(options: McpServerOptions): McpSession {
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: toolListOf(tools, principal.role) }));
 
   // Registered on the protocol layer, past the Server's tools/call wrapper (see RawCallToolRequestSchema).
-  Protocol.prototype.setRequestHandler.call(server, RawCallToolRequestSchema, async (request): Promise<CallToolResult> => {
+  Protocol.prototype.setRequestHandler.call(server, RawCallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
     const started = performance.now();
     const { name, arguments: args } = request.params;
     const tool = byName.get(name);
@@ -260,8 +277,9 @@ export function createMcpServer(options: McpServerOptions): McpSession {
       return errorResult(error.toJSON());
     }
     const target = tool.auditTarget?.(parsed.data) ?? null;
+    const progress = progressReporter(request.params._meta, (notification) => extra.sendNotification(notification));
     try {
-      const output = tool.output.parse(await tool.handler(parsed.data, { principal, backend })) as Record<string, unknown>;
+      const output = tool.output.parse(await tool.handler(parsed.data, { principal, backend, ...(progress ? { progress } : {}) })) as Record<string, unknown>;
       audit('ok', null, target);
       return { content: [{ type: 'text', text: JSON.stringify(output) }], structuredContent: output };
     } catch (error) {

@@ -1,11 +1,13 @@
 import type { z } from 'zod';
 import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
-import type { McpBackend } from './backend.ts';
+import type { McpBackend, Progress } from './backend.ts';
 import type { Principal } from './principal.ts';
 
 export interface ToolContext {
   principal: Principal;
   backend: McpBackend;
+  /** Present when the caller sent a progressToken: each call sends one notifications/progress. */
+  progress?: Progress;
 }
 
 /**

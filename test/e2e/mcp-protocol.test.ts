@@ -100,3 +100,23 @@ describe('annotations tell the truth', () => {
     expect(after).not.toBe(before);
   });
 });
+
+describe('progress notifications', () => {
+  it('a request and a delete with a progressToken report each saga step, in order', async () => {
+    const heard: { progress: number; message?: string }[] = [];
+    const onprogress = (progress: { progress: number; message?: string }) => heard.push(progress);
+    const published = await consilio.callTool({ name: 'tunnel_request_cname', arguments: { subdomain: 'progress', targetPort: ownPort } }, undefined, { onprogress });
+    expect(published.isError, JSON.stringify(published.structuredContent)).not.toBe(true);
+    const steps = heard.map((p) => p.message ?? '');
+    expect(steps.length).toBeGreaterThanOrEqual(4);
+    expect(steps.every((message) => message.startsWith('publishing progress.153.se: '))).toBe(true);
+    expect(heard.map((p) => p.progress)).toEqual(heard.map((_, i) => i + 1));
+    expect(steps.join(' ')).toMatch(/creatingDns|dns/i);
+
+    heard.length = 0;
+    const deleted = await consilio.callTool({ name: 'tunnel_delete_cname', arguments: { hostname: 'progress.153.se' } }, undefined, { onprogress });
+    expect(deleted.isError).not.toBe(true);
+    expect(heard.length).toBeGreaterThanOrEqual(3);
+    expect(heard.every((p) => p.message?.startsWith('deleting progress.153.se: '))).toBe(true);
+  });
+});

@@ -85,7 +85,7 @@ export const requestCname = defineTool({
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
   access: 'any',
   auditTarget: (args) => `${args.subdomain}${args.domain ? `.${args.domain}` : ''}`,
-  handler: (args, { backend, principal }) => backend.requestCname(principal, args),
+  handler: (args, { backend, principal, progress }) => backend.requestCname(principal, args, progress),
 });
 
 export const deleteCname = defineTool({
@@ -99,9 +99,7 @@ export const deleteCname = defineTool({
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
   access: 'any',
   auditTarget: (args) => args.hostname,
-  handler: (args, { backend, principal }) => {
-    return backend.deleteCname(principal, args.hostname);
-  },
+  handler: (args, { backend, principal, progress }) => backend.deleteCname(principal, args.hostname, progress),
 });
 
 export const listCnames = defineTool({
