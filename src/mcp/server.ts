@@ -13,12 +13,12 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { zodToJsonSchema } from 'zod-to-json-schema';
 import { redact } from '../secrets/redact.ts';
 import { TunnelManagerError, toErrorShape, type ErrorShape } from '../errors.ts';
 import type { EventRow } from '../store/events-repository.ts';
 import type { McpBackend, Progress } from './backend.ts';
 import { eventFor } from './event-scope.ts';
+import { jsonSchemaOf } from './json-schema.ts';
 import type { Principal } from './principal.ts';
 import { readResource, resourceUrisFor, resourcesAffectedBy, RESOURCE_TEMPLATES } from './resources.ts';
 import type { AnyToolDefinition } from './tool-definition.ts';
@@ -38,12 +38,6 @@ const ERROR_SCHEMA = {
   },
   required: ['code', 'message', 'fix', 'details'],
 };
-
-function jsonSchemaOf(schema: z.ZodTypeAny): Record<string, unknown> {
-  const json = zodToJsonSchema(schema, { target: 'jsonSchema7', $refStrategy: 'none' }) as Record<string, unknown>;
-  delete json.$schema;
-  return json;
-}
 
 /** The tools/list answers, built once per tool set and role: the schemas never change while the process runs. */
 const toolLists = new WeakMap<AnyToolDefinition[], Map<Principal['role'], ReturnType<typeof buildToolList>>>();

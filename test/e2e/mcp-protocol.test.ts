@@ -103,8 +103,10 @@ describe('annotations tell the truth', () => {
 
 describe('progress notifications', () => {
   it('a request and a delete with a progressToken report each saga step, in order', async () => {
-    const heard: { progress: number; message?: string }[] = [];
-    const onprogress = (progress: { progress: number; message?: string }) => heard.push(progress);
+    const heard: { progress: number; message?: string | undefined }[] = [];
+    const onprogress = (progress: { progress: number; message?: string | undefined }): void => {
+      heard.push(progress);
+    };
     const published = await consilio.callTool({ name: 'tunnel_request_cname', arguments: { subdomain: 'progress', targetPort: ownPort } }, undefined, { onprogress });
     expect(published.isError, JSON.stringify(published.structuredContent)).not.toBe(true);
     const steps = heard.map((p) => p.message ?? '');
