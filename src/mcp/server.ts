@@ -26,17 +26,22 @@ import { ALL_TOOLS } from './tools/index.ts';
 
 export const SERVER_INFO = { name: 'tunnel-manager', version: '0.1.0' };
 
-/** The error shape every tool may answer with (`isError: true`), as JSON Schema. */
+/**
+ * The error shape every tool may answer with (`isError: true`), as JSON Schema. Each tool's outputSchema carries it
+ * (`anyOf: [result, error]`): the SDK's client validates an error's structured content against the tool's own
+ * schema, compiled alone, so a `$ref` to one shared definition could not resolve there. It is defined once, here.
+ */
 const ERROR_SCHEMA = {
   type: 'object',
   description: 'An error: a stable code, what happened, what to do next, and details.',
   properties: {
-    code: { type: 'string' },
-    message: { type: 'string' },
-    fix: { type: 'string' },
-    details: { type: 'object' },
+    code: { type: 'string', description: 'stable error code, e.g. PORT_NOT_OWNED; handle failures by it' },
+    message: { type: 'string', description: 'what happened, in plain words' },
+    fix: { type: 'string', description: 'what to do next, often the exact call to make' },
+    details: { type: 'object', additionalProperties: true, description: 'what makes the failure concrete: the field, the owner, the networks…' },
   },
   required: ['code', 'message', 'fix', 'details'],
+  additionalProperties: false,
 };
 
 /** The tools/list answers, built once per tool set and role: the schemas never change while the process runs. */

@@ -122,3 +122,33 @@ describe('progress notifications', () => {
     expect(heard.every((p) => p.message?.startsWith('deleting progress.153.se: '))).toBe(true);
   });
 });
+
+describe('tools/list as a client receives it', () => {
+  it('uses the portable spelling everywhere, the shared error shape included', async () => {
+    const { tools } = await ms.listTools();
+    const problems: string[] = [];
+    const visit = (node: unknown, path: string): void => {
+      if (node === null || typeof node !== 'object') return;
+      if (Array.isArray(node)) {
+        node.forEach((item, index) => visit(item, `${path}[${index}]`));
+        return;
+      }
+      const schema = node as Record<string, unknown>;
+      if (Array.isArray(schema.type)) problems.push(`${path}: type ${JSON.stringify(schema.type)}`);
+      for (const [key, value] of Object.entries(schema)) {
+        if (key === 'properties' && value !== null && typeof value === 'object') {
+          for (const [name, property] of Object.entries(value)) visit(property, `${path}.${name}`);
+        } else if (value !== null && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0 && key !== 'properties') {
+          problems.push(`${path}.${key}: empty schema`);
+        } else visit(value, `${path}.${key}`);
+      }
+    };
+    for (const tool of tools) {
+      visit(tool.inputSchema, `${tool.name}.input`);
+      visit(tool.outputSchema, `${tool.name}.output`);
+    }
+    expect(problems).toEqual([]);
+    const error = (tools[0]?.outputSchema as unknown as { anyOf: Record<string, unknown>[] }).anyOf[1];
+    expect(error).toMatchObject({ required: ['code', 'message', 'fix', 'details'], additionalProperties: false });
+  });
+});

@@ -10,8 +10,8 @@ export const getEvents = defineTool({
     'Keep `nextCursor` and pass it next time: nothing is missed while you were offline.',
   input: z
     .object({
-      cursor: z.number().int().min(0).default(0),
-      limit: z.number().int().min(1).max(500).default(100),
+      cursor: z.number().int().min(0).default(0).describe('the id of the last event you saw (the nextCursor of your previous call); 0 for everything kept'),
+      limit: z.number().int().min(1).max(500).default(100).describe('events per call, 1 to 500 (default 100)'),
     })
     .strict(),
   output: z.object({

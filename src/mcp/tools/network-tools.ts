@@ -19,7 +19,7 @@ export const checkConnectivity = defineTool({
   description:
     'For one of your ports: which target cloudflared would use (localhost:PORT or container-name:PORT) and why, and whether it really answers, ' +
     'tested from where cloudflared runs (TCP connect and an HTTP request). Says exactly which check was done.',
-  input: z.object({ targetPort: port }).strict(),
+  input: z.object({ targetPort: port.describe('one of your allocated ports, e.g. 3100') }).strict(),
   output: connectivity,
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   access: 'any',
@@ -33,7 +33,7 @@ export const recommendConfig = defineTool({
   description:
     'What to change in your Docker setup so that a route to this port would work, as exact commands (docker network connect …, -p …), ' +
     'or confirmation that nothing needs to change.',
-  input: z.object({ targetPort: port }).strict(),
+  input: z.object({ targetPort: port.describe('one of your allocated ports, e.g. 3100') }).strict(),
   output: connectivity,
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   access: 'any',

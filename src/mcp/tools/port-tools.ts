@@ -24,8 +24,13 @@ export const allocatePort = defineTool({
   description: "Reserves a port of your project's range for a service (the given one, or the next free one) and answers the port. Routes may only target your allocated ports.",
   input: z
     .object({
-      port: port.optional(),
-      purpose: z.string().min(1, 'say what the port is for').max(200).regex(/^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$/, 'one line of text, no control characters'),
+      port: port.optional().describe('a free port of your range to take, e.g. 3150; leave out for the lowest free one'),
+      purpose: z
+        .string()
+        .min(1, 'say what the port is for')
+        .max(200)
+        .regex(/^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$/, 'one line of text, no control characters')
+        .describe('what runs on the port, one line (1 to 200 characters), e.g. "web frontend"'),
       project: z.string().max(63).optional().describe('meta-supervisor only: allocate for another project'),
     })
     .strict(),
@@ -43,7 +48,7 @@ export const releasePort = defineTool({
   name: 'port_release',
   title: 'Release a port',
   description: 'Gives a port back. Refused while a route still targets it (delete the route first).',
-  input: z.object({ port, project: z.string().max(63).optional().describe('meta-supervisor only') }).strict(),
+  input: z.object({ port: port.describe('the allocated port to give back'), project: z.string().max(63).optional().describe('meta-supervisor only: the project the port belongs to') }).strict(),
   output: z.object({ port: z.number(), released: z.boolean() }),
   // Idempotent: releasing a released port again changes nothing (it answers PORT_NOT_OWNED).
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
@@ -69,7 +74,7 @@ export const listPorts = defineTool({
   name: 'port_list',
   title: 'List ports',
   description: 'Your allocated ports with their purposes and your range (the meta-supervisor sees all, or one project).',
-  input: z.object({ project: z.string().max(63).optional() }).strict(),
+  input: z.object({ project: z.string().max(63).optional().describe("meta-supervisor only: one project's ports; a project supervisor always sees its own") }).strict(),
   output: z.object({
     range: z.object({ from: z.number(), to: z.number() }).nullable(),
     allocations: z.array(allocation),

@@ -8,13 +8,14 @@ import { portArgument as port } from './arguments.ts';
 /** Per-route origin settings cloudflared accepts; anything else is refused. */
 const originRequest = z
   .object({
-    connectTimeout: z.string().regex(/^\d+(ms|s|m)$/, 'a duration such as 30s').optional(),
-    noTLSVerify: z.boolean().optional(),
-    httpHostHeader: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'a host name').optional(),
-    originServerName: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'a host name').optional(),
-    http2Origin: z.boolean().optional(),
+    connectTimeout: z.string().regex(/^\d+(ms|s|m)$/, 'a duration such as 30s').optional().describe('how long cloudflared waits to connect to your service, e.g. "30s" or "500ms" (default 30s)'),
+    noTLSVerify: z.boolean().optional().describe('true: accept a self-signed certificate from an https:// service (default false)'),
+    httpHostHeader: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'a host name').optional().describe('the Host header sent to your service instead of the public name, e.g. "localhost"'),
+    originServerName: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'a host name').optional().describe("the TLS server name to expect from an https:// service, e.g. \"app.internal\""),
+    http2Origin: z.boolean().optional().describe('true: speak HTTP/2 to your service (default false)'),
   })
-  .strict();
+  .strict()
+  .describe('optional per-route settings for how cloudflared talks to your service; leave out for the defaults');
 
 const routeSchema = z.object({
   hostname: z.string(),
@@ -24,8 +25,8 @@ const routeSchema = z.object({
   targetPort: z.number().nullable(),
   target: z.string().nullable(),
   reason: z.string().nullable(),
-  status: z.string(),
-  source: z.string(),
+  status: z.enum(['pending', 'active', 'deleting', 'failed', 'adopted']).describe('pending: being published; active: serving; deleting: being removed (or its DNS record is still to delete); failed; adopted: found in Cloudflare on first start'),
+  source: z.enum(['request', 'adopted']).describe('request: made by tunnel_request_cname; adopted: found pointing at the tunnel'),
   expiresAt: z.string().nullable(),
   /** Set when the orphan scan found the route without a reason to exist (tunnel_scan_orphans). */
   orphan: z.object({ reason: z.enum(['project-removed', 'record-missing', 'port-unallocated']), since: z.string() }).nullable(),
@@ -64,8 +65,14 @@ export const requestCname = defineTool({
       domain: z.string().max(253).optional().describe('a zone of the account (tunnel_list_domains); default: the default zone'),
       targetPort: port.describe('a port allocated to you'),
       originRequest: originRequest.optional(),
-      expiresInSeconds: z.number().int().min(60, 'at least 60 seconds').max(366 * 24 * 3600, 'at most a year').optional(),
-      dryRun: z.boolean().optional(),
+      expiresInSeconds: z
+        .number()
+        .int()
+        .min(60, 'at least 60 seconds')
+        .max(366 * 24 * 3600, 'at most a year')
+        .optional()
+        .describe('remove the route by itself after this many seconds (60 to 31622400), e.g. 3600 for a preview; default: never'),
+      dryRun: z.boolean().optional().describe('true: answer the plan (target, reason, steps) and change nothing (default false)'),
     })
     .strict(),
   output: z.object({

@@ -1,5 +1,17 @@
 import { z } from 'zod';
+import { tunnelMachine } from '../../../machines/tunnel.machine.ts';
 import { defineTool } from '../tool-definition.ts';
+
+/** The leaf states of a machine, dotted as status shows them (`running.up`). */
+function leafStates(node: { states?: Record<string, unknown> }, prefix = ''): string[] {
+  const children = Object.entries(node.states ?? {});
+  if (children.length === 0) return [prefix];
+  return children.flatMap(([key, child]) => leafStates(child as { states?: Record<string, unknown> }, prefix === '' ? key : `${prefix}.${key}`));
+}
+
+/** Every state the tunnel actor can be in, and `unknown` before the service ever ran on this data directory. */
+const TUNNEL_STATES: [string, ...string[]] = ['unknown', ...leafStates(tunnelMachine.root)];
+const tunnelState = z.enum(TUNNEL_STATES).describe('the tunnel actor\'s state: running.up serves traffic; running.degraded serves with fewer connections; the others do not');
 
 const probeSchema = z
   .object({
@@ -11,7 +23,7 @@ const probeSchema = z
   .nullable();
 
 export const statusSchema = z.object({
-  state: z.string().describe('running.up, running.degraded, starting, restarting, backoff, stopping, stopped'),
+  state: tunnelState,
   pid: z.number().nullable(),
   adopted: z.boolean().nullable(),
   upSince: z.string().nullable(),
@@ -46,7 +58,7 @@ export const getMetrics = defineTool({
   description: "cloudflared's counters (total requests, request errors, responses by status code, HA connections) and health over the last 24 hours.",
   input: z.object({}).strict(),
   output: z.object({
-    state: z.string(),
+    state: tunnelState,
     readyConnections: z.number().nullable(),
     haConnections: z.number().nullable(),
     totalRequests: z.number().nullable(),
