@@ -58,6 +58,8 @@ export interface RouteContext {
   compensationErrors: RouteErrorShape[];
   /** deprovision: the row as it was before the delete began, to put back if the rule cannot be removed. */
   previous: { status: string; service: string | null } | null;
+  /** provision: the caller cancelled; the saga undoes what it did at the end of the step it is in. */
+  cancelled?: boolean;
 }
 
 export interface RouteOutput {
@@ -86,7 +88,20 @@ export interface MarkDeletingOutput {
   previous: { status: string; service: string | null };
 }
 
-export type RouteEvent = { type: 'RECHECK' };
+/**
+ * RECHECK: a restored saga looks again. CANCEL: the caller gave up on a provision; it takes effect when the running
+ * step ends (never in the middle of one, so a step and its undoing never run at once), and not once the route is
+ * being activated.
+ */
+export type RouteEvent = { type: 'RECHECK' } | { type: 'CANCEL' };
+
+/** The error a cancelled provision ends with. */
+export const CANCELLED_ERROR: RouteErrorShape = {
+  code: 'CANCELLED',
+  message: 'The request was cancelled by its caller before the route was published; everything done for it was undone.',
+  fix: 'Request it again when you want it published.',
+  details: {},
+};
 
 const now = (): number => Date.now();
 
@@ -141,8 +156,11 @@ export const routeMachine = setup({
   guards: {
     isProvision: ({ context }) => context.request.kind === 'provision',
     dnsCreatedHere: ({ context }) => context.dnsCreated && context.dnsRecordId !== null,
+    cancelRequested: ({ context }) => context.cancelled === true,
   },
   actions: {
+    markCancelled: assign({ cancelled: true }),
+    recordCancelled: assign({ error: CANCELLED_ERROR }),
     /** Closes the timing of the step that just ended and opens the next one. */
     timeStep: assign(({ context }, params: { step: string }) => ({
       timings: [...context.timings, { step: params.step, ms: now() - context.stepStartedAt }],
@@ -185,39 +203,55 @@ export const routeMachine = setup({
 
     // ── provision ──────────────────────────────────────────────────────────────
     reserving: {
+      on: { CANCEL: { actions: 'markCancelled' } },
       invoke: {
         id: 'reserve',
         src: 'reserveRoute',
         input: stepInput,
-        onDone: { target: 'creatingDns', actions: { type: 'timeStep', params: { step: 'reserve' } } },
+        onDone: [
+          { guard: 'cancelRequested', target: 'releasingReservation', actions: [{ type: 'timeStep', params: { step: 'reserve' } }, 'recordCancelled'] },
+          { target: 'creatingDns', actions: { type: 'timeStep', params: { step: 'reserve' } } },
+        ],
         // Nothing was reserved: nothing to undo.
         onError: { target: 'failed', actions: 'recordError' },
       },
     },
     creatingDns: {
+      on: { CANCEL: { actions: 'markCancelled' } },
       invoke: {
         id: 'dns',
         src: 'ensureDnsRecord',
         input: stepInput,
-        onDone: { target: 'configuringIngress', actions: ['recordDns', { type: 'timeStep', params: { step: 'dns' } }] },
+        onDone: [
+          { guard: 'cancelRequested', target: 'deletingDns', actions: ['recordDns', { type: 'timeStep', params: { step: 'dns' } }, 'recordCancelled'] },
+          { target: 'configuringIngress', actions: ['recordDns', { type: 'timeStep', params: { step: 'dns' } }] },
+        ],
         onError: { target: 'releasingReservation', actions: ['recordError', { type: 'timeStep', params: { step: 'dns' } }] },
       },
     },
     configuringIngress: {
+      on: { CANCEL: { actions: 'markCancelled' } },
       invoke: {
         id: 'ingress',
         src: 'applyIngress',
         input: stepInput,
-        onDone: { target: 'awaitingTunnel', actions: ['recordCommit', { type: 'timeStep', params: { step: 'ingress' } }] },
+        onDone: [
+          { guard: 'cancelRequested', target: 'removingIngress', actions: ['recordCommit', { type: 'timeStep', params: { step: 'ingress' } }, 'recordCancelled'] },
+          { target: 'awaitingTunnel', actions: ['recordCommit', { type: 'timeStep', params: { step: 'ingress' } }] },
+        ],
         onError: { target: 'removingIngress', actions: ['recordError', { type: 'timeStep', params: { step: 'ingress' } }] },
       },
     },
     awaitingTunnel: {
+      on: { CANCEL: { actions: 'markCancelled' } },
       invoke: {
         id: 'ready',
         src: 'awaitTunnelReady',
         input: stepInput,
-        onDone: { target: 'activating', actions: { type: 'timeStep', params: { step: 'tunnelReady' } } },
+        onDone: [
+          { guard: 'cancelRequested', target: 'removingIngress', actions: [{ type: 'timeStep', params: { step: 'tunnelReady' } }, 'recordCancelled'] },
+          { target: 'activating', actions: { type: 'timeStep', params: { step: 'tunnelReady' } } },
+        ],
         onError: { target: 'removingIngress', actions: ['recordError', { type: 'timeStep', params: { step: 'tunnelReady' } }] },
       },
     },

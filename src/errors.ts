@@ -54,6 +54,7 @@ export type ErrorCode =
   | 'SECRET_INSECURE'
   // the MCP surface
   | 'RESOURCE_NOT_FOUND'
+  | 'CANCELLED'
   // anything else
   | 'INTERNAL';
 

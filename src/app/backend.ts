@@ -18,7 +18,7 @@ import { selectTarget, targetUnreachableError, type TargetChosen, type TargetSel
 import { topologyToMermaid } from '../docker/topology-diagram.ts';
 import type { TopologyTracker } from '../docker/topology-tracker.ts';
 import { TunnelManagerError, type ErrorCode } from '../errors.ts';
-import type { CnameRequest, CnameResult, ConnectivityView, DeleteResult, McpBackend, MetricsView, Progress, RollbackView, TopologyView } from '../mcp/backend.ts';
+import type { CnameRequest, CnameResult, ConnectivityView, DeleteResult, McpBackend, MetricsView, CallHooks, RollbackView, TopologyView } from '../mcp/backend.ts';
 import type { Principal } from '../mcp/principal.ts';
 import type { PortManager } from '../ports/port-manager.ts';
 import type { AuditRepository } from '../store/audit-repository.ts';
@@ -139,7 +139,7 @@ export function createBackend(options: BackendOptions): ServiceBackend {
    * not be removed, so nothing was deleted and the route is as it was), or half done (the rule is gone but the
    * record is not: the row stays `deleting`, is retried on a schedule, and the owner may retry).
    */
-  async function deprovision(route: Route, progress?: Progress): Promise<DeleteResult> {
+  async function deprovision(route: Route, hooks: CallHooks = {}): Promise<DeleteResult> {
     const { hostname } = route;
     const output = await runner.run({
       requestId: randomUUID(),
@@ -153,7 +153,7 @@ export function createBackend(options: BackendOptions): ServiceBackend {
       targetReason: route.targetReason,
       originRequest: route.originRequest,
       expiresAt: route.expiresAt,
-    }, progress === undefined ? undefined : (step) => progress(`deleting ${hostname}: ${step}`));
+    }, { ...(hooks.progress ? { onStep: (step: string) => hooks.progress?.(`deleting ${hostname}: ${step}`) } : {}) });
     if (!output.ok) {
       const error = output.error!;
       const after = routes.find(hostname);
@@ -292,7 +292,7 @@ export function createBackend(options: BackendOptions): ServiceBackend {
       return status();
     },
 
-    async requestCname(principal: Principal, request: CnameRequest, progress?: Progress): Promise<CnameResult> {
+    async requestCname(principal: Principal, request: CnameRequest, hooks: CallHooks = {}): Promise<CnameResult> {
       const zone = zoneFor(request.domain);
       const hostname = requestedHostname(request.subdomain, zone.name);
       ports.assertOwned(principal.project, request.targetPort);
@@ -362,7 +362,10 @@ export function createBackend(options: BackendOptions): ServiceBackend {
         originRequest: request.originRequest ?? null,
         expiresAt,
       };
-      const output = await runner.run(routeRequest, progress === undefined ? undefined : (step) => progress(`publishing ${hostname}: ${step}`));
+      const output = await runner.run(routeRequest, {
+        ...(hooks.progress ? { onStep: (step: string) => hooks.progress?.(`publishing ${hostname}: ${step}`) } : {}),
+        ...(hooks.signal ? { signal: hooks.signal } : {}),
+      });
       if (!output.ok) {
         const error = output.error!;
         throw new TunnelManagerError({
@@ -375,7 +378,7 @@ export function createBackend(options: BackendOptions): ServiceBackend {
       return { ...base, dryRun: false, timings: output.timings, dnsRecordId: output.dnsRecordId, commit: output.commit };
     },
 
-    async deleteCname(principal: Principal, asGiven: string, progress?: Progress): Promise<DeleteResult> {
+    async deleteCname(principal: Principal, asGiven: string, hooks: CallHooks = {}): Promise<DeleteResult> {
       // Errors about the argument quote it as given; everything else uses the ledger's lower-case name.
       const hostname = asGiven.toLowerCase();
       const route = routes.find(hostname);
@@ -416,7 +419,7 @@ export function createBackend(options: BackendOptions): ServiceBackend {
           details: { hostname, status: route.status },
         });
       }
-      return deprovision(route, progress);
+      return deprovision(route, hooks);
     },
 
     retryDelete: async (hostname: string) => {

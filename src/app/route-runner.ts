@@ -37,8 +37,11 @@ export class RouteRunner {
     private readonly flush: () => void = () => undefined,
   ) {}
 
-  /** Starts a saga; `onStep` hears each state it enters (for MCP progress notifications). */
-  run(request: RouteRequest, onStep?: (step: string) => void): Promise<RouteOutput> {
+  /**
+   * Starts a saga. `onStep` hears each state it enters (MCP progress notifications); an abort of `signal` sends the
+   * saga CANCEL (a provision then undoes itself at the end of its current step).
+   */
+  run(request: RouteRequest, options: { onStep?: (step: string) => void; signal?: AbortSignal } = {}): Promise<RouteOutput> {
     const actor = this.supervisor();
     actor.send({ type: 'ROUTE.START', request });
     // Persist the new saga at once, before its first step writes anything (the reserve step yields first): a crash
@@ -46,8 +49,19 @@ export class RouteRunner {
     this.flush();
     const child = actor.getSnapshot().children[`${ROUTE_ACTOR_PREFIX}${request.requestId}`];
     if (!child) throw new Error(`the route saga ${request.requestId} did not start`);
-    if (onStep) reportSteps(child as AnyActorRef, onStep);
-    return this.follow(request.requestId, child as AnyActorRef);
+    if (options.onStep) reportSteps(child as AnyActorRef, options.onStep);
+    const outcome = this.follow(request.requestId, child as AnyActorRef);
+    const { signal } = options;
+    if (signal) {
+      const cancel = () => (child as AnyActorRef).send({ type: 'CANCEL' });
+      if (signal.aborted) cancel();
+      else {
+        signal.addEventListener('abort', cancel, { once: true });
+        const stopListening = () => signal.removeEventListener('abort', cancel);
+        outcome.then(stopListening, stopListening);
+      }
+    }
+    return outcome;
   }
 
   /** Sagas restored from the snapshot: follow each to its end. */

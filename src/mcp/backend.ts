@@ -97,13 +97,23 @@ export interface RollbackView {
 /** Reports a step of a long call, in plain words. */
 export type Progress = (message: string) => void;
 
+/** What an MCP call brings besides its arguments: where to report progress, and the caller's cancellation. */
+export interface CallHooks {
+  progress?: Progress;
+  /** Aborted when the caller cancels (notifications/cancelled). */
+  signal?: AbortSignal;
+}
+
 export interface McpBackend {
   status(): TunnelStatus;
   metrics(): Promise<MetricsView>;
   restartTunnel(by: Principal): Promise<TunnelStatus>;
-  /** `progress` hears each step of the saga (MCP progress notifications, when the caller asked for them). */
-  requestCname(by: Principal, request: CnameRequest, progress?: Progress): Promise<CnameResult>;
-  deleteCname(by: Principal, hostname: string, progress?: Progress): Promise<DeleteResult>;
+  /**
+   * `hooks.progress` hears each step of the saga (MCP progress notifications, when the caller asked for them); an
+   * abort of `hooks.signal` cancels a provision at the end of its current step, and what it did is undone.
+   */
+  requestCname(by: Principal, request: CnameRequest, hooks?: CallHooks): Promise<CnameResult>;
+  deleteCname(by: Principal, hostname: string, hooks?: CallHooks): Promise<DeleteResult>;
   findRoute(hostname: string): Route | undefined;
   listRoutes(filter: { project?: string }): Route[];
   pageRoutes(filter: { project?: string | undefined; after: string; limit: number }): { routes: Route[]; total: number };

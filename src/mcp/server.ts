@@ -278,7 +278,7 @@ export function createMcpServer(options: McpServerOptions): McpSession {
     const target = tool.auditTarget?.(parsed.data) ?? null;
     const progress = progressReporter(request.params._meta, (notification) => extra.sendNotification(notification));
     try {
-      const output = tool.output.parse(await tool.handler(parsed.data, { principal, backend, ...(progress ? { progress } : {}) })) as Record<string, unknown>;
+      const output = tool.output.parse(await tool.handler(parsed.data, { principal, backend, signal: extra.signal, ...(progress ? { progress } : {}) })) as Record<string, unknown>;
       audit('ok', null, target);
       return { content: [{ type: 'text', text: JSON.stringify(output) }], structuredContent: output };
     } catch (error) {

@@ -8,6 +8,8 @@ export interface ToolContext {
   backend: McpBackend;
   /** Present when the caller sent a progressToken: each call sends one notifications/progress. */
   progress?: Progress;
+  /** Aborted when the caller cancels the request (notifications/cancelled). */
+  signal?: AbortSignal;
 }
 
 /**

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { waitUntil } from '../helpers/cli.ts';
 import { call, mcpClient, startTestService } from '../helpers/service.ts';
 
 /**
@@ -150,5 +151,35 @@ describe('tools/list as a client receives it', () => {
     expect(problems).toEqual([]);
     const error = (tools[0]?.outputSchema as unknown as { anyOf: Record<string, unknown>[] }).anyOf[1];
     expect(error).toMatchObject({ required: ['code', 'message', 'fix', 'details'], additionalProperties: false });
+  });
+});
+
+describe('cancellation', () => {
+  it('a request cancelled while its DNS record is being created undoes it all: no row, no record, no rule', async () => {
+    const events: { kind: string; data: Record<string, unknown> }[] = [];
+    const unsubscribe = env.service.bus.subscribe((event) => events.push(event));
+    // The record's creation takes 1.5 s, so the cancel arrives while that step runs.
+    env.service.sandbox!.emulator.setFaults([{ route: 'POST /zones/:zone/dns_records', latencyMs: 1500 }]);
+    const controller = new AbortController();
+    try {
+      const call = consilio.callTool({ name: 'tunnel_request_cname', arguments: { subdomain: 'cancelled', targetPort: ownPort } }, undefined, {
+        signal: controller.signal,
+        onprogress: (progress) => {
+          if (progress.message?.endsWith('creatingDns')) controller.abort('changed my mind');
+        },
+      });
+      await expect(call).rejects.toThrow();
+      const failed = await waitUntil(() => events.find((event) => event.kind === 'route.failed' && event.data.hostname === 'cancelled.153.se'), 15_000, 'the cancelled saga to end');
+      expect(failed.data.error).toMatchObject({ code: 'CANCELLED' });
+      expect(failed.data.compensationErrors).toEqual([]);
+    } finally {
+      env.service.sandbox!.emulator.setFaults([]);
+      unsubscribe();
+    }
+    expect(env.service.backend.findRoute('cancelled.153.se')).toBeUndefined();
+    expect(env.service.sandbox!.emulator.state().records.filter((record) => record.name === 'cancelled.153.se')).toEqual([]);
+    expect(readFileSync(env.config.cloudflared.configPath, 'utf8')).not.toContain('cancelled.153.se');
+    const [row] = env.service.backend.audit({ limit: 1, principal: 'consilio' });
+    expect(row).toMatchObject({ action: 'tunnel_request_cname', errorCode: 'CANCELLED' });
   });
 });

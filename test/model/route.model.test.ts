@@ -40,10 +40,14 @@ const outputs: Record<string, unknown[]> = {
   removeRule: [{ commit: 'def456' }],
 };
 
-const events: EventObject[] = INVOKES.flatMap((id) => [
-  ...(outputs[id] ?? [undefined]).map((output) => ({ type: `xstate.done.actor.${id}`, output }) as EventObject),
-  { type: `xstate.error.actor.${id}`, error: failure } as EventObject,
-]);
+const events: EventObject[] = [
+  ...INVOKES.flatMap((id) => [
+    ...(outputs[id] ?? [undefined]).map((output) => ({ type: `xstate.done.actor.${id}`, output }) as EventObject),
+    { type: `xstate.error.actor.${id}`, error: failure } as EventObject,
+  ]),
+  // The caller cancels: at any point of the walk.
+  { type: 'CANCEL' },
+];
 
 function request(kind: RouteRequest['kind']): RouteRequest {
   return {
@@ -61,7 +65,7 @@ function request(kind: RouteRequest['kind']): RouteRequest {
   };
 }
 
-const decisive = (context: RouteContext) => ({ dnsCreated: context.dnsCreated, failed: context.error !== null });
+const decisive = (context: RouteContext) => ({ dnsCreated: context.dnsCreated, failed: context.error !== null, cancelled: context.cancelled === true });
 
 function pathsFor(kind: RouteRequest['kind']) {
   return getShortestPaths(routeMachine, {
@@ -92,6 +96,12 @@ function controllableActor(kind: RouteRequest['kind']) {
   );
   const actor = createActor(routeMachine.provide({ actors: actors }), { input: request(kind) });
   async function exec(event: EventObject) {
+    if (event.type === 'CANCEL') {
+      calls.push('CANCEL');
+      actor.send({ type: 'CANCEL' });
+      await vi.advanceTimersByTimeAsync(0);
+      return;
+    }
     const [, outcome, , id] = event.type.split('.') as [string, 'done' | 'error', string, string];
     const step = pending.get(id);
     if (!step) throw new Error(`the model completes step ${id}, but the actor is not running it`);
@@ -137,6 +147,15 @@ describe.each(['provision', 'deprovision'] as const)('route saga, model-based (%
       expect(calls).not.toContain('forget');
       if (calls.includes('removeRule') && !calls.includes('deleteRecord')) expect(calls).not.toContain('keep');
       if (calls.includes('deleteRecord')) expect(calls).not.toContain('restore');
+    }
+    if (kind === 'provision' && calls.includes('CANCEL')) {
+      // Once cancelled, no step forward starts: only the one running ends, then the undoing.
+      const after = calls.slice(calls.indexOf('CANCEL') + 1);
+      const running = calls[calls.indexOf('CANCEL') - 1];
+      const forward = ['reserve', 'dns', 'ingress', 'ready', 'activate'];
+      const activateStarted = running === 'activate';
+      if (!activateStarted) expect(after.filter((step) => forward.includes(step))).toEqual([]);
+      if (snapshot.status === 'done' && !activateStarted) expect(snapshot.value).toBe('failed');
     }
     if (snapshot.status === 'done') {
       const output = snapshot.output;

@@ -92,7 +92,7 @@ export const requestCname = defineTool({
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
   access: 'any',
   auditTarget: (args) => `${args.subdomain}${args.domain ? `.${args.domain}` : ''}`,
-  handler: (args, { backend, principal, progress }) => backend.requestCname(principal, args, progress),
+  handler: (args, { backend, principal, progress, signal }) => backend.requestCname(principal, args, { ...(progress ? { progress } : {}), ...(signal ? { signal } : {}) }),
 });
 
 export const deleteCname = defineTool({
@@ -106,7 +106,7 @@ export const deleteCname = defineTool({
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
   access: 'any',
   auditTarget: (args) => args.hostname,
-  handler: (args, { backend, principal, progress }) => backend.deleteCname(principal, args.hostname, progress),
+  handler: (args, { backend, principal, progress }) => backend.deleteCname(principal, args.hostname, progress ? { progress } : {}),
 });
 
 export const listCnames = defineTool({
