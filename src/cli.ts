@@ -230,10 +230,11 @@ async function withDatabase<T>(options: Options, use: (db: Database, config: Con
 
 async function machinesExport(positionals: string[], options: Options): Promise<number> {
   if (positionals[0] !== 'export') throw new UsageError('usage: tunnel-manager machines export --format json|mermaid [--out DIR] [--docs FILE]');
-  const [{ MACHINES }, { machineToMermaid }, { renderMachinesDoc }] = await Promise.all([
+  const [{ MACHINES }, { machineToMermaid }, { renderMachinesDoc }, { machineConfigOf }] = await Promise.all([
     import('../machines/index.ts'),
     import('./app/machine-diagram.ts'),
     import('./app/machines-doc.ts'),
+    import('./app/machine-export.ts'),
   ]);
   if (options.docs !== undefined) {
     writeFileSync(options.docs, renderMachinesDoc());
@@ -244,7 +245,7 @@ async function machinesExport(positionals: string[], options: Options): Promise<
   if (format !== 'json' && format !== 'mermaid') throw new UsageError(`--format must be json or mermaid, not ${JSON.stringify(format)}`);
   const rendered = Object.entries(MACHINES).map(([name, machine]) => ({
     name,
-    text: format === 'json' ? `${JSON.stringify(machine.toJSON(), null, 2)}\n` : machineToMermaid(machine),
+    text: format === 'json' ? `${JSON.stringify(machineConfigOf(machine), null, 2)}\n` : machineToMermaid(machine),
   }));
   if (options.out !== undefined) {
     mkdirSync(options.out, { recursive: true });
@@ -256,7 +257,7 @@ async function machinesExport(positionals: string[], options: Options): Promise<
     return EXIT.ok;
   }
   if (format === 'json') {
-    print(JSON.stringify(Object.fromEntries(Object.entries(MACHINES).map(([name, machine]) => [name, machine.toJSON()])), null, 2));
+    print(JSON.stringify(Object.fromEntries(Object.entries(MACHINES).map(([name, machine]) => [name, machineConfigOf(machine)])), null, 2));
   } else {
     for (const { name, text } of rendered) print(`%% ${name}\n${text}`);
   }

@@ -31,7 +31,7 @@ export function renderMachinesDoc(): string {
     '',
     'Every machine is an XState v5 `setup({...}).createMachine({...})` with named actions, guards, actors and delays;',
     'effects are injected with `.provide()` in `src/app`. `tunnel-manager machines export --format json` prints the',
-    'definitions for Stately\'s tools.',
+    'configurations, which `createMachine()` loads back (see docs/cli.md).',
     '',
     ...sections,
   ].join('\n');

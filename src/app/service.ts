@@ -45,6 +45,7 @@ import { PortsRepository } from '../store/ports-repository.ts';
 import { RoutesRepository } from '../store/routes-repository.ts';
 import { createBackend, waitForTunnelRunning, type ServiceBackend } from './backend.ts';
 import { startRetention } from './retention.ts';
+import { assertInspectorUrl, startStatelyInspector } from './stately-inspector.ts';
 import { startDeleteRetries } from './delete-retry.ts';
 import { askActor, supervisorChild } from './supervisor-children.ts';
 import type { Config } from './config.ts';
@@ -89,6 +90,8 @@ export interface ServiceOptions {
   deleteRetryIntervalMs?: number;
   /** Overrides `mcp.sessionIdleMinutes` (tests use a short one). */
   mcpSessionIdleMs?: number;
+  /** A Stately inspector to send the live actors to (default: the TM_INSPECT environment variable; none when unset). */
+  inspectUrl?: string;
 }
 
 export interface Service {
@@ -118,6 +121,8 @@ function splitHostPort(address: string): { host: string; port: number } {
  */
 export async function startService(config: Config, options: ServiceOptions): Promise<Service> {
   const { logger } = options;
+  const inspectUrl = options.inspectUrl ?? process.env.TM_INSPECT;
+  if (inspectUrl) assertInspectorUrl(inspectUrl);
   const mode = config.cloudflare.apiBaseUrl ? 'production' : 'sandbox';
   const { db, migration } = openDatabase(config.databasePath);
   if (migration.applied.length > 0) logger.info({ migration }, 'database migrated');
@@ -356,12 +361,15 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         }),
       },
     });
+    const stately = inspectUrl ? await startStatelyInspector(inspectUrl, logger) : null;
+    if (stately) cleanups.push(() => stately.stop());
     const supervisor = startDurableSupervisor({
       machine,
       settings: supervisorSettingsFrom(config),
       repository: new ActorRepository(db),
       machineVersion: machinesVersion(),
       logger,
+      ...(stately ? { inspect: stately.inspect } : {}),
       beforeStart: (actor) => {
         supervisorActor = actor;
       },
