@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { eventFor } from '../event-scope.ts';
 import { defineTool } from '../tool-definition.ts';
+import { describedObject } from './arguments.ts';
 
 export const getEvents = defineTool({
   name: 'tunnel_get_events',
@@ -14,10 +15,24 @@ export const getEvents = defineTool({
       limit: z.number().int().min(1).max(500).default(100).describe('events per call, 1 to 500 (default 100)'),
     })
     .strict(),
-  output: z.object({
-    events: z.array(z.object({ id: z.number(), time: z.string(), kind: z.string(), project: z.string(), data: z.record(z.unknown()) })),
-    nextCursor: z.number(),
-  }),
+  output: describedObject(
+    {
+      events: z.array(
+        describedObject(
+          { id: z.number(), time: z.string(), kind: z.string(), project: z.string(), data: z.record(z.unknown()) },
+          {
+            id: "the event's id: the cursor to pass next time",
+            time: 'when it happened (ISO 8601)',
+            kind: 'what happened, e.g. tunnel.down, tunnel.recovered, route.created, route.failed, route.orphaned',
+            project: 'the project it concerns, or "*" for everyone',
+            data: 'the details of this kind of event (hostname, reason, error, fix…)',
+          },
+        ),
+      ),
+      nextCursor: z.number(),
+    },
+    { events: 'the events after your cursor, oldest first', nextCursor: 'pass as `cursor` next time (your cursor again when nothing is new)' },
+  ),
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   access: 'any',
   handler: (args, { backend, principal }) => {

@@ -2,9 +2,12 @@ import { z } from 'zod';
 import { TunnelManagerError } from '../../errors.ts';
 import type { Principal } from '../principal.ts';
 import { defineTool } from '../tool-definition.ts';
-import { portArgument as port } from './arguments.ts';
+import { describedObject, portArgument as port } from './arguments.ts';
 
-const allocation = z.object({ port: z.number(), project: z.string(), purpose: z.string(), allocatedAt: z.string() });
+const allocation = describedObject(
+  { port: z.number(), project: z.string(), purpose: z.string(), allocatedAt: z.string() },
+  { port: 'the allocated port', project: 'the project it belongs to', purpose: 'what runs on it, as given', allocatedAt: 'when it was allocated (ISO 8601)' },
+);
 
 /** The project a call acts for: the caller's own, or another one named by the meta-supervisor. */
 function actingFor(principal: Principal, project: string | undefined): string {
@@ -49,7 +52,7 @@ export const releasePort = defineTool({
   title: 'Release a port',
   description: 'Gives a port back. Refused while a route still targets it (delete the route first).',
   input: z.object({ port: port.describe('the allocated port to give back'), project: z.string().max(63).optional().describe('meta-supervisor only: the project the port belongs to') }).strict(),
-  output: z.object({ port: z.number(), released: z.boolean() }),
+  output: describedObject({ port: z.number(), released: z.boolean() }, { port: 'the port given back', released: 'true: it is free for the project again' }),
   // Idempotent: releasing a released port again changes nothing (it answers PORT_NOT_OWNED).
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   access: 'any',
@@ -75,10 +78,16 @@ export const listPorts = defineTool({
   title: 'List ports',
   description: 'Your allocated ports with their purposes and your range (the meta-supervisor sees all, or one project).',
   input: z.object({ project: z.string().max(63).optional().describe("meta-supervisor only: one project's ports; a project supervisor always sees its own") }).strict(),
-  output: z.object({
-    range: z.object({ from: z.number(), to: z.number() }).nullable(),
-    allocations: z.array(allocation),
-  }),
+  output: describedObject(
+    {
+      range: describedObject({ from: z.number(), to: z.number() }, { from: 'first port of the range', to: 'last port of the range' }).nullable(),
+      allocations: z.array(allocation),
+    },
+    {
+      range: "the project's port range (null when the meta-supervisor lists all projects)",
+      allocations: 'the allocated ports, lowest first',
+    },
+  ),
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   access: 'any',
   handler: (args, { backend, principal }) => {

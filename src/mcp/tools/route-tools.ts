@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { TunnelManagerError } from '../../errors.ts';
 import type { Route } from '../../store/routes-repository.ts';
 import { defineTool } from '../tool-definition.ts';
-import { portArgument as port } from './arguments.ts';
+import { describedObject, portArgument as port } from './arguments.ts';
 
 
 /** Per-route origin settings cloudflared accepts; anything else is refused. */
@@ -17,21 +17,39 @@ const originRequest = z
   .strict()
   .describe('optional per-route settings for how cloudflared talks to your service; leave out for the defaults');
 
-const routeSchema = z.object({
-  hostname: z.string(),
-  url: z.string(),
-  project: z.string(),
-  zone: z.string(),
-  targetPort: z.number().nullable(),
-  target: z.string().nullable(),
-  reason: z.string().nullable(),
-  status: z.enum(['pending', 'active', 'deleting', 'failed', 'adopted']).describe('pending: being published; active: serving; deleting: being removed (or its DNS record is still to delete); failed; adopted: found in Cloudflare on first start'),
-  source: z.enum(['request', 'adopted']).describe('request: made by tunnel_request_cname; adopted: found pointing at the tunnel'),
-  expiresAt: z.string().nullable(),
-  /** Set when the orphan scan found the route without a reason to exist (tunnel_scan_orphans). */
-  orphan: z.object({ reason: z.enum(['project-removed', 'record-missing', 'port-unallocated']), since: z.string() }).nullable(),
-  createdAt: z.string(),
-});
+const routeSchema = describedObject(
+  {
+    hostname: z.string(),
+    url: z.string(),
+    project: z.string(),
+    zone: z.string(),
+    targetPort: z.number().nullable(),
+    target: z.string().nullable(),
+    reason: z.string().nullable(),
+    status: z.enum(['pending', 'active', 'deleting', 'failed', 'adopted']),
+    source: z.enum(['request', 'adopted']),
+    expiresAt: z.string().nullable(),
+    orphan: describedObject(
+      { reason: z.enum(['project-removed', 'record-missing', 'port-unallocated']), since: z.string() },
+      { reason: 'why the route lost its reason to exist (see tunnel_scan_orphans)', since: 'since when (ISO 8601)' },
+    ).nullable(),
+    createdAt: z.string(),
+  },
+  {
+    hostname: 'the public name, e.g. "app.153.se"',
+    url: 'the public URL, e.g. "https://app.153.se"',
+    project: 'the project that owns the route',
+    zone: 'the Cloudflare zone the name is in',
+    targetPort: 'the allocated port the route serves (null for an adopted route without one)',
+    target: 'where cloudflared sends the traffic, e.g. "http://localhost:3100" or "http://web:3100"',
+    reason: 'why that target was chosen',
+    status: 'pending: being published; active: serving; deleting: being removed (or its DNS record is still to delete); failed; adopted: found in Cloudflare on first start',
+    source: 'request: made by tunnel_request_cname; adopted: found pointing at the tunnel',
+    expiresAt: 'when the route removes itself (ISO 8601), null for never',
+    orphan: 'set when the orphan scan found the route without a reason to exist (tunnel_scan_orphans); null otherwise',
+    createdAt: 'when the route was created (ISO 8601)',
+  },
+);
 
 export function routeView(route: Route) {
   return {
@@ -50,7 +68,9 @@ export function routeView(route: Route) {
   };
 }
 
-const timings = z.array(z.object({ step: z.string(), ms: z.number() }));
+const timings = z
+  .array(describedObject({ step: z.string(), ms: z.number() }, { step: 'the saga step, e.g. dns, ingress, tunnelReady', ms: 'how long it took, in milliseconds' }))
+  .describe('each step of the request and its time, in order');
 
 export const requestCname = defineTool({
   name: 'tunnel_request_cname',
@@ -75,20 +95,36 @@ export const requestCname = defineTool({
       dryRun: z.boolean().optional().describe('true: answer the plan (target, reason, steps) and change nothing (default false)'),
     })
     .strict(),
-  output: z.object({
-    url: z.string(),
-    hostname: z.string(),
-    zone: z.string(),
-    target: z.string(),
-    reason: z.string(),
-    alternatives: z.array(z.string()),
-    dryRun: z.boolean(),
-    plan: z.array(z.string()),
-    timings,
-    dnsRecordId: z.string().nullable(),
-    commit: z.string().nullable(),
-    expiresAt: z.string().nullable(),
-  }),
+  output: describedObject(
+    {
+      url: z.string(),
+      hostname: z.string(),
+      zone: z.string(),
+      target: z.string(),
+      reason: z.string(),
+      alternatives: z.array(z.string()),
+      dryRun: z.boolean(),
+      plan: z.array(z.string()),
+      timings,
+      dnsRecordId: z.string().nullable(),
+      commit: z.string().nullable(),
+      expiresAt: z.string().nullable(),
+    },
+    {
+      url: 'the public URL, e.g. "https://app.153.se"',
+      hostname: 'the public name',
+      zone: 'the Cloudflare zone it is in',
+      target: 'where cloudflared sends the traffic, e.g. "http://localhost:3100"',
+      reason: 'why that target: where cloudflared runs and where your service listens',
+      alternatives: 'other targets that were considered, each with why not',
+      dryRun: 'true when nothing was changed (the plan only)',
+      plan: 'the steps, in plain words',
+      timings: 'each step and its time (empty for a dry run)',
+      dnsRecordId: 'the id of the CNAME record in Cloudflare',
+      commit: 'the git commit of config.yml that added the rule',
+      expiresAt: 'when the route removes itself (ISO 8601), null for never',
+    },
+  ),
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
   access: 'any',
   auditTarget: (args) => `${args.subdomain}${args.domain ? `.${args.domain}` : ''}`,
@@ -102,7 +138,15 @@ export const deleteCname = defineTool({
     'Removes a route you own: its ingress rule (with a reload) and its DNS record (only a record tunnel-manager created), then the ledger entry. ' +
     'The meta-supervisor may remove any route.',
   input: z.object({ hostname: z.string().min(1).max(253).describe('e.g. "app.153.se"') }).strict(),
-  output: z.object({ hostname: z.string(), deleted: z.boolean(), dnsRecordDeleted: z.boolean(), timings }),
+  output: describedObject(
+    { hostname: z.string(), deleted: z.boolean(), dnsRecordDeleted: z.boolean(), timings },
+    {
+      hostname: 'the name that was removed',
+      deleted: 'true: rule, record (if ours) and ledger entry are gone',
+      dnsRecordDeleted: 'true when a DNS record was deleted (false for a record this manager did not create, which is left alone)',
+      timings: 'each step of the removal and its time',
+    },
+  ),
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
   access: 'any',
   auditTarget: (args) => args.hostname,
@@ -122,7 +166,15 @@ export const listCnames = defineTool({
       cursor: z.string().max(253).optional().describe('the nextCursor of the previous page'),
     })
     .strict(),
-  output: z.object({ routes: z.array(routeSchema), count: z.number(), total: z.number(), nextCursor: z.string().nullable() }),
+  output: describedObject(
+    { routes: z.array(routeSchema), count: z.number(), total: z.number(), nextCursor: z.string().nullable() },
+    {
+      routes: 'this page of routes, in hostname order',
+      count: 'routes on this page',
+      total: 'routes in all pages',
+      nextCursor: 'pass as `cursor` for the next page; null on the last page',
+    },
+  ),
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   access: 'any',
   handler: (args, { backend, principal }) => {
@@ -149,21 +201,44 @@ export const listDomains = defineTool({
   description: 'The zones of the Cloudflare account on which routes can be published; the default one is used when a request names no domain.',
   input: z.object({}).strict(),
   output: z.object({
-    domains: z.array(z.object({ zoneId: z.string(), name: z.string(), status: z.string(), plan: z.string().nullable(), isDefault: z.boolean() })),
+    domains: z
+      .array(
+        describedObject(
+          { zoneId: z.string(), name: z.string(), status: z.string(), plan: z.string().nullable(), isDefault: z.boolean() },
+          {
+            zoneId: "the zone's Cloudflare id",
+            name: 'the domain, e.g. "153.se": pass it as `domain` to tunnel_request_cname',
+            status: "Cloudflare's status of the zone, e.g. active or pending",
+            plan: "the zone's Cloudflare plan, when known",
+            isDefault: 'true for the zone used when a request names no domain',
+          },
+        ),
+      )
+      .describe('the zones routes can be published on'),
   }),
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   access: 'any',
   handler: (_args, { backend }) => ({ domains: backend.listDomains() }),
 });
 
-const orphanSchema = z.object({
-  hostname: z.string(),
-  project: z.string(),
-  reason: z.enum(['project-removed', 'record-missing', 'port-unallocated']),
-  detail: z.string(),
-  fix: z.string(),
-  since: z.string(),
-});
+const orphanSchema = describedObject(
+  {
+    hostname: z.string(),
+    project: z.string(),
+    reason: z.enum(['project-removed', 'record-missing', 'port-unallocated']),
+    detail: z.string(),
+    fix: z.string(),
+    since: z.string(),
+  },
+  {
+    hostname: 'the orphaned route',
+    project: 'its owner',
+    reason: 'project-removed: its project left the configuration; record-missing: its DNS record no longer points at the tunnel; port-unallocated: its port is no longer allocated to its project',
+    detail: 'what exactly was found',
+    fix: 'what to do about it',
+    since: 'since when it is orphaned (ISO 8601)',
+  },
+);
 
 export const scanOrphans = defineTool({
   name: 'tunnel_scan_orphans',
@@ -173,16 +248,37 @@ export const scanOrphans = defineTool({
     'points at the tunnel, or whose port is no longer allocated to their project. Flags them (tunnel_list_cnames shows `orphan`) and tells each ' +
     'owner once (event route.orphaned). Only a removed project\'s routes are removed, after orphans.projectRemovedGraceHours; each finding says what to do.',
   input: z.object({}).strict(),
-  output: z.object({
-    scannedAt: z.string(),
-    routes: z.number(),
-    zonesChecked: z.array(z.string()),
-    orphans: z.array(orphanSchema),
-    newlyOrphaned: z.array(z.string()),
-    resolved: z.array(z.string()),
-    /** Records marked as ours, pointing at our tunnel, with no route in the ledger: reported, never deleted. */
-    unledgered: z.array(z.object({ hostname: z.string(), zone: z.string(), recordId: z.string(), owner: z.string(), fix: z.string() })),
-  }),
+  output: describedObject(
+    {
+      scannedAt: z.string(),
+      routes: z.number(),
+      zonesChecked: z.array(z.string()),
+      orphans: z.array(orphanSchema),
+      newlyOrphaned: z.array(z.string()),
+      resolved: z.array(z.string()),
+      unledgered: z.array(
+        describedObject(
+          { hostname: z.string(), zone: z.string(), recordId: z.string(), owner: z.string(), fix: z.string() },
+          {
+            hostname: 'the record name',
+            zone: 'its zone',
+            recordId: "the record's Cloudflare id",
+            owner: 'the project its ownership marker names',
+            fix: 'what to do about it',
+          },
+        ),
+      ),
+    },
+    {
+      scannedAt: 'when the scan ran (ISO 8601)',
+      routes: 'routes looked at',
+      zonesChecked: 'zones whose DNS records were read',
+      orphans: 'every route that is orphaned now',
+      newlyOrphaned: 'hostnames found orphaned by this scan (their owners were told)',
+      resolved: 'hostnames that were orphaned and no longer are',
+      unledgered: 'records marked as ours, pointing at our tunnel, with no route in the ledger: reported, never deleted',
+    },
+  ),
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
   access: 'ms',
   handler: async (_args, { backend }) => {

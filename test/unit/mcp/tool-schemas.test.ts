@@ -35,6 +35,18 @@ describe('tool schemas', () => {
     expect(missing).toEqual([]);
   });
 
+  it('every field of every answer has a description', () => {
+    const missing: string[] = [];
+    for (const { tool, output } of schemas) {
+      for (const [path, node] of nodes(output, tool)) {
+        for (const [name, property] of Object.entries((node.properties ?? {}) as Record<string, Schema>)) {
+          if (typeof property.description !== 'string' || property.description.length < 5) missing.push(`${path}.${name}`);
+        }
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
   it('use the portable spelling: one type per schema, no schema that says nothing', () => {
     const problems: string[] = [];
     for (const { tool, input, output } of schemas) {
