@@ -25,7 +25,7 @@ Usage: tunnel-manager <command> [options]
 Commands:
   serve [--listen HOST:PORT] [--edge-listen HOST:PORT] [--stdio --project NAME]
                               run the service (supervisor, tunnel, ingress, topology, MCP) until
-                              SIGTERM/SIGINT; without Cloudflare credentials it runs the sandbox
+                              SIGTERM/SIGINT/SIGHUP; without Cloudflare credentials it runs the sandbox
   status [--json]             the tunnel's state as last persisted by the service
   inspect [--json] [--limit N]
                               every actor's state and context, and recent transitions
@@ -160,8 +160,9 @@ async function serve(options: Options): Promise<number> {
       details: { pid: other, dataDir: config.dataDir },
     });
   }
-  const [{ createLogger }, { startService }] = await Promise.all([import('./app/logger.ts'), import('./app/service.ts')]);
-  const logger = createLogger({ level: config.logging.level });
+  const [{ createLogger, prettyDestination, resolveLogFormat }, { startService }] = await Promise.all([import('./app/logger.ts'), import('./app/service.ts')]);
+  const pretty = resolveLogFormat(config.logging.format, process.stderr.isTTY === true) === 'pretty';
+  const logger = createLogger({ level: config.logging.level, ...(pretty ? { destination: prettyDestination() } : {}) });
   logger.info({ config: config.source ?? 'embedded defaults', dataDir: config.dataDir }, 'tunnel-manager starting');
   const service = await startService(config, {
     logger,
@@ -213,6 +214,9 @@ async function serve(options: Options): Promise<number> {
     };
     process.on('SIGTERM', shutdown);
     process.on('SIGINT', shutdown);
+    // The terminal that ran `serve` in the foreground closed: stop as cleanly as on SIGTERM (the sandbox's stand-in
+    // would otherwise be left running with nobody to stop it).
+    process.on('SIGHUP', shutdown);
   });
 }
 

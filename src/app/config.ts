@@ -199,6 +199,8 @@ export const configSchema = z
     logging: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** auto: readable lines when stderr is a terminal, JSON lines otherwise (journald, files, pipes). */
+        format: z.enum(['auto', 'json', 'pretty']).default('auto'),
       })
       .strict()
       .default({}),

@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { resolveLogFormat } from '../../src/app/logger.ts';
+import { BIN, startCli, waitUntil } from '../helpers/cli.ts';
+import { standinPidsFor } from '../helpers/standin-cloudflared.ts';
+
+/**
+ * `serve` at a terminal: readable log lines (pino's pretty printer) instead of JSON, JSON anywhere else; and closing
+ * the terminal (SIGHUP) stops it as cleanly as SIGTERM. The terminal is a real pseudo-terminal made by `script`.
+ */
+
+const dirs: string[] = [];
+function dataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tm-terminal-'));
+  dirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** `serve` under `script`, so its stderr is a terminal; `script` ends when `serve` does. */
+function serveOnTerminal(dir: string) {
+  const command = `${process.execPath} ${BIN} serve --data-dir ${dir} --listen 127.0.0.1:0 --edge-listen 127.0.0.1:0`;
+  const child = spawn('script', ['-qefc', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+describe('log format', () => {
+  it('auto is pretty on a terminal and JSON elsewhere; json and pretty are taken as said', () => {
+    expect(resolveLogFormat('auto', true)).toBe('pretty');
+    expect(resolveLogFormat('auto', false)).toBe('json');
+    expect(resolveLogFormat('json', true)).toBe('json');
+    expect(resolveLogFormat('pretty', false)).toBe('pretty');
+  });
+
+  it('on a terminal, serve logs readable lines; closing the terminal (SIGHUP) stops it and its stand-in', async () => {
+    const dir = dataDir();
+    const run = serveOnTerminal(dir);
+    await waitUntil(() => run.output().includes('started cloudflared') || undefined, 60_000, 'serve to start cloudflared');
+    const lines = run.output().split(/\r?\n/).filter((line) => line.includes('tunnel-manager starting'));
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] .*INFO.*: .*tunnel-manager starting/);
+    expect(run.output()).not.toContain('{"level":');
+    const configPath = join(dir, 'cloudflared', 'config.yml');
+    expect(standinPidsFor(configPath).length).toBeGreaterThan(0);
+    const pid = Number(readFileSync(join(dir, 'tunnel-manager.pid'), 'utf8'));
+
+    process.kill(pid, 'SIGHUP');
+    await run.exited;
+    await waitUntil(() => standinPidsFor(configPath).length === 0 || undefined, 20_000, 'the stand-in to stop');
+    expect(existsSync(join(dir, 'tunnel-manager.pid'))).toBe(false);
+  }, 90_000);
+
+  it('without a terminal, serve logs JSON lines', async () => {
+    const dir = dataDir();
+    const cli = startCli(['serve', '--data-dir', dir, '--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0']);
+    await waitUntil(() => cli.output().includes('"msg":"started cloudflared"') || undefined, 60_000, 'serve to start cloudflared');
+    const first = cli.output().split('\n').find((line) => line.includes('tunnel-manager starting'));
+    expect(JSON.parse(first!)).toMatchObject({ level: 30, msg: 'tunnel-manager starting' });
+    cli.child.kill('SIGTERM');
+    await cli.exited;
+  }, 90_000);
+});
