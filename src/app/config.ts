@@ -15,6 +15,9 @@ const hostPort = z
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'a HOST:PORT address such as 127.0.0.1:8787')
   .refine((value) => Number(value.slice(value.lastIndexOf(':') + 1)) <= 65535, 'a port from 0 to 65535');
 
+/** The manager's metrics and health listener, by default (the Prometheus exporters' port range). */
+export const DEFAULT_METRICS_LISTEN = '127.0.0.1:9464';
+
 /** A web origin as browsers send it: `scheme://host[:port]`, lower case, no path, no trailing slash. */
 const origin = z
   .string()
@@ -184,6 +187,16 @@ export const configSchema = z
         maxSessionsPerProject: z.number().int().min(1).max(1000).default(16),
         /** A session with no request for this long is closed (the client initializes a new one). */
         sessionIdleMinutes: z.number().int().min(1).max(7 * 24 * 60).default(30),
+      })
+      .strict()
+      .default({}),
+    metrics: z
+      .object({
+        /**
+         * Where /metrics, /healthz, /readyz and /cloudflared/metrics are served (no token; keep it on loopback or a
+         * private address). In the sandbox the default becomes a free port; `off` serves nothing.
+         */
+        listen: z.union([hostPort, z.literal('off')]).default(DEFAULT_METRICS_LISTEN),
       })
       .strict()
       .default({}),

@@ -35,6 +35,8 @@ export class RouteRunner {
     private readonly logger?: Logger,
     /** Writes the supervisor's snapshot now (its persistence is otherwise debounced). */
     private readonly flush: () => void = () => undefined,
+    /** Hears every saga's outcome (metrics). */
+    private readonly onFinished: (output: RouteOutput) => void = () => undefined,
   ) {}
 
   /**
@@ -106,6 +108,7 @@ export class RouteRunner {
             });
           }
           this.waiting.delete(requestId);
+          this.onFinished(output);
           this.supervisor().send({ type: 'ROUTE.FINISHED', requestId });
           // The caller is told the outcome only once the snapshot no longer holds the saga: a restart right after
           // the answer does not run its last steps again.

@@ -42,6 +42,9 @@ export interface SandboxFile {
   configPath: string;
   databasePath: string;
   tokens: Record<string, string>;
+  /** The manager's Prometheus metrics and its health check (absent with metrics.listen: off). */
+  metricsUrl?: string;
+  healthUrl?: string;
   startedAt: string;
   pid: number;
 }

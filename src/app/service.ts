@@ -44,11 +44,13 @@ import { HealthRepository } from '../store/health-repository.ts';
 import { PortsRepository } from '../store/ports-repository.ts';
 import { RoutesRepository } from '../store/routes-repository.ts';
 import { createBackend, waitForTunnelRunning, type ServiceBackend } from './backend.ts';
+import { startHealthServer } from './health-server.ts';
+import { createManagerMetrics, statusClass } from './metrics.ts';
 import { startRetention } from './retention.ts';
 import { assertInspectorUrl, startStatelyInspector } from './stately-inspector.ts';
 import { startDeleteRetries } from './delete-retry.ts';
 import { askActor, supervisorChild } from './supervisor-children.ts';
-import type { Config } from './config.ts';
+import { DEFAULT_METRICS_LISTEN, type Config } from './config.ts';
 import { startDurableSupervisor, type DurableSupervisor } from './durable-supervisor.ts';
 import { EventBus } from './event-bus.ts';
 import { machinesVersion } from './machine-version.ts';
@@ -88,6 +90,8 @@ export interface ServiceOptions {
   tunnelReadyTimeoutMs?: number;
   /** How often a delete that could not delete its DNS record is retried (default 5 minutes; tests shorten it). */
   deleteRetryIntervalMs?: number;
+  /** Overrides `metrics.listen` (HOST:PORT, or `off`). */
+  metricsListen?: string;
   /** Overrides `mcp.sessionIdleMinutes` (tests use a short one). */
   mcpSessionIdleMs?: number;
   /** A Stately inspector to send the live actors to (default: the TM_INSPECT environment variable; none when unset). */
@@ -142,6 +146,12 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     const audit = new AuditRepository(db);
     const health = new HealthRepository(db);
     const bus = new EventBus(events);
+    // The manager's metrics; the tunnel's figures are read from the backend once it exists.
+    const statusRef: { current: (() => { state: string; restartCount: number; consecutiveFailures: number; currentDelayMs: number; readyConnections: number | null }) | null } = { current: null };
+    const metrics = createManagerMetrics({
+      routes: () => routes.list(),
+      tunnel: () => statusRef.current?.() ?? { state: 'booting', restartCount: 0, consecutiveFailures: 0, currentDelayMs: 0, readyConnections: null },
+    });
     const ports = new PortManager(new PortsRepository(db), config.projects);
 
     // ── Cloudflare (or the sandbox's emulator and edge) ──────────────────────────
@@ -155,6 +165,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       accountId: config.cloudflare.accountId,
       tunnelId: config.tunnel.id,
       rateLimiter: new RateLimiter({ limit: config.cloudflare.requestsPerFiveMinutes }),
+      onResponse: (method, status, durationMs) => metrics.cloudflareRequest(method, status === null ? 'network' : statusClass(status), durationMs),
     });
     const zones = new ZoneDirectory({ listZones: () => provider.listZones(), domains, defaultZone: config.tunnel.defaultZone });
 
@@ -399,13 +410,18 @@ export async function startService(config: Config, options: ServiceOptions): Pro
 
     // ── what the actors tell the world ───────────────────────────────────────────
     const onTunnel = (event: TunnelEmitted) => {
-      if (event.type === 'tunnel.reloaded') return;
+      if (event.type === 'tunnel.reloaded') {
+        metrics.reload(event.outcome?.strategy ?? 'on-next-start', 'ok');
+        return;
+      }
+      if (event.type === 'tunnel.reload_failed') metrics.reload(config.reload.strategy, 'failed');
       const { type, at, ...data } = event;
       bus.publish(type, '*', data, at);
       logger.info({ event: type, ...data }, `tunnel event: ${type}`);
     };
     childOf('tunnel').on('*', onTunnel);
     childOf('topology').on('*', (event: TopologyEmitted) => {
+      metrics.dockerEvent(event.type.replace(/^topology\./, ''));
       if (event.type === 'topology.unavailable') logger.warn({ error: event.error, attempt: event.attempt }, 'Docker is unavailable; host targets keep working');
       if (event.type !== 'topology.changed') return;
       const change = changeSetOf(event.update);
@@ -445,7 +461,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       }
     });
 
-    const runner = new RouteRunner(() => supervisor.actor, bus, audit, logger, () => supervisor.flush());
+    const runner = new RouteRunner(() => supervisor.actor, bus, audit, logger, () => supervisor.flush(), (output) => metrics.sagaFinished(output));
     routeRunnerRef.current = runner;
     const resumed = runner.resumeAll();
     if (resumed > 0) logger.info({ resumed }, 'route sagas resumed after restart');
@@ -471,6 +487,28 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       docker,
       metricsAddress,
     });
+    statusRef.current = () => backend.status();
+    // Every tool call's audit row (it has a duration) is also counted and timed.
+    const recordAudit = backend.recordAudit.bind(backend);
+    backend.recordAudit = (entry) => {
+      recordAudit(entry);
+      if (entry.durationMs !== null && entry.principal !== 'system') metrics.toolCall(entry.action, entry.outcome, entry.durationMs);
+    };
+    const metricsListen = options.metricsListen ?? (sandbox && config.metrics.listen === DEFAULT_METRICS_LISTEN ? '127.0.0.1:0' : config.metrics.listen);
+    const healthServer =
+      metricsListen === 'off'
+        ? null
+        : await startHealthServer({
+            ...splitHostPort(metricsListen),
+            registry: metrics.registry,
+            readiness: () => {
+              const state = backend.status().state;
+              return state.startsWith('running') ? { ready: true, reason: `tunnel ${state}` } : { ready: false, reason: `tunnel ${state}: not serving yet` };
+            },
+            cloudflaredMetricsAddress: () => (backend.status().pid === null ? null : metricsAddress()),
+            logger,
+          });
+    if (healthServer) cleanups.push(() => healthServer.close());
     // Deletes whose DNS record could not be deleted are tried again until the record is gone.
     cleanups.push(startRetention({ audit, events, auditDays: config.retention.auditDays, eventsDays: config.retention.eventsDays, logger }));
     cleanups.push(startDeleteRetries({ routes, retry: (hostname) => backend.retryDelete(hostname), logger, ...(options.deleteRetryIntervalMs ? { intervalMs: options.deleteRetryIntervalMs } : {}) }));
@@ -536,6 +574,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         configPath: config.cloudflared.configPath,
         databasePath: config.databasePath,
         tokens: sandbox.tokens,
+        ...(healthServer ? { metricsUrl: `${healthServer.url}/metrics`, healthUrl: `${healthServer.url}/healthz` } : {}),
         startedAt: new Date().toISOString(),
         pid: process.pid,
       };

@@ -24,6 +24,8 @@ export interface CloudflareClientOptions {
   rateLimiter: RateLimiter;
   /** Per request; default 30 s. */
   timeoutMs?: number;
+  /** Hears how each HTTP request ended: its status, or `null` when no answer came (metrics). */
+  onResponse?: (method: string, status: number | null, durationMs: number) => void;
 }
 
 export function createCloudflareClient(options: CloudflareClientOptions) {
@@ -40,7 +42,16 @@ export function createCloudflareClient(options: CloudflareClientOptions) {
     logLevel: 'off',
     fetch: async (input, init) => {
       await limiter.acquire();
-      return fetch(input, init);
+      const method = init?.method ?? 'GET';
+      const started = performance.now();
+      try {
+        const response = await fetch(input, init);
+        options.onResponse?.(method, response.status, performance.now() - started);
+        return response;
+      } catch (error) {
+        options.onResponse?.(method, null, performance.now() - started);
+        throw error;
+      }
     },
   });
 }

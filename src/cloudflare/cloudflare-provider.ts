@@ -30,6 +30,8 @@ export interface CloudflareProviderOptions {
   /** per_page for lists: zones 5–50 (default 50), records (default 100). */
   pageSize?: { zones?: number; records?: number };
   timeoutMs?: number;
+  /** Hears how each HTTP request to the API ended (metrics). */
+  onResponse?: (method: string, status: number | null, durationMs: number) => void;
 }
 
 export interface EnsureCnameInput {
@@ -130,6 +132,7 @@ export function createCloudflareProvider(options: CloudflareProviderOptions): Cl
     rateLimiter,
     ...(options.apiBaseUrl !== undefined ? { apiBaseUrl: options.apiBaseUrl } : {}),
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    ...(options.onResponse ? { onResponse: options.onResponse } : {}),
   });
   const tunnelTarget = tunnelTargetFor(options.tunnelId);
   const zonesPerPage = options.pageSize?.zones ?? 50;

@@ -44,7 +44,7 @@ async function manager(name: string, tunnelId: string): Promise<Service> {
     },
     name,
   );
-  const service = await startService(config, { logger: createLogger({ level: process.env.TM_TEST_LOG ?? 'silent' }), mcpListen: '127.0.0.1:0' });
+  const service = await startService(config, { logger: createLogger({ level: process.env.TM_TEST_LOG ?? 'silent' }), mcpListen: '127.0.0.1:0', metricsListen: '127.0.0.1:0' });
   await settled(service);
   return service;
 }

@@ -1,0 +1,92 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+
+export interface HealthServerOptions {
+  host: string;
+  port: number;
+  registry: Registry;
+  /** Ready: the supervisor started (or restored) and the tunnel actor runs cloudflared. */
+  readiness: () => { ready: boolean; reason: string };
+  /** Where the live cloudflared serves its metrics right now (it moves between two ports on each replica reload). */
+  cloudflaredMetricsAddress: () => string | null;
+  logger?: Logger;
+}
+
+export interface HealthServer {
+  /** Base URL, e.g. http://127.0.0.1:9464 */
+  url: string;
+  close(): Promise<void>;
+}
+
+function send(res: ServerResponse, status: number, contentType: string, body: string): void {
+  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+/**
+ * The operator's listener, apart from MCP and needing no token: `/metrics` (the manager, Prometheus text),
+ * `/healthz` (the process answers), `/readyz` (restored and the tunnel running; 503 with the reason otherwise), and
+ * `/cloudflared/metrics`, a stable scrape target for cloudflared's own metrics whichever port the live process uses.
+ * Read-only, GET and HEAD only; nothing it serves carries a secret.
+ */
+export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
+  const { registry, logger } = options;
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' });
+      res.end();
+      return;
+    }
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path === '/metrics') {
+      send(res, 200, registry.contentType, await registry.metrics());
+    } else if (path === '/healthz') {
+      send(res, 200, 'application/json', JSON.stringify({ status: 'ok' }));
+    } else if (path === '/readyz') {
+      const { ready, reason } = options.readiness();
+      send(res, ready ? 200 : 503, 'application/json', JSON.stringify({ status: ready ? 'ready' : 'not ready', reason }));
+    } else if (path === '/cloudflared/metrics') {
+      const address = options.cloudflaredMetricsAddress();
+      if (address === null) {
+        send(res, 503, 'text/plain', 'cloudflared is not running\n');
+        return;
+      }
+      try {
+        const upstream = await fetch(`http://${address}/metrics`, { signal: AbortSignal.timeout(5000) });
+        send(res, upstream.status, upstream.headers.get('content-type') ?? 'text/plain', await upstream.text());
+      } catch (error) {
+        send(res, 502, 'text/plain', `cloudflared did not answer on ${address}: ${(error as Error).message}\n`);
+      }
+    } else {
+      send(res, 404, 'text/plain', 'Served here: /metrics, /healthz, /readyz, /cloudflared/metrics\n');
+    }
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      logger?.error({ err: error }, 'metrics request failed');
+      if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
+      else res.end();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+  logger?.info({ url }, 'metrics and health listening');
+  return {
+    url,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,133 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RouteOutput } from '../../machines/route.machine.ts';
+import type { Route } from '../store/routes-repository.ts';
+
+/** What the gauges read at scrape time. */
+export interface MetricsSources {
+  routes: () => Route[];
+  tunnel: () => { state: string; restartCount: number; consecutiveFailures: number; currentDelayMs: number; readyConnections: number | null };
+}
+
+export interface ManagerMetrics {
+  registry: Registry;
+  /** A tool call ended (from its audit row). */
+  toolCall(tool: string, outcome: string, durationMs: number): void;
+  /** A route saga ended: its steps' durations and its outcome. */
+  sagaFinished(output: RouteOutput): void;
+  reload(strategy: string, outcome: 'ok' | 'failed'): void;
+  /** One HTTP request to the Cloudflare API and how it ended (a status class, or `network` when none came back). */
+  cloudflareRequest(method: string, outcome: string, durationMs: number): void;
+  dockerEvent(kind: string): void;
+}
+
+const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/**
+ * The manager's own metrics, in Prometheus' text format (prom-client), on their own registry: routes by state and
+ * project, tool calls, saga steps, the tunnel's state, restarts and backoff, reloads, Cloudflare API calls and Docker
+ * events, plus Node's process metrics. Nothing here carries a token, a secret or a request's arguments.
+ */
+export function createManagerMetrics(sources: MetricsSources): ManagerMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tunnel_manager_' });
+
+  new Gauge({
+    name: 'tunnel_manager_routes',
+    help: 'Routes in the ledger, by status and project.',
+    labelNames: ['status', 'project'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const counts = new Map<string, { status: string; project: string; n: number }>();
+      for (const route of sources.routes()) {
+        const key = `${route.status}\u0000${route.project}`;
+        const entry = counts.get(key) ?? { status: route.status, project: route.project, n: 0 };
+        entry.n += 1;
+        counts.set(key, entry);
+      }
+      for (const { status, project, n } of counts.values()) this.set({ status, project }, n);
+    },
+  });
+  new Gauge({
+    name: 'tunnel_manager_tunnel_state',
+    help: "1 for the tunnel actor's current state (running.up serves traffic).",
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.set({ state: sources.tunnel().state }, 1);
+    },
+  });
+  new Gauge({
+    name: 'tunnel_manager_tunnel_up',
+    help: '1 while cloudflared runs and serves (running.*), 0 otherwise.',
+    registers: [registry],
+    collect() {
+      this.set(sources.tunnel().state.startsWith('running') ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'tunnel_manager_tunnel_restarts',
+    help: 'Restarts of cloudflared since the manager started.',
+    registers: [registry],
+    collect() {
+      this.set(sources.tunnel().restartCount);
+    },
+  });
+  new Gauge({
+    name: 'tunnel_manager_tunnel_consecutive_failures',
+    help: 'Failed starts or crashes of cloudflared in a row (the backoff step).',
+    registers: [registry],
+    collect() {
+      this.set(sources.tunnel().consecutiveFailures);
+    },
+  });
+  new Gauge({
+    name: 'tunnel_manager_tunnel_backoff_seconds',
+    help: 'The wait before the next start of cloudflared (0 when not backing off).',
+    registers: [registry],
+    collect() {
+      this.set(sources.tunnel().currentDelayMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'tunnel_manager_tunnel_ready_connections',
+    help: 'Edge connections cloudflared reported ready at the last probe (-1 when unknown).',
+    registers: [registry],
+    collect() {
+      this.set(sources.tunnel().readyConnections ?? -1);
+    },
+  });
+
+  const toolCalls = new Counter({ name: 'tunnel_manager_tool_calls_total', help: 'MCP tool calls, by tool and outcome (ok, denied, error).', labelNames: ['tool', 'outcome'], registers: [registry] });
+  const toolSeconds = new Histogram({ name: 'tunnel_manager_tool_call_duration_seconds', help: 'MCP tool call durations, by tool.', labelNames: ['tool'], buckets: SECONDS, registers: [registry] });
+  const sagas = new Counter({ name: 'tunnel_manager_sagas_total', help: 'Route sagas ended, by kind (provision, deprovision) and outcome (ok, failed).', labelNames: ['kind', 'outcome'], registers: [registry] });
+  const steps = new Histogram({ name: 'tunnel_manager_saga_step_duration_seconds', help: 'Route saga step durations, by kind and step.', labelNames: ['kind', 'step'], buckets: SECONDS, registers: [registry] });
+  const reloads = new Counter({ name: 'tunnel_manager_reloads_total', help: 'cloudflared reloads, by strategy (replica, restart, remote, on-next-start) and outcome.', labelNames: ['strategy', 'outcome'], registers: [registry] });
+  const cloudflare = new Counter({ name: 'tunnel_manager_cloudflare_requests_total', help: 'Requests to the Cloudflare API, by method and outcome (2xx, 4xx, 429, 5xx, network).', labelNames: ['method', 'outcome'], registers: [registry] });
+  const cloudflareSeconds = new Histogram({ name: 'tunnel_manager_cloudflare_request_duration_seconds', help: 'Cloudflare API request durations.', labelNames: ['method'], buckets: SECONDS, registers: [registry] });
+  const docker = new Counter({ name: 'tunnel_manager_docker_events_total', help: 'Docker topology changes seen, by kind.', labelNames: ['kind'], registers: [registry] });
+
+  return {
+    registry,
+    toolCall: (tool, outcome, durationMs) => {
+      toolCalls.inc({ tool, outcome });
+      toolSeconds.observe({ tool }, durationMs / 1000);
+    },
+    sagaFinished: (output) => {
+      sagas.inc({ kind: output.request.kind, outcome: output.ok ? 'ok' : 'failed' });
+      for (const timing of output.timings) steps.observe({ kind: output.request.kind, step: timing.step }, timing.ms / 1000);
+    },
+    reload: (strategy, outcome) => reloads.inc({ strategy, outcome }),
+    cloudflareRequest: (method, outcome, durationMs) => {
+      cloudflare.inc({ method, outcome });
+      cloudflareSeconds.observe({ method }, durationMs / 1000);
+    },
+    dockerEvent: (kind) => docker.inc({ kind }),
+  };
+}
+
+/** The outcome label of an HTTP status: 429 on its own (rate limited), else its class. */
+export function statusClass(status: number): string {
+  return status === 429 ? '429' : `${Math.floor(status / 100)}xx`;
+}

@@ -1,0 +1,122 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { Registry } from 'prom-client';
+import { startHealthServer } from '../../src/app/health-server.ts';
+import { call, mcpClient, portOf, startOrigin, startTestService } from '../helpers/service.ts';
+import type { Server } from 'node:http';
+
+/**
+ * The operator's listener over real HTTP: Prometheus metrics of the manager (routes, tool calls, saga steps, tunnel,
+ * reloads, Cloudflare requests), health and readiness, and a stable scrape target for cloudflared's own metrics.
+ * No token needed, no secret served.
+ */
+
+let env: Awaited<ReturnType<typeof startTestService>>;
+let consilio: Client;
+let origin: Server;
+let metricsUrl: string;
+let base: string;
+
+async function text(url: string, init?: RequestInit): Promise<{ status: number; body: string; type: string | null }> {
+  const response = await fetch(url, init);
+  return { status: response.status, body: await response.text(), type: response.headers.get('content-type') };
+}
+
+/** The value of one sample line, e.g. value(body, 'tunnel_manager_tunnel_up') or with labels. */
+function value(body: string, sample: string): number | undefined {
+  const line = body.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line === undefined ? undefined : Number(line.slice(sample.length + 1));
+}
+
+beforeAll(async () => {
+  env = await startTestService();
+  const info = env.service.sandboxInfo!;
+  metricsUrl = info.metricsUrl!;
+  base = metricsUrl.replace(/\/metrics$/, '');
+  consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
+  const port = await call<{ port: number }>(consilio, 'port_allocate', { purpose: 'metrics test' });
+  origin = await startOrigin(port.data.port, 'metrics-origin');
+  const route = await call(consilio, 'tunnel_request_cname', { subdomain: 'metrics', targetPort: port.data.port });
+  expect(route.isError, JSON.stringify(route.data)).toBe(false);
+}, 60_000);
+
+afterAll(async () => {
+  await consilio?.close();
+  origin?.close();
+  await env?.stop();
+});
+
+describe('the metrics and health listener', () => {
+  it('is in sandbox.json, on its own port, and answers without a token', async () => {
+    const info = env.service.sandboxInfo!;
+    expect(info.healthUrl).toBe(`${base}/healthz`);
+    expect(new URL(metricsUrl).port).not.toBe(new URL(info.mcpUrl).port);
+    expect(await text(info.healthUrl!)).toMatchObject({ status: 200, body: JSON.stringify({ status: 'ok' }) });
+    const ready = await text(`${base}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(JSON.parse(ready.body)).toMatchObject({ status: 'ready', reason: expect.stringContaining('running') });
+  });
+
+  it('/metrics has the routes, tool calls, saga steps, tunnel, reloads and Cloudflare requests, and no secret', async () => {
+    const metrics = await text(metricsUrl);
+    expect(metrics.status).toBe(200);
+    expect(metrics.type).toContain('text/plain');
+    const body = metrics.body;
+    expect(value(body, 'tunnel_manager_routes{status="active",project="consilio"}')).toBe(1);
+    expect(value(body, 'tunnel_manager_tunnel_up')).toBe(1);
+    expect(value(body, 'tunnel_manager_tunnel_state{state="running.up"}')).toBe(1);
+    expect(value(body, 'tunnel_manager_tool_calls_total{tool="tunnel_request_cname",outcome="ok"}')).toBe(1);
+    expect(value(body, 'tunnel_manager_tool_calls_total{tool="port_allocate",outcome="ok"}')).toBe(1);
+    expect(value(body, 'tunnel_manager_tool_call_duration_seconds_count{tool="tunnel_request_cname"}')).toBe(1);
+    expect(value(body, 'tunnel_manager_sagas_total{kind="provision",outcome="ok"}')).toBe(1);
+    expect(value(body, 'tunnel_manager_saga_step_duration_seconds_count{kind="provision",step="dns"}')).toBe(1);
+    expect(value(body, 'tunnel_manager_reloads_total{strategy="replica",outcome="ok"}')).toBeGreaterThanOrEqual(1);
+    expect(value(body, 'tunnel_manager_cloudflare_requests_total{method="POST",outcome="2xx"}')).toBeGreaterThanOrEqual(1);
+    expect(value(body, 'tunnel_manager_cloudflare_requests_total{method="GET",outcome="2xx"}')).toBeGreaterThanOrEqual(1);
+    expect(body).toContain('tunnel_manager_process_resident_memory_bytes');
+    for (const token of Object.values(env.service.sandboxInfo!.tokens)) expect(body).not.toContain(token);
+    expect(body).not.toContain(env.service.sandboxInfo!.cloudflareApiToken);
+  });
+
+  it("/cloudflared/metrics serves the live cloudflared's metrics, before and after a replica reload moved its port", async () => {
+    const before = await text(`${base}/cloudflared/metrics`);
+    expect(before.status).toBe(200);
+    expect(before.body).toContain('cloudflared_tunnel_ha_connections');
+    // Another route: a reload, which with the replica strategy moves cloudflared to the other metrics port.
+    const reloadCount = value((await text(metricsUrl)).body, 'tunnel_manager_reloads_total{strategy="replica",outcome="ok"}') ?? 0;
+    const second = await call(consilio, 'tunnel_request_cname', { subdomain: 'metrics-two', targetPort: portOf(origin) });
+    expect(second.isError, JSON.stringify(second.data)).toBe(false);
+    expect(value((await text(metricsUrl)).body, 'tunnel_manager_reloads_total{strategy="replica",outcome="ok"}')).toBe(reloadCount + 1);
+    const after = await text(`${base}/cloudflared/metrics`);
+    expect(after.status).toBe(200);
+    expect(after.body).toContain('cloudflared_tunnel_ha_connections');
+  });
+
+  it('serves only GET and HEAD, and says what it serves elsewhere', async () => {
+    expect((await text(metricsUrl, { method: 'POST', body: 'x' })).status).toBe(405);
+    const other = await text(`${base}/mcp`);
+    expect(other.status).toBe(404);
+    expect(other.body).toContain('/metrics');
+  });
+});
+
+describe('readiness', () => {
+  it('answers 503 with the reason while the tunnel is not serving', async () => {
+    const server = await startHealthServer({
+      host: '127.0.0.1',
+      port: 0,
+      registry: new Registry(),
+      readiness: () => ({ ready: false, reason: 'tunnel backoff: not serving yet' }),
+      cloudflaredMetricsAddress: () => null,
+    });
+    try {
+      const ready = await text(`${server.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(JSON.parse(ready.body)).toEqual({ status: 'not ready', reason: 'tunnel backoff: not serving yet' });
+      expect((await text(`${server.url}/cloudflared/metrics`)).status).toBe(503);
+      expect((await text(`${server.url}/healthz`)).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+});
