@@ -191,6 +191,15 @@ async function serve(options: Options): Promise<number> {
   } else if (service.mcp) {
     say(`tunnel-manager is running: MCP at ${service.mcp.url}`);
   }
+  // systemd (Type=notify): ready once MCP listens and cloudflared serves, or after a minute with the reason, so a
+  // tunnel that cannot start yet does not keep the manager that supervises it from being "started".
+  const { sdNotify } = await import('./app/sd-notify.ts');
+  void (async () => {
+    const deadline = Date.now() + 60_000;
+    while (!service.backend.status().state.startsWith('running') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
+    const state = service.backend.status().state;
+    await sdNotify({ READY: '1', STATUS: state.startsWith('running') ? `serving: tunnel ${state}` : `started; tunnel ${state}, not serving yet` });
+  })();
   return new Promise<number>((resolveExit) => {
     let signals = 0;
     const shutdown = (signal: NodeJS.Signals) => {
@@ -200,6 +209,7 @@ async function serve(options: Options): Promise<number> {
         process.exit(EXIT.failed);
       }
       logger.info({ signal }, 'shutting down');
+      void sdNotify({ STOPPING: '1', STATUS: `stopping (${signal})` });
       heap.stop();
       service
         .stop()
