@@ -164,6 +164,15 @@ async function serve(options: Options): Promise<number> {
   const pretty = resolveLogFormat(config.logging.format, process.stderr.isTTY === true) === 'pretty';
   const logger = createLogger({ level: config.logging.level, ...(pretty ? { destination: prettyDestination() } : {}) });
   logger.info({ config: config.source ?? 'embedded defaults', dataDir: config.dataDir }, 'tunnel-manager starting');
+  // A stop asked for while the service boots is kept and carried out once it has started: the default action of
+  // these signals would kill the process halfway, leaving the cloudflared it had just spawned with nobody to stop it.
+  const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  let stopDuringBoot: NodeJS.Signals | null = null;
+  const rememberStop = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, 'stop asked for during start-up: stopping once started');
+    stopDuringBoot ??= signal;
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, rememberStop);
   const service = await startService(config, {
     logger,
     ...(options.listen ? { mcpListen: options.listen } : {}),
@@ -222,11 +231,12 @@ async function serve(options: Options): Promise<number> {
           resolveExit(EXIT.failed);
         });
     };
-    process.on('SIGTERM', shutdown);
-    process.on('SIGINT', shutdown);
-    // The terminal that ran `serve` in the foreground closed: stop as cleanly as on SIGTERM (the sandbox's stand-in
-    // would otherwise be left running with nobody to stop it).
-    process.on('SIGHUP', shutdown);
+    // SIGHUP: the terminal that ran `serve` in the foreground closed; stop as cleanly as on SIGTERM.
+    for (const signal of STOP_SIGNALS) {
+      process.off(signal, rememberStop);
+      process.on(signal, shutdown);
+    }
+    if (stopDuringBoot !== null) shutdown(stopDuringBoot);
   });
 }
 

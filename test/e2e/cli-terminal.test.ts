@@ -8,8 +8,8 @@ import { BIN, startCli, waitUntil } from '../helpers/cli.ts';
 import { standinPidsFor } from '../helpers/standin-cloudflared.ts';
 
 /**
- * `serve` at a terminal: readable log lines (pino's pretty printer) instead of JSON, JSON anywhere else; and closing
- * the terminal (SIGHUP) stops it as cleanly as SIGTERM. The terminal is a real pseudo-terminal made by `script`.
+ * `serve` at a terminal: readable log lines (pino's pretty printer) instead of JSON, JSON anywhere else; closing
+ * the terminal (SIGHUP) stops it as cleanly as SIGTERM; and a stop asked for during start-up is carried out after it. The terminal is a real pseudo-terminal made by `script`.
  */
 
 const dirs: string[] = [];
@@ -19,7 +19,11 @@ function dataDir(): string {
   return dir;
 }
 afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  for (const dir of dirs) {
+    // A failed test must not leave its stand-in behind.
+    for (const pid of standinPidsFor(join(dir, 'cloudflared', 'config.yml'))) process.kill(pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 /** `serve` under `script`, so its stderr is a terminal; `script` ends when `serve` does. */
@@ -50,12 +54,24 @@ describe('log format', () => {
     expect(run.output()).not.toContain('{"level":');
     const configPath = join(dir, 'cloudflared', 'config.yml');
     expect(standinPidsFor(configPath).length).toBeGreaterThan(0);
-    const pid = Number(readFileSync(join(dir, 'tunnel-manager.pid'), 'utf8'));
+    const pidfile = join(dir, 'tunnel-manager.pid');
+    const pid = Number(await waitUntil(() => (existsSync(pidfile) ? readFileSync(pidfile, 'utf8') : undefined), 30_000, 'the pidfile'));
 
     process.kill(pid, 'SIGHUP');
     await run.exited;
     await waitUntil(() => standinPidsFor(configPath).length === 0 || undefined, 20_000, 'the stand-in to stop');
     expect(existsSync(join(dir, 'tunnel-manager.pid'))).toBe(false);
+  }, 90_000);
+
+  it('a stop asked for while serve still boots is carried out once it has started: cloudflared is not left behind', async () => {
+    const dir = dataDir();
+    const cli = startCli(['serve', '--data-dir', dir, '--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0']);
+    // The moment cloudflared is spawned, the service is still starting (no pidfile, no banner yet).
+    await waitUntil(() => cli.output().includes('"msg":"started cloudflared (detached)"') || undefined, 60_000, 'serve to spawn cloudflared');
+    cli.child.kill('SIGTERM');
+    expect(await cli.exited).toBe(0);
+    expect(cli.output()).toContain('stop asked for during start-up');
+    expect(standinPidsFor(join(dir, 'cloudflared', 'config.yml'))).toEqual([]);
   }, 90_000);
 
   it('without a terminal, serve logs JSON lines', async () => {
