@@ -1,6 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,8 +7,8 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { SandboxFile } from '../../src/app/sandbox-mode.ts';
 import { MARKER_PREFIX } from '../../src/cloudflare/ownership-marker.ts';
 import { MANAGED_MARKER } from '../../src/cloudflared/ingress-render.ts';
-import { startCli, waitUntil } from '../helpers/cli.ts';
-import { standinPidsFor } from '../helpers/standin-cloudflared.ts';
+import { sandboxFileOf, startCli, waitUntil } from '../helpers/cli.ts';
+import { freePort, standinPidsFor } from '../helpers/standin-cloudflared.ts';
 import { seededRandom } from '../helpers/random.ts';
 import { call, mcpClient, startOriginInRange } from '../helpers/service.ts';
 
@@ -42,16 +41,6 @@ const managerPids: number[] = [];
 const random = seededRandom(seed);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function standinPids(): number[] {
   return standinPidsFor(configPath);
@@ -71,17 +60,7 @@ let manager: Manager | null = null;
 async function startManager(): Promise<Manager> {
   const cli = startCli(['serve', '--config', configFile, '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--edge-listen', `127.0.0.1:${edgePort}`]);
   managerPids.push(cli.child.pid!);
-  const sandboxFile = join(dataDir, 'sandbox.json');
-  const info = await waitUntil(
-    () => {
-      if (cli.child.exitCode !== null) throw new Error(`the manager exited (${cli.child.exitCode}):\n${cli.output().slice(-3000)}`);
-      if (!existsSync(sandboxFile)) return undefined;
-      const parsed = JSON.parse(readFileSync(sandboxFile, 'utf8')) as SandboxFile;
-      return parsed.pid === cli.child.pid ? parsed : undefined;
-    },
-    60_000,
-    'the manager to write sandbox.json',
-  );
+  const info = await sandboxFileOf<SandboxFile>(cli, dataDir);
   const ms = await mcpClient(info.mcpUrl, info.tokens['meta-supervisor']!);
   const consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
   return { child: cli.child, exited: cli.exited, info, ms, consilio };

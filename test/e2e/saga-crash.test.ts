@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { SandboxFile } from '../../src/app/sandbox-mode.ts';
-import { startCli, waitUntil } from '../helpers/cli.ts';
+import { sandboxFileOf, startCli, waitUntil } from '../helpers/cli.ts';
 import { standinPidsFor } from '../helpers/standin-cloudflared.ts';
 import { call, mcpClient, startOriginInRange, viaEdge } from '../helpers/service.ts';
 
@@ -79,17 +79,7 @@ async function startManager(): Promise<Manager> {
     env: { TM_STANDIN_FAULT_FILE: faultFile },
   });
   managerPids.push(cli.child.pid!);
-  const sandboxFile = join(dataDir, 'sandbox.json');
-  const info = await waitUntil(
-    () => {
-      if (cli.child.exitCode !== null) throw new Error(`the manager exited (${cli.child.exitCode}):\n${cli.output()}`);
-      if (!existsSync(sandboxFile)) return undefined;
-      const parsed = JSON.parse(readFileSync(sandboxFile, 'utf8')) as SandboxFile;
-      return parsed.pid === cli.child.pid ? parsed : undefined;
-    },
-    60_000,
-    'the manager to write sandbox.json',
-  );
+  const info = await sandboxFileOf<SandboxFile>(cli, dataDir);
   const ms = await mcpClient(info.mcpUrl, info.tokens['meta-supervisor']!);
   const consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
   return { child: cli.child, exited: cli.exited, output: cli.output, info, ms, consilio };

@@ -1,25 +1,15 @@
-import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createWebSocketReceiver } from '@statelyai/inspect';
 import { createInspectorServer } from '@statelyai/inspect/server';
 import { waitUntil } from '../helpers/cli.ts';
 import { startTestService } from '../helpers/service.ts';
+import { freePort } from '../helpers/standin-cloudflared.ts';
 
 /**
  * TM_INSPECT (here the `inspectUrl` option it sets): the live actors go to a Stately inspector. A local inspector
  * server relays what the manager sends to every other client; a receiver connected to it sees the actors.
  */
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('the Stately inspector hook', () => {
   it('sends the live actors and their snapshots to the inspector at the address given', async () => {

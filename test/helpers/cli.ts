@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/tunnel-manager.js', import.meta.url));
@@ -45,4 +47,19 @@ export async function waitUntil<T>(probe: () => Promise<T | undefined> | T | und
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
+}
+
+/** Waits until `serve` (started with startCli) has written `<dataDir>/sandbox.json` naming its own pid; fails if it exits. */
+export async function sandboxFileOf<T extends { pid: number }>(cli: { child: ChildProcess; output: () => string }, dataDir: string, timeoutMs = 60_000): Promise<T> {
+  const sandboxFile = join(dataDir, 'sandbox.json');
+  return waitUntil(
+    () => {
+      if (cli.child.exitCode !== null) throw new Error(`the manager exited (${cli.child.exitCode}):\n${cli.output().slice(-3000)}`);
+      if (!existsSync(sandboxFile)) return undefined;
+      const parsed = JSON.parse(readFileSync(sandboxFile, 'utf8')) as T;
+      return parsed.pid === cli.child.pid ? parsed : undefined;
+    },
+    timeoutMs,
+    'the manager to write sandbox.json',
+  );
 }
