@@ -33,6 +33,8 @@ Commands:
                               write each machine's definition (JSON) or state diagram (Mermaid);
                               --docs regenerates docs/machines.md
   migrate                     create or upgrade the database, then exit
+  doctor [--json]             check what serve needs (data dir, token and its permissions, API,
+                              clock, credentials, cloudflared, addresses, Docker, git); exit 1 on a problem
   config history [--limit N]  the versions of config.yml kept in git
   config rollback COMMIT      restore config.yml as it was at COMMIT (service stopped; when it runs,
                               use the MCP tool tunnel_rollback_config)
@@ -91,6 +93,7 @@ const OPTIONS_OF: Record<string, readonly (keyof typeof COMMON_OPTIONS)[]> = {
   inspect: ['json', 'limit'],
   machines: ['format', 'out', 'docs'],
   migrate: [],
+  doctor: ['json'],
   call: ['as', 'token', 'url'],
   config: ['json', 'limit'],
   token: [],
@@ -431,6 +434,13 @@ export async function main(argv: string[]): Promise<number> {
             : `${config.databasePath} is up to date (version ${migration.to})`,
         );
         return EXIT.ok;
+      }
+      case 'doctor': {
+        const config = await configFrom(options);
+        const [{ runDoctor, formatDoctor }, { STANDIN_CLOUDFLARED_BUNDLE }] = await Promise.all([import('./app/doctor.ts'), import('./package-root.ts')]);
+        const checks = await runDoctor(config, { servicePidfile: servicePidfile(config), standin: STANDIN_CLOUDFLARED_BUNDLE });
+        print(options.json ? JSON.stringify({ ok: checks.every((c) => c.status !== 'problem'), checks }, null, 2) : formatDoctor(checks));
+        return checks.some((c) => c.status === 'problem') ? EXIT.failed : EXIT.ok;
       }
       case 'token':
         return await token(rest);

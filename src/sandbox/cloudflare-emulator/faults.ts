@@ -34,6 +34,7 @@ export const ROUTE_PATTERNS = [
   'DELETE /zones/:zone/dns_records/:record',
   'GET /accounts/:account/cfd_tunnel/:tunnel/configurations',
   'PUT /accounts/:account/cfd_tunnel/:tunnel/configurations',
+  'GET /user/tokens/verify',
 ] as const;
 
 export type RoutePattern = (typeof ROUTE_PATTERNS)[number];

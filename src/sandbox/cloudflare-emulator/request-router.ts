@@ -17,6 +17,11 @@ const HANDLERS: Record<RoutePattern, RouteHandler> = {
   'DELETE /zones/:zone/dns_records/:record': deleteRecord,
   'GET /accounts/:account/cfd_tunnel/:tunnel/configurations': getTunnelConfiguration,
   'PUT /accounts/:account/cfd_tunnel/:tunnel/configurations': putTunnelConfiguration,
+  // What `tunnel-manager doctor` asks first: is this token valid and active.
+  'GET /user/tokens/verify': {
+    scope: 'self',
+    handle: () => ({ result: { id: 'emulated-token', status: 'active' } }),
+  },
 };
 
 export type RouteMatch =

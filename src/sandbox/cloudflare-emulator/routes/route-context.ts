@@ -24,7 +24,8 @@ export interface RouteAnswer {
 }
 
 export interface RouteHandler {
-  scope: Scope;
+  /** The permission the token needs; `self`: any valid token (it asks about itself). */
+  scope: Scope | 'self';
   handle(context: RouteContext): RouteAnswer;
 }
 

@@ -1,0 +1,147 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCloudflareEmulator, type CloudflareEmulator } from '../../src/sandbox/cloudflare-emulator/index.ts';
+import { BIN } from '../helpers/cli.ts';
+
+/**
+ * `tunnel-manager doctor` as an operator runs it: a clean sandbox passes; each thing broken on purpose is reported
+ * as a problem with its fix, and the exit code says so. Production checks run against the Cloudflare API emulator,
+ * with tokens of full and of partial permissions.
+ */
+
+interface Check {
+  name: string;
+  status: 'ok' | 'warning' | 'problem' | 'skipped';
+  detail: string;
+  fix?: string;
+}
+
+let emulator: CloudflareEmulator;
+const LIMITED_TOKEN = 'limited-token-zone-read-only-000000000000';
+const root = mkdtempSync(join(tmpdir(), 'tm-doctor-'));
+
+beforeAll(async () => {
+  emulator = await startCloudflareEmulator({ host: '127.0.0.1', port: 0, extraTokens: [{ token: LIMITED_TOKEN, scopes: ['zone:read'] }] });
+});
+afterAll(async () => {
+  await emulator?.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+let counter = 0;
+/**
+ * Runs doctor --json on a fresh data dir with the given configuration lines; answers its exit code and checks.
+ * Asynchronously: the emulator answers from this process, so its event loop must keep running meanwhile.
+ */
+async function doctor(configLines: string[], env: NodeJS.ProcessEnv = {}, prepare?: (dataDir: string) => void): Promise<{ status: number | null; checks: Check[]; text: string }> {
+  counter += 1;
+  const dataDir = join(root, `run-${counter}`);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  prepare?.(dataDir);
+  const configFile = join(dataDir, 'config.yml');
+  writeFileSync(configFile, [`cloudflared:`, `  configPath: ${join(dataDir, 'cloudflared', 'config.yml')}`, ...configLines, ''].join('\n'));
+  const result = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [BIN, 'doctor', '--json', '--config', configFile, '--data-dir', dataDir], { env: { ...process.env, TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN: '', ...env } }, (error, stdout, stderr) =>
+      resolve({ status: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+  const parsed = JSON.parse(result.stdout || '{"checks":[]}') as { checks: Check[] };
+  return { status: result.status, checks: parsed.checks, text: `${result.stdout}${result.stderr}` };
+}
+
+const find = (checks: Check[], name: string) => checks.find((c) => c.name === name);
+const problems = (checks: Check[]) => checks.filter((c) => c.status === 'problem').map((c) => c.name);
+
+function production(extra: string[] = []): string[] {
+  return [
+    '  command: [/bin/true]',
+    'cloudflare:',
+    `  apiBaseUrl: ${emulator.apiBaseUrl}`,
+    `  accountId: ${emulator.accountId}`,
+    ...extra,
+  ];
+}
+
+describe('tunnel-manager doctor', () => {
+  it('finds nothing wrong with a fresh sandbox, and exits 0', async () => {
+    const run = await doctor([]);
+    expect(run.status, run.text).toBe(0);
+    expect(problems(run.checks)).toEqual([]);
+    expect(find(run.checks, 'cloudflared')?.detail).toContain('stand-in');
+  });
+
+  it('a data directory others may write: a problem with chmod 700 as the fix, exit 1', async () => {
+    const run = await doctor([], {}, (dir) => chmodSync(dir, 0o777));
+    expect(run.status).toBe(1);
+    expect(find(run.checks, 'data directory')).toMatchObject({ status: 'problem', fix: expect.stringContaining('chmod 700') });
+  });
+
+  it('a metrics address another program holds: a problem naming it, with the ss command', async () => {
+    const squatter: Server = createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    const { port } = squatter.address() as { port: number };
+    try {
+      const run = await doctor([`  metricsAddress: 127.0.0.1:${port}`]);
+      expect(run.status).toBe(1);
+      expect(find(run.checks, 'cloudflared.metricsAddress')).toMatchObject({ status: 'problem', fix: expect.stringContaining(`sport = :${port}`) });
+    } finally {
+      squatter.close();
+    }
+  });
+
+  it('a held git lock on config.yml\'s history: a problem with the command that clears it', async () => {
+    const run = await doctor([], {}, (dir) => {
+      mkdirSync(join(dir, 'cloudflared', '.git'), { recursive: true });
+      spawnSync('git', ['init', '-q', join(dir, 'cloudflared')]);
+      writeFileSync(join(dir, 'cloudflared', '.git', 'index.lock'), '');
+    });
+    expect(find(run.checks, 'config.yml history (git)')).toMatchObject({ status: 'problem', fix: expect.stringContaining('index.lock') });
+  });
+
+  it('no Docker socket: a warning, not a failure (host targets still work)', async () => {
+    const run = await doctor(['docker:', '  socketPath: /nonexistent/docker.sock']);
+    expect(find(run.checks, 'Docker')).toMatchObject({ status: 'warning' });
+    expect(run.status).toBe(0);
+  });
+
+  it('production with a good token: API, permissions and clock all check out', async () => {
+    const run = await doctor(production(), { TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN: emulator.token });
+    for (const name of ['Cloudflare API token', 'Cloudflare API reachable, token active', 'zones: read', 'DNS records: read', 'tunnel configuration: read', 'clock']) {
+      expect(find(run.checks, name)?.status, `${name}: ${JSON.stringify(find(run.checks, name))}`).toBe('ok');
+    }
+    // No credentials file configured: cloudflared must find its own (a warning).
+    expect(find(run.checks, 'tunnel credentials')?.status).toBe('warning');
+  });
+
+  it('production without a token: a problem saying where to put it', async () => {
+    const run = await doctor(production());
+    expect(run.status).toBe(1);
+    expect(find(run.checks, 'Cloudflare API token')).toMatchObject({ status: 'problem', fix: expect.stringContaining('LoadCredential') });
+  });
+
+  it('a token without DNS and tunnel permissions: each missing permission is a problem with the permission to add', async () => {
+    const run = await doctor(production(), { TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN: LIMITED_TOKEN });
+    expect(find(run.checks, 'zones: read')?.status).toBe('ok');
+    expect(find(run.checks, 'DNS records: read')).toMatchObject({ status: 'problem', fix: expect.stringContaining('DNS:Edit') });
+    expect(find(run.checks, 'tunnel configuration: read')).toMatchObject({ status: 'problem', fix: expect.stringContaining('Cloudflare Tunnel:Read') });
+  });
+
+  it('an API that does not answer: a problem naming the address', async () => {
+    const run = await doctor(['  command: [/bin/true]', 'cloudflare:', '  apiBaseUrl: http://127.0.0.1:9/client/v4'], { TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN: emulator.token });
+    expect(find(run.checks, 'Cloudflare API reachable, token active')).toMatchObject({ status: 'problem', detail: expect.stringContaining('127.0.0.1:9') });
+  });
+
+  it('a missing cloudflared and a missing credentials file: problems with the way to fix each', async () => {
+    const run = await doctor(
+      ['  command: [/nonexistent/cloudflared]', '  credentialsFile: /nonexistent/creds.json', 'cloudflare:', `  apiBaseUrl: ${emulator.apiBaseUrl}`, `  accountId: ${emulator.accountId}`],
+      { TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN: emulator.token },
+    );
+    expect(run.status).toBe(1);
+    expect(find(run.checks, 'cloudflared')).toMatchObject({ status: 'problem', fix: expect.stringContaining('cloudflared.command') });
+    expect(find(run.checks, 'tunnel credentials')).toMatchObject({ status: 'problem', fix: expect.stringContaining('cloudflared tunnel create') });
+  });
+});
