@@ -151,8 +151,8 @@ export const ingressMachine = setup({
   guards: {
     hasPendingRollback: ({ context }) => context.pendingRollback !== null,
     hasPendingChanges: ({ context }) => context.pending.length > 0,
-    needsReload: ({ event }) => (event as unknown as { output: WriteOutput }).output.needsReload,
-    restoredNeedsReload: ({ event }) => (event as unknown as { output: RestoreOutput }).output.needsReload !== false,
+    needsReload: (_, params: { written: WriteOutput }) => params.written.needsReload,
+    restoredNeedsReload: (_, params: { restored: RestoreOutput }) => params.restored.needsReload !== false,
   },
   actions: {
     queueChange: assign({
@@ -186,27 +186,23 @@ export const ingressMachine = setup({
       pendingRollback: () => null,
       inFlight: () => [],
     }),
-    storeRendered: assign({ rendered: ({ event }) => (event as unknown as { output: RenderOutput }).output }),
-    storeWritten: assign({
-      written: ({ event }) => (event as unknown as { output: WriteOutput }).output,
-      lastCommit: ({ context, event }) => (event as unknown as { output: WriteOutput }).output.commit ?? context.lastCommit,
-    }),
+    storeRendered: assign((_, params: { rendered: RenderOutput }) => ({ rendered: params.rendered })),
+    storeWritten: assign(({ context }, params: { written: WriteOutput }) => ({
+      written: params.written,
+      lastCommit: params.written.commit ?? context.lastCommit,
+    })),
     countReload: assign({ reloads: ({ context }) => context.reloads + 1 }),
-    storeReloadError: assign({
-      reloadError: ({ event }) => describeFailure((event as unknown as { error: unknown }).error),
-      failedCommit: ({ context }) => context.written?.commit ?? null,
-    }),
+    storeReloadError: assign(({ context }, params: { error: unknown }) => ({
+      reloadError: describeFailure(params.error),
+      failedCommit: context.written?.commit ?? null,
+    })),
     reloadErrorIsLastError: assign({ lastError: ({ context }) => context.reloadError }),
-    storeError: assign({ lastError: ({ event }) => describeFailure((event as unknown as { error: unknown }).error) }),
+    storeError: assign((_, params: { error: unknown }) => ({ lastError: describeFailure(params.error) })),
     clearError: assign({ lastError: () => null }),
-    storeRestored: assign({
-      lastCommit: ({ context, event }) => (event as unknown as { output: RestoreOutput }).output.commit ?? context.lastCommit,
-      written: ({ context, event }) => ({
-        changed: true,
-        commit: (event as unknown as { output: RestoreOutput }).output.commit ?? context.lastCommit,
-        needsReload: true,
-      }),
-    }),
+    storeRestored: assign(({ context }, params: { restored: RestoreOutput }) => ({
+      lastCommit: params.restored.commit ?? context.lastCommit,
+      written: { changed: true, commit: params.restored.commit ?? context.lastCommit, needsReload: true },
+    })),
     emitApplied: emit(({ context }) => ({
       type: 'ingress.applied' as const,
       changes: context.inFlight,
@@ -216,11 +212,11 @@ export const ingressMachine = setup({
       rollbackOf: context.rollbackCommit,
     })),
     /** A stage of the cycle failed; a rollback's failure names the commit it was restoring. */
-    emitFailed: emit(({ context, event }, params: { stage: 'render' | 'write' | 'rollback' }) => ({
+    emitFailed: emit(({ context }, params: { stage: 'render' | 'write' | 'rollback'; error: unknown }) => ({
       type: 'ingress.failed' as const,
       stage: params.stage,
       changes: context.inFlight,
-      error: describeFailure((event as unknown as { error: unknown }).error),
+      error: describeFailure(params.error),
       rollbackOf: params.stage === 'rollback' ? context.rollbackCommit : null,
     })),
     emitRestored: emit(({ context }) => ({
@@ -230,12 +226,12 @@ export const ingressMachine = setup({
       restoredCommit: context.written?.commit ?? null,
       reloadError: context.reloadError,
     })),
-    emitRestoreFailed: emit(({ context, event }) => ({
+    emitRestoreFailed: emit(({ context }, params: { error: unknown }) => ({
       type: 'ingress.restore_failed' as const,
       changes: context.inFlight,
       failedCommit: context.failedCommit,
       reloadError: context.reloadError,
-      error: describeFailure((event as unknown as { error: unknown }).error),
+      error: describeFailure(params.error),
     })),
     finishCycle: assign({ inFlight: () => [], rendered: () => null, rollbackCommit: () => null, failedCommit: () => null }),
   },
@@ -258,8 +254,14 @@ export const ingressMachine = setup({
       invoke: {
         src: 'render',
         input: ({ context }) => ({ changes: context.inFlight }),
-        onDone: { target: 'writing', actions: 'storeRendered' },
-        onError: { target: 'settling', actions: ['storeError', { type: 'emitFailed', params: { stage: 'render' } }] },
+        onDone: { target: 'writing', actions: { type: 'storeRendered', params: ({ event }) => ({ rendered: event.output }) } },
+        onError: {
+          target: 'settling',
+          actions: [
+            { type: 'storeError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'emitFailed', params: ({ event }) => ({ stage: 'render' as const, error: event.error }) },
+          ],
+        },
       },
     },
     writing: {
@@ -267,10 +269,20 @@ export const ingressMachine = setup({
         src: 'write',
         input: ({ context }) => ({ rendered: context.rendered as RenderOutput, changes: context.inFlight }),
         onDone: [
-          { guard: 'needsReload', target: 'reloading', actions: 'storeWritten' },
-          { target: 'settling', actions: ['storeWritten', 'clearError', 'emitApplied'] },
+          {
+            guard: { type: 'needsReload', params: ({ event }) => ({ written: event.output }) },
+            target: 'reloading',
+            actions: { type: 'storeWritten', params: ({ event }) => ({ written: event.output }) },
+          },
+          { target: 'settling', actions: [{ type: 'storeWritten', params: ({ event }) => ({ written: event.output }) }, 'clearError', 'emitApplied'] },
         ],
-        onError: { target: 'settling', actions: ['storeError', { type: 'emitFailed', params: { stage: 'write' } }] },
+        onError: {
+          target: 'settling',
+          actions: [
+            { type: 'storeError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'emitFailed', params: ({ event }) => ({ stage: 'write' as const, error: event.error }) },
+          ],
+        },
       },
     },
     rollingBack: {
@@ -278,10 +290,20 @@ export const ingressMachine = setup({
         src: 'rollback',
         input: ({ context }) => ({ commit: context.rollbackCommit as string }),
         onDone: [
-          { guard: 'needsReload', target: 'reloading', actions: 'storeWritten' },
-          { target: 'settling', actions: ['storeWritten', 'clearError', 'emitApplied'] },
+          {
+            guard: { type: 'needsReload', params: ({ event }) => ({ written: event.output }) },
+            target: 'reloading',
+            actions: { type: 'storeWritten', params: ({ event }) => ({ written: event.output }) },
+          },
+          { target: 'settling', actions: [{ type: 'storeWritten', params: ({ event }) => ({ written: event.output }) }, 'clearError', 'emitApplied'] },
         ],
-        onError: { target: 'settling', actions: ['storeError', { type: 'emitFailed', params: { stage: 'rollback' } }] },
+        onError: {
+          target: 'settling',
+          actions: [
+            { type: 'storeError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'emitFailed', params: ({ event }) => ({ stage: 'rollback' as const, error: event.error }) },
+          ],
+        },
       },
     },
     reloading: {
@@ -290,7 +312,7 @@ export const ingressMachine = setup({
         src: 'reload',
         input: ({ context }) => ({ commit: context.written?.commit ?? null, reason: 'apply' as const }),
         onDone: { target: 'confirming' },
-        onError: { target: 'restoring', actions: 'storeReloadError' },
+        onError: { target: 'restoring', actions: { type: 'storeReloadError', params: ({ event }) => ({ error: event.error }) } },
       },
     },
     confirming: {
@@ -306,10 +328,20 @@ export const ingressMachine = setup({
         src: 'restoreLastGood',
         input: ({ context }) => ({ failedCommit: context.written?.commit ?? null, reloadError: context.reloadError }),
         onDone: [
-          { guard: 'restoredNeedsReload', target: 'reloadingRestored', actions: 'storeRestored' },
-          { target: 'confirmingRestored', actions: 'storeRestored' },
+          {
+            guard: { type: 'restoredNeedsReload', params: ({ event }) => ({ restored: event.output }) },
+            target: 'reloadingRestored',
+            actions: { type: 'storeRestored', params: ({ event }) => ({ restored: event.output }) },
+          },
+          { target: 'confirmingRestored', actions: { type: 'storeRestored', params: ({ event }) => ({ restored: event.output }) } },
         ],
-        onError: { target: 'settling', actions: ['storeError', 'emitRestoreFailed'] },
+        onError: {
+          target: 'settling',
+          actions: [
+            { type: 'storeError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'emitRestoreFailed', params: ({ event }) => ({ error: event.error }) },
+          ],
+        },
       },
     },
     reloadingRestored: {
@@ -318,7 +350,13 @@ export const ingressMachine = setup({
         src: 'reload',
         input: ({ context }) => ({ commit: context.written?.commit ?? null, reason: 'restore' as const }),
         onDone: { target: 'confirmingRestored' },
-        onError: { target: 'settling', actions: ['storeError', 'emitRestoreFailed'] },
+        onError: {
+          target: 'settling',
+          actions: [
+            { type: 'storeError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'emitRestoreFailed', params: ({ event }) => ({ error: event.error }) },
+          ],
+        },
       },
     },
     confirmingRestored: {
