@@ -148,20 +148,19 @@ export const routeMachine = setup({
       timings: [...context.timings, { step: params.step, ms: now() - context.stepStartedAt }],
       stepStartedAt: now(),
     })),
-    recordDns: assign(({ event }) => {
-      const output = (event as unknown as { output: { recordId: string; created: boolean } }).output;
-      return { dnsRecordId: output.recordId, dnsCreated: output.created };
-    }),
-    recordExistingDns: assign(({ event }) => {
-      const output = (event as unknown as { output: MarkDeletingOutput }).output;
-      return { dnsRecordId: output.recordId, dnsCreated: output.created, previous: output.previous };
-    }),
-    recordCommit: assign(({ context, event }) => ({
-      commit: (event as unknown as { output: { commit: string | null } }).output.commit ?? context.commit,
+    recordDns: assign((_, params: { record: { recordId: string; created: boolean } }) => ({
+      dnsRecordId: params.record.recordId,
+      dnsCreated: params.record.created,
     })),
-    recordError: assign(({ event }) => ({ error: toShape((event as unknown as { error: unknown }).error) })),
-    recordCompensationError: assign(({ context, event }) => ({
-      compensationErrors: [...context.compensationErrors, toShape((event as unknown as { error: unknown }).error)],
+    recordExistingDns: assign((_, params: { found: MarkDeletingOutput }) => ({
+      dnsRecordId: params.found.recordId,
+      dnsCreated: params.found.created,
+      previous: params.found.previous,
+    })),
+    recordCommit: assign(({ context }, params: { commit: string | null }) => ({ commit: params.commit ?? context.commit })),
+    recordError: assign((_, params: { error: unknown }) => ({ error: toShape(params.error) })),
+    recordCompensationError: assign(({ context }, params: { error: unknown }) => ({
+      compensationErrors: [...context.compensationErrors, toShape(params.error)],
     })),
   },
 }).createMachine({
@@ -191,7 +190,7 @@ export const routeMachine = setup({
         input: stepInput,
         onDone: { target: 'creatingDns', actions: { type: 'timeStep', params: { step: 'reserve' } } },
         // Nothing was reserved: nothing to undo.
-        onError: { target: 'failed', actions: 'recordError' },
+        onError: { target: 'failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
       },
     },
     creatingDns: {
@@ -199,8 +198,20 @@ export const routeMachine = setup({
         id: 'dns',
         src: 'ensureDnsRecord',
         input: stepInput,
-        onDone: { target: 'configuringIngress', actions: ['recordDns', { type: 'timeStep', params: { step: 'dns' } }] },
-        onError: { target: 'releasingReservation', actions: ['recordError', { type: 'timeStep', params: { step: 'dns' } }] },
+        onDone: {
+          target: 'configuringIngress',
+          actions: [
+            { type: 'recordDns', params: ({ event }) => ({ record: event.output }) },
+            { type: 'timeStep', params: { step: 'dns' } },
+          ],
+        },
+        onError: {
+          target: 'releasingReservation',
+          actions: [
+            { type: 'recordError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'timeStep', params: { step: 'dns' } },
+          ],
+        },
       },
     },
     configuringIngress: {
@@ -208,8 +219,20 @@ export const routeMachine = setup({
         id: 'ingress',
         src: 'applyIngress',
         input: stepInput,
-        onDone: { target: 'awaitingTunnel', actions: ['recordCommit', { type: 'timeStep', params: { step: 'ingress' } }] },
-        onError: { target: 'removingIngress', actions: ['recordError', { type: 'timeStep', params: { step: 'ingress' } }] },
+        onDone: {
+          target: 'awaitingTunnel',
+          actions: [
+            { type: 'recordCommit', params: ({ event }) => ({ commit: event.output.commit }) },
+            { type: 'timeStep', params: { step: 'ingress' } },
+          ],
+        },
+        onError: {
+          target: 'removingIngress',
+          actions: [
+            { type: 'recordError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'timeStep', params: { step: 'ingress' } },
+          ],
+        },
       },
     },
     awaitingTunnel: {
@@ -218,7 +241,13 @@ export const routeMachine = setup({
         src: 'awaitTunnelReady',
         input: stepInput,
         onDone: { target: 'activating', actions: { type: 'timeStep', params: { step: 'tunnelReady' } } },
-        onError: { target: 'removingIngress', actions: ['recordError', { type: 'timeStep', params: { step: 'tunnelReady' } }] },
+        onError: {
+          target: 'removingIngress',
+          actions: [
+            { type: 'recordError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'timeStep', params: { step: 'tunnelReady' } },
+          ],
+        },
       },
     },
     activating: {
@@ -227,7 +256,13 @@ export const routeMachine = setup({
         src: 'activateRoute',
         input: stepInput,
         onDone: { target: 'done', actions: { type: 'timeStep', params: { step: 'activate' } } },
-        onError: { target: 'removingIngress', actions: ['recordError', { type: 'timeStep', params: { step: 'activate' } }] },
+        onError: {
+          target: 'removingIngress',
+          actions: [
+            { type: 'recordError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'timeStep', params: { step: 'activate' } },
+          ],
+        },
       },
     },
 
@@ -237,8 +272,14 @@ export const routeMachine = setup({
         id: 'markDeleting',
         src: 'markDeleting',
         input: stepInput,
-        onDone: { target: 'removingRule', actions: ['recordExistingDns', { type: 'timeStep', params: { step: 'mark' } }] },
-        onError: { target: 'failed', actions: 'recordError' },
+        onDone: {
+          target: 'removingRule',
+          actions: [
+            { type: 'recordExistingDns', params: ({ event }) => ({ found: event.output }) },
+            { type: 'timeStep', params: { step: 'mark' } },
+          ],
+        },
+        onError: { target: 'failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
       },
     },
     removingRule: {
@@ -246,9 +287,21 @@ export const routeMachine = setup({
         id: 'removeRule',
         src: 'removeIngressRule',
         input: stepInput,
-        onDone: { target: 'deletingRecord', actions: ['recordCommit', { type: 'timeStep', params: { step: 'removeIngress' } }] },
+        onDone: {
+          target: 'deletingRecord',
+          actions: [
+            { type: 'recordCommit', params: ({ event }) => ({ commit: event.output.commit }) },
+            { type: 'timeStep', params: { step: 'removeIngress' } },
+          ],
+        },
         // Nothing is deleted while the rule may still serve: the row goes back as it was and the caller is told why.
-        onError: { target: 'restoringRoute', actions: ['recordError', { type: 'timeStep', params: { step: 'removeIngress' } }] },
+        onError: {
+          target: 'restoringRoute',
+          actions: [
+            { type: 'recordError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'timeStep', params: { step: 'removeIngress' } },
+          ],
+        },
       },
     },
     restoringRoute: {
@@ -257,7 +310,7 @@ export const routeMachine = setup({
         src: 'restoreRoute',
         input: stepInput,
         onDone: { target: 'failed', actions: { type: 'timeStep', params: { step: 'restore' } } },
-        onError: { target: 'failed', actions: 'recordCompensationError' },
+        onError: { target: 'failed', actions: { type: 'recordCompensationError', params: ({ event }) => ({ error: event.error }) } },
       },
     },
     deletingRecord: {
@@ -268,7 +321,13 @@ export const routeMachine = setup({
         input: stepInput,
         onDone: { target: 'forgetting', actions: { type: 'timeStep', params: { step: 'deleteDns' } } },
         // The rule is gone but the record is not: the row stays (status deleting) until the record really is.
-        onError: { target: 'keepingForRetry', actions: ['recordError', { type: 'timeStep', params: { step: 'deleteDns' } }] },
+        onError: {
+          target: 'keepingForRetry',
+          actions: [
+            { type: 'recordError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'timeStep', params: { step: 'deleteDns' } },
+          ],
+        },
       },
     },
     keepingForRetry: {
@@ -277,7 +336,7 @@ export const routeMachine = setup({
         src: 'keepForRetry',
         input: stepInput,
         onDone: { target: 'failed' },
-        onError: { target: 'failed', actions: 'recordCompensationError' },
+        onError: { target: 'failed', actions: { type: 'recordCompensationError', params: ({ event }) => ({ error: event.error }) } },
       },
     },
 
@@ -287,8 +346,14 @@ export const routeMachine = setup({
         id: 'removeIngress',
         src: 'removeIngressRule',
         input: stepInput,
-        onDone: { target: 'deletingDns', actions: ['recordCommit', { type: 'timeStep', params: { step: 'removeIngress' } }] },
-        onError: { target: 'deletingDns', actions: 'recordCompensationError' },
+        onDone: {
+          target: 'deletingDns',
+          actions: [
+            { type: 'recordCommit', params: ({ event }) => ({ commit: event.output.commit }) },
+            { type: 'timeStep', params: { step: 'removeIngress' } },
+          ],
+        },
+        onError: { target: 'deletingDns', actions: { type: 'recordCompensationError', params: ({ event }) => ({ error: event.error }) } },
       },
     },
     deletingDns: {
@@ -298,7 +363,7 @@ export const routeMachine = setup({
         src: 'deleteDnsRecord',
         input: stepInput,
         onDone: { target: 'releasingReservation', actions: { type: 'timeStep', params: { step: 'deleteDns' } } },
-        onError: { target: 'releasingReservation', actions: 'recordCompensationError' },
+        onError: { target: 'releasingReservation', actions: { type: 'recordCompensationError', params: ({ event }) => ({ error: event.error }) } },
       },
     },
     releasingReservation: {
@@ -307,7 +372,7 @@ export const routeMachine = setup({
         src: 'releaseReservation',
         input: stepInput,
         onDone: { target: 'failed', actions: { type: 'timeStep', params: { step: 'release' } } },
-        onError: { target: 'failed', actions: 'recordCompensationError' },
+        onError: { target: 'failed', actions: { type: 'recordCompensationError', params: ({ event }) => ({ error: event.error }) } },
       },
     },
     forgetting: {
@@ -316,7 +381,7 @@ export const routeMachine = setup({
         src: 'forgetRoute',
         input: stepInput,
         onDone: { target: 'done', actions: { type: 'timeStep', params: { step: 'forget' } } },
-        onError: { target: 'failed', actions: 'recordError' },
+        onError: { target: 'failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
       },
     },
 
