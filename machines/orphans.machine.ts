@@ -56,15 +56,18 @@ export const orphansMachine = setup({
   },
   actions: {
     applySettings: assign(({ event }) => (event.type === 'RECHECK' && event.settings ? { ...event.settings } : {})),
-    recordScan: assign(({ context, event }) => {
-      const output = (event as unknown as { output: OrphanScanOutput }).output;
-      return { attempt: 0, orphans: output.orphans.length, lastScanAt: now(), nextScanAt: now() + context.intervalMs, lastError: null, lastErrorCode: null };
-    }),
-    emitScanned: emit(({ event }) => ({ type: 'orphans.scanned' as const, result: (event as unknown as { output: OrphanScanOutput }).output, at: now() })),
-    recordFailure: assign(({ context, event }) => {
-      const error = (event as unknown as { error: unknown }).error;
-      const { attempt, nextAt, lastError } = afterFailure(context.attempt, context.retryDelaysMs, error, now());
-      return { attempt, nextScanAt: nextAt, lastError, lastErrorCode: errorCode(error) };
+    recordScan: assign(({ context }, params: { result: OrphanScanOutput }) => ({
+      attempt: 0,
+      orphans: params.result.orphans.length,
+      lastScanAt: now(),
+      nextScanAt: now() + context.intervalMs,
+      lastError: null,
+      lastErrorCode: null,
+    })),
+    emitScanned: emit((_, params: { result: OrphanScanOutput }) => ({ type: 'orphans.scanned' as const, result: params.result, at: now() })),
+    recordFailure: assign(({ context }, params: { error: unknown }) => {
+      const { attempt, nextAt, lastError } = afterFailure(context.attempt, context.retryDelaysMs, params.error, now());
+      return { attempt, nextScanAt: nextAt, lastError, lastErrorCode: errorCode(params.error) };
     }),
     emitFailed: emit(({ context }) => ({
       type: 'orphans.scan_failed' as const,
@@ -83,8 +86,14 @@ export const orphansMachine = setup({
       invoke: {
         id: 'scan',
         src: 'scanOrphans',
-        onDone: { target: 'waiting', actions: ['recordScan', 'emitScanned'] },
-        onError: { target: 'retrying', actions: ['recordFailure', 'emitFailed'] },
+        onDone: {
+          target: 'waiting',
+          actions: [
+            { type: 'recordScan', params: ({ event }) => ({ result: event.output }) },
+            { type: 'emitScanned', params: ({ event }) => ({ result: event.output }) },
+          ],
+        },
+        onError: { target: 'retrying', actions: [{ type: 'recordFailure', params: ({ event }) => ({ error: event.error }) }, 'emitFailed'] },
       },
       on: { RECHECK: { actions: 'applySettings' } },
     },

@@ -65,7 +65,7 @@ export const supervisorMachine = setup({
       if (event.type !== 'ROUTE.START') return;
       enqueue.spawnChild('route', { id: `${ROUTE_ACTOR_PREFIX}${event.request.requestId}`, input: event.request });
     }),
-    dropRoute: stopChild(({ event }) => `${ROUTE_ACTOR_PREFIX}${(event as { requestId: string }).requestId}`),
+    dropRoute: stopChild((_, params: { requestId: string }) => `${ROUTE_ACTOR_PREFIX}${params.requestId}`),
   },
 }).createMachine({
   id: 'supervisor',
@@ -83,7 +83,7 @@ export const supervisorMachine = setup({
       on: {
         RECHECK_ALL: { actions: 'recheckChildren' },
         'ROUTE.START': { actions: 'startRoute' },
-        'ROUTE.FINISHED': { actions: 'dropRoute' },
+        'ROUTE.FINISHED': { actions: { type: 'dropRoute', params: ({ event }) => ({ requestId: event.requestId }) } },
       },
     },
   },

@@ -57,20 +57,17 @@ export const zonesMachine = setup({
     untilNextRefresh: ({ context }) => msUntil(context.nextRefreshAt, now()),
   },
   actions: {
-    recordRefresh: assign(({ context, event }) => {
-      const output = (event as unknown as { output: RefreshOutput }).output;
-      return {
-        adoptionDone: true,
-        attempt: 0,
-        zones: output.zones,
-        lastRefreshAt: now(),
-        nextRefreshAt: now() + context.refreshIntervalMs,
-        lastError: null,
-      };
-    }),
-    emitRefreshed: emit(({ event }) => ({ type: 'zones.refreshed' as const, at: now(), ...(event as unknown as { output: RefreshOutput }).output })),
-    recordFailure: assign(({ context, event }) => {
-      const { attempt, nextAt, lastError } = afterFailure(context.attempt, context.retryDelaysMs, (event as unknown as { error: unknown }).error, now());
+    recordRefresh: assign(({ context }, params: { refreshed: RefreshOutput }) => ({
+      adoptionDone: true,
+      attempt: 0,
+      zones: params.refreshed.zones,
+      lastRefreshAt: now(),
+      nextRefreshAt: now() + context.refreshIntervalMs,
+      lastError: null,
+    })),
+    emitRefreshed: emit((_, params: { refreshed: RefreshOutput }) => ({ type: 'zones.refreshed' as const, at: now(), ...params.refreshed })),
+    recordFailure: assign(({ context }, params: { error: unknown }) => {
+      const { attempt, nextAt, lastError } = afterFailure(context.attempt, context.retryDelaysMs, params.error, now());
       return { attempt, nextRefreshAt: nextAt, lastError };
     }),
     emitFailed: emit(({ context }) => ({
@@ -98,8 +95,14 @@ export const zonesMachine = setup({
         id: 'refresh',
         src: 'refreshZones',
         input: ({ context }) => ({ adopt: !context.adoptionDone }),
-        onDone: { target: 'ready', actions: ['recordRefresh', 'emitRefreshed'] },
-        onError: { target: 'retrying', actions: ['recordFailure', 'emitFailed'] },
+        onDone: {
+          target: 'ready',
+          actions: [
+            { type: 'recordRefresh', params: ({ event }) => ({ refreshed: event.output }) },
+            { type: 'emitRefreshed', params: ({ event }) => ({ refreshed: event.output }) },
+          ],
+        },
+        onError: { target: 'retrying', actions: [{ type: 'recordFailure', params: ({ event }) => ({ error: event.error }) }, 'emitFailed'] },
       },
     },
     ready: {
