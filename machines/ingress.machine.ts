@@ -1,5 +1,5 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
-import { keptRunning } from './failures.ts';
+import { keptRunning, notProvided } from './shared.ts';
 
 /**
  * The only writer of cloudflared's config.yml.
@@ -107,10 +107,6 @@ export function describeFailure(error: unknown): IngressFailure {
   return { code: 'INTERNAL', message: String(error), fix: 'See the service log around this time.' };
 }
 
-function notProvided(name: string): never {
-  throw new Error(`ingress machine: the "${name}" actor was not provided; pass it with ingressMachine.provide({ actors: { ${name} } })`);
-}
-
 const initialContext: IngressContext = {
   pending: [],
   inFlight: [],
@@ -141,12 +137,12 @@ export const ingressMachine = setup({
     emitted: {} as IngressEmitted,
   },
   actors: {
-    render: fromPromise<RenderOutput, RenderInput>(async () => notProvided('render')),
-    write: fromPromise<WriteOutput, WriteInput>(async () => notProvided('write')),
-    reload: fromPromise<void, ReloadInput>(async () => notProvided('reload')),
-    markGood: fromPromise<void, { commit: string | null }>(async () => notProvided('markGood')),
-    restoreLastGood: fromPromise<RestoreOutput, RestoreInput>(async () => notProvided('restoreLastGood')),
-    rollback: fromPromise<WriteOutput, RollbackInput>(async () => notProvided('rollback')),
+    render: fromPromise<RenderOutput, RenderInput>(async () => notProvided('ingress', 'render')),
+    write: fromPromise<WriteOutput, WriteInput>(async () => notProvided('ingress', 'write')),
+    reload: fromPromise<void, ReloadInput>(async () => notProvided('ingress', 'reload')),
+    markGood: fromPromise<void, { commit: string | null }>(async () => notProvided('ingress', 'markGood')),
+    restoreLastGood: fromPromise<RestoreOutput, RestoreInput>(async () => notProvided('ingress', 'restoreLastGood')),
+    rollback: fromPromise<WriteOutput, RollbackInput>(async () => notProvided('ingress', 'rollback')),
   },
   guards: {
     hasPendingRollback: ({ context }) => context.pendingRollback !== null,

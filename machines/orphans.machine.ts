@@ -1,5 +1,5 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
-import { afterFailure, errorCode, msUntil } from './failures.ts';
+import { afterFailure, errorCode, msUntil, notProvided, now } from './shared.ts';
 
 /**
  * The orphan scan (src/app/orphans.ts): on start, after a restore (RECHECK), every `intervalMs` (a week by
@@ -37,8 +37,6 @@ export type OrphansEmitted =
   | { type: 'orphans.scanned'; result: OrphanScanOutput; at: number }
   | { type: 'orphans.scan_failed'; code: string; error: string; retryInMs: number; at: number };
 
-const now = (): number => Date.now();
-
 export const orphansMachine = setup({
   types: {
     context: {} as OrphansContext,
@@ -47,9 +45,7 @@ export const orphansMachine = setup({
     emitted: {} as OrphansEmitted,
   },
   actors: {
-    scanOrphans: fromPromise<OrphanScanOutput, void>(async () => {
-      throw new Error('scanOrphans is not provided');
-    }),
+    scanOrphans: fromPromise<OrphanScanOutput, void>(async () => notProvided('orphans', 'scanOrphans')),
   },
   delays: {
     untilNextScan: ({ context }) => msUntil(context.nextScanAt, now()),

@@ -1,4 +1,5 @@
 import { assign, fromPromise, not, setup } from 'xstate';
+import { notProvided, now } from './shared.ts';
 
 /**
  * One CNAME request (provision) or removal (deprovision), as a saga with a state per step and per compensation.
@@ -88,8 +89,6 @@ export interface MarkDeletingOutput {
 
 export type RouteEvent = { type: 'RECHECK' };
 
-const now = (): number => Date.now();
-
 function toShape(error: unknown): RouteErrorShape {
   if (error && typeof error === 'object' && 'code' in error && 'fix' in error) {
     const e = error as { code: string; message?: string; fix: string; details?: Record<string, unknown> };
@@ -111,10 +110,9 @@ const stepInput = ({ context }: { context: RouteContext }): StepInput => ({
   error: context.error,
 });
 
-function notProvided<TOutput>(name: string) {
-  return fromPromise<TOutput, StepInput>(async () => {
-    throw new Error(`${name} is not provided`);
-  });
+/** A saga step the route machine declares; src/app/route-effects.ts provides the real one. */
+function step<TOutput>(name: string) {
+  return fromPromise<TOutput, StepInput>(async () => notProvided('route', name));
 }
 
 export const routeMachine = setup({
@@ -125,18 +123,18 @@ export const routeMachine = setup({
     events: {} as RouteEvent,
   },
   actors: {
-    reserveRoute: notProvided<void>('reserveRoute'),
-    ensureDnsRecord: notProvided<{ recordId: string; created: boolean }>('ensureDnsRecord'),
-    applyIngress: notProvided<{ commit: string | null }>('applyIngress'),
-    awaitTunnelReady: notProvided<void>('awaitTunnelReady'),
-    activateRoute: notProvided<void>('activateRoute'),
-    markDeleting: notProvided<MarkDeletingOutput>('markDeleting'),
-    restoreRoute: notProvided<void>('restoreRoute'),
-    keepForRetry: notProvided<void>('keepForRetry'),
-    removeIngressRule: notProvided<{ commit: string | null }>('removeIngressRule'),
-    deleteDnsRecord: notProvided<void>('deleteDnsRecord'),
-    releaseReservation: notProvided<void>('releaseReservation'),
-    forgetRoute: notProvided<void>('forgetRoute'),
+    reserveRoute: step<void>('reserveRoute'),
+    ensureDnsRecord: step<{ recordId: string; created: boolean }>('ensureDnsRecord'),
+    applyIngress: step<{ commit: string | null }>('applyIngress'),
+    awaitTunnelReady: step<void>('awaitTunnelReady'),
+    activateRoute: step<void>('activateRoute'),
+    markDeleting: step<MarkDeletingOutput>('markDeleting'),
+    restoreRoute: step<void>('restoreRoute'),
+    keepForRetry: step<void>('keepForRetry'),
+    removeIngressRule: step<{ commit: string | null }>('removeIngressRule'),
+    deleteDnsRecord: step<void>('deleteDnsRecord'),
+    releaseReservation: step<void>('releaseReservation'),
+    forgetRoute: step<void>('forgetRoute'),
   },
   guards: {
     isProvision: ({ context }) => context.request.kind === 'provision',

@@ -1,5 +1,5 @@
 import { assign, emit, fromCallback, fromPromise, setup, type EventObject } from 'xstate';
-import { errorText } from './failures.ts';
+import { errorText, notProvided, now } from './shared.ts';
 
 /**
  * The Docker topology actor: connecting → syncing → live (synced ⇄ applying | resyncing), and unavailable.
@@ -86,46 +86,40 @@ export const topologyMachine = setup({
     emitted: {} as TopologyEmitted,
   },
   actors: {
-    checkEngine: fromPromise<void>(async () => {
-      throw new Error('checkEngine not provided');
-    }),
-    syncTopology: fromPromise<TopologyUpdate, { reason: SyncReason }>(async () => {
-      throw new Error('syncTopology not provided');
-    }),
-    applyChanges: fromPromise<TopologyUpdate, { hints: TopologyChangeHint[] }>(async () => {
-      throw new Error('applyChanges not provided');
-    }),
+    checkEngine: fromPromise<void>(async () => notProvided('topology', 'checkEngine')),
+    syncTopology: fromPromise<TopologyUpdate, { reason: SyncReason }>(async () => notProvided('topology', 'syncTopology')),
+    applyChanges: fromPromise<TopologyUpdate, { hints: TopologyChangeHint[] }>(async () => notProvided('topology', 'applyChanges')),
     watchEvents: fromCallback<EventObject>(() => () => undefined),
   },
   guards: {
     hasPending: ({ context }) => context.pending.length > 0,
-    resyncOverdue: ({ context }) => context.resyncAt !== null && context.resyncAt <= Date.now(),
+    resyncOverdue: ({ context }) => context.resyncAt !== null && context.resyncAt <= now(),
     updateChanged: (_, params: { update: TopologyUpdate }) => params.update.changed,
   },
   delays: {
-    retryDelay: ({ context }) => Math.max(0, (context.retryAt ?? Date.now()) - Date.now()),
-    resyncDelay: ({ context }) => Math.max(0, (context.resyncAt ?? Date.now() + context.resyncIntervalMs) - Date.now()),
+    retryDelay: ({ context }) => Math.max(0, (context.retryAt ?? now()) - now()),
+    resyncDelay: ({ context }) => Math.max(0, (context.resyncAt ?? now() + context.resyncIntervalMs) - now()),
   },
   actions: {
     recordFailure: assign(({ context }, params: { error: string }) => {
       const attempt = context.attempt + 1;
       const delays = context.retryDelaysMs;
       const delay = delays[Math.min(attempt, delays.length) - 1] ?? DEFAULT_RETRY_MS[0]!;
-      return { attempt, lastError: params.error, retryAt: Date.now() + delay, pending: [], inFlight: [] };
+      return { attempt, lastError: params.error, retryAt: now() + delay, pending: [], inFlight: [] };
     }),
     emitUnavailable: emit(({ context }) => ({
       type: 'topology.unavailable' as const,
       error: context.lastError ?? 'unknown',
       attempt: context.attempt,
-      retryAt: context.retryAt ?? Date.now(),
+      retryAt: context.retryAt ?? now(),
     })),
     recordSync: assign(({ context }) => {
-      const now = Date.now();
-      return { attempt: 0, retryAt: null, lastError: null, lastSyncedAt: now, resyncAt: now + context.resyncIntervalMs, syncs: context.syncs + 1 };
+      const at = now();
+      return { attempt: 0, retryAt: null, lastError: null, lastSyncedAt: at, resyncAt: at + context.resyncIntervalMs, syncs: context.syncs + 1 };
     }),
     emitSynced: emit(({ context }, params: { reason: SyncReason }) => ({
       type: 'topology.synced' as const,
-      at: context.lastSyncedAt ?? Date.now(),
+      at: context.lastSyncedAt ?? now(),
       reason: params.reason,
     })),
     countVersion: assign({ version: ({ context }) => context.version + 1 }),

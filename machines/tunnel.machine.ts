@@ -1,5 +1,5 @@
 import { assign, emit, enqueueActions, fromCallback, fromPromise, setup } from 'xstate';
-import { errorText, keptRunning } from './failures.ts';
+import { errorText, keptRunning, notProvided, now } from './shared.ts';
 
 /**
  * Lifecycle of cloudflared.
@@ -115,8 +115,6 @@ export type TunnelEmitted =
   | { type: 'tunnel.reloaded'; requestIds: string[]; applied: 'now' | 'on-next-start'; outcome: Omit<ReloadOutcome, 'process'> | null; pid: number | null; at: number }
   | { type: 'tunnel.reload_failed'; requestIds: string[]; error: string; keptRunning: boolean; at: number };
 
-const now = (): number => Date.now();
-
 function backoffAt(settings: TunnelSettings, step: number): number {
   const schedule = settings.backoffMs;
   return schedule[Math.min(step, schedule.length - 1)] ?? 0;
@@ -134,17 +132,11 @@ export const tunnelMachine = setup({
     emitted: {} as TunnelEmitted,
   },
   actors: {
-    startTunnel: fromPromise<TunnelProcessInfo, StartTunnelInput>(async () => {
-      throw new Error('startTunnel is not provided');
-    }),
-    stopTunnel: fromPromise<void, StopTunnelInput>(async () => {
-      throw new Error('stopTunnel is not provided');
-    }),
+    startTunnel: fromPromise<TunnelProcessInfo, StartTunnelInput>(async () => notProvided('tunnel', 'startTunnel')),
+    stopTunnel: fromPromise<void, StopTunnelInput>(async () => notProvided('tunnel', 'stopTunnel')),
     watchProcess: fromCallback<TunnelEvent, WatchProcessInput>(() => undefined),
     probeLoop: fromCallback<TunnelEvent, ProbeLoopInput>(() => undefined),
-    reloadTunnel: fromPromise<ReloadOutcome, ReloadTunnelInput>(async () => {
-      throw new Error('reloadTunnel is not provided');
-    }),
+    reloadTunnel: fromPromise<ReloadOutcome, ReloadTunnelInput>(async () => notProvided('tunnel', 'reloadTunnel')),
   },
   guards: {
     autostart: ({ context }) => context.settings.autostart,

@@ -1,5 +1,5 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
-import { afterFailure, msUntil } from './failures.ts';
+import { afterFailure, msUntil, notProvided, now } from './shared.ts';
 
 /**
  * The Cloudflare zones of the account: refreshed on start, every `refreshIntervalMs`, and on REFRESH.
@@ -39,8 +39,6 @@ export type ZonesEmitted =
   | ({ type: 'zones.refreshed'; at: number } & RefreshOutput)
   | { type: 'zones.refresh_failed'; error: string; retryInMs: number; at: number };
 
-const now = (): number => Date.now();
-
 export const zonesMachine = setup({
   types: {
     context: {} as ZonesContext,
@@ -49,9 +47,7 @@ export const zonesMachine = setup({
     emitted: {} as ZonesEmitted,
   },
   actors: {
-    refreshZones: fromPromise<RefreshOutput, RefreshInput>(async () => {
-      throw new Error('refreshZones is not provided');
-    }),
+    refreshZones: fromPromise<RefreshOutput, RefreshInput>(async () => notProvided('zones', 'refreshZones')),
   },
   delays: {
     untilNextRefresh: ({ context }) => msUntil(context.nextRefreshAt, now()),
