@@ -2,17 +2,8 @@ import { assign, emit, fromPromise, setup } from 'xstate';
 import { keptRunning, notProvided } from './shared.ts';
 
 /**
- * The only writer of cloudflared's config.yml.
- *
- *   idle → rendering → writing → reloading → confirming → idle
- *                         │          └─ reload failed → restoring → [reloadingRestored →] confirmingRestored | idle
- *                         │             (no second reload when the refused version never replaced the running one)
- *                         └─ nothing cloudflared would notice changed → idle (no reload)
- *   idle → rollingBack → reloading → …            (ROLLBACK: an earlier version, same validate → write → reload path)
- *
- * CHANGE events that arrive while a cycle is in flight are collected in `pending` and handled together by
- * ONE next cycle, so N changes during a reload cost at most one more reload. A ROLLBACK that arrives during
- * a cycle runs right after it.
+ * The only writer of cloudflared's config.yml. What each state does is in its `description`; the diagram is in
+ * docs/machines.md. CHANGE and ROLLBACK events that arrive during a cycle wait in `pending` / `pendingRollback`.
  *
  * Effects are injected with `.provide()`: `render` (reads the ledger, checks drift, renders and validates),
  * `write` (atomic write + git commit), `reload` (restart cloudflared on the new file), `markGood` (remember
@@ -241,12 +232,14 @@ export const ingressMachine = setup({
   },
   states: {
     idle: {
+      description: 'No cycle in flight. CHANGE starts a cycle; ROLLBACK starts a rollback.',
       on: {
         CHANGE: { target: 'rendering', actions: 'startCycleFromEvent' },
         ROLLBACK: { target: 'rollingBack', actions: 'startRollbackFromEvent' },
       },
     },
     rendering: {
+      description: 'Renders config.yml from the ledger and validates it.',
       invoke: {
         src: 'render',
         input: ({ context }) => ({ changes: context.inFlight }),
@@ -261,6 +254,7 @@ export const ingressMachine = setup({
       },
     },
     writing: {
+      description: 'Writes the file atomically and commits it to git. If nothing cloudflared would notice changed, the cycle ends without a reload.',
       invoke: {
         src: 'write',
         input: ({ context }) => ({ rendered: context.rendered as RenderOutput, changes: context.inFlight }),
@@ -282,6 +276,7 @@ export const ingressMachine = setup({
       },
     },
     rollingBack: {
+      description: 'ROLLBACK: writes an earlier version, then takes the same reload path as a change.',
       invoke: {
         src: 'rollback',
         input: ({ context }) => ({ commit: context.rollbackCommit as string }),
@@ -303,6 +298,7 @@ export const ingressMachine = setup({
       },
     },
     reloading: {
+      description: 'Makes cloudflared load the new file. If the reload fails, the last good version is restored.',
       entry: 'countReload',
       invoke: {
         src: 'reload',
@@ -312,6 +308,7 @@ export const ingressMachine = setup({
       },
     },
     confirming: {
+      description: 'Remembers the version cloudflared accepted as the last good one.',
       invoke: {
         src: 'markGood',
         input: ({ context }) => ({ commit: context.written?.commit ?? null }),
@@ -320,6 +317,7 @@ export const ingressMachine = setup({
       },
     },
     restoring: {
+      description: 'The reload failed: writes back the last good version. No second reload when the refused version never replaced the running one.',
       invoke: {
         src: 'restoreLastGood',
         input: ({ context }) => ({ failedCommit: context.written?.commit ?? null, reloadError: context.reloadError }),
@@ -341,6 +339,7 @@ export const ingressMachine = setup({
       },
     },
     reloadingRestored: {
+      description: 'Makes cloudflared load the restored version.',
       entry: 'countReload',
       invoke: {
         src: 'reload',
@@ -356,6 +355,7 @@ export const ingressMachine = setup({
       },
     },
     confirmingRestored: {
+      description: 'Remembers the restored version as good again and reports the restore.',
       invoke: {
         src: 'markGood',
         input: ({ context }) => ({ commit: context.written?.commit ?? null }),
@@ -364,6 +364,7 @@ export const ingressMachine = setup({
       },
     },
     settling: {
+      description: 'Ends the cycle. CHANGE events that arrived during the cycle were collected and now make one next cycle, so N changes during a reload cost at most one more reload. A ROLLBACK that arrived runs first.',
       entry: 'finishCycle',
       always: [
         { guard: 'hasPendingRollback', target: 'rollingBack', actions: 'startRollbackFromPending' },

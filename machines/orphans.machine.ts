@@ -2,8 +2,8 @@ import { assign, emit, fromPromise, setup } from 'xstate';
 import { afterFailure, errorCode, msUntil, notProvided, now } from './shared.ts';
 
 /**
- * The orphan scan (src/app/orphans.ts): on start, after a restore (RECHECK), every `intervalMs` (a week by
- * default) and on SCAN. A scan that fails (a zone could not be listed) is retried on `retryDelaysMs`.
+ * The orphan scan (src/app/orphans.ts), run on start, after a restore, on a schedule and on demand.
+ * What each state does is in its `description`; the diagram is in docs/machines.md.
  * The schedule is kept in context (`nextScanAt`), so it survives restarts with the supervisor's snapshot.
  */
 
@@ -79,6 +79,7 @@ export const orphansMachine = setup({
   initial: 'scanning',
   states: {
     scanning: {
+      description: 'Scans the routes for orphans (src/app/orphans.ts). A RECHECK that arrives now only takes its new settings.',
       invoke: {
         id: 'scan',
         src: 'scanOrphans',
@@ -94,10 +95,12 @@ export const orphansMachine = setup({
       on: { RECHECK: { actions: 'applySettings' } },
     },
     waiting: {
+      description: 'Waits for the next scan: every intervalMs (a week by default), or at once on SCAN or RECHECK (sent after a restore).',
       after: { untilNextScan: 'scanning' },
       on: { SCAN: 'scanning', RECHECK: { target: 'scanning', actions: 'applySettings' } },
     },
     retrying: {
+      description: 'The last scan failed (a zone could not be listed). It retries on retryDelaysMs (the last value repeating), or at once on SCAN or RECHECK.',
       after: { untilNextScan: 'scanning' },
       on: { SCAN: 'scanning', RECHECK: { target: 'scanning', actions: 'applySettings' } },
     },

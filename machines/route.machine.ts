@@ -3,15 +3,8 @@ import { notProvided, now } from './shared.ts';
 
 /**
  * One CNAME request (provision) or removal (deprovision), as a saga with a state per step and per compensation.
- *
- * provision:   reserving → creatingDns → configuringIngress → awaitingTunnel → activating → done
- *              any failure compensates in reverse: removingIngress → deletingDns (only a record this saga
- *              created) → releasingReservation → failed
- * deprovision: markingDeleting → removingRule → deletingRecord → forgetting → done
- *              the rule cannot be removed (a hand-broken config.yml, a refused reload): restoringRoute → failed,
- *              nothing deleted (the row is back as it was); the record cannot be deleted: keepingForRetry → failed,
- *              the row stays `deleting` (rule gone, record still there) with the error, retried on a schedule and by
- *              the owner. A delete is finished or refused, never reported done while half done.
+ * A failed provision compensates in reverse order. A delete is finished or refused, never reported done while
+ * half done. What each state does is in its `description`; the diagram is in docs/machines.md.
  *
  * The supervisor persists this actor with its snapshot. After a restore the promise of the current step runs
  * again, so every step is idempotent (reserve finds its own row, the DNS step reuses its own record, the ingress
@@ -177,11 +170,13 @@ export const routeMachine = setup({
   initial: 'routing',
   states: {
     routing: {
+      description: 'Takes the provision or the deprovision path.',
       always: [{ guard: 'isProvision', target: 'reserving' }, { target: 'markingDeleting' }],
     },
 
     // ── provision ──────────────────────────────────────────────────────────────
     reserving: {
+      description: 'Provision: reserves the hostname in the ledger. If this fails, the saga ends with nothing to undo.',
       invoke: {
         id: 'reserve',
         src: 'reserveRoute',
@@ -192,6 +187,7 @@ export const routeMachine = setup({
       },
     },
     creatingDns: {
+      description: 'Provision: creates the CNAME record to the tunnel, or reuses one the same owner already has. Only a record this saga created is deleted by a rollback.',
       invoke: {
         id: 'dns',
         src: 'ensureDnsRecord',
@@ -213,6 +209,7 @@ export const routeMachine = setup({
       },
     },
     configuringIngress: {
+      description: 'Provision: adds the ingress rule (the ingress machine renders it from the ledger).',
       invoke: {
         id: 'ingress',
         src: 'applyIngress',
@@ -234,6 +231,7 @@ export const routeMachine = setup({
       },
     },
     awaitingTunnel: {
+      description: 'Provision: waits until cloudflared is ready to serve.',
       invoke: {
         id: 'ready',
         src: 'awaitTunnelReady',
@@ -249,6 +247,7 @@ export const routeMachine = setup({
       },
     },
     activating: {
+      description: 'Provision: marks the route active and tells its owner.',
       invoke: {
         id: 'activate',
         src: 'activateRoute',
@@ -266,6 +265,7 @@ export const routeMachine = setup({
 
     // ── deprovision ────────────────────────────────────────────────────────────
     markingDeleting: {
+      description: 'Deprovision: marks the row deleting, finds its DNS record, and keeps the row as it was.',
       invoke: {
         id: 'markDeleting',
         src: 'markDeleting',
@@ -281,6 +281,7 @@ export const routeMachine = setup({
       },
     },
     removingRule: {
+      description: 'Deprovision: removes the ingress rule. If it cannot be removed (a hand-broken config.yml, a refused reload), nothing is deleted.',
       invoke: {
         id: 'removeRule',
         src: 'removeIngressRule',
@@ -303,6 +304,7 @@ export const routeMachine = setup({
       },
     },
     restoringRoute: {
+      description: 'Deprovision: the rule still serves, so the row goes back as it was. The saga ends failed.',
       invoke: {
         id: 'restore',
         src: 'restoreRoute',
@@ -312,6 +314,7 @@ export const routeMachine = setup({
       },
     },
     deletingRecord: {
+      description: 'Deprovision: deletes the DNS record, only if this route created it.',
       always: { guard: not('dnsCreatedHere'), target: 'forgetting' },
       invoke: {
         id: 'deleteRecord',
@@ -329,6 +332,7 @@ export const routeMachine = setup({
       },
     },
     keepingForRetry: {
+      description: 'Deprovision: the rule is gone but the record is not. The row stays deleting, with the error, and the delete is retried on a schedule and by the owner. The saga ends failed.',
       invoke: {
         id: 'keep',
         src: 'keepForRetry',
@@ -340,6 +344,7 @@ export const routeMachine = setup({
 
     // ── compensation of a failed provision ──────────────────────────────────────
     removingIngress: {
+      description: 'Compensation: removes the ingress rule of the failed provision.',
       invoke: {
         id: 'removeIngress',
         src: 'removeIngressRule',
@@ -355,6 +360,7 @@ export const routeMachine = setup({
       },
     },
     deletingDns: {
+      description: 'Compensation: deletes the DNS record, only if this saga created it.',
       always: { guard: not('dnsCreatedHere'), target: 'releasingReservation' },
       invoke: {
         id: 'deleteDns',
@@ -365,6 +371,7 @@ export const routeMachine = setup({
       },
     },
     releasingReservation: {
+      description: 'Compensation: releases the reservation. The saga ends failed.',
       invoke: {
         id: 'release',
         src: 'releaseReservation',
@@ -374,6 +381,7 @@ export const routeMachine = setup({
       },
     },
     forgetting: {
+      description: 'Deprovision: removes the route from the ledger.',
       invoke: {
         id: 'forget',
         src: 'forgetRoute',
@@ -383,8 +391,8 @@ export const routeMachine = setup({
       },
     },
 
-    done: { type: 'final' },
-    failed: { type: 'final' },
+    done: { type: 'final', description: 'The request was carried out.' },
+    failed: { type: 'final', description: 'The request was not carried out. What could be undone was; failed compensations are in the output.' },
   },
   output: ({ context }) => ({
     ok: context.error === null,

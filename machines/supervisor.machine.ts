@@ -80,6 +80,7 @@ export const supervisorMachine = setup({
   initial: 'supervising',
   states: {
     supervising: {
+      description: 'Runs the long-lived children. ROUTE.START spawns a route saga and ROUTE.FINISHED drops it. RECHECK_ALL (sent after a restore) makes every child re-check the world with the current settings.',
       on: {
         RECHECK_ALL: { actions: 'recheckChildren' },
         'ROUTE.START': { actions: 'startRoute' },

@@ -2,13 +2,7 @@ import { assign, emit, fromCallback, fromPromise, setup, type EventObject } from
 import { errorText, notProvided, now } from './shared.ts';
 
 /**
- * The Docker topology actor: connecting → syncing → live (synced ⇄ applying | resyncing), and unavailable.
- *
- * - connecting: is the engine answering?
- * - syncing: a full read of networks and containers (also after every reconnect, since events missed are gone).
- * - live: the events stream runs; each hint queues a re-inspection (coalesced while one is in flight);
- *   a full resync runs every `resyncIntervalMs` and on RESYNC.
- * - unavailable: retries with backoff; targets for host services keep working meanwhile.
+ * The Docker topology actor. What each state does is in its `description`; the diagram is in docs/machines.md.
  *
  * Every change is emitted as `topology.changed` with the diff the injected actors computed.
  * Deadlines (`retryAt`, `resyncAt`) live in context because pending `after` timers are not persisted;
@@ -159,6 +153,7 @@ export const topologyMachine = setup({
   initial: 'connecting',
   states: {
     connecting: {
+      description: 'Checks that the Docker engine answers.',
       invoke: {
         src: 'checkEngine',
         onDone: { target: 'syncing' },
@@ -169,6 +164,7 @@ export const topologyMachine = setup({
       },
     },
     syncing: {
+      description: 'A full read of networks and containers. It runs after every reconnect too, since events missed while away are gone.',
       invoke: {
         src: 'syncTopology',
         input: ({ context }) => ({ reason: context.syncs === 0 ? ('initial' as const) : ('recovery' as const) }),
@@ -192,6 +188,7 @@ export const topologyMachine = setup({
       },
     },
     unavailable: {
+      description: 'Docker does not answer: retries with backoff (retryDelaysMs, the last value repeating). Targets for host services keep working meanwhile. RESYNC retries at once.',
       tags: ['unavailable'],
       after: { retryDelay: { target: 'connecting' } },
       on: {
@@ -200,6 +197,7 @@ export const topologyMachine = setup({
       },
     },
     live: {
+      description: 'The Docker events stream runs. Each event queues a hint to re-inspect what it names. If the stream closes, the actor reconnects.',
       tags: ['available'],
       invoke: { id: 'events', src: 'watchEvents' },
       on: {
@@ -212,6 +210,7 @@ export const topologyMachine = setup({
       initial: 'synced',
       states: {
         synced: {
+          description: 'Up to date. Queued hints start a re-inspection. A full resync runs every resyncIntervalMs, and on RESYNC or RECHECK.',
           always: { guard: 'hasPending', target: 'applying' },
           after: { resyncDelay: { target: 'resyncing' } },
           on: {
@@ -220,6 +219,7 @@ export const topologyMachine = setup({
           },
         },
         applying: {
+          description: 'Re-inspects what the queued hints name. Hints that arrive meanwhile are handled together in the next round. If this fails, a full resync follows.',
           entry: 'takePending',
           invoke: {
             src: 'applyChanges',
@@ -240,6 +240,7 @@ export const topologyMachine = setup({
           },
         },
         resyncing: {
+          description: 'A full read of networks and containers while live. If it fails, Docker is unavailable.',
           invoke: {
             src: 'syncTopology',
             input: () => ({ reason: 'periodic' as const }),

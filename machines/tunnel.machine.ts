@@ -2,19 +2,10 @@ import { assign, emit, enqueueActions, fromCallback, fromPromise, setup } from '
 import { errorText, keptRunning, notProvided, now } from './shared.ts';
 
 /**
- * Lifecycle of cloudflared.
+ * Lifecycle of cloudflared. What each state does is in its `description`; the diagram is in docs/machines.md.
  *
- *   booting → starting → running.up ⇄ running.degraded
- *   running → restarting (process exit, N failed probes, RESTART) → starting | backoff → starting …
- *   any → stopping → stopped (STOP; SHUTDOWN when the manager itself stops cloudflared on a clean exit)
- *   running → reloading → running (RELOAD: the ingress file changed; a replica takes over, or a restart)
- *
- * Backoff: the n-th consecutive failed start waits backoffMs[n-1] (the last value repeats forever).
- * A crash or failed probes of a tunnel with no recent failure restarts at once; further failures
- * before the tunnel has been up for `resetAfterMs` wait on the same schedule.
- *
- * Effects are injected with `.provide()`: `startTunnel`, `stopTunnel` (promises), `watchProcess` and
- * `probeLoop` (callbacks that send PROCESS_EXITED / PROBE_* back). Wall time is read only in named actions.
+ * Effects are injected with `.provide()`: `startTunnel`, `stopTunnel`, `reloadTunnel` (promises), `watchProcess`
+ * and `probeLoop` (callbacks that send PROCESS_EXITED / PROBE_* back). Wall time is read only in named actions.
  * XState does not persist pending `after` timers: the backoff deadline lives in context (`backoffUntil`)
  * and a RECHECK event re-arms it after a restore.
  */
@@ -321,6 +312,7 @@ export const tunnelMachine = setup({
   },
   states: {
     booting: {
+      description: 'Decides once, when the actor is created: start cloudflared if autostart is set, else stay stopped.',
       always: [{ guard: 'autostart', target: 'starting' }, { target: 'stopped' }],
     },
     stopped: {
@@ -337,6 +329,7 @@ export const tunnelMachine = setup({
       },
     },
     starting: {
+      description: 'Starts cloudflared. A failed start waits in backoff. RELOAD requests wait and run once it is up, since the starting process may have read the file before the change.',
       invoke: {
         id: 'start',
         src: 'startTunnel',
@@ -360,6 +353,7 @@ export const tunnelMachine = setup({
       },
     },
     running: {
+      description: 'cloudflared runs: its process is watched and its health probed. It restarts when the process exits or after failuresBeforeRestart failed probes in a row. Up for resetAfterMs without a failure clears the failure streak and the backoff.',
       invoke: [
         { id: 'watch', src: 'watchProcess', input: ({ context }) => ({ process: context.process }) },
         {
@@ -387,6 +381,7 @@ export const tunnelMachine = setup({
       initial: 'up',
       states: {
         up: {
+          description: 'The probes pass.',
           on: {
             PROBE_OK: { actions: { type: 'recordProbe', params: ({ event }) => ({ sample: event.sample }) } },
             PROBE_DEGRADED: {
@@ -399,6 +394,7 @@ export const tunnelMachine = setup({
           },
         },
         degraded: {
+          description: 'The last probe said degraded (too few ready connections). The next passing probe goes back to up.',
           on: {
             PROBE_OK: { target: 'up', actions: [{ type: 'recordProbe', params: ({ event }) => ({ sample: event.sample }) }, 'emitHealthyAgain'] },
             PROBE_DEGRADED: { actions: { type: 'recordProbe', params: ({ event }) => ({ sample: event.sample }) } },
@@ -407,6 +403,7 @@ export const tunnelMachine = setup({
       },
     },
     reloading: {
+      description: 'cloudflared loads the changed ingress file: a replica takes over, or it restarts. RELOAD requests that arrive meanwhile make one more reload after this one. If the reload fails, the old process keeps serving.',
       entry: 'takePendingReloads',
       invoke: {
         id: 'reload',
@@ -429,6 +426,7 @@ export const tunnelMachine = setup({
       },
     },
     restarting: {
+      description: 'Stops cloudflared before starting it again (process exit, failed probes, or RESTART). The first failure since the tunnel was stable and a manual RESTART start again at once; further failures wait in backoff.',
       invoke: {
         id: 'stop',
         src: 'stopTunnel',
@@ -448,6 +446,7 @@ export const tunnelMachine = setup({
       },
     },
     backoff: {
+      description: 'Waits before the next start: the n-th consecutive failure waits backoffMs[n-1], and the last value repeats forever. START skips the wait. RELOAD is answered at once: the next start reads the file as it is.',
       after: { backoffDelay: { target: 'starting', actions: 'countRestart' } },
       on: {
         START: { target: 'starting', actions: 'countRestart' },
@@ -457,6 +456,7 @@ export const tunnelMachine = setup({
       },
     },
     stopping: {
+      description: 'Stops cloudflared: SIGTERM, then SIGKILL after stopGraceMs. STOP comes from an operator; SHUTDOWN from the manager stopping cloudflared on its own clean exit.',
       invoke: {
         id: 'stopForGood',
         src: 'stopTunnel',

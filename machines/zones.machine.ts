@@ -2,9 +2,9 @@ import { assign, emit, fromPromise, setup } from 'xstate';
 import { afterFailure, msUntil, notProvided, now } from './shared.ts';
 
 /**
- * The Cloudflare zones of the account: refreshed on start, every `refreshIntervalMs`, and on REFRESH.
- * The first successful refresh also adopts the records that already point at the tunnel.
- * A failed refresh keeps the cached zones and retries on a backoff schedule. After a restore, RECHECK refreshes.
+ * The Cloudflare zones of the account, refreshed on start, on a schedule and on demand.
+ * What each state does is in its `description`; the diagram is in docs/machines.md.
+ * The next refresh time is kept in context (`nextRefreshAt`) because pending `after` timers are not persisted.
  */
 
 export interface ZonesInput {
@@ -87,6 +87,7 @@ export const zonesMachine = setup({
   initial: 'refreshing',
   states: {
     refreshing: {
+      description: 'Lists the zones of the account. The first successful refresh also adopts the DNS records that already point at the tunnel.',
       invoke: {
         id: 'refresh',
         src: 'refreshZones',
@@ -102,10 +103,12 @@ export const zonesMachine = setup({
       },
     },
     ready: {
+      description: 'The zones are cached. The next refresh runs after refreshIntervalMs, or at once on REFRESH or RECHECK (sent after a restore).',
       after: { untilNextRefresh: 'refreshing' },
       on: { REFRESH: 'refreshing', RECHECK: 'refreshing' },
     },
     retrying: {
+      description: 'The last refresh failed and the cached zones stay. It retries on retryDelaysMs (the last value repeating), or at once on REFRESH or RECHECK.',
       after: { untilNextRefresh: 'refreshing' },
       on: { REFRESH: 'refreshing', RECHECK: 'refreshing' },
     },
