@@ -1,18 +1,9 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
-import { keptRunning } from './failures.ts';
+import { keptRunning, notProvided } from './shared.ts';
 
 /**
- * The only writer of cloudflared's config.yml.
- *
- *   idle → rendering → writing → reloading → confirming → idle
- *                         │          └─ reload failed → restoring → [reloadingRestored →] confirmingRestored | idle
- *                         │             (no second reload when the refused version never replaced the running one)
- *                         └─ nothing cloudflared would notice changed → idle (no reload)
- *   idle → rollingBack → reloading → …            (ROLLBACK: an earlier version, same validate → write → reload path)
- *
- * CHANGE events that arrive while a cycle is in flight are collected in `pending` and handled together by
- * ONE next cycle, so N changes during a reload cost at most one more reload. A ROLLBACK that arrives during
- * a cycle runs right after it.
+ * The only writer of cloudflared's config.yml. What each state does is in its `description`; the diagram is in
+ * docs/machines.md. CHANGE and ROLLBACK events that arrive during a cycle wait in `pending` / `pendingRollback`.
  *
  * Effects are injected with `.provide()`: `render` (reads the ledger, checks drift, renders and validates),
  * `write` (atomic write + git commit), `reload` (restart cloudflared on the new file), `markGood` (remember
@@ -107,10 +98,6 @@ export function describeFailure(error: unknown): IngressFailure {
   return { code: 'INTERNAL', message: String(error), fix: 'See the service log around this time.' };
 }
 
-function notProvided(name: string): never {
-  throw new Error(`ingress machine: the "${name}" actor was not provided; pass it with ingressMachine.provide({ actors: { ${name} } })`);
-}
-
 const initialContext: IngressContext = {
   pending: [],
   inFlight: [],
@@ -141,18 +128,18 @@ export const ingressMachine = setup({
     emitted: {} as IngressEmitted,
   },
   actors: {
-    render: fromPromise<RenderOutput, RenderInput>(async () => notProvided('render')),
-    write: fromPromise<WriteOutput, WriteInput>(async () => notProvided('write')),
-    reload: fromPromise<void, ReloadInput>(async () => notProvided('reload')),
-    markGood: fromPromise<void, { commit: string | null }>(async () => notProvided('markGood')),
-    restoreLastGood: fromPromise<RestoreOutput, RestoreInput>(async () => notProvided('restoreLastGood')),
-    rollback: fromPromise<WriteOutput, RollbackInput>(async () => notProvided('rollback')),
+    render: fromPromise<RenderOutput, RenderInput>(async () => notProvided('ingress', 'render')),
+    write: fromPromise<WriteOutput, WriteInput>(async () => notProvided('ingress', 'write')),
+    reload: fromPromise<void, ReloadInput>(async () => notProvided('ingress', 'reload')),
+    markGood: fromPromise<void, { commit: string | null }>(async () => notProvided('ingress', 'markGood')),
+    restoreLastGood: fromPromise<RestoreOutput, RestoreInput>(async () => notProvided('ingress', 'restoreLastGood')),
+    rollback: fromPromise<WriteOutput, RollbackInput>(async () => notProvided('ingress', 'rollback')),
   },
   guards: {
     hasPendingRollback: ({ context }) => context.pendingRollback !== null,
     hasPendingChanges: ({ context }) => context.pending.length > 0,
-    needsReload: ({ event }) => (event as unknown as { output: WriteOutput }).output.needsReload,
-    restoredNeedsReload: ({ event }) => (event as unknown as { output: RestoreOutput }).output.needsReload !== false,
+    needsReload: (_, params: { written: WriteOutput }) => params.written.needsReload,
+    restoredNeedsReload: (_, params: { restored: RestoreOutput }) => params.restored.needsReload !== false,
   },
   actions: {
     queueChange: assign({
@@ -186,27 +173,23 @@ export const ingressMachine = setup({
       pendingRollback: () => null,
       inFlight: () => [],
     }),
-    storeRendered: assign({ rendered: ({ event }) => (event as unknown as { output: RenderOutput }).output }),
-    storeWritten: assign({
-      written: ({ event }) => (event as unknown as { output: WriteOutput }).output,
-      lastCommit: ({ context, event }) => (event as unknown as { output: WriteOutput }).output.commit ?? context.lastCommit,
-    }),
+    storeRendered: assign((_, params: { rendered: RenderOutput }) => ({ rendered: params.rendered })),
+    storeWritten: assign(({ context }, params: { written: WriteOutput }) => ({
+      written: params.written,
+      lastCommit: params.written.commit ?? context.lastCommit,
+    })),
     countReload: assign({ reloads: ({ context }) => context.reloads + 1 }),
-    storeReloadError: assign({
-      reloadError: ({ event }) => describeFailure((event as unknown as { error: unknown }).error),
-      failedCommit: ({ context }) => context.written?.commit ?? null,
-    }),
+    storeReloadError: assign(({ context }, params: { error: unknown }) => ({
+      reloadError: describeFailure(params.error),
+      failedCommit: context.written?.commit ?? null,
+    })),
     reloadErrorIsLastError: assign({ lastError: ({ context }) => context.reloadError }),
-    storeError: assign({ lastError: ({ event }) => describeFailure((event as unknown as { error: unknown }).error) }),
+    storeError: assign((_, params: { error: unknown }) => ({ lastError: describeFailure(params.error) })),
     clearError: assign({ lastError: () => null }),
-    storeRestored: assign({
-      lastCommit: ({ context, event }) => (event as unknown as { output: RestoreOutput }).output.commit ?? context.lastCommit,
-      written: ({ context, event }) => ({
-        changed: true,
-        commit: (event as unknown as { output: RestoreOutput }).output.commit ?? context.lastCommit,
-        needsReload: true,
-      }),
-    }),
+    storeRestored: assign(({ context }, params: { restored: RestoreOutput }) => ({
+      lastCommit: params.restored.commit ?? context.lastCommit,
+      written: { changed: true, commit: params.restored.commit ?? context.lastCommit, needsReload: true },
+    })),
     emitApplied: emit(({ context }) => ({
       type: 'ingress.applied' as const,
       changes: context.inFlight,
@@ -216,11 +199,11 @@ export const ingressMachine = setup({
       rollbackOf: context.rollbackCommit,
     })),
     /** A stage of the cycle failed; a rollback's failure names the commit it was restoring. */
-    emitFailed: emit(({ context, event }, params: { stage: 'render' | 'write' | 'rollback' }) => ({
+    emitFailed: emit(({ context }, params: { stage: 'render' | 'write' | 'rollback'; error: unknown }) => ({
       type: 'ingress.failed' as const,
       stage: params.stage,
       changes: context.inFlight,
-      error: describeFailure((event as unknown as { error: unknown }).error),
+      error: describeFailure(params.error),
       rollbackOf: params.stage === 'rollback' ? context.rollbackCommit : null,
     })),
     emitRestored: emit(({ context }) => ({
@@ -230,12 +213,12 @@ export const ingressMachine = setup({
       restoredCommit: context.written?.commit ?? null,
       reloadError: context.reloadError,
     })),
-    emitRestoreFailed: emit(({ context, event }) => ({
+    emitRestoreFailed: emit(({ context }, params: { error: unknown }) => ({
       type: 'ingress.restore_failed' as const,
       changes: context.inFlight,
       failedCommit: context.failedCommit,
       reloadError: context.reloadError,
-      error: describeFailure((event as unknown as { error: unknown }).error),
+      error: describeFailure(params.error),
     })),
     finishCycle: assign({ inFlight: () => [], rendered: () => null, rollbackCommit: () => null, failedCommit: () => null }),
   },
@@ -249,51 +232,83 @@ export const ingressMachine = setup({
   },
   states: {
     idle: {
+      description: 'No cycle in flight. CHANGE starts a cycle; ROLLBACK starts a rollback.',
       on: {
         CHANGE: { target: 'rendering', actions: 'startCycleFromEvent' },
         ROLLBACK: { target: 'rollingBack', actions: 'startRollbackFromEvent' },
       },
     },
     rendering: {
+      description: 'Renders config.yml from the ledger and validates it.',
       invoke: {
         src: 'render',
         input: ({ context }) => ({ changes: context.inFlight }),
-        onDone: { target: 'writing', actions: 'storeRendered' },
-        onError: { target: 'settling', actions: ['storeError', { type: 'emitFailed', params: { stage: 'render' } }] },
+        onDone: { target: 'writing', actions: { type: 'storeRendered', params: ({ event }) => ({ rendered: event.output }) } },
+        onError: {
+          target: 'settling',
+          actions: [
+            { type: 'storeError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'emitFailed', params: ({ event }) => ({ stage: 'render' as const, error: event.error }) },
+          ],
+        },
       },
     },
     writing: {
+      description: 'Writes the file atomically and commits it to git. If nothing cloudflared would notice changed, the cycle ends without a reload.',
       invoke: {
         src: 'write',
         input: ({ context }) => ({ rendered: context.rendered as RenderOutput, changes: context.inFlight }),
         onDone: [
-          { guard: 'needsReload', target: 'reloading', actions: 'storeWritten' },
-          { target: 'settling', actions: ['storeWritten', 'clearError', 'emitApplied'] },
+          {
+            guard: { type: 'needsReload', params: ({ event }) => ({ written: event.output }) },
+            target: 'reloading',
+            actions: { type: 'storeWritten', params: ({ event }) => ({ written: event.output }) },
+          },
+          { target: 'settling', actions: [{ type: 'storeWritten', params: ({ event }) => ({ written: event.output }) }, 'clearError', 'emitApplied'] },
         ],
-        onError: { target: 'settling', actions: ['storeError', { type: 'emitFailed', params: { stage: 'write' } }] },
+        onError: {
+          target: 'settling',
+          actions: [
+            { type: 'storeError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'emitFailed', params: ({ event }) => ({ stage: 'write' as const, error: event.error }) },
+          ],
+        },
       },
     },
     rollingBack: {
+      description: 'ROLLBACK: writes an earlier version, then takes the same reload path as a change.',
       invoke: {
         src: 'rollback',
         input: ({ context }) => ({ commit: context.rollbackCommit as string }),
         onDone: [
-          { guard: 'needsReload', target: 'reloading', actions: 'storeWritten' },
-          { target: 'settling', actions: ['storeWritten', 'clearError', 'emitApplied'] },
+          {
+            guard: { type: 'needsReload', params: ({ event }) => ({ written: event.output }) },
+            target: 'reloading',
+            actions: { type: 'storeWritten', params: ({ event }) => ({ written: event.output }) },
+          },
+          { target: 'settling', actions: [{ type: 'storeWritten', params: ({ event }) => ({ written: event.output }) }, 'clearError', 'emitApplied'] },
         ],
-        onError: { target: 'settling', actions: ['storeError', { type: 'emitFailed', params: { stage: 'rollback' } }] },
+        onError: {
+          target: 'settling',
+          actions: [
+            { type: 'storeError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'emitFailed', params: ({ event }) => ({ stage: 'rollback' as const, error: event.error }) },
+          ],
+        },
       },
     },
     reloading: {
+      description: 'Makes cloudflared load the new file. If the reload fails, the last good version is restored.',
       entry: 'countReload',
       invoke: {
         src: 'reload',
         input: ({ context }) => ({ commit: context.written?.commit ?? null, reason: 'apply' as const }),
         onDone: { target: 'confirming' },
-        onError: { target: 'restoring', actions: 'storeReloadError' },
+        onError: { target: 'restoring', actions: { type: 'storeReloadError', params: ({ event }) => ({ error: event.error }) } },
       },
     },
     confirming: {
+      description: 'Remembers the version cloudflared accepted as the last good one.',
       invoke: {
         src: 'markGood',
         input: ({ context }) => ({ commit: context.written?.commit ?? null }),
@@ -302,26 +317,45 @@ export const ingressMachine = setup({
       },
     },
     restoring: {
+      description: 'The reload failed: writes back the last good version. No second reload when the refused version never replaced the running one.',
       invoke: {
         src: 'restoreLastGood',
         input: ({ context }) => ({ failedCommit: context.written?.commit ?? null, reloadError: context.reloadError }),
         onDone: [
-          { guard: 'restoredNeedsReload', target: 'reloadingRestored', actions: 'storeRestored' },
-          { target: 'confirmingRestored', actions: 'storeRestored' },
+          {
+            guard: { type: 'restoredNeedsReload', params: ({ event }) => ({ restored: event.output }) },
+            target: 'reloadingRestored',
+            actions: { type: 'storeRestored', params: ({ event }) => ({ restored: event.output }) },
+          },
+          { target: 'confirmingRestored', actions: { type: 'storeRestored', params: ({ event }) => ({ restored: event.output }) } },
         ],
-        onError: { target: 'settling', actions: ['storeError', 'emitRestoreFailed'] },
+        onError: {
+          target: 'settling',
+          actions: [
+            { type: 'storeError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'emitRestoreFailed', params: ({ event }) => ({ error: event.error }) },
+          ],
+        },
       },
     },
     reloadingRestored: {
+      description: 'Makes cloudflared load the restored version.',
       entry: 'countReload',
       invoke: {
         src: 'reload',
         input: ({ context }) => ({ commit: context.written?.commit ?? null, reason: 'restore' as const }),
         onDone: { target: 'confirmingRestored' },
-        onError: { target: 'settling', actions: ['storeError', 'emitRestoreFailed'] },
+        onError: {
+          target: 'settling',
+          actions: [
+            { type: 'storeError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'emitRestoreFailed', params: ({ event }) => ({ error: event.error }) },
+          ],
+        },
       },
     },
     confirmingRestored: {
+      description: 'Remembers the restored version as good again and reports the restore.',
       invoke: {
         src: 'markGood',
         input: ({ context }) => ({ commit: context.written?.commit ?? null }),
@@ -330,6 +364,7 @@ export const ingressMachine = setup({
       },
     },
     settling: {
+      description: 'Ends the cycle. CHANGE events that arrived during the cycle were collected and now make one next cycle, so N changes during a reload cost at most one more reload. A ROLLBACK that arrived runs first.',
       entry: 'finishCycle',
       always: [
         { guard: 'hasPendingRollback', target: 'rollingBack', actions: 'startRollbackFromPending' },

@@ -1,9 +1,9 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
-import { afterFailure, errorCode, msUntil } from './failures.ts';
+import { afterFailure, errorCode, msUntil, notProvided, now } from './shared.ts';
 
 /**
- * The orphan scan (src/app/orphans.ts): on start, after a restore (RECHECK), every `intervalMs` (a week by
- * default) and on SCAN. A scan that fails (a zone could not be listed) is retried on `retryDelaysMs`.
+ * The orphan scan (src/app/orphans.ts), run on start, after a restore, on a schedule and on demand.
+ * What each state does is in its `description`; the diagram is in docs/machines.md.
  * The schedule is kept in context (`nextScanAt`), so it survives restarts with the supervisor's snapshot.
  */
 
@@ -37,8 +37,6 @@ export type OrphansEmitted =
   | { type: 'orphans.scanned'; result: OrphanScanOutput; at: number }
   | { type: 'orphans.scan_failed'; code: string; error: string; retryInMs: number; at: number };
 
-const now = (): number => Date.now();
-
 export const orphansMachine = setup({
   types: {
     context: {} as OrphansContext,
@@ -47,24 +45,25 @@ export const orphansMachine = setup({
     emitted: {} as OrphansEmitted,
   },
   actors: {
-    scanOrphans: fromPromise<OrphanScanOutput, void>(async () => {
-      throw new Error('scanOrphans is not provided');
-    }),
+    scanOrphans: fromPromise<OrphanScanOutput, void>(async () => notProvided('orphans', 'scanOrphans')),
   },
   delays: {
     untilNextScan: ({ context }) => msUntil(context.nextScanAt, now()),
   },
   actions: {
     applySettings: assign(({ event }) => (event.type === 'RECHECK' && event.settings ? { ...event.settings } : {})),
-    recordScan: assign(({ context, event }) => {
-      const output = (event as unknown as { output: OrphanScanOutput }).output;
-      return { attempt: 0, orphans: output.orphans.length, lastScanAt: now(), nextScanAt: now() + context.intervalMs, lastError: null, lastErrorCode: null };
-    }),
-    emitScanned: emit(({ event }) => ({ type: 'orphans.scanned' as const, result: (event as unknown as { output: OrphanScanOutput }).output, at: now() })),
-    recordFailure: assign(({ context, event }) => {
-      const error = (event as unknown as { error: unknown }).error;
-      const { attempt, nextAt, lastError } = afterFailure(context.attempt, context.retryDelaysMs, error, now());
-      return { attempt, nextScanAt: nextAt, lastError, lastErrorCode: errorCode(error) };
+    recordScan: assign(({ context }, params: { result: OrphanScanOutput }) => ({
+      attempt: 0,
+      orphans: params.result.orphans.length,
+      lastScanAt: now(),
+      nextScanAt: now() + context.intervalMs,
+      lastError: null,
+      lastErrorCode: null,
+    })),
+    emitScanned: emit((_, params: { result: OrphanScanOutput }) => ({ type: 'orphans.scanned' as const, result: params.result, at: now() })),
+    recordFailure: assign(({ context }, params: { error: unknown }) => {
+      const { attempt, nextAt, lastError } = afterFailure(context.attempt, context.retryDelaysMs, params.error, now());
+      return { attempt, nextScanAt: nextAt, lastError, lastErrorCode: errorCode(params.error) };
     }),
     emitFailed: emit(({ context }) => ({
       type: 'orphans.scan_failed' as const,
@@ -80,19 +79,28 @@ export const orphansMachine = setup({
   initial: 'scanning',
   states: {
     scanning: {
+      description: 'Scans the routes for orphans (src/app/orphans.ts). A RECHECK that arrives now only takes its new settings.',
       invoke: {
         id: 'scan',
         src: 'scanOrphans',
-        onDone: { target: 'waiting', actions: ['recordScan', 'emitScanned'] },
-        onError: { target: 'retrying', actions: ['recordFailure', 'emitFailed'] },
+        onDone: {
+          target: 'waiting',
+          actions: [
+            { type: 'recordScan', params: ({ event }) => ({ result: event.output }) },
+            { type: 'emitScanned', params: ({ event }) => ({ result: event.output }) },
+          ],
+        },
+        onError: { target: 'retrying', actions: [{ type: 'recordFailure', params: ({ event }) => ({ error: event.error }) }, 'emitFailed'] },
       },
       on: { RECHECK: { actions: 'applySettings' } },
     },
     waiting: {
+      description: 'Waits for the next scan: every intervalMs (a week by default), or at once on SCAN or RECHECK (sent after a restore).',
       after: { untilNextScan: 'scanning' },
       on: { SCAN: 'scanning', RECHECK: { target: 'scanning', actions: 'applySettings' } },
     },
     retrying: {
+      description: 'The last scan failed (a zone could not be listed). It retries on retryDelaysMs (the last value repeating), or at once on SCAN or RECHECK.',
       after: { untilNextScan: 'scanning' },
       on: { SCAN: 'scanning', RECHECK: { target: 'scanning', actions: 'applySettings' } },
     },

@@ -1,16 +1,10 @@
 import { assign, fromPromise, not, setup } from 'xstate';
+import { notProvided, now } from './shared.ts';
 
 /**
  * One CNAME request (provision) or removal (deprovision), as a saga with a state per step and per compensation.
- *
- * provision:   reserving → creatingDns → configuringIngress → awaitingTunnel → activating → done
- *              any failure compensates in reverse: removingIngress → deletingDns (only a record this saga
- *              created) → releasingReservation → failed
- * deprovision: markingDeleting → removingRule → deletingRecord → forgetting → done
- *              the rule cannot be removed (a hand-broken config.yml, a refused reload): restoringRoute → failed,
- *              nothing deleted (the row is back as it was); the record cannot be deleted: keepingForRetry → failed,
- *              the row stays `deleting` (rule gone, record still there) with the error, retried on a schedule and by
- *              the owner. A delete is finished or refused, never reported done while half done.
+ * A failed provision compensates in reverse order. A delete is finished or refused, never reported done while
+ * half done. What each state does is in its `description`; the diagram is in docs/machines.md.
  *
  * The supervisor persists this actor with its snapshot. After a restore the promise of the current step runs
  * again, so every step is idempotent (reserve finds its own row, the DNS step reuses its own record, the ingress
@@ -103,8 +97,6 @@ export const CANCELLED_ERROR: RouteErrorShape = {
   details: {},
 };
 
-const now = (): number => Date.now();
-
 function toShape(error: unknown): RouteErrorShape {
   if (error && typeof error === 'object' && 'code' in error && 'fix' in error) {
     const e = error as { code: string; message?: string; fix: string; details?: Record<string, unknown> };
@@ -126,10 +118,9 @@ const stepInput = ({ context }: { context: RouteContext }): StepInput => ({
   error: context.error,
 });
 
-function notProvided<TOutput>(name: string) {
-  return fromPromise<TOutput, StepInput>(async () => {
-    throw new Error(`${name} is not provided`);
-  });
+/** A saga step the route machine declares; src/app/route-effects.ts provides the real one. */
+function step<TOutput>(name: string) {
+  return fromPromise<TOutput, StepInput>(async () => notProvided('route', name));
 }
 
 export const routeMachine = setup({
@@ -140,18 +131,18 @@ export const routeMachine = setup({
     events: {} as RouteEvent,
   },
   actors: {
-    reserveRoute: notProvided<void>('reserveRoute'),
-    ensureDnsRecord: notProvided<{ recordId: string; created: boolean }>('ensureDnsRecord'),
-    applyIngress: notProvided<{ commit: string | null }>('applyIngress'),
-    awaitTunnelReady: notProvided<void>('awaitTunnelReady'),
-    activateRoute: notProvided<void>('activateRoute'),
-    markDeleting: notProvided<MarkDeletingOutput>('markDeleting'),
-    restoreRoute: notProvided<void>('restoreRoute'),
-    keepForRetry: notProvided<void>('keepForRetry'),
-    removeIngressRule: notProvided<{ commit: string | null }>('removeIngressRule'),
-    deleteDnsRecord: notProvided<void>('deleteDnsRecord'),
-    releaseReservation: notProvided<void>('releaseReservation'),
-    forgetRoute: notProvided<void>('forgetRoute'),
+    reserveRoute: step<void>('reserveRoute'),
+    ensureDnsRecord: step<{ recordId: string; created: boolean }>('ensureDnsRecord'),
+    applyIngress: step<{ commit: string | null }>('applyIngress'),
+    awaitTunnelReady: step<void>('awaitTunnelReady'),
+    activateRoute: step<void>('activateRoute'),
+    markDeleting: step<MarkDeletingOutput>('markDeleting'),
+    restoreRoute: step<void>('restoreRoute'),
+    keepForRetry: step<void>('keepForRetry'),
+    removeIngressRule: step<{ commit: string | null }>('removeIngressRule'),
+    deleteDnsRecord: step<void>('deleteDnsRecord'),
+    releaseReservation: step<void>('releaseReservation'),
+    forgetRoute: step<void>('forgetRoute'),
   },
   guards: {
     isProvision: ({ context }) => context.request.kind === 'provision',
@@ -166,20 +157,19 @@ export const routeMachine = setup({
       timings: [...context.timings, { step: params.step, ms: now() - context.stepStartedAt }],
       stepStartedAt: now(),
     })),
-    recordDns: assign(({ event }) => {
-      const output = (event as unknown as { output: { recordId: string; created: boolean } }).output;
-      return { dnsRecordId: output.recordId, dnsCreated: output.created };
-    }),
-    recordExistingDns: assign(({ event }) => {
-      const output = (event as unknown as { output: MarkDeletingOutput }).output;
-      return { dnsRecordId: output.recordId, dnsCreated: output.created, previous: output.previous };
-    }),
-    recordCommit: assign(({ context, event }) => ({
-      commit: (event as unknown as { output: { commit: string | null } }).output.commit ?? context.commit,
+    recordDns: assign((_, params: { record: { recordId: string; created: boolean } }) => ({
+      dnsRecordId: params.record.recordId,
+      dnsCreated: params.record.created,
     })),
-    recordError: assign(({ event }) => ({ error: toShape((event as unknown as { error: unknown }).error) })),
-    recordCompensationError: assign(({ context, event }) => ({
-      compensationErrors: [...context.compensationErrors, toShape((event as unknown as { error: unknown }).error)],
+    recordExistingDns: assign((_, params: { found: MarkDeletingOutput }) => ({
+      dnsRecordId: params.found.recordId,
+      dnsCreated: params.found.created,
+      previous: params.found.previous,
+    })),
+    recordCommit: assign(({ context }, params: { commit: string | null }) => ({ commit: params.commit ?? context.commit })),
+    recordError: assign((_, params: { error: unknown }) => ({ error: toShape(params.error) })),
+    recordCompensationError: assign(({ context }, params: { error: unknown }) => ({
+      compensationErrors: [...context.compensationErrors, toShape(params.error)],
     })),
   },
 }).createMachine({
@@ -198,11 +188,13 @@ export const routeMachine = setup({
   initial: 'routing',
   states: {
     routing: {
+      description: 'Takes the provision or the deprovision path.',
       always: [{ guard: 'isProvision', target: 'reserving' }, { target: 'markingDeleting' }],
     },
 
     // ── provision ──────────────────────────────────────────────────────────────
     reserving: {
+      description: 'Provision: reserves the hostname in the ledger. If this fails, the saga ends with nothing to undo. A CANCEL takes effect when the step ends.',
       on: { CANCEL: { actions: 'markCancelled' } },
       invoke: {
         id: 'reserve',
@@ -213,36 +205,71 @@ export const routeMachine = setup({
           { target: 'creatingDns', actions: { type: 'timeStep', params: { step: 'reserve' } } },
         ],
         // Nothing was reserved: nothing to undo.
-        onError: { target: 'failed', actions: 'recordError' },
+        onError: { target: 'failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
       },
     },
     creatingDns: {
+      description: 'Provision: creates the CNAME record to the tunnel, or reuses one the same owner already has. Only a record this saga created is deleted by a rollback. A CANCEL takes effect when the step ends.',
       on: { CANCEL: { actions: 'markCancelled' } },
       invoke: {
         id: 'dns',
         src: 'ensureDnsRecord',
         input: stepInput,
         onDone: [
-          { guard: 'cancelRequested', target: 'deletingDns', actions: ['recordDns', { type: 'timeStep', params: { step: 'dns' } }, 'recordCancelled'] },
-          { target: 'configuringIngress', actions: ['recordDns', { type: 'timeStep', params: { step: 'dns' } }] },
+          {
+            guard: 'cancelRequested',
+            target: 'deletingDns',
+            actions: [{ type: 'recordDns', params: ({ event }) => ({ record: event.output }) }, { type: 'timeStep', params: { step: 'dns' } }, 'recordCancelled'],
+          },
+          {
+            target: 'configuringIngress',
+            actions: [
+              { type: 'recordDns', params: ({ event }) => ({ record: event.output }) },
+              { type: 'timeStep', params: { step: 'dns' } },
+            ],
+          },
         ],
-        onError: { target: 'releasingReservation', actions: ['recordError', { type: 'timeStep', params: { step: 'dns' } }] },
+        onError: {
+          target: 'releasingReservation',
+          actions: [
+            { type: 'recordError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'timeStep', params: { step: 'dns' } },
+          ],
+        },
       },
     },
     configuringIngress: {
+      description: 'Provision: adds the ingress rule (the ingress machine renders it from the ledger). A CANCEL takes effect when the step ends.',
       on: { CANCEL: { actions: 'markCancelled' } },
       invoke: {
         id: 'ingress',
         src: 'applyIngress',
         input: stepInput,
         onDone: [
-          { guard: 'cancelRequested', target: 'removingIngress', actions: ['recordCommit', { type: 'timeStep', params: { step: 'ingress' } }, 'recordCancelled'] },
-          { target: 'awaitingTunnel', actions: ['recordCommit', { type: 'timeStep', params: { step: 'ingress' } }] },
+          {
+            guard: 'cancelRequested',
+            target: 'removingIngress',
+            actions: [{ type: 'recordCommit', params: ({ event }) => ({ commit: event.output.commit }) }, { type: 'timeStep', params: { step: 'ingress' } }, 'recordCancelled'],
+          },
+          {
+            target: 'awaitingTunnel',
+            actions: [
+              { type: 'recordCommit', params: ({ event }) => ({ commit: event.output.commit }) },
+              { type: 'timeStep', params: { step: 'ingress' } },
+            ],
+          },
         ],
-        onError: { target: 'removingIngress', actions: ['recordError', { type: 'timeStep', params: { step: 'ingress' } }] },
+        onError: {
+          target: 'removingIngress',
+          actions: [
+            { type: 'recordError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'timeStep', params: { step: 'ingress' } },
+          ],
+        },
       },
     },
     awaitingTunnel: {
+      description: 'Provision: waits until cloudflared is ready to serve. A CANCEL takes effect when the step ends.',
       on: { CANCEL: { actions: 'markCancelled' } },
       invoke: {
         id: 'ready',
@@ -252,49 +279,84 @@ export const routeMachine = setup({
           { guard: 'cancelRequested', target: 'removingIngress', actions: [{ type: 'timeStep', params: { step: 'tunnelReady' } }, 'recordCancelled'] },
           { target: 'activating', actions: { type: 'timeStep', params: { step: 'tunnelReady' } } },
         ],
-        onError: { target: 'removingIngress', actions: ['recordError', { type: 'timeStep', params: { step: 'tunnelReady' } }] },
+        onError: {
+          target: 'removingIngress',
+          actions: [
+            { type: 'recordError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'timeStep', params: { step: 'tunnelReady' } },
+          ],
+        },
       },
     },
     activating: {
+      description: 'Provision: marks the route active and tells its owner.',
       invoke: {
         id: 'activate',
         src: 'activateRoute',
         input: stepInput,
         onDone: { target: 'done', actions: { type: 'timeStep', params: { step: 'activate' } } },
-        onError: { target: 'removingIngress', actions: ['recordError', { type: 'timeStep', params: { step: 'activate' } }] },
+        onError: {
+          target: 'removingIngress',
+          actions: [
+            { type: 'recordError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'timeStep', params: { step: 'activate' } },
+          ],
+        },
       },
     },
 
     // ── deprovision ────────────────────────────────────────────────────────────
     markingDeleting: {
+      description: 'Deprovision: marks the row deleting, finds its DNS record, and keeps the row as it was.',
       invoke: {
         id: 'markDeleting',
         src: 'markDeleting',
         input: stepInput,
-        onDone: { target: 'removingRule', actions: ['recordExistingDns', { type: 'timeStep', params: { step: 'mark' } }] },
-        onError: { target: 'failed', actions: 'recordError' },
+        onDone: {
+          target: 'removingRule',
+          actions: [
+            { type: 'recordExistingDns', params: ({ event }) => ({ found: event.output }) },
+            { type: 'timeStep', params: { step: 'mark' } },
+          ],
+        },
+        onError: { target: 'failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
       },
     },
     removingRule: {
+      description: 'Deprovision: removes the ingress rule. If it cannot be removed (a hand-broken config.yml, a refused reload), nothing is deleted.',
       invoke: {
         id: 'removeRule',
         src: 'removeIngressRule',
         input: stepInput,
-        onDone: { target: 'deletingRecord', actions: ['recordCommit', { type: 'timeStep', params: { step: 'removeIngress' } }] },
+        onDone: {
+          target: 'deletingRecord',
+          actions: [
+            { type: 'recordCommit', params: ({ event }) => ({ commit: event.output.commit }) },
+            { type: 'timeStep', params: { step: 'removeIngress' } },
+          ],
+        },
         // Nothing is deleted while the rule may still serve: the row goes back as it was and the caller is told why.
-        onError: { target: 'restoringRoute', actions: ['recordError', { type: 'timeStep', params: { step: 'removeIngress' } }] },
+        onError: {
+          target: 'restoringRoute',
+          actions: [
+            { type: 'recordError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'timeStep', params: { step: 'removeIngress' } },
+          ],
+        },
       },
     },
     restoringRoute: {
+      description: 'Deprovision: the rule still serves, so the row goes back as it was. The saga ends failed.',
       invoke: {
         id: 'restore',
         src: 'restoreRoute',
         input: stepInput,
         onDone: { target: 'failed', actions: { type: 'timeStep', params: { step: 'restore' } } },
-        onError: { target: 'failed', actions: 'recordCompensationError' },
+        onError: { target: 'failed', actions: { type: 'recordCompensationError', params: ({ event }) => ({ error: event.error }) } },
       },
     },
     deletingRecord: {
+      description: 'Deprovision: deletes the DNS record, only if this route created it.',
       always: { guard: not('dnsCreatedHere'), target: 'forgetting' },
       invoke: {
         id: 'deleteRecord',
@@ -302,60 +364,77 @@ export const routeMachine = setup({
         input: stepInput,
         onDone: { target: 'forgetting', actions: { type: 'timeStep', params: { step: 'deleteDns' } } },
         // The rule is gone but the record is not: the row stays (status deleting) until the record really is.
-        onError: { target: 'keepingForRetry', actions: ['recordError', { type: 'timeStep', params: { step: 'deleteDns' } }] },
+        onError: {
+          target: 'keepingForRetry',
+          actions: [
+            { type: 'recordError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'timeStep', params: { step: 'deleteDns' } },
+          ],
+        },
       },
     },
     keepingForRetry: {
+      description: 'Deprovision: the rule is gone but the record is not. The row stays deleting, with the error, and the delete is retried on a schedule and by the owner. The saga ends failed.',
       invoke: {
         id: 'keep',
         src: 'keepForRetry',
         input: stepInput,
         onDone: { target: 'failed' },
-        onError: { target: 'failed', actions: 'recordCompensationError' },
+        onError: { target: 'failed', actions: { type: 'recordCompensationError', params: ({ event }) => ({ error: event.error }) } },
       },
     },
 
     // ── compensation of a failed provision ──────────────────────────────────────
     removingIngress: {
+      description: 'Compensation: removes the ingress rule of the failed provision.',
       invoke: {
         id: 'removeIngress',
         src: 'removeIngressRule',
         input: stepInput,
-        onDone: { target: 'deletingDns', actions: ['recordCommit', { type: 'timeStep', params: { step: 'removeIngress' } }] },
-        onError: { target: 'deletingDns', actions: 'recordCompensationError' },
+        onDone: {
+          target: 'deletingDns',
+          actions: [
+            { type: 'recordCommit', params: ({ event }) => ({ commit: event.output.commit }) },
+            { type: 'timeStep', params: { step: 'removeIngress' } },
+          ],
+        },
+        onError: { target: 'deletingDns', actions: { type: 'recordCompensationError', params: ({ event }) => ({ error: event.error }) } },
       },
     },
     deletingDns: {
+      description: 'Compensation: deletes the DNS record, only if this saga created it.',
       always: { guard: not('dnsCreatedHere'), target: 'releasingReservation' },
       invoke: {
         id: 'deleteDns',
         src: 'deleteDnsRecord',
         input: stepInput,
         onDone: { target: 'releasingReservation', actions: { type: 'timeStep', params: { step: 'deleteDns' } } },
-        onError: { target: 'releasingReservation', actions: 'recordCompensationError' },
+        onError: { target: 'releasingReservation', actions: { type: 'recordCompensationError', params: ({ event }) => ({ error: event.error }) } },
       },
     },
     releasingReservation: {
+      description: 'Compensation: releases the reservation. The saga ends failed.',
       invoke: {
         id: 'release',
         src: 'releaseReservation',
         input: stepInput,
         onDone: { target: 'failed', actions: { type: 'timeStep', params: { step: 'release' } } },
-        onError: { target: 'failed', actions: 'recordCompensationError' },
+        onError: { target: 'failed', actions: { type: 'recordCompensationError', params: ({ event }) => ({ error: event.error }) } },
       },
     },
     forgetting: {
+      description: 'Deprovision: removes the route from the ledger.',
       invoke: {
         id: 'forget',
         src: 'forgetRoute',
         input: stepInput,
         onDone: { target: 'done', actions: { type: 'timeStep', params: { step: 'forget' } } },
-        onError: { target: 'failed', actions: 'recordError' },
+        onError: { target: 'failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
       },
     },
 
-    done: { type: 'final' },
-    failed: { type: 'final' },
+    done: { type: 'final', description: 'The request was carried out.' },
+    failed: { type: 'final', description: 'The request was not carried out. What could be undone was; failed compensations are in the output.' },
   },
   output: ({ context }) => ({
     ok: context.error === null,

@@ -65,7 +65,7 @@ export const supervisorMachine = setup({
       if (event.type !== 'ROUTE.START') return;
       enqueue.spawnChild('route', { id: `${ROUTE_ACTOR_PREFIX}${event.request.requestId}`, input: event.request });
     }),
-    dropRoute: stopChild(({ event }) => `${ROUTE_ACTOR_PREFIX}${(event as { requestId: string }).requestId}`),
+    dropRoute: stopChild((_, params: { requestId: string }) => `${ROUTE_ACTOR_PREFIX}${params.requestId}`),
   },
 }).createMachine({
   id: 'supervisor',
@@ -80,10 +80,11 @@ export const supervisorMachine = setup({
   initial: 'supervising',
   states: {
     supervising: {
+      description: 'Runs the long-lived children. ROUTE.START spawns a route saga and ROUTE.FINISHED drops it. RECHECK_ALL (sent after a restore) makes every child re-check the world with the current settings.',
       on: {
         RECHECK_ALL: { actions: 'recheckChildren' },
         'ROUTE.START': { actions: 'startRoute' },
-        'ROUTE.FINISHED': { actions: 'dropRoute' },
+        'ROUTE.FINISHED': { actions: { type: 'dropRoute', params: ({ event }) => ({ requestId: event.requestId }) } },
       },
     },
   },

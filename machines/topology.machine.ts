@@ -1,14 +1,8 @@
 import { assign, emit, fromCallback, fromPromise, setup, type EventObject } from 'xstate';
-import { errorText } from './failures.ts';
+import { errorText, notProvided, now } from './shared.ts';
 
 /**
- * The Docker topology actor: connecting → syncing → live (synced ⇄ applying | resyncing), and unavailable.
- *
- * - connecting: is the engine answering?
- * - syncing: a full read of networks and containers (also after every reconnect, since events missed are gone).
- * - live: the events stream runs; each hint queues a re-inspection (coalesced while one is in flight);
- *   a full resync runs every `resyncIntervalMs` and on RESYNC.
- * - unavailable: retries with backoff; targets for host services keep working meanwhile.
+ * The Docker topology actor. What each state does is in its `description`; the diagram is in docs/machines.md.
  *
  * Every change is emitted as `topology.changed` with the diff the injected actors computed.
  * Deadlines (`retryAt`, `resyncAt`) live in context because pending `after` timers are not persisted;
@@ -86,46 +80,40 @@ export const topologyMachine = setup({
     emitted: {} as TopologyEmitted,
   },
   actors: {
-    checkEngine: fromPromise<void>(async () => {
-      throw new Error('checkEngine not provided');
-    }),
-    syncTopology: fromPromise<TopologyUpdate, { reason: SyncReason }>(async () => {
-      throw new Error('syncTopology not provided');
-    }),
-    applyChanges: fromPromise<TopologyUpdate, { hints: TopologyChangeHint[] }>(async () => {
-      throw new Error('applyChanges not provided');
-    }),
+    checkEngine: fromPromise<void>(async () => notProvided('topology', 'checkEngine')),
+    syncTopology: fromPromise<TopologyUpdate, { reason: SyncReason }>(async () => notProvided('topology', 'syncTopology')),
+    applyChanges: fromPromise<TopologyUpdate, { hints: TopologyChangeHint[] }>(async () => notProvided('topology', 'applyChanges')),
     watchEvents: fromCallback<EventObject>(() => () => undefined),
   },
   guards: {
     hasPending: ({ context }) => context.pending.length > 0,
-    resyncOverdue: ({ context }) => context.resyncAt !== null && context.resyncAt <= Date.now(),
+    resyncOverdue: ({ context }) => context.resyncAt !== null && context.resyncAt <= now(),
     updateChanged: (_, params: { update: TopologyUpdate }) => params.update.changed,
   },
   delays: {
-    retryDelay: ({ context }) => Math.max(0, (context.retryAt ?? Date.now()) - Date.now()),
-    resyncDelay: ({ context }) => Math.max(0, (context.resyncAt ?? Date.now() + context.resyncIntervalMs) - Date.now()),
+    retryDelay: ({ context }) => Math.max(0, (context.retryAt ?? now()) - now()),
+    resyncDelay: ({ context }) => Math.max(0, (context.resyncAt ?? now() + context.resyncIntervalMs) - now()),
   },
   actions: {
     recordFailure: assign(({ context }, params: { error: string }) => {
       const attempt = context.attempt + 1;
       const delays = context.retryDelaysMs;
       const delay = delays[Math.min(attempt, delays.length) - 1] ?? DEFAULT_RETRY_MS[0]!;
-      return { attempt, lastError: params.error, retryAt: Date.now() + delay, pending: [], inFlight: [] };
+      return { attempt, lastError: params.error, retryAt: now() + delay, pending: [], inFlight: [] };
     }),
     emitUnavailable: emit(({ context }) => ({
       type: 'topology.unavailable' as const,
       error: context.lastError ?? 'unknown',
       attempt: context.attempt,
-      retryAt: context.retryAt ?? Date.now(),
+      retryAt: context.retryAt ?? now(),
     })),
     recordSync: assign(({ context }) => {
-      const now = Date.now();
-      return { attempt: 0, retryAt: null, lastError: null, lastSyncedAt: now, resyncAt: now + context.resyncIntervalMs, syncs: context.syncs + 1 };
+      const at = now();
+      return { attempt: 0, retryAt: null, lastError: null, lastSyncedAt: at, resyncAt: at + context.resyncIntervalMs, syncs: context.syncs + 1 };
     }),
     emitSynced: emit(({ context }, params: { reason: SyncReason }) => ({
       type: 'topology.synced' as const,
-      at: context.lastSyncedAt ?? Date.now(),
+      at: context.lastSyncedAt ?? now(),
       reason: params.reason,
     })),
     countVersion: assign({ version: ({ context }) => context.version + 1 }),
@@ -165,6 +153,7 @@ export const topologyMachine = setup({
   initial: 'connecting',
   states: {
     connecting: {
+      description: 'Checks that the Docker engine answers.',
       invoke: {
         src: 'checkEngine',
         onDone: { target: 'syncing' },
@@ -175,6 +164,7 @@ export const topologyMachine = setup({
       },
     },
     syncing: {
+      description: 'A full read of networks and containers. It runs after every reconnect too, since events missed while away are gone.',
       invoke: {
         src: 'syncTopology',
         input: ({ context }) => ({ reason: context.syncs === 0 ? ('initial' as const) : ('recovery' as const) }),
@@ -198,6 +188,7 @@ export const topologyMachine = setup({
       },
     },
     unavailable: {
+      description: 'Docker does not answer: retries with backoff (retryDelaysMs, the last value repeating). Targets for host services keep working meanwhile. RESYNC retries at once.',
       tags: ['unavailable'],
       after: { retryDelay: { target: 'connecting' } },
       on: {
@@ -206,6 +197,7 @@ export const topologyMachine = setup({
       },
     },
     live: {
+      description: 'The Docker events stream runs. Each event queues a hint to re-inspect what it names. If the stream closes, the actor reconnects.',
       tags: ['available'],
       invoke: { id: 'events', src: 'watchEvents' },
       on: {
@@ -218,6 +210,7 @@ export const topologyMachine = setup({
       initial: 'synced',
       states: {
         synced: {
+          description: 'Up to date. Queued hints start a re-inspection. A full resync runs every resyncIntervalMs, and on RESYNC or RECHECK.',
           always: { guard: 'hasPending', target: 'applying' },
           after: { resyncDelay: { target: 'resyncing' } },
           on: {
@@ -226,6 +219,7 @@ export const topologyMachine = setup({
           },
         },
         applying: {
+          description: 'Re-inspects what the queued hints name. Hints that arrive meanwhile are handled together in the next round. If this fails, a full resync follows.',
           entry: 'takePending',
           invoke: {
             src: 'applyChanges',
@@ -246,6 +240,7 @@ export const topologyMachine = setup({
           },
         },
         resyncing: {
+          description: 'A full read of networks and containers while live. If it fails, Docker is unavailable.',
           invoke: {
             src: 'syncTopology',
             input: () => ({ reason: 'periodic' as const }),

@@ -1,20 +1,11 @@
 import { assign, emit, enqueueActions, fromCallback, fromPromise, setup } from 'xstate';
-import { errorText, keptRunning } from './failures.ts';
+import { errorText, keptRunning, notProvided, now } from './shared.ts';
 
 /**
- * Lifecycle of cloudflared.
+ * Lifecycle of cloudflared. What each state does is in its `description`; the diagram is in docs/machines.md.
  *
- *   booting → starting → running.up ⇄ running.degraded
- *   running → restarting (process exit, N failed probes, RESTART) → starting | backoff → starting …
- *   any → stopping → stopped (STOP; SHUTDOWN when the manager itself stops cloudflared on a clean exit)
- *   running → reloading → running (RELOAD: the ingress file changed; a replica takes over, or a restart)
- *
- * Backoff: the n-th consecutive failed start waits backoffMs[n-1] (the last value repeats forever).
- * A crash or failed probes of a tunnel with no recent failure restarts at once; further failures
- * before the tunnel has been up for `resetAfterMs` wait on the same schedule.
- *
- * Effects are injected with `.provide()`: `startTunnel`, `stopTunnel` (promises), `watchProcess` and
- * `probeLoop` (callbacks that send PROCESS_EXITED / PROBE_* back). Wall time is read only in named actions.
+ * Effects are injected with `.provide()`: `startTunnel`, `stopTunnel`, `reloadTunnel` (promises), `watchProcess`
+ * and `probeLoop` (callbacks that send PROCESS_EXITED / PROBE_* back). Wall time is read only in named actions.
  * XState does not persist pending `after` timers: the backoff deadline lives in context (`backoffUntil`)
  * and a RECHECK event re-arms it after a restore.
  */
@@ -115,8 +106,6 @@ export type TunnelEmitted =
   | { type: 'tunnel.reloaded'; requestIds: string[]; applied: 'now' | 'on-next-start'; outcome: Omit<ReloadOutcome, 'process'> | null; pid: number | null; at: number }
   | { type: 'tunnel.reload_failed'; requestIds: string[]; error: string; keptRunning: boolean; at: number };
 
-const now = (): number => Date.now();
-
 function backoffAt(settings: TunnelSettings, step: number): number {
   const schedule = settings.backoffMs;
   return schedule[Math.min(step, schedule.length - 1)] ?? 0;
@@ -134,17 +123,11 @@ export const tunnelMachine = setup({
     emitted: {} as TunnelEmitted,
   },
   actors: {
-    startTunnel: fromPromise<TunnelProcessInfo, StartTunnelInput>(async () => {
-      throw new Error('startTunnel is not provided');
-    }),
-    stopTunnel: fromPromise<void, StopTunnelInput>(async () => {
-      throw new Error('stopTunnel is not provided');
-    }),
+    startTunnel: fromPromise<TunnelProcessInfo, StartTunnelInput>(async () => notProvided('tunnel', 'startTunnel')),
+    stopTunnel: fromPromise<void, StopTunnelInput>(async () => notProvided('tunnel', 'stopTunnel')),
     watchProcess: fromCallback<TunnelEvent, WatchProcessInput>(() => undefined),
     probeLoop: fromCallback<TunnelEvent, ProbeLoopInput>(() => undefined),
-    reloadTunnel: fromPromise<ReloadOutcome, ReloadTunnelInput>(async () => {
-      throw new Error('reloadTunnel is not provided');
-    }),
+    reloadTunnel: fromPromise<ReloadOutcome, ReloadTunnelInput>(async () => notProvided('tunnel', 'reloadTunnel')),
   },
   guards: {
     autostart: ({ context }) => context.settings.autostart,
@@ -158,23 +141,19 @@ export const tunnelMachine = setup({
     stableAfter: ({ context }) => Math.max(0, (context.upSince ?? now()) + context.settings.resetAfterMs - now()),
   },
   actions: {
-    recordStarted: assign(({ event }) => {
-      const process = (event as unknown as { output: TunnelProcessInfo }).output;
-      return {
-        process,
-        upSince: now(),
-        downSince: null,
-        consecutiveFailures: 0,
-        currentDelayMs: 0,
-        backoffUntil: null,
-        lastError: null,
-      };
-    }),
+    recordStarted: assign((_, params: { process: TunnelProcessInfo }) => ({
+      process: params.process,
+      upSince: now(),
+      downSince: null,
+      consecutiveFailures: 0,
+      currentDelayMs: 0,
+      backoffUntil: null,
+      lastError: null,
+    })),
     /** After a start: tell the world the tunnel is back, if it was down (the first start is not a recovery). */
-    emitRecoveredIfDown: enqueueActions(({ context, event, enqueue }) => {
+    emitRecoveredIfDown: enqueueActions(({ context, enqueue }, params: { process: TunnelProcessInfo | undefined }) => {
       if (context.downSince === null) return;
-      const process = (event as unknown as { output?: TunnelProcessInfo }).output;
-      enqueue.emit({ type: 'tunnel.recovered', downForMs: now() - context.downSince, pid: process?.pid ?? null, at: now() });
+      enqueue.emit({ type: 'tunnel.recovered', downForMs: now() - context.downSince, pid: params.process?.pid ?? null, at: now() });
     }),
     emitHealthyAgain: emit(({ context }) => ({
       type: 'tunnel.recovered' as const,
@@ -183,7 +162,7 @@ export const tunnelMachine = setup({
       at: now(),
     })),
     /** A failed start always waits on the backoff schedule. */
-    recordStartFailure: assign(({ context, event }) => {
+    recordStartFailure: assign(({ context }, params: { error: unknown }) => {
       const at = now();
       const stable = isStable(context, at);
       const backoffStep = stable ? 0 : context.backoffStep;
@@ -196,7 +175,7 @@ export const tunnelMachine = setup({
         backoffStep: backoffStep + 1,
         currentDelayMs: delay,
         backoffUntil: at + delay,
-        lastError: errorText((event as unknown as { error: unknown }).error),
+        lastError: errorText(params.error),
       };
     }),
     /** A crash or failed probes: at once the first time, then on the backoff schedule. */
@@ -230,34 +209,35 @@ export const tunnelMachine = setup({
     recordManualRestart: assign({ currentDelayMs: 0, backoffUntil: null, restartReason: 'manual' as const }),
     armBackoff: assign(({ context }) => ({ backoffUntil: now() + context.currentDelayMs })),
     countRestart: assign(({ context }) => ({ restartCount: context.restartCount + 1 })),
-    recordProbe: assign(({ context, event }) => {
-      const sample = (event as { sample: ProbeSample }).sample;
+    recordProbe: assign(({ context }, params: { sample: ProbeSample }) => {
+      const { sample } = params;
       return {
         lastProbe: sample,
         lastOkProbeAt: sample.result === 'failed' ? context.lastOkProbeAt : sample.at,
         consecutiveFailures: sample.result === 'failed' ? context.consecutiveFailures + 1 : 0,
       };
     }),
-    emitDegraded: emit(({ event }) => ({
+    emitDegraded: emit((_, params: { sample: ProbeSample }) => ({
       type: 'tunnel.degraded' as const,
-      readyConnections: (event as { sample: ProbeSample }).sample.readyConnections,
+      readyConnections: params.sample.readyConnections,
       at: now(),
     })),
     resetStreak: assign({ failureStreak: 0, backoffStep: 0 }),
     resetStreakIfStable: assign(({ context }) =>
       isStable(context, now()) ? { failureStreak: 0, backoffStep: 0 } : {},
     ),
+    /** RECHECK may bring new settings; without them the current ones stay. */
     applySettings: assign(({ context, event }) => ({
-      settings: (event as { settings?: TunnelSettings }).settings ?? context.settings,
+      settings: (event.type === 'RECHECK' ? event.settings : undefined) ?? context.settings,
     })),
     recordStopped: assign({ process: null, upSince: null, currentDelayMs: 0, backoffUntil: null, consecutiveFailures: 0 }),
-    queueReload: assign(({ context, event }) => ({
-      pendingReloads: [...context.pendingReloads, (event as { requestId: string }).requestId],
+    queueReload: assign(({ context }, params: { requestId: string }) => ({
+      pendingReloads: [...context.pendingReloads, params.requestId],
     })),
     /** Not running: the next start reads the file as it is, so the request is answered at once. */
-    answerReloadOnNextStart: emit(({ event }) => ({
+    answerReloadOnNextStart: emit((_, params: { requestId: string }) => ({
       type: 'tunnel.reloaded' as const,
-      requestIds: [(event as { requestId: string }).requestId],
+      requestIds: [params.requestId],
       applied: 'on-next-start' as const,
       outcome: null,
       pid: null,
@@ -270,20 +250,21 @@ export const tunnelMachine = setup({
       enqueue.assign({ pendingReloads: [] });
     }),
     takePendingReloads: assign(({ context }) => ({ reloadingFor: context.pendingReloads, pendingReloads: [] })),
-    recordReloaded: assign(({ context, event }) => {
-      const outcome = (event as unknown as { output: ReloadOutcome }).output;
-      return { process: outcome.process, reloadCount: context.reloadCount + 1, consecutiveFailures: 0 };
-    }),
-    emitReloaded: emit(({ context, event }) => {
-      const { process, ...outcome } = (event as unknown as { output: ReloadOutcome }).output;
+    recordReloaded: assign(({ context }, params: { outcome: ReloadOutcome }) => ({
+      process: params.outcome.process,
+      reloadCount: context.reloadCount + 1,
+      consecutiveFailures: 0,
+    })),
+    emitReloaded: emit(({ context }, params: { outcome: ReloadOutcome }) => {
+      const { process, ...outcome } = params.outcome;
       return { type: 'tunnel.reloaded' as const, requestIds: context.reloadingFor, applied: 'now' as const, outcome, pid: process.pid, at: now() };
     }),
-    emitReloadFailed: emit(({ context, event }) => ({
+    emitReloadFailed: emit(({ context }, params: { error: unknown }) => ({
       type: 'tunnel.reload_failed' as const,
       requestIds: context.reloadingFor,
-      error: errorText((event as unknown as { error: unknown }).error),
+      error: errorText(params.error),
       // The driver says whether the previous process kept serving its file (a refused replica never took over).
-      keptRunning: keptRunning((event as unknown as { error: unknown }).error),
+      keptRunning: keptRunning(params.error),
       at: now(),
     })),
     clearReloading: assign({ reloadingFor: [] as string[] }),
@@ -331,6 +312,7 @@ export const tunnelMachine = setup({
   },
   states: {
     booting: {
+      description: 'Decides once, when the actor is created: start cloudflared if autostart is set, else stay stopped.',
       always: [{ guard: 'autostart', target: 'starting' }, { target: 'stopped' }],
     },
     stopped: {
@@ -341,23 +323,37 @@ export const tunnelMachine = setup({
           { guard: 'stoppedForShutdown', target: 'starting', actions: ['applySettings', 'clearStoppedForShutdown'] },
           { actions: 'applySettings' },
         ],
-        RELOAD: { actions: 'answerReloadOnNextStart' },
+        RELOAD: { actions: { type: 'answerReloadOnNextStart', params: ({ event }) => ({ requestId: event.requestId }) } },
         // Already stopped: an operator's stop stays an operator's stop.
         SHUTDOWN: {},
       },
     },
     starting: {
+      description: 'Starts cloudflared. A failed start waits in backoff. RELOAD requests wait and run once it is up, since the starting process may have read the file before the change.',
       invoke: {
         id: 'start',
         src: 'startTunnel',
         input: ({ context }) => ({ settings: context.settings }),
-        onDone: { target: 'running', actions: ['emitRecoveredIfDown', 'recordStarted'] },
-        onError: { target: 'backoff', actions: ['recordStartFailure', 'emitDown', 'answerPendingOnNextStart'] },
+        onDone: {
+          target: 'running',
+          actions: [
+            { type: 'emitRecoveredIfDown', params: ({ event }) => ({ process: event.output }) },
+            { type: 'recordStarted', params: ({ event }) => ({ process: event.output }) },
+          ],
+        },
+        onError: {
+          target: 'backoff',
+          actions: [{ type: 'recordStartFailure', params: ({ event }) => ({ error: event.error }) }, 'emitDown', 'answerPendingOnNextStart'],
+        },
       },
       // The starting process may have read the file before the change: reload once it runs.
-      on: { RECHECK: { actions: 'applySettings' }, RELOAD: { actions: 'queueReload' } },
+      on: {
+        RECHECK: { actions: 'applySettings' },
+        RELOAD: { actions: { type: 'queueReload', params: ({ event }) => ({ requestId: event.requestId }) } },
+      },
     },
     running: {
+      description: 'cloudflared runs: its process is watched and its health probed. It restarts when the process exits or after failuresBeforeRestart failed probes in a row. Up for resetAfterMs without a failure clears the failure streak and the backoff.',
       invoke: [
         { id: 'watch', src: 'watchProcess', input: ({ context }) => ({ process: context.process }) },
         {
@@ -369,11 +365,15 @@ export const tunnelMachine = setup({
       after: { stableAfter: { actions: 'resetStreak' } },
       always: { guard: 'hasPendingReloads', target: 'reloading' },
       on: {
-        RELOAD: { target: 'reloading', actions: 'queueReload' },
+        RELOAD: { target: 'reloading', actions: { type: 'queueReload', params: ({ event }) => ({ requestId: event.requestId }) } },
         PROCESS_EXITED: { target: 'restarting', actions: ['recordRuntimeFailure', 'emitDown'] },
         PROBE_FAILED: [
-          { guard: 'probeFailuresReachLimit', target: 'restarting', actions: ['recordProbe', 'recordRuntimeFailure', 'emitDown'] },
-          { actions: 'recordProbe' },
+          {
+            guard: 'probeFailuresReachLimit',
+            target: 'restarting',
+            actions: [{ type: 'recordProbe', params: ({ event }) => ({ sample: event.sample }) }, 'recordRuntimeFailure', 'emitDown'],
+          },
+          { actions: { type: 'recordProbe', params: ({ event }) => ({ sample: event.sample }) } },
         ],
         // Only sent after a restore: the process running now was started by an earlier manager and adopted.
         RECHECK: { actions: ['applySettings', 'resetStreakIfStable', 'markProcessAdopted'] },
@@ -381,35 +381,52 @@ export const tunnelMachine = setup({
       initial: 'up',
       states: {
         up: {
+          description: 'The probes pass.',
           on: {
-            PROBE_OK: { actions: 'recordProbe' },
-            PROBE_DEGRADED: { target: 'degraded', actions: ['recordProbe', 'emitDegraded'] },
+            PROBE_OK: { actions: { type: 'recordProbe', params: ({ event }) => ({ sample: event.sample }) } },
+            PROBE_DEGRADED: {
+              target: 'degraded',
+              actions: [
+                { type: 'recordProbe', params: ({ event }) => ({ sample: event.sample }) },
+                { type: 'emitDegraded', params: ({ event }) => ({ sample: event.sample }) },
+              ],
+            },
           },
         },
         degraded: {
+          description: 'The last probe said degraded (too few ready connections). The next passing probe goes back to up.',
           on: {
-            PROBE_OK: { target: 'up', actions: ['recordProbe', 'emitHealthyAgain'] },
-            PROBE_DEGRADED: { actions: 'recordProbe' },
+            PROBE_OK: { target: 'up', actions: [{ type: 'recordProbe', params: ({ event }) => ({ sample: event.sample }) }, 'emitHealthyAgain'] },
+            PROBE_DEGRADED: { actions: { type: 'recordProbe', params: ({ event }) => ({ sample: event.sample }) } },
           },
         },
       },
     },
     reloading: {
+      description: 'cloudflared loads the changed ingress file: a replica takes over, or it restarts. RELOAD requests that arrive meanwhile make one more reload after this one. If the reload fails, the old process keeps serving.',
       entry: 'takePendingReloads',
       invoke: {
         id: 'reload',
         src: 'reloadTunnel',
         input: ({ context }) => ({ process: context.process, requestIds: context.reloadingFor, settings: context.settings }),
-        onDone: { target: 'running', actions: ['recordReloaded', 'emitReloaded', 'clearReloading'] },
+        onDone: {
+          target: 'running',
+          actions: [
+            { type: 'recordReloaded', params: ({ event }) => ({ outcome: event.output }) },
+            { type: 'emitReloaded', params: ({ event }) => ({ outcome: event.output }) },
+            'clearReloading',
+          ],
+        },
         // The old cloudflared keeps serving (or, if a fallback restart failed, the watcher sees it gone).
-        onError: { target: 'running', actions: ['emitReloadFailed', 'clearReloading'] },
+        onError: { target: 'running', actions: [{ type: 'emitReloadFailed', params: ({ event }) => ({ error: event.error }) }, 'clearReloading'] },
       },
       on: {
-        RELOAD: { actions: 'queueReload' },
+        RELOAD: { actions: { type: 'queueReload', params: ({ event }) => ({ requestId: event.requestId }) } },
         RECHECK: { actions: 'applySettings' },
       },
     },
     restarting: {
+      description: 'Stops cloudflared before starting it again (process exit, failed probes, or RESTART). The first failure since the tunnel was stable and a manual RESTART start again at once; further failures wait in backoff.',
       invoke: {
         id: 'stop',
         src: 'stopTunnel',
@@ -423,18 +440,23 @@ export const tunnelMachine = setup({
           { target: 'backoff', actions: 'armBackoff' },
         ],
       },
-      on: { RECHECK: { actions: 'applySettings' }, RELOAD: { actions: 'queueReload' } },
+      on: {
+        RECHECK: { actions: 'applySettings' },
+        RELOAD: { actions: { type: 'queueReload', params: ({ event }) => ({ requestId: event.requestId }) } },
+      },
     },
     backoff: {
+      description: 'Waits before the next start: the n-th consecutive failure waits backoffMs[n-1], and the last value repeats forever. START skips the wait. RELOAD is answered at once: the next start reads the file as it is.',
       after: { backoffDelay: { target: 'starting', actions: 'countRestart' } },
       on: {
         START: { target: 'starting', actions: 'countRestart' },
-        RELOAD: { actions: 'answerReloadOnNextStart' },
+        RELOAD: { actions: { type: 'answerReloadOnNextStart', params: ({ event }) => ({ requestId: event.requestId }) } },
         // Re-entering re-arms the delay from the persisted deadline (timers are not persisted).
         RECHECK: { target: 'backoff', reenter: true, actions: 'applySettings' },
       },
     },
     stopping: {
+      description: 'Stops cloudflared: SIGTERM, then SIGKILL after stopGraceMs. STOP comes from an operator; SHUTDOWN from the manager stopping cloudflared on its own clean exit.',
       invoke: {
         id: 'stopForGood',
         src: 'stopTunnel',
@@ -442,7 +464,12 @@ export const tunnelMachine = setup({
         onDone: { target: 'stopped', actions: 'recordStopped' },
         onError: { target: 'stopped', actions: 'recordStopped' },
       },
-      on: { STOP: {}, SHUTDOWN: {}, RECHECK: { actions: 'applySettings' }, RELOAD: { actions: 'answerReloadOnNextStart' } },
+      on: {
+        STOP: {},
+        SHUTDOWN: {},
+        RECHECK: { actions: 'applySettings' },
+        RELOAD: { actions: { type: 'answerReloadOnNextStart', params: ({ event }) => ({ requestId: event.requestId }) } },
+      },
     },
   },
 });

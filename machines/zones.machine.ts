@@ -1,10 +1,10 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
-import { afterFailure, msUntil } from './failures.ts';
+import { afterFailure, msUntil, notProvided, now } from './shared.ts';
 
 /**
- * The Cloudflare zones of the account: refreshed on start, every `refreshIntervalMs`, and on REFRESH.
- * The first successful refresh also adopts the records that already point at the tunnel.
- * A failed refresh keeps the cached zones and retries on a backoff schedule. After a restore, RECHECK refreshes.
+ * The Cloudflare zones of the account, refreshed on start, on a schedule and on demand.
+ * What each state does is in its `description`; the diagram is in docs/machines.md.
+ * The next refresh time is kept in context (`nextRefreshAt`) because pending `after` timers are not persisted.
  */
 
 export interface ZonesInput {
@@ -39,8 +39,6 @@ export type ZonesEmitted =
   | ({ type: 'zones.refreshed'; at: number } & RefreshOutput)
   | { type: 'zones.refresh_failed'; error: string; retryInMs: number; at: number };
 
-const now = (): number => Date.now();
-
 export const zonesMachine = setup({
   types: {
     context: {} as ZonesContext,
@@ -49,28 +47,23 @@ export const zonesMachine = setup({
     emitted: {} as ZonesEmitted,
   },
   actors: {
-    refreshZones: fromPromise<RefreshOutput, RefreshInput>(async () => {
-      throw new Error('refreshZones is not provided');
-    }),
+    refreshZones: fromPromise<RefreshOutput, RefreshInput>(async () => notProvided('zones', 'refreshZones')),
   },
   delays: {
     untilNextRefresh: ({ context }) => msUntil(context.nextRefreshAt, now()),
   },
   actions: {
-    recordRefresh: assign(({ context, event }) => {
-      const output = (event as unknown as { output: RefreshOutput }).output;
-      return {
-        adoptionDone: true,
-        attempt: 0,
-        zones: output.zones,
-        lastRefreshAt: now(),
-        nextRefreshAt: now() + context.refreshIntervalMs,
-        lastError: null,
-      };
-    }),
-    emitRefreshed: emit(({ event }) => ({ type: 'zones.refreshed' as const, at: now(), ...(event as unknown as { output: RefreshOutput }).output })),
-    recordFailure: assign(({ context, event }) => {
-      const { attempt, nextAt, lastError } = afterFailure(context.attempt, context.retryDelaysMs, (event as unknown as { error: unknown }).error, now());
+    recordRefresh: assign(({ context }, params: { refreshed: RefreshOutput }) => ({
+      adoptionDone: true,
+      attempt: 0,
+      zones: params.refreshed.zones,
+      lastRefreshAt: now(),
+      nextRefreshAt: now() + context.refreshIntervalMs,
+      lastError: null,
+    })),
+    emitRefreshed: emit((_, params: { refreshed: RefreshOutput }) => ({ type: 'zones.refreshed' as const, at: now(), ...params.refreshed })),
+    recordFailure: assign(({ context }, params: { error: unknown }) => {
+      const { attempt, nextAt, lastError } = afterFailure(context.attempt, context.retryDelaysMs, params.error, now());
       return { attempt, nextRefreshAt: nextAt, lastError };
     }),
     emitFailed: emit(({ context }) => ({
@@ -94,19 +87,28 @@ export const zonesMachine = setup({
   initial: 'refreshing',
   states: {
     refreshing: {
+      description: 'Lists the zones of the account. The first successful refresh also adopts the DNS records that already point at the tunnel.',
       invoke: {
         id: 'refresh',
         src: 'refreshZones',
         input: ({ context }) => ({ adopt: !context.adoptionDone }),
-        onDone: { target: 'ready', actions: ['recordRefresh', 'emitRefreshed'] },
-        onError: { target: 'retrying', actions: ['recordFailure', 'emitFailed'] },
+        onDone: {
+          target: 'ready',
+          actions: [
+            { type: 'recordRefresh', params: ({ event }) => ({ refreshed: event.output }) },
+            { type: 'emitRefreshed', params: ({ event }) => ({ refreshed: event.output }) },
+          ],
+        },
+        onError: { target: 'retrying', actions: [{ type: 'recordFailure', params: ({ event }) => ({ error: event.error }) }, 'emitFailed'] },
       },
     },
     ready: {
+      description: 'The zones are cached. The next refresh runs after refreshIntervalMs, or at once on REFRESH or RECHECK (sent after a restore).',
       after: { untilNextRefresh: 'refreshing' },
       on: { REFRESH: 'refreshing', RECHECK: 'refreshing' },
     },
     retrying: {
+      description: 'The last refresh failed and the cached zones stay. It retries on retryDelaysMs (the last value repeating), or at once on REFRESH or RECHECK.',
       after: { untilNextRefresh: 'refreshing' },
       on: { REFRESH: 'refreshing', RECHECK: 'refreshing' },
     },

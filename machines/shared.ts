@@ -1,7 +1,21 @@
 /**
- * What the machines share about failed effects: the words of an error, and when a periodic task retries.
- * Pure functions only; machine files import them so a retry means the same everywhere.
+ * What the machines share: the clock, the placeholder for an effect that was not provided, the words of an
+ * error, and when a periodic task retries. Small functions only; machine files import them so each of these
+ * means the same everywhere.
  */
+
+/** Wall time in milliseconds. Machines read it only here, so tests can move it with fake timers. */
+export function now(): number {
+  return Date.now();
+}
+
+/**
+ * The body of an effect a machine declares but does not implement: it throws, and says how to provide it.
+ * Use it as `fromPromise<Output, Input>(async () => notProvided('tunnel', 'startTunnel'))`.
+ */
+export function notProvided(machine: string, name: string): never {
+  throw new Error(`${machine} machine: the "${name}" actor was not provided; pass it with ${machine}Machine.provide({ actors: { ${name} } })`);
+}
 
 /** An error's message, whatever was thrown (an Error, our error shape, or anything else). */
 export function errorText(error: unknown): string {
