@@ -33,6 +33,8 @@ Commands:
                               write each machine's definition (JSON) or state diagram (Mermaid);
                               --docs regenerates docs/machines.md
   migrate                     create or upgrade the database, then exit
+  backup [--out FILE]         an online copy of the database (default: <dataDir>/backups/…), service running or not
+  restore FILE                put a backup in place of the database (service stopped; the current one is kept)
   doctor [--json]             check what serve needs (data dir, token and its permissions, API,
                               clock, credentials, cloudflared, addresses, Docker, git); exit 1 on a problem
   config history [--limit N]  the versions of config.yml kept in git
@@ -94,6 +96,8 @@ const OPTIONS_OF: Record<string, readonly (keyof typeof COMMON_OPTIONS)[]> = {
   machines: ['format', 'out', 'docs'],
   migrate: [],
   doctor: ['json'],
+  backup: ['out'],
+  restore: [],
   call: ['as', 'token', 'url'],
   config: ['json', 'limit'],
   token: [],
@@ -441,6 +445,38 @@ export async function main(argv: string[]): Promise<number> {
         const checks = await runDoctor(config, { servicePidfile: servicePidfile(config), standin: STANDIN_CLOUDFLARED_BUNDLE });
         print(options.json ? JSON.stringify({ ok: checks.every((c) => c.status !== 'problem'), checks }, null, 2) : formatDoctor(checks));
         return checks.some((c) => c.status === 'problem') ? EXIT.failed : EXIT.ok;
+      }
+      case 'backup':
+        return await withDatabase(options, async (_db, config) => {
+          const [{ backupDatabase, backupFileName }, { backupDir }] = await Promise.all([import('./store/backup.ts'), import('./app/backup-schedule.ts')]);
+          const target = options.out === undefined ? join(backupDir(config), backupFileName()) : resolve(options.out);
+          const started = performance.now();
+          const written = await backupDatabase(_db, target);
+          print(`wrote ${written.path} (${written.bytes} bytes, ${Math.round(performance.now() - started)} ms)`);
+          return EXIT.ok;
+        });
+      case 'restore': {
+        const file = rest[0];
+        if (file === undefined) throw new UsageError('usage: tunnel-manager restore FILE (a file written by `tunnel-manager backup`)');
+        const config = await configFrom(options);
+        const running = await runningService(config);
+        if (running !== null) {
+          throw new TunnelManagerError({
+            code: 'INPUT_INVALID',
+            message: `The service (pid ${running}) is running on ${config.dataDir}: a database cannot be replaced under it.`,
+            fix: `Stop it first (systemctl stop tunnel-manager, or kill -TERM ${running}), restore, then start it again.`,
+            details: { pid: running, dataDir: config.dataDir },
+          });
+        }
+        const [{ restoreDatabase }, { loadMigrations }] = await Promise.all([import('./store/backup.ts'), import('./store/migrations.ts')]);
+        const latest = Math.max(...loadMigrations().map((migration) => migration.version));
+        const started = performance.now();
+        const restored = await restoreDatabase(resolve(file), config.databasePath, latest);
+        print(
+          `restored ${config.databasePath} from ${resolve(file)} (${restored.routes} routes, ${Math.round(performance.now() - started)} ms)` +
+            (restored.keptAs ? `; the previous database is kept as ${restored.keptAs}` : ''),
+        );
+        return EXIT.ok;
       }
       case 'token':
         return await token(rest);

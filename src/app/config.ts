@@ -200,6 +200,17 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    backup: z
+      .object({
+        /** An online backup of the database this often (0: none); the first one this long after the start. */
+        intervalHours: z.number().min(0).max(24 * 30).default(24),
+        /** Scheduled backups kept; older ones are deleted. */
+        keep: z.number().int().min(1).max(1000).default(7),
+        /** Where they go; default <dataDir>/backups. */
+        dir: z.string().min(1).optional(),
+      })
+      .strict()
+      .default({}),
     retention: z
       .object({
         /** Audit rows older than this are deleted (daily, and at start). */

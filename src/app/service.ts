@@ -44,6 +44,7 @@ import { HealthRepository } from '../store/health-repository.ts';
 import { PortsRepository } from '../store/ports-repository.ts';
 import { RoutesRepository } from '../store/routes-repository.ts';
 import { createBackend, waitForTunnelRunning, type ServiceBackend } from './backend.ts';
+import { backupDir, startBackupSchedule } from './backup-schedule.ts';
 import { startHealthServer } from './health-server.ts';
 import { createManagerMetrics, statusClass } from './metrics.ts';
 import { startRetention } from './retention.ts';
@@ -90,6 +91,8 @@ export interface ServiceOptions {
   tunnelReadyTimeoutMs?: number;
   /** How often a delete that could not delete its DNS record is retried (default 5 minutes; tests shorten it). */
   deleteRetryIntervalMs?: number;
+  /** Overrides `backup.intervalHours` (tests use a short one). */
+  backupIntervalMs?: number;
   /** Overrides `metrics.listen` (HOST:PORT, or `off`). */
   metricsListen?: string;
   /** Overrides `mcp.sessionIdleMinutes` (tests use a short one). */
@@ -510,6 +513,9 @@ export async function startService(config: Config, options: ServiceOptions): Pro
           });
     if (healthServer) cleanups.push(() => healthServer.close());
     // Deletes whose DNS record could not be deleted are tried again until the record is gone.
+    cleanups.push(
+      startBackupSchedule({ db, dir: backupDir(config), intervalMs: options.backupIntervalMs ?? config.backup.intervalHours * 3_600_000, keep: config.backup.keep, logger }),
+    );
     cleanups.push(startRetention({ audit, events, auditDays: config.retention.auditDays, eventsDays: config.retention.eventsDays, logger }));
     cleanups.push(startDeleteRetries({ routes, retry: (hostname) => backend.retryDelete(hostname), logger, ...(options.deleteRetryIntervalMs ? { intervalMs: options.deleteRetryIntervalMs } : {}) }));
 
