@@ -76,15 +76,20 @@ async function stopManager(m: Manager, signal: 'SIGKILL' | 'SIGTERM'): Promise<v
   await m.exited;
 }
 
+/** Waits for the tunnel to run; when it does not in time, the error says what state it was in and why. */
 async function tunnelRunningWithin(m: Manager, ms: number, what: string): Promise<void> {
+  let last: unknown = null;
   await waitUntil(
     async () => {
-      const status = await call<{ state: string }>(m.ms, 'tunnel_get_status').catch(() => null);
+      const status = await call<{ state: string; lastError: string | null; currentDelayMs: number }>(m.ms, 'tunnel_get_status').catch(() => null);
+      if (status) last = { state: status.data.state, lastError: status.data.lastError, currentDelayMs: status.data.currentDelayMs };
       return status?.data.state.startsWith('running') || undefined;
     },
     ms,
     what,
-  );
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}; last status: ${JSON.stringify(last)}`);
+  });
 }
 
 async function emulatorState(m: Manager): Promise<{ records: EmulatedRecord[] }> {
@@ -247,7 +252,8 @@ describe('chaos', () => {
           await stopManager(m, 'SIGKILL');
           await Promise.allSettled(operations);
           manager = await startManager();
-          await tunnelRunningWithin(manager, 30_000, `round ${round}: the tunnel to run after the manager's restart`);
+          // Its backoff step (at most 8 s here) and one start (up to 20 s) must fit; 60 s leaves room for a loaded machine.
+          await tunnelRunningWithin(manager, 60_000, `round ${round}: the tunnel to run after the manager's restart`);
         } else if (action === 'clean-restart') {
           await stopManager(m, 'SIGTERM');
           manager = await startManager();
@@ -266,7 +272,7 @@ describe('chaos', () => {
           );
           process.kill(pid, 'SIGKILL');
           // At once, or the first backoff steps (2, 4, 8 s) if it was already failing.
-          await tunnelRunningWithin(m, 30_000, `round ${round}: the tunnel to run after cloudflared was killed`).catch((error: Error) =>
+          await tunnelRunningWithin(m, 60_000, `round ${round}: the tunnel to run after cloudflared was killed`).catch((error: Error) =>
             violations.push(`round ${round} (kill-cloudflared, seed ${seed}): ${error.message}`),
           );
         } else {

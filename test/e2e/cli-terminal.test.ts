@@ -70,7 +70,8 @@ describe('log format', () => {
     await waitUntil(() => cli.output().includes('"msg":"started cloudflared (detached)"') || undefined, 60_000, 'serve to spawn cloudflared');
     cli.child.kill('SIGTERM');
     expect(await cli.exited).toBe(0);
-    expect(cli.output()).toContain('stop asked for during start-up');
+    // Usually still starting ("stop asked for during start-up"); on a slow machine start-up may have ended first.
+    expect(cli.output()).toMatch(/stop asked for during start-up|"msg":"shutting down"/);
     expect(standinPidsFor(join(dir, 'cloudflared', 'config.yml'))).toEqual([]);
   }, 90_000);
 
