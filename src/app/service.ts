@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { fromPromise, waitFor, type AnyActorRef } from 'xstate';
@@ -18,6 +18,7 @@ import { RateLimiter } from '../cloudflare/rate-limiter.ts';
 import { ZoneDirectory } from '../cloudflare/zones.ts';
 import { ConfigDocument } from '../cloudflared/config-document.ts';
 import { probeTunnelHealth, type HealthSample } from '../cloudflared/health-probe.ts';
+import { managedRulesIn } from '../cloudflared/ingress-render.ts';
 import { provideIngressMachine, type IngressActor } from '../cloudflared/ingress-runtime.ts';
 import { IngressService } from '../cloudflared/ingress-service.ts';
 import type { ProcessDriver } from '../cloudflared/process-driver.ts';
@@ -144,6 +145,9 @@ export async function startService(config: Config, options: ServiceOptions): Pro
 
   try {
     const routes = new RoutesRepository(db);
+    // The managed rules config.yml holds before anything renders it again: with a lost ledger (no row at all), they
+    // and the records' ownership markers are what the first zone refresh recovers the routes from.
+    const rulesAtBoot = routes.list().length === 0 ? managedRulesIn(existsSync(config.cloudflared.configPath) ? readFileSync(config.cloudflared.configPath, 'utf8') : null) : new Map();
     const domains = new DomainsRepository(db);
     const events = new EventsRepository(db);
     const audit = new AuditRepository(db);
@@ -322,7 +326,14 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         refreshZones: fromPromise<RefreshOutput, { adopt: boolean }>(async ({ input }) => {
           const refreshed = await zones.refresh();
           const adopted = input.adopt
-            ? await adoptExistingRecords({ provider, routes, zones: zones.list(), adoptOwner: config.cloudflare.adoptOwner })
+            ? await adoptExistingRecords({
+                provider,
+                routes,
+                zones: zones.list(),
+                adoptOwner: config.cloudflare.adoptOwner,
+                // A lost ledger: routes whose record carries our marker and whose managed rule is still in config.yml come back as they were.
+                managedRules: rulesAtBoot,
+              })
             : { adopted: [] as { hostname: string }[] };
           return {
             zones: refreshed.zones.length,
@@ -468,8 +479,11 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     routeRunnerRef.current = runner;
     const resumed = runner.resumeAll();
     if (resumed > 0) logger.info({ resumed }, 'route sagas resumed after restart');
-    // Re-render from the ledger once at boot: picks up edits made while the service was down.
-    childOf('ingress').send({ type: 'CHANGE', change: { hostname: '*', action: 'resync', project: '*' } });
+    // Re-render from the ledger once at boot: picks up edits made while the service was down. Not while a lost ledger
+    // is being recovered: rendering the empty ledger would take the managed rules out (and their routes down) until the
+    // zone refresh brings the rows back, which re-renders anyway.
+    if (rulesAtBoot.size === 0) childOf('ingress').send({ type: 'CHANGE', change: { hostname: '*', action: 'resync', project: '*' } });
+    else logger.info({ managedRules: rulesAtBoot.size }, 'empty ledger with managed rules in config.yml: recovering the routes from their records first');
 
     const backend = createBackend({
       config,

@@ -17,6 +17,12 @@ export interface AdoptionOptions {
   zones: Pick<Domain, 'zoneId' | 'name'>[];
   /** Owner of adopted records without a marker; config cloudflare.adoptOwner, default meta-supervisor. */
   adoptOwner?: string;
+  /**
+   * The managed rules config.yml still holds (hostname → rule). A record carrying our marker whose managed rule is
+   * there was a live route whose ledger row was lost: it is recovered as `active` with that rule's target, for the
+   * project its marker names, so it keeps serving; without a rule it is adopted as usual.
+   */
+  managedRules?: ReadonlyMap<string, { service: string; path: string | null; originRequest: Record<string, unknown> | null }>;
   now?: () => number;
 }
 
@@ -25,8 +31,11 @@ export interface AdoptedRoute {
   zoneName: string;
   recordId: string;
   owner: string;
-  /** `marker` when the record carried our marker (the ledger was lost), `unmarked` when it predates us. */
-  basis: 'marker' | 'unmarked';
+  /**
+   * `recovered`: our marker and our managed rule were both there (the ledger row was lost; back as active, same
+   * target); `marker`: our marker without a rule; `unmarked`: the record predates us.
+   */
+  basis: 'recovered' | 'marker' | 'unmarked';
 }
 
 export interface AdoptionReport {
@@ -52,6 +61,29 @@ export async function adoptExistingRecords(options: AdoptionOptions): Promise<Ad
       }
       const ownership = classifyRecord(record, options.provider.tunnelTarget);
       const owner = ownership.kind === 'ours' ? ownership.owner : adoptOwner;
+      const rule = ownership.kind === 'ours' ? options.managedRules?.get(hostname) : undefined;
+      if (rule !== undefined && rule.path === null) {
+        const port = Number(/:(\d+)(?:\/|$)/.exec(rule.service)?.[1]);
+        options.routes.insert({
+          hostname,
+          zoneId: zone.zoneId,
+          zoneName: zone.name,
+          project: owner,
+          targetPort: Number.isInteger(port) && port > 0 ? port : null,
+          service: rule.service,
+          targetReason: 'recovered from config.yml and the record\'s ownership marker after the ledger was lost',
+          path: null,
+          originRequest: rule.originRequest,
+          dnsRecordId: record.id,
+          dnsCreated: true,
+          status: 'active',
+          source: 'request',
+          expiresAt: null,
+          at: now(),
+        });
+        report.adopted.push({ hostname, zoneName: zone.name, recordId: record.id, owner, basis: 'recovered' });
+        continue;
+      }
       options.routes.insert({
         hostname,
         zoneId: zone.zoneId,

@@ -238,3 +238,31 @@ export function ledgerRuleFromChunk(chunk: IngressRuleChunk, project: string, ta
   if (originRequest && typeof originRequest === 'object' && Object.keys(originRequest).length > 0) rule.originRequest = originRequest;
   return rule;
 }
+
+/** A managed rule as config.yml holds it: what the ledger needs to take a route back after losing its row. */
+export interface ManagedRuleOnDisk {
+  service: string;
+  path: string | null;
+  originRequest: Record<string, unknown> | null;
+}
+
+/**
+ * The rules of a config.yml that carry our marker for their own hostname (hostname → rule). A file that does not
+ * parse yields none: recovery then falls back to plain adoption rather than guessing.
+ */
+export function managedRulesIn(text: string | null): Map<string, ManagedRuleOnDisk> {
+  const rules = new Map<string, ManagedRuleOnDisk>();
+  if (text === null) return rules;
+  let document: ConfigDocument;
+  try {
+    document = ConfigDocument.parse(text);
+  } catch {
+    return rules;
+  }
+  for (const chunk of document.rules()) {
+    const { hostname, service, path, originRequest } = chunk.rule;
+    if (typeof hostname !== 'string' || typeof service !== 'string' || !hasOwnManagedMarker(chunk)) continue;
+    rules.set(hostname.toLowerCase(), { service, path: typeof path === 'string' ? path : null, originRequest: (originRequest as Record<string, unknown> | undefined) ?? null });
+  }
+  return rules;
+}
