@@ -173,13 +173,15 @@ async function serve(options: Options): Promise<number> {
   logger.info({ config: config.source ?? 'embedded defaults', dataDir: config.dataDir }, 'tunnel-manager starting');
   // A stop asked for while the service boots is kept and carried out once it has started: the default action of
   // these signals would kill the process halfway, leaving the cloudflared it had just spawned with nobody to stop it.
+  // One listener for the whole life of the process, whose behaviour changes once started: swapping listeners would
+  // close and reopen libuv's signal handle, and a signal queued for the closed one is dropped (seen: a SIGTERM lost).
   const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
   let stopDuringBoot: NodeJS.Signals | null = null;
-  const rememberStop = (signal: NodeJS.Signals) => {
+  let onStop = (signal: NodeJS.Signals): void => {
     logger.info({ signal }, 'stop asked for during start-up: stopping once started');
     stopDuringBoot ??= signal;
   };
-  for (const signal of STOP_SIGNALS) process.on(signal, rememberStop);
+  for (const signal of STOP_SIGNALS) process.on(signal, (received: NodeJS.Signals) => onStop(received));
   const service = await startService(config, {
     logger,
     ...(options.listen ? { mcpListen: options.listen } : {}),
@@ -238,11 +240,8 @@ async function serve(options: Options): Promise<number> {
           resolveExit(EXIT.failed);
         });
     };
-    // SIGHUP: the terminal that ran `serve` in the foreground closed; stop as cleanly as on SIGTERM.
-    for (const signal of STOP_SIGNALS) {
-      process.off(signal, rememberStop);
-      process.on(signal, shutdown);
-    }
+    // From now on a stop signal shuts down (SIGHUP: the terminal that ran `serve` in the foreground closed).
+    onStop = shutdown;
     if (stopDuringBoot !== null) shutdown(stopDuringBoot);
   });
 }
