@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { isListening } from '../cloudflared/metrics-address.ts';
 import { dirname, join } from 'node:path';
 import { SecretsManager } from '../secrets/secrets-manager.ts';
 import type { Config } from './config.ts';
@@ -23,26 +24,6 @@ const TOKEN_SECRET = 'cloudflare_api_token';
 
 function check(name: string, status: DoctorCheck['status'], detail: string, fix?: string): DoctorCheck {
   return { name, status, detail, ...(fix === undefined ? {} : { fix }) };
-}
-
-/** Whether something accepts TCP connections at HOST:PORT (port 0 is never taken). */
-async function listening(address: string): Promise<boolean> {
-  const index = address.lastIndexOf(':');
-  const port = Number(address.slice(index + 1));
-  if (port === 0) return false;
-  return new Promise((resolve) => {
-    const socket = connect({ host: address.slice(0, index).replace(/^\[|\]$/g, ''), port });
-    socket.setTimeout(1000);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 /** The pid in a pidfile (a bare number, or the spawn driver's JSON), when that process is alive. */
@@ -199,7 +180,7 @@ function checkCloudflared(config: Config, sandbox: boolean, standin: string): Do
 
 async function checkAddress(name: string, address: string, ours: number | null, whatFor: string): Promise<DoctorCheck> {
   if (address === 'off') return check(name, 'skipped', 'off');
-  if (!(await listening(address))) return check(name, 'ok', `${address} is free`);
+  if (!(await isListening(address))) return check(name, 'ok', `${address} is free`);
   if (ours !== null) return check(name, 'ok', `${address} is ${whatFor} (pid ${ours})`);
   const port = address.slice(address.lastIndexOf(':') + 1);
   return check(name, 'problem', `${address} is taken by another program`, `Find it with \`ss -ltnp 'sport = :${port}'\` and stop it, or move ${name} to a free port.`);
