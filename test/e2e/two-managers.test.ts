@@ -45,7 +45,9 @@ async function manager(name: string, tunnelId: string): Promise<Service> {
     name,
   );
   const service = await startService(config, { logger: createLogger({ level: process.env.TM_TEST_LOG ?? 'silent' }), mcpListen: '127.0.0.1:0', metricsListen: '127.0.0.1:0' });
-  await settled(service);
+  // Production mode on a shared CI machine: a first start that misses its start timeout backs off and retries, so the
+  // settle allows for one backoff round on top of the start timeout.
+  await settled(service, 90_000);
   return service;
 }
 
@@ -62,7 +64,7 @@ beforeAll(async () => {
   a = await manager('a', TUNNEL_A);
   b = await manager('b', TUNNEL_B);
   for (const service of [a, b]) service.backend.ports.allocate('consilio', 'two managers', portOf(origin));
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await a?.stop();

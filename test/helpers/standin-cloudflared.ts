@@ -23,13 +23,25 @@ export function tempDir(prefix: string): { path: string; remove: () => void } {
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-/** A port that was free a moment ago (bound to 0, read, released). */
+/**
+ * A port that was free a moment ago (bound, read, released), for a listener a test starts later. It is drawn from
+ * 20000-29999, below Linux's ephemeral range (32768-60999): a port the kernel handed out for `listen(0)` is also the
+ * kind it hands to the next outgoing connection, and under a parallel suite one of those took a manager's metrics
+ * address between this call and cloudflared's start (the tunnel then backed off for the whole test).
+ */
 export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    const server = net.createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!bound) continue;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return port;
+  }
+  throw new Error('no free port between 20000 and 29999 after 100 tries');
 }
 
 export function writeTunnelConfig(path: string, ingress: IngressRule[]): string {
