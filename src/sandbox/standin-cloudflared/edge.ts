@@ -56,6 +56,18 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
+/**
+ * A connector that takes requests on every address (0.0.0.0, a stand-in in a container) is reached at the address
+ * its registration came from.
+ */
+function reachableOrigin(origin: string, remoteAddress: string | undefined): string {
+  const url = new URL(origin);
+  if ((url.hostname !== '0.0.0.0' && url.hostname !== '[::]') || remoteAddress === undefined) return origin;
+  const address = remoteAddress.replace(/^::ffff:/, '');
+  url.hostname = address.includes(':') ? `[${address}]` : address;
+  return url.toString().replace(/\/$/, '');
+}
+
 export async function startStandinEdge(options: { listen: string }): Promise<StandinEdge> {
   const { host, port } = splitHostPort(options.listen);
   const connectors = new Map<string, ConnectorEntry>();
@@ -76,7 +88,7 @@ export async function startStandinEdge(options: { listen: string }): Promise<Sta
       return;
     }
     const entry = connectors.get(connectorId) ?? {
-      info: { connectorId, origin, tunnelId: typeof tunnelId === 'string' ? tunnelId : '' },
+      info: { connectorId, origin: reachableOrigin(origin, req.socket.remoteAddress), tunnelId: typeof tunnelId === 'string' ? tunnelId : '' },
       connections: new Set<string>(),
     };
     connectors.set(connectorId, entry);

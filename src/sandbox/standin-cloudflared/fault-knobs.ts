@@ -13,6 +13,8 @@ import { existsSync, readFileSync } from 'node:fs';
  * | TM_STANDIN_IGNORE_SIGTERM=1     | ignore SIGTERM and SIGINT (only SIGKILL ends it)                      |
  * | TM_STANDIN_READY_CONNECTIONS=N  | report N ready connections instead of 4 (N < 4 means degraded)        |
  * | TM_STANDIN_EDGE=HOST:PORT       | the sandbox edge to connect to (same as --edge)                       |
+ * | TM_STANDIN_ORIGIN_LISTEN=ADDR   | where the edge's requests come in (default 127.0.0.1; 0.0.0.0 in a    |
+ * |                                 | container: the edge uses the address the registration came from)     |
  * | TM_STANDIN_FAULT_FILE=PATH      | read faults from PATH at each start (see below)                       |
  *
  * The environment of a process is fixed when it is spawned, and a manager passes the same one to every replica it
@@ -31,6 +33,8 @@ export interface FaultKnobs {
   ignoreSigterm: boolean;
   readyConnections: number | null;
   edge: string | null;
+  /** TM_STANDIN_ORIGIN_LISTEN: the address the stand-in takes the edge's requests on. */
+  originListen: string;
   /** TM_STANDIN_FAULT_FILE: read at start by readFaultFile. */
   faultFile: string | null;
 }
@@ -74,6 +78,7 @@ export function readFaultKnobs(env: NodeJS.ProcessEnv): FaultKnobs {
     ignoreSigterm: flag(env, 'TM_STANDIN_IGNORE_SIGTERM'),
     readyConnections,
     edge: env.TM_STANDIN_EDGE === undefined || env.TM_STANDIN_EDGE === '' ? null : env.TM_STANDIN_EDGE,
+    originListen: env.TM_STANDIN_ORIGIN_LISTEN === undefined || env.TM_STANDIN_ORIGIN_LISTEN === '' ? '127.0.0.1' : env.TM_STANDIN_ORIGIN_LISTEN,
     faultFile: env.TM_STANDIN_FAULT_FILE === undefined || env.TM_STANDIN_FAULT_FILE === '' ? null : env.TM_STANDIN_FAULT_FILE,
   };
 }

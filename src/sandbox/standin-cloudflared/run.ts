@@ -60,10 +60,10 @@ async function runEdge(listen: string, io: StandinIo): Promise<number> {
   return 0;
 }
 
-function listenOrigin(server: Server): Promise<number> {
+function listenOrigin(server: Server, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+    server.listen(0, host, () => resolve((server.address() as AddressInfo).port));
   });
 }
 
@@ -133,7 +133,7 @@ async function runTunnel(options: TunnelRunOptions, knobs: FaultKnobs, io: Stand
       log,
     }),
   );
-  const originPort = await listenOrigin(origin);
+  const originPort = await listenOrigin(origin, knobs.originListen);
 
   let finish: (code: number) => void = () => undefined;
   const finished = new Promise<number>((resolve) => {
@@ -210,7 +210,8 @@ async function runTunnel(options: TunnelRunOptions, knobs: FaultKnobs, io: Stand
       edge: edgeAddress,
       connectorId,
       tunnelId,
-      originUrl: `http://127.0.0.1:${originPort}`,
+      // 0.0.0.0 (a stand-in in a container): the edge sends to the address the registration came from.
+      originUrl: `http://${knobs.originListen}:${originPort}`,
       connections: wanted,
       log,
       onChange: (ready) => {
