@@ -31,6 +31,8 @@ export interface RouteRequest {
   targetReason: string | null;
   originRequest: Record<string, unknown> | null;
   expiresAt: number | null;
+  /** Published ahead of its service (nothing answered when it was checked): the ledger row says since when it waits. */
+  awaitingService?: boolean;
 }
 
 export interface StepTiming {

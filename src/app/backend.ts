@@ -10,10 +10,12 @@ import type { CloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
 import type { ZoneDirectory } from '../cloudflare/zones.ts';
 import { rollbackIngress, type IngressActor } from '../cloudflared/ingress-runtime.ts';
 import { parsePrometheusText } from '../cloudflared/prometheus-text.ts';
-import { locateCloudflared } from '../docker/cloudflared-location.ts';
-import { checkConnectivity } from '../docker/connectivity-check.ts';
+import { locateCloudflared, type CloudflaredLocation } from '../docker/cloudflared-location.ts';
+import { checkConnectivity, type ConnectivityReport } from '../docker/connectivity-check.ts';
+import { gatherPortEvidence } from '../docker/port-evidence.ts';
 import { detectListenAddress } from '../docker/listen-address.ts';
-import { locateService } from '../docker/service-location.ts';
+import { locateService, type ServiceLocation } from '../docker/service-location.ts';
+import type { Topology } from '../docker/topology-model.ts';
 import { selectTarget, targetUnreachableError, type TargetChosen, type TargetSelection } from '../docker/target-selection.ts';
 import { topologyToMermaid } from '../docker/topology-diagram.ts';
 import type { TopologyTracker } from '../docker/topology-tracker.ts';
@@ -58,8 +60,6 @@ export interface BackendOptions {
   docker: Dockerode | null;
   /** Where cloudflared serves /metrics now (it moves during a replica reload). */
   metricsAddress: () => string;
-  /** The image for the connectivity check's helper container. */
-  probeImage?: string;
 }
 
 const HOUR = 3_600_000;
@@ -104,6 +104,8 @@ export function waitForTunnelRunning(tunnel: AnyActorRef, timeoutMs: number): Pr
 export type ServiceBackend = McpBackend & {
   /** A new delete for a route a failed delete left `deleting` (the retry schedule); null when there is none to retry. */
   retryDelete(hostname: string): Promise<DeleteResult | null>;
+  /** The connectivity check for a target, from where cloudflared runs now (the publish-ahead watch uses it). */
+  verifyTarget(target: string): Promise<ConnectivityReport>;
 };
 
 export function createBackend(options: BackendOptions): ServiceBackend {
@@ -183,16 +185,31 @@ export function createBackend(options: BackendOptions): ServiceBackend {
     };
   }
 
-  async function choose(port: number): Promise<TargetSelection> {
+  function whereIsCloudflared(topology: Topology): CloudflaredLocation {
+    return locateCloudflared(topology, config.docker.cloudflaredContainer ? { containerName: config.docker.cloudflaredContainer } : {});
+  }
+
+  /**
+   * The target for a port, from the live topology and the evidence of who listens on it (docs/docker-targets.md,
+   * "The service behind a port"); `reason` says how the service was found, then why that target.
+   */
+  async function choose(port: number, project: string | null): Promise<{ selection: TargetSelection; cloudflared: CloudflaredLocation; found: ServiceLocation }> {
     const topology = options.topology.current();
-    const cloudflared = locateCloudflared(topology, config.docker.cloudflaredContainer ? { containerName: config.docker.cloudflaredContainer } : {});
-    let service = locateService(topology, { hostPort: port });
-    // A service in a container: read the address it really listens on (a loopback-only one answers nobody outside).
-    if (service.placement.kind === 'container' && service.container !== null && options.docker !== null) {
-      const detected = await detectListenAddress(options.docker, service.container.id, service.placement.port);
-      if (detected.kind === 'only') service = locateService(topology, { hostPort: port, listenAddress: detected.address });
+    const cloudflared = whereIsCloudflared(topology);
+    const placement = cloudflared.placement;
+    const evidence = await gatherPortEvidence(options.docker, topology, port, {
+      exclude: placement.kind === 'container' ? [placement.netnsOwner ?? placement.name] : [],
+    });
+    let found = locateService(topology, { hostPort: port, evidence, project });
+    // A service in a container that publishes the port: read the address it really listens on (a loopback-only one
+    // answers nobody outside).
+    if (found.placement.kind === 'container' && found.container !== null && options.docker !== null && !found.placement.listenAddress) {
+      const detected = await detectListenAddress(options.docker, found.container.id, found.placement.port);
+      if (detected.kind === 'only') found = locateService(topology, { hostPort: port, evidence, project, listenAddress: detected.address });
     }
-    return selectTarget({ cloudflared: cloudflared.placement, service: service.placement });
+    const selection = selectTarget({ cloudflared: placement, service: found.placement });
+    const reason = `${found.evidence}; ${selection.reason.charAt(0).toLowerCase()}${selection.reason.slice(1)}`;
+    return { selection: { ...selection, reason }, cloudflared, found };
   }
 
   function chosenOrThrow(selection: TargetSelection): TargetChosen {
@@ -200,9 +217,21 @@ export function createBackend(options: BackendOptions): ServiceBackend {
     return selection;
   }
 
+  /** Does anything answer at the target, seen from where cloudflared runs (the check of tunnel_check_connectivity)? */
+  function verify(cloudflared: CloudflaredLocation, target: string): Promise<ConnectivityReport> {
+    return checkConnectivity(options.docker, {
+      cloudflared: cloudflared.placement,
+      target,
+      ...(config.docker.probeImage ? { helperImage: config.docker.probeImage } : {}),
+    });
+  }
+
+  const checkSummary = (report: ConnectivityReport) =>
+    `${report.method} check ${report.vantage}: ${report.steps.map((s) => `${s.step} ${s.ok ? 'ok' : 'failed'} (${s.detail})`).join(', ') || report.error}`;
+
   async function connectivity(principal: Principal, port: number): Promise<ConnectivityView> {
     if (principal.role !== 'ms') ports.assertOwned(principal.project, port);
-    const selection = await choose(port);
+    const { selection, cloudflared } = await choose(port, principal.role === 'ms' ? null : principal.project);
     if (!selection.ok) {
       return {
         port,
@@ -214,19 +243,13 @@ export function createBackend(options: BackendOptions): ServiceBackend {
         recommendations: selection.recommendations.map((r) => ({ command: r.command ?? '(change inside the service)', explanation: r.explanation })),
       };
     }
-    const topology = options.topology.current();
-    const cloudflared = locateCloudflared(topology, config.docker.cloudflaredContainer ? { containerName: config.docker.cloudflaredContainer } : {});
-    const report = await checkConnectivity(options.docker, {
-      cloudflared: cloudflared.placement,
-      target: selection.target,
-      ...(options.probeImage ? { helperImage: options.probeImage } : {}),
-    });
+    const report = await verify(cloudflared, selection.target);
     return {
       port,
       target: selection.target,
       reason: selection.reason,
       reachable: report.ok,
-      check: `${report.method} check ${report.vantage}: ${report.steps.map((s) => `${s.step} ${s.ok ? 'ok' : 'failed'} (${s.detail})`).join(', ')}`,
+      check: checkSummary(report),
       latencyMs: report.latencyMs,
       recommendations: report.ok
         ? []
@@ -237,6 +260,31 @@ export function createBackend(options: BackendOptions): ServiceBackend {
             },
           ],
     };
+  }
+
+  /**
+   * Before anything is created: the target must answer from cloudflared's side, or the caller must say it publishes
+   * ahead of its service. Answers the route's warning (null when the service answered).
+   */
+  async function answeringOrAhead(port: number, target: TargetChosen, cloudflared: CloudflaredLocation, publishAhead: boolean): Promise<string | null> {
+    const report = await verify(cloudflared, target.target);
+    if (report.ok) return null;
+    if (report.steps.length === 0) {
+      // The check itself could not run (no helper image, cloudflared's container not inspectable): not evidence
+      // that nothing answers. Publish, and say what was not verified.
+      return `not verified: the connectivity check could not run (${report.error}); set docker.probeImage to a local image with busybox, or check with tunnel_check_connectivity later`;
+    }
+    if (publishAhead) {
+      return `published ahead of the service: nothing answered at ${target.target} when the route was made (${report.error}); you will get route.service_answering when it first answers`;
+    }
+    throw new TunnelManagerError({
+      code: 'TARGET_NOT_ANSWERING',
+      message: `Nothing answers at ${target.target} yet, seen from where cloudflared runs (${report.error}); the route would serve 502s. Nothing was created.`,
+      fix:
+        `Start your service on port ${port} (listening on 0.0.0.0, not only 127.0.0.1 inside a container) and retry; check with tunnel_check_connectivity { "port": ${port} }. ` +
+        'To publish before the service is up, retry with "publishAhead": true (the route carries a warning until the service answers).',
+      details: { port, target: target.target, reason: target.reason, check: checkSummary(report) },
+    });
   }
 
   return {
@@ -325,7 +373,10 @@ export function createBackend(options: BackendOptions): ServiceBackend {
       // The same plan the DNS step carries out: one rule for "this name is not ours", one refusal for it.
       const recordPlan = planEnsureCname({ hostname, owner: principal.project, tunnelTarget: provider.tunnelTarget, existing: records });
       if (recordPlan.action === 'refuse') throw recordExistsError(recordPlan, hostname, zone.zoneId);
-      const target = chosenOrThrow(await choose(request.targetPort));
+      const chosen = await choose(request.targetPort, principal.project);
+      const target = chosenOrThrow(chosen.selection);
+      // An identical active route is answered as done below; anything new is checked before it is created.
+      const warning = existing ? null : await answeringOrAhead(request.targetPort, target, chosen.cloudflared, request.publishAhead === true);
       const expiresAt = request.expiresInSeconds === undefined ? null : Date.now() + request.expiresInSeconds * 1000;
       const plan = [
         `reserve ${hostname} for ${principal.project} in the ledger`,
@@ -343,6 +394,7 @@ export function createBackend(options: BackendOptions): ServiceBackend {
         alternatives: target.alternatives.map((a) => `${a.target} (${a.reason})`),
         plan,
         expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(),
+        warning,
       };
       if (request.dryRun) return { ...base, dryRun: true, timings: [], dnsRecordId: null, commit: null };
       if (existing) {
@@ -361,6 +413,7 @@ export function createBackend(options: BackendOptions): ServiceBackend {
         targetReason: target.reason,
         originRequest: request.originRequest ?? null,
         expiresAt,
+        ...(warning !== null && warning.startsWith('published ahead') ? { awaitingService: true } : {}),
       };
       const output = await runner.run(routeRequest, {
         ...(hooks.progress ? { onStep: (step: string) => hooks.progress?.(`publishing ${hostname}: ${step}`) } : {}),
@@ -440,6 +493,7 @@ export function createBackend(options: BackendOptions): ServiceBackend {
         isDefault: zone.name === config.tunnel.defaultZone,
       })),
 
+    verifyTarget: (target: string) => verify(whereIsCloudflared(options.topology.current()), target),
     checkConnectivity: connectivity,
     recommendConfig: connectivity,
 

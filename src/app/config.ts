@@ -141,6 +141,20 @@ export const configSchema = z
         /** The container that runs cloudflared, when it runs in one and cannot be found by image or command. */
         cloudflaredContainer: z.string().min(1).optional(),
         resyncSeconds: positiveSeconds.default(300),
+        /**
+         * The image of the throwaway container that checks a target from a containerised cloudflared's network
+         * namespace; it must be present locally and carry busybox (sh, nc, wget, nslookup).
+         */
+        probeImage: z.string().min(1).default('busybox:latest'),
+      })
+      .strict()
+      .default({}),
+    publishAhead: z
+      .object({
+        /** How often a route published ahead of its service checks whether the service answers yet. */
+        checkSeconds: positiveSeconds.default(30),
+        /** After this long without an answer, the route's owner is told once (route.service_not_answering). */
+        noticeAfterMinutes: z.number().positive('a number of minutes above 0').default(15),
       })
       .strict()
       .default({}),

@@ -87,6 +87,7 @@ export function provideRouteEffects(machine: RouteMachine, options: RouteEffects
             source: 'request',
             expiresAt: request.expiresAt,
             requestId: request.requestId,
+            awaitingServiceSince: request.awaitingService === true ? now() : null,
             at: now(),
           });
         } catch (error) {

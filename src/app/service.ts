@@ -46,6 +46,7 @@ import { PortsRepository } from '../store/ports-repository.ts';
 import { RoutesRepository } from '../store/routes-repository.ts';
 import { createBackend, waitForTunnelRunning, type ServiceBackend } from './backend.ts';
 import { backupDir, startBackupSchedule } from './backup-schedule.ts';
+import { startAnswerWatch } from './service-answer-watch.ts';
 import { startHealthServer } from './health-server.ts';
 import { createManagerMetrics, statusClass } from './metrics.ts';
 import { startRetention } from './retention.ts';
@@ -530,6 +531,15 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     cleanups.push(
       startBackupSchedule({ db, dir: backupDir(config), intervalMs: options.backupIntervalMs ?? config.backup.intervalHours * 3_600_000, keep: config.backup.keep, logger }),
     );
+    const answerWatch = startAnswerWatch({
+      routes,
+      bus,
+      check: (target) => backend.verifyTarget(target),
+      intervalMs: config.publishAhead.checkSeconds * 1000,
+      noticeAfterMs: config.publishAhead.noticeAfterMinutes * 60_000,
+      logger,
+    });
+    cleanups.push(() => answerWatch.stop());
     cleanups.push(startRetention({ audit, events, auditDays: config.retention.auditDays, eventsDays: config.retention.eventsDays, logger }));
     cleanups.push(startDeleteRetries({ routes, retry: (hostname) => backend.retryDelete(hostname), logger, ...(options.deleteRetryIntervalMs ? { intervalMs: options.deleteRetryIntervalMs } : {}) }));
 

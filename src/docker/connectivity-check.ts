@@ -119,10 +119,11 @@ async function checkFromHost(url: URL, target: string, vantage: string, hostHead
   });
 
   let started = performance.now();
-  let address: string;
+  let addresses: string[];
   try {
-    address = net.isIP(host) !== 0 ? host : (await lookup(host)).address;
-    steps.push({ step: 'resolve', ok: true, latencyMs: elapsed(started), detail: `${host} → ${address}` });
+    // Every address the name has (localhost is 127.0.0.1 and ::1): cloudflared tries each, so the check does too.
+    addresses = net.isIP(host) !== 0 ? [host] : (await lookup(host, { all: true })).map((entry) => entry.address);
+    steps.push({ step: 'resolve', ok: true, latencyMs: elapsed(started), detail: `${host} → ${addresses.join(', ')}` });
   } catch (error) {
     const detail = `${host} did not resolve: ${(error as Error).message}`;
     steps.push({ step: 'resolve', ok: false, latencyMs: elapsed(started), detail });
@@ -130,14 +131,23 @@ async function checkFromHost(url: URL, target: string, vantage: string, hostHead
   }
 
   started = performance.now();
-  const connectError = await tcpConnect(address, port, timeoutMs);
+  const failures: string[] = [];
+  let connected: string | null = null;
+  for (const address of addresses) {
+    const connectError = await tcpConnect(address, port, timeoutMs);
+    if (connectError === null) {
+      connected = address;
+      break;
+    }
+    failures.push(`${address.includes(':') ? `[${address}]` : address}:${port} ${connectError}`);
+  }
   steps.push({
     step: 'tcp',
-    ok: connectError === null,
+    ok: connected !== null,
     latencyMs: elapsed(started),
-    detail: connectError === null ? `TCP connect to ${address}:${port} succeeded` : `TCP connect to ${address}:${port} failed: ${connectError}`,
+    detail: connected !== null ? `TCP connect to ${connected}:${port} succeeded` : `TCP connect failed: ${failures.join(', ')}`,
   });
-  if (connectError !== null) return report(connectError, null);
+  if (connected === null) return report(failures.join(', '), null);
 
   started = performance.now();
   try {

@@ -77,9 +77,10 @@ export function classifyListeners(addresses: readonly string[], where: string): 
 
 /**
  * The addresses with a LISTEN socket on `port` in the network namespace of process `pid` (every process of that
- * namespace, not only `pid`); null when /proc cannot be read.
+ * namespace, not only `pid`; `self` is the manager's own namespace, the host's when it runs on the host); null when
+ * /proc cannot be read.
  */
-export async function listenersOf(pid: number, port: number, read: (path: string) => Promise<string> = (path) => readFile(path, 'utf8')): Promise<string[] | null> {
+export async function listenersOf(pid: number | 'self', port: number, read: (path: string) => Promise<string> = (path) => readFile(path, 'utf8')): Promise<string[] | null> {
   const tables = await Promise.all(
     ([4, 6] as const).map(async (family) => {
       try {

@@ -1,4 +1,6 @@
 import { TunnelManagerError } from '../errors.ts';
+import { classifyListeners } from './listen-address.ts';
+import type { PortEvidence } from './port-evidence.ts';
 import type { ServicePlacement } from './target-selection.ts';
 import { findContainer, networkNamespaceOf, sortedBy, type DockerContainer, type Topology } from './topology-model.ts';
 
@@ -8,13 +10,22 @@ import { findContainer, networkNamespaceOf, sortedBy, type DockerContainer, type
  * - a container (name or id) and the port the service listens on inside it.
  */
 export type ServiceRequest =
-  | { hostPort: number; listenAddress?: string | null }
+  | {
+      hostPort: number;
+      listenAddress?: string | null;
+      /** Who listens on the port (`gatherPortEvidence`); without it, a port no container publishes is a host process's. */
+      evidence?: PortEvidence | null;
+      /** The project asking: a container labelled for another project is never chosen. */
+      project?: string | null;
+    }
   | { container: string; port: number; hostPortHint?: number | null; listenAddress?: string | null };
 
 export interface ServiceLocation {
   placement: ServicePlacement;
   container: DockerContainer | null;
   evidence: string;
+  /** Whether something listens on the port now: false when the evidence shows nothing, null when not known. */
+  listening?: boolean | null;
 }
 
 export interface LocateServiceOptions {
@@ -22,27 +33,11 @@ export interface LocateServiceOptions {
   renamed?: ReadonlyMap<string, string>;
 }
 
+/** The label by which a container says which project it belongs to (also read by label routes). */
+export const PROJECT_LABEL = 'tunnel-manager.project';
+
 export function locateService(topology: Topology, request: ServiceRequest, options: LocateServiceOptions = {}): ServiceLocation {
-  if ('hostPort' in request) {
-    const publishers = sortedBy(
-      topology.containers.filter((c) => c.state === 'running' && c.ports.some((p) => p.protocol === 'tcp' && p.hostPort === request.hostPort)),
-      (c) => c.name,
-    );
-    const publisher = publishers[0];
-    if (publisher === undefined) {
-      return {
-        placement: { kind: 'host', port: request.hostPort, listenAddress: request.listenAddress ?? null },
-        container: null,
-        evidence: `no running container publishes host port ${request.hostPort}, so it is served by a host process`,
-      };
-    }
-    if (publishers.length > 1) throw ambiguousHostPort(request.hostPort, publishers);
-    const binding = sortedBy(publisher.ports.filter((p) => p.protocol === 'tcp' && p.hostPort === request.hostPort), (p) => `${p.hostIp ?? ''} ${String(p.containerPort).padStart(5, '0')}`)[0]!;
-    return {
-      ...containerPlacement(topology, publisher, binding.containerPort, request.hostPort, request.listenAddress ?? null, null),
-      evidence: `container "${publisher.name}" publishes host port ${request.hostPort} → ${binding.containerPort}/tcp`,
-    };
-  }
+  if ('hostPort' in request) return locateByHostPort(topology, request);
 
   let container = findContainer(topology, request.container);
   let requestedAs: string | null = null;
@@ -64,6 +59,137 @@ export function locateService(topology: Topology, request: ServiceRequest, optio
     ...containerPlacement(topology, container, request.port, request.hostPortHint ?? null, request.listenAddress ?? null, requestedAs),
     evidence: `container "${container.name}" (${container.state})${requestedAs !== null ? `, formerly "${requestedAs}"` : ''}, port ${request.port} inside it`,
   };
+}
+
+type HostPortRequest = Extract<ServiceRequest, { hostPort: number }>;
+
+/**
+ * The service behind a host port, decided from evidence, strongest first: a running container that publishes the
+ * port; a network namespace where something listens on it (a container's, or the host's); a running container that
+ * declares `EXPOSE` for it (nothing listens yet). Two candidates at one level are refused as ambiguous, never
+ * guessed; a container labelled for another project is never a candidate.
+ */
+function locateByHostPort(topology: Topology, request: HostPortRequest): ServiceLocation {
+  const port = request.hostPort;
+  const project = request.project ?? null;
+  const running = topology.containers.filter((c) => c.state === 'running');
+
+  const publishers = ownCandidates(sortedBy(running.filter((c) => c.ports.some((p) => p.protocol === 'tcp' && p.hostPort === port)), (c) => c.name), port, project, 'publishes');
+  if (publishers.length > 1) throw ambiguousHostPort(port, publishers);
+  const publisher = publishers[0];
+  if (publisher !== undefined) {
+    const binding = sortedBy(publisher.ports.filter((p) => p.protocol === 'tcp' && p.hostPort === port), (p) => `${p.hostIp ?? ''} ${String(p.containerPort).padStart(5, '0')}`)[0]!;
+    return {
+      ...containerPlacement(topology, publisher, binding.containerPort, port, request.listenAddress ?? null, null),
+      evidence: `container "${publisher.name}" publishes host port ${port} → ${binding.containerPort}/tcp`,
+      listening: null,
+    };
+  }
+
+  const evidence = request.evidence ?? null;
+  if (evidence === null || (evidence.host === null && evidence.containers === null)) {
+    return {
+      placement: { kind: 'host', port, listenAddress: request.listenAddress ?? null },
+      container: null,
+      evidence: `no running container publishes host port ${port}, so it is served by a host process`,
+      listening: null,
+    };
+  }
+
+  const hostAddresses = evidence.host ?? [];
+  const listeningContainers = ownCandidates(
+    sortedBy((evidence.containers ?? []).flatMap((entry) => {
+      const container = findContainer(topology, entry.name);
+      return container === undefined ? [] : [container];
+    }), (c) => c.name),
+    port,
+    project,
+    'listens on',
+    hostAddresses.length > 0,
+  );
+  const addressesOf = (name: string) => evidence.containers?.find((entry) => entry.name === name)?.addresses ?? [];
+  const listeners = [
+    ...(hostAddresses.length > 0 ? [{ what: `a host process (${hostAddresses.join(', ')})` }] : []),
+    ...listeningContainers.map((c) => ({ what: `container "${c.name}" (${addressesOf(c.name).join(', ')})` })),
+  ];
+  if (listeners.length > 1) throw ambiguousListeners(port, listeners.map((l) => l.what));
+  const listener = listeningContainers[0];
+  if (listener !== undefined) {
+    const addresses = addressesOf(listener.name);
+    return {
+      ...containerPlacement(topology, listener, port, port, request.listenAddress ?? listenAddressOf(addresses), null),
+      evidence: `no container publishes host port ${port}; container "${listener.name}" listens on ${addresses.join(', ')} port ${port} in its own network namespace`,
+      listening: true,
+    };
+  }
+  if (hostAddresses.length > 0) {
+    return {
+      placement: { kind: 'host', port, listenAddress: request.listenAddress ?? listenAddressOf(hostAddresses) },
+      container: null,
+      evidence: `no container publishes or listens on port ${port}; a host process listens on ${hostAddresses.join(', ')} port ${port}`,
+      listening: true,
+    };
+  }
+
+  const exposers = ownCandidates(sortedBy(running.filter((c) => c.ports.some((p) => p.protocol === 'tcp' && p.containerPort === port && p.hostPort === null)), (c) => c.name), port, project, 'exposes');
+  if (exposers.length > 1) throw ambiguousListeners(port, exposers.map((c) => `container "${c.name}" (EXPOSE ${port}, nothing listening yet)`));
+  const exposer = exposers[0];
+  if (exposer !== undefined) {
+    return {
+      ...containerPlacement(topology, exposer, port, port, request.listenAddress ?? null, null),
+      evidence: `nothing listens on port ${port} yet; container "${exposer.name}" declares EXPOSE ${port}`,
+      listening: false,
+    };
+  }
+  return {
+    placement: { kind: 'host', port, listenAddress: request.listenAddress ?? null },
+    container: null,
+    evidence: `nothing listens on port ${port} on the host or in any container, and no container publishes or exposes it`,
+    listening: false,
+  };
+}
+
+/** 0.0.0.0 when the namespace listens on every address, else the one address it is bound to (loopback first). */
+function listenAddressOf(addresses: readonly string[]): string | null {
+  const detected = classifyListeners(addresses, 'here');
+  return detected.kind === 'all' ? '0.0.0.0' : detected.kind === 'only' ? detected.address : null;
+}
+
+/**
+ * The candidates a project may be routed to: a container labelled `tunnel-manager.project` for another project is
+ * never one. When every candidate belongs to another project (and no other evidence names a service), the port is
+ * that project's service: refused by name.
+ */
+function ownCandidates(candidates: DockerContainer[], port: number, project: string | null, how: string, otherEvidence = false): DockerContainer[] {
+  if (project === null) return candidates;
+  const foreign = (c: DockerContainer) => {
+    const owner = c.labels[PROJECT_LABEL];
+    return owner !== undefined && owner !== '' && owner !== project;
+  };
+  const own = candidates.filter((c) => !foreign(c));
+  const other = candidates.find(foreign);
+  if (own.length === 0 && other !== undefined && !otherEvidence) {
+    const owner = other.labels[PROJECT_LABEL]!;
+    throw new TunnelManagerError({
+      code: 'TARGET_OTHER_PROJECT',
+      message: `Port ${port} is served by container "${other.name}", which ${how} it and is labelled ${PROJECT_LABEL}=${owner}: a route of ${project} never reaches another project's service.`,
+      fix: `If "${other.name}" is ${project}'s, recreate it with --label ${PROJECT_LABEL}=${project}; otherwise run your service on a port of your own and ask for that one.`,
+      details: { hostPort: port, container: other.name, labelledProject: owner, project },
+    });
+  }
+  return own;
+}
+
+/** Two listeners (or declared ports) fit one port: the port alone does not say which service is meant. */
+function ambiguousListeners(port: number, candidates: string[]): TunnelManagerError {
+  return new TunnelManagerError({
+    code: 'TARGET_AMBIGUOUS',
+    message: `Nothing publishes host port ${port}, and ${candidates.length} services could be the one behind it: ${candidates.join(', ')}.`,
+    fix:
+      `Keep port ${port} for one service: stop the others or move them to another port (\`docker stop NAME\`), or publish the one you mean ` +
+      `(recreate it with -p 127.0.0.1:${port}:${port}), then retry.`,
+    details: { hostPort: port, candidates },
+  });
 }
 
 function containerPlacement(

@@ -20,6 +20,8 @@ export interface CnameRequest {
   /** Seconds from now after which the route is removed. */
   expiresInSeconds?: number | undefined;
   dryRun?: boolean | undefined;
+  /** Publish although nothing answers on the port yet (the service starts later). */
+  publishAhead?: boolean | undefined;
 }
 
 export interface CnameResult {
@@ -36,6 +38,8 @@ export interface CnameResult {
   dnsRecordId: string | null;
   commit: string | null;
   expiresAt: string | null;
+  /** Set when the route was published ahead of its service, or the check could not run; null otherwise. */
+  warning: string | null;
 }
 
 export interface DeleteResult {

@@ -32,11 +32,19 @@ export interface Route {
   orphanReason: OrphanReason | null;
   /** Why the last change failed (`CODE: message`), e.g. a delete whose DNS step failed; null otherwise. */
   lastError: string | null;
+  /** Set while a route published ahead of its service (publishAhead) waits for the service to answer first. */
+  awaitingServiceSince: number | null;
+  /** When the owner was told the service still does not answer; null until then. */
+  awaitingServiceNoticedAt: number | null;
   createdAt: number;
   updatedAt: number;
 }
 
-export type NewRoute = Omit<Route, 'id' | 'createdAt' | 'updatedAt' | 'requestId' | 'orphanedSince' | 'orphanReason' | 'lastError'> & { at: number; requestId?: string | null };
+export type NewRoute = Omit<Route, 'id' | 'createdAt' | 'updatedAt' | 'requestId' | 'orphanedSince' | 'orphanReason' | 'lastError' | 'awaitingServiceSince' | 'awaitingServiceNoticedAt'> & {
+  at: number;
+  requestId?: string | null;
+  awaitingServiceSince?: number | null;
+};
 export type RoutePatch = Partial<Omit<Route, 'id' | 'hostname' | 'createdAt' | 'updatedAt'>>;
 
 interface RouteRow {
@@ -59,6 +67,8 @@ interface RouteRow {
   orphaned_since: number | null;
   orphan_reason: OrphanReason | null;
   last_error: string | null;
+  awaiting_service_since: number | null;
+  awaiting_service_noticed_at: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -81,6 +91,8 @@ const COLUMN_OF: Record<keyof RoutePatch, keyof RouteRow> = {
   orphanedSince: 'orphaned_since',
   orphanReason: 'orphan_reason',
   lastError: 'last_error',
+  awaitingServiceSince: 'awaiting_service_since',
+  awaitingServiceNoticedAt: 'awaiting_service_noticed_at',
 };
 
 function toRoute(row: RouteRow): Route {
@@ -104,6 +116,8 @@ function toRoute(row: RouteRow): Route {
     orphanedSince: row.orphaned_since,
     orphanReason: row.orphan_reason,
     lastError: row.last_error ?? null,
+    awaitingServiceSince: row.awaiting_service_since ?? null,
+    awaitingServiceNoticedAt: row.awaiting_service_noticed_at ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -122,6 +136,7 @@ export class RoutesRepository {
   private readonly selectAll;
   private readonly selectByProject;
   private readonly selectByStatus;
+  private readonly selectAwaiting;
   private readonly deleteOne;
   private readonly countAll;
   private readonly pageAll;
@@ -131,14 +146,15 @@ export class RoutesRepository {
   constructor(private readonly db: Database) {
     this.insertRow = db.prepare(
       `INSERT INTO routes (hostname, zone_id, zone_name, project, target_port, service, target_reason, path,
-         origin_request, dns_record_id, dns_created, status, source, expires_at, request_id, created_at, updated_at)
+         origin_request, dns_record_id, dns_created, status, source, expires_at, request_id, awaiting_service_since, created_at, updated_at)
        VALUES (@hostname, @zone_id, @zone_name, @project, @target_port, @service, @target_reason, @path,
-         @origin_request, @dns_record_id, @dns_created, @status, @source, @expires_at, @request_id, @at, @at)`,
+         @origin_request, @dns_record_id, @dns_created, @status, @source, @expires_at, @request_id, @awaiting_service_since, @at, @at)`,
     );
     this.selectOne = db.prepare('SELECT * FROM routes WHERE hostname = ?');
     this.selectAll = db.prepare('SELECT * FROM routes ORDER BY hostname');
     this.selectByProject = db.prepare('SELECT * FROM routes WHERE project = ? ORDER BY hostname');
     this.selectByStatus = db.prepare('SELECT * FROM routes WHERE status = ? ORDER BY hostname');
+    this.selectAwaiting = db.prepare("SELECT * FROM routes WHERE awaiting_service_since IS NOT NULL AND status = 'active' ORDER BY hostname");
     this.deleteOne = db.prepare('DELETE FROM routes WHERE hostname = ?');
     this.countAll = db.prepare('SELECT COUNT(*) AS n FROM routes');
     this.countByProject = db.prepare('SELECT COUNT(*) AS n FROM routes WHERE project = ?');
@@ -164,6 +180,7 @@ export class RoutesRepository {
       source: route.source,
       expires_at: route.expiresAt,
       request_id: route.requestId ?? null,
+      awaiting_service_since: route.awaitingServiceSince ?? null,
       at: route.at,
     });
     return this.find(route.hostname) as Route;
@@ -182,6 +199,11 @@ export class RoutesRepository {
   /** The routes in one status (e.g. `deleting`, read on every ingress cycle), without reading the whole ledger. */
   withStatus(status: RouteStatus): Route[] {
     return (this.selectByStatus.all(status) as RouteRow[]).map(toRoute);
+  }
+
+  /** The active routes published ahead of their service that still wait for it to answer. */
+  awaitingService(): Route[] {
+    return (this.selectAwaiting.all() as RouteRow[]).map(toRoute);
   }
 
   /**

@@ -45,7 +45,8 @@ describe('backup and restore', () => {
       const info = await sandboxFileOf<{ pid: number; mcpUrl: string; tokens: Record<string, string> }>(serve, dataDir);
       const consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
       const port = await call<{ port: number }>(consilio, 'port_allocate', { purpose: 'backup test' });
-      expect((await call(consilio, 'tunnel_request_cname', { subdomain: 'kept', targetPort: port.data.port })).isError).toBe(false);
+      // Nothing listens on the port: this file is about the MCP surface, so the route is published ahead of its service.
+      expect((await call(consilio, 'tunnel_request_cname', { subdomain: 'kept', targetPort: port.data.port, publishAhead: true })).isError).toBe(false);
       await consilio.close();
 
       const backup = await cli(['backup', '--data-dir', dataDir, '--out', backupFile]);

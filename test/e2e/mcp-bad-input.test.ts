@@ -174,7 +174,8 @@ beforeAll(async () => {
   expect(allocated.isError).toBe(false);
   ownPort = allocated.data.port;
   // One real route, so "nothing changed" covers a ledger, a record and a rule that exist.
-  const route = await call(consilio, 'tunnel_request_cname', { subdomain: 'stable', targetPort: ownPort });
+  // Nothing listens on the port: this file is about the MCP surface, so the route is published ahead of its service.
+  const route = await call(consilio, 'tunnel_request_cname', { subdomain: 'stable', targetPort: ownPort, publishAhead: true });
   expect(route.isError, JSON.stringify(route.data)).toBe(false);
 }, 60_000);
 

@@ -141,7 +141,8 @@ beforeAll(async () => {
   msSession = transport.sessionId!;
   const consilio = await mcpClient(url, info.tokens.consilio!);
   const port = await call<{ port: number }>(consilio, 'port_allocate', { purpose: 'hostile input test' });
-  const route = await call(consilio, 'tunnel_request_cname', { subdomain: 'stable', targetPort: port.data.port });
+  // Nothing listens on the port: this file is about the MCP surface, so the route is published ahead of its service.
+  const route = await call(consilio, 'tunnel_request_cname', { subdomain: 'stable', targetPort: port.data.port, publishAhead: true });
   expect(route.isError, JSON.stringify(route.data)).toBe(false);
   await consilio.close();
 }, 60_000);

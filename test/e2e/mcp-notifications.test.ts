@@ -127,7 +127,8 @@ describe('route changes', () => {
     const odinPort = await call<{ port: number }>(odin.client, 'port_allocate', { purpose: 'notify test' });
     const updatesBefore = consilio.updates.length;
 
-    const published = await call(consilio.client, 'tunnel_request_cname', { subdomain: 'notify', targetPort: consilioPort.data.port });
+    // Nothing listens on the port: this file is about the MCP surface, so the route is published ahead of its service.
+    const published = await call(consilio.client, 'tunnel_request_cname', { subdomain: 'notify', targetPort: consilioPort.data.port, publishAhead: true });
     expect(published.isError, JSON.stringify(published.data)).toBe(false);
     await waitUntil(() => hasLog(consilio, 'route.created', (d) => d.hostname === 'notify.153.se') || undefined, 10_000, 'consilio to hear route.created');
     const newUpdates = consilio.updates.slice(updatesBefore);
@@ -141,7 +142,7 @@ describe('route changes', () => {
     expect(body.routes).toEqual([expect.objectContaining({ hostname: 'notify.153.se', status: 'active' })]);
 
     // odin publishes too; once it has heard of its own route, it has heard everything sent before: nothing of consilio's.
-    const odinRoute = await call(odin.client, 'tunnel_request_cname', { subdomain: 'odin-notify', targetPort: odinPort.data.port });
+    const odinRoute = await call(odin.client, 'tunnel_request_cname', { subdomain: 'odin-notify', targetPort: odinPort.data.port, publishAhead: true });
     expect(odinRoute.isError, JSON.stringify(odinRoute.data)).toBe(false);
     await waitUntil(() => hasLog(odin, 'route.created', (d) => d.hostname === 'odin-notify.153.se') || undefined, 10_000, 'odin to hear its route.created');
     expect(odin.updates).toContain('tunnel://routes/odin');
@@ -214,7 +215,7 @@ describe('broadcast events name nothing of another project', () => {
     const owner = await mcpClient(mcpUrl, tokens.consilio!);
     try {
       const port = await call<{ port: number }>(owner, 'port_allocate', { purpose: 'broadcast test' });
-      const route = await call(owner, 'tunnel_request_cname', { subdomain: 'private-name', targetPort: port.data.port });
+      const route = await call(owner, 'tunnel_request_cname', { subdomain: 'private-name', targetPort: port.data.port, publishAhead: true });
       expect(route.isError, JSON.stringify(route.data)).toBe(false);
     } finally {
       await owner.close();

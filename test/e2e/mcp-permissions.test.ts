@@ -93,7 +93,8 @@ beforeAll(async () => {
   const allocated = await call<{ port: number }>(consilio, 'port_allocate', { purpose: 'permissions test' });
   expect(allocated.isError, JSON.stringify(allocated.data)).toBe(false);
   consilioPort = allocated.data.port;
-  const route = await call<{ hostname: string; commit: string }>(consilio, 'tunnel_request_cname', { subdomain: 'perm', targetPort: consilioPort });
+  // Nothing listens on the port: this file is about the MCP surface, so the route is published ahead of its service.
+  const route = await call<{ hostname: string; commit: string }>(consilio, 'tunnel_request_cname', { subdomain: 'perm', targetPort: consilioPort, publishAhead: true });
   expect(route.isError, JSON.stringify(route.data)).toBe(false);
   routeCommit = route.data.commit;
 }, 60_000);
@@ -332,7 +333,7 @@ describe('tunnel_request_cname with dryRun', () => {
     const plan = await call<{ dryRun: boolean; plan: string[]; hostname: string; target: string; reason: string; timings: unknown[]; dnsRecordId: string | null; commit: string | null }>(
       consilio,
       'tunnel_request_cname',
-      { subdomain: 'dry', targetPort: consilioPort, dryRun: true },
+      { subdomain: 'dry', targetPort: consilioPort, dryRun: true, publishAhead: true },
     );
     expect(plan.isError, JSON.stringify(plan.data)).toBe(false);
     expect(plan.data).toMatchObject({ dryRun: true, hostname: 'dry.153.se', target: `http://localhost:${consilioPort}`, timings: [], dnsRecordId: null, commit: null });

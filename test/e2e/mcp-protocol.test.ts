@@ -43,7 +43,8 @@ beforeAll(async () => {
   ms = await mcpClient(info.mcpUrl, info.tokens['meta-supervisor']!);
   consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
   ownPort = (await call<{ port: number }>(consilio, 'port_allocate', { purpose: 'protocol test' })).data.port;
-  const route = await call(consilio, 'tunnel_request_cname', { subdomain: 'protocol', targetPort: ownPort });
+  // Nothing listens on the port: this file is about the MCP surface, so the route is published ahead of its service.
+  const route = await call(consilio, 'tunnel_request_cname', { subdomain: 'protocol', targetPort: ownPort, publishAhead: true });
   expect(route.isError, JSON.stringify(route.data)).toBe(false);
 }, 60_000);
 
@@ -108,7 +109,7 @@ describe('progress notifications', () => {
     const onprogress = (progress: { progress: number; message?: string | undefined }): void => {
       heard.push(progress);
     };
-    const published = await consilio.callTool({ name: 'tunnel_request_cname', arguments: { subdomain: 'progress', targetPort: ownPort } }, undefined, { onprogress });
+    const published = await consilio.callTool({ name: 'tunnel_request_cname', arguments: { subdomain: 'progress', targetPort: ownPort, publishAhead: true } }, undefined, { onprogress });
     expect(published.isError, JSON.stringify(published.structuredContent)).not.toBe(true);
     const steps = heard.map((p) => p.message ?? '');
     expect(steps.length).toBeGreaterThanOrEqual(4);
@@ -162,7 +163,7 @@ describe('cancellation', () => {
     env.service.sandbox!.emulator.setFaults([{ route: 'POST /zones/:zone/dns_records', latencyMs: 1500 }]);
     const controller = new AbortController();
     try {
-      const call = consilio.callTool({ name: 'tunnel_request_cname', arguments: { subdomain: 'cancelled', targetPort: ownPort } }, undefined, {
+      const call = consilio.callTool({ name: 'tunnel_request_cname', arguments: { subdomain: 'cancelled', targetPort: ownPort, publishAhead: true } }, undefined, {
         signal: controller.signal,
         onprogress: (progress) => {
           if (progress.message?.endsWith('creatingDns')) controller.abort('changed my mind');

@@ -1,9 +1,9 @@
 import { demultiplex } from '../../src/docker/connectivity-check.ts';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink, copyFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, realpath, rm, symlink, copyFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Dockerode from 'dockerode';
 
 /**
@@ -88,6 +88,11 @@ export interface TestContainerSpec {
   extraHosts?: string[];
   labels?: Record<string, string>;
   start?: boolean;
+  /** Default: the busybox test image. */
+  image?: string;
+  env?: string[];
+  /** `host-path:container-path[:ro]` */
+  binds?: string[];
 }
 
 export class DockerTestScope {
@@ -107,10 +112,11 @@ export class DockerTestScope {
     return { [TEST_LABEL]: '1', [`${TEST_LABEL}.scope`]: this.id };
   }
 
-  async createNetwork(short: string, subnet: string): Promise<string> {
+  /** A bridge network on `subnet`; `gateway` (the host's address on it) when the test needs to know it. */
+  async createNetwork(short: string, subnet: string, gateway?: string): Promise<string> {
     await this.removeStaleNetworks(subnet);
     const name = this.name(short);
-    await this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: this.labels, IPAM: { Config: [{ Subnet: subnet }] } });
+    await this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: this.labels, IPAM: { Config: [{ Subnet: subnet, ...(gateway ? { Gateway: gateway } : {}) }] } });
     this.networks.push(name);
     return name;
   }
@@ -125,8 +131,9 @@ export class DockerTestScope {
     }
     const container = await this.docker.createContainer({
       name: spec.name,
-      Image: TEST_IMAGE,
+      Image: spec.image ?? TEST_IMAGE,
       Cmd: spec.cmd,
+      ...(spec.env ? { Env: spec.env } : {}),
       Labels: { ...this.labels, ...spec.labels },
       ExposedPorts: exposed,
       StopTimeout: 1,
@@ -134,6 +141,7 @@ export class DockerTestScope {
         NetworkMode: spec.networkMode ?? first ?? 'bridge',
         PortBindings: bindings,
         ExtraHosts: spec.extraHosts ?? [],
+        ...(spec.binds ? { Binds: spec.binds } : {}),
       },
     });
     for (const network of rest) await this.docker.getNetwork(network).connect({ Container: container.id });
@@ -196,3 +204,53 @@ export class DockerTestScope {
   }
 }
 
+
+export const STANDIN_IMAGE = 'local/tm-standin:test';
+
+/**
+ * An image that runs the stand-in cloudflared in a container, made from what is on this machine (no registry is
+ * reachable): this Node binary with the shared libraries `ldd` names, and the built dist/ (test/global-setup.ts
+ * builds it from the current sources before any test starts). Rebuilt once per test process, so it is never stale.
+ * Run it as `node /app/dist/standin-cloudflared.js tunnel …`.
+ */
+let standinBuilt: Promise<string> | null = null;
+
+export function ensureStandinImage(docker: Dockerode, distDir: string): Promise<string> {
+  standinBuilt ??= buildStandinImage(docker, distDir);
+  return standinBuilt;
+}
+
+async function buildStandinImage(docker: Dockerode, distDir: string): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'tm-standin-image-'));
+  try {
+    const node = await realpath(process.execPath);
+    const ldd = await new Promise<string>((resolve, reject) => {
+      const child = spawn('ldd', [node], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+      child.once('error', reject);
+      child.once('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`ldd ${node} exited ${code}`))));
+    });
+    // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" and "/lib64/ld-linux-x86-64.so.2 (0x…)"
+    const libraries = [...ldd.matchAll(/(\/\S+) \(0x[0-9a-f]+\)/g)].map((match) => match[1]!);
+    for (const library of libraries) {
+      await mkdir(join(root, dirname(library)), { recursive: true });
+      await copyFile(await realpath(library), join(root, library));
+    }
+    await mkdir(join(root, 'usr/local/bin'), { recursive: true });
+    await copyFile(node, join(root, 'usr/local/bin/node'));
+    await cp(distDir, join(root, 'app/dist'), { recursive: true });
+    await mkdir(join(root, 'etc'));
+    await mkdir(join(root, 'tmp'));
+    await writeFile(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/:/bin/false\n');
+    await writeFile(join(root, 'etc', 'nsswitch.conf'), 'hosts: files dns\n');
+    const [repo, tag] = STANDIN_IMAGE.split(':') as [string, string];
+    const tar = spawn('tar', ['-C', root, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const progress = await docker.importImage(tar.stdout, { repo, tag, changes: 'ENV PATH=/usr/local/bin' });
+    await new Promise<void>((resolve, reject) => docker.modem.followProgress(progress, (error: Error | null) => (error ? reject(error) : resolve())));
+    await docker.getImage(STANDIN_IMAGE).inspect();
+    return STANDIN_IMAGE;
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}

@@ -29,13 +29,13 @@ export function tempDir(prefix: string): { path: string; remove: () => void } {
  * kind it hands to the next outgoing connection, and under a parallel suite one of those took a manager's metrics
  * address between this call and cloudflared's start (the tunnel then backed off for the whole test).
  */
-export async function freePort(): Promise<number> {
+export async function freePort(address = '127.0.0.1'): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt += 1) {
     const port = 20_000 + Math.floor(Math.random() * 10_000);
     const server = net.createServer();
     const bound = await new Promise<boolean>((resolve) => {
       server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => resolve(true));
+      server.listen(port, address, () => resolve(true));
     });
     if (!bound) continue;
     await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -33,6 +33,7 @@ const routeSchema = describedObject(
       { reason: z.enum(['project-removed', 'record-missing', 'port-unallocated']), since: z.string() },
       { reason: 'why the route lost its reason to exist (see tunnel_scan_orphans)', since: 'since when (ISO 8601)' },
     ).nullable(),
+    awaitingServiceSince: z.string().nullable(),
     createdAt: z.string(),
   },
   {
@@ -47,6 +48,7 @@ const routeSchema = describedObject(
     source: 'request: made by tunnel_request_cname; adopted: found pointing at the tunnel',
     expiresAt: 'when the route removes itself (ISO 8601), null for never',
     orphan: 'set when the orphan scan found the route without a reason to exist (tunnel_scan_orphans); null otherwise',
+    awaitingServiceSince: 'set while a route published ahead of its service (publishAhead) waits for the service to answer: since when (ISO 8601); null otherwise',
     createdAt: 'when the route was created (ISO 8601)',
   },
 );
@@ -64,6 +66,7 @@ export function routeView(route: Route) {
     source: route.source,
     expiresAt: route.expiresAt === null ? null : new Date(route.expiresAt).toISOString(),
     orphan: route.orphanReason === null ? null : { reason: route.orphanReason, since: new Date(route.orphanedSince ?? route.updatedAt).toISOString() },
+    awaitingServiceSince: route.awaitingServiceSince === null ? null : new Date(route.awaitingServiceSince).toISOString(),
     createdAt: new Date(route.createdAt).toISOString(),
   };
 }
@@ -78,6 +81,7 @@ export const requestCname = defineTool({
   description:
     'Publishes https://<subdomain>.<domain> for one of your allocated ports: creates the DNS CNAME, adds the ingress rule with the target that works for your ' +
     'Docker setup, reloads the tunnel and records you as owner. Allocate the port first (port_allocate). dryRun: true returns the plan and changes nothing. ' +
+    'The service must answer on the port first (checked from where cloudflared runs; else TARGET_NOT_ANSWERING, or publishAhead: true). ' +
     'On failure everything done so far is undone and the error says what to change.',
   input: z
     .object({
@@ -93,6 +97,13 @@ export const requestCname = defineTool({
         .optional()
         .describe('remove the route by itself after this many seconds (60 to 31622400), e.g. 3600 for a preview; default: never'),
       dryRun: z.boolean().optional().describe('true: answer the plan (target, reason, steps) and change nothing (default false)'),
+      publishAhead: z
+        .boolean()
+        .optional()
+        .describe(
+          'true: publish even though nothing answers on the port yet, because the service starts later; the route carries a warning and you get ' +
+            'route.service_answering when it first answers (or route.service_not_answering if it keeps not answering). Default false: refused with TARGET_NOT_ANSWERING',
+        ),
     })
     .strict(),
   output: describedObject(
@@ -109,6 +120,7 @@ export const requestCname = defineTool({
       dnsRecordId: z.string().nullable(),
       commit: z.string().nullable(),
       expiresAt: z.string().nullable(),
+      warning: z.string().nullable(),
     },
     {
       url: 'the public URL, e.g. "https://app.153.se"',
@@ -123,6 +135,7 @@ export const requestCname = defineTool({
       dnsRecordId: 'the id of the CNAME record in Cloudflare',
       commit: 'the git commit of config.yml that added the rule',
       expiresAt: 'when the route removes itself (ISO 8601), null for never',
+      warning: 'null when your service answered the check; else why the route may not serve yet (published ahead of the service, or the check could not run)',
     },
   ),
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },

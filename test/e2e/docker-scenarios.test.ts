@@ -1,0 +1,283 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/app/config.ts';
+import { createLogger } from '../../src/app/logger.ts';
+import { startService, type Service } from '../../src/app/service.ts';
+import { STANDIN_CLOUDFLARED_BUNDLE } from '../../src/package-root.ts';
+import { waitUntil } from '../helpers/cli.ts';
+import { DockerTestScope, TEST_IMAGE, dockerForTests, ensureStandinImage, ensureTestImage } from '../helpers/docker.ts';
+import { freePort } from '../helpers/standin-cloudflared.ts';
+import { call, freePortInRange, mcpClient, settled, startOrigin, startTestService, viaEdge } from '../helpers/service.ts';
+
+/**
+ * The four networking scenarios of a project that only knows its port, each through `tunnel_request_cname` against
+ * a real Docker engine (docs/docker-targets.md, "The service behind a port"):
+ *   1. a host process;                                   → http://localhost:PORT
+ *   2. cloudflared in a container on the service's network → http://NAME:PORT, traffic through the edge
+ *   3. a container that publishes the port;              → http://localhost:HOST_PORT
+ *   4. an isolated container;                            → refused with the command that fixes it, nothing created.
+ * Plus what the port alone cannot decide (two listeners), another project's container, and a service that does not
+ * answer yet (refused, or published ahead with a warning and a notice when it answers).
+ * Ports come from health-agent's range (3400-3499), which no other test file uses: containers here listen on them
+ * inside their own network namespace, and a test on the host must not find one of them behind its own port.
+ */
+const docker = await dockerForTests('the Docker scenarios through tunnel_request_cname');
+
+interface Refusal { code: string; message: string; fix: string; details: Record<string, unknown> }
+interface Published { target: string; reason: string; warning: string | null }
+
+describe.skipIf(docker === null)('the four Docker scenarios through tunnel_request_cname', () => {
+  const scope = new DockerTestScope(docker!, 'tmscn4');
+  beforeAll(async () => {
+    await ensureTestImage(docker!);
+  }, 120_000);
+  afterAll(async () => {
+    await scope.cleanup();
+  });
+
+  /** The service sees the container (the topology actor follows Docker's events). */
+  async function seen(client: Client, name: string): Promise<void> {
+    await waitUntil(async () => {
+      const topology = await call<{ containers: { name: string; state: string }[] }>(client, 'tunnel_get_network_topology');
+      return topology.data.containers.some((c) => c.name === name && c.state === 'running') || undefined;
+    }, 20_000, `the topology to see ${name}`);
+  }
+
+  /** Nothing of a refused request exists anywhere: no record, no rule, no ledger row. */
+  function nothingCreated(service: Service, configPath: string, hostname: string): void {
+    expect(service.sandbox!.emulator.state().records.filter((r) => r.name === hostname)).toEqual([]);
+    expect(readFileSync(configPath, 'utf8')).not.toContain(hostname);
+    expect(service.backend.findRoute(hostname)).toBeUndefined();
+  }
+
+  describe('cloudflared on the host', () => {
+    let env: Awaited<ReturnType<typeof startTestService>>;
+    let agent: Client;
+    const origins: Server[] = [];
+    const allocated = new Set<number>();
+    /** A port of health-agent's range free on the host and not allocated yet (containers here hold theirs inside). */
+    const allocate = async (purpose: string): Promise<number> => {
+      let port = await freePortInRange(3400, 3449);
+      while (allocated.has(port)) port = await freePortInRange(3400, 3449);
+      allocated.add(port);
+      const result = await call<{ port: number }>(agent, 'port_allocate', { port, purpose });
+      expect(result.isError, JSON.stringify(result.data)).toBe(false);
+      return result.data.port;
+    };
+
+    beforeAll(async () => {
+      env = await startTestService({ docker: { probeImage: TEST_IMAGE }, publishAhead: { checkSeconds: 1, noticeAfterMinutes: 60 } });
+      agent = await mcpClient(env.service.sandboxInfo!.mcpUrl, env.service.sandboxInfo!.tokens['health-agent']!);
+    }, 120_000);
+    afterAll(async () => {
+      await agent?.close();
+      for (const origin of origins) origin.close();
+      await env?.stop();
+    });
+
+    it('1. a host process is reached at localhost:PORT, and the reason says a host process listens', async () => {
+      const port = await allocate('host process');
+      origins.push(await startOrigin(port, 'host-process'));
+      const result = await call<Published>(agent, 'tunnel_request_cname', { subdomain: 's1', targetPort: port });
+      expect(result.isError, JSON.stringify(result.data)).toBe(false);
+      expect(result.data.target).toBe(`http://localhost:${port}`);
+      expect(result.data.reason).toContain(`a host process listens on 127.0.0.1 port ${port}`);
+      expect(result.data.warning).toBeNull();
+      expect((await viaEdge(env.service.sandboxInfo!.edgeUrl, 's1.153.se')).body).toContain('hello from host-process');
+    }, 60_000);
+
+    it('3. a container that publishes the port is reached at localhost:HOST_PORT', async () => {
+      const port = await allocate('published container');
+      const name = scope.name('published');
+      await scope.createContainer({ name, cmd: scope.httpd(80), ports: [{ containerPort: 80, hostPort: port }] });
+      await seen(agent, name);
+      const result = await call<Published>(agent, 'tunnel_request_cname', { subdomain: 's3', targetPort: port });
+      expect(result.isError, JSON.stringify(result.data)).toBe(false);
+      expect(result.data.target).toBe(`http://localhost:${port}`);
+      expect(result.data.reason).toContain(`container "${name}" publishes host port ${port}`);
+      const response = await waitUntil(async () => {
+        const r = await viaEdge(env.service.sandboxInfo!.edgeUrl, 's3.153.se');
+        return r.status === 200 ? r : undefined;
+      }, 10_000, 'the container to answer through the edge');
+      expect(response.body).toContain('tunnel-manager test service');
+    }, 60_000);
+
+    it('4. an isolated container listening on the port is refused with -p, nothing is created, and the three tools agree', async () => {
+      const port = await allocate('isolated container');
+      const network = await scope.createNetwork('iso-host', '10.231.42.0/24');
+      const name = scope.name('isolated');
+      await scope.createContainer({ name, cmd: scope.httpd(port), networks: [network] });
+      await seen(agent, name);
+      const refused = await call<Refusal>(agent, 'tunnel_request_cname', { subdomain: 's4', targetPort: port });
+      expect(refused.isError).toBe(true);
+      expect(refused.data.code).toBe('TARGET_UNREACHABLE');
+      expect(refused.data.message).toContain(`container "${name}" listens on`);
+      expect(refused.data.fix).toContain(`-p 127.0.0.1:${port}:${port}`);
+      nothingCreated(env.service, env.config.cloudflared.configPath, 's4.153.se');
+
+      // tunnel_check_connectivity and tunnel_recommend_config find the same service and say the same.
+      for (const tool of ['tunnel_check_connectivity', 'tunnel_recommend_config']) {
+        const view = await call<{ target: string | null; reachable: boolean; reason: string; recommendations: { command: string }[] }>(agent, tool, { targetPort: port });
+        expect(view.isError, JSON.stringify(view.data)).toBe(false);
+        expect(view.data).toMatchObject({ target: null, reachable: false, reason: refused.data.message });
+        expect(view.data.recommendations.map((r) => r.command)).toContain(`-p 127.0.0.1:${port}:${port}`);
+      }
+    }, 60_000);
+
+    it('two services behind one port are refused as ambiguous, naming both', async () => {
+      const port = await allocate('two listeners');
+      const [a, b] = [scope.name('twin-a'), scope.name('twin-b')];
+      await scope.createContainer({ name: a, cmd: scope.httpd(port) });
+      await scope.createContainer({ name: b, cmd: scope.httpd(port) });
+      await seen(agent, a);
+      await seen(agent, b);
+      const refused = await call<Refusal>(agent, 'tunnel_request_cname', { subdomain: 'twins', targetPort: port });
+      expect(refused.isError).toBe(true);
+      expect(refused.data.code, JSON.stringify(refused.data)).toBe('TARGET_AMBIGUOUS');
+      expect(refused.data.message).toContain(`container "${a}"`);
+      expect(refused.data.message).toContain(`container "${b}"`);
+      nothingCreated(env.service, env.config.cloudflared.configPath, 'twins.153.se');
+    }, 60_000);
+
+    it("another project's container is never chosen, even when it is the only one listening", async () => {
+      const port = await allocate('foreign container');
+      const name = scope.name('foreign');
+      await scope.createContainer({ name, cmd: scope.httpd(port), labels: { 'tunnel-manager.project': 'odin' } });
+      await seen(agent, name);
+      const refused = await call<Refusal>(agent, 'tunnel_request_cname', { subdomain: 'foreign', targetPort: port });
+      expect(refused.isError).toBe(true);
+      expect(refused.data.code).toBe('TARGET_OTHER_PROJECT');
+      expect(refused.data.message).toContain('tunnel-manager.project=odin');
+      expect(refused.data.fix).toContain('--label tunnel-manager.project=health-agent');
+      nothingCreated(env.service, env.config.cloudflared.configPath, 'foreign.153.se');
+    }, 60_000);
+
+    it('a port nothing answers on is refused; published ahead, the route waits with a warning and its owner hears when the service answers', async () => {
+      const port = await allocate('not yet');
+      const refused = await call<Refusal>(agent, 'tunnel_request_cname', { subdomain: 'later', targetPort: port });
+      expect(refused.isError).toBe(true);
+      expect(refused.data.code).toBe('TARGET_NOT_ANSWERING');
+      expect(refused.data.fix).toContain('publishAhead');
+      nothingCreated(env.service, env.config.cloudflared.configPath, 'later.153.se');
+
+      const ahead = await call<Published>(agent, 'tunnel_request_cname', { subdomain: 'later', targetPort: port, publishAhead: true });
+      expect(ahead.isError, JSON.stringify(ahead.data)).toBe(false);
+      expect(ahead.data.target).toBe(`http://localhost:${port}`);
+      expect(ahead.data.warning).toMatch(/^published ahead of the service/);
+      const listed = await call<{ routes: { hostname: string; awaitingServiceSince: string | null }[] }>(agent, 'tunnel_list_cnames');
+      expect(listed.data.routes.find((r) => r.hostname === 'later.153.se')?.awaitingServiceSince).not.toBeNull();
+
+      let cursor = await latestCursor(agent);
+      origins.push(await startOrigin(port, 'late-service'));
+      const event = await waitUntil(async () => {
+        const page = await call<{ events: { kind: string; data: Record<string, unknown> }[]; nextCursor: number }>(agent, 'tunnel_get_events', { cursor, limit: 500 });
+        cursor = page.data.nextCursor;
+        return page.data.events.find((e) => e.kind === 'route.service_answering' && e.data.hostname === 'later.153.se');
+      }, 20_000, 'route.service_answering');
+      expect(event.data).toMatchObject({ target: `http://localhost:${port}`, httpStatus: 200 });
+      expect(env.service.backend.findRoute('later.153.se')?.awaitingServiceSince).toBeNull();
+      expect((await viaEdge(env.service.sandboxInfo!.edgeUrl, 'later.153.se')).body).toContain('hello from late-service');
+    }, 60_000);
+  });
+
+  describe('2. cloudflared in a container on the service network', () => {
+    let service: Service;
+    let dataDir: string;
+    let agent: Client;
+    let network: string;
+    let cloudflared: string;
+
+    beforeAll(async () => {
+      const image = await ensureStandinImage(docker!, dirname(STANDIN_CLOUDFLARED_BUNDLE));
+      const gateway = '10.231.41.1';
+      network = await scope.createNetwork('edge', '10.231.41.0/24', gateway);
+      const edgePort = await freePort(gateway);
+      const metricsPort = await freePortInRange(3450, 3499);
+      dataDir = mkdtempSync(join(tmpdir(), 'tm-scenario2-'));
+      const config = parseConfig(
+        {
+          dataDir,
+          cloudflared: { driver: 'docker', containerName: (cloudflared = scope.name('cloudflared')), metricsAddress: `127.0.0.1:${metricsPort}` },
+          docker: { cloudflaredContainer: cloudflared, probeImage: TEST_IMAGE },
+          reload: { strategy: 'restart', drainGraceSeconds: 1 },
+          health: { probeIntervalSeconds: 1 },
+          restart: { startTimeoutSeconds: 30, stopGraceSeconds: 2, backoffSeconds: [1] },
+        },
+        'test',
+      );
+      // The stand-in in its container reads the manager's config.yml through a bind mount at the same path, serves its
+      // metrics on a port published to the host (where the manager probes it) and registers with the sandbox edge
+      // on the network's gateway, the host's address on that network; the edge relays public requests to the
+      // container's address on that network.
+      await scope.createContainer({
+        name: cloudflared,
+        image,
+        cmd: ['node', '/app/dist/standin-cloudflared.js', 'tunnel', '--config', config.cloudflared.configPath, '--metrics', '0.0.0.0:20241', 'run', config.tunnel.id],
+        env: [`TM_STANDIN_EDGE=${gateway}:${edgePort}`, 'TM_STANDIN_ORIGIN_LISTEN=0.0.0.0'],
+        networks: [network],
+        ports: [{ containerPort: 20241, hostPort: metricsPort }],
+        binds: [`${dirname(config.cloudflared.configPath)}:${dirname(config.cloudflared.configPath)}:ro`],
+        start: false,
+      });
+      service = await startService(config, {
+        logger: createLogger({ level: process.env.TM_TEST_LOG ?? 'silent' }),
+        mcpListen: '127.0.0.1:0',
+        edgeListen: `${gateway}:${edgePort}`,
+        metricsListen: '127.0.0.1:0',
+      });
+      await settled(service, 90_000);
+      agent = await mcpClient(service.sandboxInfo!.mcpUrl, service.sandboxInfo!.tokens['health-agent']!);
+    }, 240_000);
+    afterAll(async () => {
+      await agent?.close();
+      await service?.stop();
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    it('a service container on the same network is reached by name, and traffic flows through the edge', async () => {
+      const port = (await call<{ port: number }>(agent, 'port_allocate', { port: await freePortInRange(3400, 3424), purpose: 'named service' })).data.port;
+      const name = scope.name('web');
+      await scope.createContainer({ name, cmd: scope.httpd(port), networks: [network] });
+      await seen(agent, name);
+      const result = await call<Published>(agent, 'tunnel_request_cname', { subdomain: 's2', targetPort: port });
+      expect(result.isError, JSON.stringify(result.data)).toBe(false);
+      expect(result.data.target).toBe(`http://${name}:${port}`);
+      expect(result.data.reason).toContain(`container "${name}" listens on`);
+      expect(result.data.reason).toContain(`both on "${network}"`);
+      expect(result.data.warning).toBeNull();
+      const response = await waitUntil(async () => {
+        const r = await viaEdge(service.sandboxInfo!.edgeUrl, 's2.153.se').catch(() => undefined);
+        return r?.status === 200 ? r : undefined;
+      }, 30_000, 'the service to answer through the edge and the containerised cloudflared');
+      expect(response.body).toContain('tunnel-manager test service');
+    }, 120_000);
+
+    it('4. an isolated container is refused with the docker network connect commands, and nothing is created', async () => {
+      const port = (await call<{ port: number }>(agent, 'port_allocate', { port: await freePortInRange(3425, 3449), purpose: 'isolated service' })).data.port;
+      const isolatedNetwork = await scope.createNetwork('iso', '10.231.43.0/24');
+      const name = scope.name('alone');
+      await scope.createContainer({ name, cmd: scope.httpd(port), networks: [isolatedNetwork] });
+      await seen(agent, name);
+      const refused = await call<Refusal>(agent, 'tunnel_request_cname', { subdomain: 's4c', targetPort: port });
+      expect(refused.isError).toBe(true);
+      expect(refused.data.code).toBe('TARGET_UNREACHABLE');
+      expect(refused.data.fix).toContain(`docker network connect ${network} ${name}`);
+      expect(refused.data.fix).toContain(`docker network connect ${isolatedNetwork} ${cloudflared}`);
+      nothingCreated(service, service.config.cloudflared.configPath, 's4c.153.se');
+    }, 60_000);
+  });
+});
+
+/** The cursor after every event kept so far (tunnel_get_events pages at most 500 at a time). */
+async function latestCursor(client: Client): Promise<number> {
+  let cursor = 0;
+  for (;;) {
+    const page = await call<{ events: unknown[]; nextCursor: number }>(client, 'tunnel_get_events', { cursor, limit: 500 });
+    if (page.data.events.length === 0) return cursor;
+    cursor = page.data.nextCursor;
+  }
+}

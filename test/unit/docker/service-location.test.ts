@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { PROJECT_LABEL, locateService } from '../../../src/docker/service-location.ts';
+import type { PortEvidence } from '../../../src/docker/port-evidence.ts';
+import { toErrorShape } from '../../../src/errors.ts';
+import { container, topology } from './topology-fixtures.ts';
+
+/**
+ * The service behind a host port, decided from evidence (publishes → listens → exposes → nothing), with ambiguity
+ * refused and another project's container never chosen.
+ */
+const PORT = 3400;
+const evidence = (host: string[] | null, containers: PortEvidence['containers']): PortEvidence => ({ host, containers });
+const refusal = (run: () => unknown) => {
+  try {
+    run();
+  } catch (error) {
+    return toErrorShape(error);
+  }
+  throw new Error('expected a refusal');
+};
+
+describe('locateService by host port, from evidence', () => {
+  const web = container('web', ['app']);
+  const api = container('api', ['app']);
+
+  it('a container that publishes the port wins over every other evidence', () => {
+    const publisher = container('pub', ['app'], { ports: [{ containerPort: 80, protocol: 'tcp', hostIp: '127.0.0.1', hostPort: PORT }] });
+    const found = locateService(topology([publisher, web]), { hostPort: PORT, evidence: evidence(['127.0.0.1'], [{ name: 'web', addresses: ['0.0.0.0'] }]) });
+    expect(found.placement).toMatchObject({ kind: 'container', name: 'pub', port: 80 });
+    expect(found.evidence).toBe(`container "pub" publishes host port ${PORT} → 80/tcp`);
+  });
+
+  it('a container whose network namespace listens on the port is the service, at that port inside it', () => {
+    const found = locateService(topology([web, api]), { hostPort: PORT, evidence: evidence([], [{ name: 'web', addresses: ['0.0.0.0'] }]) });
+    expect(found.placement).toMatchObject({ kind: 'container', name: 'web', port: PORT, listenAddress: '0.0.0.0', hostPortHint: PORT });
+    expect(found.listening).toBe(true);
+    expect(found.evidence).toContain(`container "web" listens on 0.0.0.0 port ${PORT} in its own network namespace`);
+  });
+
+  it('a host process listening on the port is the service, with the address it listens on', () => {
+    const found = locateService(topology([web]), { hostPort: PORT, evidence: evidence(['127.0.0.1'], []) });
+    expect(found.placement).toEqual({ kind: 'host', port: PORT, listenAddress: '127.0.0.1' });
+    expect(found.listening).toBe(true);
+    expect(found.evidence).toContain('a host process listens on 127.0.0.1');
+  });
+
+  it('a host process and a container both listening is ambiguous, and both are named', () => {
+    const shape = refusal(() => locateService(topology([web]), { hostPort: PORT, evidence: evidence(['0.0.0.0'], [{ name: 'web', addresses: ['0.0.0.0'] }]) }));
+    expect(shape.code).toBe('TARGET_AMBIGUOUS');
+    expect(shape.message).toContain('a host process (0.0.0.0)');
+    expect(shape.message).toContain('container "web" (0.0.0.0)');
+  });
+
+  it('two listening containers are ambiguous', () => {
+    const shape = refusal(() => locateService(topology([web, api]), { hostPort: PORT, evidence: evidence([], [{ name: 'api', addresses: ['0.0.0.0'] }, { name: 'web', addresses: ['::'] }]) }));
+    expect(shape).toMatchObject({ code: 'TARGET_AMBIGUOUS', details: { hostPort: PORT, candidates: ['container "api" (0.0.0.0)', 'container "web" (::)'] } });
+  });
+
+  it('with nothing listening, a running container that declares EXPOSE for the port is the service, not answering yet', () => {
+    const exposing = container('later', ['app'], { ports: [{ containerPort: PORT, protocol: 'tcp', hostIp: null, hostPort: null }] });
+    const found = locateService(topology([web, exposing]), { hostPort: PORT, evidence: evidence([], []) });
+    expect(found.placement).toMatchObject({ kind: 'container', name: 'later', port: PORT });
+    expect(found.listening).toBe(false);
+    expect(found.evidence).toContain(`declares EXPOSE ${PORT}`);
+  });
+
+  it('with no evidence of anything, the port is a host process that does not listen yet', () => {
+    const found = locateService(topology([web]), { hostPort: PORT, evidence: evidence([], []) });
+    expect(found.placement).toEqual({ kind: 'host', port: PORT, listenAddress: null });
+    expect(found.listening).toBe(false);
+  });
+
+  it('without readable evidence it falls back to a host process, and says it does not know', () => {
+    const found = locateService(topology([web]), { hostPort: PORT, evidence: evidence(null, null) });
+    expect(found.placement.kind).toBe('host');
+    expect(found.listening).toBeNull();
+  });
+
+  describe('the project label', () => {
+    const odins = container('odin-web', ['app'], { labels: { [PROJECT_LABEL]: 'odin' } });
+
+    it("another project's container is refused by name when it is the only candidate", () => {
+      const shape = refusal(() => locateService(topology([odins]), { hostPort: PORT, project: 'consilio', evidence: evidence([], [{ name: 'odin-web', addresses: ['0.0.0.0'] }]) }));
+      expect(shape).toMatchObject({ code: 'TARGET_OTHER_PROJECT', details: { container: 'odin-web', labelledProject: 'odin', project: 'consilio' } });
+      expect(shape.fix).toContain(`--label ${PROJECT_LABEL}=consilio`);
+    });
+
+    it("another project's container is left out, so the project's own candidate is not ambiguous", () => {
+      const found = locateService(topology([odins, web]), { hostPort: PORT, project: 'consilio', evidence: evidence([], [{ name: 'odin-web', addresses: ['0.0.0.0'] }, { name: 'web', addresses: ['0.0.0.0'] }]) });
+      expect(found.placement).toMatchObject({ kind: 'container', name: 'web' });
+    });
+
+    it("another project's container beside a host listener: the host process is the service", () => {
+      const found = locateService(topology([odins]), { hostPort: PORT, project: 'consilio', evidence: evidence(['0.0.0.0'], [{ name: 'odin-web', addresses: ['0.0.0.0'] }]) });
+      expect(found.placement.kind).toBe('host');
+    });
+
+    it("a container labelled for the asking project, or for nobody, is a candidate; the meta-supervisor's view has no filter", () => {
+      const own = container('mine', ['app'], { labels: { [PROJECT_LABEL]: 'consilio' } });
+      expect(locateService(topology([own]), { hostPort: PORT, project: 'consilio', evidence: evidence([], [{ name: 'mine', addresses: ['0.0.0.0'] }]) }).placement).toMatchObject({ name: 'mine' });
+      expect(locateService(topology([odins]), { hostPort: PORT, project: null, evidence: evidence([], [{ name: 'odin-web', addresses: ['0.0.0.0'] }]) }).placement).toMatchObject({ name: 'odin-web' });
+    });
+
+    it("a container of another project that publishes the port is refused, never routed to", () => {
+      const publisher = container('odin-pub', ['app'], { labels: { [PROJECT_LABEL]: 'odin' }, ports: [{ containerPort: 80, protocol: 'tcp', hostIp: '127.0.0.1', hostPort: PORT }] });
+      expect(refusal(() => locateService(topology([publisher]), { hostPort: PORT, project: 'consilio' })).code).toBe('TARGET_OTHER_PROJECT');
+    });
+  });
+});
