@@ -149,6 +149,15 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    labels: z
+      .object({
+        /** Routes declared by container labels (tunnel-manager.hostname, .port, .project). */
+        enabled: z.boolean().default(true),
+        /** How long a label route outlives its container, so a redeploy keeps it. */
+        releaseGraceSeconds: z.number().nonnegative('a number of seconds, 0 or more').default(300),
+      })
+      .strict()
+      .default({}),
     publishAhead: z
       .object({
         /** How often a route published ahead of its service checks whether the service answers yet. */

@@ -47,6 +47,7 @@ import { RoutesRepository } from '../store/routes-repository.ts';
 import { createBackend, waitForTunnelRunning, type ServiceBackend } from './backend.ts';
 import { backupDir, startBackupSchedule } from './backup-schedule.ts';
 import { startAnswerWatch } from './service-answer-watch.ts';
+import { startLabelRoutes, type LabelRoutes } from './label-routes.ts';
 import { startHealthServer } from './health-server.ts';
 import { createManagerMetrics, statusClass } from './metrics.ts';
 import { startRetention } from './retention.ts';
@@ -435,10 +436,13 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       logger.info({ event: type, ...data }, `tunnel event: ${type}`);
     };
     childOf('tunnel').on('*', onTunnel);
+    // Set once the backend exists; every topology change brings label routes in line.
+    let labelRoutes: LabelRoutes | null = null;
     childOf('topology').on('*', (event: TopologyEmitted) => {
       metrics.dockerEvent(event.type.replace(/^topology\./, ''));
       if (event.type === 'topology.unavailable') logger.warn({ error: event.error, attempt: event.attempt }, 'Docker is unavailable; host targets keep working');
       if (event.type !== 'topology.changed') return;
+      void labelRoutes?.reconcile();
       const change = changeSetOf(event.update);
       if (!change) return;
       const findings = detectTargetDrift({
@@ -540,6 +544,22 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       logger,
     });
     cleanups.push(() => answerWatch.stop());
+    if (config.labels.enabled) {
+      const labels = startLabelRoutes({
+        topology: () => tracker.current(),
+        backend,
+        routes,
+        ports,
+        bus,
+        logger,
+        graceMs: config.labels.releaseGraceSeconds * 1000,
+        intervalMs: Math.max(1_000, Math.min(30_000, (config.labels.releaseGraceSeconds * 1000) / 2)),
+        operatorProject: config.projects.find((project) => project.role === 'ms')?.name ?? config.cloudflare.adoptOwner,
+      });
+      labelRoutes = labels;
+      cleanups.push(() => labels.stop());
+      void labels.reconcile();
+    }
     cleanups.push(startRetention({ audit, events, auditDays: config.retention.auditDays, eventsDays: config.retention.eventsDays, logger }));
     cleanups.push(startDeleteRetries({ routes, retry: (hostname) => backend.retryDelete(hostname), logger, ...(options.deleteRetryIntervalMs ? { intervalMs: options.deleteRetryIntervalMs } : {}) }));
 

@@ -36,11 +36,13 @@ export interface Route {
   awaitingServiceSince: number | null;
   /** When the owner was told the service still does not answer; null until then. */
   awaitingServiceNoticedAt: number | null;
+  /** The container whose `tunnel-manager.hostname` label declares this route; null for a route asked for by a tool. */
+  labelContainer: string | null;
   createdAt: number;
   updatedAt: number;
 }
 
-export type NewRoute = Omit<Route, 'id' | 'createdAt' | 'updatedAt' | 'requestId' | 'orphanedSince' | 'orphanReason' | 'lastError' | 'awaitingServiceSince' | 'awaitingServiceNoticedAt'> & {
+export type NewRoute = Omit<Route, 'id' | 'createdAt' | 'updatedAt' | 'requestId' | 'orphanedSince' | 'orphanReason' | 'lastError' | 'awaitingServiceSince' | 'awaitingServiceNoticedAt' | 'labelContainer'> & {
   at: number;
   requestId?: string | null;
   awaitingServiceSince?: number | null;
@@ -69,6 +71,7 @@ interface RouteRow {
   last_error: string | null;
   awaiting_service_since: number | null;
   awaiting_service_noticed_at: number | null;
+  label_container: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -93,6 +96,7 @@ const COLUMN_OF: Record<keyof RoutePatch, keyof RouteRow> = {
   lastError: 'last_error',
   awaitingServiceSince: 'awaiting_service_since',
   awaitingServiceNoticedAt: 'awaiting_service_noticed_at',
+  labelContainer: 'label_container',
 };
 
 function toRoute(row: RouteRow): Route {
@@ -118,6 +122,7 @@ function toRoute(row: RouteRow): Route {
     lastError: row.last_error ?? null,
     awaitingServiceSince: row.awaiting_service_since ?? null,
     awaitingServiceNoticedAt: row.awaiting_service_noticed_at ?? null,
+    labelContainer: row.label_container ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -137,6 +142,7 @@ export class RoutesRepository {
   private readonly selectByProject;
   private readonly selectByStatus;
   private readonly selectAwaiting;
+  private readonly selectLabelled;
   private readonly deleteOne;
   private readonly countAll;
   private readonly pageAll;
@@ -154,6 +160,7 @@ export class RoutesRepository {
     this.selectAll = db.prepare('SELECT * FROM routes ORDER BY hostname');
     this.selectByProject = db.prepare('SELECT * FROM routes WHERE project = ? ORDER BY hostname');
     this.selectByStatus = db.prepare('SELECT * FROM routes WHERE status = ? ORDER BY hostname');
+    this.selectLabelled = db.prepare('SELECT * FROM routes WHERE label_container IS NOT NULL ORDER BY hostname');
     this.selectAwaiting = db.prepare("SELECT * FROM routes WHERE awaiting_service_since IS NOT NULL AND status = 'active' ORDER BY hostname");
     this.deleteOne = db.prepare('DELETE FROM routes WHERE hostname = ?');
     this.countAll = db.prepare('SELECT COUNT(*) AS n FROM routes');
@@ -199,6 +206,11 @@ export class RoutesRepository {
   /** The routes in one status (e.g. `deleting`, read on every ingress cycle), without reading the whole ledger. */
   withStatus(status: RouteStatus): Route[] {
     return (this.selectByStatus.all(status) as RouteRow[]).map(toRoute);
+  }
+
+  /** The routes declared by a container's labels. */
+  labelled(): Route[] {
+    return (this.selectLabelled.all() as RouteRow[]).map(toRoute);
   }
 
   /** The active routes published ahead of their service that still wait for it to answer. */

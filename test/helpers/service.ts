@@ -27,6 +27,9 @@ export async function startTestService(
       health: { probeIntervalSeconds: 1 },
       restart: { startTimeoutSeconds: 20, stopGraceSeconds: 5 },
       reload: { drainGraceSeconds: 2 },
+      // Every test service shares one Docker engine: only the file about label routes turns them on, so another
+      // file's labelled containers never become routes (or refusals) here.
+      labels: { enabled: false },
       ...overrides,
     },
     'test',

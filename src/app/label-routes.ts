@@ -1,0 +1,215 @@
+import type { Logger } from 'pino';
+import { PROJECT_LABEL } from '../docker/service-location.ts';
+import type { DockerContainer, Topology } from '../docker/topology-model.ts';
+import { TunnelManagerError, toErrorShape } from '../errors.ts';
+import type { PortManager } from '../ports/port-manager.ts';
+import type { RoutesRepository } from '../store/routes-repository.ts';
+import type { ServiceBackend } from './backend.ts';
+import type { EventBus } from './event-bus.ts';
+
+/**
+ * Routes declared by Docker labels, the convention of Traefik and caddy-docker-proxy:
+ *
+ *   docker run -l tunnel-manager.hostname=app.153.se -l tunnel-manager.port=3100 [-l tunnel-manager.project=consilio] …
+ *
+ * A running container with `tunnel-manager.hostname` gets its route through `tunnel_request_cname` itself (same
+ * validation, same saga, same ledger) on behalf of the project named by `tunnel-manager.project`, else of the project
+ * the port is allocated to. The service may still be starting, so the route is published ahead of it (the owner
+ * hears when it answers). A label that cannot be honoured is told to its project as `route.label_refused` with the
+ * fix (to the meta-supervisor when no project can be found), once per state of the container: a change to the
+ * container (a network connected, a port published) tries again. A route stays while its container exists (stopped
+ * too); once the container is gone for `graceMs` (a redeploy comes back sooner) the route is released.
+ */
+export const HOSTNAME_LABEL = 'tunnel-manager.hostname';
+export const PORT_LABEL = 'tunnel-manager.port';
+
+export interface DeclaredRoute {
+  container: string;
+  running: boolean;
+  hostname: string;
+  port: number | null;
+  project: string | null;
+  /** Changes whenever what decides the answer changes: state, networks, published ports, labels. */
+  fingerprint: string;
+}
+
+/** The routes the containers of a topology declare by label. */
+export function declaredRoutes(topology: Topology): DeclaredRoute[] {
+  return topology.containers.flatMap((container) => {
+    const hostname = container.labels[HOSTNAME_LABEL]?.trim().toLowerCase();
+    if (!hostname) return [];
+    return [{
+      container: container.name,
+      running: container.state === 'running',
+      hostname,
+      port: portOf(container),
+      project: container.labels[PROJECT_LABEL]?.trim() || null,
+      fingerprint: JSON.stringify([container.state, container.networks.map((n) => n.networkName).sort(), container.ports, container.labels]),
+    }];
+  });
+}
+
+/** `tunnel-manager.port`, else the one TCP host port the container publishes; null when neither says. */
+function portOf(container: DockerContainer): number | null {
+  const label = container.labels[PORT_LABEL];
+  if (label !== undefined) return /^\d{1,5}$/.test(label.trim()) ? Number(label.trim()) : Number.NaN;
+  const published = [...new Set(container.ports.filter((p) => p.protocol === 'tcp' && p.hostPort !== null).map((p) => p.hostPort as number))];
+  return published.length === 1 ? published[0]! : null;
+}
+
+export interface LabelRoutesOptions {
+  topology: () => Topology;
+  backend: Pick<ServiceBackend, 'requestCname' | 'deleteCname' | 'listDomains'>;
+  routes: RoutesRepository;
+  ports: PortManager;
+  bus: EventBus;
+  logger: Logger;
+  /** How long a route outlives its container (a redeploy within it keeps the route). */
+  graceMs: number;
+  /** How often the grace periods are looked at when nothing changes in Docker. */
+  intervalMs: number;
+  /** Who hears about a label no project can be found for. */
+  operatorProject: string;
+  now?: () => number;
+}
+
+export interface LabelRoutes {
+  /** Brings the routes in line with the labels now (the topology actor calls it on every change). Never overlaps. */
+  reconcile(): Promise<void>;
+  stop(): void;
+}
+
+export function startLabelRoutes(options: LabelRoutesOptions): LabelRoutes {
+  const now = options.now ?? Date.now;
+  /** container + hostname → the fingerprint it was refused with: told once per state. */
+  const refused = new Map<string, string>();
+  /** hostname → when its container was first seen gone. */
+  const goneSince = new Map<string, number>();
+  let running: Promise<void> | null = null;
+  let again = false;
+
+  function projectFor(declared: DeclaredRoute): string {
+    if (declared.port === null || !Number.isInteger(declared.port) || declared.port < 1 || declared.port > 65_535) {
+      throw new TunnelManagerError({
+        code: 'INPUT_INVALID',
+        message: `Container "${declared.container}" asks for ${declared.hostname} but its label ${PORT_LABEL} is ${declared.port === null ? 'missing (and it does not publish exactly one port)' : 'not a port number'}.`,
+        fix: `Recreate it with --label ${PORT_LABEL}=PORT, the port allocated to your project that the service listens on.`,
+        details: { container: declared.container, hostname: declared.hostname, label: PORT_LABEL },
+      });
+    }
+    if (declared.project !== null) return declared.project;
+    const owner = options.ports.list().find((allocation) => allocation.port === declared.port)?.project;
+    if (owner === undefined) {
+      throw new TunnelManagerError({
+        code: 'PORT_NOT_OWNED',
+        message: `Container "${declared.container}" asks for ${declared.hostname} on port ${declared.port}, which no project has allocated.`,
+        fix: `Allocate the port to the project first (port_allocate { "port": ${declared.port}, "purpose": "…" }), or add --label ${PROJECT_LABEL}=PROJECT.`,
+        details: { container: declared.container, hostname: declared.hostname, port: declared.port },
+      });
+    }
+    return owner;
+  }
+
+  function split(hostname: string): { subdomain: string; domain: string } {
+    const zone = options.backend
+      .listDomains()
+      .map((domain) => domain.name)
+      .filter((name) => hostname.endsWith(`.${name}`))
+      .sort((a, b) => b.length - a.length)[0];
+    if (zone === undefined) {
+      throw new TunnelManagerError({
+        code: 'ZONE_NOT_FOUND',
+        message: `${hostname} (label ${HOSTNAME_LABEL}) is not a name under a zone of this Cloudflare account.`,
+        fix: `Use a name under one of: ${options.backend.listDomains().map((d) => d.name).join(', ')} (tunnel_list_domains).`,
+        details: { hostname },
+      });
+    }
+    return { subdomain: hostname.slice(0, -(zone.length + 1)), domain: zone };
+  }
+
+  async function ensure(declared: DeclaredRoute): Promise<void> {
+    const key = `${declared.container} ${declared.hostname}`;
+    const existing = options.routes.find(declared.hostname);
+    if (existing?.labelContainer) {
+      goneSince.delete(declared.hostname);
+      // A redeploy under another name declares the same route: it follows the new container.
+      if (existing.labelContainer !== declared.container) options.routes.update(declared.hostname, { labelContainer: declared.container }, now());
+      return;
+    }
+    if (!declared.running || refused.get(key) === declared.fingerprint) return;
+    let project: string | null = declared.project;
+    try {
+      project = projectFor(declared);
+      // Asked for with the tool already, by the same project: the label is honoured as it is (and never releases it).
+      if (existing !== undefined && existing.project === project && existing.targetPort === declared.port) return;
+      const { subdomain, domain } = split(declared.hostname);
+      const result = await options.backend.requestCname({ project, role: 'ps' }, { subdomain, domain, targetPort: declared.port as number, publishAhead: true });
+      options.routes.update(declared.hostname, { labelContainer: declared.container }, now());
+      refused.delete(key);
+      options.bus.publish('route.label_published', project, { container: declared.container, hostname: declared.hostname, target: result.target, warning: result.warning });
+    } catch (error) {
+      const shape = toErrorShape(error);
+      refused.set(key, declared.fingerprint);
+      options.logger.warn({ container: declared.container, hostname: declared.hostname, code: shape.code }, 'a route label was refused');
+      options.bus.publish('route.label_refused', project ?? options.operatorProject, {
+        container: declared.container,
+        hostname: declared.hostname,
+        port: declared.port,
+        code: shape.code,
+        message: shape.message,
+        fix: shape.fix,
+      });
+    }
+  }
+
+  async function release(declaredHostnames: Set<string>): Promise<void> {
+    for (const route of options.routes.labelled()) {
+      if (declaredHostnames.has(route.hostname)) continue;
+      const since = goneSince.get(route.hostname) ?? now();
+      goneSince.set(route.hostname, since);
+      if (now() - since < options.graceMs) continue;
+      try {
+        await options.backend.deleteCname({ project: route.project, role: 'ps' }, route.hostname);
+        goneSince.delete(route.hostname);
+        options.bus.publish('route.label_released', route.project, { container: route.labelContainer, hostname: route.hostname, goneForMs: now() - since });
+      } catch (error) {
+        options.logger.warn({ err: error, hostname: route.hostname }, 'could not release a route whose container is gone; trying again next round');
+      }
+    }
+  }
+
+  async function round(): Promise<void> {
+    const declared = declaredRoutes(options.topology());
+    for (const entry of declared) await ensure(entry);
+    const present = new Set(declared.map((entry) => entry.hostname));
+    for (const key of refused.keys()) if (!declared.some((entry) => key === `${entry.container} ${entry.hostname}`)) refused.delete(key);
+    await release(present);
+  }
+
+  const reconcile = (): Promise<void> => {
+    if (running !== null) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      await Promise.resolve();
+      try {
+        do {
+          again = false;
+          try {
+            await round();
+          } catch (error) {
+            options.logger.error({ err: error }, 'route labels could not be reconciled; trying again at the next change or round');
+          }
+        } while (again);
+      } finally {
+        running = null;
+      }
+    })();
+    return running;
+  };
+
+  const timer = setInterval(() => void reconcile(), options.intervalMs);
+  timer.unref();
+  return { reconcile, stop: () => clearInterval(timer) };
+}
