@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { fromPromise, waitFor, type AnyActorRef } from 'xstate';
@@ -13,12 +13,9 @@ import type { IngressEmitted } from '../../machines/ingress.machine.ts';
 import type { TopologyEmitted } from '../../machines/topology.machine.ts';
 import type { ZonesEmitted } from '../../machines/zones.machine.ts';
 import { adoptExistingRecords } from '../cloudflare/adoption.ts';
-import { createCloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
-import { RateLimiter } from '../cloudflare/rate-limiter.ts';
 import { ZoneDirectory } from '../cloudflare/zones.ts';
 import { ConfigDocument } from '../cloudflared/config-document.ts';
 import { probeTunnelHealth, type HealthSample } from '../cloudflared/health-probe.ts';
-import { managedRulesIn } from '../cloudflared/ingress-render.ts';
 import { provideIngressMachine, type IngressActor } from '../cloudflared/ingress-runtime.ts';
 import { IngressService } from '../cloudflared/ingress-service.ts';
 import type { ProcessDriver } from '../cloudflared/process-driver.ts';
@@ -34,7 +31,6 @@ import { PrincipalDirectory } from '../mcp/principal.ts';
 import { startMcpStdio } from '../mcp/stdio-server.ts';
 import { hashToken } from '../mcp/token.ts';
 import { PortManager } from '../ports/port-manager.ts';
-import { SecretsManager } from '../secrets/secrets-manager.ts';
 import { ActorRepository } from '../store/actor-repository.ts';
 import { AuditRepository } from '../store/audit-repository.ts';
 import { openDatabase, type Database } from '../store/database.ts';
@@ -46,6 +42,7 @@ import { PortsRepository } from '../store/ports-repository.ts';
 import { RoutesRepository } from '../store/routes-repository.ts';
 import { createBackend, waitForTunnelRunning, type ServiceBackend } from './backend.ts';
 import { backupDir, startBackupSchedule } from './backup-schedule.ts';
+import { cloudflareProviderFor } from './cloudflare-access.ts';
 import { startHealthServer } from './health-server.ts';
 import { createManagerMetrics, statusClass } from './metrics.ts';
 import { startRetention } from './retention.ts';
@@ -58,11 +55,12 @@ import { EventBus } from './event-bus.ts';
 import { machinesVersion } from './machine-version.ts';
 import { createProcessDriver } from './process-driver-factory.ts';
 import { dueForRemoval, scanOrphans, type OrphanPolicy } from './orphans.ts';
+import { managedRulesOnDisk } from './recover.ts';
 import { provideRouteEffects } from './route-effects.ts';
 import { RouteRunner } from './route-runner.ts';
 import { startSandboxEnvironment, writeSandboxFile, type SandboxEnvironment, type SandboxFile } from './sandbox-mode.ts';
 import { provideTunnelEffects } from './tunnel-effects.ts';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 
 export function supervisorSettingsFrom(config: Config): SupervisorSettings {
   return {
@@ -147,7 +145,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     const routes = new RoutesRepository(db);
     // The managed rules config.yml holds before anything renders it again: with a lost ledger (no row at all), they
     // and the records' ownership markers are what the first zone refresh recovers the routes from.
-    const rulesAtBoot = routes.list().length === 0 ? managedRulesIn(existsSync(config.cloudflared.configPath) ? readFileSync(config.cloudflared.configPath, 'utf8') : null) : new Map();
+    const rulesAtBoot = routes.list().length === 0 ? managedRulesOnDisk(config.cloudflared.configPath) : new Map();
     const domains = new DomainsRepository(db);
     const events = new EventsRepository(db);
     const audit = new AuditRepository(db);
@@ -164,14 +162,8 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     // ── Cloudflare (or the sandbox's emulator and edge) ──────────────────────────
     const sandbox = mode === 'sandbox' ? await startSandboxEnvironment(config, { ...(options.edgeListen ? { edgeListen: options.edgeListen } : {}), logger }) : null;
     if (sandbox) cleanups.push(() => sandbox.close());
-    const secrets = new SecretsManager({ secretsDir: join(config.dataDir, 'secrets') });
-    const apiToken = sandbox ? sandbox.apiToken : secrets.require(config.cloudflare.apiTokenSecret);
-    const provider = createCloudflareProvider({
-      ...(sandbox ? { apiBaseUrl: sandbox.apiBaseUrl } : config.cloudflare.apiBaseUrl ? { apiBaseUrl: config.cloudflare.apiBaseUrl } : {}),
-      apiToken,
-      accountId: config.cloudflare.accountId,
-      tunnelId: config.tunnel.id,
-      rateLimiter: new RateLimiter({ limit: config.cloudflare.requestsPerFiveMinutes }),
+    const provider = cloudflareProviderFor(config, {
+      sandbox,
       onResponse: (method, status, durationMs) => metrics.cloudflareRequest(method, status === null ? 'network' : statusClass(status), durationMs),
     });
     const zones = new ZoneDirectory({ listZones: () => provider.listZones(), domains, defaultZone: config.tunnel.defaultZone });
