@@ -1,11 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { adoptExistingRecords } from '../cloudflare/adoption.ts';
+import { adoptExistingRecords, type AdoptionOptions, type AdoptionReport } from '../cloudflare/adoption.ts';
 import type { CloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
 import { ZoneDirectory } from '../cloudflare/zones.ts';
 import { managedRulesIn, type ManagedRuleOnDisk } from '../cloudflared/ingress-render.ts';
+import { toErrorShape } from '../errors.ts';
+import { PortManager, type ProjectRange } from '../ports/port-manager.ts';
 import { AuditRepository } from '../store/audit-repository.ts';
 import { openDatabase, type Database } from '../store/database.ts';
 import { DomainsRepository } from '../store/domains-repository.ts';
+import { PortsRepository } from '../store/ports-repository.ts';
 import { RoutesRepository } from '../store/routes-repository.ts';
 import { cloudflareProviderFor } from './cloudflare-access.ts';
 import type { Config } from './config.ts';
@@ -19,10 +22,52 @@ import type { Config } from './config.ts';
  *   names, with the rule's target, so the route keeps serving;
  * - a record with our marker and no rule, or one without a marker, is adopted (owner: the marker's, else
  *   `cloudflare.adoptOwner`), as a first start would;
- * - a hostname already in the ledger is never touched: recovery only adds the rows that are missing.
+ * - a hostname already in the ledger is never touched: recovery only adds the rows that are missing;
+ * - the port a recovered route targets is allocated to its project again (the allocations were in the lost database
+ *   too), so the route is not reported as an orphan whose port nobody holds.
  *
  * The whole run is one transaction: it all lands or none of it does, and `dryRun` rolls it back after reporting.
  */
+
+export interface PortRestored {
+  hostname: string;
+  project: string;
+  port: number;
+  /** `allocated`: given back to the project; `held`: the project already had it; else why not, in words. */
+  outcome: 'allocated' | 'held' | string;
+}
+
+export interface RouteRecovery {
+  adoption: AdoptionReport;
+  ports: PortRestored[];
+}
+
+/**
+ * Adoption with the lost ledger's managed rules, then the ports of the recovered routes allocated again. What the
+ * first zone refresh of `serve` runs, and what `recover` runs inside its transaction.
+ */
+export async function recoverRoutes(options: AdoptionOptions & { ports: PortManager }): Promise<RouteRecovery> {
+  const adoption = await adoptExistingRecords(options);
+  const ports: PortRestored[] = [];
+  for (const adopted of adoption.adopted) {
+    if (adopted.basis !== 'recovered') continue;
+    const port = options.routes.find(adopted.hostname)?.targetPort ?? null;
+    if (port === null) continue;
+    const held = options.ports.list(adopted.owner).some((allocation) => allocation.port === port);
+    let outcome: PortRestored['outcome'] = 'held';
+    if (!held) {
+      try {
+        options.ports.allocate(adopted.owner, `recovered with ${adopted.hostname}`, port);
+        outcome = 'allocated';
+      } catch (error) {
+        // Out of the project's range, taken by another, or a project no longer configured: the orphan scan tells the owner.
+        outcome = toErrorShape(error).message;
+      }
+    }
+    ports.push({ hostname: adopted.hostname, project: adopted.owner, port, outcome });
+  }
+  return { adoption, ports };
+}
 
 /** The managed rules config.yml holds now (none when there is no file, or it does not parse). */
 export function managedRulesOnDisk(configPath: string): Map<string, ManagedRuleOnDisk> {
@@ -49,6 +94,8 @@ export interface RecoveryReport {
   /** Rows in the ledger before the run. */
   ledgerBefore: number;
   recovered: RecoveredRoute[];
+  /** The ports of the recovered routes, allocated to their projects again (or why not). */
+  ports: PortRestored[];
   /** Records found and left alone (already in the ledger), with the reason. */
   skipped: { hostname: string; reason: string }[];
   /** Managed rules of config.yml for hostnames still not in the ledger (no record carries our marker): dropped at the next render. */
@@ -63,6 +110,8 @@ export interface RecoverLedgerOptions {
   provider: Pick<CloudflareProvider, 'listZones' | 'findTunnelCnames' | 'tunnelTarget'>;
   defaultZone: string;
   adoptOwner: string;
+  /** The projects and their port ranges (config.projects). */
+  projects: ProjectRange[];
   managedRules: ReadonlyMap<string, ManagedRuleOnDisk>;
   dryRun?: boolean;
   now?: () => number;
@@ -83,9 +132,10 @@ export async function recoverLedger(options: RecoverLedgerOptions): Promise<Reco
   try {
     const zones = new ZoneDirectory({ listZones: () => options.provider.listZones(), domains, defaultZone: options.defaultZone, now });
     const refreshed = await zones.refresh();
-    const adoption = await adoptExistingRecords({
+    const { adoption, ports } = await recoverRoutes({
       provider: options.provider,
       routes,
+      ports: new PortManager(new PortsRepository(db), options.projects, now),
       zones: refreshed.zones,
       adoptOwner: options.adoptOwner,
       managedRules: options.managedRules,
@@ -107,6 +157,7 @@ export async function recoverLedger(options: RecoverLedgerOptions): Promise<Reco
       databasePath: options.databasePath,
       ledgerBefore,
       recovered,
+      ports,
       skipped: adoption.skipped,
       rulesWithoutRecord: [...options.managedRules.keys()].filter((hostname) => routes.find(hostname) === undefined).sort(),
       scannedZones: adoption.scannedZones,
@@ -149,6 +200,7 @@ export async function recoverFromConfig(config: Config, options: { dryRun?: bool
         provider,
         defaultZone: config.tunnel.defaultZone,
         adoptOwner: config.cloudflare.adoptOwner,
+        projects: config.projects,
         managedRules: managedRulesOnDisk(config.cloudflared.configPath),
         dryRun,
       });
@@ -179,6 +231,11 @@ export function formatRecovery(report: RecoveryReport): string {
   const projectWidth = Math.max(7, ...report.recovered.map((route) => route.project.length));
   for (const route of report.recovered) {
     lines.push(`  ${route.hostname.padEnd(width)}  ${route.project.padEnd(projectWidth)}  ${(route.target ?? '-').padEnd(24)}  ${route.status} (${why[route.basis]})`);
+  }
+  const allocated = report.ports.filter((port) => port.outcome === 'allocated');
+  if (allocated.length > 0) lines.push(`ports allocated again: ${allocated.map((port) => `${port.port} to ${port.project}`).join(', ')}`);
+  for (const port of report.ports.filter((entry) => entry.outcome !== 'allocated' && entry.outcome !== 'held')) {
+    lines.push(`port ${port.port} of ${port.hostname} not allocated again: ${port.outcome}`);
   }
   if (report.skipped.length > 0) lines.push(`left alone: ${report.skipped.length} record(s) already in the ledger`);
   if (report.rulesWithoutRecord.length > 0) {

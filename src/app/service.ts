@@ -12,7 +12,6 @@ import { orphansMachine, type OrphanScanOutput } from '../../machines/orphans.ma
 import type { IngressEmitted } from '../../machines/ingress.machine.ts';
 import type { TopologyEmitted } from '../../machines/topology.machine.ts';
 import type { ZonesEmitted } from '../../machines/zones.machine.ts';
-import { adoptExistingRecords } from '../cloudflare/adoption.ts';
 import { ZoneDirectory } from '../cloudflare/zones.ts';
 import { ConfigDocument } from '../cloudflared/config-document.ts';
 import { probeTunnelHealth, type HealthSample } from '../cloudflared/health-probe.ts';
@@ -55,7 +54,7 @@ import { EventBus } from './event-bus.ts';
 import { machinesVersion } from './machine-version.ts';
 import { createProcessDriver } from './process-driver-factory.ts';
 import { dueForRemoval, scanOrphans, type OrphanPolicy } from './orphans.ts';
-import { managedRulesOnDisk } from './recover.ts';
+import { managedRulesOnDisk, recoverRoutes } from './recover.ts';
 import { provideRouteEffects } from './route-effects.ts';
 import { RouteRunner } from './route-runner.ts';
 import { startSandboxEnvironment, writeSandboxFile, type SandboxEnvironment, type SandboxFile } from './sandbox-mode.ts';
@@ -318,14 +317,18 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         refreshZones: fromPromise<RefreshOutput, { adopt: boolean }>(async ({ input }) => {
           const refreshed = await zones.refresh();
           const adopted = input.adopt
-            ? await adoptExistingRecords({
-                provider,
-                routes,
-                zones: zones.list(),
-                adoptOwner: config.cloudflare.adoptOwner,
-                // A lost ledger: routes whose record carries our marker and whose managed rule is still in config.yml come back as they were.
-                managedRules: rulesAtBoot,
-              })
+            ? (
+                await recoverRoutes({
+                  provider,
+                  routes,
+                  ports,
+                  zones: zones.list(),
+                  adoptOwner: config.cloudflare.adoptOwner,
+                  // A lost ledger: routes whose record carries our marker and whose managed rule is still in config.yml
+                  // come back as they were, their ports allocated to their projects again.
+                  managedRules: rulesAtBoot,
+                })
+              ).adoption
             : { adopted: [] as { hostname: string }[] };
           return {
             zones: refreshed.zones.length,
