@@ -35,6 +35,9 @@ Commands:
   migrate                     create or upgrade the database, then exit
   backup [--out FILE]         an online copy of the database (default: <dataDir>/backups/…), service running or not
   restore FILE                put a backup in place of the database (service stopped; the current one is kept)
+  recover [--dry-run] [--json]
+                              rebuild the route ledger from the ownership markers in Cloudflare and the
+                              managed rules in config.yml (service stopped); only adds missing rows
   doctor [--json]             check what serve needs (data dir, token and its permissions, API,
                               clock, credentials, cloudflared, addresses, Docker, git); exit 1 on a problem
   config history [--limit N]  the versions of config.yml kept in git
@@ -69,6 +72,7 @@ const COMMON_OPTIONS = {
   config: { type: 'string' },
   'data-dir': { type: 'string' },
   json: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
   limit: { type: 'string' },
   format: { type: 'string' },
   out: { type: 'string' },
@@ -98,6 +102,7 @@ const OPTIONS_OF: Record<string, readonly (keyof typeof COMMON_OPTIONS)[]> = {
   doctor: ['json'],
   backup: ['out'],
   restore: [],
+  recover: ['json', 'dry-run'],
   call: ['as', 'token', 'url'],
   config: ['json', 'limit'],
   token: [],
@@ -153,6 +158,18 @@ async function runningService(config: Config): Promise<number | null> {
   if (!existsSync(file)) return null;
   const pid = Number(readFileSync(file, 'utf8').trim());
   return Number.isInteger(pid) && pid > 0 && pid !== process.pid && isProcessRunning(pid) ? pid : null;
+}
+
+/** Commands that replace or rebuild what the service writes refuse while it runs: it is the only writer. */
+async function requireServiceStopped(config: Config, why: string): Promise<void> {
+  const running = await runningService(config);
+  if (running === null) return;
+  throw new TunnelManagerError({
+    code: 'INPUT_INVALID',
+    message: `The service (pid ${running}) is running on ${config.dataDir}: ${why}.`,
+    fix: `Stop it first (systemctl stop tunnel-manager, or kill -TERM ${running}), run this again, then start it.`,
+    details: { pid: running, dataDir: config.dataDir },
+  });
 }
 
 async function serve(options: Options): Promise<number> {
@@ -458,15 +475,7 @@ export async function main(argv: string[]): Promise<number> {
         const file = rest[0];
         if (file === undefined) throw new UsageError('usage: tunnel-manager restore FILE (a file written by `tunnel-manager backup`)');
         const config = await configFrom(options);
-        const running = await runningService(config);
-        if (running !== null) {
-          throw new TunnelManagerError({
-            code: 'INPUT_INVALID',
-            message: `The service (pid ${running}) is running on ${config.dataDir}: a database cannot be replaced under it.`,
-            fix: `Stop it first (systemctl stop tunnel-manager, or kill -TERM ${running}), restore, then start it again.`,
-            details: { pid: running, dataDir: config.dataDir },
-          });
-        }
+        await requireServiceStopped(config, 'a database cannot be replaced under it');
         const [{ restoreDatabase }, { loadMigrations }] = await Promise.all([import('./store/backup.ts'), import('./store/migrations.ts')]);
         const latest = Math.max(...loadMigrations().map((migration) => migration.version));
         const started = performance.now();
@@ -475,6 +484,15 @@ export async function main(argv: string[]): Promise<number> {
           `restored ${config.databasePath} from ${resolve(file)} (${restored.routes} routes, ${Math.round(performance.now() - started)} ms)` +
             (restored.keptAs ? `; the previous database is kept as ${restored.keptAs}` : ''),
         );
+        return EXIT.ok;
+      }
+      case 'recover': {
+        if (rest.length > 0) throw new UsageError('usage: tunnel-manager recover [--dry-run] [--json]');
+        const config = await configFrom(options);
+        await requireServiceStopped(config, 'the ledger cannot be rebuilt under it (it is the only writer of the routes)');
+        const { recoverFromConfig, formatRecovery } = await import('./app/recover.ts');
+        const report = await recoverFromConfig(config, { dryRun: options['dry-run'] === true });
+        print(options.json ? JSON.stringify(report, null, 2) : formatRecovery(report));
         return EXIT.ok;
       }
       case 'token':

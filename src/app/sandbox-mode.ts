@@ -95,10 +95,19 @@ function previousTokens(file: string): Record<string, string> {
   }
 }
 
-export async function startSandboxEnvironment(config: Config, options: { edgeListen?: string; logger?: Logger } = {}): Promise<SandboxEnvironment> {
+/**
+ * The sandbox's Cloudflare API emulator alone, on the account state kept in the data directory (what `serve` and an
+ * offline command such as `recover` both see).
+ */
+export async function startSandboxEmulator(config: Config): Promise<CloudflareEmulator> {
   const sandboxDir = join(config.dataDir, 'sandbox');
   mkdirSync(sandboxDir, { recursive: true });
-  const emulator = await startCloudflareEmulator({ host: '127.0.0.1', port: 0, statePath: join(sandboxDir, 'cloudflare.json') });
+  return startCloudflareEmulator({ host: '127.0.0.1', port: 0, statePath: join(sandboxDir, 'cloudflare.json') });
+}
+
+export async function startSandboxEnvironment(config: Config, options: { edgeListen?: string; logger?: Logger } = {}): Promise<SandboxEnvironment> {
+  const sandboxDir = join(config.dataDir, 'sandbox');
+  const emulator = await startSandboxEmulator(config);
   const edge = await startStandinEdge({ listen: options.edgeListen ?? DEFAULT_EDGE_LISTEN });
   const sandboxFile = join(config.dataDir, 'sandbox.json');
   const kept = previousTokens(sandboxFile);

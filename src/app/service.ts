@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { fromPromise, waitFor, type AnyActorRef } from 'xstate';
@@ -12,13 +12,9 @@ import { orphansMachine, type OrphanScanOutput } from '../../machines/orphans.ma
 import type { IngressEmitted } from '../../machines/ingress.machine.ts';
 import type { TopologyEmitted } from '../../machines/topology.machine.ts';
 import type { ZonesEmitted } from '../../machines/zones.machine.ts';
-import { adoptExistingRecords } from '../cloudflare/adoption.ts';
-import { createCloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
-import { RateLimiter } from '../cloudflare/rate-limiter.ts';
 import { ZoneDirectory } from '../cloudflare/zones.ts';
 import { ConfigDocument } from '../cloudflared/config-document.ts';
 import { probeTunnelHealth, type HealthSample } from '../cloudflared/health-probe.ts';
-import { managedRulesIn } from '../cloudflared/ingress-render.ts';
 import { provideIngressMachine, type IngressActor } from '../cloudflared/ingress-runtime.ts';
 import { IngressService } from '../cloudflared/ingress-service.ts';
 import type { ProcessDriver } from '../cloudflared/process-driver.ts';
@@ -34,7 +30,6 @@ import { PrincipalDirectory } from '../mcp/principal.ts';
 import { startMcpStdio } from '../mcp/stdio-server.ts';
 import { hashToken } from '../mcp/token.ts';
 import { PortManager } from '../ports/port-manager.ts';
-import { SecretsManager } from '../secrets/secrets-manager.ts';
 import { ActorRepository } from '../store/actor-repository.ts';
 import { AuditRepository } from '../store/audit-repository.ts';
 import { openDatabase, type Database } from '../store/database.ts';
@@ -48,6 +43,7 @@ import { createBackend, waitForTunnelRunning, type ServiceBackend } from './back
 import { backupDir, startBackupSchedule } from './backup-schedule.ts';
 import { startAnswerWatch } from './service-answer-watch.ts';
 import { startLabelRoutes, type LabelRoutes } from './label-routes.ts';
+import { cloudflareProviderFor } from './cloudflare-access.ts';
 import { startHealthServer } from './health-server.ts';
 import { createManagerMetrics, statusClass } from './metrics.ts';
 import { startRetention } from './retention.ts';
@@ -60,11 +56,12 @@ import { EventBus } from './event-bus.ts';
 import { machinesVersion } from './machine-version.ts';
 import { createProcessDriver } from './process-driver-factory.ts';
 import { dueForRemoval, scanOrphans, type OrphanPolicy } from './orphans.ts';
+import { managedRulesOnDisk, recoverRoutes } from './recover.ts';
 import { provideRouteEffects } from './route-effects.ts';
 import { RouteRunner } from './route-runner.ts';
 import { startSandboxEnvironment, writeSandboxFile, type SandboxEnvironment, type SandboxFile } from './sandbox-mode.ts';
 import { provideTunnelEffects } from './tunnel-effects.ts';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 
 export function supervisorSettingsFrom(config: Config): SupervisorSettings {
   return {
@@ -149,7 +146,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     const routes = new RoutesRepository(db);
     // The managed rules config.yml holds before anything renders it again: with a lost ledger (no row at all), they
     // and the records' ownership markers are what the first zone refresh recovers the routes from.
-    const rulesAtBoot = routes.list().length === 0 ? managedRulesIn(existsSync(config.cloudflared.configPath) ? readFileSync(config.cloudflared.configPath, 'utf8') : null) : new Map();
+    const rulesAtBoot = routes.list().length === 0 ? managedRulesOnDisk(config.cloudflared.configPath) : new Map();
     const domains = new DomainsRepository(db);
     const events = new EventsRepository(db);
     const audit = new AuditRepository(db);
@@ -166,14 +163,8 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     // ── Cloudflare (or the sandbox's emulator and edge) ──────────────────────────
     const sandbox = mode === 'sandbox' ? await startSandboxEnvironment(config, { ...(options.edgeListen ? { edgeListen: options.edgeListen } : {}), logger }) : null;
     if (sandbox) cleanups.push(() => sandbox.close());
-    const secrets = new SecretsManager({ secretsDir: join(config.dataDir, 'secrets') });
-    const apiToken = sandbox ? sandbox.apiToken : secrets.require(config.cloudflare.apiTokenSecret);
-    const provider = createCloudflareProvider({
-      ...(sandbox ? { apiBaseUrl: sandbox.apiBaseUrl } : config.cloudflare.apiBaseUrl ? { apiBaseUrl: config.cloudflare.apiBaseUrl } : {}),
-      apiToken,
-      accountId: config.cloudflare.accountId,
-      tunnelId: config.tunnel.id,
-      rateLimiter: new RateLimiter({ limit: config.cloudflare.requestsPerFiveMinutes }),
+    const provider = cloudflareProviderFor(config, {
+      sandbox,
       onResponse: (method, status, durationMs) => metrics.cloudflareRequest(method, status === null ? 'network' : statusClass(status), durationMs),
     });
     const zones = new ZoneDirectory({ listZones: () => provider.listZones(), domains, defaultZone: config.tunnel.defaultZone });
@@ -328,14 +319,18 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         refreshZones: fromPromise<RefreshOutput, { adopt: boolean }>(async ({ input }) => {
           const refreshed = await zones.refresh();
           const adopted = input.adopt
-            ? await adoptExistingRecords({
-                provider,
-                routes,
-                zones: zones.list(),
-                adoptOwner: config.cloudflare.adoptOwner,
-                // A lost ledger: routes whose record carries our marker and whose managed rule is still in config.yml come back as they were.
-                managedRules: rulesAtBoot,
-              })
+            ? (
+                await recoverRoutes({
+                  provider,
+                  routes,
+                  ports,
+                  zones: zones.list(),
+                  adoptOwner: config.cloudflare.adoptOwner,
+                  // A lost ledger: routes whose record carries our marker and whose managed rule is still in config.yml
+                  // come back as they were, their ports allocated to their projects again.
+                  managedRules: rulesAtBoot,
+                })
+              ).adoption
             : { adopted: [] as { hostname: string }[] };
           return {
             zones: refreshed.zones.length,

@@ -48,6 +48,9 @@ describe('the ledger lost', () => {
     await settled(second);
     for (const route of published) {
       expect(second.backend.findRoute(route.hostname)).toMatchObject({ status: 'active', project: route.project, service: route.target, dnsCreated: true });
+      // The port allocations were in the lost database too: the recovered route's port is its project's again.
+      const port = second.backend.findRoute(route.hostname)?.targetPort ?? null;
+      expect(second.backend.ports.list(route.project).map((allocation) => allocation.port)).toContain(port);
       expect((await viaEdge(second.sandboxInfo!.edgeUrl, route.hostname)).status, route.hostname).toBe(200);
     }
     expect(readFileSync(join(dirname(env.config.cloudflared.configPath), 'config.yml'), 'utf8')).toContain('consilio-kept.153.se');
