@@ -6,6 +6,7 @@ import type { PortManager } from '../ports/port-manager.ts';
 import type { RoutesRepository } from '../store/routes-repository.ts';
 import type { ServiceBackend } from './backend.ts';
 import type { EventBus } from './event-bus.ts';
+import { startRounds } from './rounds.ts';
 
 /**
  * Routes declared by Docker labels, the convention of Traefik and caddy-docker-proxy:
@@ -85,8 +86,6 @@ export function startLabelRoutes(options: LabelRoutesOptions): LabelRoutes {
   const refused = new Map<string, string>();
   /** hostname → when its container was first seen gone. */
   const goneSince = new Map<string, number>();
-  let running: Promise<void> | null = null;
-  let again = false;
 
   function projectFor(declared: DeclaredRoute): string {
     if (declared.port === null || !Number.isInteger(declared.port) || declared.port < 1 || declared.port > 65_535) {
@@ -186,30 +185,6 @@ export function startLabelRoutes(options: LabelRoutesOptions): LabelRoutes {
     await release(present);
   }
 
-  const reconcile = (): Promise<void> => {
-    if (running !== null) {
-      again = true;
-      return running;
-    }
-    running = (async () => {
-      await Promise.resolve();
-      try {
-        do {
-          again = false;
-          try {
-            await round();
-          } catch (error) {
-            options.logger.error({ err: error }, 'route labels could not be reconciled; trying again at the next change or round');
-          }
-        } while (again);
-      } finally {
-        running = null;
-      }
-    })();
-    return running;
-  };
-
-  const timer = setInterval(() => void reconcile(), options.intervalMs);
-  timer.unref();
-  return { reconcile, stop: () => clearInterval(timer) };
+  const rounds = startRounds(round, { intervalMs: options.intervalMs, logger: options.logger, what: 'reconciling route labels' });
+  return { reconcile: rounds.runNow, stop: rounds.stop };
 }

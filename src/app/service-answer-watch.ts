@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { ConnectivityReport } from '../docker/connectivity-check.ts';
 import type { Route, RoutesRepository } from '../store/routes-repository.ts';
 import type { EventBus } from './event-bus.ts';
+import { startRounds } from './rounds.ts';
 
 /**
  * Routes published ahead of their service (`tunnel_request_cname` with `publishAhead`) are checked every
@@ -29,7 +30,6 @@ export interface AnswerWatch {
 
 export function startAnswerWatch(options: AnswerWatchOptions): AnswerWatch {
   const now = options.now ?? Date.now;
-  let round: Promise<void> | null = null;
 
   async function checkRoute(route: Route): Promise<void> {
     if (route.service === null || route.awaitingServiceSince === null) return;
@@ -66,22 +66,11 @@ export function startAnswerWatch(options: AnswerWatchOptions): AnswerWatch {
     }
   }
 
-  const runOnce = (): Promise<void> => {
-    if (round === null) {
-      round = (async () => {
-        // Yield first: a round with nothing to check would otherwise end before `round` is even assigned.
-        await Promise.resolve();
-        try {
-          for (const route of options.routes.awaitingService()) await checkRoute(route);
-        } finally {
-          round = null;
-        }
-      })();
-    }
-    return round;
-  };
-
-  const timer = setInterval(() => void runOnce(), options.intervalMs);
-  timer.unref();
-  return { runOnce, stop: () => clearInterval(timer) };
+  const rounds = startRounds(
+    async () => {
+      for (const route of options.routes.awaitingService()) await checkRoute(route);
+    },
+    { intervalMs: options.intervalMs, logger: options.logger, what: 'checking routes published ahead of their service' },
+  );
+  return { runOnce: rounds.runNow, stop: rounds.stop };
 }
