@@ -359,7 +359,7 @@ async function call(positionals: string[], options: Options): Promise<number> {
 }
 
 async function token(positionals: string[]): Promise<number> {
-  const { generateToken, hashToken } = await import('./mcp/token.ts');
+  const { generateToken, hashToken } = await import('./secrets/token.ts');
   if (positionals[0] === 'new') {
     const value = generateToken();
     print(`token: ${value}\ntokenHash: ${hashToken(value)}`);

@@ -15,7 +15,7 @@ import { checkConnectivity, type ConnectivityReport } from '../docker/connectivi
 import { gatherPortEvidence } from '../docker/port-evidence.ts';
 import { detectListenAddress } from '../docker/listen-address.ts';
 import { locateService, type ServiceLocation } from '../docker/service-location.ts';
-import type { Topology } from '../docker/topology-model.ts';
+import type { Topology } from '../topology-model.ts';
 import { selectTarget, targetUnreachableError, type TargetChosen, type TargetSelection } from '../docker/target-selection.ts';
 import { topologyToMermaid } from '../docker/topology-diagram.ts';
 import type { TopologyTracker } from '../docker/topology-tracker.ts';

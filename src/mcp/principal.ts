@@ -1,5 +1,5 @@
 import { TunnelManagerError } from '../errors.ts';
-import { tokenMatches } from './token.ts';
+import { tokenMatches } from '../secrets/token.ts';
 
 /** Who is calling: always derived from the transport (bearer token, or fixed at launch for stdio), never from arguments. */
 export interface Principal {

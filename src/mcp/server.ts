@@ -13,7 +13,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { redact } from '../secrets/redact.ts';
+import { redact } from '../redact.ts';
 import { TunnelManagerError, toErrorShape, type ErrorShape } from '../errors.ts';
 import type { EventRow } from '../store/events-repository.ts';
 import type { McpBackend, Progress } from './backend.ts';
