@@ -1,5 +1,5 @@
 import type { EventRow } from '../store/events-repository.ts';
-import type { Principal } from './principal.ts';
+import type { Principal } from '../contract/principal.ts';
 
 /** The `project` of an event that concerns everyone. */
 export const BROADCAST = '*';

@@ -1,7 +1,7 @@
 import { TunnelManagerError } from '../errors.ts';
 import type { EventRow } from '../store/events-repository.ts';
-import type { McpBackend } from './backend.ts';
-import type { Principal } from './principal.ts';
+import type { McpBackend } from '../contract/backend.ts';
+import type { Principal } from '../contract/principal.ts';
 import { routeView } from './tools/route-tools.ts';
 
 /**

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
-import type { McpBackend, Progress } from './backend.ts';
-import type { Principal } from './principal.ts';
+import type { McpBackend, Progress } from '../contract/backend.ts';
+import type { Principal } from '../contract/principal.ts';
 
 export interface ToolContext {
   principal: Principal;

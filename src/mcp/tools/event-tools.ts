@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { eventFor } from '../event-scope.ts';
 import { defineTool } from '../tool-definition.ts';
-import { describedObject } from './arguments.ts';
+import { describedObject } from '../../contract/arguments.ts';
 
 export const getEvents = defineTool({
   name: 'tunnel_get_events',

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { TunnelManagerError } from '../../errors.ts';
-import type { Principal } from '../principal.ts';
+import type { Principal } from '../../contract/principal.ts';
 import { defineTool } from '../tool-definition.ts';
-import { describedObject, portArgument as port } from './arguments.ts';
+import { describedObject, portArgument as port } from '../../contract/arguments.ts';
 
 const allocation = describedObject(
   { port: z.number(), project: z.string(), purpose: z.string(), allocatedAt: z.string() },
