@@ -13,6 +13,7 @@ export const checkConnectivity = defineTool({
   output: connectivitySchema,
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   access: 'any',
+  resource: (args) => ({ kind: 'port', port: args.targetPort }),
   auditTarget: (args) => String(args.targetPort),
   handler: (args, { backend, principal }) => backend.checkConnectivity(principal, args.targetPort),
 });
@@ -27,6 +28,7 @@ export const recommendConfig = defineTool({
   output: connectivitySchema,
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   access: 'any',
+  resource: (args) => ({ kind: 'port', port: args.targetPort }),
   auditTarget: (args) => String(args.targetPort),
   handler: (args, { backend, principal }) => backend.recommendConfig(principal, args.targetPort),
 });

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { TunnelManagerError } from '../../errors.ts';
 import type { Route } from '../../store/routes-repository.ts';
 import { defineTool } from '../tool-definition.ts';
 import { describedObject } from '../../contract/arguments.ts';
@@ -86,6 +85,7 @@ export const deleteCname = defineTool({
   output: deleteResultSchema,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
   access: 'any',
+  resource: (args) => ({ kind: 'route', hostname: args.hostname }),
   auditTarget: (args) => args.hostname,
   handler: (args, { backend, principal, progress }) => backend.deleteCname(principal, args.hostname, progress ? { progress } : {}),
 });
@@ -114,16 +114,13 @@ export const listCnames = defineTool({
   ),
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   access: 'any',
-  handler: (args, { backend, principal }) => {
-    if (args.project !== undefined && args.project !== principal.project && principal.role !== 'ms') {
-      throw new TunnelManagerError({
-        code: 'FORBIDDEN',
-        message: `${principal.project} may not list the routes of ${args.project}.`,
-        fix: 'Leave `project` out to list your own routes.',
-        details: { project: args.project },
-      });
-    }
-    const project = principal.role === 'ms' ? args.project : principal.project;
+  resource: (args) => ({
+    kind: 'project',
+    project: args.project,
+    mode: 'read',
+    refusal: { doing: 'list the routes of', fix: 'Leave `project` out to list your own routes.' },
+  }),
+  handler: (args, { backend, project }) => {
     const page = backend.pageRoutes({ project, after: args.cursor ?? '', limit: args.limit });
     const routes = page.routes.map(routeView);
     const last = routes.at(-1);
