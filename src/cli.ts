@@ -184,7 +184,7 @@ async function serve(options: Options): Promise<number> {
       details: { pid: other, dataDir: config.dataDir },
     });
   }
-  const [{ createLogger, prettyDestination, resolveLogFormat }, { startService }] = await Promise.all([import('./app/logger.ts'), import('./app/service.ts')]);
+  const [{ createLogger, prettyDestination, resolveLogFormat }, { startMcpService }] = await Promise.all([import('./app/logger.ts'), import('./mcp/service.ts')]);
   const pretty = resolveLogFormat(config.logging.format, process.stderr.isTTY === true) === 'pretty';
   const logger = createLogger({ level: config.logging.level, ...(pretty ? { destination: prettyDestination() } : {}) });
   logger.info({ config: config.source ?? 'embedded defaults', dataDir: config.dataDir }, 'tunnel-manager starting');
@@ -199,7 +199,7 @@ async function serve(options: Options): Promise<number> {
     stopDuringBoot ??= signal;
   };
   for (const signal of STOP_SIGNALS) process.on(signal, (received: NodeJS.Signals) => onStop(received));
-  const service = await startService(config, {
+  const service = await startMcpService(config, {
     logger,
     ...(options.listen ? { mcpListen: options.listen } : {}),
     ...(options['edge-listen'] ? { edgeListen: options['edge-listen'] } : {}),
@@ -376,7 +376,7 @@ async function call(positionals: string[], options: Options): Promise<number> {
 }
 
 async function token(positionals: string[]): Promise<number> {
-  const { generateToken, hashToken } = await import('./mcp/token.ts');
+  const { generateToken, hashToken } = await import('./secrets/token.ts');
   if (positionals[0] === 'new') {
     const value = generateToken();
     print(`token: ${value}\ntokenHash: ${hashToken(value)}`);

@@ -15,13 +15,17 @@ import { checkConnectivity, type ConnectivityReport } from '../docker/connectivi
 import { gatherPortEvidence } from '../docker/port-evidence.ts';
 import { detectListenAddress } from '../docker/listen-address.ts';
 import { locateService, type ServiceLocation } from '../docker/service-location.ts';
-import type { Topology } from '../docker/topology-model.ts';
+import type { Topology } from '../topology-model.ts';
 import { selectTarget, targetUnreachableError, type TargetChosen, type TargetSelection } from '../docker/target-selection.ts';
 import { topologyToMermaid } from '../docker/topology-diagram.ts';
 import type { TopologyTracker } from '../docker/topology-tracker.ts';
 import { TunnelManagerError, type ErrorCode } from '../errors.ts';
-import type { CnameRequest, CnameResult, ConnectivityView, DeleteResult, McpBackend, MetricsView, CallHooks, RollbackView, TopologyView } from '../mcp/backend.ts';
-import type { Principal } from '../mcp/principal.ts';
+import type { RollbackView } from '../contract/admin.ts';
+import type { CallHooks, McpBackend } from '../contract/backend.ts';
+import type { ConnectivityView, TopologyView } from '../contract/network.ts';
+import type { Principal } from '../contract/principal.ts';
+import type { CnameRequest, CnameResult, DeleteResult, OrphanScanResult } from '../contract/routes.ts';
+import type { MetricsView, TunnelStatus } from '../contract/status.ts';
 import type { PortManager } from '../ports/port-manager.ts';
 import type { AuditRepository } from '../store/audit-repository.ts';
 import type { DomainsRepository } from '../store/domains-repository.ts';
@@ -35,8 +39,7 @@ import type { EventBus } from './event-bus.ts';
 import { hostnameProblems, requestedHostname } from './hostname.ts';
 import { readInspection } from './inspection.ts';
 import type { RouteRunner } from './route-runner.ts';
-import { statusOf, type TunnelStatus } from './status.ts';
-import type { OrphanScanResult } from './orphans.ts';
+import { statusOf } from './status.ts';
 import type { OrphansEmitted } from '../../machines/orphans.machine.ts';
 import { askActor, supervisorChild } from './supervisor-children.ts';
 import { stateToString } from './transition-recorder.ts';
@@ -230,7 +233,6 @@ export function createBackend(options: BackendOptions): ServiceBackend {
     `${report.method} check ${report.vantage}: ${report.steps.map((s) => `${s.step} ${s.ok ? 'ok' : 'failed'} (${s.detail})`).join(', ') || report.error}`;
 
   async function connectivity(principal: Principal, port: number): Promise<ConnectivityView> {
-    if (principal.role !== 'ms') ports.assertOwned(principal.project, port);
     const { selection, cloudflared } = await choose(port, principal.role === 'ms' ? null : principal.project);
     if (!selection.ok) {
       return {
@@ -431,7 +433,7 @@ export function createBackend(options: BackendOptions): ServiceBackend {
       return { ...base, dryRun: false, timings: output.timings, dnsRecordId: output.dnsRecordId, commit: output.commit };
     },
 
-    async deleteCname(principal: Principal, asGiven: string, hooks: CallHooks = {}): Promise<DeleteResult> {
+    async deleteCname(_principal: Principal, asGiven: string, hooks: CallHooks = {}): Promise<DeleteResult> {
       // Errors about the argument quote it as given; everything else uses the ledger's lower-case name.
       const hostname = asGiven.toLowerCase();
       const route = routes.find(hostname);
@@ -452,14 +454,6 @@ export function createBackend(options: BackendOptions): ServiceBackend {
           message: `There is no route ${hostname}.`,
           fix: 'List your routes with tunnel_list_cnames.',
           details: { hostname },
-        });
-      }
-      if (route.project !== principal.project && principal.role !== 'ms') {
-        throw new TunnelManagerError({
-          code: 'ROUTE_NOT_OWNED',
-          message: `${asGiven} belongs to ${route.project}, not to ${principal.project}.`,
-          fix: 'You can delete only your own routes (tunnel_list_cnames lists them). Ask the meta-supervisor if this one must go.',
-          details: { hostname: asGiven, owner: route.project },
         });
       }
       // A delete that left the row `deleting` with no saga (its DNS record could not be deleted) may be retried.

@@ -1,25 +1,12 @@
 import type { Database } from 'better-sqlite3';
-import { ActorRepository, type TransitionRow } from '../store/actor-repository.ts';
+import type { InspectionReport } from '../contract/admin.ts';
+import { ActorRepository } from '../store/actor-repository.ts';
 import { SUPERVISOR_ACTOR_ID } from './durable-supervisor.ts';
 import { stateToString } from './transition-recorder.ts';
 
-export interface ActorView {
-  /** Path in the actor tree, e.g. `supervisor/tunnel`. */
-  path: string;
-  state: string;
-  status: string;
-  /** The context that matters to an operator (settings and bulky fields left out). */
-  context: Record<string, unknown>;
-  /** Running effects (promise and callback actors) invoked by this actor, by id. */
-  effects: string[];
-}
-
-export interface InspectionReport {
-  snapshotAt: string | null;
-  machineVersion: string | null;
-  actors: ActorView[];
-  transitions: (TransitionRow & { time: string })[];
-}
+export type { InspectionReport };
+/** One actor of the tree as supervisor_inspect shows it. */
+export type ActorView = InspectionReport['actors'][number];
 
 interface PersistedNode {
   value?: unknown;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { PROJECT_LABEL } from '../docker/service-location.ts';
-import type { DockerContainer, Topology } from '../docker/topology-model.ts';
+import type { DockerContainer, Topology } from '../topology-model.ts';
 import { TunnelManagerError, toErrorShape } from '../errors.ts';
 import type { PortManager } from '../ports/port-manager.ts';
 import type { RoutesRepository } from '../store/routes-repository.ts';

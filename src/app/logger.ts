@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { destination, pino, type DestinationStream, type Logger } from 'pino';
-import { redact, redactString } from '../secrets/redact.ts';
+import { redact, redactString } from '../redact.ts';
 
 export type { Logger } from 'pino';
 

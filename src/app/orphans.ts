@@ -20,19 +20,13 @@
  */
 import type { CloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
 import { classifyRecord } from '../cloudflare/ownership-marker.ts';
+import type { OrphanScanResult } from '../contract/routes.ts';
 import { toErrorShape } from '../errors.ts';
 import type { PortAllocation } from '../store/ports-repository.ts';
-import type { OrphanReason, Route, RoutesRepository } from '../store/routes-repository.ts';
+import type { Route, RoutesRepository } from '../store/routes-repository.ts';
 
-export interface OrphanFinding {
-  hostname: string;
-  project: string;
-  reason: OrphanReason;
-  /** What is wrong, in plain words. */
-  detail: string;
-  /** What to do about it. */
-  fix: string;
-}
+/** One orphaned route: what is wrong (`detail`) and what to do about it (`fix`). */
+export type OrphanFinding = Omit<OrphanScanResult['orphans'][number], 'since'>;
 
 export interface OrphanPolicy {
   /** Hours after which the routes of a removed project are removed; null: never automatically. */
@@ -103,20 +97,7 @@ export function classifyRoute(
   return null;
 }
 
-export interface OrphanScanResult {
-  at: number;
-  /** Settled routes looked at. */
-  routes: number;
-  /** Zones whose tunnel CNAMEs were listed for the record check. */
-  zonesChecked: string[];
-  orphans: (OrphanFinding & { since: string })[];
-  /** Hostnames that became orphans in this scan (their owners were told). */
-  newlyOrphaned: string[];
-  /** Hostnames that were orphans and no longer are. */
-  resolved: string[];
-  /** Records marked as ours, on our tunnel, with no row in the ledger: reported, never deleted. */
-  unledgered: { hostname: string; zone: string; recordId: string; owner: string; fix: string }[];
-}
+export type { OrphanScanResult };
 
 export interface OrphanScanDeps {
   routes: RoutesRepository;

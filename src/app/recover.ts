@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { adoptExistingRecords, type AdoptionOptions, type AdoptionReport } from '../cloudflare/adoption.ts';
+import { adoptExistingRecords, type AdoptionOptions, type AdoptionReport } from './adoption.ts';
 import type { CloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
 import { ZoneDirectory } from '../cloudflare/zones.ts';
 import { managedRulesIn, type ManagedRuleOnDisk } from '../cloudflared/ingress-render.ts';

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { startCloudflareEmulator, type CloudflareEmulator } from '../sandbox/cloudflare-emulator/index.ts';
 import { startStandinEdge, type StandinEdge } from '../sandbox/standin-cloudflared/edge.ts';
-import { generateToken } from '../mcp/token.ts';
+import { generateToken } from '../secrets/token.ts';
 import type { Config } from './config.ts';
 
 /**

@@ -14,7 +14,8 @@ import type { TopologyEmitted } from '../../machines/topology.machine.ts';
 import type { ZonesEmitted } from '../../machines/zones.machine.ts';
 import { ZoneDirectory } from '../cloudflare/zones.ts';
 import { ConfigDocument } from '../cloudflared/config-document.ts';
-import { probeTunnelHealth, type HealthSample } from '../cloudflared/health-probe.ts';
+import { probeTunnelHealth } from '../cloudflared/health-probe.ts';
+import type { HealthSample } from '../health-sample.ts';
 import { provideIngressMachine, type IngressActor } from '../cloudflared/ingress-runtime.ts';
 import { IngressService } from '../cloudflared/ingress-service.ts';
 import type { ProcessDriver } from '../cloudflared/process-driver.ts';
@@ -25,10 +26,6 @@ import { detectTargetDrift } from '../docker/topology-drift.ts';
 import { changeSetOf, topologyActors } from '../docker/topology-actors.ts';
 import { TopologyTracker } from '../docker/topology-tracker.ts';
 import { TunnelManagerError } from '../errors.ts';
-import { startMcpHttpServer, type McpHttpServer } from '../mcp/http-server.ts';
-import { PrincipalDirectory } from '../mcp/principal.ts';
-import { startMcpStdio } from '../mcp/stdio-server.ts';
-import { hashToken } from '../mcp/token.ts';
 import { PortManager } from '../ports/port-manager.ts';
 import { ActorRepository } from '../store/actor-repository.ts';
 import { AuditRepository } from '../store/audit-repository.ts';
@@ -79,14 +76,30 @@ export function supervisorSettingsFrom(config: Config): SupervisorSettings {
   };
 }
 
+/**
+ * What serves the backend to its callers: the MCP transports (src/mcp/service.ts). The service starts it last, once
+ * the backend exists, and closes it first. It is passed in because src/app sits below src/mcp (docs/architecture.md).
+ */
+export interface FrontEnd {
+  /** Where callers reach it (written to the sandbox's sandbox.json), or null when it is not on the network (stdio). */
+  url: string | null;
+  close(): Promise<void> | void;
+}
+
+export interface FrontEndContext {
+  config: Config;
+  backend: ServiceBackend;
+  logger: Logger;
+  /** The sandbox's demo tokens (project → token), or null outside the sandbox. */
+  sandboxTokens: Record<string, string> | null;
+}
+
 export interface ServiceOptions {
   logger: Logger;
-  /** MCP over HTTP at this HOST:PORT instead of config.mcp.listen (port 0: any free port). */
-  mcpListen?: string;
+  /** Starts what serves the backend (the MCP transports). */
+  frontEnd: (context: FrontEndContext) => Promise<FrontEnd>;
   /** Sandbox only: where the local edge listens (port 0: any free port). */
   edgeListen?: string;
-  /** MCP over stdio for this project instead of HTTP. */
-  stdioProject?: string;
   /** Route sagas wait this long for the tunnel to be ready after a reload. */
   tunnelReadyTimeoutMs?: number;
   /** How often a delete that could not delete its DNS record is retried (default 5 minutes; tests shorten it). */
@@ -95,8 +108,6 @@ export interface ServiceOptions {
   backupIntervalMs?: number;
   /** Overrides `metrics.listen` (HOST:PORT, or `off`). */
   metricsListen?: string;
-  /** Overrides `mcp.sessionIdleMinutes` (tests use a short one). */
-  mcpSessionIdleMs?: number;
   /** A Stately inspector to send the live actors to (default: the TM_INSPECT environment variable; none when unset). */
   inspectUrl?: string;
 }
@@ -109,20 +120,21 @@ export interface Service {
   bus: EventBus;
   driver: ProcessDriver;
   backend: ServiceBackend;
-  mcp: McpHttpServer | null;
+  frontEnd: FrontEnd;
   sandbox: SandboxEnvironment | null;
   /** The sandbox's description (URLs and demo tokens), also written to <dataDir>/sandbox.json. */
   sandboxInfo: SandboxFile | null;
   stop(): Promise<void>;
 }
 
-function splitHostPort(address: string): { host: string; port: number } {
+export function splitHostPort(address: string): { host: string; port: number } {
   const index = address.lastIndexOf(':');
   return { host: address.slice(0, index).replace(/^\[|\]$/g, ''), port: Number(address.slice(index + 1)) };
 }
 
 /**
- * The composition root: configuration → store → adapters → machines.provide() → durable supervisor → MCP.
+ * The composition root below MCP: configuration → store → adapters → machines.provide() → durable supervisor → the
+ * front end it is given (src/mcp/service.ts passes the MCP transports).
  * Without `cloudflare.apiBaseUrl` it runs the sandbox (a local Cloudflare API emulator, a local edge and the
  * stand-in cloudflared), so the whole journey works with no account.
  */
@@ -580,37 +592,14 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     cleanups.push(() => clearInterval(expiryTimer));
     removeDueRoutes();
 
-    // ── MCP ──────────────────────────────────────────────────────────────────────
-    const directory = new PrincipalDirectory(
-      config.projects.map((project) => ({
-        name: project.name,
-        role: project.role,
-        tokenHash: project.tokenHash ?? (sandbox?.tokens[project.name] ? hashToken(sandbox.tokens[project.name]!) : undefined),
-      })),
-    );
-    let mcp: McpHttpServer | null = null;
-    if (options.stdioProject) {
-      const stdio = await startMcpStdio({ principal: directory.byName(options.stdioProject), backend, logger });
-      cleanups.push(() => stdio.close());
-    } else {
-      const listen = splitHostPort(options.mcpListen ?? config.mcp.listen);
-      const server = await startMcpHttpServer({
-        ...listen,
-        directory,
-        backend,
-        logger,
-        allowedOrigins: config.mcp.allowedOrigins,
-        maxSessionsPerProject: config.mcp.maxSessionsPerProject,
-        sessionIdleMs: options.mcpSessionIdleMs ?? config.mcp.sessionIdleMinutes * 60_000,
-      });
-      mcp = server;
-      cleanups.push(() => server.close());
-    }
+    // ── The front end (MCP), last: every call it lets in finds the backend ready ──
+    const frontEnd = await options.frontEnd({ config, backend, logger, sandboxTokens: sandbox?.tokens ?? null });
+    cleanups.push(() => frontEnd.close());
 
     let sandboxInfo: SandboxFile | null = null;
     if (sandbox) {
       sandboxInfo = {
-        mcpUrl: mcp?.url ?? 'stdio',
+        mcpUrl: frontEnd.url ?? 'stdio',
         edgeUrl: sandbox.edgeUrl,
         cloudflareApiUrl: sandbox.apiBaseUrl,
         cloudflareApiToken: sandbox.apiToken,
@@ -635,7 +624,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       bus,
       driver,
       backend,
-      mcp,
+      frontEnd,
       sandbox,
       sandboxInfo,
       stop() {

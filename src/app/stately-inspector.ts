@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { InspectionEvent } from 'xstate';
 import { TunnelManagerError } from '../errors.ts';
-import { redact } from '../secrets/redact.ts';
+import { redact } from '../redact.ts';
 
 export interface StatelyInspector {
   inspect: (event: InspectionEvent) => void;

@@ -1,30 +1,13 @@
 import type { Database } from 'better-sqlite3';
 import type { TunnelContext } from '../../machines/tunnel.machine.ts';
+import type { TunnelStatus } from '../contract/status.ts';
 import { ActorRepository } from '../store/actor-repository.ts';
 import { RoutesRepository } from '../store/routes-repository.ts';
 import type { Config } from './config.ts';
 import { SUPERVISOR_ACTOR_ID } from './durable-supervisor.ts';
 import { stateToString } from './transition-recorder.ts';
 
-export interface TunnelStatus {
-  /** `running.up`, `backoff`, … or `unknown` when the service never ran with this data directory. */
-  state: string;
-  pid: number | null;
-  adopted: boolean | null;
-  upSince: string | null;
-  restartCount: number;
-  consecutiveFailures: number;
-  readyConnections: number | null;
-  lastProbe: TunnelContext['lastProbe'];
-  lastOkProbeAt: string | null;
-  currentDelayMs: number;
-  nextStartAt: string | null;
-  lastError: string | null;
-  routes: number;
-  tunnelId: string;
-  /** When the service last persisted its state. */
-  asOf: string | null;
-}
+export type { TunnelStatus };
 
 const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 

@@ -1,5 +1,5 @@
 import type { CloudflareClient as Cloudflare } from './client.ts';
-import type { IngressRule, OriginRequest } from '../cloudflared/ingress-model.ts';
+import type { IngressRule, OriginRequest } from '../ingress-model.ts';
 
 /**
  * The configuration of a remotely managed tunnel (`/accounts/:account/cfd_tunnel/:tunnel/configurations`):

@@ -9,7 +9,7 @@
  */
 import { isMap, isScalar, isSeq, parseDocument, type Document, type Pair } from 'yaml';
 import { TunnelManagerError } from '../errors.ts';
-import type { CloudflaredConfig, IngressRule, OriginRequest } from './ingress-model.ts';
+import type { CloudflaredConfig, IngressRule, OriginRequest } from '../ingress-model.ts';
 
 /** One ingress rule as it stands in the file. */
 export interface IngressRuleChunk {

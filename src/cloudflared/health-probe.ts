@@ -1,3 +1,4 @@
+import type { HealthSample } from '../health-sample.ts';
 import type { ProcessDriver } from './process-driver.ts';
 import { parsePrometheusText, sumSamples } from './prometheus-text.ts';
 
@@ -10,21 +11,6 @@ import { parsePrometheusText, sumSamples } from './prometheus-text.ts';
  * - `failed`: no process, /ready unreachable, not 200, or no answer within the timeout.
  * A /metrics failure alone does not fail the probe (readiness is what serves traffic); it is noted in `error`.
  */
-export type HealthResult = 'ok' | 'degraded' | 'failed';
-
-export interface HealthSample {
-  ts: number;
-  result: HealthResult;
-  pid: number | null;
-  readyConnections: number | null;
-  haConnections: number | null;
-  totalRequests: number | null;
-  requestErrors: number | null;
-  /** Time for /ready to answer, in ms (null when it did not). */
-  latencyMs: number | null;
-  error?: string;
-}
-
 export interface HealthProbeOptions {
   driver: Pick<ProcessDriver, 'current'>;
   /** HOST:PORT of cloudflared's metrics server, or a function for drivers whose address moves (spawn reloads). */

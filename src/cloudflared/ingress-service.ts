@@ -13,7 +13,7 @@ import { ConfigDocument } from './config-document.ts';
 import { writeFileAtomically } from './config-file-writer.ts';
 import { ConfigGit, type ConfigVersion } from './config-git.ts';
 import { canonicalJson, ConfigFileWatcher, detectDrift, type DriftPolicy, type DriftReport, type ManagedRuleEdit } from './ingress-drift.ts';
-import type { IngressIssue } from './ingress-model.ts';
+import type { IngressIssue } from '../ingress-model.ts';
 import { DEFAULT_FILE_HEADER, renderIngressConfig, ruleKey, type LedgerRule, type RenderedIngress } from './ingress-render.ts';
 import { describeRule, formatIngressIssues, validateConfigText } from './ingress-validation.ts';
 

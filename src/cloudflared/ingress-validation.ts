@@ -7,7 +7,7 @@
  * wildcard that is not a whole leftmost label (`*foo.example.com` is accepted by cloudflared but
  * never matches anything).
  */
-import type { CloudflaredConfig, IngressIssue, IngressIssueKind, IngressRule, OriginRequest } from './ingress-model.ts';
+import type { CloudflaredConfig, IngressIssue, IngressIssueKind, IngressRule, OriginRequest } from '../ingress-model.ts';
 import { ConfigDocument } from './config-document.ts';
 import { compileIngressPath } from './ingress-path-regex.ts';
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { TunnelManagerError } from '../errors.ts';
-import type { CloudflaredConfig } from './ingress-model.ts';
+import type { CloudflaredConfig } from '../ingress-model.ts';
 import { formatIngressIssues, validateCloudflaredConfig } from './ingress-validation.ts';
 import { isProcessRunning } from './process-identity.ts';
 import type { ProcessDriver, ProcessExit } from './process-driver.ts';

@@ -4,10 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Logger } from 'pino';
 import type { ErrorShape } from '../errors.ts';
-import type { McpBackend } from './backend.ts';
+import type { McpBackend } from '../contract/backend.ts';
 import { DenialAudit } from './denial-audit.ts';
 import { SessionEventStore } from './event-store.ts';
-import type { Principal, PrincipalDirectory } from './principal.ts';
+import type { Principal } from '../contract/principal.ts';
+import type { PrincipalDirectory } from './principal.ts';
 import { createMcpServer, type McpSession } from './server.ts';
 
 export const MCP_PATH = '/mcp';

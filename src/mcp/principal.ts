@@ -1,11 +1,7 @@
+import type { Principal } from '../contract/principal.ts';
 import { TunnelManagerError } from '../errors.ts';
-import { tokenMatches } from './token.ts';
+import { tokenMatches } from '../secrets/token.ts';
 
-/** Who is calling: always derived from the transport (bearer token, or fixed at launch for stdio), never from arguments. */
-export interface Principal {
-  project: string;
-  role: 'ps' | 'ms';
-}
 
 export interface ProjectIdentity {
   name: string;
@@ -37,8 +33,4 @@ export class PrincipalDirectory {
     }
     return { project: project.name, role: project.role };
   }
-}
-
-export function isMetaSupervisor(principal: Principal): boolean {
-  return principal.role === 'ms';
 }

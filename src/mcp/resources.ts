@@ -1,7 +1,8 @@
 import { TunnelManagerError } from '../errors.ts';
 import type { EventRow } from '../store/events-repository.ts';
-import type { McpBackend } from './backend.ts';
-import type { Principal } from './principal.ts';
+import type { McpBackend } from '../contract/backend.ts';
+import type { Principal } from '../contract/principal.ts';
+import { authorize, type PolicyFacts } from './authorization.ts';
 import { routeView } from './tools/route-tools.ts';
 
 /**
@@ -24,24 +25,20 @@ export function routesUri(project: string): string {
   return `${ROUTES_PREFIX}${project}`;
 }
 
-export function resourceUrisFor(principal: Principal, backend: McpBackend): string[] {
+export function resourceUrisFor(principal: Principal, backend: McpBackend, facts: PolicyFacts): string[] {
+  // Every project's, for a principal the policy lets read them all; else its own.
+  const { project } = authorize(principal, { kind: 'project', project: undefined, mode: 'read' }, facts);
   const projects = new Set([principal.project]);
-  if (principal.role === 'ms') for (const route of backend.listRoutes({})) projects.add(route.project);
+  if (project === undefined) for (const route of backend.listRoutes({})) projects.add(route.project);
   return [STATUS_URI, ...[...projects].sort().map(routesUri)];
 }
 
-export function readResource(uri: string, principal: Principal, backend: McpBackend): unknown {
+export function readResource(uri: string, principal: Principal, backend: McpBackend, facts: PolicyFacts): unknown {
   if (uri === STATUS_URI) return backend.status();
   if (uri.startsWith(ROUTES_PREFIX)) {
-    const project = uri.slice(ROUTES_PREFIX.length);
-    if (project !== principal.project && principal.role !== 'ms') {
-      throw new TunnelManagerError({
-        code: 'FORBIDDEN',
-        message: `${principal.project} may not read the routes of ${project}.`,
-        fix: `Read ${routesUri(principal.project)} instead.`,
-        details: { uri },
-      });
-    }
+    const named = uri.slice(ROUTES_PREFIX.length);
+    const refusal = { doing: 'read the routes of', fix: `Read ${routesUri(principal.project)} instead.`, details: { uri } };
+    const project = authorize(principal, { kind: 'project', project: named, mode: 'act', refusal }, facts).project ?? named;
     return { project, routes: backend.listRoutes({ project }).map(routeView) };
   }
   throw new TunnelManagerError({

@@ -13,13 +13,13 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { redact } from '../secrets/redact.ts';
+import { redact } from '../redact.ts';
 import { TunnelManagerError, toErrorShape, type ErrorShape } from '../errors.ts';
 import type { EventRow } from '../store/events-repository.ts';
-import type { McpBackend, Progress } from './backend.ts';
-import { eventFor } from './event-scope.ts';
+import type { McpBackend, Progress } from '../contract/backend.ts';
+import { authorize, authorizeTool, DENIAL_CODES, eventFor, mayCall, type PolicyFacts } from './authorization.ts';
 import { jsonSchemaOf } from './json-schema.ts';
-import type { Principal } from './principal.ts';
+import type { Principal } from '../contract/principal.ts';
 import { readResource, resourceUrisFor, resourcesAffectedBy, RESOURCE_TEMPLATES } from './resources.ts';
 import type { AnyToolDefinition } from './tool-definition.ts';
 import { ALL_TOOLS } from './tools/index.ts';
@@ -67,7 +67,7 @@ function toolListOf(tools: AnyToolDefinition[], role: Principal['role']): Return
   }
   let list = byRole.get(role);
   if (!list) {
-    list = buildToolList(tools.filter((tool) => tool.access !== 'ms' || role === 'ms'));
+    list = buildToolList(tools.filter((tool) => mayCall(role, tool)));
     byRole.set(role, list);
   }
   return list;
@@ -89,9 +89,6 @@ function inputError(tool: string, error: z.ZodError, args: unknown): TunnelManag
 
 /** The spec's JSON-RPC code for a resource that does not exist. */
 const RESOURCE_NOT_FOUND_RPC = -32002;
-
-/** Error codes that mean "not yours": audited as `denied` rather than `error`. */
-const DENIAL_CODES = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'ROUTE_NOT_OWNED', 'PORT_NOT_OWNED', 'PORT_OUT_OF_RANGE']);
 
 function errorResult(shape: ErrorShape): CallToolResult {
   return {
@@ -189,6 +186,12 @@ export function createMcpServer(options: McpServerOptions): McpSession {
   const tools = options.tools ?? ALL_TOOLS;
   const byName = new Map(tools.map((tool) => [tool.name, tool]));
   const subscriptions = new Set<string>();
+  const policyFacts: PolicyFacts = {
+    routeOwner: (hostname) => backend.findRoute(hostname)?.project,
+    assertPortOwned: (project, port) => {
+      backend.ports.assertOwned(project, port);
+    },
+  };
 
   const server = new Server(SERVER_INFO, {
     jsonSchemaValidator: NO_ELICITATION,
@@ -237,15 +240,12 @@ export function createMcpServer(options: McpServerOptions): McpSession {
       audit('error', shape.code, null);
       throw protocolError(ErrorCode.InvalidParams, shape);
     }
-    if (tool.access === 'ms' && principal.role !== 'ms') {
-      const error = new TunnelManagerError({
-        code: 'FORBIDDEN',
-        message: `${name} is for the meta-supervisor; ${principal.project} is a project supervisor.`,
-        fix: 'Ask the meta-supervisor to do this, or use the tools for your own routes and ports.',
-        details: { tool: name, project: principal.project, role: principal.role },
-      });
-      audit('denied', error.code, null);
-      return errorResult(error.toJSON());
+    try {
+      authorizeTool(principal, tool);
+    } catch (error) {
+      const shape = toErrorShape(error);
+      audit('denied', shape.code, null);
+      return errorResult(shape);
     }
     const notObject = notAnArgumentsObject(args);
     if (notObject !== null) {
@@ -278,7 +278,10 @@ export function createMcpServer(options: McpServerOptions): McpSession {
     const target = tool.auditTarget?.(parsed.data) ?? null;
     const progress = progressReporter(request.params._meta, (notification) => extra.sendNotification(notification));
     try {
-      const output = tool.output.parse(await tool.handler(parsed.data, { principal, backend, signal: extra.signal, ...(progress ? { progress } : {}) })) as Record<string, unknown>;
+      const grant = authorize(principal, tool.resource?.(parsed.data) ?? { kind: 'shared' }, policyFacts);
+      const output = tool.output.parse(
+        await tool.handler(parsed.data, { principal, project: grant.project, backend, signal: extra.signal, ...(progress ? { progress } : {}) }),
+      ) as Record<string, unknown>;
       audit('ok', null, target);
       return { content: [{ type: 'text', text: JSON.stringify(output) }], structuredContent: output };
     } catch (error) {
@@ -290,7 +293,7 @@ export function createMcpServer(options: McpServerOptions): McpSession {
   });
 
   server.setRequestHandler(ListResourcesRequestSchema, async () => ({
-    resources: resourceUrisFor(principal, backend).map((uri) => ({ uri, name: uri, mimeType: 'application/json' })),
+    resources: resourceUrisFor(principal, backend, policyFacts).map((uri) => ({ uri, name: uri, mimeType: 'application/json' })),
   }));
   server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: RESOURCE_TEMPLATES }));
   /**
@@ -326,7 +329,7 @@ export function createMcpServer(options: McpServerOptions): McpSession {
   };
   const readOrRefuse = (action: string, uri: string): unknown => {
     try {
-      return readResource(uri, principal, backend);
+      return readResource(uri, principal, backend, policyFacts);
     } catch (error) {
       throw resourceFailure(action, uri, error);
     }

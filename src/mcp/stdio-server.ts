@@ -1,7 +1,7 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Logger } from 'pino';
-import type { McpBackend } from './backend.ts';
-import type { Principal } from './principal.ts';
+import type { McpBackend } from '../contract/backend.ts';
+import type { Principal } from '../contract/principal.ts';
 import { createMcpServer } from './server.ts';
 
 /**

@@ -1,10 +1,16 @@
 import type { z } from 'zod';
 import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
-import type { McpBackend, Progress } from './backend.ts';
-import type { Principal } from './principal.ts';
+import type { McpBackend, Progress } from '../contract/backend.ts';
+import type { Principal } from '../contract/principal.ts';
+import type { Resource } from './authorization.ts';
 
 export interface ToolContext {
   principal: Principal;
+  /**
+   * The project the call is for, as the authorization policy decided it (src/mcp/authorization.ts): the caller's own,
+   * the one the meta-supervisor named, or undefined for the meta-supervisor's reads of every project.
+   */
+  project: string | undefined;
   backend: McpBackend;
   /** Present when the caller sent a progressToken: each call sends one notifications/progress. */
   progress?: Progress;
@@ -13,8 +19,9 @@ export interface ToolContext {
 }
 
 /**
- * One MCP tool: its schemas, annotations, who may call it and its handler, side by side.
- * `access: 'ms'` tools are refused (and audited) for project supervisors before the handler runs.
+ * One MCP tool: its schemas, annotations, who may call it, what it acts on and its handler, side by side.
+ * The handler decides nothing about who may act: `access` and `resource` are what the authorization policy
+ * (src/mcp/authorization.ts) decides from, before the handler runs, and a refusal is audited.
  */
 export interface ToolDefinition<I extends z.ZodTypeAny = z.ZodTypeAny, O extends z.ZodTypeAny = z.ZodTypeAny> {
   name: string;
@@ -23,7 +30,10 @@ export interface ToolDefinition<I extends z.ZodTypeAny = z.ZodTypeAny, O extends
   input: I;
   output: O;
   annotations: ToolAnnotations;
+  /** `ms`: the meta-supervisor's alone (refused to project supervisors, left out of their tools/list). */
   access: 'any' | 'ms';
+  /** What the call acts on, from its arguments; default: nothing of a project's (`shared`). */
+  resource?: (args: z.output<I>) => Resource;
   /** Argument names whose values never reach the audit log. */
   secretArguments?: string[];
   /** The audit row's `target` (hostname, port…), from the arguments. */

@@ -1,5 +1,5 @@
 import type { Database } from 'better-sqlite3';
-import { redact, redactString } from '../secrets/redact.ts';
+import { redact, redactString } from '../redact.ts';
 
 export type AuditOutcome = 'ok' | 'denied' | 'error';
 

@@ -1,5 +1,5 @@
 import type { Database } from 'better-sqlite3';
-import { sortedBy, type DockerContainer, type DockerNetwork, type PortProtocol, type Topology } from '../docker/topology-model.ts';
+import { sortedBy, type DockerContainer, type DockerNetwork, type PortProtocol, type Topology } from '../topology-model.ts';
 
 /**
  * The Docker topology as last seen: docker_networks, docker_containers, container_networks, container_ports.

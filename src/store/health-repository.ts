@@ -1,5 +1,5 @@
 import type { Database } from 'better-sqlite3';
-import type { HealthResult, HealthSample } from '../cloudflared/health-probe.ts';
+import type { HealthResult, HealthSample } from '../health-sample.ts';
 
 /**
  * Tunnel health history: raw probe samples in `tunnel_health` (kept `rawRetentionDays`, 7 by default),

@@ -6,7 +6,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/app/config.ts';
 import { createLogger } from '../../src/app/logger.ts';
-import { startService, type Service } from '../../src/app/service.ts';
+import { startMcpService as startService, type McpService as Service } from '../../src/mcp/service.ts';
 import { STANDIN_CLOUDFLARED_BUNDLE } from '../../src/package-root.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { DockerTestScope, TEST_IMAGE, dockerForTests, ensureStandinImage, ensureTestImage } from '../helpers/docker.ts';

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/app/logger.ts';
-import { startService, type Service } from '../../src/app/service.ts';
+import { startMcpService as startService, type McpService as Service } from '../../src/mcp/service.ts';
 import { call, mcpClient, portOf, settled, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
 
 /**

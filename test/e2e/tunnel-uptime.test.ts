@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { TunnelContext } from '../../machines/tunnel.machine.ts';
 import { createLogger } from '../../src/app/logger.ts';
-import { startService, type Service } from '../../src/app/service.ts';
+import { startMcpService as startService, type McpService as Service } from '../../src/mcp/service.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { call, mcpClient, portOf, settled, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/app/config.ts';
 import { createLogger } from '../../src/app/logger.ts';
-import { startService, type Service } from '../../src/app/service.ts';
+import { startMcpService as startService, type McpService as Service } from '../../src/mcp/service.ts';
 import type { TunnelManagerError } from '../../src/errors.ts';
 import { STANDIN_CLOUDFLARED_BUNDLE } from '../../src/package-root.ts';
 import { startCloudflareEmulator, type CloudflareEmulator } from '../../src/sandbox/cloudflare-emulator/index.ts';

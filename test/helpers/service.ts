@@ -7,7 +7,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { parseConfig, type Config } from '../../src/app/config.ts';
 import { createLogger } from '../../src/app/logger.ts';
-import { startService, type Service, type ServiceOptions } from '../../src/app/service.ts';
+import { startMcpService as startService, type McpService as Service, type McpServiceOptions as ServiceOptions } from '../../src/mcp/service.ts';
 
 /**
  * The whole service in this process, in sandbox mode, on a fresh data directory: real SQLite, the Cloudflare

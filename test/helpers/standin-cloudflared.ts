@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import type { IngressRule } from '../../src/cloudflared/ingress-model.ts';
+import type { IngressRule } from '../../src/ingress-model.ts';
 import { STANDIN_CLOUDFLARED_BUNDLE } from '../../src/package-root.ts';
 
 /** The repository root. */

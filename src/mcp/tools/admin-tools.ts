@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineTool } from '../tool-definition.ts';
-import { describedObject } from './arguments.ts';
+import { describedObject } from '../../contract/arguments.ts';
+import { inspectionSchema, rollbackSchema } from '../../contract/admin.ts';
 
 export const rollbackConfig = defineTool({
   name: 'tunnel_rollback_config',
@@ -14,15 +15,7 @@ export const rollbackConfig = defineTool({
         .describe('the version of config.yml to restore: a git commit id of 7 to 40 lower-case hex digits, e.g. "3f7a6a1" (tunnel-manager config history lists them)'),
     })
     .strict(),
-  output: describedObject(
-    { commit: z.string(), restoredFrom: z.string(), newCommit: z.string().nullable(), reloaded: z.boolean() },
-    {
-      commit: 'the commit asked for',
-      restoredFrom: 'its full id',
-      newCommit: 'the commit that records the rollback (null when nothing changed)',
-      reloaded: 'true when cloudflared was reloaded with it',
-    },
-  ),
+  output: rollbackSchema,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   access: 'ms',
   auditTarget: (args) => args.commit,
@@ -87,44 +80,7 @@ export const inspectSupervisor = defineTool({
   title: 'Inspect the actors',
   description: "Every actor's state (supervisor, tunnel, topology, ingress, route sagas), the context that matters, and recent transitions.",
   input: z.object({ limit: z.number().int().min(1).max(500).default(30).describe('how many recent transitions to include, 1 to 500 (default 30)') }).strict(),
-  output: describedObject(
-    {
-      snapshotAt: z.string().nullable(),
-      machineVersion: z.string().nullable(),
-      actors: z.array(
-        describedObject(
-          { path: z.string(), state: z.string(), status: z.string(), context: z.record(z.unknown()), effects: z.array(z.string()) },
-          {
-            path: 'the actor in the tree, e.g. supervisor/tunnel',
-            state: 'its current state, e.g. running.up',
-            status: "its run status as XState keeps it: active, done, error or stopped (unknown when the snapshot does not say)",
-            context: 'the parts of its context that matter (secrets redacted)',
-            effects: 'the effects it is running now (invoked actors)',
-          },
-        ),
-      ),
-      transitions: z.array(
-        describedObject(
-          { id: z.number(), ts: z.number(), time: z.string(), actorId: z.string(), eventType: z.string(), fromState: z.string().nullable(), toState: z.string() },
-          {
-            id: 'row id',
-            ts: 'when, in milliseconds since the epoch',
-            time: 'when (ISO 8601)',
-            actorId: 'which actor',
-            eventType: 'the event that caused it',
-            fromState: 'the state before (null for the first)',
-            toState: 'the state after',
-          },
-        ),
-      ),
-    },
-    {
-      snapshotAt: 'when the supervisor snapshot was last saved (ISO 8601)',
-      machineVersion: 'the version of the machine definitions the snapshot belongs to',
-      actors: 'every actor of the tree, root first',
-      transitions: 'the most recent transitions, newest first',
-    },
-  ),
+  output: inspectionSchema,
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   access: 'ms',
   handler: (args, { backend }) => backend.inspect(args.limit),

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { eventFor } from '../event-scope.ts';
+import { eventFor } from '../authorization.ts';
 import { defineTool } from '../tool-definition.ts';
-import { describedObject } from './arguments.ts';
+import { describedObject } from '../../contract/arguments.ts';
 
 export const getEvents = defineTool({
   name: 'tunnel_get_events',
@@ -35,8 +35,10 @@ export const getEvents = defineTool({
   ),
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   access: 'any',
-  handler: (args, { backend, principal }) => {
-    const rows = backend.events(args.cursor, args.limit, principal.role === 'ms' ? undefined : principal.project);
+  // A project supervisor's events are its own and the broadcast ones; the meta-supervisor reads every project's.
+  resource: () => ({ kind: 'project', project: undefined, mode: 'read' }),
+  handler: (args, { backend, principal, project }) => {
+    const rows = backend.events(args.cursor, args.limit, project);
     const visible = rows.map((row) => eventFor(principal, row)).filter((row) => row !== null);
     return {
       events: visible.map((row) => ({ id: row.id, time: new Date(row.ts).toISOString(), kind: row.kind, project: row.project, data: row.data })),

@@ -1,25 +1,12 @@
 import { z } from 'zod';
 import { TunnelManagerError } from '../../errors.ts';
-import type { Principal } from '../principal.ts';
 import { defineTool } from '../tool-definition.ts';
-import { describedObject, portArgument as port } from './arguments.ts';
+import { describedObject, portArgument as port } from '../../contract/arguments.ts';
 
 const allocation = describedObject(
   { port: z.number(), project: z.string(), purpose: z.string(), allocatedAt: z.string() },
   { port: 'the allocated port', project: 'the project it belongs to', purpose: 'what runs on it, as given', allocatedAt: 'when it was allocated (ISO 8601)' },
 );
-
-/** The project a call acts for: the caller's own, or another one named by the meta-supervisor. */
-function actingFor(principal: Principal, project: string | undefined): string {
-  if (project === undefined || project === principal.project) return principal.project;
-  if (principal.role === 'ms') return project;
-  throw new TunnelManagerError({
-    code: 'FORBIDDEN',
-    message: `${principal.project} may not act for ${project}.`,
-    fix: 'Leave `project` out: your calls always act for your own project.',
-    details: { project },
-  });
-}
 
 export const allocatePort = defineTool({
   name: 'port_allocate',
@@ -40,9 +27,10 @@ export const allocatePort = defineTool({
   output: allocation,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   access: 'any',
+  resource: (args) => ({ kind: 'project', project: args.project, mode: 'act' }),
   auditTarget: (args) => (args.port === undefined ? null : String(args.port)),
-  handler: (args, { backend, principal }) => {
-    const result = backend.ports.allocate(actingFor(principal, args.project), args.purpose, args.port);
+  handler: (args, { backend, project }) => {
+    const result = backend.ports.allocate(project!, args.purpose, args.port);
     return { ...result, allocatedAt: new Date(result.allocatedAt).toISOString() };
   },
 });
@@ -56,10 +44,10 @@ export const releasePort = defineTool({
   // Idempotent: releasing a released port again changes nothing (it answers PORT_NOT_OWNED).
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   access: 'any',
+  resource: (args) => ({ kind: 'project', project: args.project, mode: 'act' }),
   auditTarget: (args) => String(args.port),
-  handler: (args, { backend, principal }) => {
-    const project = actingFor(principal, args.project);
-    const inUse = backend.listRoutes({ project }).find((route) => route.targetPort === args.port);
+  handler: (args, { backend, project }) => {
+    const inUse = backend.listRoutes({ project: project! }).find((route) => route.targetPort === args.port);
     if (inUse) {
       throw new TunnelManagerError({
         code: 'PORT_TAKEN',
@@ -68,7 +56,7 @@ export const releasePort = defineTool({
         details: { port: args.port, hostname: inUse.hostname },
       });
     }
-    backend.ports.release(project, args.port);
+    backend.ports.release(project!, args.port);
     return { port: args.port, released: true };
   },
 });
@@ -90,8 +78,8 @@ export const listPorts = defineTool({
   ),
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   access: 'any',
-  handler: (args, { backend, principal }) => {
-    const project = principal.role === 'ms' ? args.project : actingFor(principal, args.project);
+  resource: (args) => ({ kind: 'project', project: args.project, mode: 'read' }),
+  handler: (_args, { backend, project }) => {
     const allocations = backend.ports.list(project).map((a) => ({ ...a, allocatedAt: new Date(a.allocatedAt).toISOString() }));
     return { range: project === undefined ? null : backend.ports.rangeOf(project), allocations };
   },

@@ -1,21 +1,9 @@
 import { z } from 'zod';
-import { TunnelManagerError } from '../../errors.ts';
 import type { Route } from '../../store/routes-repository.ts';
 import { defineTool } from '../tool-definition.ts';
-import { describedObject, portArgument as port } from './arguments.ts';
+import { describedObject } from '../../contract/arguments.ts';
+import { cnameRequestSchema, cnameResultSchema, deleteResultSchema, domainsSchema, orphanScanSchema } from '../../contract/routes.ts';
 
-
-/** Per-route origin settings cloudflared accepts; anything else is refused. */
-const originRequest = z
-  .object({
-    connectTimeout: z.string().regex(/^\d+(ms|s|m)$/, 'a duration such as 30s').optional().describe('how long cloudflared waits to connect to your service, e.g. "30s" or "500ms" (default 30s)'),
-    noTLSVerify: z.boolean().optional().describe('true: accept a self-signed certificate from an https:// service (default false)'),
-    httpHostHeader: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'a host name').optional().describe('the Host header sent to your service instead of the public name, e.g. "localhost"'),
-    originServerName: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'a host name').optional().describe("the TLS server name to expect from an https:// service, e.g. \"app.internal\""),
-    http2Origin: z.boolean().optional().describe('true: speak HTTP/2 to your service (default false)'),
-  })
-  .strict()
-  .describe('optional per-route settings for how cloudflared talks to your service; leave out for the defaults');
 
 const routeSchema = describedObject(
   {
@@ -71,10 +59,6 @@ export function routeView(route: Route) {
   };
 }
 
-const timings = z
-  .array(describedObject({ step: z.string(), ms: z.number() }, { step: 'the saga step, e.g. dns, ingress, tunnelReady', ms: 'how long it took, in milliseconds' }))
-  .describe('each step of the request and its time, in order');
-
 export const requestCname = defineTool({
   name: 'tunnel_request_cname',
   title: 'Publish a service',
@@ -83,61 +67,8 @@ export const requestCname = defineTool({
     'Docker setup, reloads the tunnel and records you as owner. Allocate the port first (port_allocate). dryRun: true returns the plan and changes nothing. ' +
     'The service must answer on the port first (checked from where cloudflared runs; else TARGET_NOT_ANSWERING, or publishAhead: true). ' +
     'On failure everything done so far is undone and the error says what to change.',
-  input: z
-    .object({
-      subdomain: z.string().max(253, 'at most 253 characters').describe('e.g. "app" or "api.staging"'),
-      domain: z.string().max(253).optional().describe('a zone of the account (tunnel_list_domains); default: the default zone'),
-      targetPort: port.describe('a port allocated to you'),
-      originRequest: originRequest.optional(),
-      expiresInSeconds: z
-        .number()
-        .int()
-        .min(60, 'at least 60 seconds')
-        .max(366 * 24 * 3600, 'at most a year')
-        .optional()
-        .describe('remove the route by itself after this many seconds (60 to 31622400), e.g. 3600 for a preview; default: never'),
-      dryRun: z.boolean().optional().describe('true: answer the plan (target, reason, steps) and change nothing (default false)'),
-      publishAhead: z
-        .boolean()
-        .optional()
-        .describe(
-          'true: publish even though nothing answers on the port yet, because the service starts later; the route carries a warning and you get ' +
-            'route.service_answering when it first answers (or route.service_not_answering if it keeps not answering). Default false: refused with TARGET_NOT_ANSWERING',
-        ),
-    })
-    .strict(),
-  output: describedObject(
-    {
-      url: z.string(),
-      hostname: z.string(),
-      zone: z.string(),
-      target: z.string(),
-      reason: z.string(),
-      alternatives: z.array(z.string()),
-      dryRun: z.boolean(),
-      plan: z.array(z.string()),
-      timings,
-      dnsRecordId: z.string().nullable(),
-      commit: z.string().nullable(),
-      expiresAt: z.string().nullable(),
-      warning: z.string().nullable(),
-    },
-    {
-      url: 'the public URL, e.g. "https://app.153.se"',
-      hostname: 'the public name',
-      zone: 'the Cloudflare zone it is in',
-      target: 'where cloudflared sends the traffic, e.g. "http://localhost:3100"',
-      reason: 'why that target: where cloudflared runs and where your service listens',
-      alternatives: 'other targets that were considered, each with why not',
-      dryRun: 'true when nothing was changed (the plan only)',
-      plan: 'the steps, in plain words',
-      timings: 'each step and its time (empty for a dry run)',
-      dnsRecordId: 'the id of the CNAME record in Cloudflare',
-      commit: 'the git commit of config.yml that added the rule',
-      expiresAt: 'when the route removes itself (ISO 8601), null for never',
-      warning: 'null when your service answered the check; else why the route may not serve yet (published ahead of the service, or the check could not run)',
-    },
-  ),
+  input: cnameRequestSchema,
+  output: cnameResultSchema,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
   access: 'any',
   auditTarget: (args) => `${args.subdomain}${args.domain ? `.${args.domain}` : ''}`,
@@ -151,17 +82,10 @@ export const deleteCname = defineTool({
     'Removes a route you own: its ingress rule (with a reload) and its DNS record (only a record tunnel-manager created), then the ledger entry. ' +
     'The meta-supervisor may remove any route.',
   input: z.object({ hostname: z.string().min(1).max(253).describe('e.g. "app.153.se"') }).strict(),
-  output: describedObject(
-    { hostname: z.string(), deleted: z.boolean(), dnsRecordDeleted: z.boolean(), timings },
-    {
-      hostname: 'the name that was removed',
-      deleted: 'true: rule, record (if ours) and ledger entry are gone',
-      dnsRecordDeleted: 'true when a DNS record was deleted (false for a record this manager did not create, which is left alone)',
-      timings: 'each step of the removal and its time',
-    },
-  ),
+  output: deleteResultSchema,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
   access: 'any',
+  resource: (args) => ({ kind: 'route', hostname: args.hostname }),
   auditTarget: (args) => args.hostname,
   handler: (args, { backend, principal, progress }) => backend.deleteCname(principal, args.hostname, progress ? { progress } : {}),
 });
@@ -190,16 +114,13 @@ export const listCnames = defineTool({
   ),
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   access: 'any',
-  handler: (args, { backend, principal }) => {
-    if (args.project !== undefined && args.project !== principal.project && principal.role !== 'ms') {
-      throw new TunnelManagerError({
-        code: 'FORBIDDEN',
-        message: `${principal.project} may not list the routes of ${args.project}.`,
-        fix: 'Leave `project` out to list your own routes.',
-        details: { project: args.project },
-      });
-    }
-    const project = principal.role === 'ms' ? args.project : principal.project;
+  resource: (args) => ({
+    kind: 'project',
+    project: args.project,
+    mode: 'read',
+    refusal: { doing: 'list the routes of', fix: 'Leave `project` out to list your own routes.' },
+  }),
+  handler: (args, { backend, project }) => {
     const page = backend.pageRoutes({ project, after: args.cursor ?? '', limit: args.limit });
     const routes = page.routes.map(routeView);
     const last = routes.at(-1);
@@ -213,45 +134,11 @@ export const listDomains = defineTool({
   title: 'List domains',
   description: 'The zones of the Cloudflare account on which routes can be published; the default one is used when a request names no domain.',
   input: z.object({}).strict(),
-  output: z.object({
-    domains: z
-      .array(
-        describedObject(
-          { zoneId: z.string(), name: z.string(), status: z.string(), plan: z.string().nullable(), isDefault: z.boolean() },
-          {
-            zoneId: "the zone's Cloudflare id",
-            name: 'the domain, e.g. "153.se": pass it as `domain` to tunnel_request_cname',
-            status: "Cloudflare's status of the zone, e.g. active or pending",
-            plan: "the zone's Cloudflare plan, when known",
-            isDefault: 'true for the zone used when a request names no domain',
-          },
-        ),
-      )
-      .describe('the zones routes can be published on'),
-  }),
+  output: domainsSchema,
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   access: 'any',
   handler: (_args, { backend }) => ({ domains: backend.listDomains() }),
 });
-
-const orphanSchema = describedObject(
-  {
-    hostname: z.string(),
-    project: z.string(),
-    reason: z.enum(['project-removed', 'record-missing', 'port-unallocated']),
-    detail: z.string(),
-    fix: z.string(),
-    since: z.string(),
-  },
-  {
-    hostname: 'the orphaned route',
-    project: 'its owner',
-    reason: 'project-removed: its project left the configuration; record-missing: its DNS record no longer points at the tunnel; port-unallocated: its port is no longer allocated to its project',
-    detail: 'what exactly was found',
-    fix: 'what to do about it',
-    since: 'since when it is orphaned (ISO 8601)',
-  },
-);
 
 export const scanOrphans = defineTool({
   name: 'tunnel_scan_orphans',
@@ -261,37 +148,7 @@ export const scanOrphans = defineTool({
     'points at the tunnel, or whose port is no longer allocated to their project. Flags them (tunnel_list_cnames shows `orphan`) and tells each ' +
     'owner once (event route.orphaned). Only a removed project\'s routes are removed, after orphans.projectRemovedGraceHours; each finding says what to do.',
   input: z.object({}).strict(),
-  output: describedObject(
-    {
-      scannedAt: z.string(),
-      routes: z.number(),
-      zonesChecked: z.array(z.string()),
-      orphans: z.array(orphanSchema),
-      newlyOrphaned: z.array(z.string()),
-      resolved: z.array(z.string()),
-      unledgered: z.array(
-        describedObject(
-          { hostname: z.string(), zone: z.string(), recordId: z.string(), owner: z.string(), fix: z.string() },
-          {
-            hostname: 'the record name',
-            zone: 'its zone',
-            recordId: "the record's Cloudflare id",
-            owner: 'the project its ownership marker names',
-            fix: 'what to do about it',
-          },
-        ),
-      ),
-    },
-    {
-      scannedAt: 'when the scan ran (ISO 8601)',
-      routes: 'routes looked at',
-      zonesChecked: 'zones whose DNS records were read',
-      orphans: 'every route that is orphaned now',
-      newlyOrphaned: 'hostnames found orphaned by this scan (their owners were told)',
-      resolved: 'hostnames that were orphaned and no longer are',
-      unledgered: 'records marked as ours, pointing at our tunnel, with no route in the ledger: reported, never deleted',
-    },
-  ),
+  output: orphanScanSchema,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
   access: 'ms',
   handler: async (_args, { backend }) => {

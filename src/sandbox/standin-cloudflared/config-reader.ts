@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { CloudflaredConfig, IngressRule, OriginRequest } from '../../cloudflared/ingress-model.ts';
+import type { CloudflaredConfig, IngressRule, OriginRequest } from '../../ingress-model.ts';
 import { validateCloudflaredConfig } from '../../cloudflared/ingress-validation.ts';
 
 /**

@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { IngressRule, OriginRequest } from '../../cloudflared/ingress-model.ts';
+import type { IngressRule, OriginRequest } from '../../ingress-model.ts';
 import { parseGoDuration } from './command-line.ts';
 import { withoutHopByHop } from './edge-protocol.ts';
 import type { RequestCounters } from './request-counters.ts';

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { probeTunnelHealth, type HealthSample } from '../../../src/cloudflared/health-probe.ts';
+import { probeTunnelHealth } from '../../../src/cloudflared/health-probe.ts';
+import type { HealthSample } from '../../../src/health-sample.ts';
 import { SpawnDriver } from '../../../src/cloudflared/spawn-driver.ts';
 import { startStandinEdge } from '../../../src/sandbox/standin-cloudflared/edge.ts';
 import { REPO_ROOT, STANDIN_COMMAND, TUNNEL_ID, freePort, getViaEdge, tempDir, waitFor, writeTunnelConfig } from '../../helpers/standin-cloudflared.ts';

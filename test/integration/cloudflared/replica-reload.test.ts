@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { CloudflaredConfig } from '../../../src/cloudflared/ingress-model.ts';
+import type { CloudflaredConfig } from '../../../src/ingress-model.ts';
 import { isProcessRunning } from '../../../src/cloudflared/process-identity.ts';
 import { assertAddressFree } from '../../../src/cloudflared/metrics-address.ts';
 import { pushRemoteConfiguration, reloadWithReplica, restartTunnel } from '../../../src/cloudflared/replica-reload.ts';

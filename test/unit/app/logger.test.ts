@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/app/logger.ts';
-import { redact, REDACTED } from '../../../src/secrets/redact.ts';
+import { redact, REDACTED } from '../../../src/redact.ts';
 
 function capture() {
   const lines: string[] = [];

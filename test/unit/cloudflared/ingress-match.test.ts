@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { IngressRule } from '../../../src/cloudflared/ingress-model.ts';
+import type { IngressRule } from '../../../src/ingress-model.ts';
 import { matchIngressRule } from '../../../src/cloudflared/ingress-validation.ts';
 
 const RULES: IngressRule[] = [

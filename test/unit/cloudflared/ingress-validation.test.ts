@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { IngressIssueKind, IngressRule } from '../../../src/cloudflared/ingress-model.ts';
+import type { IngressIssueKind, IngressRule } from '../../../src/ingress-model.ts';
 import { validateCloudflaredConfig, validateIngressRules } from '../../../src/cloudflared/ingress-validation.ts';
 
 const CATCH_ALL: IngressRule = { service: 'http_status:404' };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redact, redactString, REDACTED } from '../../../src/secrets/redact.ts';
+import { redact, redactString, REDACTED } from '../../../src/redact.ts';
 import { seededRandom } from '../../helpers/random.ts';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { HealthSample } from '../../../src/cloudflared/health-probe.ts';
+import type { HealthSample } from '../../../src/health-sample.ts';
 import { openDatabase, type Database } from '../../../src/store/database.ts';
 import { HOUR_MS, HealthRepository } from '../../../src/store/health-repository.ts';
 

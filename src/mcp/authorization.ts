@@ -1,0 +1,142 @@
+import type { Principal } from '../contract/principal.ts';
+import { TunnelManagerError } from '../errors.ts';
+import type { EventRow } from '../store/events-repository.ts';
+
+/**
+ * Authorization, in one place: may this principal make this call on this resource? Every tool call and resource read
+ * passes through `authorizeTool` (before its arguments are read) and `authorize` (with the resource its arguments
+ * name), and the handler gets the decision (`Grant`); handlers and the backend decide nothing about who may act.
+ * What the backend still refuses is about the data and holds for every caller alike: a route only targets a port
+ * allocated to its project, a name in the ledger or a foreign DNS record is not taken over, a port is released only
+ * by the project that holds it.
+ *
+ * The rules:
+ * - the meta-supervisor may do everything;
+ * - a tool declared `access: 'ms'` is the meta-supervisor's alone (FORBIDDEN);
+ * - a project supervisor acts for its own project only: naming another in `project` is FORBIDDEN;
+ * - a route may be changed by its owner only (ROUTE_NOT_OWNED); adopted routes belong to the owner they were adopted for;
+ * - a port's connectivity is checked for its project only (PORT_NOT_OWNED);
+ * - the tunnel, the zones and the topology are read by everyone; events are read as `eventFor` says.
+ */
+
+/** What a call acts on, as the arguments name it. */
+export type Resource =
+  /** Nothing of a project's: the tunnel, the account's zones, the Docker topology. */
+  | { kind: 'shared' }
+  /**
+   * A project's routes, ports or events. `project` as given (undefined: the caller's own; for the meta-supervisor in
+   * `read` mode, every project). `refusal` words the FORBIDDEN answer for this call.
+   */
+  | { kind: 'project'; project: string | undefined; mode: 'act' | 'read'; refusal?: Refusal }
+  /** An existing route, by hostname as given (a name not in the ledger is the backend's ROUTE_NOT_FOUND). */
+  | { kind: 'route'; hostname: string }
+  /** A port, by number: its project's. */
+  | { kind: 'port'; port: number };
+
+/** How a refused `project` is worded: "<caller> may not <doing> <project>.", with the fix. */
+export interface Refusal {
+  doing: string;
+  fix: string;
+  details?: Record<string, unknown>;
+}
+
+/** What the policy decided: the project the call is for (undefined: every project, for the meta-supervisor's reads). */
+export interface Grant {
+  project: string | undefined;
+}
+
+/** What the policy reads about resources. */
+export interface PolicyFacts {
+  /** The owner of the route of that (lower-case) name, or undefined when the ledger has none. */
+  routeOwner(hostname: string): string | undefined;
+  /** Throws PORT_NOT_OWNED, with the call that fixes it, when the port is not allocated to the project. */
+  assertPortOwned(project: string, port: number): void;
+}
+
+/** Error codes that mean "not yours": audited as `denied` rather than `error`. */
+export const DENIAL_CODES: ReadonlySet<string> = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'ROUTE_NOT_OWNED', 'PORT_NOT_OWNED', 'PORT_OUT_OF_RANGE']);
+
+const ACT_FOR: Refusal = { doing: 'act for', fix: 'Leave `project` out: your calls always act for your own project.' };
+
+/** Who may call a tool at all, whatever its arguments (also what tools/list shows a principal). */
+export function mayCall(role: Principal['role'], tool: { access: 'any' | 'ms' }): boolean {
+  return tool.access !== 'ms' || role === 'ms';
+}
+
+/** Refuses a meta-supervisor tool to a project supervisor (FORBIDDEN), before its arguments are read. */
+export function authorizeTool(principal: Principal, tool: { name: string; access: 'any' | 'ms' }): void {
+  if (mayCall(principal.role, tool)) return;
+  throw new TunnelManagerError({
+    code: 'FORBIDDEN',
+    message: `${tool.name} is for the meta-supervisor; ${principal.project} is a project supervisor.`,
+    fix: 'Ask the meta-supervisor to do this, or use the tools for your own routes and ports.',
+    details: { tool: tool.name, project: principal.project, role: principal.role },
+  });
+}
+
+/** Decides a call on a resource: answers the grant, or throws the refusal with its fix. */
+export function authorize(principal: Principal, resource: Resource, facts: PolicyFacts): Grant {
+  const ms = principal.role === 'ms';
+  switch (resource.kind) {
+    case 'shared':
+      return { project: principal.project };
+    case 'project': {
+      const { project } = resource;
+      if (project === undefined || project === principal.project) return { project: ms && resource.mode === 'read' ? project : principal.project };
+      if (ms) return { project };
+      const refusal = resource.refusal ?? ACT_FOR;
+      throw new TunnelManagerError({
+        code: 'FORBIDDEN',
+        message: `${principal.project} may not ${refusal.doing} ${project}.`,
+        fix: refusal.fix,
+        details: refusal.details ?? { project },
+      });
+    }
+    case 'route': {
+      const owner = facts.routeOwner(resource.hostname.toLowerCase());
+      if (owner === undefined || owner === principal.project || ms) return { project: principal.project };
+      throw new TunnelManagerError({
+        code: 'ROUTE_NOT_OWNED',
+        message: `${resource.hostname} belongs to ${owner}, not to ${principal.project}.`,
+        fix: 'You can delete only your own routes (tunnel_list_cnames lists them). Ask the meta-supervisor if this one must go.',
+        details: { hostname: resource.hostname, owner },
+      });
+    }
+    case 'port':
+      if (!ms) facts.assertPortOwned(principal.project, resource.port);
+      return { project: principal.project };
+  }
+}
+
+/** The `project` of an event that concerns everyone. */
+export const BROADCAST = '*';
+
+/** Fields of a broadcast event that never name a route, a hostname or a hand-written rule. */
+const PUBLIC_FIELDS = new Set(['path', 'resolution', 'policy', 'failedCommit', 'zone']);
+
+/**
+ * What a project supervisor may read of a broadcast event that is not about the tunnel itself: the fields that name
+ * nothing of anyone else, and the number of items in each list (a broken config.yml lists other projects' hostnames;
+ * the meta-supervisor reads them whole).
+ */
+function publicView(event: EventRow): Record<string, unknown> {
+  if (event.kind.startsWith('tunnel.')) return event.data; // the shared tunnel's state: pids, reasons, delays
+  const view: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(event.data)) {
+    if (Array.isArray(value)) view[`${key}Count`] = value.length;
+    else if (PUBLIC_FIELDS.has(key)) view[key] = value;
+  }
+  view.detail = 'The names involved are for the meta-supervisor; this event tells you that it happened.';
+  return view;
+}
+
+/**
+ * The one rule for who reads which event, for `tunnel_get_events`, the events a session is sent as they happen, and
+ * anything else that shows events: the meta-supervisor reads every event; a project supervisor reads its own
+ * project's events whole and broadcast events without other projects' data; nothing else.
+ */
+export function eventFor(principal: Principal, event: EventRow): EventRow | null {
+  if (principal.role === 'ms' || event.project === principal.project) return event;
+  if (event.project !== BROADCAST) return null;
+  return { ...event, data: publicView(event) };
+}

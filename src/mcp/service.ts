@@ -1,0 +1,57 @@
+import type { Config } from '../app/config.ts';
+import { splitHostPort, startService, type Service, type ServiceOptions } from '../app/service.ts';
+import { hashToken } from '../secrets/token.ts';
+import { startMcpHttpServer, type McpHttpServer } from './http-server.ts';
+import { PrincipalDirectory } from './principal.ts';
+import { startMcpStdio } from './stdio-server.ts';
+
+export interface McpServiceOptions extends Omit<ServiceOptions, 'frontEnd'> {
+  /** MCP over HTTP at this HOST:PORT instead of config.mcp.listen (port 0: any free port). */
+  mcpListen?: string;
+  /** MCP over stdio for this project instead of HTTP. */
+  stdioProject?: string;
+  /** Overrides `mcp.sessionIdleMinutes` (tests use a short one). */
+  mcpSessionIdleMs?: number;
+}
+
+export interface McpService extends Service {
+  /** The Streamable HTTP server (null when the service speaks stdio). */
+  mcp: McpHttpServer | null;
+}
+
+/**
+ * The service with its MCP front end: what `tunnel-manager serve` runs. src/app composes everything below MCP and
+ * takes the transports as its front end; the transports live here, above it.
+ */
+export async function startMcpService(config: Config, options: McpServiceOptions): Promise<McpService> {
+  const { mcpListen, stdioProject, mcpSessionIdleMs, ...rest } = options;
+  let http: McpHttpServer | null = null;
+  const service = await startService(config, {
+    ...rest,
+    frontEnd: async ({ backend, logger, sandboxTokens }) => {
+      const directory = new PrincipalDirectory(
+        config.projects.map((project) => ({
+          name: project.name,
+          role: project.role,
+          tokenHash: project.tokenHash ?? (sandboxTokens?.[project.name] ? hashToken(sandboxTokens[project.name]!) : undefined),
+        })),
+      );
+      if (stdioProject) {
+        const stdio = await startMcpStdio({ principal: directory.byName(stdioProject), backend, logger });
+        return { url: null, close: () => stdio.close() };
+      }
+      const server = await startMcpHttpServer({
+        ...splitHostPort(mcpListen ?? config.mcp.listen),
+        directory,
+        backend,
+        logger,
+        allowedOrigins: config.mcp.allowedOrigins,
+        maxSessionsPerProject: config.mcp.maxSessionsPerProject,
+        sessionIdleMs: mcpSessionIdleMs ?? config.mcp.sessionIdleMinutes * 60_000,
+      });
+      http = server;
+      return { url: server.url, close: () => server.close() };
+    },
+  });
+  return { ...service, mcp: http };
+}
