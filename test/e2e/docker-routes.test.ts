@@ -27,6 +27,7 @@ describe.skipIf(docker === null)('routes to Docker containers', () => {
       const consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
       const port = (await call<{ port: number }>(consilio, 'port_allocate', { port: await freePortInRange(3150, 3199), purpose: 'container web' })).data.port;
       await scope.createContainer({ name: scope.name('web'), cmd: scope.httpd(80), ports: [{ containerPort: 80, hostPort: port }] });
+      await scope.untilAnswering(scope.name('web'), 80);
       // The topology actor follows the events stream: wait until it knows the container.
       await waitUntil(async () => {
         const topology = await call<{ containers: { name: string }[] }>(consilio, 'tunnel_get_network_topology');
@@ -61,6 +62,7 @@ describe.skipIf(docker === null)('routes to Docker containers', () => {
           return topology.data.containers.some((c) => c.name === name && c.state === 'running') || undefined;
         }, 15_000, 'the topology to see the container');
       const loopback = await scope.createContainer({ name, cmd: scope.httpd(80, '127.0.0.1'), ports: [{ containerPort: 80, hostPort: port }] });
+      await scope.untilAnswering(name, 80);
       await seen();
 
       // Nobody is asked: the manager reads the container's sockets and sees 127.0.0.1:80 only.
@@ -75,6 +77,7 @@ describe.skipIf(docker === null)('routes to Docker containers', () => {
 
       await loopback.remove({ force: true });
       await scope.createContainer({ name, cmd: scope.httpd(80), ports: [{ containerPort: 80, hostPort: port }] });
+      await scope.untilAnswering(name, 80);
       await seen();
       const result = await call<{ target: string }>(openhorizon, 'tunnel_request_cname', { subdomain: 'lo', targetPort: port });
       expect(result.isError, JSON.stringify(result.data)).toBe(false);
@@ -99,6 +102,7 @@ describe.skipIf(docker === null)('routes to Docker containers', () => {
       const odin = await mcpClient(info.mcpUrl, info.tokens.odin!);
       const port = (await call<{ port: number }>(odin, 'port_allocate', { port: await freePortInRange(3350, 3399), purpose: 'api' })).data.port;
       const web = await scope.createContainer({ name: scope.name('api'), cmd: scope.httpd(80), networks: [network], ports: [{ containerPort: 80, hostPort: port }] });
+      await scope.untilAnswering(scope.name('api'), 80);
       await waitUntil(async () => {
         const topology = await call<{ containers: { name: string }[] }>(odin, 'tunnel_get_network_topology');
         return topology.data.containers.some((c) => c.name === scope.name('api')) || undefined;

@@ -39,8 +39,12 @@ describe.skipIf(docker === null)('the four Docker scenarios through tunnel_reque
     await scope.cleanup();
   });
 
-  /** The service sees the container (the topology actor follows Docker's events). */
-  async function seen(client: Client, name: string): Promise<void> {
+  /**
+   * The service sees the container running (the topology actor follows Docker's events) and, given its port, the
+   * service in it answers (so the manager's evidence is read after the service listens).
+   */
+  async function seen(client: Client, name: string, port?: number): Promise<void> {
+    if (port !== undefined) await scope.untilAnswering(name, port);
     await waitUntil(async () => {
       const topology = await call<{ containers: { name: string; state: string }[] }>(client, 'tunnel_get_network_topology');
       return topology.data.containers.some((c) => c.name === name && c.state === 'running') || undefined;
@@ -94,7 +98,7 @@ describe.skipIf(docker === null)('the four Docker scenarios through tunnel_reque
       const port = await allocate('published container');
       const name = scope.name('published');
       await scope.createContainer({ name, cmd: scope.httpd(80), ports: [{ containerPort: 80, hostPort: port }] });
-      await seen(agent, name);
+      await seen(agent, name, 80);
       const result = await call<Published>(agent, 'tunnel_request_cname', { subdomain: 's3', targetPort: port });
       expect(result.isError, JSON.stringify(result.data)).toBe(false);
       expect(result.data.target).toBe(`http://localhost:${port}`);
@@ -111,7 +115,7 @@ describe.skipIf(docker === null)('the four Docker scenarios through tunnel_reque
       const network = await scope.createNetwork('iso-host', '10.231.42.0/24');
       const name = scope.name('isolated');
       await scope.createContainer({ name, cmd: scope.httpd(port), networks: [network] });
-      await seen(agent, name);
+      await seen(agent, name, port);
       const refused = await call<Refusal>(agent, 'tunnel_request_cname', { subdomain: 's4', targetPort: port });
       expect(refused.isError).toBe(true);
       expect(refused.data.code).toBe('TARGET_UNREACHABLE');
@@ -133,8 +137,8 @@ describe.skipIf(docker === null)('the four Docker scenarios through tunnel_reque
       const [a, b] = [scope.name('twin-a'), scope.name('twin-b')];
       await scope.createContainer({ name: a, cmd: scope.httpd(port) });
       await scope.createContainer({ name: b, cmd: scope.httpd(port) });
-      await seen(agent, a);
-      await seen(agent, b);
+      await seen(agent, a, port);
+      await seen(agent, b, port);
       const refused = await call<Refusal>(agent, 'tunnel_request_cname', { subdomain: 'twins', targetPort: port });
       expect(refused.isError).toBe(true);
       expect(refused.data.code, JSON.stringify(refused.data)).toBe('TARGET_AMBIGUOUS');
@@ -147,7 +151,7 @@ describe.skipIf(docker === null)('the four Docker scenarios through tunnel_reque
       const port = await allocate('foreign container');
       const name = scope.name('foreign');
       await scope.createContainer({ name, cmd: scope.httpd(port), labels: { 'tunnel-manager.project': 'odin' } });
-      await seen(agent, name);
+      await seen(agent, name, port);
       const refused = await call<Refusal>(agent, 'tunnel_request_cname', { subdomain: 'foreign', targetPort: port });
       expect(refused.isError).toBe(true);
       expect(refused.data.code).toBe('TARGET_OTHER_PROJECT');
@@ -242,7 +246,7 @@ describe.skipIf(docker === null)('the four Docker scenarios through tunnel_reque
       const port = (await call<{ port: number }>(agent, 'port_allocate', { port: await freePortInRange(3400, 3424), purpose: 'named service' })).data.port;
       const name = scope.name('web');
       await scope.createContainer({ name, cmd: scope.httpd(port), networks: [network] });
-      await seen(agent, name);
+      await seen(agent, name, port);
       const result = await call<Published>(agent, 'tunnel_request_cname', { subdomain: 's2', targetPort: port });
       expect(result.isError, JSON.stringify(result.data)).toBe(false);
       expect(result.data.target).toBe(`http://${name}:${port}`);
@@ -261,7 +265,7 @@ describe.skipIf(docker === null)('the four Docker scenarios through tunnel_reque
       const isolatedNetwork = await scope.createNetwork('iso', '10.231.43.0/24');
       const name = scope.name('alone');
       await scope.createContainer({ name, cmd: scope.httpd(port), networks: [isolatedNetwork] });
-      await seen(agent, name);
+      await seen(agent, name, port);
       const refused = await call<Refusal>(agent, 'tunnel_request_cname', { subdomain: 's4c', targetPort: port });
       expect(refused.isError).toBe(true);
       expect(refused.data.code).toBe('TARGET_UNREACHABLE');

@@ -180,6 +180,15 @@ export class DockerTestScope {
     }
   }
 
+  /**
+   * Resolves once the service in `container` answers on `port` inside its own network namespace (a fresh httpd needs
+   * a moment after the container is `running`): the signal a test waits for before asking for a route to it.
+   */
+  async untilAnswering(container: string, port: number, waitMs = 15_000): Promise<void> {
+    const answer = await this.wgetFrom(container, `http://127.0.0.1:${port}/`, waitMs);
+    if (!answer.ok) throw new Error(`${container} did not answer on port ${port} within ${waitMs} ms: ${answer.output}`);
+  }
+
   /** Removes every container and network this scope labelled; safe to call when a test failed midway. */
   async cleanup(): Promise<void> {
     const filters = { label: [`${TEST_LABEL}.scope=${this.id}`] };
