@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { splitHostPort } from '../host-port.ts';
 
 export interface HealthServerOptions {
   host: string;
@@ -89,4 +90,27 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * The manager's own health listener at `listen` (HOST:PORT): its metrics, ready once the tunnel actor runs
+ * cloudflared, and cloudflared's metrics wherever the live process serves them.
+ */
+export function startManagerHealthServer(options: {
+  listen: string;
+  metrics: { registry: Registry };
+  backend: { status(): { state: string; pid: number | null } };
+  metricsAddress: () => string;
+  logger: Logger;
+}): Promise<HealthServer> {
+  return startHealthServer({
+    ...splitHostPort(options.listen),
+    registry: options.metrics.registry,
+    readiness: () => {
+      const state = options.backend.status().state;
+      return state.startsWith('running') ? { ready: true, reason: `tunnel ${state}` } : { ready: false, reason: `tunnel ${state}: not serving yet` };
+    },
+    cloudflaredMetricsAddress: () => (options.backend.status().pid === null ? null : options.metricsAddress()),
+    logger: options.logger,
+  });
 }

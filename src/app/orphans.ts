@@ -18,6 +18,9 @@
  * back with tunnel_request_cname (the DNS step reuses our own marked record), or the meta-supervisor removes it in
  * the dashboard.
  */
+import type { Logger } from 'pino';
+import { fromPromise } from 'xstate';
+import { orphansMachine, type OrphanScanOutput } from '../../machines/orphans.machine.ts';
 import type { CloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
 import { classifyRecord } from '../cloudflare/ownership-marker.ts';
 import type { OrphanScanResult } from '../contract/routes.ts';
@@ -200,5 +203,22 @@ export function dueForRemoval(routes: readonly Route[], policy: OrphanPolicy, no
     if (!isSettled(route) || route.orphanReason !== 'project-removed') return false;
     const at = removalTime(route, policy, now);
     return at !== null && at <= now;
+  });
+}
+
+/**
+ * The orphans actor's effect: one scan, logged, then `afterScan` (the routes a grace period of 0 made due are removed
+ * at once rather than at the next minute's check).
+ */
+export function provideOrphanEffects(deps: OrphanScanDeps & { logger: Logger; afterScan: () => void }) {
+  return orphansMachine.provide({
+    actors: {
+      scanOrphans: fromPromise<OrphanScanOutput, void>(async () => {
+        const result = await scanOrphans(deps);
+        deps.logger.info({ routes: result.routes, orphans: result.orphans.length, newlyOrphaned: result.newlyOrphaned, resolved: result.resolved }, 'orphan scan');
+        deps.afterScan();
+        return result;
+      }),
+    },
   });
 }

@@ -146,3 +146,23 @@ export function writeSandboxFile(path: string, content: SandboxFile): void {
   chmodSync(temporary, 0o600);
   renameSync(temporary, path);
 }
+
+/** What the sandbox tells its user (URLs, the demo tokens), written to `<dataDir>/sandbox.json` and answered. */
+export function writeSandboxInfo(sandbox: SandboxEnvironment, config: Config, mcpUrl: string | null, healthUrl: string | null): SandboxFile {
+  const info: SandboxFile = {
+    mcpUrl: mcpUrl ?? 'stdio',
+    edgeUrl: sandbox.edgeUrl,
+    cloudflareApiUrl: sandbox.apiBaseUrl,
+    cloudflareApiToken: sandbox.apiToken,
+    accountId: config.cloudflare.accountId,
+    tunnelId: config.tunnel.id,
+    configPath: config.cloudflared.configPath,
+    databasePath: config.databasePath,
+    tokens: sandbox.tokens,
+    ...(healthUrl ? { metricsUrl: `${healthUrl}/metrics`, healthUrl: `${healthUrl}/healthz` } : {}),
+    startedAt: new Date().toISOString(),
+    pid: process.pid,
+  };
+  writeSandboxFile(sandbox.sandboxFile, info);
+  return info;
+}

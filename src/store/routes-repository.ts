@@ -42,6 +42,16 @@ export interface Route {
   updatedAt: number;
 }
 
+/** One rule config.yml must hold for a route (the renderer's input). */
+export interface ServedRule {
+  hostname: string;
+  path: string | null;
+  service: string;
+  project: string;
+  targetReason: string | null;
+  originRequest: Record<string, unknown> | null;
+}
+
 export type NewRoute = Omit<Route, 'id' | 'createdAt' | 'updatedAt' | 'requestId' | 'orphanedSince' | 'orphanReason' | 'lastError' | 'awaitingServiceSince' | 'awaitingServiceNoticedAt' | 'labelContainer'> & {
   at: number;
   requestId?: string | null;
@@ -143,6 +153,7 @@ export class RoutesRepository {
   private readonly selectByStatus;
   private readonly selectAwaiting;
   private readonly selectLabelled;
+  private readonly selectServed;
   private readonly deleteOne;
   private readonly countAll;
   private readonly pageAll;
@@ -160,6 +171,7 @@ export class RoutesRepository {
     this.selectAll = db.prepare('SELECT * FROM routes ORDER BY hostname');
     this.selectByProject = db.prepare('SELECT * FROM routes WHERE project = ? ORDER BY hostname');
     this.selectByStatus = db.prepare('SELECT * FROM routes WHERE status = ? ORDER BY hostname');
+    this.selectServed = db.prepare("SELECT * FROM routes WHERE service IS NOT NULL AND status IN ('pending', 'active', 'adopted') ORDER BY hostname");
     this.selectLabelled = db.prepare('SELECT * FROM routes WHERE label_container IS NOT NULL ORDER BY hostname');
     this.selectAwaiting = db.prepare("SELECT * FROM routes WHERE awaiting_service_since IS NOT NULL AND status = 'active' ORDER BY hostname");
     this.deleteOne = db.prepare('DELETE FROM routes WHERE hostname = ?');
@@ -206,6 +218,22 @@ export class RoutesRepository {
   /** The routes in one status (e.g. `deleting`, read on every ingress cycle), without reading the whole ledger. */
   withStatus(status: RouteStatus): Route[] {
     return (this.selectByStatus.all(status) as RouteRow[]).map(toRoute);
+  }
+
+  /**
+   * What config.yml must route: every route with a target that is being published, serving or adopted, as the ingress
+   * renderer takes it (hostname order).
+   */
+  servedRules(): ServedRule[] {
+    return (this.selectServed.all() as RouteRow[]).map((row) => {
+      const route = toRoute(row);
+      return { hostname: route.hostname, path: route.path, service: route.service as string, project: route.project, targetReason: route.targetReason, originRequest: route.originRequest };
+    });
+  }
+
+  /** Adopted routes being deleted: their hand-written rules go from config.yml with them. */
+  retiredAdoptedHostnames(): string[] {
+    return this.withStatus('deleting').filter((route) => route.source === 'adopted').map((route) => route.hostname);
   }
 
   /** The routes declared by a container's labels. */

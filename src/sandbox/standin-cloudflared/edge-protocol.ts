@@ -39,14 +39,4 @@ export function withoutHopByHop(headers: Record<string, string | string[] | unde
   return kept;
 }
 
-/** "127.0.0.1:8080" → { host, port }; "[::1]:80" too. */
-export function splitHostPort(address: string): { host: string; port: number } {
-  const colon = address.lastIndexOf(':');
-  if (colon <= 0) throw new Error(`${JSON.stringify(address)} is not a HOST:PORT address (expected e.g. 127.0.0.1:20241)`);
-  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  const port = Number(address.slice(colon + 1));
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`${JSON.stringify(address)} does not end in a port from 0 to 65535`);
-  }
-  return { host, port };
-}
+export { splitHostPort } from '../../host-port.ts';
