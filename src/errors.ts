@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'ROUTE_NOT_FOUND'
   | 'ROUTE_NOT_OWNED'
   | 'ROUTE_BUSY'
+  | 'ROUTE_QUOTA_EXCEEDED'
   // cloudflare
   | 'ZONE_NOT_FOUND'
   | 'RECORD_EXISTS'
@@ -56,6 +57,7 @@ export type ErrorCode =
   | 'SECRET_INSECURE'
   // the MCP surface
   | 'RESOURCE_NOT_FOUND'
+  | 'RATE_LIMITED'
   | 'CANCELLED'
   // anything else
   | 'INTERNAL';

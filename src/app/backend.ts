@@ -215,6 +215,19 @@ export function createBackend(options: BackendOptions): ServiceBackend {
     return { selection: { ...selection, reason }, cloudflared, found };
   }
 
+  /** `limits.routesPerProject`: a new route is refused once the project holds that many (0: no limit). */
+  function assertUnderRouteQuota(project: string): void {
+    const quota = config.limits.routesPerProject;
+    const held = routes.countOf(project);
+    if (quota === 0 || held < quota) return;
+    throw new TunnelManagerError({
+      code: 'ROUTE_QUOTA_EXCEEDED',
+      message: `${project} holds ${held} routes, its quota of ${quota}; nothing was created.`,
+      fix: 'Delete a route you no longer need (tunnel_list_cnames, then tunnel_delete_cname) and retry, or ask the operator to raise limits.routesPerProject.',
+      details: { project, routes: held, quota },
+    });
+  }
+
   function chosenOrThrow(selection: TargetSelection): TargetChosen {
     if (!selection.ok) throw targetUnreachableError(selection);
     return selection;
@@ -366,7 +379,8 @@ export function createBackend(options: BackendOptions): ServiceBackend {
         }
         return held;
       };
-      checkLedger();
+      const held = checkLedger();
+      if (!held) assertUnderRouteQuota(principal.project);
       // Refuse early (and accurately for dryRun) when Cloudflare has a record of that name that is not ours.
       const records = await provider.findRecords(zone.zoneId, hostname);
       // Another request may have reserved the name while we looked (and may already have made its record): that is

@@ -20,7 +20,7 @@ export function cloudflareProviderFor(
     apiToken,
     accountId: config.cloudflare.accountId,
     tunnelId: config.tunnel.id,
-    rateLimiter: new RateLimiter({ limit: config.cloudflare.requestsPerFiveMinutes }),
+    rateLimiter: new RateLimiter({ limit: config.cloudflare.requestsPerFiveMinutes, projectShare: config.limits.cloudflareSharePercent / 100 }),
     ...(options.onResponse ? { onResponse: options.onResponse } : {}),
   });
 }

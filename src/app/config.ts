@@ -149,6 +149,17 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    limits: z
+      .object({
+        /** Tool calls each project may make per minute (all its sessions together); 0 for no limit. */
+        toolCallsPerMinute: z.number().int().min(0, 'a whole number, 0 for no limit').default(300),
+        /** Routes each project may hold (requested, label or adopted); 0 for no limit. */
+        routesPerProject: z.number().int().min(0, 'a whole number, 0 for no limit').default(200),
+        /** The part of the Cloudflare request budget one project's calls may use (the service's own work is not capped). */
+        cloudflareSharePercent: z.number().min(1, 'a percentage from 1 to 100').max(100, 'a percentage from 1 to 100').default(50),
+      })
+      .strict()
+      .default({}),
     labels: z
       .object({
         /** Routes declared by container labels (tunnel-manager.hostname, .port, .project). */

@@ -1,4 +1,5 @@
 import { TunnelManagerError } from '../errors.ts';
+import { currentProject } from '../request-context.ts';
 
 /**
  * One client-side limiter shared by every Cloudflare call: at most `limit` requests in any sliding
@@ -15,6 +16,13 @@ export interface RateLimiterOptions {
   windowMs?: number;
   /** Longest a caller may be queued; default 30,000 ms. */
   maxWaitMs?: number;
+  /**
+   * The part of the window (0 < share <= 1) one project may hold, so one project flooding cannot spend the budget
+   * the others (and the service's own work) need; default 1 (no per-project cap). Work for no project is not capped.
+   */
+  projectShare?: number;
+  /** Which project the current request is for (default: the request context of src/request-context.ts). */
+  project?: () => string | null;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -34,8 +42,12 @@ export class RateLimiter {
   private readonly maxWaitMs: number;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly projectLimit: number;
+  private readonly project: () => string | null;
   /** Times at which requests were (or will be) let through, in order. */
   private readonly granted: number[] = [];
+  /** The same, per project (work for no project is not listed). */
+  private readonly grantedTo = new Map<string, number[]>();
 
   constructor(options: RateLimiterOptions = {}) {
     this.limit = options.limit ?? 1000;
@@ -43,6 +55,10 @@ export class RateLimiter {
     this.maxWaitMs = options.maxWaitMs ?? 30_000;
     this.now = options.now ?? Date.now;
     this.sleep = options.sleep ?? realSleep;
+    const share = options.projectShare ?? 1;
+    if (!(share > 0 && share <= 1)) throw new RangeError(`RateLimiter projectShare must be above 0 and at most 1, got ${share}`);
+    this.projectLimit = Math.max(1, Math.floor(this.limit * share));
+    this.project = options.project ?? currentProject;
     if (!Number.isInteger(this.limit) || this.limit < 1) throw new RangeError(`RateLimiter limit must be a whole number >= 1, got ${this.limit}`);
     if (!(this.windowMs > 0)) throw new RangeError(`RateLimiter windowMs must be > 0, got ${this.windowMs}`);
   }
@@ -54,6 +70,20 @@ export class RateLimiter {
   reserve(): number {
     const now = this.now();
     while (this.granted.length > 0 && (this.granted[0] as number) <= now - this.windowMs) this.granted.shift();
+    const project = this.project();
+    const mine = project === null ? null : this.grantedTo.get(project) ?? [];
+    if (mine !== null && project !== null) {
+      while (mine.length > 0 && (mine[0] as number) <= now - this.windowMs) mine.shift();
+      if (mine.length >= this.projectLimit) {
+        const seconds = Math.max(1, Math.ceil(((mine[mine.length - this.projectLimit] as number) + this.windowMs - now) / 1000));
+        throw new TunnelManagerError({
+          code: 'CLOUDFLARE_RATE_LIMITED',
+          message: `${project} has used its share of Tunnel Manager's Cloudflare budget (${this.projectLimit} of ${this.limit} requests per ${this.windowMs / 1000} s); the others keep theirs. The next slot for ${project} is in ${seconds} s.`,
+          fix: `Retry after ${seconds} seconds, and make fewer calls that reach Cloudflare (requests and deletes, dry runs included). The operator sets the share with limits.cloudflareSharePercent.`,
+          details: { retryAfterSeconds: seconds, source: 'project-share', project, projectLimit: this.projectLimit, limit: this.limit, windowSeconds: this.windowMs / 1000 },
+        });
+      }
+    }
     const length = this.granted.length;
     const at = length < this.limit ? now : Math.max(now, (this.granted[length - this.limit] as number) + this.windowMs);
     const wait = at - now;
@@ -67,6 +97,10 @@ export class RateLimiter {
       });
     }
     this.granted.push(at);
+    if (mine !== null && project !== null) {
+      mine.push(at);
+      this.grantedTo.set(project, mine);
+    }
     return wait;
   }
 

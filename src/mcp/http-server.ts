@@ -9,6 +9,7 @@ import { DenialAudit } from './denial-audit.ts';
 import { SessionEventStore } from './event-store.ts';
 import type { Principal } from '../contract/principal.ts';
 import type { PrincipalDirectory } from './principal.ts';
+import { ToolCallLimiter } from './call-limits.ts';
 import { createMcpServer, type McpSession } from './server.ts';
 
 export const MCP_PATH = '/mcp';
@@ -25,6 +26,8 @@ export interface McpHttpServerOptions {
   maxSessionsPerProject?: number;
   /** A session with no request for this long is closed (`mcp.sessionIdleMinutes`); default 30 minutes. */
   sessionIdleMs?: number;
+  /** Tool calls per project per minute over all its sessions (`limits.toolCallsPerMinute`); default 0: no limit. */
+  toolCallsPerMinute?: number;
 }
 
 export interface McpHttpServer {
@@ -70,6 +73,7 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
   let boundPort = options.port;
   const allowedOrigins = new Set((options.allowedOrigins ?? []).map((origin) => origin.toLowerCase()));
   const denials = new DenialAudit((entry) => backend.recordAudit(entry));
+  const callLimiter = new ToolCallLimiter(options.toolCallsPerMinute ?? 0);
 
   /**
    * The spec's rule against DNS rebinding: a request that carries an `Origin` must come from an allowed one (this
@@ -187,7 +191,7 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
       });
       return;
     }
-    const mcp = createMcpServer({ principal, backend, ...(logger ? { logger } : {}) });
+    const mcp = createMcpServer({ principal, backend, callLimiter, ...(logger ? { logger } : {}) });
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       // Resumable streams: a client that reconnects with Last-Event-ID gets what it missed; SSE carries `retry`.

@@ -17,6 +17,8 @@ import { redact } from '../redact.ts';
 import { TunnelManagerError, toErrorShape, type ErrorShape } from '../errors.ts';
 import type { EventRow } from '../store/events-repository.ts';
 import type { McpBackend, Progress } from '../contract/backend.ts';
+import { runForProject } from '../request-context.ts';
+import type { ToolCallLimiter } from './call-limits.ts';
 import { authorize, authorizeTool, DENIAL_CODES, eventFor, mayCall, type PolicyFacts } from './authorization.ts';
 import { jsonSchemaOf } from './json-schema.ts';
 import type { Principal } from '../contract/principal.ts';
@@ -160,6 +162,8 @@ export interface McpServerOptions {
   backend: McpBackend;
   logger?: Logger;
   tools?: AnyToolDefinition[];
+  /** Tool calls per project per minute, shared by all sessions of the server; none: no limit. */
+  callLimiter?: ToolCallLimiter;
 }
 
 export interface McpSession {
@@ -229,6 +233,14 @@ export function createMcpServer(options: McpServerOptions): McpSession {
         logger?.error({ err: error }, 'could not write the audit row');
       }
     };
+    try {
+      options.callLimiter?.admit(principal.project);
+    } catch (error) {
+      // A flood is refused at no cost: one audit row for a run of refusals, not one per call.
+      const shape = toErrorShape(error);
+      if (shape.details.firstRefusal === true) audit('denied', shape.code, null, shape.details);
+      return errorResult(shape);
+    }
     if (!tool) {
       // The spec: an unknown tool is a protocol error (invalid params), not a tool result.
       const shape: ErrorShape = {
@@ -279,8 +291,11 @@ export function createMcpServer(options: McpServerOptions): McpSession {
     const progress = progressReporter(request.params._meta, (notification) => extra.sendNotification(notification));
     try {
       const grant = authorize(principal, tool.resource?.(parsed.data) ?? { kind: 'shared' }, policyFacts);
+      // The work is for the caller's project: its Cloudflare requests count against that project's share.
       const output = tool.output.parse(
-        await tool.handler(parsed.data, { principal, project: grant.project, backend, signal: extra.signal, ...(progress ? { progress } : {}) }),
+        await runForProject(principal.project, () =>
+          tool.handler(parsed.data, { principal, project: grant.project, backend, signal: extra.signal, ...(progress ? { progress } : {}) }),
+        ),
       ) as Record<string, unknown>;
       audit('ok', null, target);
       return { content: [{ type: 'text', text: JSON.stringify(output) }], structuredContent: output };

@@ -37,7 +37,7 @@ export async function startMcpService(config: Config, options: McpServiceOptions
         })),
       );
       if (stdioProject) {
-        const stdio = await startMcpStdio({ principal: directory.byName(stdioProject), backend, logger });
+        const stdio = await startMcpStdio({ principal: directory.byName(stdioProject), backend, logger, toolCallsPerMinute: config.limits.toolCallsPerMinute });
         return { url: null, close: () => stdio.close() };
       }
       const server = await startMcpHttpServer({
@@ -48,6 +48,7 @@ export async function startMcpService(config: Config, options: McpServiceOptions
         allowedOrigins: config.mcp.allowedOrigins,
         maxSessionsPerProject: config.mcp.maxSessionsPerProject,
         sessionIdleMs: mcpSessionIdleMs ?? config.mcp.sessionIdleMinutes * 60_000,
+        toolCallsPerMinute: config.limits.toolCallsPerMinute,
       });
       http = server;
       return { url: server.url, close: () => server.close() };

@@ -2,6 +2,7 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import type { Logger } from 'pino';
 import type { McpBackend } from '../contract/backend.ts';
 import type { Principal } from '../contract/principal.ts';
+import { ToolCallLimiter } from './call-limits.ts';
 import { createMcpServer } from './server.ts';
 
 /**
@@ -9,8 +10,9 @@ import { createMcpServer } from './server.ts';
  * (`serve --stdio --project NAME`): whoever may run that command on this machine acts as that project.
  * Logs stay on stderr; stdout carries only MCP messages.
  */
-export async function startMcpStdio(options: { principal: Principal; backend: McpBackend; logger?: Logger }): Promise<{ close(): Promise<void> }> {
-  const session = createMcpServer(options);
+export async function startMcpStdio(options: { principal: Principal; backend: McpBackend; logger?: Logger; toolCallsPerMinute?: number }): Promise<{ close(): Promise<void> }> {
+  const { toolCallsPerMinute, ...rest } = options;
+  const session = createMcpServer({ ...rest, callLimiter: new ToolCallLimiter(toolCallsPerMinute ?? 0) });
   const transport = new StdioServerTransport();
   await session.server.connect(transport);
   options.logger?.info({ project: options.principal.project }, 'MCP on stdio');

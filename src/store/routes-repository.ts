@@ -273,6 +273,11 @@ export class RoutesRepository {
     return this.deleteOne.run(hostname).changes > 0;
   }
 
+  /** How many routes one project holds, in any status. */
+  countOf(project: string): number {
+    return (this.countByProject.get(project) as { n: number }).n;
+  }
+
   count(): number {
     return (this.countAll.get() as { n: number }).n;
   }

@@ -130,7 +130,8 @@ export interface ServeProcess {
 export async function writeServeConfig(dir: string, extra: string[] = []): Promise<string> {
   const path = join(dir, 'bench-config.yml');
   // configPath too: it must stay inside this benchmark's directory, whatever --data-dir says.
-  writeFileSync(path, [`cloudflared:`, `  metricsAddress: 127.0.0.1:0`, `  configPath: ${join(dir, 'cloudflared', 'config.yml')}`, ...extra, ''].join('\n'));
+  // No per-project call limit: a benchmark measures speed with many calls a minute, not the limit (its own test).
+  writeFileSync(path, [`cloudflared:`, `  metricsAddress: 127.0.0.1:0`, `  configPath: ${join(dir, 'cloudflared', 'config.yml')}`, 'limits:', '  toolCallsPerMinute: 0', ...extra, ''].join('\n'));
   return path;
 }
 

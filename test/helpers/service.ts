@@ -30,6 +30,9 @@ export async function startTestService(
       // Every test service shares one Docker engine: only the file about label routes turns them on, so another
       // file's labelled containers never become routes (or refusals) here.
       labels: { enabled: false },
+      // The per-project limits have their own test file (test/e2e/limits.test.ts); elsewhere a test's own flood of
+      // calls (property tests, matrices) is not what it is about.
+      limits: { toolCallsPerMinute: 0 },
       ...overrides,
     },
     'test',

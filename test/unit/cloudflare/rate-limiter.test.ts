@@ -77,3 +77,32 @@ describe('RateLimiter', () => {
     expect(() => new RateLimiter({ limit: 0 })).toThrow(RangeError);
   });
 });
+
+describe('RateLimiter: each project its share', () => {
+  it('refuses a project past its share at once, while other projects and the service keep the rest of the window', () => {
+    const clock = fakeClock();
+    let project: string | null = 'odin';
+    const limiter = new RateLimiter({ limit: 10, windowMs: 60_000, projectShare: 0.3, now: clock.now, sleep: clock.sleep, project: () => project });
+    for (let i = 0; i < 3; i += 1) expect(limiter.reserve()).toBe(0);
+    clock.advance(1_000);
+    expect(() => limiter.reserve()).toThrow(expect.objectContaining({ code: 'CLOUDFLARE_RATE_LIMITED', details: expect.objectContaining({ source: 'project-share', project: 'odin', projectLimit: 3, retryAfterSeconds: 59 }) }));
+    project = 'consilio';
+    for (let i = 0; i < 3; i += 1) expect(limiter.reserve()).toBe(0);
+    project = null; // the service's own work has no cap of its own
+    for (let i = 0; i < 4; i += 1) expect(limiter.reserve()).toBe(0);
+    expect(limiter.stats().inWindow).toBe(10);
+    // Once its oldest request leaves the window, the project has a slot again.
+    clock.advance(59_000);
+    project = 'odin';
+    expect(limiter.reserve()).toBe(0);
+  });
+
+  it('a refused request takes no slot, of the project or of the window', () => {
+    const clock = fakeClock();
+    const limiter = new RateLimiter({ limit: 4, windowMs: 60_000, projectShare: 0.5, now: clock.now, sleep: clock.sleep, project: () => 'odin' });
+    limiter.reserve();
+    limiter.reserve();
+    for (let i = 0; i < 5; i += 1) expect(() => limiter.reserve()).toThrow();
+    expect(limiter.stats().inWindow).toBe(2);
+  });
+});
