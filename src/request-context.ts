@@ -15,3 +15,11 @@ export function runForProject<T>(project: string, work: () => T): T {
 export function currentProject(): string | null {
   return storage.getStore() ?? null;
 }
+
+/**
+ * Runs `work` as the service's own, whoever asked for it: clean-up that must not be refused for a project's spent
+ * share (deleting a DNS record, undoing a failed request), so a project's limit never leaves a half-made route.
+ */
+export function runForService<T>(work: () => T): T {
+  return storage.exit(work);
+}

@@ -218,11 +218,11 @@ export function createBackend(options: BackendOptions): ServiceBackend {
   /** `limits.routesPerProject`: a new route is refused once the project holds that many (0: no limit). */
   function assertUnderRouteQuota(project: string): void {
     const quota = config.limits.routesPerProject;
-    const held = routes.countOf(project);
+    const held = routes.requestedBy(project);
     if (quota === 0 || held < quota) return;
     throw new TunnelManagerError({
       code: 'ROUTE_QUOTA_EXCEEDED',
-      message: `${project} holds ${held} routes, its quota of ${quota}; nothing was created.`,
+      message: `${project} holds ${held} routes it asked for, its quota of ${quota}; nothing was created.`,
       fix: 'Delete a route you no longer need (tunnel_list_cnames, then tunnel_delete_cname) and retry, or ask the operator to raise limits.routesPerProject.',
       details: { project, routes: held, quota },
     });

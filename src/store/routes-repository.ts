@@ -159,6 +159,7 @@ export class RoutesRepository {
   private readonly pageAll;
   private readonly pageByProject;
   private readonly countByProject;
+  private readonly countRequestedBy;
 
   constructor(private readonly db: Database) {
     this.insertRow = db.prepare(
@@ -177,6 +178,7 @@ export class RoutesRepository {
     this.deleteOne = db.prepare('DELETE FROM routes WHERE hostname = ?');
     this.countAll = db.prepare('SELECT COUNT(*) AS n FROM routes');
     this.countByProject = db.prepare('SELECT COUNT(*) AS n FROM routes WHERE project = ?');
+    this.countRequestedBy = db.prepare("SELECT COUNT(*) AS n FROM routes WHERE project = ? AND source = 'request'");
     this.pageAll = db.prepare('SELECT * FROM routes WHERE hostname > ? ORDER BY hostname LIMIT ?');
     this.pageByProject = db.prepare('SELECT * FROM routes WHERE project = ? AND hostname > ? ORDER BY hostname LIMIT ?');
   }
@@ -273,9 +275,12 @@ export class RoutesRepository {
     return this.deleteOne.run(hostname).changes > 0;
   }
 
-  /** How many routes one project holds, in any status. */
-  countOf(project: string): number {
-    return (this.countByProject.get(project) as { n: number }).n;
+  /**
+   * How many routes one project asked for (the tool or a label), in any status. Adopted routes are not counted: they
+   * were found in the account, and counting them would put their owner at its quota without it asking for anything.
+   */
+  requestedBy(project: string): number {
+    return (this.countRequestedBy.get(project) as { n: number }).n;
   }
 
   count(): number {
