@@ -1,0 +1,130 @@
+import type { AnyActorRef } from 'xstate';
+import { rollbackIngress, type IngressActor } from '../cloudflared/ingress-runtime.ts';
+import { parsePrometheusText } from '../cloudflared/prometheus-text.ts';
+import type { RollbackView } from '../contract/admin.ts';
+import type { Principal } from '../contract/principal.ts';
+import type { MetricsView, TunnelStatus } from '../contract/status.ts';
+import { TunnelManagerError } from '../errors.ts';
+import type { BackendContext, ServiceBackend, TunnelSnapshot } from './backend-context.ts';
+import { readInspection } from './inspection.ts';
+import { supervisorChild } from './supervisor-children.ts';
+import { stateToString } from './transition-recorder.ts';
+
+/** The backend's status part: the tunnel's status, metrics and restart, the events and audit logs, inspection, rollback. */
+
+const HOUR = 3_600_000;
+
+function isRunning(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && 'running' in value;
+}
+
+/** Waits until the tunnel actor is running (up or degraded), or gives up with TUNNEL_NOT_RUNNING. */
+export function waitForTunnelRunning(tunnel: AnyActorRef, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = (snapshot: TunnelSnapshot) => isRunning(snapshot.value);
+    if (check(tunnel.getSnapshot() as never)) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(() => {
+      subscription.unsubscribe();
+      const snapshot = tunnel.getSnapshot() as TunnelSnapshot;
+      reject(
+        new TunnelManagerError({
+          code: 'TUNNEL_NOT_RUNNING',
+          message: `cloudflared is not running (state ${JSON.stringify(snapshot.value)}${snapshot.context.lastError ? `: ${snapshot.context.lastError}` : ''}).`,
+          fix: 'Check tunnel_get_status; the tunnel restarts by itself on its backoff schedule. Retry the request once it is up.',
+          details: { state: snapshot.value, nextStartAt: snapshot.context.backoffUntil },
+        }),
+      );
+    }, timeoutMs);
+    const subscription = tunnel.subscribe((snapshot) => {
+      if (check(snapshot as never)) {
+        clearTimeout(timer);
+        subscription.unsubscribe();
+        resolve();
+      }
+    });
+  });
+}
+
+/** tunnel_get_metrics: cloudflared's own counters (null when it does not answer) and the last 24 hours of health probes. */
+async function metrics(context: BackendContext): Promise<MetricsView> {
+  const snapshot = context.tunnelSnapshot();
+  const summary = context.options.health.summary(Date.now(), 24 * HOUR);
+  let samples: ReturnType<typeof parsePrometheusText>['samples'] = [];
+  try {
+    const response = await fetch(`http://${context.options.metricsAddress()}/metrics`, { signal: AbortSignal.timeout(2_000) });
+    if (response.ok) samples = parsePrometheusText(await response.text()).samples;
+  } catch {
+    // cloudflared is not answering: the counters stay null and the state says why.
+  }
+  const total = (name: string): number | null => {
+    const named = samples.filter((sample) => sample.name === name);
+    return named.length === 0 ? null : named.reduce((sum, sample) => sum + sample.value, 0);
+  };
+  const responsesByCode: Record<string, number> = {};
+  for (const sample of samples.filter((s) => s.name === 'cloudflared_tunnel_response_by_code')) {
+    const code = sample.labels.status_code ?? 'unknown';
+    responsesByCode[code] = (responsesByCode[code] ?? 0) + sample.value;
+  }
+  return {
+    state: stateToString(snapshot.value),
+    readyConnections: snapshot.context.lastProbe?.readyConnections ?? null,
+    haConnections: total('cloudflared_tunnel_ha_connections'),
+    totalRequests: total('cloudflared_tunnel_total_requests'),
+    requestErrors: total('cloudflared_tunnel_request_errors'),
+    responsesByCode,
+    health: {
+      samples24h: summary.samples,
+      failedSamples24h: summary.failed,
+      uptimePct24h: summary.uptimePct,
+      latencyAvgMs24h: summary.latencyAvgMs,
+    },
+  };
+}
+
+/** tunnel_restart: restarts cloudflared and answers the status once it runs again. */
+async function restartTunnel(context: BackendContext, by: Principal): Promise<TunnelStatus> {
+  const { config, bus } = context.options;
+  const tunnel = supervisorChild(context.options.supervisor(), 'tunnel');
+  const before = context.tunnelSnapshot();
+  // A restart takes the tunnel down on purpose: the tunnel machine emits nothing for that (it reports
+  // failures), so say it here, for the events log and the subscribers of tunnel://status. A tunnel that was
+  // already down (backoff) reports its own recovery when it starts.
+  const wasUp = before.context.downSince === null;
+  const downAt = Date.now();
+  if (wasUp) bus.publish('tunnel.down', '*', { reason: `restart requested by ${by.project}`, manual: true, pid: before.context.process?.pid ?? null }, downAt);
+  tunnel.send({ type: 'RESTART' });
+  await waitForTunnelRunning(tunnel, (config.restart.startTimeoutSeconds + config.restart.stopGraceSeconds + 5) * 1000);
+  if (wasUp) bus.publish('tunnel.recovered', '*', { downForMs: Date.now() - downAt, pid: context.tunnelSnapshot().context.process?.pid ?? null, manual: true });
+  return context.status();
+}
+
+async function rollbackConfig(context: BackendContext, commit: string): Promise<RollbackView> {
+  const ingress = supervisorChild(context.options.supervisor(), 'ingress') as unknown as IngressActor;
+  const result = await rollbackIngress(ingress, commit);
+  return { commit, restoredFrom: commit, newCommit: result.commit, reloaded: result.reloaded };
+}
+
+export function backendStatus(
+  context: BackendContext,
+): Pick<ServiceBackend, 'status' | 'metrics' | 'restartTunnel' | 'events' | 'rollbackConfig' | 'audit' | 'recordAudit' | 'inspect' | 'onEvent'> {
+  const { options } = context;
+  return {
+    status: context.status,
+    metrics: () => metrics(context),
+    restartTunnel: async (by) => restartTunnel(context, by),
+    events: (cursor, limit, project) => options.events.since(cursor, limit, project),
+    rollbackConfig: async (_principal, commit) => rollbackConfig(context, commit),
+    audit: (query) => options.audit.recent(query.limit, { ...(query.principal ? { principal: query.principal } : {}), ...(query.before ? { before: query.before } : {}) }),
+    recordAudit: (entry) => {
+      options.audit.record(entry);
+    },
+    inspect: (limit) => {
+      options.flushSnapshot();
+      return readInspection(options.db, limit);
+    },
+    onEvent: (listener) => options.bus.subscribe(listener),
+  };
+}
