@@ -26,213 +26,242 @@ function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' || (error as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
+/** What every step works with: the options, with the clock settled. */
+type Steps = RouteEffectsOptions & { now: () => number };
+
+/** Asks the ingress actor to render from the ledger and waits for the outcome of the cycle that carried it. */
+async function ingressChange(steps: Steps, input: StepInput, action: 'add' | 'remove'): Promise<{ commit: string | null }> {
+  const { request } = input;
+  const outcome = await requestIngressChange(steps.ingress(), {
+    hostname: request.hostname,
+    action,
+    project: request.project,
+    target: request.service,
+    requestId: `${request.requestId}:${action}`,
+  });
+  if (outcome.type === 'ingress.applied') return { commit: outcome.commit };
+  if (outcome.type === 'ingress.failed') {
+    throw new TunnelManagerError({
+      code: outcome.error.code as ErrorCode,
+      message: `The ingress change for ${request.hostname} failed at ${outcome.stage}: ${outcome.error.message}`,
+      fix: outcome.error.fix,
+      details: { stage: outcome.stage },
+    });
+  }
+  throw new TunnelManagerError({
+    code: 'RELOAD_FAILED',
+    message: `cloudflared refused the new config (${outcome.reloadError?.message ?? 'unknown reason'}); the last good version was ${
+      outcome.type === 'ingress.restored' ? 'restored' : 'NOT restored'
+    }.`,
+    fix: 'Nothing was published. Check `tunnel_get_status` and the cloudflared log; if the target looks right, retry the request.',
+    details: { failedCommit: outcome.failedCommit },
+  });
+}
+
+/** Reserves the name: inserts the `pending` row this saga holds (a re-run finds its own reservation). */
+async function reserveRoute({ routes, now }: Steps, { request }: StepInput): Promise<void> {
+  // Yield first: the runner persists the new saga right after starting it, so the reservation below never
+  // exists without a persisted saga that owns it.
+  await Promise.resolve();
+  try {
+    routes.insert({
+      hostname: request.hostname,
+      zoneId: request.zoneId,
+      zoneName: request.zoneName,
+      project: request.project,
+      targetPort: request.targetPort,
+      service: null,
+      targetReason: request.targetReason,
+      path: null,
+      originRequest: request.originRequest,
+      dnsRecordId: null,
+      dnsCreated: false,
+      status: 'pending',
+      source: 'request',
+      expiresAt: request.expiresAt,
+      requestId: request.requestId,
+      awaitingServiceSince: request.awaitingService === true ? now() : null,
+      at: now(),
+    });
+  } catch (error) {
+    if (!isUniqueViolation(error)) throw error;
+    const holder = routes.find(request.hostname);
+    if (holder?.requestId === request.requestId) return; // our own reservation, before a restart
+    throw new TunnelManagerError({
+      code: 'HOSTNAME_TAKEN',
+      message:
+        holder?.status === 'pending'
+          ? `${request.hostname} is being published by another request right now (${holder.project}).`
+          : `${request.hostname} is already published by ${holder?.project ?? 'another project'}.`,
+      fix: 'Choose another subdomain, or list your routes with tunnel_list_cnames.',
+      details: { hostname: request.hostname, owner: holder?.project ?? null, status: holder?.status ?? null },
+    });
+  }
+}
+
+/** Makes sure the marked, proxied CNAME exists, and records whether this saga created it. */
+async function ensureDnsRecord({ routes, provider, domains, now }: Steps, { request }: StepInput): Promise<{ recordId: string; created: boolean }> {
+  const plan = domains.findById(request.zoneId)?.plan ?? null;
+  // Only a record this saga created may be deleted by its rollback. The intent is written to the ledger row
+  // BEFORE the create is sent: a create whose answer was lost, or a step re-run after a restart, still knows
+  // the record it finds is its own; a record of ours that was there before (left by an earlier route of the
+  // same owner) is reused and never deleted.
+  const held = routes.find(request.hostname);
+  const sentBefore = held?.requestId === request.requestId && held.dnsCreated;
+  let sentNow = false;
+  try {
+    const result = await provider.ensureCname({
+      zoneId: request.zoneId,
+      hostname: request.hostname,
+      owner: request.project,
+      zonePlan: plan,
+      beforeCreate: () => {
+        sentNow = true;
+        routes.update(request.hostname, { dnsCreated: true }, now());
+      },
+    });
+    const created = sentBefore || sentNow || result.created;
+    routes.update(request.hostname, { dnsRecordId: result.record.id, dnsCreated: created }, now());
+    return { recordId: result.record.id, created };
+  } catch (error) {
+    if (!sentBefore && !sentNow) throw error;
+    // A create was sent and the step still failed (e.g. its answer was lost, then Cloudflare stayed
+    // unavailable): the record may exist. Undo it here, since the saga has no record id to compensate with.
+    const cleanup = await provider
+      .deleteOwnedCname({ zoneId: request.zoneId, hostname: request.hostname, owner: request.project })
+      .then((outcome) => (outcome.deleted ? 'deleted the record the failed create had made' : 'no record had been made'))
+      .catch((cleanupError: unknown) => `could not check for a record the failed create may have made: ${(cleanupError as Error).message}`);
+    if (error instanceof TunnelManagerError) {
+      throw new TunnelManagerError({ code: error.code, message: error.message, fix: error.fix, details: { ...error.details, cleanup }, cause: error });
+    }
+    throw error;
+  }
+}
+
+/** Sets the route's service and has the ingress actor add its rule. */
+async function applyIngress(steps: Steps, input: StepInput): Promise<{ commit: string | null }> {
+  const { request } = input;
+  steps.routes.update(request.hostname, { service: request.service, targetReason: request.targetReason, originRequest: request.originRequest }, steps.now());
+  return ingressChange(steps, input, 'add');
+}
+
+/** The route serves: `active`, and its owner is told. */
+async function activateRoute({ routes, bus, now }: Steps, { request }: StepInput): Promise<void> {
+  const route = routes.update(request.hostname, { status: 'active' }, now());
+  bus.publish('route.created', request.project, {
+    hostname: request.hostname,
+    url: `https://${request.hostname}`,
+    target: request.service,
+    reason: request.targetReason,
+    dnsRecordId: route?.dnsRecordId ?? null,
+  });
+}
+
+/** A removal starts: the row becomes `deleting`, held by this saga; answers the record to delete and the row before. */
+async function markDeleting({ routes, now }: Steps, input: StepInput): Promise<MarkDeletingOutput> {
+  const route = routes.find(input.request.hostname);
+  if (!route) {
+    throw new TunnelManagerError({
+      code: 'ROUTE_NOT_FOUND',
+      message: `${input.request.hostname} is not in the ledger.`,
+      fix: 'List the routes with tunnel_list_cnames; nothing was changed.',
+      details: { hostname: input.request.hostname },
+    });
+  }
+  // A retried delete (the row already `deleting`) keeps what the first attempt found as "the row before".
+  const previous = route.status === 'deleting' && input.previous ? input.previous : { status: route.status, service: route.service };
+  routes.update(route.hostname, { status: 'deleting', requestId: input.request.requestId, lastError: null }, now());
+  // Adopted records have no marker: the ledger's record id is what lets the owner delete that one record.
+  return { recordId: route.dnsRecordId, created: route.dnsRecordId !== null && (route.dnsCreated || route.source === 'adopted'), previous };
+}
+
+/** A removal whose rule could not be removed: the row goes back to what it was, and its rule is rendered again. */
+async function restoreRoute(steps: Steps, input: StepInput): Promise<void> {
+  const { request, previous, error } = input;
+  const route = steps.routes.find(request.hostname);
+  if (!route || route.requestId !== request.requestId || previous === null) return;
+  // The rule could not be removed, so it still serves: the row goes back to what it was, nothing was deleted.
+  steps.routes.update(route.hostname, { status: previous.status as Route['status'], service: previous.service, requestId: null, lastError: error ? `${error.code}: ${error.message}` : null }, steps.now());
+  // "Could not be removed" may be a retry after a crash whose first attempt did remove it (the cycle finished,
+  // the manager died before the saga moved on). The row is back, so the rule must be too: render it again (no
+  // change when it is there). Without this, an active route could sit without a rule until some other cycle.
+  if (previous.service !== null) await ingressChange(steps, { ...input, request: { ...request, service: previous.service } }, 'add');
+}
+
+/** A removal whose DNS record could not be deleted: the row stays `deleting`, free for the retry schedule. */
+async function keepForRetry({ routes, bus, audit, now }: Steps, { request, error }: StepInput): Promise<void> {
+  const route = routes.find(request.hostname);
+  if (!route) return;
+  const lastError = error ? `${error.code}: ${error.message}` : 'the DNS record could not be deleted';
+  // No saga holds the row any more: the retry schedule and the owner may start another delete.
+  routes.update(route.hostname, { status: 'deleting', requestId: null, lastError }, now());
+  bus.publish('route.delete_failed', route.project, {
+    hostname: route.hostname,
+    error: lastError,
+    fix: `The rule is removed; the DNS record is retried every ${Math.round(DELETE_RETRY_INTERVAL_MS / 60_000)} minutes until it is gone. tunnel_delete_cname { "hostname": "${route.hostname}" } retries now.`,
+  });
+  audit.record({ ts: now(), principal: 'system', action: 'route.delete_failed', target: route.hostname, outcome: 'error', details: { requestId: request.requestId, code: error?.code ?? null } });
+}
+
+async function removeIngressRule(steps: Steps, input: StepInput): Promise<{ commit: string | null }> {
+  steps.routes.update(input.request.hostname, { service: null }, steps.now());
+  return ingressChange(steps, input, 'remove');
+}
+
+async function deleteDnsRecord({ routes, provider }: Steps, input: StepInput): Promise<void> {
+  const { request } = input;
+  const route = routes.find(request.hostname);
+  await provider.deleteOwnedCname({
+    zoneId: request.zoneId,
+    hostname: request.hostname,
+    owner: route?.project ?? request.project,
+    adoptedRecordId: route?.source === 'adopted' ? input.dnsRecordId : null,
+  });
+}
+
+/** A failed provision gives the name back, if this saga still holds it. */
+async function releaseReservation({ routes }: Steps, { request }: StepInput): Promise<void> {
+  const route = routes.find(request.hostname);
+  if (route?.requestId === request.requestId) routes.remove(request.hostname);
+}
+
+/** A finished removal: the row goes, the owner is told, the audit log keeps it. */
+async function forgetRoute({ routes, bus, audit, now }: Steps, input: StepInput): Promise<void> {
+  const { request } = input;
+  const route = routes.find(request.hostname);
+  if (route) routes.remove(request.hostname);
+  bus.publish('route.deleted', route?.project ?? request.project, { hostname: request.hostname });
+  audit.record({
+    ts: now(),
+    principal: 'system',
+    action: 'route.deleted',
+    target: request.hostname,
+    outcome: 'ok',
+    details: { requestId: request.requestId, dnsRecordId: input.dnsRecordId },
+  });
+}
+
 /**
  * The route saga's steps, each idempotent: a restored saga re-runs the step it was in.
  * The ledger row is the reservation; its `request_id` says which saga holds it.
  */
 export function provideRouteEffects(machine: RouteMachine, options: RouteEffectsOptions): RouteMachine {
-  const { routes, provider, bus, audit } = options;
-  const now = options.now ?? Date.now;
-
-  /** Asks the ingress actor to render from the ledger and waits for the outcome of the cycle that carried it. */
-  async function ingressChange(input: StepInput, action: 'add' | 'remove'): Promise<{ commit: string | null }> {
-    const { request } = input;
-    const outcome = await requestIngressChange(options.ingress(), {
-      hostname: request.hostname,
-      action,
-      project: request.project,
-      target: request.service,
-      requestId: `${request.requestId}:${action}`,
-    });
-    if (outcome.type === 'ingress.applied') return { commit: outcome.commit };
-    if (outcome.type === 'ingress.failed') {
-      throw new TunnelManagerError({
-        code: outcome.error.code as ErrorCode,
-        message: `The ingress change for ${request.hostname} failed at ${outcome.stage}: ${outcome.error.message}`,
-        fix: outcome.error.fix,
-        details: { stage: outcome.stage },
-      });
-    }
-    throw new TunnelManagerError({
-      code: 'RELOAD_FAILED',
-      message: `cloudflared refused the new config (${outcome.reloadError?.message ?? 'unknown reason'}); the last good version was ${
-        outcome.type === 'ingress.restored' ? 'restored' : 'NOT restored'
-      }.`,
-      fix: 'Nothing was published. Check `tunnel_get_status` and the cloudflared log; if the target looks right, retry the request.',
-      details: { failedCommit: outcome.failedCommit },
-    });
-  }
-
+  const steps: Steps = { ...options, now: options.now ?? Date.now };
+  const step = <T>(run: (steps: Steps, input: StepInput) => Promise<T>) => fromPromise<T, StepInput>(({ input }) => run(steps, input));
   return machine.provide({
     actors: {
-      reserveRoute: fromPromise<void, StepInput>(async ({ input }) => {
-        const { request } = input;
-        // Yield first: the runner persists the new saga right after starting it, so the reservation below never
-        // exists without a persisted saga that owns it.
-        await Promise.resolve();
-        try {
-          routes.insert({
-            hostname: request.hostname,
-            zoneId: request.zoneId,
-            zoneName: request.zoneName,
-            project: request.project,
-            targetPort: request.targetPort,
-            service: null,
-            targetReason: request.targetReason,
-            path: null,
-            originRequest: request.originRequest,
-            dnsRecordId: null,
-            dnsCreated: false,
-            status: 'pending',
-            source: 'request',
-            expiresAt: request.expiresAt,
-            requestId: request.requestId,
-            awaitingServiceSince: request.awaitingService === true ? now() : null,
-            at: now(),
-          });
-        } catch (error) {
-          if (!isUniqueViolation(error)) throw error;
-          const holder = routes.find(request.hostname);
-          if (holder?.requestId === request.requestId) return; // our own reservation, before a restart
-          throw new TunnelManagerError({
-            code: 'HOSTNAME_TAKEN',
-            message:
-              holder?.status === 'pending'
-                ? `${request.hostname} is being published by another request right now (${holder.project}).`
-                : `${request.hostname} is already published by ${holder?.project ?? 'another project'}.`,
-            fix: 'Choose another subdomain, or list your routes with tunnel_list_cnames.',
-            details: { hostname: request.hostname, owner: holder?.project ?? null, status: holder?.status ?? null },
-          });
-        }
-      }),
-      ensureDnsRecord: fromPromise<{ recordId: string; created: boolean }, StepInput>(async ({ input }) => {
-        const { request } = input;
-        const plan = options.domains.findById(request.zoneId)?.plan ?? null;
-        // Only a record this saga created may be deleted by its rollback. The intent is written to the ledger row
-        // BEFORE the create is sent: a create whose answer was lost, or a step re-run after a restart, still knows
-        // the record it finds is its own; a record of ours that was there before (left by an earlier route of the
-        // same owner) is reused and never deleted.
-        const held = routes.find(request.hostname);
-        const sentBefore = held?.requestId === request.requestId && held.dnsCreated;
-        let sentNow = false;
-        try {
-          const result = await provider.ensureCname({
-            zoneId: request.zoneId,
-            hostname: request.hostname,
-            owner: request.project,
-            zonePlan: plan,
-            beforeCreate: () => {
-              sentNow = true;
-              routes.update(request.hostname, { dnsCreated: true }, now());
-            },
-          });
-          const created = sentBefore || sentNow || result.created;
-          routes.update(request.hostname, { dnsRecordId: result.record.id, dnsCreated: created }, now());
-          return { recordId: result.record.id, created };
-        } catch (error) {
-          if (!sentBefore && !sentNow) throw error;
-          // A create was sent and the step still failed (e.g. its answer was lost, then Cloudflare stayed
-          // unavailable): the record may exist. Undo it here, since the saga has no record id to compensate with.
-          const cleanup = await provider
-            .deleteOwnedCname({ zoneId: request.zoneId, hostname: request.hostname, owner: request.project })
-            .then((outcome) => (outcome.deleted ? 'deleted the record the failed create had made' : 'no record had been made'))
-            .catch((cleanupError: unknown) => `could not check for a record the failed create may have made: ${(cleanupError as Error).message}`);
-          if (error instanceof TunnelManagerError) {
-            throw new TunnelManagerError({ code: error.code, message: error.message, fix: error.fix, details: { ...error.details, cleanup }, cause: error });
-          }
-          throw error;
-        }
-      }),
-      applyIngress: fromPromise<{ commit: string | null }, StepInput>(async ({ input }) => {
-        const { request } = input;
-        routes.update(request.hostname, { service: request.service, targetReason: request.targetReason, originRequest: request.originRequest }, now());
-        return ingressChange(input, 'add');
-      }),
-      awaitTunnelReady: fromPromise<void, StepInput>(async () => options.tunnelReady()),
-      activateRoute: fromPromise<void, StepInput>(async ({ input }) => {
-        const { request } = input;
-        const route = routes.update(request.hostname, { status: 'active' }, now());
-        bus.publish('route.created', request.project, {
-          hostname: request.hostname,
-          url: `https://${request.hostname}`,
-          target: request.service,
-          reason: request.targetReason,
-          dnsRecordId: route?.dnsRecordId ?? null,
-        });
-      }),
-      markDeleting: fromPromise<MarkDeletingOutput, StepInput>(async ({ input }) => {
-        const route = routes.find(input.request.hostname);
-        if (!route) {
-          throw new TunnelManagerError({
-            code: 'ROUTE_NOT_FOUND',
-            message: `${input.request.hostname} is not in the ledger.`,
-            fix: 'List the routes with tunnel_list_cnames; nothing was changed.',
-            details: { hostname: input.request.hostname },
-          });
-        }
-        // A retried delete (the row already `deleting`) keeps what the first attempt found as "the row before".
-        const previous = route.status === 'deleting' && input.previous ? input.previous : { status: route.status, service: route.service };
-        routes.update(route.hostname, { status: 'deleting', requestId: input.request.requestId, lastError: null }, now());
-        // Adopted records have no marker: the ledger's record id is what lets the owner delete that one record.
-        return { recordId: route.dnsRecordId, created: route.dnsRecordId !== null && (route.dnsCreated || route.source === 'adopted'), previous };
-      }),
-      restoreRoute: fromPromise<void, StepInput>(async ({ input }) => {
-        const { request, previous, error } = input;
-        const route = routes.find(request.hostname);
-        if (!route || route.requestId !== request.requestId || previous === null) return;
-        // The rule could not be removed, so it still serves: the row goes back to what it was, nothing was deleted.
-        routes.update(route.hostname, { status: previous.status as Route['status'], service: previous.service, requestId: null, lastError: error ? `${error.code}: ${error.message}` : null }, now());
-        // "Could not be removed" may be a retry after a crash whose first attempt did remove it (the cycle finished,
-        // the manager died before the saga moved on). The row is back, so the rule must be too: render it again (no
-        // change when it is there). Without this, an active route could sit without a rule until some other cycle.
-        if (previous.service !== null) await ingressChange({ ...input, request: { ...request, service: previous.service } }, 'add');
-      }),
-      keepForRetry: fromPromise<void, StepInput>(async ({ input }) => {
-        const { request, error } = input;
-        const route = routes.find(request.hostname);
-        if (!route) return;
-        const lastError = error ? `${error.code}: ${error.message}` : 'the DNS record could not be deleted';
-        // No saga holds the row any more: the retry schedule and the owner may start another delete.
-        routes.update(route.hostname, { status: 'deleting', requestId: null, lastError }, now());
-        bus.publish('route.delete_failed', route.project, {
-          hostname: route.hostname,
-          error: lastError,
-          fix: `The rule is removed; the DNS record is retried every ${Math.round(DELETE_RETRY_INTERVAL_MS / 60_000)} minutes until it is gone. tunnel_delete_cname { "hostname": "${route.hostname}" } retries now.`,
-        });
-        audit.record({ ts: now(), principal: 'system', action: 'route.delete_failed', target: route.hostname, outcome: 'error', details: { requestId: request.requestId, code: error?.code ?? null } });
-      }),
-      removeIngressRule: fromPromise<{ commit: string | null }, StepInput>(async ({ input }) => {
-        routes.update(input.request.hostname, { service: null }, now());
-        return ingressChange(input, 'remove');
-      }),
-      deleteDnsRecord: fromPromise<void, StepInput>(async ({ input }) => {
-        const { request } = input;
-        const route = routes.find(request.hostname);
-        await provider.deleteOwnedCname({
-          zoneId: request.zoneId,
-          hostname: request.hostname,
-          owner: route?.project ?? request.project,
-          adoptedRecordId: route?.source === 'adopted' ? input.dnsRecordId : null,
-        });
-      }),
-      releaseReservation: fromPromise<void, StepInput>(async ({ input }) => {
-        const route = routes.find(input.request.hostname);
-        if (route?.requestId === input.request.requestId) routes.remove(input.request.hostname);
-      }),
-      forgetRoute: fromPromise<void, StepInput>(async ({ input }) => {
-        const { request } = input;
-        const route = routes.find(request.hostname);
-        if (route) routes.remove(request.hostname);
-        bus.publish('route.deleted', route?.project ?? request.project, { hostname: request.hostname });
-        audit.record({
-          ts: now(),
-          principal: 'system',
-          action: 'route.deleted',
-          target: request.hostname,
-          outcome: 'ok',
-          details: { requestId: request.requestId, dnsRecordId: input.dnsRecordId },
-        });
-      }),
+      reserveRoute: step(reserveRoute),
+      ensureDnsRecord: step(ensureDnsRecord),
+      applyIngress: step(applyIngress),
+      awaitTunnelReady: step(async () => options.tunnelReady()),
+      activateRoute: step(activateRoute),
+      markDeleting: step(markDeleting),
+      restoreRoute: step(restoreRoute),
+      keepForRetry: step(keepForRetry),
+      removeIngressRule: step(removeIngressRule),
+      deleteDnsRecord: step(deleteDnsRecord),
+      releaseReservation: step(releaseReservation),
+      forgetRoute: step(forgetRoute),
     },
   });
 }
