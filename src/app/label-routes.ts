@@ -80,111 +80,122 @@ export interface LabelRoutes {
   stop(): void;
 }
 
-export function startLabelRoutes(options: LabelRoutesOptions): LabelRoutes {
-  const now = options.now ?? Date.now;
+/** What the reconciling rounds share: the options, and what they remember between rounds. */
+interface LabelState {
+  options: LabelRoutesOptions;
+  now: () => number;
   /** container + hostname → the fingerprint it was refused with: told once per state. */
-  const refused = new Map<string, string>();
+  refused: Map<string, string>;
   /** hostname → when its container was first seen gone. */
-  const goneSince = new Map<string, number>();
+  goneSince: Map<string, number>;
+}
 
-  function projectFor(declared: DeclaredRoute): string {
-    if (declared.port === null || !Number.isInteger(declared.port) || declared.port < 1 || declared.port > 65_535) {
-      throw new TunnelManagerError({
-        code: 'INPUT_INVALID',
-        message: `Container "${declared.container}" asks for ${declared.hostname} but its label ${PORT_LABEL} is ${declared.port === null ? 'missing (and it does not publish exactly one port)' : 'not a port number'}.`,
-        fix: `Recreate it with --label ${PORT_LABEL}=PORT, the port allocated to your project that the service listens on.`,
-        details: { container: declared.container, hostname: declared.hostname, label: PORT_LABEL },
-      });
-    }
-    if (declared.project !== null) return declared.project;
-    const owner = options.ports.list().find((allocation) => allocation.port === declared.port)?.project;
-    if (owner === undefined) {
-      throw new TunnelManagerError({
-        code: 'PORT_NOT_OWNED',
-        message: `Container "${declared.container}" asks for ${declared.hostname} on port ${declared.port}, which no project has allocated.`,
-        fix: `Allocate the port to the project first (port_allocate { "port": ${declared.port}, "purpose": "…" }), or add --label ${PROJECT_LABEL}=PROJECT.`,
-        details: { container: declared.container, hostname: declared.hostname, port: declared.port },
-      });
-    }
-    return owner;
+/** The project a label acts for: `tunnel-manager.project`, else the owner of the port; refuses a label without a usable port. */
+function projectFor(ports: PortManager, declared: DeclaredRoute): string {
+  if (declared.port === null || !Number.isInteger(declared.port) || declared.port < 1 || declared.port > 65_535) {
+    throw new TunnelManagerError({
+      code: 'INPUT_INVALID',
+      message: `Container "${declared.container}" asks for ${declared.hostname} but its label ${PORT_LABEL} is ${declared.port === null ? 'missing (and it does not publish exactly one port)' : 'not a port number'}.`,
+      fix: `Recreate it with --label ${PORT_LABEL}=PORT, the port allocated to your project that the service listens on.`,
+      details: { container: declared.container, hostname: declared.hostname, label: PORT_LABEL },
+    });
   }
-
-  function split(hostname: string): { subdomain: string; domain: string } {
-    const zone = options.backend
-      .listDomains()
-      .map((domain) => domain.name)
-      .filter((name) => hostname.endsWith(`.${name}`))
-      .sort((a, b) => b.length - a.length)[0];
-    if (zone === undefined) {
-      throw new TunnelManagerError({
-        code: 'ZONE_NOT_FOUND',
-        message: `${hostname} (label ${HOSTNAME_LABEL}) is not a name under a zone of this Cloudflare account.`,
-        fix: `Use a name under one of: ${options.backend.listDomains().map((d) => d.name).join(', ')} (tunnel_list_domains).`,
-        details: { hostname },
-      });
-    }
-    return { subdomain: hostname.slice(0, -(zone.length + 1)), domain: zone };
+  if (declared.project !== null) return declared.project;
+  const owner = ports.list().find((allocation) => allocation.port === declared.port)?.project;
+  if (owner === undefined) {
+    throw new TunnelManagerError({
+      code: 'PORT_NOT_OWNED',
+      message: `Container "${declared.container}" asks for ${declared.hostname} on port ${declared.port}, which no project has allocated.`,
+      fix: `Allocate the port to the project first (port_allocate { "port": ${declared.port}, "purpose": "…" }), or add --label ${PROJECT_LABEL}=PROJECT.`,
+      details: { container: declared.container, hostname: declared.hostname, port: declared.port },
+    });
   }
+  return owner;
+}
 
-  async function ensure(declared: DeclaredRoute): Promise<void> {
-    const key = `${declared.container} ${declared.hostname}`;
-    const existing = options.routes.find(declared.hostname);
-    if (existing?.labelContainer) {
-      goneSince.delete(declared.hostname);
-      // A redeploy under another name declares the same route: it follows the new container.
-      if (existing.labelContainer !== declared.container) options.routes.update(declared.hostname, { labelContainer: declared.container }, now());
-      return;
-    }
-    if (!declared.running || refused.get(key) === declared.fingerprint) return;
-    let project: string | null = declared.project;
+/** A declared hostname as the subdomain under the longest zone of the account that holds it. */
+function split(backend: LabelRoutesOptions['backend'], hostname: string): { subdomain: string; domain: string } {
+  const zone = backend
+    .listDomains()
+    .map((domain) => domain.name)
+    .filter((name) => hostname.endsWith(`.${name}`))
+    .sort((a, b) => b.length - a.length)[0];
+  if (zone === undefined) {
+    throw new TunnelManagerError({
+      code: 'ZONE_NOT_FOUND',
+      message: `${hostname} (label ${HOSTNAME_LABEL}) is not a name under a zone of this Cloudflare account.`,
+      fix: `Use a name under one of: ${backend.listDomains().map((d) => d.name).join(', ')} (tunnel_list_domains).`,
+      details: { hostname },
+    });
+  }
+  return { subdomain: hostname.slice(0, -(zone.length + 1)), domain: zone };
+}
+
+/** Publishes a declared route (or keeps the one there); a refusal is told once per state of the container. */
+async function ensure(state: LabelState, declared: DeclaredRoute): Promise<void> {
+  const { options, now, refused, goneSince } = state;
+  const key = `${declared.container} ${declared.hostname}`;
+  const existing = options.routes.find(declared.hostname);
+  if (existing?.labelContainer) {
+    goneSince.delete(declared.hostname);
+    // A redeploy under another name declares the same route: it follows the new container.
+    if (existing.labelContainer !== declared.container) options.routes.update(declared.hostname, { labelContainer: declared.container }, now());
+    return;
+  }
+  if (!declared.running || refused.get(key) === declared.fingerprint) return;
+  let project: string | null = declared.project;
+  try {
+    project = projectFor(options.ports, declared);
+    // Asked for with the tool already, by the same project: the label is honoured as it is (and never releases it).
+    if (existing !== undefined && existing.project === project && existing.targetPort === declared.port) return;
+    const { subdomain, domain } = split(options.backend, declared.hostname);
+    const result = await options.backend.requestCname({ project, role: 'ps' }, { subdomain, domain, targetPort: declared.port as number, publishAhead: true });
+    options.routes.update(declared.hostname, { labelContainer: declared.container }, now());
+    refused.delete(key);
+    options.bus.publish('route.label_published', project, { container: declared.container, hostname: declared.hostname, target: result.target, warning: result.warning });
+  } catch (error) {
+    const shape = toErrorShape(error);
+    refused.set(key, declared.fingerprint);
+    options.logger.warn({ container: declared.container, hostname: declared.hostname, code: shape.code }, 'a route label was refused');
+    options.bus.publish('route.label_refused', project ?? options.operatorProject, {
+      container: declared.container,
+      hostname: declared.hostname,
+      port: declared.port,
+      code: shape.code,
+      message: shape.message,
+      fix: shape.fix,
+    });
+  }
+}
+
+/** Releases the labelled routes whose container has been gone for the grace period. */
+async function release(state: LabelState, declaredHostnames: Set<string>): Promise<void> {
+  const { options, now, goneSince } = state;
+  for (const route of options.routes.labelled()) {
+    if (declaredHostnames.has(route.hostname)) continue;
+    const since = goneSince.get(route.hostname) ?? now();
+    goneSince.set(route.hostname, since);
+    if (now() - since < options.graceMs) continue;
     try {
-      project = projectFor(declared);
-      // Asked for with the tool already, by the same project: the label is honoured as it is (and never releases it).
-      if (existing !== undefined && existing.project === project && existing.targetPort === declared.port) return;
-      const { subdomain, domain } = split(declared.hostname);
-      const result = await options.backend.requestCname({ project, role: 'ps' }, { subdomain, domain, targetPort: declared.port as number, publishAhead: true });
-      options.routes.update(declared.hostname, { labelContainer: declared.container }, now());
-      refused.delete(key);
-      options.bus.publish('route.label_published', project, { container: declared.container, hostname: declared.hostname, target: result.target, warning: result.warning });
+      await options.backend.deleteCname({ project: route.project, role: 'ps' }, route.hostname);
+      goneSince.delete(route.hostname);
+      options.bus.publish('route.label_released', route.project, { container: route.labelContainer, hostname: route.hostname, goneForMs: now() - since });
     } catch (error) {
-      const shape = toErrorShape(error);
-      refused.set(key, declared.fingerprint);
-      options.logger.warn({ container: declared.container, hostname: declared.hostname, code: shape.code }, 'a route label was refused');
-      options.bus.publish('route.label_refused', project ?? options.operatorProject, {
-        container: declared.container,
-        hostname: declared.hostname,
-        port: declared.port,
-        code: shape.code,
-        message: shape.message,
-        fix: shape.fix,
-      });
+      options.logger.warn({ err: error, hostname: route.hostname }, 'could not release a route whose container is gone; trying again next round');
     }
   }
+}
 
-  async function release(declaredHostnames: Set<string>): Promise<void> {
-    for (const route of options.routes.labelled()) {
-      if (declaredHostnames.has(route.hostname)) continue;
-      const since = goneSince.get(route.hostname) ?? now();
-      goneSince.set(route.hostname, since);
-      if (now() - since < options.graceMs) continue;
-      try {
-        await options.backend.deleteCname({ project: route.project, role: 'ps' }, route.hostname);
-        goneSince.delete(route.hostname);
-        options.bus.publish('route.label_released', route.project, { container: route.labelContainer, hostname: route.hostname, goneForMs: now() - since });
-      } catch (error) {
-        options.logger.warn({ err: error, hostname: route.hostname }, 'could not release a route whose container is gone; trying again next round');
-      }
-    }
-  }
+async function round(state: LabelState): Promise<void> {
+  const declared = declaredRoutes(state.options.topology());
+  for (const entry of declared) await ensure(state, entry);
+  const present = new Set(declared.map((entry) => entry.hostname));
+  for (const key of state.refused.keys()) if (!declared.some((entry) => key === `${entry.container} ${entry.hostname}`)) state.refused.delete(key);
+  await release(state, present);
+}
 
-  async function round(): Promise<void> {
-    const declared = declaredRoutes(options.topology());
-    for (const entry of declared) await ensure(entry);
-    const present = new Set(declared.map((entry) => entry.hostname));
-    for (const key of refused.keys()) if (!declared.some((entry) => key === `${entry.container} ${entry.hostname}`)) refused.delete(key);
-    await release(present);
-  }
-
-  const rounds = startRounds(round, { intervalMs: options.intervalMs, logger: options.logger, what: 'reconciling route labels' });
+export function startLabelRoutes(options: LabelRoutesOptions): LabelRoutes {
+  const state: LabelState = { options, now: options.now ?? Date.now, refused: new Map(), goneSince: new Map() };
+  const rounds = startRounds(() => round(state), { intervalMs: options.intervalMs, logger: options.logger, what: 'reconciling route labels' });
   return { reconcile: rounds.runNow, stop: rounds.stop };
 }
