@@ -22,17 +22,23 @@ export interface ManagerMetrics {
 
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-/**
- * The manager's own metrics, in Prometheus' text format (prom-client), on their own registry: routes by state and
- * project, tool calls, saga steps, the tunnel's state, restarts and backoff, reloads, Cloudflare API calls and Docker
- * events, plus Node's process metrics. Nothing here carries a token, a secret or a request's arguments.
- */
-export function createManagerMetrics(sources: MetricsSources): ManagerMetrics {
-  const registry = new Registry();
-  // The event loop lag monitor samples every `eventLoopMonitoringPrecision` ms; at prom-client's default (10 ms) it
-  // woke the idle manager 100 times a second (0.5 % of a core, measured). Once a second is plenty for a scrape.
-  collectDefaultMetrics({ register: registry, prefix: 'tunnel_manager_', eventLoopMonitoringPrecision: 1000 });
+type TunnelReading = ReturnType<MetricsSources['tunnel']>;
 
+/** The tunnel's numbers, each a gauge read from the tunnel actor at scrape time. */
+const TUNNEL_GAUGES: { name: string; help: string; read: (tunnel: TunnelReading) => number }[] = [
+  { name: 'tunnel_manager_tunnel_up', help: '1 while cloudflared runs and serves (running.*), 0 otherwise.', read: (t) => (t.state.startsWith('running') ? 1 : 0) },
+  { name: 'tunnel_manager_tunnel_restarts', help: 'Restarts of cloudflared since the manager started.', read: (t) => t.restartCount },
+  { name: 'tunnel_manager_tunnel_consecutive_failures', help: 'Failed starts or crashes of cloudflared in a row (the backoff step).', read: (t) => t.consecutiveFailures },
+  { name: 'tunnel_manager_tunnel_backoff_seconds', help: 'The wait before the next start of cloudflared (0 when not backing off).', read: (t) => t.currentDelayMs / 1000 },
+  {
+    name: 'tunnel_manager_tunnel_ready_connections',
+    help: 'Edge connections cloudflared reported ready at the last probe (-1 when unknown).',
+    read: (t) => t.readyConnections ?? -1,
+  },
+];
+
+/** The gauges read at scrape time: routes by status and project, the tunnel's state and numbers. */
+function registerGauges(registry: Registry, sources: MetricsSources): void {
   new Gauge({
     name: 'tunnel_manager_routes',
     help: 'Routes in the ledger, by status and project.',
@@ -60,55 +66,44 @@ export function createManagerMetrics(sources: MetricsSources): ManagerMetrics {
       this.set({ state: sources.tunnel().state }, 1);
     },
   });
-  new Gauge({
-    name: 'tunnel_manager_tunnel_up',
-    help: '1 while cloudflared runs and serves (running.*), 0 otherwise.',
-    registers: [registry],
-    collect() {
-      this.set(sources.tunnel().state.startsWith('running') ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: 'tunnel_manager_tunnel_restarts',
-    help: 'Restarts of cloudflared since the manager started.',
-    registers: [registry],
-    collect() {
-      this.set(sources.tunnel().restartCount);
-    },
-  });
-  new Gauge({
-    name: 'tunnel_manager_tunnel_consecutive_failures',
-    help: 'Failed starts or crashes of cloudflared in a row (the backoff step).',
-    registers: [registry],
-    collect() {
-      this.set(sources.tunnel().consecutiveFailures);
-    },
-  });
-  new Gauge({
-    name: 'tunnel_manager_tunnel_backoff_seconds',
-    help: 'The wait before the next start of cloudflared (0 when not backing off).',
-    registers: [registry],
-    collect() {
-      this.set(sources.tunnel().currentDelayMs / 1000);
-    },
-  });
-  new Gauge({
-    name: 'tunnel_manager_tunnel_ready_connections',
-    help: 'Edge connections cloudflared reported ready at the last probe (-1 when unknown).',
-    registers: [registry],
-    collect() {
-      this.set(sources.tunnel().readyConnections ?? -1);
-    },
-  });
+  for (const { name, help, read } of TUNNEL_GAUGES) {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read(sources.tunnel()));
+      },
+    });
+  }
+}
 
-  const toolCalls = new Counter({ name: 'tunnel_manager_tool_calls_total', help: 'MCP tool calls, by tool and outcome (ok, denied, error).', labelNames: ['tool', 'outcome'], registers: [registry] });
-  const toolSeconds = new Histogram({ name: 'tunnel_manager_tool_call_duration_seconds', help: 'MCP tool call durations, by tool.', labelNames: ['tool'], buckets: SECONDS, registers: [registry] });
-  const sagas = new Counter({ name: 'tunnel_manager_sagas_total', help: 'Route sagas ended, by kind (provision, deprovision) and outcome (ok, failed).', labelNames: ['kind', 'outcome'], registers: [registry] });
-  const steps = new Histogram({ name: 'tunnel_manager_saga_step_duration_seconds', help: 'Route saga step durations, by kind and step.', labelNames: ['kind', 'step'], buckets: SECONDS, registers: [registry] });
-  const reloads = new Counter({ name: 'tunnel_manager_reloads_total', help: 'cloudflared reloads, by strategy (replica, restart, remote, on-next-start) and outcome.', labelNames: ['strategy', 'outcome'], registers: [registry] });
-  const cloudflare = new Counter({ name: 'tunnel_manager_cloudflare_requests_total', help: 'Requests to the Cloudflare API, by method and outcome (2xx, 4xx, 429, 5xx, network).', labelNames: ['method', 'outcome'], registers: [registry] });
-  const cloudflareSeconds = new Histogram({ name: 'tunnel_manager_cloudflare_request_duration_seconds', help: 'Cloudflare API request durations.', labelNames: ['method'], buckets: SECONDS, registers: [registry] });
-  const docker = new Counter({ name: 'tunnel_manager_docker_events_total', help: 'Docker topology changes seen, by kind.', labelNames: ['kind'], registers: [registry] });
+/** The counters and histograms of what happens: tool calls, sagas, reloads, Cloudflare requests, Docker events. */
+function registerCounters(registry: Registry) {
+  return {
+    toolCalls: new Counter({ name: 'tunnel_manager_tool_calls_total', help: 'MCP tool calls, by tool and outcome (ok, denied, error).', labelNames: ['tool', 'outcome'], registers: [registry] }),
+    toolSeconds: new Histogram({ name: 'tunnel_manager_tool_call_duration_seconds', help: 'MCP tool call durations, by tool.', labelNames: ['tool'], buckets: SECONDS, registers: [registry] }),
+    sagas: new Counter({ name: 'tunnel_manager_sagas_total', help: 'Route sagas ended, by kind (provision, deprovision) and outcome (ok, failed).', labelNames: ['kind', 'outcome'], registers: [registry] }),
+    steps: new Histogram({ name: 'tunnel_manager_saga_step_duration_seconds', help: 'Route saga step durations, by kind and step.', labelNames: ['kind', 'step'], buckets: SECONDS, registers: [registry] }),
+    reloads: new Counter({ name: 'tunnel_manager_reloads_total', help: 'cloudflared reloads, by strategy (replica, restart, remote, on-next-start) and outcome.', labelNames: ['strategy', 'outcome'], registers: [registry] }),
+    cloudflare: new Counter({ name: 'tunnel_manager_cloudflare_requests_total', help: 'Requests to the Cloudflare API, by method and outcome (2xx, 4xx, 429, 5xx, network).', labelNames: ['method', 'outcome'], registers: [registry] }),
+    cloudflareSeconds: new Histogram({ name: 'tunnel_manager_cloudflare_request_duration_seconds', help: 'Cloudflare API request durations.', labelNames: ['method'], buckets: SECONDS, registers: [registry] }),
+    docker: new Counter({ name: 'tunnel_manager_docker_events_total', help: 'Docker topology changes seen, by kind.', labelNames: ['kind'], registers: [registry] }),
+  };
+}
+
+/**
+ * The manager's own metrics, in Prometheus' text format (prom-client), on their own registry: routes by state and
+ * project, tool calls, saga steps, the tunnel's state, restarts and backoff, reloads, Cloudflare API calls and Docker
+ * events, plus Node's process metrics. Nothing here carries a token, a secret or a request's arguments.
+ */
+export function createManagerMetrics(sources: MetricsSources): ManagerMetrics {
+  const registry = new Registry();
+  // The event loop lag monitor samples every `eventLoopMonitoringPrecision` ms; at prom-client's default (10 ms) it
+  // woke the idle manager 100 times a second (0.5 % of a core, measured). Once a second is plenty for a scrape.
+  collectDefaultMetrics({ register: registry, prefix: 'tunnel_manager_', eventLoopMonitoringPrecision: 1000 });
+  registerGauges(registry, sources);
+  const { toolCalls, toolSeconds, sagas, steps, reloads, cloudflare, cloudflareSeconds, docker } = registerCounters(registry);
 
   return {
     registry,
