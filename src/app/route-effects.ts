@@ -2,6 +2,7 @@ import { fromPromise } from 'xstate';
 import type { MarkDeletingOutput, RouteMachine, StepInput } from '../../machines/route.machine.ts';
 import type { CloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
 import { requestIngressChange, type IngressActor } from '../cloudflared/ingress-runtime.ts';
+import { runForService } from '../request-context.ts';
 import { TunnelManagerError, type ErrorCode } from '../errors.ts';
 import type { AuditRepository } from '../store/audit-repository.ts';
 import type { DomainsRepository } from '../store/domains-repository.ts';
@@ -127,8 +128,8 @@ async function ensureDnsRecord({ routes, provider, domains, now }: Steps, { requ
     if (!sentBefore && !sentNow) throw error;
     // A create was sent and the step still failed (e.g. its answer was lost, then Cloudflare stayed
     // unavailable): the record may exist. Undo it here, since the saga has no record id to compensate with.
-    const cleanup = await provider
-      .deleteOwnedCname({ zoneId: request.zoneId, hostname: request.hostname, owner: request.project })
+    // Clean-up is the service's work: a project's spent Cloudflare share must never leave a record behind.
+    const cleanup = await runForService(() => provider.deleteOwnedCname({ zoneId: request.zoneId, hostname: request.hostname, owner: request.project }))
       .then((outcome) => (outcome.deleted ? 'deleted the record the failed create had made' : 'no record had been made'))
       .catch((cleanupError: unknown) => `could not check for a record the failed create may have made: ${(cleanupError as Error).message}`);
     if (error instanceof TunnelManagerError) {
@@ -208,15 +209,21 @@ async function removeIngressRule(steps: Steps, input: StepInput): Promise<{ comm
   return ingressChange(steps, input, 'remove');
 }
 
+/**
+ * A delete, and the undo of a failed request, are the service's work rather than the project's: a project's spent
+ * Cloudflare share must never leave a half-removed route or a record behind (src/request-context.ts).
+ */
 async function deleteDnsRecord({ routes, provider }: Steps, input: StepInput): Promise<void> {
   const { request } = input;
   const route = routes.find(request.hostname);
-  await provider.deleteOwnedCname({
-    zoneId: request.zoneId,
-    hostname: request.hostname,
-    owner: route?.project ?? request.project,
-    adoptedRecordId: route?.source === 'adopted' ? input.dnsRecordId : null,
-  });
+  await runForService(() =>
+    provider.deleteOwnedCname({
+      zoneId: request.zoneId,
+      hostname: request.hostname,
+      owner: route?.project ?? request.project,
+      adoptedRecordId: route?.source === 'adopted' ? input.dnsRecordId : null,
+    }),
+  );
 }
 
 /** A failed provision gives the name back, if this saga still holds it. */

@@ -91,6 +91,8 @@ describe("each project's share of the Cloudflare request budget", () => {
   it('one project flooding dry runs is refused at its share, and another project still publishes', async () => {
     const odinPort = (await call<{ port: number }>(odin, 'port_allocate', { port: await freePortInRange(3360, 3399), purpose: 'flood' })).data.port;
     origins.push(await startOrigin(odinPort, 'odin-flood'));
+    const kept = await call(odin, 'tunnel_request_cname', { subdomain: 'odin-keep', targetPort: odinPort });
+    expect(kept.isError, JSON.stringify(kept.data)).toBe(false);
     let refused: Refusal | null = null;
     let answered = 0;
     for (let i = 0; i < 40 && refused === null; i += 1) {
@@ -104,6 +106,11 @@ describe("each project's share of the Cloudflare request budget", () => {
     expect(refused!.message).toContain('odin has used its share');
     expect(answered).toBeGreaterThan(0);
     expect(answered).toBeLessThanOrEqual(12);
+
+    // Clean-up is the service's work: with its share spent, odin can still delete its route, record and all.
+    const deleted = await call(odin, 'tunnel_delete_cname', { hostname: 'odin-keep.153.se' });
+    expect(deleted.isError, JSON.stringify(deleted.data)).toBe(false);
+    expect(env.service.sandbox!.emulator.state().records.filter((r) => r.name === 'odin-keep.153.se')).toEqual([]);
 
     const consilioPort = (await call<{ port: number }>(consilio, 'port_allocate', { port: await freePortInRange(3160, 3199), purpose: 'fair' })).data.port;
     origins.push(await startOrigin(consilioPort, 'consilio-fair'));
