@@ -34,7 +34,7 @@ import { startManagerHealthServer } from './health-server.ts';
 import { openIngress, type IngressWiring } from './ingress-wiring.ts';
 import { startLabelRoutes, type LabelRoutes } from './label-routes.ts';
 import { machinesVersion } from './machine-version.ts';
-import { createManagerMetrics, statusClass } from './metrics.ts';
+import { createManagerMetrics, statusClass, type ManagerMetrics } from './metrics.ts';
 import { provideOrphanEffects, type OrphanPolicy } from './orphans.ts';
 import { managedRulesOnDisk } from './recover.ts';
 import { retargetAfterChange } from './retarget.ts';
@@ -154,15 +154,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     });
 
     // ── Cloudflare (or the sandbox's emulator and edge), cloudflared, config.yml, Docker ──
-    const sandbox = mode === 'sandbox' ? await startSandboxEnvironment(config, { ...(options.edgeListen ? { edgeListen: options.edgeListen } : {}), logger }) : null;
-    if (sandbox) cleanups.push(() => sandbox.close());
-    const provider = cloudflareProviderFor(config, {
-      sandbox,
-      onResponse: (method, status, durationMs) => metrics.cloudflareRequest(method, status === null ? 'network' : statusClass(status), durationMs),
-    });
-    const zones = new ZoneDirectory({ listZones: () => provider.listZones(), domains: store.domains, defaultZone: config.tunnel.defaultZone });
-    const docker = new Dockerode({ socketPath: config.docker.socketPath });
-    const tunnelClient = await createTunnelClient({ config, sandbox, provider, docker, health: store.health, logger });
+    const { sandbox, provider, zones, docker, tunnelClient } = await connectAdapters({ config, options, mode, store, metrics, cleanups });
     // Set before the supervisor starts (beforeStart): restored children resume their effects during start().
     let supervisorActor: DurableSupervisor['actor'] | null = null;
     const childOf = (id: string): AnyActorRef => supervisorChild(supervisorActor ?? undefined, id);
@@ -176,15 +168,8 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       config, options, store, provider, zones, docker, tracker, tunnelClient, ingress, rulesAtBoot, childOf, logger,
       afterOrphanScan: () => expiry?.removeDue(),
     });
-    const stately = inspectUrl ? await startStatelyInspector(inspectUrl, logger) : null;
-    if (stately) cleanups.push(() => stately.stop());
-    const supervisor = startDurableSupervisor({
-      machine,
-      settings: supervisorSettingsFrom(config),
-      repository: new ActorRepository(db),
-      machineVersion: machinesVersion(),
-      logger,
-      ...(stately ? { inspect: stately.inspect } : {}),
+    const supervisor = await startSupervisor({
+      config, db, machine, inspectUrl, logger, cleanups,
       beforeStart: (actor) => {
         supervisorActor = actor;
       },
@@ -200,14 +185,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       },
     });
 
-    const runner = new RouteRunner(() => supervisor.actor, store.bus, store.audit, logger, () => supervisor.flush(), (output) => metrics.sagaFinished(output));
-    const resumed = runner.resumeAll();
-    if (resumed > 0) logger.info({ resumed }, 'route sagas resumed after restart');
-    // Re-render from the ledger once at boot: picks up edits made while the service was down. Not while a lost ledger
-    // is being recovered: rendering the empty ledger would take the managed rules out (and their routes down) until the
-    // zone refresh brings the rows back, which re-renders anyway.
-    if (rulesAtBoot.size === 0) childOf('ingress').send({ type: 'CHANGE', change: { hostname: '*', action: 'resync', project: '*' } });
-    else logger.info({ managedRules: rulesAtBoot.size }, 'empty ledger with managed rules in config.yml: recovering the routes from their records first');
+    const runner = resumeWork({ supervisor, store, metrics, logger, rulesAtBoot, ingress: () => childOf('ingress') });
 
     const backend = createBackend({
       config, db, ...store, provider, zones, runner, docker,
@@ -217,12 +195,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       metricsAddress: tunnelClient.metricsAddress,
     });
     backendRef = backend;
-    // Every tool call's audit row (it has a duration) is also counted and timed.
-    const recordAudit = backend.recordAudit.bind(backend);
-    backend.recordAudit = (entry) => {
-      recordAudit(entry);
-      if (entry.durationMs !== null && entry.principal !== 'system') metrics.toolCall(entry.action, entry.outcome, entry.durationMs);
-    };
+    timeToolCalls(backend, metrics);
     const metricsListen = options.metricsListen ?? (sandbox && config.metrics.listen === DEFAULT_METRICS_LISTEN ? '127.0.0.1:0' : config.metrics.listen);
     const healthServer = metricsListen === 'off' ? null : await startManagerHealthServer({ listen: metricsListen, metrics, backend, metricsAddress: tunnelClient.metricsAddress, logger });
     if (healthServer) cleanups.push(() => healthServer.close());
@@ -257,6 +230,84 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     await cleanup();
     throw error;
   }
+}
+
+/** Cloudflare (or the sandbox's emulator and edge), the zones, Docker, and the client of cloudflared. */
+async function connectAdapters(deps: {
+  config: Config;
+  options: ServiceOptions;
+  mode: 'sandbox' | 'production';
+  store: Store;
+  metrics: ManagerMetrics;
+  cleanups: (() => Promise<void> | void)[];
+}) {
+  const { config, options, store, metrics } = deps;
+  const logger = options.logger;
+  const sandbox = deps.mode === 'sandbox' ? await startSandboxEnvironment(config, { ...(options.edgeListen ? { edgeListen: options.edgeListen } : {}), logger }) : null;
+  if (sandbox) deps.cleanups.push(() => sandbox.close());
+  const provider = cloudflareProviderFor(config, {
+    sandbox,
+    onResponse: (method, status, durationMs) => metrics.cloudflareRequest(method, status === null ? 'network' : statusClass(status), durationMs),
+  });
+  const zones = new ZoneDirectory({ listZones: () => provider.listZones(), domains: store.domains, defaultZone: config.tunnel.defaultZone });
+  const docker = new Dockerode({ socketPath: config.docker.socketPath });
+  const tunnelClient = await createTunnelClient({ config, sandbox, provider, docker, health: store.health, logger });
+  return { sandbox, provider, zones, docker, tunnelClient };
+}
+
+/**
+ * After a restart: the route sagas that were running are resumed, and config.yml is rendered again from the ledger
+ * (edits made while the service was down). Not while a lost ledger is being recovered: rendering the empty ledger
+ * would take the managed rules out (and their routes down) until the zone refresh brings the rows back, which
+ * re-renders anyway. Answers the runner every new saga goes through.
+ */
+function resumeWork(deps: {
+  supervisor: DurableSupervisor;
+  store: Store;
+  metrics: ManagerMetrics;
+  logger: Logger;
+  rulesAtBoot: ReadonlyMap<string, ManagedRuleOnDisk>;
+  ingress: () => AnyActorRef;
+}): RouteRunner {
+  const { supervisor, logger } = deps;
+  const runner = new RouteRunner(() => supervisor.actor, deps.store.bus, deps.store.audit, logger, () => supervisor.flush(), (output) => deps.metrics.sagaFinished(output));
+  const resumed = runner.resumeAll();
+  if (resumed > 0) logger.info({ resumed }, 'route sagas resumed after restart');
+  if (deps.rulesAtBoot.size === 0) deps.ingress().send({ type: 'CHANGE', change: { hostname: '*', action: 'resync', project: '*' } });
+  else logger.info({ managedRules: deps.rulesAtBoot.size }, 'empty ledger with managed rules in config.yml: recovering the routes from their records first');
+  return runner;
+}
+
+/** The durable root actor (restored from its snapshot when the machines are unchanged), shown to Stately when asked. */
+async function startSupervisor(deps: {
+  config: Config;
+  db: Database;
+  machine: ReturnType<typeof provideActors>;
+  inspectUrl: string | undefined;
+  logger: Logger;
+  cleanups: (() => Promise<void> | void)[];
+  beforeStart: (actor: DurableSupervisor['actor']) => void;
+}): Promise<DurableSupervisor> {
+  const stately = deps.inspectUrl ? await startStatelyInspector(deps.inspectUrl, deps.logger) : null;
+  if (stately) deps.cleanups.push(() => stately.stop());
+  return startDurableSupervisor({
+    machine: deps.machine,
+    settings: supervisorSettingsFrom(deps.config),
+    repository: new ActorRepository(deps.db),
+    machineVersion: machinesVersion(),
+    logger: deps.logger,
+    ...(stately ? { inspect: stately.inspect } : {}),
+    beforeStart: deps.beforeStart,
+  });
+}
+
+/** Every tool call's audit row (it has a duration) is also counted and timed in the metrics. */
+function timeToolCalls(backend: ServiceBackend, metrics: ManagerMetrics): void {
+  const recordAudit = backend.recordAudit.bind(backend);
+  backend.recordAudit = (entry) => {
+    recordAudit(entry);
+    if (entry.durationMs !== null && entry.principal !== 'system') metrics.toolCall(entry.action, entry.outcome, entry.durationMs);
+  };
 }
 
 /** The repositories over the one database, the event bus and the port manager. */
