@@ -10,7 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { TunnelManagerError } from '../errors.ts';
 
@@ -226,10 +226,38 @@ export class ConfigGit {
   /** Marks `commit` (default HEAD) as the version cloudflared loaded successfully. */
   async markLastGood(commit = 'HEAD'): Promise<void> {
     if (commit === 'HEAD' && !(await this.hasCommits())) return;
+    if (await this.writeTagRef(LAST_GOOD_TAG, commit)) return;
     try {
       await this.git.raw(['tag', '--force', LAST_GOOD_TAG, commit]);
     } catch (error) {
       throw gitFailed('tag', this.directory, error);
+    }
+  }
+
+  /**
+   * A lightweight tag is a ref file holding the commit id: written the way git writes one (exclusive `.lock` file,
+   * then rename), it is one git process less per version. Only for a full commit id in a repository that keeps its
+   * refs as files (`refs/tags` is a directory and there is no `reftable`); false (the caller runs `git tag`)
+   * otherwise or when the lock is held.
+   */
+  private async writeTagRef(tag: string, commit: string): Promise<boolean> {
+    if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(commit)) return false;
+    const gitDir = join(this.directory, '.git');
+    const tags = join(gitDir, 'refs', 'tags');
+    const ref = join(tags, tag);
+    const lock = `${ref}.lock`;
+    try {
+      if (existsSync(join(gitDir, 'reftable')) || !(await stat(tags)).isDirectory()) return false;
+      await writeFile(lock, `${commit}\n`, { flag: 'wx', mode: 0o644 });
+    } catch {
+      return false;
+    }
+    try {
+      await rename(lock, ref);
+      return true;
+    } catch {
+      await rm(lock, { force: true });
+      return false;
     }
   }
 

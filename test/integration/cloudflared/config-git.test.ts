@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,5 +90,24 @@ describe('ConfigGit (real repository)', () => {
     expect(git('rev-parse', LAST_GOOD_TAG)).toBe(commits[1]);
     await expect(repo.show('deadbeef')).rejects.toMatchObject({ code: 'INPUT_INVALID', message: expect.stringContaining('commit'), fix: expect.stringContaining('config history') });
     await expect(repo.show('--output=/tmp/x')).rejects.toMatchObject({ code: 'INPUT_INVALID' });
+  });
+
+  it('marks the last good version as git itself would, also over a packed tag', async () => {
+    const repo = new ConfigGit({ configPath });
+    await repo.ensureRepository();
+    const commits: string[] = [];
+    for (let n = 1; n <= 2; n += 1) {
+      await writeFile(configPath, `# version ${n}\ningress:\n  - service: http_status:404\n`);
+      commits.push((await repo.commit(`v${n}`)) as string);
+    }
+    await repo.markLastGood(commits[0]);
+    expect(git('tag', '--list')).toBe(LAST_GOOD_TAG);
+    expect(git('rev-parse', LAST_GOOD_TAG)).toBe(commits[0]);
+    git('pack-refs', '--all'); // the tag now lives in packed-refs: the loose ref written next must win
+    await repo.markLastGood(commits[1]);
+    expect(git('rev-parse', LAST_GOOD_TAG)).toBe(commits[1]);
+    expect((await repo.lastGood())?.commit).toBe(commits[1]);
+    expect(git('fsck', '--no-progress')).toBe('');
+    expect(existsSync(join(dir, '.git', 'refs', 'tags', `${LAST_GOOD_TAG}.lock`))).toBe(false);
   });
 });
