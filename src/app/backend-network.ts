@@ -2,7 +2,7 @@ import { locateCloudflared, type CloudflaredLocation } from '../docker/cloudflar
 import { checkConnectivity, type ConnectivityReport } from '../docker/connectivity-check.ts';
 import { detectListenAddress } from '../docker/listen-address.ts';
 import { gatherPortEvidence } from '../docker/port-evidence.ts';
-import { locateService, type ServiceLocation } from '../docker/service-location.ts';
+import { locateService, needsListenEvidence, type ServiceLocation } from '../docker/service-location.ts';
 import { selectTarget, type TargetChosen, type TargetSelection } from '../docker/target-selection.ts';
 import { topologyToMermaid } from '../docker/topology-diagram.ts';
 import type { ConnectivityView, TopologyView } from '../contract/network.ts';
@@ -32,9 +32,9 @@ export async function chooseTarget(
   const topology = context.options.topology.current();
   const cloudflared = whereIsCloudflared(context, topology);
   const placement = cloudflared.placement;
-  const evidence = await gatherPortEvidence(docker, topology, port, {
-    exclude: placement.kind === 'container' ? [placement.netnsOwner ?? placement.name] : [],
-  });
+  const evidence = needsListenEvidence(topology, port)
+    ? await gatherPortEvidence(docker, topology, port, { exclude: placement.kind === 'container' ? [placement.netnsOwner ?? placement.name] : [] })
+    : null;
   let found = locateService(topology, { hostPort: port, evidence, project });
   // A service in a container that publishes the port: read the address it really listens on (a loopback-only one
   // answers nobody outside).

@@ -99,12 +99,23 @@ function chosenOrThrow(selection: TargetSelection): TargetChosen {
   return selection;
 }
 
-/** The target for the port, and the route's warning: an identical active route is answered as done, anything new is checked first. */
-async function targetFor(context: BackendContext, principal: Principal, request: CnameRequest, existing: Route | undefined) {
-  const chosen = await chooseTarget(context, request.targetPort, principal.project);
-  const target = chosenOrThrow(chosen.selection);
-  const warning = existing ? null : await answeringOrAhead(context, request.targetPort, target, chosen.cloudflared, request.publishAhead === true);
-  return { target, warning };
+/**
+ * The name and the target, looked at together (they are independent: a Cloudflare lookup and this machine's sockets;
+ * against the real API the target's evidence then costs no time of its own). When both refuse, the name's refusal is
+ * the one answered, as when they ran in turn. Then the route's warning: an identical active route is answered as
+ * done, anything new is checked first.
+ */
+async function nameAndTarget(context: BackendContext, principal: Principal, zone: Domain, hostname: string, request: CnameRequest) {
+  const [name, chosen] = await Promise.allSettled([
+    checkNameFree(context, principal, zone, hostname, request.targetPort),
+    chooseTarget(context, request.targetPort, principal.project),
+  ]);
+  if (name.status === 'rejected') throw name.reason;
+  if (chosen.status === 'rejected') throw chosen.reason;
+  const { existing, recordExists } = name.value;
+  const target = chosenOrThrow(chosen.value.selection);
+  const warning = existing ? null : await answeringOrAhead(context, request.targetPort, target, chosen.value.cloudflared, request.publishAhead === true);
+  return { existing, recordExists, target, warning };
 }
 
 /** The steps a provision takes, in plain words (a dry run answers them). */
@@ -141,8 +152,7 @@ async function requestCname(context: BackendContext, principal: Principal, reque
   const zone = zoneFor(context, request.domain);
   const hostname = requestedHostname(request.subdomain, zone.name);
   context.options.ports.assertOwned(principal.project, request.targetPort);
-  const { existing, recordExists } = await checkNameFree(context, principal, zone, hostname, request.targetPort);
-  const { target, warning } = await targetFor(context, principal, request, existing);
+  const { existing, recordExists, target, warning } = await nameAndTarget(context, principal, zone, hostname, request);
   const expiresAt = request.expiresInSeconds === undefined ? null : Date.now() + request.expiresInSeconds * 1000;
   const base = {
     url: `https://${hostname}`,

@@ -63,6 +63,16 @@ export function locateService(topology: Topology, request: ServiceRequest, optio
 
 type HostPortRequest = Extract<ServiceRequest, { hostPort: number }>;
 
+const publishes = (container: DockerContainer, port: number) => container.ports.some((p) => p.protocol === 'tcp' && p.hostPort === port);
+
+/**
+ * Whether who listens on the port can change the answer: not when a running container publishes it (that decides
+ * first), so the /proc tables (a walk of the kernel's socket tables, several ms each) are read only when they matter.
+ */
+export function needsListenEvidence(topology: Topology, hostPort: number): boolean {
+  return !topology.containers.some((c) => c.state === 'running' && publishes(c, hostPort));
+}
+
 /**
  * The service behind a host port, decided from evidence, strongest first: a running container that publishes the
  * port; a network namespace where something listens on it (a container's, or the host's); a running container that
@@ -74,7 +84,7 @@ function locateByHostPort(topology: Topology, request: HostPortRequest): Service
   const project = request.project ?? null;
   const running = topology.containers.filter((c) => c.state === 'running');
 
-  const publishers = ownCandidates(sortedBy(running.filter((c) => c.ports.some((p) => p.protocol === 'tcp' && p.hostPort === port)), (c) => c.name), port, project, 'publishes');
+  const publishers = ownCandidates(sortedBy(running.filter((c) => publishes(c, port)), (c) => c.name), port, project, 'publishes');
   if (publishers.length > 1) throw ambiguousHostPort(port, publishers);
   const publisher = publishers[0];
   if (publisher !== undefined) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PROJECT_LABEL, locateService } from '../../../src/docker/service-location.ts';
+import { PROJECT_LABEL, locateService, needsListenEvidence } from '../../../src/docker/service-location.ts';
 import type { PortEvidence } from '../../../src/docker/port-evidence.ts';
 import { toErrorShape } from '../../../src/errors.ts';
 import { container, topology } from './topology-fixtures.ts';
@@ -28,6 +28,16 @@ describe('locateService by host port, from evidence', () => {
     const found = locateService(topology([publisher, web]), { hostPort: PORT, evidence: evidence(['127.0.0.1'], [{ name: 'web', addresses: ['0.0.0.0'] }]) });
     expect(found.placement).toMatchObject({ kind: 'container', name: 'pub', port: 80 });
     expect(found.evidence).toBe(`container "pub" publishes host port ${PORT} → 80/tcp`);
+  });
+
+  it('the listeners are read only when no running container publishes the port (the publisher decides first)', () => {
+    const publisher = container('pub', ['app'], { ports: [{ containerPort: 80, protocol: 'tcp', hostIp: '127.0.0.1', hostPort: PORT }] });
+    const stopped = container('old', ['app'], { state: 'exited', ports: [{ containerPort: 80, protocol: 'tcp', hostIp: '127.0.0.1', hostPort: PORT }] });
+    expect(needsListenEvidence(topology([publisher, web]), PORT)).toBe(false);
+    expect(needsListenEvidence(topology([publisher, web]), PORT + 1)).toBe(true);
+    expect(needsListenEvidence(topology([stopped, web]), PORT)).toBe(true);
+    // Without evidence the publisher is still chosen, exactly as with it.
+    expect(locateService(topology([publisher, web]), { hostPort: PORT }).placement).toMatchObject({ kind: 'container', name: 'pub', port: 80 });
   });
 
   it('a container whose network namespace listens on the port is the service, at that port inside it', () => {
