@@ -63,10 +63,11 @@ describe.skipIf(docker === null)('the four Docker scenarios through tunnel_reque
     let agent: Client;
     const origins: Server[] = [];
     const allocated = new Set<number>();
-    /** A port of health-agent's range free on the host and not allocated yet (containers here hold theirs inside). */
+    /** A port of health-agent's range free on the host and not allocated yet (containers here hold theirs inside, so
+     * each part of this file draws from its own slice: 3400-3439 here, 3440-3459 below, 3460-3499 for metrics). */
     const allocate = async (purpose: string): Promise<number> => {
-      let port = await freePortInRange(3400, 3449);
-      while (allocated.has(port)) port = await freePortInRange(3400, 3449);
+      let port = await freePortInRange(3400, 3439);
+      while (allocated.has(port)) port = await freePortInRange(3400, 3439);
       allocated.add(port);
       const result = await call<{ port: number }>(agent, 'port_allocate', { port, purpose });
       expect(result.isError, JSON.stringify(result.data)).toBe(false);
@@ -204,7 +205,7 @@ describe.skipIf(docker === null)('the four Docker scenarios through tunnel_reque
       const gateway = '10.231.41.1';
       network = await scope.createNetwork('edge', '10.231.41.0/24', gateway);
       const edgePort = await freePort(gateway);
-      const metricsPort = await freePortInRange(3450, 3499);
+      const metricsPort = await freePortInRange(3460, 3499);
       dataDir = mkdtempSync(join(tmpdir(), 'tm-scenario2-'));
       const config = parseConfig(
         {
@@ -247,7 +248,7 @@ describe.skipIf(docker === null)('the four Docker scenarios through tunnel_reque
     });
 
     it('a service container on the same network is reached by name, and traffic flows through the edge', async () => {
-      const port = (await call<{ port: number }>(agent, 'port_allocate', { port: await freePortInRange(3400, 3424), purpose: 'named service' })).data.port;
+      const port = (await call<{ port: number }>(agent, 'port_allocate', { port: await freePortInRange(3440, 3449), purpose: 'named service' })).data.port;
       const name = scope.name('web');
       await scope.createContainer({ name, cmd: scope.httpd(port), networks: [network] });
       await seen(agent, name, port);
@@ -265,7 +266,7 @@ describe.skipIf(docker === null)('the four Docker scenarios through tunnel_reque
     }, 120_000);
 
     it('4. an isolated container is refused with the docker network connect commands, and nothing is created', async () => {
-      const port = (await call<{ port: number }>(agent, 'port_allocate', { port: await freePortInRange(3425, 3449), purpose: 'isolated service' })).data.port;
+      const port = (await call<{ port: number }>(agent, 'port_allocate', { port: await freePortInRange(3450, 3459), purpose: 'isolated service' })).data.port;
       const isolatedNetwork = await scope.createNetwork('iso', '10.231.43.0/24');
       const name = scope.name('alone');
       await scope.createContainer({ name, cmd: scope.httpd(port), networks: [isolatedNetwork] });
