@@ -86,6 +86,13 @@ export class ConfigGit {
   readonly directory: string;
   readonly fileName: string;
   private readonly git: { raw: (args: string[]) => Promise<string> };
+  /**
+   * The housekeeping `git commit` would run in-line before returning (`git maintenance run --auto`: one more git
+   * process, 8 ms here, on every version), run after the commit instead, while cloudflared loads the new file. The
+   * next write to the repository waits for it, so git has one writer at a time. Like `git commit` itself, a failed
+   * housekeeping run is not the commit's failure (the next run tries again).
+   */
+  private housekeeping: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: ConfigGitOptions) {
     this.directory = dirname(options.configPath);
@@ -118,7 +125,8 @@ export class ConfigGit {
    */
   async commit(message: string): Promise<string | null> {
     const paths = ['.gitignore', this.fileName];
-    const commit = () => this.git.raw(['commit', '--no-verify', '--quiet', '-m', message, '--', ...paths]);
+    const commit = () => this.git.raw(['-c', 'maintenance.auto=false', 'commit', '--no-verify', '--quiet', '-m', message, '--', ...paths]);
+    await this.housekeeping;
     try {
       try {
         // `git commit -- PATHS` commits those files as they are on disk: no `git add` process once they are tracked.
@@ -132,10 +140,24 @@ export class ConfigGit {
         await this.git.raw(['add', '--', ...paths]);
         await commit();
       }
-      return (await this.headFromRefFile()) ?? (await this.git.raw(['rev-parse', 'HEAD'])).trim();
+      const id = (await this.headFromRefFile()) ?? (await this.git.raw(['rev-parse', 'HEAD'])).trim();
+      this.housekeeping = this.startHousekeeping();
+      return id;
     } catch (error) {
       throw gitFailed('commit', this.directory, error);
     }
+  }
+
+  /** Starts the housekeeping once the caller has its commit (spawning a process blocks this thread for a few ms). */
+  private startHousekeeping(): Promise<void> {
+    return new Promise((resolve) => {
+      setImmediate(() => {
+        this.git.raw(['maintenance', 'run', '--auto', '--quiet']).then(
+          () => resolve(),
+          () => resolve(),
+        );
+      });
+    });
   }
 
   /**
@@ -225,6 +247,7 @@ export class ConfigGit {
 
   /** Marks `commit` (default HEAD) as the version cloudflared loaded successfully. */
   async markLastGood(commit = 'HEAD'): Promise<void> {
+    await this.housekeeping;
     if (commit === 'HEAD' && !(await this.hasCommits())) return;
     if (await this.writeTagRef(LAST_GOOD_TAG, commit)) return;
     try {

@@ -110,4 +110,36 @@ describe('ConfigGit (real repository)', () => {
     expect(git('fsck', '--no-progress')).toBe('');
     expect(existsSync(join(dir, '.git', 'refs', 'tags', `${LAST_GOOD_TAG}.lock`))).toBe(false);
   });
+
+  it("runs git's housekeeping after each commit, not inside it, and before the next write", async () => {
+    const repo = new ConfigGit({ configPath });
+    await repo.ensureRepository();
+    await writeFile(configPath, '# version 1\ningress:\n  - service: http_status:404\n');
+    await repo.commit('v1'); // the first version is staged once; the traced ones below are commits of a tracked file
+    await repo.markLastGood(); // and its housekeeping has run before the trace starts
+    // GIT_TRACE makes every git process say what it runs: a commit that starts `git maintenance` itself shows it as
+    // a run_command; ours runs it afterwards as a command of its own.
+    const trace = join(dir, 'git-trace.log');
+    const saved = process.env.GIT_TRACE;
+    process.env.GIT_TRACE = trace;
+    try {
+      const commits: string[] = [];
+      for (let n = 2; n <= 3; n += 1) {
+        await writeFile(configPath, `# version ${n}\ningress:\n  - service: http_status:404\n`);
+        commits.push((await repo.commit(`v${n}`)) as string);
+      }
+      await repo.markLastGood(commits[1]); // waits for the last housekeeping run
+      const order = (await readFile(trace, 'utf8')).split('\n').flatMap((line) => {
+        if (/run_command: .*git maintenance/.test(line)) return ['maintenance inside commit'];
+        if (/built-in: git commit /.test(line)) return ['commit'];
+        if (/built-in: git maintenance run --auto --quiet/.test(line)) return ['maintenance'];
+        return [];
+      });
+      expect(order).toEqual(['commit', 'maintenance', 'commit', 'maintenance']);
+      expect(git('rev-parse', LAST_GOOD_TAG)).toBe(commits[1]);
+    } finally {
+      if (saved === undefined) delete process.env.GIT_TRACE;
+      else process.env.GIT_TRACE = saved;
+    }
+  });
 });
