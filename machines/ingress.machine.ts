@@ -6,7 +6,8 @@ import { keptRunning, notProvided } from './shared.ts';
  * docs/machines.md. CHANGE and ROLLBACK events that arrive during a cycle wait in `pending` / `pendingRollback`.
  *
  * Effects are injected with `.provide()`: `render` (reads the ledger, checks drift, renders and validates),
- * `write` (atomic write + git commit), `reload` (restart cloudflared on the new file), `markGood` (remember
+ * `write` (atomic write + git commit), `reload` (restart cloudflared on the new file; when the write left its git
+ * commit running, the reload also waits for it and answers its id, and a failed commit fails it), `markGood` (remember
  * the version cloudflared accepted), `restoreLastGood` (write back that version), `rollback` (write an
  * earlier version). The route ledger is read by the provided `render`, never imported here.
  */
@@ -44,9 +45,13 @@ export interface WriteOutput {
   needsReload: boolean;
 }
 export interface ReloadInput { commit: string | null; reason: 'apply' | 'restore' }
+/** The commit the version got while cloudflared loaded it (null or absent when `write` already made it, or none). */
+export type ReloadOutput = { commit?: string | null } | void;
 export interface RestoreInput { failedCommit: string | null; reloadError: IngressFailure | null }
 export interface RestoreOutput {
   commit: string | null;
+  /** The refused version's commit, when it was made during the reload (the machine did not know it yet). */
+  failedCommit?: string | null;
   /** False when cloudflared still runs the restored version (it refused the new one and kept the old): no reload. */
   needsReload?: boolean;
 }
@@ -130,7 +135,7 @@ export const ingressMachine = setup({
   actors: {
     render: fromPromise<RenderOutput, RenderInput>(async () => notProvided('ingress', 'render')),
     write: fromPromise<WriteOutput, WriteInput>(async () => notProvided('ingress', 'write')),
-    reload: fromPromise<void, ReloadInput>(async () => notProvided('ingress', 'reload')),
+    reload: fromPromise<ReloadOutput, ReloadInput>(async () => notProvided('ingress', 'reload')),
     markGood: fromPromise<void, { commit: string | null }>(async () => notProvided('ingress', 'markGood')),
     restoreLastGood: fromPromise<RestoreOutput, RestoreInput>(async () => notProvided('ingress', 'restoreLastGood')),
     rollback: fromPromise<WriteOutput, RollbackInput>(async () => notProvided('ingress', 'rollback')),
@@ -179,6 +184,9 @@ export const ingressMachine = setup({
       lastCommit: params.written.commit ?? context.lastCommit,
     })),
     countReload: assign({ reloads: ({ context }) => context.reloads + 1 }),
+    storeReloadCommit: assign(({ context }, params: { commit: string | null }) =>
+      params.commit === null || context.written === null ? {} : { written: { ...context.written, commit: params.commit }, lastCommit: params.commit },
+    ),
     storeReloadError: assign(({ context }, params: { error: unknown }) => ({
       reloadError: describeFailure(params.error),
       failedCommit: context.written?.commit ?? null,
@@ -187,6 +195,7 @@ export const ingressMachine = setup({
     storeError: assign((_, params: { error: unknown }) => ({ lastError: describeFailure(params.error) })),
     clearError: assign({ lastError: () => null }),
     storeRestored: assign(({ context }, params: { restored: RestoreOutput }) => ({
+      failedCommit: params.restored.failedCommit ?? context.failedCommit,
       lastCommit: params.restored.commit ?? context.lastCommit,
       written: { changed: true, commit: params.restored.commit ?? context.lastCommit, needsReload: true },
     })),
@@ -254,7 +263,7 @@ export const ingressMachine = setup({
       },
     },
     writing: {
-      description: 'Writes the file atomically and commits it to git. If nothing cloudflared would notice changed, the cycle ends without a reload.',
+      description: 'Writes the file atomically and commits it to git (when a reload follows, the commit runs during it). If nothing cloudflared would notice changed, the cycle ends without a reload.',
       invoke: {
         src: 'write',
         input: ({ context }) => ({ rendered: context.rendered as RenderOutput, changes: context.inFlight }),
@@ -298,12 +307,12 @@ export const ingressMachine = setup({
       },
     },
     reloading: {
-      description: 'Makes cloudflared load the new file. If the reload fails, the last good version is restored.',
+      description: 'Makes cloudflared load the new file while git records it. If the reload or the commit fails, the last good version is restored.',
       entry: 'countReload',
       invoke: {
         src: 'reload',
         input: ({ context }) => ({ commit: context.written?.commit ?? null, reason: 'apply' as const }),
-        onDone: { target: 'confirming' },
+        onDone: { target: 'confirming', actions: { type: 'storeReloadCommit', params: ({ event }) => ({ commit: event.output?.commit ?? null }) } },
         onError: { target: 'restoring', actions: { type: 'storeReloadError', params: ({ event }) => ({ error: event.error }) } },
       },
     },

@@ -49,11 +49,19 @@ async function ingressChange(steps: Steps, input: StepInput, action: 'add' | 're
       details: { stage: outcome.stage },
     });
   }
+  const restored = outcome.type === 'ingress.restored' ? 'restored' : 'NOT restored';
+  if (outcome.reloadError?.code === 'GIT_FAILED') {
+    // cloudflared took the version, git could not record it: it was undone, as a refused one is.
+    throw new TunnelManagerError({
+      code: 'GIT_FAILED',
+      message: `The ingress change for ${request.hostname} was undone because git could not record it (${outcome.reloadError.message}); the last good version was ${restored}.`,
+      fix: outcome.reloadError.fix,
+      details: { stage: 'ingress', failedCommit: outcome.failedCommit },
+    });
+  }
   throw new TunnelManagerError({
     code: 'RELOAD_FAILED',
-    message: `cloudflared refused the new config (${outcome.reloadError?.message ?? 'unknown reason'}); the last good version was ${
-      outcome.type === 'ingress.restored' ? 'restored' : 'NOT restored'
-    }.`,
+    message: `cloudflared refused the new config (${outcome.reloadError?.message ?? 'unknown reason'}); the last good version was ${restored}.`,
     fix: 'Nothing was published. Check `tunnel_get_status` and the cloudflared log; if the target looks right, retry the request.',
     details: { failedCommit: outcome.failedCommit },
   });

@@ -9,6 +9,7 @@ import {
   type IngressChange,
   type IngressEmitted,
   type ReloadInput,
+  type ReloadOutput,
   type RenderInput,
   type RenderOutput,
   type RestoreInput,
@@ -36,18 +37,26 @@ export function ingressActors(deps: IngressRuntimeDeps) {
   return {
     render: fromPromise<RenderOutput, RenderInput>(async () => service.render(await deps.readLedger(), deps.readRetired?.() ?? [])),
     write: fromPromise<WriteOutput, WriteInput>(async ({ input }) =>
-      service.write(input.rendered as PreparedConfig, commitMessageFor(input.changes)),
+      service.write(input.rendered as PreparedConfig, commitMessageFor(input.changes), { commitDuringReload: true }),
     ),
-    reload: fromPromise<void, ReloadInput>(async ({ input }) => deps.reload(input)),
+    // The new version's git commit runs while cloudflared loads it: the reload is done when both are, and a commit
+    // that failed (GIT_FAILED) fails it, so the version git could not record is undone like a refused one.
+    reload: fromPromise<ReloadOutput, ReloadInput>(async ({ input }) => {
+      await deps.reload(input);
+      return { commit: await service.takeCommit() };
+    }),
     markGood: fromPromise<void, { commit: string | null }>(async () => service.markGood()),
     restoreLastGood: fromPromise<RestoreOutput, RestoreInput>(async ({ input }) => {
-      const what = input.failedCommit ? `version ${input.failedCommit.slice(0, 12)}` : 'the new version';
+      // A reload that failed before the commit made during it was collected: that commit is the refused version.
+      const failedCommit = input.failedCommit ?? (await service.takeCommit().catch(() => null));
+      const what = failedCommit ? `version ${failedCommit.slice(0, 12)}` : 'the new version';
       const why = input.reloadError ? `: ${input.reloadError.message}` : '';
-      const restored = await service.restoreLastGood(`reload of ${what} failed${why}`);
+      const failed = input.reloadError?.code === 'GIT_FAILED' ? `git could not record ${what}` : `reload of ${what} failed`;
+      const restored = await service.restoreLastGood(`${failed}${why}`);
       // cloudflared refused the new file and its previous process kept serving: if that process already runs the
       // restored version, reloading it again would only start a needless replica.
       const needsReload = !(input.reloadError?.keptRunning === true && service.isRunning(restored.content));
-      return { commit: restored.commit, needsReload };
+      return { commit: restored.commit, needsReload, failedCommit };
     }),
     // The hand-written part goes back to `commit`; the managed rules stay what the ledger says (never a lying ledger).
     rollback: fromPromise<WriteOutput, RollbackInput>(async ({ input }) => service.rollbackTo(input.commit, await deps.readLedger(), deps.readRetired?.() ?? [])),

@@ -1,6 +1,7 @@
 /**
  * The effects of the ingress machine, as one object: render (drift check + render + validate), write
- * (atomic write + git commit), markGood, restoreLastGood and rollbackTo. Reloading cloudflared is not here:
+ * (atomic write + git commit, the commit running during the reload when one follows: takeCommit collects it),
+ * markGood, restoreLastGood and rollbackTo. Reloading cloudflared is not here:
  * it is injected into the machine separately (a replica restart, from the process drivers).
  *
  * Only the ingress machine calls these, one at a time, so the file has exactly one writer.
@@ -69,8 +70,17 @@ export interface PreparedConfig {
 
 export interface WriteOutcome {
   changed: boolean;
+  /** The version's commit; null when git backup is off, nothing changed, or the commit runs during the reload. */
   commit: string | null;
   needsReload: boolean;
+}
+
+export interface WriteOptions {
+  /**
+   * When cloudflared must reload this version, commit it to git while it does (the reload takes hundreds of ms, the
+   * commit some 15 ms that no longer add to a request): `takeCommit` then gives its id or its failure.
+   */
+  commitDuringReload?: boolean;
 }
 
 const NOOP_REPORTER: IngressReporter = { event: () => undefined, audit: () => undefined };
@@ -112,6 +122,8 @@ export class IngressService {
   private lastReportedDisk: string | null = null;
   /** The shadowed rules we last reported, so a standing problem is reported once. */
   private lastReportedShadows = '[]';
+  /** The commit of a version written with `commitDuringReload`, until `takeCommit` (or the next write) settles it. */
+  private pendingCommit: Promise<{ commit: string | null } | { error: unknown }> | null = null;
   private readonly git: ConfigGit | null;
   private readonly reporter: IngressReporter;
   readonly driftPolicy: DriftPolicy;
@@ -288,7 +300,7 @@ export class IngressService {
    * Writes a rendered version atomically and commits it. Refuses (CONFIG_FILE_DRIFT) when the file changed
    * on disk after the render; the watcher then asks for a new cycle, which sees the edit.
    */
-  async write(prepared: Pick<PreparedConfig, 'content' | 'basedOn'>, message: string): Promise<WriteOutcome> {
+  async write(prepared: Pick<PreparedConfig, 'content' | 'basedOn'>, message: string, options: WriteOptions = {}): Promise<WriteOutcome> {
     const onDisk = await this.readDisk();
     if (onDisk !== prepared.basedOn) {
       throw new TunnelManagerError({
@@ -298,17 +310,59 @@ export class IngressService {
         details: { path: this.options.configPath },
       });
     }
-    return this.writeContent(prepared.content, message);
+    return this.writeContent(prepared.content, message, options);
   }
 
-  private async writeContent(content: string, message: string): Promise<WriteOutcome> {
+  private async writeContent(content: string, message: string, options: WriteOptions & { commitMayFail?: boolean } = {}): Promise<WriteOutcome> {
     const issues = validateConfigText(content);
     if (issues.length > 0) throw invalidConfig('The version to write', issues);
+    // `git commit -- FILE` reads the file: a commit still running for the previous version finishes before it changes.
+    await this.settleCommit();
     const result = await writeFileAtomically(this.options.configPath, content);
     this.lastWritten = content;
     this.lastReportedDisk = null;
-    const commit = await this.commit(message);
-    return { changed: result.changed, commit, needsReload: semanticKey(content) !== semanticKey(this.lastLoaded) };
+    const needsReload = semanticKey(content) !== semanticKey(this.lastLoaded);
+    if (options.commitDuringReload === true && needsReload && this.git) {
+      this.pendingCommit = this.commit(message).then(
+        (commit) => ({ commit }),
+        (error: unknown) => ({ error }),
+      );
+      return { changed: result.changed, commit: null, needsReload };
+    }
+    try {
+      return { changed: result.changed, commit: await this.commit(message), needsReload };
+    } catch (error) {
+      if (options.commitMayFail !== true) throw error;
+      const failure = error instanceof TunnelManagerError ? error : null;
+      this.reporter.audit({
+        action: 'ingress.commit',
+        target: this.options.configPath,
+        outcome: 'error',
+        errorCode: 'GIT_FAILED',
+        details: { message: failure?.message ?? String(error), fix: failure?.fix ?? null, version: message.split('\n')[0] },
+      });
+      return { changed: result.changed, commit: null, needsReload };
+    }
+  }
+
+  /**
+   * The commit of the version last written with `commitDuringReload`: its id (null when none was pending), or its
+   * GIT_FAILED thrown, so the version cloudflared now runs, which git could not record, is undone like a failed reload.
+   */
+  async takeCommit(): Promise<string | null> {
+    const pending = this.pendingCommit;
+    this.pendingCommit = null;
+    if (pending === null) return null;
+    const result = await pending;
+    if ('error' in result) throw result.error;
+    return result.commit;
+  }
+
+  /** Waits for a commit nobody collected (its reload failed, and that failure is the one reported). */
+  private async settleCommit(): Promise<void> {
+    const pending = this.pendingCommit;
+    this.pendingCommit = null;
+    if (pending !== null) await pending;
   }
 
   /** Commits the file as it is on disk; null when git backup is off or nothing changed. */
@@ -323,6 +377,7 @@ export class IngressService {
 
   /** cloudflared runs the current version: remember it as the one to fall back to. */
   async markGood(): Promise<void> {
+    await this.settleCommit();
     const onDisk = await this.readDisk();
     this.lastLoaded = onDisk;
     if (!this.git || onDisk === null) return;
@@ -347,7 +402,9 @@ export class IngressService {
         details: { path: this.options.configPath },
       });
     }
-    const outcome = await this.writeContent(content, `ingress: restore last good version${fromGit ? ` ${fromGit.commit.slice(0, 12)}` : ''} (${reason})`);
+    // Serving the version known to work comes first: when git cannot record the restore (the failure that may have
+    // brought us here), the file is still restored and reloaded, and the audit log says the commit failed.
+    const outcome = await this.writeContent(content, `ingress: restore last good version${fromGit ? ` ${fromGit.commit.slice(0, 12)}` : ''} (${reason})`, { commitMayFail: true });
     return { commit: outcome.commit, content };
   }
 

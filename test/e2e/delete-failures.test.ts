@@ -38,8 +38,10 @@ async function publish(subdomain: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  // The retry schedule runs every 500 ms here (5 minutes in the service).
-  env = await startTestService({}, { deleteRetryIntervalMs: 500 });
+  // The retry schedule runs every 3 s here (5 minutes in the service): often enough for the waits below, and seldom
+  // enough that a retry does not start between a failed delete's answer and the checks of the row it left (with
+  // 500 ms it did once on a loaded machine: the row then showed the retry's saga).
+  env = await startTestService({}, { deleteRetryIntervalMs: 3000 });
   const info = env.service.sandboxInfo!;
   consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
   ms = await mcpClient(info.mcpUrl, info.tokens['meta-supervisor']!);

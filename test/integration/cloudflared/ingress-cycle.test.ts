@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from 'xstate';
 import type { IngressEmitted, ReloadInput } from '../../../machines/ingress.machine.ts';
@@ -11,6 +12,7 @@ import type { LedgerRule } from '../../../src/cloudflared/ingress-render.ts';
 import { requestIngressChange, rollbackIngress, startIngressActor, type IngressActor } from '../../../src/cloudflared/ingress-runtime.ts';
 import { IngressService, readConfigHistory, type AdoptedEdit, type IngressReporter } from '../../../src/cloudflared/ingress-service.ts';
 import { validateCloudflaredConfig } from '../../../src/cloudflared/ingress-validation.ts';
+import { waitUntil } from '../../helpers/cli.ts';
 
 const savedEnv = { ...process.env };
 beforeAll(() => {
@@ -176,6 +178,52 @@ describe('ingress cycle: real files, real git, the real machine', () => {
     expect(await readFile(configPath, 'utf8')).toBe(good);
     expect(h.reload.calls.map((call) => call.input.reason)).toEqual(['apply', 'apply', 'restore']);
     expect(git('log', '-1', '--format=%s')).toMatch(/^ingress: restore last good version [0-9a-f]{12} \(reload of version [0-9a-f]{12} failed: cloudflared exited/);
+  });
+
+  it('commits a new version to git while cloudflared loads it, and answers with that commit', async () => {
+    const h = await start();
+    // A post-commit hook (git runs it even with --no-verify) holds the commit until the test lets it go.
+    const hook = join(dir, '.git', 'hooks', 'post-commit');
+    await mkdir(dirname(hook), { recursive: true });
+    await writeFile(hook, `#!/bin/sh\ntouch "${dir}/hook-running"\nwhile [ ! -f "${dir}/hook-release" ]; do sleep 0.01; done\n`, { mode: 0o755 });
+    const outcome = add(h, route(1));
+    // The reload is asked for while the commit is still running.
+    await waitUntil(() => existsSync(join(dir, 'hook-running')) || undefined, 20_000, 'the commit to run its post-commit hook', 10);
+    await waitUntil(() => h.reload.calls.length === 1 || undefined, 20_000, 'the reload to be asked for', 10);
+    expect(h.actor.getSnapshot().matches('reloading')).toBe(true);
+    expect(existsSync(join(dir, 'hook-release'))).toBe(false); // so the commit is still running
+    expect(h.reload.calls[0]?.file).toContain('app1.example.com');
+    await writeFile(join(dir, 'hook-release'), '');
+    const applied = await outcome;
+    expect(applied).toMatchObject({ type: 'ingress.applied', reloaded: true });
+    expect((applied as { commit: string }).commit).toBe(git('rev-parse', 'HEAD'));
+    expect(git('log', '-1', '--format=%s')).toBe('ingress: add app1.example.com (project alpha → http://localhost:3101)');
+    expect(git('rev-parse', 'tunnel-manager-last-good')).toBe(git('rev-parse', 'HEAD'));
+  });
+
+  it('a version git cannot record is undone like a refused one: the last good file is restored and loaded again', async () => {
+    const h = await start();
+    await add(h, route(1));
+    const good = await readFile(configPath, 'utf8');
+    const before = git('rev-parse', 'HEAD');
+    const lock = join(dir, '.git', 'index.lock');
+    await writeFile(lock, '');
+    const outcome = await add(h, route(2));
+    expect(outcome).toMatchObject({ type: 'ingress.restored', failedCommit: null, reloadError: { code: 'GIT_FAILED' } });
+    expect(await readFile(configPath, 'utf8')).toBe(good);
+    // cloudflared had loaded the version git could not record; it loads the restored one again.
+    expect(h.reload.calls.map((call) => [call.input.reason, call.file.includes('app2.example.com')])).toEqual([
+      ['apply', false],
+      ['apply', true],
+      ['restore', false],
+    ]);
+    // The restore itself could not be committed either (the lock is still held): the audit log says so.
+    expect(h.reports.audits).toContainEqual(expect.objectContaining({ action: 'ingress.commit', outcome: 'error', errorCode: 'GIT_FAILED' }));
+    expect(git('rev-parse', 'HEAD')).toBe(before);
+    await rm(lock);
+    h.ledger.splice(1);
+    expect(await add(h, route(3))).toMatchObject({ type: 'ingress.applied', reloaded: true });
+    expect(git('log', '-1', '--format=%s')).toBe('ingress: add app3.example.com (project alpha → http://localhost:3103)');
   });
 
   it('a refused replica left the old process serving: the last good file is restored without a second reload', async () => {

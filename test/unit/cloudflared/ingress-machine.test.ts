@@ -5,6 +5,7 @@ import {
   type IngressChange,
   type IngressEmitted,
   type ReloadInput,
+  type ReloadOutput,
   type RenderInput,
   type RenderOutput,
   type RestoreInput,
@@ -28,7 +29,7 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err
 const change = (n: number): IngressChange => ({ hostname: `h${n}.example.com`, action: 'add', project: 'alpha', target: `http://localhost:${3000 + n}`, requestId: `r${n}` });
 
 /** A world of plain values behind the machine's actors: the "file" is a string, reloads are counted and gated. */
-function world(options: { failReloadOf?: string; renderError?: Error } = {}) {
+function world(options: { failReloadOf?: string; renderError?: Error; commitDuringReload?: boolean } = {}) {
   const state = { file: 'v0', good: 'v0', version: 0, renders: [] as IngressChange[][], reloads: [] as ReloadInput[], gates: [] as ReturnType<typeof deferred>[], restores: 0 };
   const machine = ingressMachine.provide({
     actors: {
@@ -41,14 +42,16 @@ function world(options: { failReloadOf?: string; renderError?: Error } = {}) {
         const changed = input.rendered.content !== state.file;
         state.file = input.rendered.content;
         state.version += 1;
-        return { changed, commit: state.file, needsReload: changed };
+        // With commitDuringReload the write leaves the commit to the reload, as the real adapter does.
+        return { changed, commit: options.commitDuringReload ? null : state.file, needsReload: changed };
       }),
-      reload: fromPromise<void, ReloadInput>(async ({ input }) => {
+      reload: fromPromise<ReloadOutput, ReloadInput>(async ({ input }) => {
         state.reloads.push(input);
         const gate = deferred();
         state.gates.push(gate);
         await gate.promise;
         if (options.failReloadOf && state.file === options.failReloadOf) throw Object.assign(new Error('cloudflared exited with status 1'), { code: 'RELOAD_FAILED', fix: 'look at the log' });
+        return options.commitDuringReload && input.reason === 'apply' ? { commit: `commit-of-${state.file}` } : undefined;
       }),
       markGood: fromPromise<void, { commit: string | null }>(async () => {
         state.good = state.file;
@@ -85,6 +88,17 @@ describe('ingress machine', () => {
     expect(state.reloads).toHaveLength(1);
     expect(state.good).toBe('v1');
     expect(emitted).toEqual([{ type: 'ingress.applied', changes: [change(1)], commit: 'v1', changed: true, reloaded: true, rollbackOf: null }]);
+  });
+
+  it('takes the commit made during the reload into the applied event and the context', async () => {
+    const { actor, emitted, openNextGate } = world({ commitDuringReload: true });
+    actor.send({ type: 'CHANGE', change: change(1) });
+    await waitFor(actor, (snapshot) => snapshot.matches('reloading'));
+    expect(actor.getSnapshot().context.written?.commit).toBeNull();
+    await openNextGate();
+    await waitFor(actor, (snapshot) => snapshot.matches('idle'));
+    expect(emitted).toEqual([{ type: 'ingress.applied', changes: [change(1)], commit: 'commit-of-v1', changed: true, reloaded: true, rollbackOf: null }]);
+    expect(actor.getSnapshot().context.lastCommit).toBe('commit-of-v1');
   });
 
   it('merges the changes that arrive during a reload into ONE next cycle', async () => {
