@@ -290,7 +290,7 @@ export function renderOverhead(f: CnameFigures): string {
     `| Cloudflare API time (all calls) | ${ms(s.cloudflare)} | |`,
     `| tunnel reload (replica) | ${ms(s.reload)} | |`,
     ...Object.entries(s.steps).map(([step, spread]) => `| saga step \`${step}\` | ${ms(spread)} | |`),
-    `| of which: \`ingress\` − reload (render, validate, atomic write, git commit, hand-off) | ${ms(s.ingressMinusReload)} | |`,
+    `| of which: \`ingress\` − reload (render, validate, atomic write, hand-off; the git commit runs during the reload) | ${ms(s.ingressMinusReload)} | |`,
     `| outside the saga (MCP transport, auth, zod, audit, pre-check, target choice) | ${ms(s.outsideSagaMs)} | |`,
     ...Object.entries(s.ingressStates).map(([state, spread]) => `| ingress actor in \`${state}\` | ${ms(spread)} | |`),
     '',

@@ -1,7 +1,8 @@
+import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { classifyListeners, listenersOf, parseProcNetTcp } from '../../../src/docker/listen-address.ts';
+import { classifyListeners, listenersOf, parseProcNetTcp, readListeningPart } from '../../../src/docker/listen-address.ts';
 
 const servers: net.Server[] = [];
 afterEach(async () => {
@@ -47,6 +48,35 @@ describe('listen address from /proc/<pid>/net (this process, real sockets)', () 
 
   it('says it cannot tell when /proc of that process cannot be read', async () => {
     expect(await listenersOf(2 ** 22 + 1, 80)).toBeNull();
+  });
+});
+
+describe('readListeningPart (this process, real sockets)', () => {
+  it('reads every listener and stops before the first connection, however many there are', async () => {
+    const port = await listen('127.0.0.1');
+    await listen('0.0.0.0');
+    const clients = await Promise.all(
+      Array.from({ length: 40 }, () => new Promise<net.Socket>((resolve, reject) => {
+        const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
+        socket.once('error', reject);
+      })),
+    );
+    try {
+      const stateOf = (line: string) => line.trim().split(/\s+/)[3];
+      const full = (await readFile(`/proc/${process.pid}/net/tcp`, 'utf8')).split('\n').slice(1).filter((line) => line.trim() !== '');
+      // What the reader relies on: the kernel lists every listening socket before any other.
+      const firstOther = full.findIndex((line) => stateOf(line) !== '0A' && stateOf(line) !== '03');
+      expect(firstOther, 'the 40 connections are in the table').toBeGreaterThan(0);
+      expect(full.slice(firstOther).some((line) => stateOf(line) === '0A'), 'a listener listed after a connection').toBe(false);
+      const part = await readListeningPart(`/proc/${process.pid}/net/tcp`);
+      const lines = part.split('\n').slice(1).filter((line) => line.trim() !== '');
+      expect(lines.every((line) => stateOf(line) === '0A' || stateOf(line) === '03')).toBe(true);
+      expect(lines.length).toBe(firstOther);
+      expect(parseProcNetTcp(part, 4)).toEqual(parseProcNetTcp(['header', ...full].join('\n'), 4));
+      expect(await listenersOf(process.pid, port)).toEqual(['127.0.0.1']);
+    } finally {
+      for (const client of clients) client.destroy();
+    }
   });
 });
 
