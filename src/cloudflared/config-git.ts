@@ -150,14 +150,12 @@ export class ConfigGit {
 
   /** Starts the housekeeping once the caller has its commit (spawning a process blocks this thread for a few ms). */
   private startHousekeeping(): Promise<void> {
-    return new Promise((resolve) => {
-      setImmediate(() => {
-        this.git.raw(['maintenance', 'run', '--auto', '--quiet']).then(
-          () => resolve(),
-          () => resolve(),
-        );
-      });
-    });
+    return new Promise((resolve) => setImmediate(resolve))
+      .then(() => this.git.raw(['maintenance', 'run', '--auto', '--quiet']))
+      .then(
+        () => undefined,
+        () => undefined,
+      );
   }
 
   /**

@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { describeFailure } from '../../machines/ingress.machine.ts';
 import { TunnelManagerError } from '../errors.ts';
 import { ConfigDocument } from './config-document.ts';
 import { writeFileAtomically } from './config-file-writer.ts';
@@ -82,6 +83,9 @@ export interface WriteOptions {
    */
   commitDuringReload?: boolean;
 }
+
+/** When a written version is committed: before `write` returns, during the reload, or before it returns but a failure only audited. */
+type CommitMode = 'now' | 'during-reload' | 'best-effort';
 
 const NOOP_REPORTER: IngressReporter = { event: () => undefined, audit: () => undefined };
 
@@ -310,10 +314,10 @@ export class IngressService {
         details: { path: this.options.configPath },
       });
     }
-    return this.writeContent(prepared.content, message, options);
+    return this.writeContent(prepared.content, message, options.commitDuringReload === true ? 'during-reload' : 'now');
   }
 
-  private async writeContent(content: string, message: string, options: WriteOptions & { commitMayFail?: boolean } = {}): Promise<WriteOutcome> {
+  private async writeContent(content: string, message: string, mode: CommitMode = 'now'): Promise<WriteOutcome> {
     const issues = validateConfigText(content);
     if (issues.length > 0) throw invalidConfig('The version to write', issues);
     // `git commit -- FILE` reads the file: a commit still running for the previous version finishes before it changes.
@@ -322,27 +326,22 @@ export class IngressService {
     this.lastWritten = content;
     this.lastReportedDisk = null;
     const needsReload = semanticKey(content) !== semanticKey(this.lastLoaded);
-    if (options.commitDuringReload === true && needsReload && this.git) {
+    if (mode === 'during-reload' && needsReload && this.git) {
       this.pendingCommit = this.commit(message).then(
         (commit) => ({ commit }),
         (error: unknown) => ({ error }),
       );
       return { changed: result.changed, commit: null, needsReload };
     }
+    let commit: string | null = null;
     try {
-      return { changed: result.changed, commit: await this.commit(message), needsReload };
+      commit = await this.commit(message);
     } catch (error) {
-      if (options.commitMayFail !== true) throw error;
-      const failure = error instanceof TunnelManagerError ? error : null;
-      this.reporter.audit({
-        action: 'ingress.commit',
-        target: this.options.configPath,
-        outcome: 'error',
-        errorCode: 'GIT_FAILED',
-        details: { message: failure?.message ?? String(error), fix: failure?.fix ?? null, version: message.split('\n')[0] },
-      });
-      return { changed: result.changed, commit: null, needsReload };
+      if (mode !== 'best-effort') throw error;
+      const { message: reason, fix } = describeFailure(error);
+      this.reporter.audit({ action: 'ingress.commit', target: this.options.configPath, outcome: 'error', errorCode: 'GIT_FAILED', details: { message: reason, fix, version: message.split('\n')[0] } });
     }
+    return { changed: result.changed, commit, needsReload };
   }
 
   /**
@@ -360,9 +359,7 @@ export class IngressService {
 
   /** Waits for a commit nobody collected (its reload failed, and that failure is the one reported). */
   private async settleCommit(): Promise<void> {
-    const pending = this.pendingCommit;
-    this.pendingCommit = null;
-    if (pending !== null) await pending;
+    await this.takeCommit().catch(() => null);
   }
 
   /** Commits the file as it is on disk; null when git backup is off or nothing changed. */
@@ -404,7 +401,7 @@ export class IngressService {
     }
     // Serving the version known to work comes first: when git cannot record the restore (the failure that may have
     // brought us here), the file is still restored and reloaded, and the audit log says the commit failed.
-    const outcome = await this.writeContent(content, `ingress: restore last good version${fromGit ? ` ${fromGit.commit.slice(0, 12)}` : ''} (${reason})`, { commitMayFail: true });
+    const outcome = await this.writeContent(content, `ingress: restore last good version${fromGit ? ` ${fromGit.commit.slice(0, 12)}` : ''} (${reason})`, 'best-effort');
     return { commit: outcome.commit, content };
   }
 
