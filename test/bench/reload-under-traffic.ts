@@ -14,7 +14,7 @@ import http from 'node:http';
 import os from 'node:os';
 import { reloadWithReplica, type ReloadResult } from '../../src/cloudflared/replica-reload.ts';
 import { SpawnDriver } from '../../src/cloudflared/spawn-driver.ts';
-import { startStandinEdge } from '../../src/sandbox/standin-cloudflared/edge.ts';
+import { startSandboxEdge } from '../../src/sandbox/edge/edge.ts';
 import { writeDocSection } from './support.ts';
 import { REPO_ROOT, STANDIN_COMMAND, TUNNEL_ID, freePort, startOrigin, tempDir, waitReady, writeTunnelConfig } from '../helpers/standin-cloudflared.ts';
 
@@ -38,7 +38,7 @@ export async function runReloadBenchmark(options: { reloads?: number; clients?: 
   const reloads = options.reloads ?? 10;
   const clients = options.clients ?? 4;
   const dir = tempDir('bench-reload');
-  const edge = await startStandinEdge({ listen: '127.0.0.1:0' });
+  const edge = await startSandboxEdge({ listen: '127.0.0.1:0' });
   const origin = await startOrigin('bench');
   const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
   const driver = new SpawnDriver({

@@ -9,7 +9,7 @@ import { startMcpService as startService, type McpService as Service } from '../
 import type { TunnelManagerError } from '../../src/errors.ts';
 import { STANDIN_CLOUDFLARED_BUNDLE } from '../../src/package-root.ts';
 import { startCloudflareEmulator, type CloudflareEmulator } from '../../src/sandbox/cloudflare-emulator/index.ts';
-import { startStandinEdge, type StandinEdge } from '../../src/sandbox/standin-cloudflared/edge.ts';
+import { startSandboxEdge, type SandboxEdge } from '../../src/sandbox/edge/edge.ts';
 import { settled, portOf, startOriginInRange } from '../helpers/service.ts';
 import { freePort } from '../helpers/standin-cloudflared.ts';
 
@@ -26,7 +26,7 @@ const root = mkdtempSync(join(tmpdir(), 'tm-two-managers-'));
 const consilio = { project: 'consilio', role: 'ps' as const };
 
 let emulator: CloudflareEmulator;
-let edge: StandinEdge;
+let edge: SandboxEdge;
 let origin: Server;
 let a: Service;
 let b: Service;
@@ -56,7 +56,7 @@ const hostnamesOf = (service: Service) => service.backend.listRoutes({}).map((ro
 
 beforeAll(async () => {
   emulator = await startCloudflareEmulator({ host: '127.0.0.1', port: 0 });
-  edge = await startStandinEdge({ listen: '127.0.0.1:0' });
+  edge = await startSandboxEdge({ listen: '127.0.0.1:0' });
   // Both stand-ins (spawned with this process's environment) register with the one local edge.
   process.env.TM_STANDIN_EDGE = edge.address;
   process.env.TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN = emulator.token;

@@ -54,6 +54,11 @@ export interface EmulatedTunnel {
   version: number;
   config: { ingress: EmulatedIngressRule[]; originRequest?: Record<string, unknown>; 'warp-routing'?: { enabled: boolean } } | null;
   createdAt: string;
+  /**
+   * The tunnel's secret (base64 of 32 bytes), as in the credentials file `cloudflared tunnel create` writes: the
+   * sandbox edge checks it when cloudflared registers. Absent in state files written before the edge checked it.
+   */
+  secret?: string;
 }
 
 export interface EmulatorState {

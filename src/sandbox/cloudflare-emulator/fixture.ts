@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { EmulatedRecord, EmulatorState } from './emulator-state.ts';
 
 /**
@@ -64,10 +65,13 @@ export function createFixtureState(): EmulatorState {
         id: FIXTURE_TUNNEL_ID,
         accountId: FIXTURE_ACCOUNT_ID,
         name: 'vm-153',
-        source: 'cloudflare',
-        version: 1,
-        config: { ingress: [{ service: 'http_status:404' }], 'warp-routing': { enabled: false } },
+        // Created with `cloudflared tunnel create` and run from a config.yml, as on the VM: locally managed until a
+        // configuration is PUT through the API.
+        source: 'local',
+        version: 0,
+        config: null,
         createdAt: SEEDED_AT,
+        secret: randomBytes(32).toString('base64'),
       },
     ],
   };

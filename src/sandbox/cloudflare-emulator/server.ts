@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApiFailure, apiFailures, failureEnvelope, successEnvelope, type Envelope } from './api-envelope.ts';
-import type { EmulatorState } from './emulator-state.ts';
+import type { EmulatedTunnel, EmulatorState } from './emulator-state.ts';
 import { FaultBoard, type ActiveFault, type FaultSpec, type RoutePattern } from './faults.ts';
 import { createFixtureState, FIXTURE_ACCOUNT_ID, FIXTURE_TUNNEL_ID } from './fixture.ts';
 import { routeRequest } from './request-router.ts';
@@ -66,6 +66,10 @@ export interface CloudflareEmulator {
   faults(): ActiveFault[];
   /** A deep copy of the current state. */
   state(): EmulatorState;
+  /** A copy of one tunnel (cheaper than the whole state), or undefined. */
+  tunnel(id: string): EmulatedTunnel | undefined;
+  /** Calls `listener` after every change of the state (an API write, a reset); returns an unsubscribe. */
+  onChange(listener: () => void): () => void;
   /** Back to the seed, faults cleared, request log emptied. */
   reset(): void;
   requests(): RequestLogEntry[];
@@ -232,6 +236,11 @@ export async function startCloudflareEmulator(options: CloudflareEmulatorOptions
     addFaults: (specs) => faults.add(specs),
     faults: () => faults.list(),
     state: () => store.snapshot(),
+    tunnel: (id) => {
+      const found = store.state.tunnels.find((tunnel) => tunnel.id === id);
+      return found === undefined ? undefined : structuredClone(found);
+    },
+    onChange: (listener) => store.onChange(listener),
     reset: () => {
       store.reset();
       faults.clear();

@@ -9,6 +9,7 @@ import { cloneState, type EmulatorState } from './emulator-state.ts';
  */
 export class StateStore {
   private current: EmulatorState;
+  private readonly listeners = new Set<() => void>();
 
   constructor(
     private readonly seed: () => EmulatorState,
@@ -29,12 +30,19 @@ export class StateStore {
 
   changed(): void {
     this.persist();
+    this.listeners.forEach((listener) => listener());
+  }
+
+  /** Calls `listener` after every change; returns an unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** Back to the seed (the file, if any, is overwritten). */
   reset(): void {
     this.current = this.seed();
-    this.persist();
+    this.changed();
   }
 
   private persist(): void {

@@ -5,7 +5,9 @@
  * An unknown flag is refused with urfave/cli's wording, as cloudflared does.
  *
  * Two extra commands that cloudflared does not have belong to the sandbox:
- *   standin-edge --listen HOST:PORT   runs the sandbox edge (see edge.ts)
+ *   standin-edge --listen HOST:PORT [--tunnel-listen HOST:PORT --ca-dir DIR]
+ *                                     runs the sandbox edge (src/sandbox/edge/edge.ts); with --tunnel-listen the real
+ *                                     cloudflared can connect to it too
  *   version / --version               prints a version line
  */
 export interface TunnelRunOptions {
@@ -25,7 +27,7 @@ export interface TunnelRunOptions {
 
 export type StandinCommand =
   | TunnelRunOptions
-  | { kind: 'edge'; listen: string }
+  | { kind: 'edge'; listen: string; tunnelListen: string | null; caDir: string | null }
   | { kind: 'version' }
   | { kind: 'usage-error'; message: string };
 
@@ -55,6 +57,9 @@ const VALUE_FLAGS = new Set([
   'label',
   'output',
 ]);
+
+/** The flags of `standin-edge`. */
+const EDGE_FLAGS = new Set(['listen', 'tunnel-listen', 'ca-dir']);
 
 /** Boolean flags we accept (and ignore). */
 const BOOLEAN_FLAGS = new Set(['no-autoupdate', 'post-quantum', 'no-tls-verify', 'management-diagnostics']);
@@ -92,9 +97,9 @@ export function parseStandinCommandLine(argv: readonly string[]): StandinCommand
     const eq = body.indexOf('=');
     const name = eq === -1 ? body : body.slice(0, eq);
     if (name === 'version' || name === 'v') return { kind: 'version' };
-    if (name === 'listen' && positionals[0] === 'standin-edge') {
+    if (EDGE_FLAGS.has(name) && positionals[0] === 'standin-edge') {
       const value = eq === -1 ? argv[++i] : body.slice(eq + 1);
-      if (value === undefined) return { kind: 'usage-error', message: 'flag needs an argument: -listen' };
+      if (value === undefined) return { kind: 'usage-error', message: `flag needs an argument: -${name}` };
       values.set(name, value);
       continue;
     }
@@ -109,7 +114,10 @@ export function parseStandinCommandLine(argv: readonly string[]): StandinCommand
   if (positionals[0] === 'standin-edge') {
     const listen = values.get('listen');
     if (listen === undefined) return { kind: 'usage-error', message: 'standin-edge requires --listen HOST:PORT' };
-    return { kind: 'edge', listen };
+    const tunnelListen = values.get('tunnel-listen') ?? null;
+    const caDir = values.get('ca-dir') ?? null;
+    if (tunnelListen !== null && caDir === null) return { kind: 'usage-error', message: 'standin-edge --tunnel-listen needs --ca-dir DIR (where the edge keeps the CA cloudflared trusts)' };
+    return { kind: 'edge', listen, tunnelListen, caDir };
   }
   if (positionals[0] !== 'tunnel' || positionals[1] !== 'run') {
     return {

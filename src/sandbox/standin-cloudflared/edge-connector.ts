@@ -6,7 +6,7 @@ import {
   HEADER_ORIGIN,
   HEADER_TUNNEL_ID,
   splitHostPort,
-} from './edge-protocol.ts';
+} from '../edge/standin-protocol.ts';
 
 /**
  * The stand-in's side of the HA connections: keeps `connections` registrations open with the sandbox edge,

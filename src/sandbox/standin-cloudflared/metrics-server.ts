@@ -1,6 +1,6 @@
 import http, { type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { splitHostPort } from './edge-protocol.ts';
+import { splitHostPort } from '../edge/standin-protocol.ts';
 
 /**
  * The stand-in's metrics server, on the `--metrics` address, with cloudflared's three endpoints:

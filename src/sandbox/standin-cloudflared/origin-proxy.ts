@@ -2,7 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { IngressRule, OriginRequest } from '../../ingress-model.ts';
 import { parseGoDuration } from './command-line.ts';
-import { withoutHopByHop } from './edge-protocol.ts';
+import { withoutHopByHop } from '../edge/standin-protocol.ts';
 import type { RequestCounters } from './request-counters.ts';
 
 /**

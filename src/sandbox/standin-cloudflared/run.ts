@@ -5,19 +5,20 @@ import type { AddressInfo } from 'node:net';
 import { matchIngressRule } from '../../cloudflared/ingress-validation.ts';
 import { parseStandinCommandLine, type TunnelRunOptions } from './command-line.ts';
 import { readStandinConfig } from './config-reader.ts';
-import { startStandinEdge } from './edge.ts';
+import { startSandboxEdge } from '../edge/edge.ts';
 import { EdgeConnector } from './edge-connector.ts';
 import { KnobError, readFaultFile, readFaultKnobs, type FaultFileDirectives, type FaultKnobs } from './fault-knobs.ts';
 import { startMetricsServer } from './metrics-server.ts';
 import { createOriginHandler } from './origin-proxy.ts';
 import { RequestCounters } from './request-counters.ts';
+import { STANDIN_MARK, STANDIN_VERSION } from './version.ts';
 
 /**
  * The stand-in cloudflared as a program: `runStandinCloudflared(argv)` resolves with the exit code once
  * the tunnel has stopped (the caller exits the process with it). Signals: the first SIGTERM/SIGINT drains
  * within the grace period, a second one exits at once — as cloudflared does.
  */
-export const STANDIN_VERSION = '2025.1.0-standin';
+export { STANDIN_VERSION } from './version.ts';
 
 type Level = 'DBG' | 'INF' | 'WRN' | 'ERR';
 const LEVEL_RANK: Record<Level, number> = { DBG: 0, INF: 1, WRN: 2, ERR: 3 };
@@ -41,10 +42,11 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-async function runEdge(listen: string, io: StandinIo): Promise<number> {
+async function runEdge(options: { listen: string; tunnelListen: string | null; caDir: string | null }, io: StandinIo): Promise<number> {
   const log = createLog(io.stderr, 'info');
-  const edge = await startStandinEdge({ listen });
+  const edge = await startSandboxEdge({ listen: options.listen, ...(options.tunnelListen !== null && options.caDir !== null ? { tunnelListen: options.tunnelListen, caDir: options.caDir } : {}) });
   log('INF', `Sandbox edge listening on http://${edge.address} pid=${process.pid}`);
+  if (edge.tunnelAddress !== null) log('INF', `Sandbox edge takes cloudflared on ${edge.tunnelAddress} (--edge ${edge.tunnelAddress} --cacert ${edge.caPath ?? ''} --protocol http2)`);
   io.stdout.write(`${edge.address}\n`);
   await new Promise<void>((resolve) => {
     const stop = (): void => {
@@ -244,10 +246,10 @@ export async function runStandinCloudflared(argv: string[], io: Partial<StandinI
       resolved.stderr.write(`${command.message}\n`);
       return 1;
     case 'version':
-      resolved.stdout.write(`cloudflared version ${STANDIN_VERSION} (tunnel-manager stand-in)\n`);
+      resolved.stdout.write(`cloudflared version ${STANDIN_VERSION} (${STANDIN_MARK})\n`);
       return 0;
     case 'edge':
-      return runEdge(command.listen, resolved);
+      return runEdge(command, resolved);
     case 'tunnel-run': {
       let knobs: FaultKnobs;
       try {

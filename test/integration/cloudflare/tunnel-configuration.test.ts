@@ -13,14 +13,14 @@ describe('remotely managed tunnel configuration through the real SDK', () => {
   it('reads the configuration, replaces it, and reads back the new version', async () => {
     const provider = sandbox.provider();
     const before = await provider.getTunnelConfiguration();
-    expect(before).toMatchObject({ version: 1, source: 'cloudflare', ingress: [{ service: 'http_status:404' }] });
+    expect(before).toMatchObject({ version: 0, source: 'local', ingress: [] });
 
     const ingress = [
       { hostname: 'app.153.se', service: 'http://localhost:3100', originRequest: { connectTimeout: '10s' } },
       { service: 'http_status:404' },
     ];
     const written = await provider.putTunnelConfiguration({ ingress });
-    expect(written).toMatchObject({ version: 2, ingress });
+    expect(written).toMatchObject({ version: 1, source: 'cloudflare', ingress });
     expect(await provider.getTunnelConfiguration()).toEqual(written);
     expect(sandbox.emulator.state().tunnels[0]?.config?.ingress).toHaveLength(2);
     // The API keeps timeouts in seconds; config.yml's duration strings are converted on the way out and back.
@@ -41,7 +41,7 @@ describe('remotely managed tunnel configuration through the real SDK', () => {
       code: 'CLOUDFLARE_REQUEST_FAILED',
       details: { httpStatus: 400 },
     });
-    expect((await provider.getTunnelConfiguration()).version).toBe(1);
+    expect((await provider.getTunnelConfiguration()).version).toBe(0);
   });
 
   it('an unknown tunnel is an error naming the tunnel', async () => {

@@ -3,7 +3,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { probeTunnelHealth } from '../../../src/cloudflared/health-probe.ts';
 import type { HealthSample } from '../../../src/health-sample.ts';
 import { SpawnDriver } from '../../../src/cloudflared/spawn-driver.ts';
-import { startStandinEdge } from '../../../src/sandbox/standin-cloudflared/edge.ts';
+import { startSandboxEdge } from '../../../src/sandbox/edge/edge.ts';
 import { REPO_ROOT, STANDIN_COMMAND, TUNNEL_ID, freePort, getViaEdge, tempDir, waitFor, writeTunnelConfig } from '../../helpers/standin-cloudflared.ts';
 
 const dir = tempDir('health-probe');
@@ -44,7 +44,7 @@ function probeUntil(driver: SpawnDriver, wanted: HealthSample['result'], timeout
 
 describe('health probe against the stand-in', () => {
   it('is ok with every expected connection ready, and reads the counters from /metrics', async () => {
-    const edge = await startStandinEdge({ listen: '127.0.0.1:0' });
+    const edge = await startSandboxEdge({ listen: '127.0.0.1:0' });
     try {
       const { driver } = await tunnel('ok', { TM_STANDIN_EDGE: edge.address });
       const first = await probeUntil(driver, 'ok');

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parsePrometheusText, sumSamples } from '../../../src/cloudflared/prometheus-text.ts';
-import { startStandinEdge, type StandinEdge } from '../../../src/sandbox/standin-cloudflared/edge.ts';
+import { startSandboxEdge, type SandboxEdge } from '../../../src/sandbox/edge/edge.ts';
 import {
   freePort,
   getJson,
@@ -18,11 +18,11 @@ import {
 
 const dir = tempDir('standin');
 const running: RunningStandin[] = [];
-let edge: StandinEdge;
+let edge: SandboxEdge;
 let origin: Awaited<ReturnType<typeof startOrigin>>;
 
 beforeAll(async () => {
-  edge = await startStandinEdge({ listen: '127.0.0.1:0' });
+  edge = await startSandboxEdge({ listen: '127.0.0.1:0' });
   origin = await startOrigin('app');
 });
 

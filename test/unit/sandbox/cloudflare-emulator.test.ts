@@ -152,9 +152,10 @@ describe('Cloudflare emulator: tokens', () => {
 describe('Cloudflare emulator: tunnel configuration', () => {
   it('returns the configuration, and a PUT replaces it and bumps the version; a config without catch-all is refused', async () => {
     const path = `/accounts/${emulator.accountId}/cfd_tunnel/${emulator.tunnelId}/configurations`;
-    expect((await api('GET', path)).json.result).toMatchObject({ tunnel_id: emulator.tunnelId, version: 1, source: 'cloudflare' });
+    // The seeded tunnel runs from a config.yml (locally managed) until a configuration is PUT.
+    expect((await api('GET', path)).json.result).toMatchObject({ tunnel_id: emulator.tunnelId, version: 0, source: 'local', config: null });
     const ingress = [{ hostname: 'app.153.se', service: 'http://localhost:3100' }, { hostname: '', service: 'http_status:404' }];
-    expect((await api('PUT', path, { config: { ingress } })).json.result).toMatchObject({ version: 2, config: { ingress } });
+    expect((await api('PUT', path, { config: { ingress } })).json.result).toMatchObject({ version: 1, source: 'cloudflare', config: { ingress } });
     const bad = await api('PUT', path, { config: { ingress: [{ hostname: 'app.153.se', service: 'http://localhost:3100' }] } });
     expect(bad.status).toBe(400);
     expect((await api('GET', `/accounts/${emulator.accountId}/cfd_tunnel/00000000-0000-0000-0000-000000000000/configurations`)).status).toBe(404);

@@ -32,7 +32,7 @@ describe('stand-in cloudflared command line', () => {
   });
 
   it('has the sandbox edge and version commands', () => {
-    expect(parseStandinCommandLine(['standin-edge', '--listen', '127.0.0.1:8080'])).toEqual({ kind: 'edge', listen: '127.0.0.1:8080' });
+    expect(parseStandinCommandLine(['standin-edge', '--listen', '127.0.0.1:8080'])).toEqual({ kind: 'edge', listen: '127.0.0.1:8080', tunnelListen: null, caDir: null });
     expect(parseStandinCommandLine(['--version'])).toEqual({ kind: 'version' });
   });
 
