@@ -4,8 +4,8 @@ import { errorText, keptRunning, notProvided, now } from './shared.ts';
 /**
  * Lifecycle of cloudflared. What each state does is in its `description`; the diagram is in docs/machines.md.
  *
- * Effects are injected with `.provide()`: `startTunnel`, `stopTunnel`, `reloadTunnel` (promises), `watchProcess`
- * and `probeLoop` (callbacks that send PROCESS_EXITED / PROBE_* back). Wall time is read only in named actions.
+ * Effects are injected with `.provide()`: `startTunnel`, `stopTunnel`, `reloadTunnel`, `replaceTunnel` (promises),
+ * `watchProcess` and `probeLoop` (callbacks that send PROCESS_EXITED / PROBE_* back). Wall time is read only in named actions.
  * XState does not persist pending `after` timers: the backoff deadline lives in context (`backoffUntil`)
  * and a RECHECK event re-arms it after a restore.
  */
@@ -95,8 +95,10 @@ export type TunnelEvent =
 export interface StartTunnelInput { settings: TunnelSettings }
 export interface StopTunnelInput { graceMs: number; process: TunnelProcessInfo | null }
 export interface WatchProcessInput { process: TunnelProcessInfo | null }
-export interface ProbeLoopInput { intervalMs: number; process: TunnelProcessInfo | null }
+/** `lastProbeAt`: when the last probe was taken; the loop keeps that cadence (a reload or a restart does not reset it). */
+export interface ProbeLoopInput { intervalMs: number; process: TunnelProcessInfo | null; lastProbeAt: number | null }
 export interface ReloadTunnelInput { process: TunnelProcessInfo | null; requestIds: string[]; settings: TunnelSettings }
+export interface ReplaceTunnelInput { process: TunnelProcessInfo | null; settings: TunnelSettings }
 
 /** Events the tunnel emits for the outside world (event log, MCP notifications). */
 export type TunnelEmitted =
@@ -104,6 +106,8 @@ export type TunnelEmitted =
   | { type: 'tunnel.degraded'; readyConnections: number | null; at: number }
   | { type: 'tunnel.recovered'; downForMs: number | null; pid: number | null; at: number }
   | { type: 'tunnel.reloaded'; requestIds: string[]; applied: 'now' | 'on-next-start'; outcome: Omit<ReloadOutcome, 'process'> | null; pid: number | null; at: number }
+  /** An operator's restart that started the new cloudflared before stopping the old one: no outage. */
+  | { type: 'tunnel.restarted'; previousPid: number | null; pid: number | null; outage: false; at: number }
   | { type: 'tunnel.reload_failed'; requestIds: string[]; error: string; keptRunning: boolean; at: number };
 
 function backoffAt(settings: TunnelSettings, step: number): number {
@@ -128,6 +132,7 @@ export const tunnelMachine = setup({
     watchProcess: fromCallback<TunnelEvent, WatchProcessInput>(() => undefined),
     probeLoop: fromCallback<TunnelEvent, ProbeLoopInput>(() => undefined),
     reloadTunnel: fromPromise<ReloadOutcome, ReloadTunnelInput>(async () => notProvided('tunnel', 'reloadTunnel')),
+    replaceTunnel: fromPromise<TunnelProcessInfo, ReplaceTunnelInput>(async () => notProvided('tunnel', 'replaceTunnel')),
   },
   guards: {
     autostart: ({ context }) => context.settings.autostart,
@@ -135,6 +140,7 @@ export const tunnelMachine = setup({
     restartAtOnce: ({ context }) => context.currentDelayMs <= 0,
     hasPendingReloads: ({ context }) => context.pendingReloads.length > 0,
     stoppedForShutdown: ({ context }) => context.stoppedForShutdown,
+    keptRunning: (_, params: { error: unknown }) => keptRunning(params.error),
   },
   delays: {
     backoffDelay: ({ context }) => Math.max(0, (context.backoffUntil ?? 0) - now()),
@@ -206,8 +212,18 @@ export const tunnelMachine = setup({
       };
     }),
     emitDown: emit(({ context }) => ({ type: 'tunnel.down' as const, reason: context.lastError ?? 'unknown', at: now() })),
-    recordManualRestart: assign({ currentDelayMs: 0, backoffUntil: null, restartReason: 'manual' as const }),
-    armBackoff: assign(({ context }) => ({ backoffUntil: now() + context.currentDelayMs })),
+    /** An operator's restart starts a new streak: whatever failed before, the next failure restarts at once. */
+    recordManualRestart: assign({ currentDelayMs: 0, backoffUntil: null, restartReason: 'manual' as const, failureStreak: 0, backoffStep: 0 }),
+    /** Backing off: nothing runs (the stopped process is not shown as the tunnel's pid). */
+    armBackoff: assign(({ context }) => ({ backoffUntil: now() + context.currentDelayMs, process: null })),
+    emitRestarted: emit(({ context }, params: { process: TunnelProcessInfo }) => ({
+      type: 'tunnel.restarted' as const,
+      previousPid: context.process?.pid ?? null,
+      pid: params.process.pid,
+      outage: false as const,
+      at: now(),
+    })),
+    recordReplaceFailed: assign((_, params: { error: unknown }) => ({ lastError: errorText(params.error) })),
     countRestart: assign(({ context }) => ({ restartCount: context.restartCount + 1 })),
     recordProbe: assign(({ context }, params: { sample: ProbeSample }) => {
       const { sample } = params;
@@ -359,13 +375,15 @@ export const tunnelMachine = setup({
         {
           id: 'probe',
           src: 'probeLoop',
-          input: ({ context }) => ({ intervalMs: context.settings.probeIntervalMs, process: context.process }),
+          input: ({ context }) => ({ intervalMs: context.settings.probeIntervalMs, process: context.process, lastProbeAt: context.lastProbe?.at ?? null }),
         },
       ],
       after: { stableAfter: { actions: 'resetStreak' } },
       always: { guard: 'hasPendingReloads', target: 'reloading' },
       on: {
         RELOAD: { target: 'reloading', actions: { type: 'queueReload', params: ({ event }) => ({ requestId: event.requestId }) } },
+        // An operator's restart of a running tunnel: the new process first, then the old one stops (no outage).
+        RESTART: { target: 'replacing', actions: 'recordManualRestart' },
         PROCESS_EXITED: { target: 'restarting', actions: ['recordRuntimeFailure', 'emitDown'] },
         PROBE_FAILED: [
           {
@@ -423,6 +441,34 @@ export const tunnelMachine = setup({
       on: {
         RELOAD: { actions: { type: 'queueReload', params: ({ event }) => ({ requestId: event.requestId }) } },
         RECHECK: { actions: 'applySettings' },
+      },
+    },
+    replacing: {
+      description: 'An operator\'s RESTART of a running tunnel: a new cloudflared is started and ready before the old one is stopped, so the tunnel keeps serving (drivers that cannot run two stop, then start). If the new one fails and the old one still runs, the tunnel stays as it was; otherwise it restarts the plain way.',
+      invoke: {
+        id: 'replace',
+        src: 'replaceTunnel',
+        input: ({ context }) => ({ process: context.process, settings: context.settings }),
+        onDone: {
+          target: 'running',
+          actions: [
+            { type: 'emitRestarted', params: ({ event }) => ({ process: event.output }) },
+            { type: 'recordStarted', params: ({ event }) => ({ process: event.output }) },
+            'countRestart',
+          ],
+        },
+        onError: [
+          {
+            guard: { type: 'keptRunning', params: ({ event }) => ({ error: event.error }) },
+            target: 'running',
+            actions: { type: 'recordReplaceFailed', params: ({ event }) => ({ error: event.error }) },
+          },
+          { target: 'restarting', actions: { type: 'recordReplaceFailed', params: ({ event }) => ({ error: event.error }) } },
+        ],
+      },
+      on: {
+        RECHECK: { actions: 'applySettings' },
+        RELOAD: { actions: { type: 'queueReload', params: ({ event }) => ({ requestId: event.requestId }) } },
       },
     },
     restarting: {

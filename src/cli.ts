@@ -218,6 +218,9 @@ async function serve(options: Options): Promise<number> {
         `  MCP (Streamable HTTP): ${info.mcpUrl}`,
         `  edge (the public side): ${info.edgeUrl}   e.g. curl -H 'Host: app.${config.tunnel.defaultZone}' ${info.edgeUrl}/`,
         `  Cloudflare API emulator: ${info.cloudflareApiUrl}`,
+        info.cloudflared.kind === 'real'
+          ? `  cloudflared: the real one, ${info.cloudflared.version} (${info.cloudflared.command.join(' ')}, from ${info.cloudflared.chosenBy}), connected to the edge at ${info.edgeTunnelAddress ?? '?'}`
+          : '  cloudflared: the stand-in (no real cloudflared found: set cloudflared.command or TM_CLOUDFLARED, or put cloudflared on PATH)',
         '  MCP bearer tokens:',
         ...Object.entries(info.tokens).map(([project, token]) => `    ${project.padEnd(16)} ${token}`),
         `  all of this is in ${join(config.dataDir, 'sandbox.json')}`,

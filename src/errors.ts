@@ -43,6 +43,7 @@ export type ErrorCode =
   | 'TUNNEL_START_FAILED'
   | 'TUNNEL_NOT_RUNNING'
   | 'TUNNEL_STOP_FAILED'
+  | 'CLOUDFLARED_NOT_RUNNABLE'
   | 'GIT_FAILED'
   | 'CONFIG_WRITE_FAILED'
   // docker and targets

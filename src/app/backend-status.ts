@@ -89,15 +89,26 @@ async function restartTunnel(context: BackendContext, by: Principal): Promise<Tu
   const { config, bus } = context.options;
   const tunnel = supervisorChild(context.options.supervisor(), 'tunnel');
   const before = context.tunnelSnapshot();
-  // A restart takes the tunnel down on purpose: the tunnel machine emits nothing for that (it reports
-  // failures), so say it here, for the events log and the subscribers of tunnel://status. A tunnel that was
-  // already down (backoff) reports its own recovery when it starts.
   const wasUp = before.context.downSince === null;
   const downAt = Date.now();
-  if (wasUp) bus.publish('tunnel.down', '*', { reason: `restart requested by ${by.project}`, manual: true, pid: before.context.process?.pid ?? null }, downAt);
   tunnel.send({ type: 'RESTART' });
+  // A running tunnel is replaced (the new cloudflared serves before the old one stops: no outage, and the tunnel
+  // actor reports `tunnel.restarted`). Otherwise the restart takes the tunnel down on purpose: the tunnel machine
+  // emits nothing for that (it reports failures), so say it here, for the events log and the subscribers of
+  // tunnel://status. A tunnel that was already down (backoff) reports its own recovery when it starts.
+  const outage = wasUp && context.tunnelSnapshot().value !== 'replacing';
+  if (outage) bus.publish('tunnel.down', '*', { reason: `restart requested by ${by.project}`, manual: true, pid: before.context.process?.pid ?? null }, downAt);
   await waitForTunnelRunning(tunnel, (config.restart.startTimeoutSeconds + config.restart.stopGraceSeconds + 5) * 1000);
-  if (wasUp) bus.publish('tunnel.recovered', '*', { downForMs: Date.now() - downAt, pid: context.tunnelSnapshot().context.process?.pid ?? null, manual: true });
+  if (outage) bus.publish('tunnel.recovered', '*', { downForMs: Date.now() - downAt, pid: context.tunnelSnapshot().context.process?.pid ?? null, manual: true });
+  const after = context.tunnelSnapshot().context;
+  if (!outage && wasUp && after.process?.pid === before.context.process?.pid) {
+    throw new TunnelManagerError({
+      code: 'TUNNEL_START_FAILED',
+      message: `The new cloudflared did not take over${after.lastError ? ` (${after.lastError})` : ''}; the running one (pid ${after.process?.pid ?? '?'}) keeps serving.`,
+      fix: 'Read the reason above and cloudflared\'s log (data directory, cloudflared/cloudflared.log); correct it, then call tunnel_restart again.',
+      details: { pid: after.process?.pid ?? null, lastError: after.lastError },
+    });
+  }
   return context.status();
 }
 

@@ -20,6 +20,8 @@ export function cloudflaredCommand(config: Config): string[] {
 
 export interface DriverContext {
   env?: NodeJS.ProcessEnv;
+  /** The sandbox's cloudflared (the real one or the stand-in) and the flags that point it at the sandbox edge. */
+  cloudflared?: { command: string[]; flags: string[] };
   /** Live and replica metrics addresses chosen for this run (the sandbox picks free ports); else from the config. */
   metricsAddresses?: [string, string];
   logger?: Logger;
@@ -29,9 +31,9 @@ export interface DriverContext {
 /** The process driver named by `cloudflared.driver`, with the command line cloudflared runs. */
 export function createProcessDriver(config: Config, context: DriverContext = {}): ProcessDriver & { metricsAddress?: () => string } {
   const { cloudflared } = config;
-  const flags = ['--grace-period', `${config.reload.drainGraceSeconds}s`, '--no-autoupdate'];
+  const flags = ['--grace-period', `${config.reload.drainGraceSeconds}s`, '--no-autoupdate', ...(context.cloudflared?.flags ?? [])];
   const base = {
-    command: cloudflaredCommand(config),
+    command: context.cloudflared?.command ?? cloudflaredCommand(config),
     configPath: cloudflared.configPath,
     metricsAddress: context.metricsAddresses?.[0] ?? cloudflared.metricsAddress,
     tunnelId: config.tunnel.id,

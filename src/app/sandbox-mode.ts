@@ -3,25 +3,30 @@ import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { startCloudflareEmulator, type CloudflareEmulator } from '../sandbox/cloudflare-emulator/index.ts';
-import { startStandinEdge, type StandinEdge } from '../sandbox/standin-cloudflared/edge.ts';
+import { emulatorTunnelDirectory } from '../sandbox/cloudflare-emulator/tunnel-directory.ts';
+import { startSandboxEdge, type SandboxEdge } from '../sandbox/edge/edge.ts';
 import { generateToken } from '../secrets/token.ts';
 import type { Config } from './config.ts';
+import { chooseSandboxCloudflared, type SandboxCloudflared } from './sandbox-cloudflared.ts';
 
 /**
  * The embedded default: with no Cloudflare API configured, the service runs against a local Cloudflare API
- * emulator (seeded with the seed's zones and records) and a local edge that the stand-in cloudflared registers
- * with, so the whole journey works on one machine with no account.
+ * emulator (seeded with the seed's zones and records) and a local edge that cloudflared registers with (the real
+ * cloudflared when one is installed, the stand-in otherwise: sandbox-cloudflared.ts), so the whole journey works on
+ * one machine with no account.
  */
 export interface SandboxEnvironment {
   apiBaseUrl: string;
   apiToken: string;
   edgeUrl: string;
-  edge: StandinEdge;
+  edge: SandboxEdge;
+  /** The cloudflared the sandbox runs, and the flags that point it at the sandbox edge. */
+  cloudflared: SandboxCloudflared & { flags: string[] };
   /** The emulator itself (its admin side sets faults for tests and benchmarks). */
   emulator: CloudflareEmulator;
   /** Demo MCP tokens, project → token (kept across restarts in sandbox.json). */
   tokens: Record<string, string>;
-  /** Environment for the stand-in cloudflared: where the edge is. */
+  /** Environment for cloudflared (the stand-in finds the edge through it). */
   cloudflaredEnv: NodeJS.ProcessEnv;
   /**
    * The stand-in's two metrics addresses (live and replica), when the sandbox chose them: free ports, so two
@@ -42,6 +47,11 @@ export interface SandboxFile {
   configPath: string;
   databasePath: string;
   tokens: Record<string, string>;
+  /** Which cloudflared runs the tunnel: the real one (found by cloudflared.command, TM_CLOUDFLARED or PATH) or the stand-in. */
+  cloudflared: { kind: 'real' | 'standin'; version: string; command: string[]; chosenBy: SandboxCloudflared['chosenBy'] };
+  /** Where the real cloudflared connects to the sandbox edge (TLS), and the CA it trusts for it. */
+  edgeTunnelAddress: string | null;
+  edgeCaPath: string | null;
   /** The manager's Prometheus metrics and its health check (absent with metrics.listen: off). */
   metricsUrl?: string;
   healthUrl?: string;
@@ -53,11 +63,11 @@ export const DEFAULT_EDGE_LISTEN = '127.0.0.1:8790';
 /** cloudflared's own default metrics address, which is also ours outside the sandbox. */
 export const DEFAULT_METRICS_ADDRESS = '127.0.0.1:20241';
 
-async function freePort(): Promise<number> {
+async function freePort(wanted = 0): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(wanted, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -86,6 +96,62 @@ async function sandboxMetricsAddresses(config: Config, sandboxDir: string): Prom
   return chosen;
 }
 
+/**
+ * Where the real cloudflared reaches the edge: a free port chosen once and kept in the data directory, so a cloudflared
+ * that outlived the manager (spawn driver) finds the edge again at the next start, and is adopted (its command line,
+ * which names the address, is unchanged). A port taken meanwhile is replaced by a new one.
+ */
+async function edgeTunnelListen(sandboxDir: string): Promise<string> {
+  const file = join(sandboxDir, 'edge-tunnel-address');
+  const kept = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+  const keptPort = Number(kept.slice(kept.lastIndexOf(':') + 1));
+  if (/^127\.0\.0\.1:\d+$/.test(kept)) {
+    try {
+      await freePort(keptPort);
+      return kept;
+    } catch {
+      // taken by another program meanwhile: choose again
+    }
+  }
+  const chosen = `127.0.0.1:${await freePort()}`;
+  writeFileSync(file, `${chosen}\n`);
+  return chosen;
+}
+
+/**
+ * The tunnel's credentials file, as `cloudflared tunnel create` writes it (0600), from the emulator's tunnel: the
+ * real cloudflared presents its secret when it registers.
+ */
+function writeTunnelCredentials(sandboxDir: string, emulator: CloudflareEmulator, tunnelId: string): string {
+  const path = join(sandboxDir, 'tunnel-credentials.json');
+  const tunnel = emulator.tunnel(tunnelId);
+  const content = {
+    AccountTag: tunnel?.accountId ?? emulator.accountId,
+    TunnelSecret: tunnel?.secret ?? Buffer.alloc(32).toString('base64'),
+    TunnelID: tunnelId,
+    Endpoint: '',
+  };
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(content)}\n`, { mode: 0o600 });
+  chmodSync(temporary, 0o600);
+  renameSync(temporary, path);
+  return path;
+}
+
+/** The flags that point the real cloudflared at the sandbox edge: one `--edge` per connection, its CA, HTTP/2. */
+function realCloudflaredFlags(config: Config, edge: SandboxEdge, credentialsFile: string): string[] {
+  const address = edge.tunnelAddress as string;
+  return [
+    ...Array.from({ length: config.cloudflared.expectedConnections }, () => ['--edge', address]).flat(),
+    '--cacert',
+    edge.caPath as string,
+    '--protocol',
+    'http2',
+    '--credentials-file',
+    credentialsFile,
+  ];
+}
+
 function previousTokens(file: string): Record<string, string> {
   if (!existsSync(file)) return {};
   try {
@@ -107,8 +173,14 @@ export async function startSandboxEmulator(config: Config): Promise<CloudflareEm
 
 export async function startSandboxEnvironment(config: Config, options: { edgeListen?: string; logger?: Logger } = {}): Promise<SandboxEnvironment> {
   const sandboxDir = join(config.dataDir, 'sandbox');
+  const cloudflared = chooseSandboxCloudflared(config);
   const emulator = await startSandboxEmulator(config);
-  const edge = await startStandinEdge({ listen: options.edgeListen ?? DEFAULT_EDGE_LISTEN });
+  const edge = await startSandboxEdge({
+    listen: options.edgeListen ?? DEFAULT_EDGE_LISTEN,
+    tunnelListen: await edgeTunnelListen(sandboxDir),
+    caDir: sandboxDir,
+    tunnels: emulatorTunnelDirectory(emulator),
+  });
   const sandboxFile = join(config.dataDir, 'sandbox.json');
   const kept = previousTokens(sandboxFile);
   const tokens: Record<string, string> = {};
@@ -117,12 +189,17 @@ export async function startSandboxEnvironment(config: Config, options: { edgeLis
     if (!project.tokenHash) tokens[project.name] = kept[project.name] ?? generateToken();
   }
   const metricsAddresses = await sandboxMetricsAddresses(config, sandboxDir);
-  options.logger?.info({ cloudflareApi: emulator.apiBaseUrl, edge: edge.address, metricsAddresses }, 'sandbox: Cloudflare API emulator and local edge started');
+  const flags = cloudflared.kind === 'real' ? realCloudflaredFlags(config, edge, writeTunnelCredentials(sandboxDir, emulator, config.tunnel.id)) : [];
+  options.logger?.info(
+    { cloudflareApi: emulator.apiBaseUrl, edge: edge.address, edgeTunnel: edge.tunnelAddress, metricsAddresses, cloudflared: { kind: cloudflared.kind, version: cloudflared.version, command: cloudflared.command } },
+    `sandbox: Cloudflare API emulator and local edge started; cloudflared is ${cloudflared.kind === 'real' ? `the real one, ${cloudflared.version}` : 'the stand-in'}`,
+  );
   return {
     apiBaseUrl: emulator.apiBaseUrl,
     apiToken: emulator.token,
     edgeUrl: `http://${edge.address}`,
     edge,
+    cloudflared: { ...cloudflared, flags },
     emulator,
     tokens,
     cloudflaredEnv: { ...process.env, TM_STANDIN_EDGE: edge.address },
@@ -159,6 +236,9 @@ export function writeSandboxInfo(sandbox: SandboxEnvironment, config: Config, mc
     configPath: config.cloudflared.configPath,
     databasePath: config.databasePath,
     tokens: sandbox.tokens,
+    cloudflared: { kind: sandbox.cloudflared.kind, version: sandbox.cloudflared.version, command: sandbox.cloudflared.command, chosenBy: sandbox.cloudflared.chosenBy },
+    edgeTunnelAddress: sandbox.edge.tunnelAddress,
+    edgeCaPath: sandbox.edge.caPath,
     ...(healthUrl ? { metricsUrl: `${healthUrl}/metrics`, healthUrl: `${healthUrl}/healthz` } : {}),
     startedAt: new Date().toISOString(),
     pid: process.pid,

@@ -349,6 +349,7 @@ function provideActors(deps: {
         driver: tunnelClient.driver,
         probe: tunnelClient.probe,
         reload: tunnelClient.reload,
+        replace: tunnelClient.replace,
         metricsAddress: tunnelClient.metricsAddress,
         onSample: tunnelClient.recordSample,
         startTimeoutMs: config.restart.startTimeoutSeconds * 1000,

@@ -30,6 +30,8 @@ export interface TunnelClient {
   recordSample(sample: ProbeSample): void;
   /** Makes cloudflared load the current config.yml. */
   reload(input: unknown, signal?: AbortSignal): Promise<ReloadResult>;
+  /** An operator's restart: a replica takes over where the driver allows it (no outage), else stop and start. */
+  replace(input: unknown, signal?: AbortSignal): Promise<ReloadResult>;
 }
 
 export interface TunnelClientOptions {
@@ -52,7 +54,7 @@ export async function createTunnelClient(options: TunnelClientOptions): Promise<
     });
   }
   const driver = createProcessDriver(config, {
-    ...(sandbox ? { env: sandbox.cloudflaredEnv } : {}),
+    ...(sandbox ? { env: sandbox.cloudflaredEnv, cloudflared: sandbox.cloudflared } : {}),
     ...(sandbox?.metricsAddresses ? { metricsAddresses: sandbox.metricsAddresses } : {}),
     logger,
     docker: options.docker,
@@ -62,6 +64,21 @@ export async function createTunnelClient(options: TunnelClientOptions): Promise<
     // A manager killed during a reload leaves its replica (or the old process it was draining) running.
     const reaped = await driver.reapAbandoned((config.reload.drainGraceSeconds + 5) * 1000);
     if (reaped.length > 0) logger.warn({ pids: reaped }, 'stopped cloudflared processes left behind by an unfinished reload');
+  }
+
+  /** A new process takes over from the running one: a replica where the driver can run two, else stop and start. */
+  function replaceProcess(signal?: AbortSignal): Promise<ReloadResult> {
+    if (driver instanceof SpawnDriver && config.reload.strategy === 'replica') {
+      return reloadWithReplica({
+        driver,
+        readyTimeoutMs: config.reload.replicaReadyTimeoutSeconds * 1000,
+        drainGraceMs: (config.reload.drainGraceSeconds + 5) * 1000,
+        logger,
+        assertAddressFree,
+        ...(signal ? { signal } : {}),
+      });
+    }
+    return restartTunnel(driver, config.restart.stopGraceSeconds * 1000);
   }
 
   const fullSample = new WeakMap<ProbeSample, HealthSample>();
@@ -99,17 +116,8 @@ export async function createTunnelClient(options: TunnelClientOptions): Promise<
           currentPid: current?.pid ?? null,
         });
       }
-      if (driver instanceof SpawnDriver && config.reload.strategy === 'replica') {
-        return reloadWithReplica({
-          driver,
-          readyTimeoutMs: config.reload.replicaReadyTimeoutSeconds * 1000,
-          drainGraceMs: (config.reload.drainGraceSeconds + 5) * 1000,
-          logger,
-          assertAddressFree,
-          ...(signal ? { signal } : {}),
-        });
-      }
-      return restartTunnel(driver, config.restart.stopGraceSeconds * 1000);
+      return replaceProcess(signal);
     },
+    replace: (_input, signal) => replaceProcess(signal),
   };
 }

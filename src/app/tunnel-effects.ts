@@ -5,6 +5,7 @@ import type {
   ProbeSample,
   ReloadOutcome,
   ReloadTunnelInput,
+  ReplaceTunnelInput,
   StartTunnelInput,
   StopTunnelInput,
   TunnelEvent,
@@ -26,15 +27,19 @@ export interface TunnelEffectsOptions {
   startTimeoutMs: number;
   /** Poll period while waiting for a fresh start to become ready. */
   readyPollMs?: number;
-  /** Makes cloudflared load the current config file (a replica takeover or a restart). */
   /** Applies the new config.yml; `signal` aborts when a restart or stop of the tunnel overtakes the reload. */
   reload: (input: ReloadTunnelInput, signal: AbortSignal) => Promise<ReloadResult>;
+  /** An operator's restart: a new process ready before the old one stops where the driver can run two, else stop and start. */
+  replace: (input: ReplaceTunnelInput, signal: AbortSignal) => Promise<ReloadResult>;
   /** Where cloudflared will serve /ready and /metrics; checked free before a fresh start. */
   metricsAddress?: () => string;
   /** Every probe sample, for the health history. */
   onSample?: (sample: ProbeSample, process: TunnelProcessInfo | null) => void;
   logger?: Logger;
 }
+
+/** How long a process that has just started or taken over may take to open all its connections before a probe. */
+const FRESH_PROCESS_SETTLE_MS = 5_000;
 
 const EVENT_OF: Record<ProbeSample['result'], 'PROBE_OK' | 'PROBE_DEGRADED' | 'PROBE_FAILED'> = {
   ok: 'PROBE_OK',
@@ -92,6 +97,13 @@ export function provideTunnelEffects(machine: TunnelMachine, options: TunnelEffe
           durationMs: result.durationMs,
         };
       }),
+      replaceTunnel: fromPromise<TunnelProcessInfo, ReplaceTunnelInput>(async ({ input, signal }) => {
+        const result = await options.replace(input, signal);
+        logger?.info({ ...result }, 'restarted cloudflared');
+        if (result.strategy === 'restart') await waitUntilReady(input.settings);
+        const current = await driver.current();
+        return { pid: result.newPid ?? current?.pid ?? null, adopted: false };
+      }),
       stopTunnel: fromPromise<void, StopTunnelInput>(async ({ input }) => {
         const outcome = await driver.stop(input.graceMs);
         logger?.info({ how: outcome.how, durationMs: outcome.durationMs }, 'stopped cloudflared');
@@ -106,7 +118,8 @@ export function provideTunnelEffects(machine: TunnelMachine, options: TunnelEffe
       probeLoop: fromCallback<TunnelEvent, ProbeLoopInput>(({ sendBack, input }) => {
         let busy = false;
         let active = true;
-        const timer = setInterval(() => {
+        let timer: NodeJS.Timeout | undefined;
+        const tick = (): void => {
           if (busy) return;
           busy = true;
           probe()
@@ -119,9 +132,20 @@ export function provideTunnelEffects(machine: TunnelMachine, options: TunnelEffe
             .finally(() => {
               busy = false;
             });
-        }, input.intervalMs);
+        };
+        // The cadence survives reloads and restarts (each re-creates this loop): the next probe is due one interval
+        // after the last one, not one interval after the loop started again. A process that has just taken over
+        // gets a few seconds first: cloudflared opens its connections one second apart.
+        const due = input.lastProbeAt === null ? input.intervalMs : Math.max(0, input.lastProbeAt + input.intervalMs - Date.now());
+        const firstIn = Math.max(due, Math.min(input.intervalMs, FRESH_PROCESS_SETTLE_MS));
+        const first = setTimeout(() => {
+          if (!active) return;
+          tick();
+          timer = setInterval(tick, input.intervalMs);
+        }, firstIn);
         return () => {
           active = false;
+          clearTimeout(first);
           clearInterval(timer);
         };
       }),

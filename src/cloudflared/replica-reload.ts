@@ -14,7 +14,9 @@ import type { SpawnDriver, SpawnedProcess } from './spawn-driver.ts';
  * cloudflared does not hot-reload a locally managed config, but several replicas of one tunnel may run at
  * once. So `reloadWithReplica` starts a second replica on the new file, waits for its /ready to answer 200,
  * makes it the live process, then SIGTERMs the old one, which drains within its grace period: the edge
- * always has a ready connector, and no request is dropped.
+ * always has a ready connector, and no request is dropped. The reload is done once the new replica is live: the old
+ * one drains in the background (cloudflared unregisters at once, then stays until the edge closes its connections
+ * or its `--grace-period` ends), and its metrics address goes to a later replica only once it has ended.
  *
  * - The replica EXITS before it is ready (cloudflared refused the file): the old tunnel is left running
  *   untouched and RELOAD_FAILED says why, with the tail of cloudflared's log.
@@ -33,7 +35,7 @@ export interface ReloadResult {
   strategy: 'replica' | 'restart' | 'remote';
   /** Why the replica strategy was not used, when it was asked for. */
   fallbackReason?: string;
-  /** How long old and new replicas both ran after the new one was ready (ms); 0 for a restart. */
+  /** How long the reload waited after the new replica was ready (ms): the old one drains in the background. 0 for a restart. */
   overlapMs: number;
   durationMs: number;
   newPid: number | null;
@@ -137,6 +139,8 @@ export async function reloadWithReplica(options: ReplicaReloadOptions): Promise<
   }
 
   const address = driver.nextMetricsAddress();
+  // An old replica of an earlier reload may still be draining on this address.
+  await driver.drained(address);
   try {
     await options.assertAddressFree?.(address);
   } catch (error) {
@@ -191,10 +195,15 @@ export async function reloadWithReplica(options: ReplicaReloadOptions): Promise<
   }
 
   const readyAt = Date.now();
+  const oldAddress = old.handle ?? driver.metricsAddress();
   driver.promote(replica);
-  const stopped = await driver.stopPid(old.pid, options.drainGraceMs);
+  const logger = options.logger;
+  driver
+    .drain(old.pid, oldAddress, options.drainGraceMs)
+    .then((stopped) => logger?.info({ oldPid: old.pid, newPid: replica.pid, drainMs: stopped.durationMs, oldStopped: stopped.how }, 'reload: the old replica has drained'))
+    .catch((error: unknown) => logger?.warn({ err: error, oldPid: old.pid }, 'reload: draining the old replica failed'));
   const overlapMs = Date.now() - readyAt;
-  options.logger?.info({ oldPid: old.pid, newPid: replica.pid, overlapMs, oldStopped: stopped.how }, 'reload: replica live, old one drained');
+  options.logger?.info({ oldPid: old.pid, newPid: replica.pid }, 'reload: replica live, the old one drains');
   return { strategy: 'replica', overlapMs, durationMs: Date.now() - started, newPid: replica.pid, oldPid: old.pid };
 }
 

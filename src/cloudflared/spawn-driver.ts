@@ -76,6 +76,8 @@ export class SpawnDriver implements ProcessDriver {
   readonly kind = 'spawn' as const;
   private live: PidfileRecord | null = null;
   private readonly children = new Map<number, OwnChild>();
+  /** Processes being drained in the background, by the metrics address they hold until they end. */
+  private readonly drains = new Map<string, Promise<StopOutcome>>();
 
   constructor(private readonly options: SpawnDriverOptions) {}
 
@@ -284,6 +286,24 @@ export class SpawnDriver implements ProcessDriver {
     this.writePidfile(record);
     this.removeOther(record.pid);
     this.live = record;
+  }
+
+  /**
+   * Stops a process that no longer serves (a reload's old replica) in the background: SIGTERM, at most `graceMs` for
+   * its requests to finish, then SIGKILL. It stays in `<pidfile>.others` until it has ended, and its metrics address
+   * is handed to a new replica only after that (`drained`).
+   */
+  drain(pid: number, metricsAddress: string, graceMs: number): Promise<StopOutcome> {
+    const done = this.stopPid(pid, graceMs).finally(() => {
+      if (this.drains.get(metricsAddress) === done) this.drains.delete(metricsAddress);
+    });
+    this.drains.set(metricsAddress, done);
+    return done;
+  }
+
+  /** Resolves once no drained process holds `metricsAddress` any more. */
+  async drained(metricsAddress: string): Promise<void> {
+    await this.drains.get(metricsAddress);
   }
 
   /** SIGTERM, wait up to `graceMs`, then SIGKILL; works for our children and for adopted processes. */

@@ -6,6 +6,7 @@ import {
   type ProbeLoopInput,
   type ReloadOutcome,
   type ReloadTunnelInput,
+  type ReplaceTunnelInput,
   type StartTunnelInput,
   type StopTunnelInput,
   type TunnelContext,
@@ -50,6 +51,10 @@ const modelEvents: EventObject[] = [
   { type: 'xstate.done.actor.stopForGood' },
   { type: 'xstate.done.actor.reload', output: { process: { pid: 8, adopted: false }, strategy: 'replica', durationMs: 5 } } as EventObject,
   { type: 'xstate.error.actor.reload', error: new Error('replica refused the file') } as EventObject,
+  { type: 'xstate.done.actor.replace', output: { pid: 11, adopted: false } } as EventObject,
+  // A replacement that failed with the old process still serving, and one that left nothing running.
+  { type: 'xstate.error.actor.replace', error: Object.assign(new Error('replica refused the file'), { details: { keptRunning: true } }) } as EventObject,
+  { type: 'xstate.error.actor.replace', error: new Error('the old process is gone too') } as EventObject,
   { type: 'xstate.after.backoffDelay.tunnel.backoff' },
 ];
 
@@ -82,6 +87,7 @@ function controllableActor() {
   let pendingStart: { resolve: (p: TunnelProcessInfo) => void; reject: (e: Error) => void } | null = null;
   let pendingStop: { resolve: () => void } | null = null;
   let pendingReload: { resolve: (outcome: ReloadOutcome) => void; reject: (e: Error) => void } | null = null;
+  let pendingReplace: { resolve: (process: TunnelProcessInfo) => void; reject: (e: Error) => void } | null = null;
   let watch: ((event: TunnelEvent) => void) | null = null;
   let probe: ((event: TunnelEvent) => void) | null = null;
   const machine = tunnelMachine.provide({
@@ -100,6 +106,9 @@ function controllableActor() {
       }),
       reloadTunnel: fromPromise<ReloadOutcome, ReloadTunnelInput>(
         () => new Promise((resolve, reject) => (pendingReload = { resolve, reject })),
+      ),
+      replaceTunnel: fromPromise<TunnelProcessInfo, ReplaceTunnelInput>(
+        () => new Promise((resolve, reject) => (pendingReplace = { resolve, reject })),
       ),
     },
   });
@@ -131,6 +140,14 @@ function controllableActor() {
         need(pendingReload, 'a pending reload').reject(new Error('replica refused the file'));
         pendingReload = null;
         break;
+      case 'xstate.done.actor.replace':
+        need(pendingReplace, 'a pending replacement').resolve((event as unknown as { output: TunnelProcessInfo }).output);
+        pendingReplace = null;
+        break;
+      case 'xstate.error.actor.replace':
+        need(pendingReplace, 'a pending replacement').reject((event as unknown as { error: Error }).error);
+        pendingReplace = null;
+        break;
       case 'xstate.after.backoffDelay.tunnel.backoff':
         await vi.advanceTimersByTimeAsync(actor.getSnapshot().context.currentDelayMs);
         return;
@@ -153,6 +170,7 @@ function controllableActor() {
       if (pendingStart !== null) await exec({ type: 'xstate.done.actor.start', output: { pid: 9, adopted: false } } as EventObject);
       else if (pendingStop !== null) await exec({ type: 'xstate.done.actor.stop' });
       else if (pendingReload !== null) await exec({ type: 'xstate.done.actor.reload', output: { process: { pid: 10, adopted: false }, strategy: 'replica', durationMs: 5 } } as EventObject);
+      else if (pendingReplace !== null) await exec({ type: 'xstate.done.actor.replace', output: { pid: 12, adopted: false } } as EventObject);
       else if (actor.getSnapshot().value === 'backoff') await exec({ type: 'xstate.after.backoffDelay.tunnel.backoff' });
       else return;
     }
@@ -172,7 +190,7 @@ afterEach(() => {
 describe('tunnel machine, model-based', () => {
   it('reaches every state of the machine', () => {
     const reached = new Set(paths.map((path) => JSON.stringify(path.state.value)));
-    for (const value of ['stopped', 'starting', 'backoff', 'restarting', 'stopping', 'reloading', { running: 'up' }, { running: 'degraded' }]) {
+    for (const value of ['stopped', 'starting', 'backoff', 'restarting', 'replacing', 'stopping', 'reloading', { running: 'up' }, { running: 'degraded' }]) {
       expect(reached, `no path reaches ${JSON.stringify(value)}`).toContain(JSON.stringify(value));
     }
     expect(paths.length).toBeGreaterThanOrEqual(10);

@@ -2,21 +2,21 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CloudflaredConfig } from '../../../src/ingress-model.ts';
-import { isProcessRunning } from '../../../src/cloudflared/process-identity.ts';
+import { isProcessRunning, waitForProcessEnd } from '../../../src/cloudflared/process-identity.ts';
 import { assertAddressFree } from '../../../src/cloudflared/metrics-address.ts';
 import { pushRemoteConfiguration, reloadWithReplica, restartTunnel } from '../../../src/cloudflared/replica-reload.ts';
 import { SpawnDriver } from '../../../src/cloudflared/spawn-driver.ts';
-import { startStandinEdge, type StandinEdge } from '../../../src/sandbox/standin-cloudflared/edge.ts';
+import { startSandboxEdge, type SandboxEdge } from '../../../src/sandbox/edge/edge.ts';
 import { REPO_ROOT, STANDIN_COMMAND, TUNNEL_ID, freePort, getViaEdge, startOrigin, tempDir, waitReady, writeTunnelConfig } from '../../helpers/standin-cloudflared.ts';
 
 const dir = tempDir('replica-reload');
-let edge: StandinEdge;
+let edge: SandboxEdge;
 let blue: Awaited<ReturnType<typeof startOrigin>>;
 let green: Awaited<ReturnType<typeof startOrigin>>;
 const drivers: SpawnDriver[] = [];
 
 beforeAll(async () => {
-  edge = await startStandinEdge({ listen: '127.0.0.1:0' });
+  edge = await startSandboxEdge({ listen: '127.0.0.1:0' });
   blue = await startOrigin('blue');
   green = await startOrigin('green');
 });
@@ -78,7 +78,8 @@ describe('reload without downtime', () => {
     expect(result.newPid).not.toBe(oldPid);
     expect(result.overlapMs).toBeGreaterThanOrEqual(0);
     expect(result.durationMs).toBeGreaterThanOrEqual(result.overlapMs);
-    expect(isProcessRunning(oldPid!)).toBe(false);
+    // The reload is done once the replica is live; the old one drains in the background and then ends.
+    expect(await waitForProcessEnd(oldPid!, 10_000)).toBe(true);
     expect((await driver.current())?.pid).toBe(result.newPid);
     // The live replica answers on the other metrics address, and the probe follows it.
     await waitReady(driver.metricsAddress());
@@ -89,7 +90,7 @@ describe('reload without downtime', () => {
     // A second reload goes back to the first metrics address.
     const again = await reloadWithReplica({ driver, readyTimeoutMs: 10_000, drainGraceMs: 5_000 });
     expect(again.strategy).toBe('replica');
-    expect(isProcessRunning(result.newPid!)).toBe(false);
+    expect(await waitForProcessEnd(result.newPid!, 10_000)).toBe(true);
   });
 
   it('keeps the old tunnel running when cloudflared refuses the new config', async () => {

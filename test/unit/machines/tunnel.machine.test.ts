@@ -5,6 +5,7 @@ import {
   type ProbeLoopInput,
   type ReloadOutcome,
   type ReloadTunnelInput,
+  type ReplaceTunnelInput,
   type ProbeSample,
   type StartTunnelInput,
   type StopTunnelInput,
@@ -30,8 +31,19 @@ const settings: TunnelSettings = {
  * The machine with scripted effects under vitest's fake clock: starts succeed or fail as scripted,
  * the probe loop probes every `probeIntervalMs` and answers with the scripted result.
  */
-function harness(options: { startOutcomes?: ('ok' | 'fail')[]; probe?: () => ProbeSample['result']; startDelayMs?: number; reloadMs?: number; reloadFails?: boolean } = {}) {
+function harness(
+  options: {
+    startOutcomes?: ('ok' | 'fail')[];
+    probe?: () => ProbeSample['result'];
+    startDelayMs?: number;
+    reloadMs?: number;
+    reloadFails?: boolean;
+    /** How an operator's replacement of a running tunnel ends: a new process, or a failure with the old one kept or gone. */
+    replace?: 'ok' | 'fail-kept' | 'fail-gone';
+  } = {},
+) {
   const reloads: string[][] = [];
+  const replaceCalls: (TunnelProcessInfo | null)[] = [];
   const startCalls: number[] = [];
   const stopCalls: { at: number; process: TunnelProcessInfo | null }[] = [];
   const outcomes = [...(options.startOutcomes ?? [])];
@@ -72,6 +84,14 @@ function harness(options: { startOutcomes?: ('ok' | 'fail')[]; probe?: () => Pro
         pid += 1;
         return { process: { pid, adopted: false }, strategy: 'replica', durationMs: options.reloadMs ?? 1000 };
       }),
+      replaceTunnel: fromPromise<TunnelProcessInfo, ReplaceTunnelInput>(async ({ input }) => {
+        replaceCalls.push(input.process);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        if (options.replace === 'fail-kept') throw Object.assign(new Error('the new cloudflared refused the file'), { details: { keptRunning: true } });
+        if (options.replace === 'fail-gone') throw new Error('the new cloudflared did not start');
+        pid += 1;
+        return { pid, adopted: false };
+      }),
     },
   });
   const actor: Actor<typeof machine> = createActor(machine, { input: settings });
@@ -80,6 +100,7 @@ function harness(options: { startOutcomes?: ('ok' | 'fail')[]; probe?: () => Pro
     actor,
     startCalls,
     stopCalls,
+    replaceCalls,
     emitted,
     reloads,
     crash: () => exit?.({ type: 'PROCESS_EXITED', code: 1, signal: null, reason: 'exited with code 1' }),
@@ -223,7 +244,7 @@ describe('tunnel machine under a simulated clock', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(h.state()).toEqual({ running: 'up' });
     h.actor.send({ type: 'RESTART' });
-    await vi.advanceTimersByTimeAsync(0);
+    await vi.advanceTimersByTimeAsync(500);
     expect(h.state()).toEqual({ running: 'up' });
     expect(h.actor.getSnapshot().context.restartReason).toBe('manual');
     h.actor.send({ type: 'STOP' });
@@ -233,6 +254,76 @@ describe('tunnel machine under a simulated clock', () => {
     h.actor.send({ type: 'RESTART' });
     await vi.advanceTimersByTimeAsync(0);
     expect(h.state()).toEqual({ running: 'up' });
+  });
+
+  it('an operator\'s RESTART of a running tunnel starts the new process before the old one stops (no outage, no stop)', async () => {
+    const h = harness({ replace: 'ok' });
+    h.actor.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const before = h.actor.getSnapshot().context.process!.pid;
+    h.actor.send({ type: 'RESTART' });
+    expect(h.state()).toBe('replacing');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(h.state()).toEqual({ running: 'up' });
+    expect(h.replaceCalls.map((process) => process?.pid)).toEqual([before]);
+    expect(h.stopCalls).toHaveLength(0);
+    expect(h.actor.getSnapshot().context).toMatchObject({ restartCount: 1, restartReason: 'manual', downSince: null });
+    expect(h.actor.getSnapshot().context.process!.pid).not.toBe(before);
+    expect(h.emitted).toEqual([expect.objectContaining({ type: 'tunnel.restarted', previousPid: before, outage: false })]);
+  });
+
+  it('a replacement that fails with the old process serving leaves the tunnel as it was; one that leaves nothing restarts', async () => {
+    const kept = harness({ replace: 'fail-kept' });
+    kept.actor.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const before = kept.actor.getSnapshot().context.process!.pid;
+    kept.actor.send({ type: 'RESTART' });
+    await vi.advanceTimersByTimeAsync(500);
+    expect(kept.state()).toEqual({ running: 'up' });
+    expect(kept.actor.getSnapshot().context.process!.pid).toBe(before);
+    expect(kept.actor.getSnapshot().context.lastError).toBe('the new cloudflared refused the file');
+
+    const gone = harness({ replace: 'fail-gone' });
+    gone.actor.start();
+    await vi.advanceTimersByTimeAsync(0);
+    gone.actor.send({ type: 'RESTART' });
+    await vi.advanceTimersByTimeAsync(500);
+    expect(gone.stopCalls).toHaveLength(1);
+    expect(gone.startCalls).toHaveLength(2);
+    expect(gone.state()).toEqual({ running: 'up' });
+  });
+
+  it('an operator\'s restart starts a new failure streak: the next failure restarts at once, not after 300 s', async () => {
+    // Issue 27: after a crash series, tunnel_restart, then a hang → backoff for 300 s (streak 7, step 6).
+    const h = harness({ startOutcomes: ['fail', 'fail', 'fail', 'fail', 'fail', 'fail', 'ok'], replace: 'ok' });
+    h.actor.start();
+    await vi.advanceTimersByTimeAsync((5 + 15 + 30 + 60 + 300 + 300) * SECOND);
+    expect(h.state()).toEqual({ running: 'up' });
+    expect(h.actor.getSnapshot().context).toMatchObject({ failureStreak: 6, backoffStep: 6 });
+    h.actor.send({ type: 'RESTART' });
+    await vi.advanceTimersByTimeAsync(500);
+    expect(h.actor.getSnapshot().context).toMatchObject({ failureStreak: 0, backoffStep: 0 });
+    h.crash();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.state()).toEqual({ running: 'up' });
+    expect(h.actor.getSnapshot().context.restartReason).toBe('process-exited');
+  });
+
+  it('while backing off, the stopped process is not shown as the tunnel\'s pid', async () => {
+    let result: ProbeSample['result'] = 'ok';
+    const h = harness({ probe: () => result, startOutcomes: ['ok', 'fail'] });
+    h.actor.start();
+    await vi.advanceTimersByTimeAsync(0);
+    h.crash(); // the first failure restarts at once, and that start fails: backoff
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.state()).toBe('backoff');
+    expect(h.actor.getSnapshot().context.process).toBeNull();
+    await vi.advanceTimersByTimeAsync(5 * SECOND);
+    // A hung process (3 failed probes) is stopped and, on a second failure in the streak, the tunnel backs off.
+    result = 'failed';
+    await vi.advanceTimersByTimeAsync(90 * SECOND);
+    expect(h.state()).toBe('backoff');
+    expect(h.actor.getSnapshot().context.process).toBeNull();
   });
 
   it('stays stopped without autostart until START', async () => {
