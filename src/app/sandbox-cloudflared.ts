@@ -78,7 +78,7 @@ export function chooseSandboxCloudflared(config: Config, env: NodeJS.ProcessEnv 
         ? { command: [fromEnv], chosenBy: 'TM_CLOUDFLARED' as const }
         : ((path) => (path === null ? { command: standin, chosenBy: 'default' as const } : { command: [path], chosenBy: 'PATH' as const }))(onPath('cloudflared', env.PATH));
   // The bundled stand-in is known: no need to start a process to ask it.
-  if (found.command === standin) return { kind: 'standin', command: standin, version: STANDIN_VERSION, chosenBy: found.chosenBy };
+  if (found.command.at(-1) === STANDIN_CLOUDFLARED_BUNDLE) return { kind: 'standin', command: [...found.command], version: STANDIN_VERSION, chosenBy: found.chosenBy };
   const version = versionOf(found.command);
   if ('error' in version) throw notRunnable(found.command, found.chosenBy, version.error);
   return { kind: version.standin ? 'standin' : 'real', command: [...found.command], version: version.version, chosenBy: found.chosenBy };

@@ -5,6 +5,14 @@ import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/tunnel-manager.js', import.meta.url));
 
+/**
+ * The environment of a command a test runs: the stand-in cloudflared in the sandbox unless the test names another
+ * (`TM_CLOUDFLARED`), whatever this machine has installed, so a test means the same on every machine.
+ */
+function commandEnv(env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  return { ...process.env, TM_CLOUDFLARED: 'standin', ...env };
+}
+
 export interface CliResult {
   code: number | null;
   stdout: string;
@@ -15,7 +23,7 @@ export interface CliResult {
 export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...options.env },
+      env: commandEnv(options.env),
       cwd: options.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -31,7 +39,7 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; input
 
 /** Starts a long-running `tunnel-manager` command; the caller stops it with a signal. */
 export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...options.env }, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], { env: commandEnv(options.env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -7,6 +7,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { parseConfig, type Config } from '../../src/app/config.ts';
 import { createLogger } from '../../src/app/logger.ts';
+import { STANDIN_COMMAND } from './standin-cloudflared.ts';
 import { startMcpService as startService, type McpService as Service, type McpServiceOptions as ServiceOptions } from '../../src/mcp/service.ts';
 
 /**
@@ -23,7 +24,8 @@ export async function startTestService(
     {
       dataDir,
       // Port 0: the sandbox picks two free ports (live and replica), so test files running in parallel never share one.
-      cloudflared: { metricsAddress: '127.0.0.1:0' },
+      // The stand-in, whatever cloudflared this machine has: the tests of the real one say so (test/helpers/real-cloudflared.ts).
+      cloudflared: { metricsAddress: '127.0.0.1:0', command: STANDIN_COMMAND },
       health: { probeIntervalSeconds: 1 },
       restart: { startTimeoutSeconds: 20, stopGraceSeconds: 5 },
       reload: { drainGraceSeconds: 2 },

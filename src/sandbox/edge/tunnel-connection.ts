@@ -190,10 +190,17 @@ export class TunnelConnection {
     if (wasAvailable) this.options.onUnavailable(this);
   }
 
+  /**
+   * Closes the connection. Deferred to the next turn of the event loop: destroying an HTTP/2 session (or cancelling a
+   * stream) from inside one of its own callbacks trips Node's nghttp2 memory accounting and aborts the process
+   * ("Assertion failed: (current_nghttp2_memory_) >= (previous_size)", nodejs/node#38964).
+   */
   close(): void {
     this.markClosed();
-    this.session.destroy();
-    this.options.socket.destroy();
+    setImmediate(() => {
+      this.session.destroy();
+      this.options.socket.destroy();
+    });
   }
 
   private openStream(headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream | null {
@@ -236,9 +243,8 @@ export class TunnelConnection {
       stream.on('close', () => {
         if (!answered) resolve(false);
       });
-      res.on('close', () => {
-        if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
-      });
+      // The visitor went away first: cancel the stream (on the next turn, not inside a callback: see close()).
+      res.on('close', () => setImmediate(() => stream.closed || stream.close(http2.constants.NGHTTP2_CANCEL)));
       if (body.length > 0) stream.end(body);
     });
   }
@@ -259,7 +265,7 @@ export class TunnelConnection {
         const origin = decodeResponseHeaders(headers);
         if (status !== 200) {
           visitor.end(statusLine(status, origin));
-          stream.close();
+          setImmediate(() => stream.closed || stream.close());
           return;
         }
         // cloudflared turns the origin's 101 into 200; the visitor gets the 101 back.
@@ -271,7 +277,7 @@ export class TunnelConnection {
       const end = (): void => {
         if (!answered) resolve(false);
         visitor.destroy();
-        if (!stream.closed) stream.close();
+        setImmediate(() => stream.closed || stream.close());
       };
       stream.on('error', end);
       stream.on('close', end);
