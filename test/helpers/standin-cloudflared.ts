@@ -140,12 +140,23 @@ export function waitReady(metricsAddress: string, connections = 1, timeoutMs = 1
 
 /** Stand-in cloudflared processes running on the given config.yml (a manager started them), found in /proc. */
 export function standinPidsFor(configPath: string): number[] {
+  return cloudflaredPidsFor(configPath).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((arg) => arg.endsWith('standin-cloudflared.js'));
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** cloudflared processes (the real one or the stand-in) running a tunnel on the given config.yml, found in /proc. */
+export function cloudflaredPidsFor(configPath: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (argv.some((arg) => arg.endsWith('standin-cloudflared.js')) && argv.includes(configPath)) pids.push(Number(entry));
+      if (argv.includes('tunnel') && argv.includes('run') && argv.includes(configPath)) pids.push(Number(entry));
     } catch {
       // gone meanwhile
     }
