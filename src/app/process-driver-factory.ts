@@ -22,8 +22,8 @@ export interface DriverContext {
   env?: NodeJS.ProcessEnv;
   /** The sandbox's cloudflared (the real one or the stand-in) and the flags that point it at the sandbox edge. */
   cloudflared?: { command: string[]; flags: string[] };
-  /** Live and replica metrics addresses chosen for this run (the sandbox picks free ports); else from the config. */
-  metricsAddresses?: [string, string];
+  /** The metrics addresses replicas take in turn, chosen for this run (the sandbox picks free ports); else from the config. */
+  metricsAddresses?: string[];
   logger?: Logger;
   docker?: Dockerode;
 }
@@ -43,7 +43,7 @@ export function createProcessDriver(config: Config, context: DriverContext = {})
     case 'spawn':
       return new SpawnDriver({
         ...base,
-        ...(context.metricsAddresses ? { replicaMetricsAddress: context.metricsAddresses[1] } : {}),
+        ...(context.metricsAddresses ? { replicaMetricsAddresses: context.metricsAddresses.slice(1) } : {}),
         pidfile: join(config.dataDir, 'cloudflared', 'cloudflared.pid'),
         ...(context.env ? { env: context.env } : {}),
         ...(context.logger ? { logger: context.logger } : {}),

@@ -32,7 +32,7 @@ export interface SandboxEnvironment {
    * The stand-in's two metrics addresses (live and replica), when the sandbox chose them: free ports, so two
    * sandboxes on one machine never share one. Undefined when the configuration names its own.
    */
-  metricsAddresses?: [string, string];
+  metricsAddresses?: string[];
   sandboxFile: string;
   close(): Promise<void>;
 }
@@ -75,23 +75,27 @@ async function freePort(wanted = 0): Promise<number> {
 }
 
 /**
- * In the sandbox every port follows "0 = a free one": cloudflared's metrics too, unless the configuration names an
- * address of its own. The ports chosen are kept in the data directory, so the next start finds (and adopts) a
- * stand-in that survived a crash of the manager on the same addresses.
+ * In the sandbox every port follows "0 = a free one": cloudflared's metrics too (the live one and the replicas' two),
+ * unless the configuration names an address of its own. The ports chosen are kept in the data directory, so the next
+ * start finds (and adopts) a cloudflared that survived a crash of the manager on the same addresses; a file kept by an
+ * earlier version with fewer addresses is completed, not replaced.
  */
-async function sandboxMetricsAddresses(config: Config, sandboxDir: string): Promise<[string, string] | undefined> {
+const SANDBOX_METRICS_ADDRESSES = 3;
+
+async function sandboxMetricsAddresses(config: Config, sandboxDir: string): Promise<string[] | undefined> {
   const configured = config.cloudflared.metricsAddress;
   if (configured !== DEFAULT_METRICS_ADDRESS && !configured.endsWith(':0')) return undefined;
   const file = join(sandboxDir, 'metrics-addresses.json');
-  if (existsSync(file)) {
-    try {
-      const kept = JSON.parse(readFileSync(file, 'utf8')) as unknown;
-      if (Array.isArray(kept) && kept.length === 2 && kept.every((address) => typeof address === 'string')) return kept as [string, string];
-    } catch {
-      // unreadable: choose again
-    }
+  let kept: string[] = [];
+  try {
+    const parsed = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as unknown) : [];
+    if (Array.isArray(parsed) && parsed.every((address) => typeof address === 'string')) kept = parsed as string[];
+  } catch {
+    // unreadable: choose again
   }
-  const chosen: [string, string] = [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`];
+  if (kept.length >= SANDBOX_METRICS_ADDRESSES) return kept.slice(0, SANDBOX_METRICS_ADDRESSES);
+  const chosen = [...kept];
+  while (chosen.length < SANDBOX_METRICS_ADDRESSES) chosen.push(`127.0.0.1:${await freePort()}`);
   writeFileSync(file, `${JSON.stringify(chosen)}\n`);
   return chosen;
 }

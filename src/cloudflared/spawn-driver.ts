@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
+import { isIdleAfterStop } from './drain-watch.ts';
 import { isProcessRunning, isRunningCommand, readProcessArgv, waitForProcessEnd, watchProcessEnd } from './process-identity.ts';
 import { waitForSpawn } from './spawn-failure.ts';
 import type { ProcessDriver, ProcessExit, StopOutcome, TunnelProcess } from './process-driver.ts';
@@ -16,9 +17,9 @@ import { buildTunnelArgv } from './tunnel-command.ts';
  * after the spawn. It is trusted only when /proc says the pid is still running exactly the recorded
  * command line; a stale pidfile (pid gone, or reused by another program) is discarded.
  *
- * Two metrics addresses alternate between replicas (the configured one and `replicaMetricsAddress`), so a
- * reload can run a second replica next to the first (src/cloudflared/replica-reload.ts); `metricsAddress()`
- * says where the live one answers.
+ * Replicas take turns on three metrics addresses (the configured one and `replicaMetricsAddresses`), so a reload can
+ * run a new replica next to the live one while the one before still drains (src/cloudflared/replica-reload.ts);
+ * `metricsAddress()` says where the live one answers.
  *
  * Processes it started that are not the live one (a reload's replica until it is promoted, the old one while it
  * drains) are listed in `<pidfile>.others`. A manager killed in the middle of a reload leaves them running: the
@@ -30,8 +31,8 @@ export interface SpawnDriverOptions {
   command: string[];
   configPath: string;
   metricsAddress: string;
-  /** Where a replica's metrics server listens during a reload. Default: the same host, port + 1. */
-  replicaMetricsAddress?: string;
+  /** Where new replicas' metrics servers listen, in turn with `metricsAddress`. Default: the same host, ports + 1 and + 2. */
+  replicaMetricsAddresses?: string[];
   tunnelId: string;
   /** Extra tunnel flags, e.g. ["--grace-period", "30s", "--no-autoupdate"]. */
   flags?: string[];
@@ -67,9 +68,9 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null): Proce
   return { code, signal, reason: signal ? `was killed by ${signal}` : `exited with code ${code ?? 'unknown'}` };
 }
 
-function otherPort(address: string): string {
+function portAfter(address: string, by: number): string {
   const colon = address.lastIndexOf(':');
-  return `${address.slice(0, colon)}:${Number(address.slice(colon + 1)) + 1}`;
+  return `${address.slice(0, colon)}:${Number(address.slice(colon + 1)) + by}`;
 }
 
 export class SpawnDriver implements ProcessDriver {
@@ -85,9 +86,9 @@ export class SpawnDriver implements ProcessDriver {
     return this.options.logPath ?? join(dirname(this.options.pidfile), 'cloudflared.log');
   }
 
-  /** The two metrics addresses replicas alternate between. */
-  metricsAddresses(): [string, string] {
-    return [this.options.metricsAddress, this.options.replicaMetricsAddress ?? otherPort(this.options.metricsAddress)];
+  /** The metrics addresses replicas take in turn (the configured one first). */
+  metricsAddresses(): string[] {
+    return [this.options.metricsAddress, ...(this.options.replicaMetricsAddresses ?? [portAfter(this.options.metricsAddress, 1), portAfter(this.options.metricsAddress, 2)])];
   }
 
   /** Where the live process serves /ready and /metrics (the configured address when nothing runs). */
@@ -107,10 +108,15 @@ export class SpawnDriver implements ProcessDriver {
     return this.live;
   }
 
-  /** The metrics address a new replica should take: the one the live process does not use. */
+  /**
+   * The metrics address a new replica should take: the next one after the live process's that no draining replica
+   * holds (or, when all are held, the one whose drain started first: the reload waits for it, `drained`).
+   */
   nextMetricsAddress(): string {
-    const [primary, replica] = this.metricsAddresses();
-    return this.live?.metricsAddress === primary ? replica : primary;
+    const addresses = this.metricsAddresses();
+    const liveAt = addresses.indexOf(this.live?.metricsAddress ?? '');
+    const inTurn = addresses.map((_, step) => addresses[(liveAt + 1 + step) % addresses.length] as string).filter((address) => address !== this.live?.metricsAddress);
+    return inTurn.find((address) => !this.drains.has(address)) ?? [...this.drains.keys()].find((address) => inTurn.includes(address)) ?? (inTurn[0] as string);
   }
 
   argvFor(metricsAddress: string): string[] {
@@ -290,15 +296,37 @@ export class SpawnDriver implements ProcessDriver {
 
   /**
    * Stops a process that no longer serves (a reload's old replica) in the background: SIGTERM, at most `graceMs` for
-   * its requests to finish, then SIGKILL. It stays in `<pidfile>.others` until it has ended, and its metrics address
-   * is handed to a new replica only after that (`drained`).
+   * its requests to finish, then SIGKILL; once it has unregistered everything and has no request in flight, a second
+   * SIGTERM ends it at once (drain-watch.ts). It stays in `<pidfile>.others` until it has ended, and its metrics
+   * address is handed to a new replica only after that (`drained`).
    */
   drain(pid: number, metricsAddress: string, graceMs: number): Promise<StopOutcome> {
     const done = this.stopPid(pid, graceMs).finally(() => {
       if (this.drains.get(metricsAddress) === done) this.drains.delete(metricsAddress);
     });
     this.drains.set(metricsAddress, done);
+    void this.endWhenIdle(pid, metricsAddress, done);
     return done;
+  }
+
+  /** Sends the second signal once the stopping process is idle twice in a row (250 ms apart), unless it ended first. */
+  private async endWhenIdle(pid: number, metricsAddress: string, ended: Promise<StopOutcome>): Promise<void> {
+    let over = false;
+    void ended.then(() => (over = true));
+    let idleInARow = 0;
+    while (!over && isProcessRunning(pid)) {
+      await new Promise((resolve) => setTimeout(resolve, 250).unref());
+      if (over) return;
+      idleInARow = (await isIdleAfterStop(metricsAddress)) ? idleInARow + 1 : 0;
+      if (idleInARow < 2 || over) continue;
+      this.options.logger?.info({ pid }, 'the old cloudflared has unregistered and has nothing in flight: ending it now');
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // ended meanwhile
+      }
+      return;
+    }
   }
 
   /** Resolves once no drained process holds `metricsAddress` any more. */

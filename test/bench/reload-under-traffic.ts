@@ -48,7 +48,7 @@ export async function runReloadBenchmark(options: { reloads?: number; clients?: 
       { service: 'http_status:404' },
     ]),
     metricsAddress: `127.0.0.1:${await freePort()}`,
-    replicaMetricsAddress: `127.0.0.1:${await freePort()}`,
+    replicaMetricsAddresses: [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`],
     tunnelId: TUNNEL_ID,
     flags: ['--grace-period', '5s'],
     pidfile: join(dir.path, 'cloudflared.pid'),

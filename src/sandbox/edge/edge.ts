@@ -81,6 +81,11 @@ export interface SandboxEdgeOptions {
   tunnels?: TunnelDirectory;
   /** The location name given to cloudflared at registration. */
   location?: string;
+  /**
+   * A fault knob: keep a connection open after cloudflared unregistered it, instead of closing it once its requests are
+   * done. cloudflared then stays up for its whole --grace-period, as it would with an edge that never hangs up.
+   */
+  keepDrainedConnections?: boolean;
 }
 
 type EdgeConnection = StandinConnection | TunnelConnection;
@@ -211,6 +216,7 @@ export async function startSandboxEdge(options: SandboxEdgeOptions): Promise<San
     const connection = new TunnelConnection({
       socket,
       location,
+      closeWhenDrained: options.keepDrainedConnections !== true,
       decide: (registration) => decideRegistration(options.tunnels, registration),
       onRegistered: (registered) => {
         pool.add(registered);

@@ -54,6 +54,8 @@ export interface TunnelConnectionOptions {
   onLocalConfiguration?: (connection: TunnelConnection, json: string) => void;
   /** How long cloudflared has to register before the edge gives up on the connection. */
   registrationTimeoutMs?: number;
+  /** Close an unregistered connection once its last stream ended (Cloudflare's edge does); default true. */
+  closeWhenDrained?: boolean;
 }
 
 /** The RegistrationServer capability's export id (any number works; the real edge's is small). */
@@ -179,7 +181,7 @@ export class TunnelConnection {
   }
 
   private closeWhenIdle(): void {
-    if (this.state === 'draining' && this.inFlight === 0) this.close();
+    if (this.state === 'draining' && this.inFlight === 0 && this.options.closeWhenDrained !== false) this.close();
   }
 
   private markClosed(): void {

@@ -40,7 +40,7 @@ async function runningTunnel(name: string, env: NodeJS.ProcessEnv = {}): Promise
     command: STANDIN_COMMAND,
     configPath,
     metricsAddress: `127.0.0.1:${await freePort()}`,
-    replicaMetricsAddress: `127.0.0.1:${await freePort()}`,
+    replicaMetricsAddresses: [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`],
     tunnelId: TUNNEL_ID,
     flags: ['--grace-period', '2s'],
     pidfile: join(dir.path, `${name}.pid`),
@@ -91,6 +91,24 @@ describe('reload without downtime', () => {
     const again = await reloadWithReplica({ driver, readyTimeoutMs: 10_000, drainGraceMs: 5_000 });
     expect(again.strategy).toBe('replica');
     expect(await waitForProcessEnd(result.newPid!, 10_000)).toBe(true);
+  });
+
+  it('a reload right after another does not wait for the previous old replica to drain: replicas take three addresses in turn', async () => {
+    // Old replicas that ignore SIGTERM drain for the whole grace (3 s here), as a real cloudflared whose edge keeps
+    // its connections open does for its --grace-period.
+    const { driver } = await runningTunnel('in-turn', { TM_STANDIN_IGNORE_SIGTERM: '1' });
+    const addresses = driver.metricsAddresses();
+    const first = await reloadWithReplica({ driver, readyTimeoutMs: 10_000, drainGraceMs: 3_000 });
+    const second = await reloadWithReplica({ driver, readyTimeoutMs: 10_000, drainGraceMs: 3_000 });
+    // Two old replicas still drain; the second reload took the third address instead of waiting for the first's.
+    expect(isProcessRunning(first.oldPid!)).toBe(true);
+    expect(isProcessRunning(second.oldPid!)).toBe(true);
+    expect(driver.metricsAddress()).toBe(addresses[2]);
+    // A third reload finds every other address held and waits for the drain that started first.
+    const third = await reloadWithReplica({ driver, readyTimeoutMs: 10_000, drainGraceMs: 3_000 });
+    expect(isProcessRunning(first.oldPid!)).toBe(false);
+    expect(driver.metricsAddress()).toBe(addresses[0]);
+    expect(third.durationMs).toBeGreaterThan(second.durationMs);
   });
 
   it('keeps the old tunnel running when cloudflared refuses the new config', async () => {

@@ -30,7 +30,7 @@ async function optionsFor(name: string, env: NodeJS.ProcessEnv = {}): Promise<Sp
     command: STANDIN_COMMAND,
     configPath: config,
     metricsAddress: `127.0.0.1:${await freePort()}`,
-    replicaMetricsAddress: `127.0.0.1:${await freePort()}`,
+    replicaMetricsAddresses: [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`],
     tunnelId: TUNNEL_ID,
     flags: ['--grace-period', '1s', '--no-autoupdate'],
     pidfile: join(dir.path, `${name}.pid`),
@@ -103,16 +103,16 @@ describe('spawn driver with real detached processes', () => {
     const old = track((await first.start()).pid);
     const replica = await first.spawnProcess(first.nextMetricsAddress());
     track(replica.pid);
-    expect(replica.metricsAddress).toBe(options.replicaMetricsAddress);
+    expect(replica.metricsAddress).toBe(options.replicaMetricsAddresses?.[0]);
     await waitReady(replica.metricsAddress);
     first.promote(replica);
     await first.stopPid(old, 5_000);
 
     // A new manager restored with the tunnel running never calls start(): it must still probe the replica's address,
-    // and put its next replica on the other one.
+    // and put its next replica on the next address in turn.
     const next = new SpawnDriver(options);
-    expect(next.metricsAddress()).toBe(options.replicaMetricsAddress);
-    expect(next.nextMetricsAddress()).toBe(options.metricsAddress);
+    expect(next.metricsAddress()).toBe(options.replicaMetricsAddresses?.[0]);
+    expect(next.nextMetricsAddress()).toBe(options.replicaMetricsAddresses?.[1]);
     expect(await next.current()).toMatchObject({ pid: replica.pid, adopted: true });
     await next.stop(5_000);
   });
