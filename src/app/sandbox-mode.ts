@@ -89,7 +89,7 @@ async function sandboxMetricsAddresses(config: Config, sandboxDir: string): Prom
   let kept: string[] = [];
   try {
     const parsed = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as unknown) : [];
-    if (Array.isArray(parsed) && parsed.every((address) => typeof address === 'string')) kept = parsed as string[];
+    if (Array.isArray(parsed) && parsed.every((address) => typeof address === 'string')) kept = parsed;
   } catch {
     // unreadable: choose again
   }
