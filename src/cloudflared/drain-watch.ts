@@ -7,11 +7,20 @@ import { parsePrometheusText } from './prometheus-text.ts';
  * moments after it started first opens its remaining connections (one second apart) before it lets them go: a second
  * signal, which cloudflared takes as "exit now", ends it once this holds. False when it cannot tell.
  */
+/** Whether a stopping cloudflared has unregistered every connection (`/ready` says 0): the edge sends it nothing new. */
+export async function hasUnregistered(metricsAddress: string, timeoutMs = 1_000): Promise<boolean> {
+  try {
+    const ready = (await (await fetch(`http://${metricsAddress}/ready`, { signal: AbortSignal.timeout(timeoutMs) })).json()) as { readyConnections?: unknown };
+    return ready.readyConnections === 0;
+  } catch {
+    return false;
+  }
+}
+
 export async function isIdleAfterStop(metricsAddress: string, timeoutMs = 1_000): Promise<boolean> {
   try {
+    if (!(await hasUnregistered(metricsAddress, timeoutMs))) return false;
     const signal = AbortSignal.timeout(timeoutMs);
-    const ready = (await (await fetch(`http://${metricsAddress}/ready`, { signal })).json()) as { readyConnections?: unknown };
-    if (ready.readyConnections !== 0) return false;
     const metrics = parsePrometheusText(await (await fetch(`http://${metricsAddress}/metrics`, { signal })).text());
     const inFlight = metrics.samples.find((sample) => sample.name === 'cloudflared_tunnel_concurrent_requests_per_tunnel');
     return inFlight !== undefined && inFlight.value === 0;

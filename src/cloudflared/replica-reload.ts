@@ -35,7 +35,7 @@ export interface ReloadResult {
   strategy: 'replica' | 'restart' | 'remote';
   /** Why the replica strategy was not used, when it was asked for. */
   fallbackReason?: string;
-  /** How long the reload waited after the new replica was ready (ms): the old one drains in the background. 0 for a restart. */
+  /** How long the reload waited after the new replica was ready for the old one to unregister (ms); it drains in the background. 0 for a restart. */
   overlapMs: number;
   durationMs: number;
   newPid: number | null;
@@ -198,12 +198,15 @@ export async function reloadWithReplica(options: ReplicaReloadOptions): Promise<
   const oldAddress = old.handle ?? driver.metricsAddress();
   driver.promote(replica);
   const logger = options.logger;
-  driver
-    .drain(old.pid, oldAddress, options.drainGraceMs)
+  const drain = driver.drain(old.pid, oldAddress, options.drainGraceMs);
+  drain.ended
     .then((stopped) => logger?.info({ oldPid: old.pid, newPid: replica.pid, drainMs: stopped.durationMs, oldStopped: stopped.how }, 'reload: the old replica has drained'))
     .catch((error: unknown) => logger?.warn({ err: error, oldPid: old.pid }, 'reload: draining the old replica failed'));
+  // Done once the old replica takes no new request (it unregistered at once on SIGTERM): from then on every request
+  // reaches the new configuration. Its requests in flight finish in the background.
+  await drain.unregistered;
   const overlapMs = Date.now() - readyAt;
-  options.logger?.info({ oldPid: old.pid, newPid: replica.pid }, 'reload: replica live, the old one drains');
+  options.logger?.info({ oldPid: old.pid, newPid: replica.pid, overlapMs }, 'reload: replica live, the old one unregistered and drains');
   return { strategy: 'replica', overlapMs, durationMs: Date.now() - started, newPid: replica.pid, oldPid: old.pid };
 }
 

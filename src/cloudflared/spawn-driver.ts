@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { isIdleAfterStop } from './drain-watch.ts';
+import { hasUnregistered, isIdleAfterStop } from './drain-watch.ts';
 import { isProcessRunning, isRunningCommand, readProcessArgv, waitForProcessEnd, watchProcessEnd } from './process-identity.ts';
 import { waitForSpawn } from './spawn-failure.ts';
 import type { ProcessDriver, ProcessExit, StopOutcome, TunnelProcess } from './process-driver.ts';
@@ -298,15 +298,27 @@ export class SpawnDriver implements ProcessDriver {
    * Stops a process that no longer serves (a reload's old replica) in the background: SIGTERM, at most `graceMs` for
    * its requests to finish, then SIGKILL; once it has unregistered everything and has no request in flight, a second
    * SIGTERM ends it at once (drain-watch.ts). It stays in `<pidfile>.others` until it has ended, and its metrics
-   * address is handed to a new replica only after that (`drained`).
+   * address is handed to a new replica only after that (`drained`). `unregistered` resolves once it takes no new
+   * request (every connection unregistered, or ended), or after `unregisterWaitMs` at most.
    */
-  drain(pid: number, metricsAddress: string, graceMs: number): Promise<StopOutcome> {
-    const done = this.stopPid(pid, graceMs).finally(() => {
-      if (this.drains.get(metricsAddress) === done) this.drains.delete(metricsAddress);
+  drain(pid: number, metricsAddress: string, graceMs: number, unregisterWaitMs = 3_000): { ended: Promise<StopOutcome>; unregistered: Promise<void> } {
+    const ended = this.stopPid(pid, graceMs).finally(() => {
+      if (this.drains.get(metricsAddress) === ended) this.drains.delete(metricsAddress);
     });
-    this.drains.set(metricsAddress, done);
-    void this.endWhenIdle(pid, metricsAddress, done);
-    return done;
+    this.drains.set(metricsAddress, ended);
+    void this.endWhenIdle(pid, metricsAddress, ended);
+    return { ended, unregistered: this.untilUnregistered(pid, metricsAddress, ended, unregisterWaitMs) };
+  }
+
+  /** Resolves once `pid` reports no registered connection (or has ended, or `timeoutMs` passed). */
+  private async untilUnregistered(pid: number, metricsAddress: string, ended: Promise<StopOutcome>, timeoutMs: number): Promise<void> {
+    let over = false;
+    void ended.then(() => (over = true));
+    const deadline = Date.now() + timeoutMs;
+    while (!over && isProcessRunning(pid) && Date.now() < deadline) {
+      if (await hasUnregistered(metricsAddress)) return;
+      await new Promise((resolve) => setTimeout(resolve, 20).unref());
+    }
   }
 
   /** Sends the second signal once the stopping process is idle twice in a row (250 ms apart), unless it ended first. */

@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import http, { type Server } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,5 +90,36 @@ describe('a clean restart of the manager', () => {
     // The real crash still counts; the shutdown's stop does not.
     expect(tunnel.context.failureStreak).toBe(1);
     expect((await viaEdge(again.sandboxInfo!.edgeUrl, 'chat.153.se')).status).not.toBe(530);
+  });
+});
+
+describe('a new route on a keep-alive connection opened before it went live', () => {
+  it('answers from the first request after tunnel_request_cname returns: no old replica still serves the old rules', async () => {
+    // Issue 28: a keep-alive visitor got 404 (the old rules) for a while after the request answered, on the old edge.
+    const env = await startTestService();
+    cleanups.push(env.stop);
+    const info = env.service.sandboxInfo!;
+    const consilio: Client = await mcpClient(info.mcpUrl, info.tokens.consilio!);
+    cleanups.push(() => consilio.close());
+    const origin: Server = await startOriginInRange(3100, 3199, 'keep-alive');
+    cleanups.push(() => new Promise<void>((resolve) => origin.close(() => resolve())));
+    expect((await call(consilio, 'port_allocate', { port: portOf(origin), purpose: 'keep-alive' })).isError).toBe(false);
+
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanups.push(() => agent.destroy());
+    const edge = new URL(info.edgeUrl);
+    const get = () =>
+      new Promise<number>((resolve) => {
+        http.get({ host: edge.hostname, port: edge.port, path: '/', headers: { host: 'keepalive.153.se' }, agent }, (response) => {
+          response.resume();
+          response.on('end', () => resolve(response.statusCode ?? 0));
+        }).on('error', () => resolve(0));
+      });
+    expect(await get()).toBe(404);
+    const created = await call(consilio, 'tunnel_request_cname', { subdomain: 'keepalive', targetPort: portOf(origin) });
+    expect(created.isError, JSON.stringify(created.data)).toBe(false);
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i += 1) statuses.push(await get());
+    expect(statuses).toEqual(Array(8).fill(200));
   });
 });
