@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { startCloudflareEmulator, type CloudflareEmulator } from '../sandbox/cloudflare-emulator/index.ts';
 import { emulatorTunnelDirectory } from '../sandbox/cloudflare-emulator/tunnel-directory.ts';
 import { startSandboxEdge, type SandboxEdge } from '../sandbox/edge/edge.ts';
+import { splitHostPort } from '../host-port.ts';
 import { generateToken } from '../secrets/token.ts';
 import type { Config } from './config.ts';
 import { chooseSandboxCloudflared, type SandboxCloudflared } from './sandbox-cloudflared.ts';
@@ -63,11 +64,11 @@ export const DEFAULT_EDGE_LISTEN = '127.0.0.1:8790';
 /** cloudflared's own default metrics address, which is also ours outside the sandbox. */
 export const DEFAULT_METRICS_ADDRESS = '127.0.0.1:20241';
 
-async function freePort(wanted = 0): Promise<number> {
+async function freePort(wanted = 0, host = '127.0.0.1'): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(wanted, '127.0.0.1', () => resolve());
+    server.listen(wanted, host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -101,23 +102,24 @@ async function sandboxMetricsAddresses(config: Config, sandboxDir: string): Prom
 }
 
 /**
- * Where the real cloudflared reaches the edge: a free port chosen once and kept in the data directory, so a cloudflared
- * that outlived the manager (spawn driver) finds the edge again at the next start, and is adopted (its command line,
- * which names the address, is unchanged). A port taken meanwhile is replaced by a new one.
+ * Where the real cloudflared reaches the edge: the public listener's host (127.0.0.1 unless --edge-listen says
+ * otherwise, e.g. a Docker network's gateway for a cloudflared in a container) and a free port chosen once and kept in
+ * the data directory, so a cloudflared that outlived the manager (spawn driver) finds the edge again at the next start,
+ * and is adopted (its command line, which names the address, is unchanged). A port taken meanwhile is replaced.
  */
-async function edgeTunnelListen(sandboxDir: string): Promise<string> {
+async function edgeTunnelListen(sandboxDir: string, publicListen: string): Promise<string> {
+  const host = splitHostPort(publicListen).host;
   const file = join(sandboxDir, 'edge-tunnel-address');
   const kept = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
-  const keptPort = Number(kept.slice(kept.lastIndexOf(':') + 1));
-  if (/^127\.0\.0\.1:\d+$/.test(kept)) {
+  if (kept.startsWith(`${host}:`)) {
     try {
-      await freePort(keptPort);
+      await freePort(Number(kept.slice(kept.lastIndexOf(':') + 1)), host);
       return kept;
     } catch {
       // taken by another program meanwhile: choose again
     }
   }
-  const chosen = `127.0.0.1:${await freePort()}`;
+  const chosen = `${host}:${await freePort(0, host)}`;
   writeFileSync(file, `${chosen}\n`);
   return chosen;
 }
@@ -179,9 +181,10 @@ export async function startSandboxEnvironment(config: Config, options: { edgeLis
   const sandboxDir = join(config.dataDir, 'sandbox');
   const cloudflared = chooseSandboxCloudflared(config);
   const emulator = await startSandboxEmulator(config);
+  const edgeListen = options.edgeListen ?? DEFAULT_EDGE_LISTEN;
   const edge = await startSandboxEdge({
-    listen: options.edgeListen ?? DEFAULT_EDGE_LISTEN,
-    tunnelListen: await edgeTunnelListen(sandboxDir),
+    listen: edgeListen,
+    tunnelListen: await edgeTunnelListen(sandboxDir, edgeListen),
     caDir: sandboxDir,
     tunnels: emulatorTunnelDirectory(emulator),
   });
@@ -193,7 +196,9 @@ export async function startSandboxEnvironment(config: Config, options: { edgeLis
     if (!project.tokenHash) tokens[project.name] = kept[project.name] ?? generateToken();
   }
   const metricsAddresses = await sandboxMetricsAddresses(config, sandboxDir);
-  const flags = cloudflared.kind === 'real' ? realCloudflaredFlags(config, edge, writeTunnelCredentials(sandboxDir, emulator, config.tunnel.id)) : [];
+  // Written whatever runs here: a real cloudflared in a container (docker driver) reads it through a mount.
+  const credentialsFile = writeTunnelCredentials(sandboxDir, emulator, config.tunnel.id);
+  const flags = cloudflared.kind === 'real' ? realCloudflaredFlags(config, edge, credentialsFile) : [];
   options.logger?.info(
     { cloudflareApi: emulator.apiBaseUrl, edge: edge.address, edgeTunnel: edge.tunnelAddress, metricsAddresses, cloudflared: { kind: cloudflared.kind, version: cloudflared.version, command: cloudflared.command } },
     `sandbox: Cloudflare API emulator and local edge started; cloudflared is ${cloudflared.kind === 'real' ? `the real one, ${cloudflared.version}` : 'the stand-in'}`,

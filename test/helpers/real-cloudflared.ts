@@ -33,3 +33,32 @@ export function realCloudflaredForTests(what: string): string | null {
   console.warn(`\n[real cloudflared tests] SKIPPING ${what}: ${why}; with CI set they fail instead.\n`);
   return null;
 }
+
+export const REAL_CLOUDFLARED_IMAGE = 'local/tm-cloudflared:test';
+
+/**
+ * An image that runs the real cloudflared (a static binary) in a container, made from this machine's binary (no
+ * registry is reachable): the binary, /etc/passwd and /tmp. Rebuilt once per test process. Run it as
+ * `cloudflared tunnel …`.
+ */
+export async function buildRealCloudflaredImage(docker: import('dockerode'), binary: string): Promise<string> {
+  const { mkdtemp, mkdir, copyFile, writeFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { spawn } = await import('node:child_process');
+  const root = await mkdtemp(join(tmpdir(), 'tm-cloudflared-image-'));
+  try {
+    await mkdir(join(root, 'usr/local/bin'), { recursive: true });
+    await copyFile(binary, join(root, 'usr/local/bin/cloudflared'));
+    await mkdir(join(root, 'etc'));
+    await mkdir(join(root, 'tmp'));
+    await writeFile(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/:/bin/false\n');
+    await writeFile(join(root, 'etc', 'nsswitch.conf'), 'hosts: files dns\n');
+    const [repo, tag] = REAL_CLOUDFLARED_IMAGE.split(':') as [string, string];
+    const tar = spawn('tar', ['-C', root, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const progress = await docker.importImage(tar.stdout, { repo, tag, changes: 'ENV PATH=/usr/local/bin' });
+    await new Promise<void>((resolve, reject) => docker.modem.followProgress(progress, (error: Error | null) => (error ? reject(error) : resolve())));
+    return REAL_CLOUDFLARED_IMAGE;
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
