@@ -268,7 +268,7 @@ export async function startSandboxEdge(options: SandboxEdgeOptions): Promise<San
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'POST' && path === CONNECT_PATH) {
-      acceptStandinRegistration(req, res, agent, { onOpen: (connection) => pool.add(connection), onClose: (connection) => pool.remove(connection) });
+      acceptStandinRegistration(req, res, agent, location, { onOpen: (connection) => pool.add(connection), onClose: (connection) => pool.remove(connection) });
       return;
     }
     if (req.method === 'GET' && path === STATUS_PATH) {

@@ -14,6 +14,8 @@ export const HEADER_CONNECTOR_ID = 'x-standin-connector-id';
 export const HEADER_TUNNEL_ID = 'x-standin-tunnel-id';
 export const HEADER_ORIGIN = 'x-standin-origin';
 export const HEADER_CONNECTION_INDEX = 'x-standin-connection-index';
+/** On a registration's answer: the edge's location name (cloudflared logs it and reports it in its metrics). */
+export const HEADER_LOCATION = 'x-standin-location';
 /** Set on every response the edge relays: which connector served it. */
 export const HEADER_SERVED_BY = 'x-standin-served-by';
 

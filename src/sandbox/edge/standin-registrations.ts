@@ -2,6 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import {
   HEADER_CONNECTION_INDEX,
   HEADER_CONNECTOR_ID,
+  HEADER_LOCATION,
   HEADER_ORIGIN,
   HEADER_SERVED_BY,
   HEADER_TUNNEL_ID,
@@ -68,6 +69,7 @@ export function acceptStandinRegistration(
   req: IncomingMessage,
   res: ServerResponse,
   agent: http.Agent,
+  location: string,
   events: { onOpen: (connection: StandinConnection) => void; onClose: (connection: StandinConnection) => void },
 ): void {
   const connectorId = req.headers[HEADER_CONNECTOR_ID];
@@ -96,7 +98,7 @@ export function acceptStandinRegistration(
     events.onClose(connection);
   });
   req.socket.setKeepAlive(true, 1000);
-  res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+  res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store', [HEADER_LOCATION]: location });
   res.write(`registered connection ${index}\n`);
   events.onOpen(connection);
 }

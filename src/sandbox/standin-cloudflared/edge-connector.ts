@@ -3,6 +3,7 @@ import {
   CONNECT_PATH,
   HEADER_CONNECTION_INDEX,
   HEADER_CONNECTOR_ID,
+  HEADER_LOCATION,
   HEADER_ORIGIN,
   HEADER_TUNNEL_ID,
   splitHostPort,
@@ -27,6 +28,8 @@ export class EdgeConnector {
       originUrl: string;
       connections: number;
       onChange: (readyConnections: number) => void;
+      /** A connection registered, at the edge's location. */
+      onRegistered?: (index: number, location: string) => void;
       log: (level: 'INF' | 'WRN' | 'ERR', message: string) => void;
     },
   ) {}
@@ -95,7 +98,9 @@ export class EdgeConnector {
       registered = true;
       this.ready.add(index);
       this.options.onChange(this.ready.size);
-      this.options.log('INF', `Registered tunnel connection connIndex=${index} edge=${this.options.edge}`);
+      const location = String(response.headers[HEADER_LOCATION] ?? 'unknown');
+      this.options.onRegistered?.(index, location);
+      this.options.log('INF', `Registered tunnel connection connIndex=${index} edge=${this.options.edge} location=${location}`);
       response.resume();
       response.on('close', () => lost('edge closed the connection'));
     });

@@ -37,7 +37,8 @@ export async function startMetricsServer(address: string | null, source: Metrics
     if (path === '/ready') {
       const ready = source.readyConnections();
       const status = ready > 0 ? 200 : 503;
-      res.writeHead(status, { 'content-type': 'application/json' });
+      // cloudflared writes this JSON without a content type; Go's sniffing makes it text/plain.
+      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
       res.end(JSON.stringify({ status, readyConnections: ready, connectorId: source.connectorId }));
       return;
     }

@@ -17,6 +17,10 @@ export class RequestCounters {
     this.requestErrors += 1;
   }
 
+  /** Registrations the edge accepted (cloudflared counts them once each, and says where each connection landed). */
+  registrations = 0;
+  readonly locations = new Map<number, string>();
+
   render(info: { version: string }): string {
     const lines = [
       '# HELP build_info Build and version information',
@@ -39,6 +43,17 @@ export class RequestCounters {
       ...[...this.responsesByCode.entries()]
         .sort(([a], [b]) => a - b)
         .map(([code, count]) => `cloudflared_tunnel_response_by_code{status_code="${code}"} ${count}`),
+      // As cloudflared: present only once a connection has registered.
+      ...(this.registrations === 0
+        ? []
+        : [
+            '# HELP cloudflared_tunnel_tunnel_register_success Count of successful tunnel registrations',
+            '# TYPE cloudflared_tunnel_tunnel_register_success counter',
+            `cloudflared_tunnel_tunnel_register_success{rpcName="registerConnection"} ${this.registrations}`,
+            '# HELP cloudflared_tunnel_server_locations Where each tunnel is connected to. 1 means current location, 0 means previous locations.',
+            '# TYPE cloudflared_tunnel_server_locations gauge',
+            ...[...this.locations.entries()].sort(([a], [b]) => a - b).map(([index, location]) => `cloudflared_tunnel_server_locations{connection_id="${index}",edge_location="${location}"} 1`),
+          ]),
     ];
     return `${lines.join('\n')}\n`;
   }

@@ -216,6 +216,10 @@ async function runTunnel(options: TunnelRunOptions, knobs: FaultKnobs, io: Stand
       originUrl: `http://${knobs.originListen}:${originPort}`,
       connections: wanted,
       log,
+      onRegistered: (index, location) => {
+        counters.registrations += 1;
+        counters.locations.set(index, location);
+      },
       onChange: (ready) => {
         if (ready > 0) writePidfile();
       },

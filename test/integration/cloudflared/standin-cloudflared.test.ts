@@ -109,6 +109,10 @@ describe('stand-in cloudflared', () => {
     expect(sumSamples(samples, 'cloudflared_tunnel_response_by_code', { status_code: '418' })).toBe(1);
     expect(sumSamples(samples, 'cloudflared_tunnel_ha_connections')).toBe(4);
     expect(sumSamples(samples, 'cloudflared_tunnel_request_errors')).toBe(0);
+    // As the real cloudflared reports its registrations (docs/cloudflared.md, "The stand-in and the real binary").
+    expect(sumSamples(samples, 'cloudflared_tunnel_tunnel_register_success', { rpcName: 'registerConnection' })).toBe(4);
+    expect(sumSamples(samples, 'cloudflared_tunnel_server_locations', { edge_location: 'sbx01' })).toBe(4);
+    expect((await fetch(`http://${metrics}/ready`)).headers.get('content-type')).toBe('text/plain; charset=utf-8');
     expect(await (await fetch(`http://${metrics}/healthcheck`)).text()).toBe('OK\n');
 
     standin.child.kill('SIGTERM');
