@@ -1,3 +1,4 @@
+import type Dockerode from 'dockerode';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
@@ -41,7 +42,7 @@ export const REAL_CLOUDFLARED_IMAGE = 'local/tm-cloudflared:test';
  * registry is reachable): the binary, /etc/passwd and /tmp. Rebuilt once per test process. Run it as
  * `cloudflared tunnel …`.
  */
-export async function buildRealCloudflaredImage(docker: import('dockerode'), binary: string): Promise<string> {
+export async function buildRealCloudflaredImage(docker: Dockerode, binary: string): Promise<string> {
   const { mkdtemp, mkdir, copyFile, writeFile, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const { spawn } = await import('node:child_process');
