@@ -29,6 +29,8 @@ export interface TunnelProcessInfo {
   pid: number | null;
   adopted: boolean;
   handle?: string;
+  /** A start's output only: the probe that found the new process ready (kept as the last probe, not in `process`). */
+  ready?: ProbeSample;
 }
 
 export interface ProbeSample {
@@ -147,8 +149,10 @@ export const tunnelMachine = setup({
     stableAfter: ({ context }) => Math.max(0, (context.upSince ?? now()) + context.settings.resetAfterMs - now()),
   },
   actions: {
-    recordStarted: assign((_, params: { process: TunnelProcessInfo }) => ({
-      process: params.process,
+    recordStarted: assign(({ context }, params: { process: TunnelProcessInfo }) => ({
+      process: { pid: params.process.pid, adopted: params.process.adopted, ...(params.process.handle ? { handle: params.process.handle } : {}) },
+      lastProbe: params.process.ready ?? context.lastProbe,
+      lastOkProbeAt: params.process.ready?.result === 'ok' ? params.process.ready.at : context.lastOkProbeAt,
       upSince: now(),
       downSince: null,
       consecutiveFailures: 0,

@@ -56,12 +56,16 @@ export function provideTunnelEffects(machine: TunnelMachine, options: TunnelEffe
   const { driver, probe, logger } = options;
   const readyPollMs = options.readyPollMs ?? 250;
 
+  /**
+   * Ready is the first probe that is not `failed`. A process that is ready but not yet with every connection gets a few
+   * more seconds to open them (cloudflared opens them one second apart), so the start reports what the tunnel has.
+   */
   async function waitUntilReady(settings: TunnelSettings): Promise<ProbeSample> {
     const deadline = Date.now() + options.startTimeoutMs;
     let last: ProbeSample | null = null;
     while (Date.now() < deadline) {
       last = await probe();
-      if (last.result !== 'failed') return last;
+      if (last.result !== 'failed') return allConnections(last);
       if (!(await driver.current())) break;
       await new Promise((resolve) => setTimeout(resolve, readyPollMs));
     }
@@ -74,6 +78,18 @@ export function provideTunnelEffects(machine: TunnelMachine, options: TunnelEffe
     });
   }
 
+  async function allConnections(ready: ProbeSample): Promise<ProbeSample> {
+    const until = Date.now() + FRESH_PROCESS_SETTLE_MS;
+    let last = ready;
+    while (last.result === 'degraded' && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, readyPollMs));
+      const next = await probe();
+      if (next.result === 'failed') break;
+      last = next;
+    }
+    return last;
+  }
+
   return machine.provide({
     actors: {
       startTunnel: fromPromise<TunnelProcessInfo, StartTunnelInput>(async ({ input }) => {
@@ -82,7 +98,7 @@ export function provideTunnelEffects(machine: TunnelMachine, options: TunnelEffe
         logger?.info({ pid: process.pid, adopted: process.adopted, driver: driver.kind }, process.adopted ? 'adopted running cloudflared' : 'started cloudflared');
         const ready = await waitUntilReady(input.settings);
         options.onSample?.(ready, process);
-        return { pid: process.pid, adopted: process.adopted, ...(process.handle ? { handle: process.handle } : {}) };
+        return { pid: process.pid, adopted: process.adopted, ...(process.handle ? { handle: process.handle } : {}), ready };
       }),
       reloadTunnel: fromPromise<ReloadOutcome, ReloadTunnelInput>(async ({ input, signal }) => {
         const result = await options.reload(input, signal);

@@ -326,6 +326,23 @@ describe('tunnel machine under a simulated clock', () => {
     expect(h.actor.getSnapshot().context.process).toBeNull();
   });
 
+  it('keeps the probe that found a fresh start ready as the last probe (status shows its connections at once)', async () => {
+    const ready: ProbeSample = { at: Date.now(), result: 'ok', readyConnections: 4 };
+    const machine = tunnelMachine.provide({
+      actors: {
+        startTunnel: fromPromise<TunnelProcessInfo, StartTunnelInput>(async () => ({ pid: 42, adopted: false, ready })),
+        watchProcess: fromCallback<TunnelEvent, WatchProcessInput>(() => undefined),
+        probeLoop: fromCallback<TunnelEvent, ProbeLoopInput>(() => undefined),
+      },
+    });
+    const actor = createActor(machine, { input: settings });
+    actor.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(actor.getSnapshot().context).toMatchObject({ lastProbe: ready, lastOkProbeAt: ready.at, process: { pid: 42, adopted: false } });
+    expect(actor.getSnapshot().context.process).not.toHaveProperty('ready');
+    actor.stop();
+  });
+
   it('stays stopped without autostart until START', async () => {
     const machine = tunnelMachine;
     const actor = createActor(machine, { input: { ...settings, autostart: false } });

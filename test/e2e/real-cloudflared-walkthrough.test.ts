@@ -1,0 +1,66 @@
+import type { Server } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { SandboxFile } from '../../src/app/sandbox-mode.ts';
+import { isProcessRunning } from '../../src/cloudflared/process-identity.ts';
+import { runCli, sandboxFileOf, startCli, waitUntil } from '../helpers/cli.ts';
+import { realCloudflaredForTests } from '../helpers/real-cloudflared.ts';
+import { portOf, startOriginInRange, viaEdge } from '../helpers/service.ts';
+import { cloudflaredPidsFor } from '../helpers/standin-cloudflared.ts';
+
+/**
+ * The README's quick start and walkthrough on the real cloudflared: `serve` (what `npm start` runs) finds it through
+ * TM_CLOUDFLARED, says so, reaches ready with four registered connections, and the walkthrough's commands work as
+ * written (`tunnel-manager call … --as consilio`, a visitor through the edge with the Host header, status, delete).
+ */
+const binary = realCloudflaredForTests("the README's walkthrough on the real cloudflared");
+const dataDir = mkdtempSync(join(tmpdir(), 'tm-real-walkthrough-'));
+let origin: Server | undefined;
+
+afterAll(async () => {
+  for (const pid of cloudflaredPidsFor(join(dataDir, 'cloudflared', 'config.yml'))) process.kill(pid, 'SIGKILL');
+  await new Promise<void>((resolve) => (origin ? origin.close(() => resolve()) : resolve()));
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe.skipIf(binary === null)("the README's walkthrough on the real cloudflared", () => {
+  it('serve runs the real cloudflared with four connections, and the walkthrough publishes, serves, lists and deletes a route', async () => {
+    const serve = startCli(['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0'], { env: { TM_CLOUDFLARED: binary as string } });
+    try {
+      const info = await sandboxFileOf<SandboxFile>(serve, dataDir);
+      expect(info.cloudflared).toMatchObject({ kind: 'real', version: '2026.3.0', chosenBy: 'TM_CLOUDFLARED' });
+      expect(serve.output()).toContain('cloudflared: the real one, 2026.3.0');
+      const status = await waitUntil(async () => {
+        const result = await runCli(['status', '--data-dir', dataDir, '--json']);
+        if (result.code !== 0) return undefined;
+        const parsed = JSON.parse(result.stdout) as { state: string; readyConnections: number | null; pid: number | null };
+        return parsed.state === 'running.up' && parsed.readyConnections === 4 ? parsed : undefined;
+      }, 60_000, 'the real cloudflared to be up with 4 connections');
+
+      origin = await startOriginInRange(3100, 3199, 'walkthrough');
+      const port = portOf(origin);
+      const as = (tool: string, ...args: string[]) => runCli(['call', tool, ...args, '--as', 'consilio', '--data-dir', dataDir]);
+      const allocated = await as('port_allocate', `port=${port}`, 'purpose=web');
+      expect(allocated.code, allocated.stderr).toBe(0);
+      const requested = await as('tunnel_request_cname', 'subdomain=app', `targetPort=${port}`);
+      expect(requested.code, requested.stderr).toBe(0);
+      expect(requested.stdout).toContain('https://app.153.se');
+      const visit = await viaEdge(info.edgeUrl, 'app.153.se');
+      expect(visit).toMatchObject({ status: 200, body: expect.stringContaining('hello from walkthrough') });
+      expect((await as('tunnel_list_cnames')).stdout).toContain('app.153.se');
+      expect((await runCli(['status', '--data-dir', dataDir])).code).toBe(0);
+      const deleted = await as('tunnel_delete_cname', 'hostname=app.153.se');
+      expect(deleted.code, deleted.stderr).toBe(0);
+      expect((await viaEdge(info.edgeUrl, 'app.153.se')).status).toBe(404);
+
+      // Ctrl-C / SIGTERM: the sandbox stops its cloudflared with it.
+      serve.child.kill('SIGTERM');
+      expect(await serve.exited).toBe(0);
+      await waitUntil(() => !isProcessRunning(status.pid as number) || undefined, 10_000, 'the real cloudflared to stop');
+    } finally {
+      if (serve.child.exitCode === null) serve.child.kill('SIGKILL');
+    }
+  }, 120_000);
+});
