@@ -78,8 +78,8 @@ export function provideTunnelEffects(machine: TunnelMachine, options: TunnelEffe
     });
   }
 
-  async function allConnections(ready: ProbeSample): Promise<ProbeSample> {
-    const until = Date.now() + FRESH_PROCESS_SETTLE_MS;
+  /** Probes again while `ready` says degraded, until `until` (a fresh process still opening its connections). */
+  async function allConnections(ready: ProbeSample, until = Date.now() + FRESH_PROCESS_SETTLE_MS): Promise<ProbeSample> {
     let last = ready;
     while (last.result === 'degraded' && Date.now() < until) {
       await new Promise((resolve) => setTimeout(resolve, readyPollMs));
@@ -135,10 +135,14 @@ export function provideTunnelEffects(machine: TunnelMachine, options: TunnelEffe
         let busy = false;
         let active = true;
         let timer: NodeJS.Timeout | undefined;
+        // The loop starts again each time a process takes over (a start, a reload, a restart): a probe in the first
+        // seconds that finds fewer connections than expected waits for the rest before it says degraded.
+        const settledAt = Date.now() + FRESH_PROCESS_SETTLE_MS;
         const tick = (): void => {
           if (busy) return;
           busy = true;
           probe()
+            .then((sample) => (Date.now() < settledAt ? allConnections(sample, settledAt) : sample))
             .then((sample) => {
               if (!active) return;
               options.onSample?.(sample, input.process);
@@ -150,10 +154,8 @@ export function provideTunnelEffects(machine: TunnelMachine, options: TunnelEffe
             });
         };
         // The cadence survives reloads and restarts (each re-creates this loop): the next probe is due one interval
-        // after the last one, not one interval after the loop started again. A process that has just taken over
-        // gets a few seconds first: cloudflared opens its connections one second apart.
-        const due = input.lastProbeAt === null ? input.intervalMs : Math.max(0, input.lastProbeAt + input.intervalMs - Date.now());
-        const firstIn = Math.max(due, Math.min(input.intervalMs, FRESH_PROCESS_SETTLE_MS));
+        // after the last one, not one interval after the loop started again.
+        const firstIn = input.lastProbeAt === null ? input.intervalMs : Math.max(0, input.lastProbeAt + input.intervalMs - Date.now());
         const first = setTimeout(() => {
           if (!active) return;
           tick();

@@ -141,5 +141,12 @@ describe.skipIf(binary === null)('the real cloudflared under the manager', () =>
     }, 30_000, 'a new cloudflared to run');
     await waitUntil(async () => ((await viaEdge(env.service.sandboxInfo!.edgeUrl, 'real-one.153.se')).status === 200 ? true : undefined), 10_000, 'the route to serve again');
     expect(tunnelOf(env.service).context.restartReason).toBe('process-exited');
+
+    // A second crash in the same streak waits on the backoff schedule (2 s here), then serves again.
+    const again = tunnelOf(env.service).context.process!.pid!;
+    process.kill(again, 'SIGKILL');
+    await waitUntil(() => (tunnelOf(env.service).value === 'backoff' ? true : undefined), 10_000, 'the tunnel to back off');
+    expect(tunnelOf(env.service).context.currentDelayMs).toBe(2_000);
+    await waitUntil(async () => (tunnelOf(env.service).context.process?.pid !== again && (await viaEdge(env.service.sandboxInfo!.edgeUrl, 'real-one.153.se')).status === 200 ? true : undefined), 20_000, 'the route to serve after the backoff');
   });
 });

@@ -123,3 +123,27 @@ describe('a new route on a keep-alive connection opened before it went live', ()
     expect(statuses).toEqual(Array(8).fill(200));
   });
 });
+
+describe('probes while the tunnel is reloaded more often than it is probed', () => {
+  it('keeps probing on its own schedule: reloads every ~1 s do not postpone the 2 s probe forever', async () => {
+    // Issue 27: each reload started the probe timer again; lastProbe stayed null for 71 s with reloads every 30 s.
+    const env = await startTestService({ health: { probeIntervalSeconds: 2 }, reload: { drainGraceSeconds: 1 } });
+    cleanups.push(env.stop);
+    const tunnel = (env.service.supervisor.actor.getSnapshot().children as unknown as Record<string, { send(event: unknown): void; getSnapshot(): Snapshot }>).tunnel!;
+    const started = Date.now();
+    const probesBefore = tunnel.getSnapshot().context.lastProbe?.at ?? 0;
+    const seen = new Set<number>();
+    let reloads = 0;
+    while (Date.now() - started < 9_000) {
+      tunnel.send({ type: 'RELOAD', requestId: `probe-cadence-${reloads}` });
+      reloads += 1;
+      await waitUntil(() => (JSON.stringify(tunnel.getSnapshot().value).includes('running') ? true : undefined), 20_000, 'the reload to finish', 20);
+      const at = tunnel.getSnapshot().context.lastProbe?.at;
+      if (at !== undefined && at > probesBefore) seen.add(at);
+      await new Promise((resolve) => setTimeout(resolve, 700));
+    }
+    expect(reloads).toBeGreaterThanOrEqual(5);
+    // Every 2 s over ~9 s: at least two probes, whatever the reloads did.
+    expect(seen.size).toBeGreaterThanOrEqual(2);
+  });
+});
