@@ -91,9 +91,18 @@ export class SpawnDriver implements ProcessDriver {
     return [this.options.metricsAddress, ...(this.options.replicaMetricsAddresses ?? [portAfter(this.options.metricsAddress, 1), portAfter(this.options.metricsAddress, 2)])];
   }
 
-  /** Where the live process serves /ready and /metrics (the configured address when nothing runs). */
+  /** Where the live process serves /ready and /metrics (where the next start will serve them when nothing runs). */
   metricsAddress(): string {
-    return this.adoptLive()?.metricsAddress ?? this.options.metricsAddress;
+    const live = this.adoptLive();
+    return live !== null && isProcessRunning(live.pid) ? live.metricsAddress : this.startAddress();
+  }
+
+  /**
+   * Where a fresh start serves its metrics: the configured address, unless an old replica still drains on it (after a
+   * crash that followed a reload), then the next one in turn that none holds.
+   */
+  startAddress(): string {
+    return this.metricsAddresses().find((address) => !this.drains.has(address)) ?? this.options.metricsAddress;
   }
 
   /**
@@ -244,7 +253,9 @@ export class SpawnDriver implements ProcessDriver {
       await this.stopPid(found.outdated.pid, 10_000);
       rmSync(this.options.pidfile, { force: true });
     }
-    const spawned = await this.spawnProcess(this.options.metricsAddress);
+    const address = this.startAddress();
+    await this.drained(address);
+    const spawned = await this.spawnProcess(address);
     this.promote(spawned);
     return { pid: spawned.pid, adopted: false, handle: spawned.metricsAddress };
   }

@@ -29,7 +29,8 @@ afterAll(() => {
 /** `serve` under `script`, so its stderr is a terminal; `script` ends when `serve` does. */
 function serveOnTerminal(dir: string) {
   const command = `${process.execPath} ${BIN} serve --data-dir ${dir} --listen 127.0.0.1:0 --edge-listen 127.0.0.1:0`;
-  const child = spawn('script', ['-qefc', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // The stand-in, whatever cloudflared this machine has (TM_CLOUDFLARED may name the real one).
+  const child = spawn('script', ['-qefc', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TM_CLOUDFLARED: 'standin' } });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));

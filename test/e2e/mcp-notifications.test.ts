@@ -94,30 +94,41 @@ afterAll(async () => {
 });
 
 describe('tunnel down and recovery', () => {
-  it('a restart by the meta-supervisor reaches every session: tunnel://status updated, tunnel.down then tunnel.recovered logged', async () => {
+  it('a restart by the meta-supervisor reaches every session: tunnel://status updated, tunnel.restarted logged (no outage)', async () => {
     const before = await events(ms, 0, 500);
+    const previous = env.service.backend.status().pid;
     const restart = await call<{ state: string; pid: number }>(ms, 'tunnel_restart');
     expect(restart.isError, JSON.stringify(restart.data)).toBe(false);
 
-    await waitUntil(() => hasLog(consilio, 'tunnel.recovered') || undefined, 10_000, 'consilio to hear tunnel.recovered');
+    await waitUntil(() => hasLog(consilio, 'tunnel.restarted') || undefined, 10_000, 'consilio to hear tunnel.restarted');
     expect(consilio.updates).toContain('tunnel://status');
+    const restarted = consilio.logs.find((log) => log.data.kind === 'tunnel.restarted')!;
+    expect(restarted.data).toMatchObject({ project: '*', previousPid: previous, pid: restart.data.pid, outage: false });
+    expect(restarted.level).toBe('notice');
+
+    // A logging message goes to every connected session, subscribed to tunnel://status or not.
+    await waitUntil(() => hasLog(odin, 'tunnel.restarted') || undefined, 10_000, 'odin to hear tunnel.restarted');
+    expect(odin.updates).not.toContain('tunnel://status');
+
+    // The replacement took nothing down: the events log has the restart alone, once, after what was there before.
+    const after = await events(ms, before.nextCursor, 500);
+    expect(after.events.map((e) => e.kind)).toEqual(['tunnel.restarted']);
+    expect(after.events.map((e) => e.id)).toEqual([restarted.data.id]);
+  }, 60_000);
+
+  it('a crash reaches every session: tunnel.down (an error) then tunnel.recovered, in that order', async () => {
+    const before = await events(ms, 0, 500);
+    process.kill(env.service.backend.status().pid as number, 'SIGKILL');
+    await waitUntil(() => hasLog(consilio, 'tunnel.recovered') || undefined, 20_000, 'consilio to hear tunnel.recovered');
     const kinds = consilio.logs.map((log) => log.data.kind);
     expect(kinds.indexOf('tunnel.down')).toBeGreaterThanOrEqual(0);
     expect(kinds.indexOf('tunnel.down')).toBeLessThan(kinds.indexOf('tunnel.recovered'));
     const down = consilio.logs.find((log) => log.data.kind === 'tunnel.down')!;
-    expect(down.data).toMatchObject({ project: '*', manual: true, reason: expect.stringContaining('meta-supervisor') });
-    expect(down.level).toBe('warning');
-    const recovered = consilio.logs.find((log) => log.data.kind === 'tunnel.recovered')!;
-    expect(recovered.data).toMatchObject({ project: '*', pid: restart.data.pid });
-
-    // A logging message goes to every connected session, subscribed to tunnel://status or not.
+    expect(down.data).toMatchObject({ project: '*', reason: expect.stringContaining('cloudflared') });
+    expect(down.level).toBe('error');
     await waitUntil(() => hasLog(odin, 'tunnel.recovered') || undefined, 10_000, 'odin to hear tunnel.recovered');
-    expect(odin.updates).not.toContain('tunnel://status');
-
-    // And the events log has both, once each, after what was there before.
     const after = await events(ms, before.nextCursor, 500);
     expect(after.events.map((e) => e.kind)).toEqual(['tunnel.down', 'tunnel.recovered']);
-    expect(after.events.map((e) => e.id)).toEqual([down.data.id, recovered.data.id]);
   }, 60_000);
 });
 
@@ -148,9 +159,10 @@ describe('route changes', () => {
     expect(odin.updates).toContain('tunnel://routes/odin');
     expect(odin.logs.filter((log) => log.data.project === 'consilio')).toEqual([]);
     expect(odin.updates).not.toContain('tunnel://routes/consilio');
-    // …and consilio heard nothing of odin's (its logs are in order, and the recovery came after).
+    // …and consilio heard nothing of odin's (its logs are in order, and the restart came after).
+    const restartsHeard = consilio.logs.filter((log) => log.data.kind === 'tunnel.restarted').length;
     await call(ms, 'tunnel_restart');
-    await waitUntil(() => consilio.logs.filter((log) => log.data.kind === 'tunnel.recovered').length >= 2 || undefined, 10_000, 'the second recovery');
+    await waitUntil(() => consilio.logs.filter((log) => log.data.kind === 'tunnel.restarted').length > restartsHeard || undefined, 10_000, 'the next restart');
     expect(consilio.logs.filter((log) => log.data.project === 'odin')).toEqual([]);
     expect(consilio.updates).not.toContain('tunnel://routes/odin');
   }, 60_000);

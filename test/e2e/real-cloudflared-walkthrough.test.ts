@@ -31,7 +31,7 @@ describe.skipIf(binary === null)("the README's walkthrough on the real cloudflar
     try {
       const info = await sandboxFileOf<SandboxFile>(serve, dataDir);
       expect(info.cloudflared).toMatchObject({ kind: 'real', version: '2026.3.0', chosenBy: 'TM_CLOUDFLARED' });
-      expect(serve.output()).toContain('cloudflared: the real one, 2026.3.0');
+      await waitUntil(() => serve.output().includes('cloudflared: the real one, 2026.3.0') || undefined, 10_000, 'the banner to name the real cloudflared');
       const status = await waitUntil(async () => {
         const result = await runCli(['status', '--data-dir', dataDir, '--json']);
         if (result.code !== 0) return undefined;

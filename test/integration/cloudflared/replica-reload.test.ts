@@ -119,6 +119,24 @@ describe('reload without downtime', () => {
     expect(isProcessRunning(first)).toBe(false);
   });
 
+  it('a start after a crash does not take the address an old replica still drains on', async () => {
+    const { driver } = await runningTunnel('crash-after-reload', { TM_STANDIN_IGNORE_SIGTERM: '1' });
+    const addresses = driver.metricsAddresses();
+    const oldPid = (await driver.current())!.pid!;
+    const live = (await driver.spawnProcess(driver.nextMetricsAddress()));
+    await waitReady(live.metricsAddress);
+    driver.promote(live);
+    void driver.drain(oldPid, addresses[0]!, 10_000);
+    process.kill(live.pid, 'SIGKILL');
+    await waitForProcessEnd(live.pid, 5_000);
+    // The old replica still holds the first address: the fresh start takes the next free one and comes up.
+    expect(isProcessRunning(oldPid)).toBe(true);
+    expect(driver.metricsAddress()).toBe(addresses[1]);
+    const started = await driver.start();
+    expect(started.handle).toBe(addresses[1]);
+    await waitReady(addresses[1]!);
+  });
+
   it('keeps the old tunnel running when cloudflared refuses the new config', async () => {
     const { driver, configPath } = await runningTunnel('invalid');
     const oldPid = (await driver.current())!.pid;
