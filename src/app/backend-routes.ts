@@ -14,6 +14,7 @@ import type { BackendContext, ServiceBackend } from './backend-context.ts';
 import { answeringOrAhead, chooseTarget } from './backend-network.ts';
 import { DELETE_RETRY_INTERVAL_MS } from './delete-retry.ts';
 import { hostnameProblems, requestedHostname } from './hostname.ts';
+import { routeQuotaExceeded } from './route-quota.ts';
 import { askActor, supervisorChild } from './supervisor-children.ts';
 
 /** The backend's routes part: publishing and deleting CNAMEs, the ledger's reads, the zones, the orphan scan. */
@@ -63,17 +64,12 @@ function heldByCaller(context: BackendContext, principal: Principal, hostname: s
   return held;
 }
 
-/** `limits.routesPerProject`: a new route is refused once the project holds that many (0: no limit). */
+/** `limits.routesPerProject`, checked early: a new route is refused once the project holds that many (0: no limit). */
 function assertUnderRouteQuota(context: BackendContext, project: string): void {
   const quota = context.options.config.limits.routesPerProject;
   const held = context.options.routes.requestedBy(project);
   if (quota === 0 || held < quota) return;
-  throw new TunnelManagerError({
-    code: 'ROUTE_QUOTA_EXCEEDED',
-    message: `${project} holds ${held} routes it asked for, its quota of ${quota}; nothing was created.`,
-    fix: 'Delete a route you no longer need (tunnel_list_cnames, then tunnel_delete_cname) and retry, or ask the operator to raise limits.routesPerProject.',
-    details: { project, routes: held, quota },
-  });
+  throw routeQuotaExceeded(project, held, quota);
 }
 
 /**

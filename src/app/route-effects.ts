@@ -8,6 +8,7 @@ import type { AuditRepository } from '../store/audit-repository.ts';
 import type { DomainsRepository } from '../store/domains-repository.ts';
 import type { Route, RoutesRepository } from '../store/routes-repository.ts';
 import { DELETE_RETRY_INTERVAL_MS } from './delete-retry.ts';
+import { routeQuotaExceeded } from './route-quota.ts';
 import type { EventBus } from './event-bus.ts';
 
 export interface RouteEffectsOptions {
@@ -20,6 +21,8 @@ export interface RouteEffectsOptions {
   tunnelReady: () => Promise<void>;
   bus: EventBus;
   audit: AuditRepository;
+  /** `limits.routesPerProject` (0: no limit), enforced again by the reservation itself. */
+  routesPerProject: number;
   now?: () => number;
 }
 
@@ -67,35 +70,42 @@ async function ingressChange(steps: Steps, input: StepInput, action: 'add' | 're
   });
 }
 
-/** Reserves the name: inserts the `pending` row this saga holds (a re-run finds its own reservation). */
-async function reserveRoute({ routes, now }: Steps, { request }: StepInput): Promise<void> {
+/**
+ * Reserves the name: inserts the `pending` row this saga holds (a re-run finds its own reservation), within the
+ * project's route quota, counted in the same transaction (the request's early check raced its parallel siblings).
+ */
+async function reserveRoute({ routes, now, routesPerProject }: Steps, { request }: StepInput): Promise<void> {
   // Yield first: the runner persists the new saga right after starting it, so the reservation below never
   // exists without a persisted saga that owns it.
   await Promise.resolve();
+  if (routes.find(request.hostname)?.requestId === request.requestId) return; // our own reservation, before a restart
+  let reserved: ReturnType<RoutesRepository['insertWithinQuota']>;
   try {
-    routes.insert({
-      hostname: request.hostname,
-      zoneId: request.zoneId,
-      zoneName: request.zoneName,
-      project: request.project,
-      targetPort: request.targetPort,
-      service: null,
-      targetReason: request.targetReason,
-      path: null,
-      originRequest: request.originRequest,
-      dnsRecordId: null,
-      dnsCreated: false,
-      status: 'pending',
-      source: 'request',
-      expiresAt: request.expiresAt,
-      requestId: request.requestId,
-      awaitingServiceSince: request.awaitingService === true ? now() : null,
-      at: now(),
-    });
+    reserved = routes.insertWithinQuota(
+      {
+        hostname: request.hostname,
+        zoneId: request.zoneId,
+        zoneName: request.zoneName,
+        project: request.project,
+        targetPort: request.targetPort,
+        service: null,
+        targetReason: request.targetReason,
+        path: null,
+        originRequest: request.originRequest,
+        dnsRecordId: null,
+        dnsCreated: false,
+        status: 'pending',
+        source: 'request',
+        expiresAt: request.expiresAt,
+        requestId: request.requestId,
+        awaitingServiceSince: request.awaitingService === true ? now() : null,
+        at: now(),
+      },
+      routesPerProject,
+    );
   } catch (error) {
     if (!isUniqueViolation(error)) throw error;
     const holder = routes.find(request.hostname);
-    if (holder?.requestId === request.requestId) return; // our own reservation, before a restart
     throw new TunnelManagerError({
       code: 'HOSTNAME_TAKEN',
       message:
@@ -106,6 +116,7 @@ async function reserveRoute({ routes, now }: Steps, { request }: StepInput): Pro
       details: { hostname: request.hostname, owner: holder?.project ?? null, status: holder?.status ?? null },
     });
   }
+  if (!reserved.inserted) throw routeQuotaExceeded(request.project, reserved.held, routesPerProject);
 }
 
 /** Makes sure the marked, proxied CNAME exists, and records whether this saga created it. */

@@ -376,6 +376,7 @@ function provideActors(deps: {
         tunnelReady: () => waitForTunnelRunning(childOf('tunnel'), deps.options.tunnelReadyTimeoutMs ?? 60_000),
         bus: store.bus,
         audit: store.audit,
+        routesPerProject: config.limits.routesPerProject,
       }),
     },
   });

@@ -207,6 +207,24 @@ export class RoutesRepository {
     return this.find(route.hostname) as Route;
   }
 
+  /**
+   * Inserts a new row unless its project already holds `quota` routes it asked for (0: no limit; adopted rows never
+   * count), counting and inserting in one transaction, so parallel reservations can never overshoot the quota.
+   * Answers the count found when it refused; throws SQLITE_CONSTRAINT_UNIQUE as `insert` does.
+   */
+  insertWithinQuota(route: NewRoute, quota: number): { inserted: true } | { inserted: false; held: number } {
+    return this.db
+      .transaction((): { inserted: true } | { inserted: false; held: number } => {
+        if (quota > 0 && route.source === 'request') {
+          const held = this.requestedBy(route.project);
+          if (held >= quota) return { inserted: false, held };
+        }
+        this.insert(route);
+        return { inserted: true };
+      })
+      .immediate();
+  }
+
   find(hostname: string): Route | undefined {
     const row = this.selectOne.get(hostname) as RouteRow | undefined;
     return row ? toRoute(row) : undefined;
