@@ -26,7 +26,7 @@ import { reportActorEvents } from './actor-events.ts';
 import { createBackend, waitForTunnelRunning, type ServiceBackend } from './backend.ts';
 import { backupDir, startBackupSchedule } from './backup-schedule.ts';
 import { cloudflareProviderFor } from './cloudflare-access.ts';
-import { DEFAULT_METRICS_LISTEN, type Config } from './config.ts';
+import { DEFAULT_METRICS_LISTEN, labelProjectsOf, type Config } from './config.ts';
 import { startDeleteRetries } from './delete-retry.ts';
 import { startDurableSupervisor, type DurableSupervisor } from './durable-supervisor.ts';
 import { EventBus } from './event-bus.ts';
@@ -430,12 +430,13 @@ function startSchedules(deps: { config: Config; options: ServiceOptions; db: Dat
       topology: () => deps.tracker.current(),
       backend,
       routes: store.routes,
-      ports: store.ports,
       bus: store.bus,
       logger,
       graceMs: config.labels.releaseGraceSeconds * 1000,
       intervalMs: Math.max(1_000, Math.min(30_000, (config.labels.releaseGraceSeconds * 1000) / 2)),
       operatorProject: config.projects.find((project) => project.role === 'ms')?.name ?? config.cloudflare.adoptOwner,
+      labelProjects: labelProjectsOf(config),
+      projects: new Map(config.projects.map((project) => [project.name, project.role])),
     });
     labelRoutes = labels;
     stops.push(labels.stop);
