@@ -10,6 +10,7 @@ import { SessionEventStore } from './event-store.ts';
 import type { Principal } from '../contract/principal.ts';
 import type { PrincipalDirectory } from './principal.ts';
 import { ToolCallLimiter } from './call-limits.ts';
+import { isLoopbackHost, listenerGuard } from '../listener-guard.ts';
 import { createMcpServer, type McpSession } from './server.ts';
 
 export const MCP_PATH = '/mcp';
@@ -20,7 +21,7 @@ export interface McpHttpServerOptions {
   directory: PrincipalDirectory;
   backend: McpBackend;
   logger?: Logger;
-  /** Browser origins allowed besides this listener's own loopback origins (`mcp.allowedOrigins`). */
+  /** Browser origins allowed besides this listener's own names (`mcp.allowedOrigins`). */
   allowedOrigins?: string[];
   /** Open sessions per project (`mcp.maxSessionsPerProject`); default 16. */
   maxSessionsPerProject?: number;
@@ -71,19 +72,41 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
   const maxSessions = options.maxSessionsPerProject ?? 16;
   const idleMs = options.sessionIdleMs ?? 30 * 60_000;
   let boundPort = options.port;
-  const allowedOrigins = new Set((options.allowedOrigins ?? []).map((origin) => origin.toLowerCase()));
+  const hostInUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const guard = listenerGuard(options.host, options.allowedOrigins ?? []);
   const denials = new DenialAudit((entry) => backend.recordAudit(entry));
   const callLimiter = new ToolCallLimiter(options.toolCallsPerMinute ?? 0);
 
   /**
-   * The spec's rule against DNS rebinding: a request that carries an `Origin` must come from an allowed one (this
-   * listener's own loopback origins, and `mcp.allowedOrigins`); a browser's cross-site request without one is refused
-   * too. Agents and the CLI send no Origin and are served.
+   * The spec's rule against DNS rebinding (src/listener-guard.ts): the Host must be a name of this listener (on
+   * loopback: localhost, 127.0.0.1, [::1], any port), and an Origin, when there is one, too or one of
+   * `mcp.allowedOrigins`; a browser's cross-site request without one is refused. Agents and the CLI send no Origin.
+   * Answers the refusal to send, or null.
    */
-  function refusedOrigin(req: IncomingMessage): string | null {
-    const origin = req.headers.origin;
-    if (origin !== undefined) return allowedOrigins.has(origin.toLowerCase()) ? null : origin;
-    return req.headers['sec-fetch-site'] === 'cross-site' ? '(cross-site, no Origin)' : null;
+  function refusal(req: IncomingMessage): { shape: ErrorShape; audit: Record<string, string> } | null {
+    const badHost = guard.refusedHost(req.headers.host);
+    if (badHost !== null) {
+      return {
+        audit: { host: badHost.slice(0, 200) },
+        shape: {
+          code: 'FORBIDDEN',
+          message: `The Host ${JSON.stringify(badHost.slice(0, 200))} is not a name of this MCP listener: it answers to its own address only (DNS rebinding protection).`,
+          fix: `Connect to http://${hostInUrl}:${boundPort}${MCP_PATH}${isLoopbackHost(options.host) ? ' (or localhost, 127.0.0.1 or [::1] on that port)' : ''}; a page reaching this listener under another name is refused.`,
+          details: { host: badHost.slice(0, 200) },
+        },
+      };
+    }
+    const badOrigin = guard.refusedOrigin(req.headers.origin, req.headers['sec-fetch-site']);
+    if (badOrigin === null) return null;
+    return {
+      audit: { origin: badOrigin.slice(0, 200) },
+      shape: {
+        code: 'FORBIDDEN',
+        message: `Requests from the browser origin ${badOrigin.slice(0, 200)} are not allowed: the MCP endpoint refuses foreign origins (DNS rebinding protection).`,
+        fix: `If a web page at that origin really should call Tunnel Manager, add it to \`mcp.allowedOrigins\` in the configuration (e.g. "https://dashboard.example.com") and restart; agents and the CLI send no Origin and need nothing, and pages on localhost, 127.0.0.1 or [::1] are allowed on a loopback listener.`,
+        details: { origin: badOrigin.slice(0, 200) },
+      },
+    };
   }
 
   function touch(session: Session, res: ServerResponse): void {
@@ -128,15 +151,10 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
       });
       return;
     }
-    const badOrigin = refusedOrigin(req);
-    if (badOrigin !== null) {
-      denials.deny('unauthenticated', 'FORBIDDEN', req.socket.remoteAddress ?? null, { origin: badOrigin });
-      sendError(res, 403, {
-        code: 'FORBIDDEN',
-        message: `Requests from the browser origin ${badOrigin} are not allowed: the MCP endpoint refuses foreign origins (DNS rebinding protection).`,
-        fix: `If a web page at that origin really should call Tunnel Manager, add it to \`mcp.allowedOrigins\` in the configuration (e.g. "https://dashboard.example.com") and restart; agents and the CLI send no Origin and need nothing.`,
-        details: { origin: badOrigin },
-      });
+    const refused = refusal(req);
+    if (refused !== null) {
+      denials.deny('unauthenticated', 'FORBIDDEN', req.socket.remoteAddress ?? null, refused.audit);
+      sendError(res, 403, refused.shape);
       return;
     }
     const token = bearerToken(req);
@@ -197,8 +215,6 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
       // Resumable streams: a client that reconnects with Last-Event-ID gets what it missed; SSE carries `retry`.
       eventStore: new SessionEventStore(),
       retryInterval: 2000,
-      enableDnsRebindingProtection: true,
-      allowedHosts: [`${options.host}:${boundPort}`, `localhost:${boundPort}`, `127.0.0.1:${boundPort}`],
       onsessioninitialized: (id) => {
         sessions.set(id, { principal, transport, mcp, lastSeen: Date.now(), open: 0 });
         logger?.info({ project: principal.project, sessionId: id }, 'MCP session opened');
@@ -240,8 +256,6 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
     });
   });
   boundPort = (http.address() as AddressInfo).port;
-  const hostInUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
-  for (const own of [hostInUrl, '127.0.0.1', 'localhost', '[::1]']) allowedOrigins.add(`http://${own}:${boundPort}`.toLowerCase());
   const url = `http://${hostInUrl}:${boundPort}${MCP_PATH}`;
   logger?.info({ url }, 'MCP server listening');
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { Registry } from 'prom-client';
 import { startHealthServer } from '../../src/app/health-server.ts';
+import { rawHttp } from '../helpers/raw-http.ts';
 import { call, mcpClient, portOf, startOrigin, startTestService } from '../helpers/service.ts';
 import type { Server } from 'node:http';
 
@@ -90,6 +91,26 @@ describe('the metrics and health listener', () => {
     const after = await text(`${base}/cloudflared/metrics`);
     expect(after.status).toBe(200);
     expect(after.body).toContain('cloudflared_tunnel_ha_connections');
+  });
+
+  it('checks Host and Origin as the MCP listener does: loopback names on any port, nothing foreign (DNS rebinding)', async () => {
+    const port = new URL(metricsUrl).port;
+    for (const host of ['evil.example', `evil.example:${port}`, `localhost.evil.example:${port}`]) {
+      const refused = await rawHttp(metricsUrl, { headers: { host } });
+      expect(refused.status, host).toBe(403);
+      const error = (JSON.parse(refused.body) as { error: { code: string; message: string; fix: string } }).error;
+      expect(error.code).toBe('FORBIDDEN');
+      expect(error.fix).toContain(`:${port}/metrics`);
+      expect(refused.body).not.toContain('tunnel_manager_');
+    }
+    for (const host of [`127.0.0.1:${port}`, '127.0.0.1', `localhost:${port}`, 'localhost:1', '[::1]:9']) {
+      const served = await rawHttp(metricsUrl, { headers: { host } });
+      expect(served.status, host).toBe(200);
+      expect(served.body).toContain('tunnel_manager_tunnel_up');
+    }
+    expect((await rawHttp(metricsUrl, { headers: { host: `127.0.0.1:${port}`, origin: 'http://evil.example' } })).status).toBe(403);
+    expect((await rawHttp(`${base}/healthz`, { headers: { host: 'evil.example' } })).status).toBe(403);
+    expect((await rawHttp(metricsUrl, { headers: { host: `127.0.0.1:${port}`, origin: 'http://localhost:6274' } })).status).toBe(200);
   });
 
   it('serves only GET and HEAD, and says what it serves elsewhere', async () => {
