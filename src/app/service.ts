@@ -73,6 +73,8 @@ export function supervisorSettingsFrom(config: Config): SupervisorSettings {
 export interface FrontEnd {
   /** Where callers reach it (written to the sandbox's sandbox.json), or null when it is not on the network (stdio). */
   url: string | null;
+  /** The names of the tools it serves (the metrics' `tool` label takes only these). */
+  tools: readonly string[];
   close(): Promise<void> | void;
 }
 
@@ -206,6 +208,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
 
     // ── The front end (MCP), last: every call it lets in finds the backend ready ──
     const frontEnd = await options.frontEnd({ config, backend, logger, sandboxTokens: sandbox?.tokens ?? null });
+    metrics.knowTools(frontEnd.tools);
     cleanups.push(() => frontEnd.close());
     const sandboxInfo = sandbox ? writeSandboxInfo(sandbox, config, frontEnd.url, healthServer?.url ?? null) : null;
 
