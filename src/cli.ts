@@ -209,18 +209,23 @@ async function serve(options: Options): Promise<number> {
   writeFileSync(servicePidfile(config), `${process.pid}\n`);
   const { startHeapTrimmer } = await import('./app/heap-trim.ts');
   const heap = startHeapTrimmer();
-  const say = (text: string) => (options.stdio ? process.stderr : process.stdout).write(`${text}\n`);
+  const out = options.stdio ? process.stderr : process.stdout;
+  const say = (text: string) => out.write(`${text}\n`);
   if (service.sandboxInfo) {
     const info = service.sandboxInfo;
+    const sandboxFile = join(config.dataDir, 'sandbox.json');
+    // The demo tokens go to a terminal, never to a log: under systemd (the journal) or with the output redirected to
+    // a file, the banner says where they are instead.
+    const tokens = out.isTTY === true
+      ? ['  MCP bearer tokens:', ...Object.entries(info.tokens).map(([project, token]) => `    ${project.padEnd(16)} ${token}`), `  all of this is in ${sandboxFile}`]
+      : [`  MCP bearer tokens: in ${sandboxFile} (mode 0600; not printed, because this output is not a terminal)`, `  the rest is in ${sandboxFile} too`];
     say(
       [
         'tunnel-manager is running in sandbox mode (no Cloudflare credentials configured).',
         `  MCP (Streamable HTTP): ${info.mcpUrl}`,
         `  edge (the public side): ${info.edgeUrl}   e.g. curl -H 'Host: app.${config.tunnel.defaultZone}' ${info.edgeUrl}/`,
         `  Cloudflare API emulator: ${info.cloudflareApiUrl}`,
-        '  MCP bearer tokens:',
-        ...Object.entries(info.tokens).map(([project, token]) => `    ${project.padEnd(16)} ${token}`),
-        `  all of this is in ${join(config.dataDir, 'sandbox.json')}`,
+        ...tokens,
       ].join('\n'),
     );
   } else if (service.mcp) {
