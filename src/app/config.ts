@@ -223,6 +223,8 @@ export const configSchema = z
         maxSessionsPerProject: z.number().int().min(1).max(1000).default(16),
         /** A session with no request for this long is closed (the client initializes a new one). */
         sessionIdleMinutes: z.number().int().min(1).max(7 * 24 * 60).default(30),
+        /** At a stop, how long the calls running get to finish before each is answered SHUTTING_DOWN. */
+        shutdownGraceSeconds: z.number().min(0, 'a number of seconds, 0 or more').max(120, 'at most 120 seconds').default(5),
       })
       .strict()
       .default({}),

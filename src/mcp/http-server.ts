@@ -10,6 +10,7 @@ import { SessionEventStore } from './event-store.ts';
 import type { Principal } from '../contract/principal.ts';
 import type { PrincipalDirectory } from './principal.ts';
 import { ToolCallLimiter } from './call-limits.ts';
+import { CallsInFlight, shuttingDown } from './calls-in-flight.ts';
 import { isLoopbackHost, listenerGuard } from '../listener-guard.ts';
 import { createMcpServer, type McpSession } from './server.ts';
 
@@ -29,6 +30,8 @@ export interface McpHttpServerOptions {
   sessionIdleMs?: number;
   /** Tool calls per project per minute over all its sessions (`limits.toolCallsPerMinute`); default 0: no limit. */
   toolCallsPerMinute?: number;
+  /** How long a stop waits for the calls running to finish before it answers them SHUTTING_DOWN (`mcp.shutdownGraceSeconds`); default 5 s. */
+  shutdownGraceMs?: number;
 }
 
 export interface McpHttpServer {
@@ -61,6 +64,21 @@ function bearerToken(req: IncomingMessage): string | undefined {
   return match?.[1];
 }
 
+/** Waits until every response of `open` is written and closed (each one leaves the set as it closes), at most `timeoutMs`. */
+async function written(open: ReadonlySet<ServerResponse>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (open.size > 0 && Date.now() < deadline) {
+    const next = open.values().next().value as ServerResponse;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, deadline - Date.now());
+      next.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
+
 /**
  * MCP over Streamable HTTP on a loopback address. The bearer token of every request decides the principal;
  * a session belongs to the principal that opened it, and a request with another project's token is refused.
@@ -76,6 +94,12 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
   const guard = listenerGuard(options.host, options.allowedOrigins ?? []);
   const denials = new DenialAudit((entry) => backend.recordAudit(entry));
   const callLimiter = new ToolCallLimiter(options.toolCallsPerMinute ?? 0);
+  const inFlight = new CallsInFlight();
+  const shutdownGraceMs = options.shutdownGraceMs ?? 5000;
+  /** Set by close(): every new request is refused with SHUTTING_DOWN. */
+  let closing = false;
+  /** POST requests whose answer is still being written (an interrupted call's answer must reach its client). */
+  const answering = new Set<ServerResponse>();
 
   /**
    * The spec's rule against DNS rebinding (src/listener-guard.ts): the Host must be a name of this listener (on
@@ -141,6 +165,14 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
   sweeper.unref();
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (closing) {
+      sendError(res, 503, shuttingDown(shutdownGraceMs, 'request'), { connection: 'close', 'retry-after': '10' });
+      return;
+    }
+    if (req.method === 'POST') {
+      answering.add(res);
+      res.once('close', () => answering.delete(res));
+    }
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== MCP_PATH) {
       sendError(res, 404, {
@@ -209,7 +241,7 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
       });
       return;
     }
-    const mcp = createMcpServer({ principal, backend, callLimiter, ...(logger ? { logger } : {}) });
+    const mcp = createMcpServer({ principal, backend, callLimiter, inFlight, ...(logger ? { logger } : {}) });
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       // Resumable streams: a client that reconnects with Last-Event-ID gets what it missed; SSE carries `retry`.
@@ -263,8 +295,20 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
     url,
     port: boundPort,
     sessions: () => [...sessions.entries()].map(([sessionId, session]) => ({ sessionId, project: session.principal.project })),
+    /**
+     * A graceful stop: new requests are refused (503 SHUTTING_DOWN); the calls running get `shutdownGraceMs` to finish,
+     * then each one still running is answered SHUTTING_DOWN; once those answers are written, every session and its
+     * streams are closed, so no client (resumable ones included) waits on a session that is gone.
+     */
     async close() {
+      closing = true;
       clearInterval(sweeper);
+      const left = await inFlight.settle(shutdownGraceMs);
+      if (left > 0) {
+        logger?.warn({ calls: left, graceMs: shutdownGraceMs }, 'stopping: answering the tool calls still running with SHUTTING_DOWN');
+        inFlight.interruptAll(shuttingDown(shutdownGraceMs, 'call'));
+      }
+      await written(answering, 2000);
       denials.close();
       for (const session of sessions.values()) {
         await session.transport.close().catch(() => undefined);

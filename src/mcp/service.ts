@@ -40,7 +40,13 @@ export async function startMcpService(config: Config, options: McpServiceOptions
         })),
       );
       if (stdioProject) {
-        const stdio = await startMcpStdio({ principal: directory.byName(stdioProject), backend, logger, toolCallsPerMinute: config.limits.toolCallsPerMinute });
+        const stdio = await startMcpStdio({
+          principal: directory.byName(stdioProject),
+          backend,
+          logger,
+          toolCallsPerMinute: config.limits.toolCallsPerMinute,
+          shutdownGraceMs: config.mcp.shutdownGraceSeconds * 1000,
+        });
         return { url: null, tools: TOOL_NAMES, close: () => stdio.close() };
       }
       const server = await startMcpHttpServer({
@@ -52,6 +58,7 @@ export async function startMcpService(config: Config, options: McpServiceOptions
         maxSessionsPerProject: config.mcp.maxSessionsPerProject,
         sessionIdleMs: mcpSessionIdleMs ?? config.mcp.sessionIdleMinutes * 60_000,
         toolCallsPerMinute: config.limits.toolCallsPerMinute,
+        shutdownGraceMs: config.mcp.shutdownGraceSeconds * 1000,
       });
       http = server;
       return { url: server.url, tools: TOOL_NAMES, close: () => server.close() };
