@@ -134,11 +134,24 @@ async function provision(context: BackendContext, request: RouteRequest, hooks: 
   });
   if (!output.ok) {
     const error = output.error!;
+    // The undo could not delete the record it made: the row stays, `deleting`, and says so (route-effects.ts).
+    const kept = context.options.routes.find(request.hostname);
+    const recordLeft = output.timings.some((timing) => timing.step === 'reserve') && kept?.status === 'deleting' && kept.requestId === null;
     throw new TunnelManagerError({
       code: error.code as never,
-      message: `${error.message} Everything done for this request was undone.`,
-      fix: error.fix,
-      details: { ...error.details, hostname: request.hostname, timings: output.timings, compensationErrors: output.compensationErrors },
+      message: recordLeft
+        ? `${error.message} The rest was undone, but the DNS record this request created could not be deleted (${kept.lastError ?? 'unknown reason'}): ${request.hostname} stays listed as \`deleting\` until it is gone.`
+        : `${error.message} Everything done for this request was undone.`,
+      fix: recordLeft
+        ? `${error.fix} The record is deleted by itself once Cloudflare answers again (tunnel_list_cnames shows when it retries); tunnel_delete_cname { "hostname": "${request.hostname}" } retries now.`
+        : error.fix,
+      details: {
+        ...error.details,
+        hostname: request.hostname,
+        timings: output.timings,
+        compensationErrors: output.compensationErrors,
+        ...(recordLeft ? { recordLeft: true, ledgerStatus: 'deleting' } : {}),
+      },
     });
   }
   return output;

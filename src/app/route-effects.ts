@@ -1,6 +1,7 @@
 import { fromPromise } from 'xstate';
 import type { MarkDeletingOutput, RouteMachine, StepInput } from '../../machines/route.machine.ts';
 import type { CloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
+import { classifyRecord } from '../cloudflare/ownership-marker.ts';
 import { requestIngressChange, type IngressActor } from '../cloudflared/ingress-runtime.ts';
 import { runForService } from '../request-context.ts';
 import { TunnelManagerError, type ErrorCode } from '../errors.ts';
@@ -148,8 +149,13 @@ async function ensureDnsRecord({ routes, provider, domains, now }: Steps, { requ
     // A create was sent and the step still failed (e.g. its answer was lost, then Cloudflare stayed
     // unavailable): the record may exist. Undo it here, since the saga has no record id to compensate with.
     // Clean-up is the service's work: a project's spent Cloudflare share must never leave a record behind.
+    // Once the clean-up confirms no record is left, the row says so; otherwise it keeps `dnsCreated` and the release
+    // keeps the row for the retry schedule.
     const cleanup = await runForService(() => provider.deleteOwnedCname({ zoneId: request.zoneId, hostname: request.hostname, owner: request.project }))
-      .then((outcome) => (outcome.deleted ? 'deleted the record the failed create had made' : 'no record had been made'))
+      .then((outcome) => {
+        routes.update(request.hostname, { dnsRecordId: null, dnsCreated: false }, now());
+        return outcome.deleted ? 'deleted the record the failed create had made' : 'no record had been made';
+      })
       .catch((cleanupError: unknown) => `could not check for a record the failed create may have made: ${(cleanupError as Error).message}`);
     if (error instanceof TunnelManagerError) {
       throw new TunnelManagerError({ code: error.code, message: error.message, fix: error.fix, details: { ...error.details, cleanup }, cause: error });
@@ -178,7 +184,8 @@ async function activateRoute({ routes, bus, now }: Steps, { request }: StepInput
 }
 
 /** A removal starts: the row becomes `deleting`, held by this saga; answers the record to delete and the row before. */
-async function markDeleting({ routes, now }: Steps, input: StepInput): Promise<MarkDeletingOutput> {
+async function markDeleting(steps: Steps, input: StepInput): Promise<MarkDeletingOutput> {
+  const { routes, now } = steps;
   const route = routes.find(input.request.hostname);
   if (!route) {
     throw new TunnelManagerError({
@@ -190,9 +197,22 @@ async function markDeleting({ routes, now }: Steps, input: StepInput): Promise<M
   }
   // A retried delete (the row already `deleting`) keeps what the first attempt found as "the row before".
   const previous = route.status === 'deleting' && input.previous ? input.previous : { status: route.status, service: route.service };
+  // A create whose answer was lost may have made a record the row has no id for: look for ours by name (a failure
+  // here changes nothing, and the delete is retried).
+  const recordId = route.dnsRecordId ?? (route.dnsCreated ? await ourRecordId(steps, route) : null);
   routes.update(route.hostname, { status: 'deleting', requestId: input.request.requestId, lastError: null }, now());
   // Adopted records have no marker: the ledger's record id is what lets the owner delete that one record.
-  return { recordId: route.dnsRecordId, created: route.dnsRecordId !== null && (route.dnsCreated || route.source === 'adopted'), previous };
+  return { recordId, created: recordId !== null && (route.dnsCreated || route.source === 'adopted'), previous };
+}
+
+/** The id of the record of ours (marked for the route's project, pointing at our tunnel) named like the route, or null. */
+async function ourRecordId({ provider }: Steps, route: Route): Promise<string | null> {
+  const records = await runForService(() => provider.findRecords(route.zoneId, route.hostname));
+  const ours = records.find((record) => {
+    const ownership = classifyRecord(record, provider.tunnelTarget);
+    return ownership.kind === 'ours' && ownership.owner === route.project;
+  });
+  return ours?.id ?? null;
 }
 
 /** A removal whose rule could not be removed: the row goes back to what it was, and its rule is rendered again. */
@@ -208,19 +228,26 @@ async function restoreRoute(steps: Steps, input: StepInput): Promise<void> {
   if (previous.service !== null) await ingressChange(steps, { ...input, request: { ...request, service: previous.service } }, 'add');
 }
 
-/** A removal whose DNS record could not be deleted: the row stays `deleting`, free for the retry schedule. */
-async function keepForRetry({ routes, bus, audit, now }: Steps, { request, error }: StepInput): Promise<void> {
-  const route = routes.find(request.hostname);
+/**
+ * A route whose DNS record could not be deleted: the row stays (or becomes) `deleting` with no saga holding it, so
+ * every tool lists it, the retry schedule deletes the record, and the owner may retry at once; the owner is told.
+ */
+function keepRowForRetry({ routes, bus, audit, now }: Steps, hostname: string, lastError: string, requestId: string, code: string | null): void {
+  const route = routes.update(hostname, { status: 'deleting', requestId: null, service: null, lastError }, now());
   if (!route) return;
-  const lastError = error ? `${error.code}: ${error.message}` : 'the DNS record could not be deleted';
-  // No saga holds the row any more: the retry schedule and the owner may start another delete.
-  routes.update(route.hostname, { status: 'deleting', requestId: null, lastError }, now());
   bus.publish('route.delete_failed', route.project, {
     hostname: route.hostname,
     error: lastError,
     fix: `The rule is removed; the DNS record is retried every ${Math.round(DELETE_RETRY_INTERVAL_MS / 60_000)} minutes until it is gone. tunnel_delete_cname { "hostname": "${route.hostname}" } retries now.`,
   });
-  audit.record({ ts: now(), principal: 'system', action: 'route.delete_failed', target: route.hostname, outcome: 'error', details: { requestId: request.requestId, code: error?.code ?? null } });
+  audit.record({ ts: now(), principal: 'system', action: 'route.delete_failed', target: route.hostname, outcome: 'error', details: { requestId, code } });
+}
+
+/** A removal whose DNS record could not be deleted: the row stays `deleting`, free for the retry schedule. */
+async function keepForRetry(steps: Steps, { request, error }: StepInput): Promise<void> {
+  if (!steps.routes.find(request.hostname)) return;
+  const lastError = error ? `${error.code}: ${error.message}` : 'the DNS record could not be deleted';
+  keepRowForRetry(steps, request.hostname, lastError, request.requestId, error?.code ?? null);
 }
 
 async function removeIngressRule(steps: Steps, input: StepInput): Promise<{ commit: string | null }> {
@@ -232,7 +259,7 @@ async function removeIngressRule(steps: Steps, input: StepInput): Promise<{ comm
  * A delete, and the undo of a failed request, are the service's work rather than the project's: a project's spent
  * Cloudflare share must never leave a half-removed route or a record behind (src/request-context.ts).
  */
-async function deleteDnsRecord({ routes, provider }: Steps, input: StepInput): Promise<void> {
+async function deleteDnsRecord({ routes, provider, now }: Steps, input: StepInput): Promise<void> {
   const { request } = input;
   const route = routes.find(request.hostname);
   await runForService(() =>
@@ -243,12 +270,26 @@ async function deleteDnsRecord({ routes, provider }: Steps, input: StepInput): P
       adoptedRecordId: route?.source === 'adopted' ? input.dnsRecordId : null,
     }),
   );
+  // No record of ours is left: a failed provision's release may give the name back.
+  if (route?.requestId === request.requestId) routes.update(request.hostname, { dnsRecordId: null, dnsCreated: false }, now());
 }
 
-/** A failed provision gives the name back, if this saga still holds it. */
-async function releaseReservation({ routes }: Steps, { request }: StepInput): Promise<void> {
-  const route = routes.find(request.hostname);
-  if (route?.requestId === request.requestId) routes.remove(request.hostname);
+/**
+ * A failed provision gives the name back, if this saga still holds it, unless a record it created may still exist
+ * (its deletion failed): then the row stays, `deleting`, so the record is never left where no tool can see it.
+ */
+async function releaseReservation(steps: Steps, { request, compensationErrors }: StepInput): Promise<void> {
+  const route = steps.routes.find(request.hostname);
+  if (route?.requestId !== request.requestId) return;
+  if (!route.dnsCreated) {
+    steps.routes.remove(request.hostname);
+    return;
+  }
+  const failure = compensationErrors.at(-1);
+  const lastError = failure
+    ? `${failure.code}: the undo of the failed request could not delete its DNS record: ${failure.message}`
+    : 'the undo of the failed request could not confirm that its DNS record is gone';
+  keepRowForRetry(steps, request.hostname, lastError, request.requestId, failure?.code ?? null);
 }
 
 /** A finished removal: the row goes, the owner is told, the audit log keeps it. */
