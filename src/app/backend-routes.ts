@@ -12,7 +12,7 @@ import type { Domain } from '../store/domains-repository.ts';
 import type { Route } from '../store/routes-repository.ts';
 import type { BackendContext, ServiceBackend } from './backend-context.ts';
 import { answeringOrAhead, chooseTarget } from './backend-network.ts';
-import { DELETE_RETRY_INTERVAL_MS } from './delete-retry.ts';
+import { describeDeleteRetries } from './delete-retry.ts';
 import { hostnameProblems, requestedHostname } from './hostname.ts';
 import { routeQuotaExceeded } from './route-quota.ts';
 import { askActor, supervisorChild } from './supervisor-children.ts';
@@ -220,12 +220,14 @@ async function deprovision(context: BackendContext, route: Route, hooks: CallHoo
     const after = context.options.routes.find(hostname);
     const ruleRemoved = output.timings.some((timing) => timing.step === 'removeIngress') && after?.status === 'deleting';
     if (ruleRemoved) {
-      const minutes = Math.round(DELETE_RETRY_INTERVAL_MS / 60_000);
+      const nextRetryAt = after.nextRetryAt === null ? null : new Date(after.nextRetryAt).toISOString();
       throw new TunnelManagerError({
         code: error.code as never,
         message: `${hostname} is half deleted: its ingress rule is removed (it no longer serves), but its DNS record could not be deleted: ${error.message} The route stays listed as \`deleting\` until the record is gone.`,
-        fix: `Nothing to do but wait: the delete is retried every ${minutes} minutes. To retry now, call tunnel_delete_cname { "hostname": "${hostname}" } again${error.fix ? ` (${error.fix})` : ''}.`,
-        details: { ...error.details, hostname, ruleRemoved: true, dnsRecordDeleted: false, ledgerStatus: 'deleting', retryEveryMinutes: minutes },
+        fix:
+          `Nothing to do but wait: the delete is retried by itself${nextRetryAt === null ? '' : ` at ${nextRetryAt}`} (${describeDeleteRetries()}; tunnel_list_cnames shows when). ` +
+          `To retry now, call tunnel_delete_cname { "hostname": "${hostname}" } again${error.fix ? ` (${error.fix})` : ''}.`,
+        details: { ...error.details, hostname, ruleRemoved: true, dnsRecordDeleted: false, ledgerStatus: 'deleting', attempts: after.deleteAttempts, nextRetryAt },
       });
     }
     throw new TunnelManagerError({

@@ -1,5 +1,5 @@
 import { fromPromise } from 'xstate';
-import type { MarkDeletingOutput, RouteMachine, StepInput } from '../../machines/route.machine.ts';
+import type { MarkDeletingOutput, RouteErrorShape, RouteMachine, StepInput } from '../../machines/route.machine.ts';
 import type { CloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
 import { classifyRecord } from '../cloudflare/ownership-marker.ts';
 import { requestIngressChange, type IngressActor } from '../cloudflared/ingress-runtime.ts';
@@ -8,7 +8,7 @@ import { TunnelManagerError, type ErrorCode } from '../errors.ts';
 import type { AuditRepository } from '../store/audit-repository.ts';
 import type { DomainsRepository } from '../store/domains-repository.ts';
 import type { Route, RoutesRepository } from '../store/routes-repository.ts';
-import { DELETE_RETRY_INTERVAL_MS } from './delete-retry.ts';
+import { DELETE_RETRY_DELAYS_MS, describeDeleteRetries, nextDeleteRetryAt } from './delete-retry.ts';
 import { routeQuotaExceeded } from './route-quota.ts';
 import type { EventBus } from './event-bus.ts';
 
@@ -24,6 +24,8 @@ export interface RouteEffectsOptions {
   audit: AuditRepository;
   /** `limits.routesPerProject` (0: no limit), enforced again by the reservation itself. */
   routesPerProject: number;
+  /** When a delete whose DNS record could not be deleted is tried again (default DELETE_RETRY_DELAYS_MS; tests shorten it). */
+  deleteRetryDelaysMs?: readonly number[];
   now?: () => number;
 }
 
@@ -32,7 +34,7 @@ function isUniqueViolation(error: unknown): boolean {
 }
 
 /** What every step works with: the options, with the clock settled. */
-type Steps = RouteEffectsOptions & { now: () => number };
+type Steps = RouteEffectsOptions & { now: () => number; deleteRetryDelaysMs: readonly number[] };
 
 /** Asks the ingress actor to render from the ledger and waits for the outcome of the cycle that carried it. */
 async function ingressChange(steps: Steps, input: StepInput, action: 'add' | 'remove'): Promise<{ commit: string | null }> {
@@ -230,24 +232,31 @@ async function restoreRoute(steps: Steps, input: StepInput): Promise<void> {
 
 /**
  * A route whose DNS record could not be deleted: the row stays (or becomes) `deleting` with no saga holding it, so
- * every tool lists it, the retry schedule deletes the record, and the owner may retry at once; the owner is told.
+ * every tool lists it, the retry schedule deletes the record (its next attempt backs off: delete-retry.ts), and the
+ * owner may retry at once; the owner is told when.
  */
-function keepRowForRetry({ routes, bus, audit, now }: Steps, hostname: string, lastError: string, requestId: string, code: string | null): void {
-  const route = routes.update(hostname, { status: 'deleting', requestId: null, service: null, lastError }, now());
+function keepRowForRetry(steps: Steps, hostname: string, lastError: string, requestId: string, error: RouteErrorShape | null): void {
+  const { routes, bus, audit, now } = steps;
+  const attempts = (routes.find(hostname)?.deleteAttempts ?? 0) + 1;
+  const nextRetryAt = nextDeleteRetryAt(attempts, now(), error, steps.deleteRetryDelaysMs);
+  const route = routes.update(hostname, { status: 'deleting', requestId: null, service: null, lastError, deleteAttempts: attempts, nextRetryAt }, now());
   if (!route) return;
+  const inSeconds = Math.max(1, Math.round((nextRetryAt - now()) / 1000));
   bus.publish('route.delete_failed', route.project, {
     hostname: route.hostname,
     error: lastError,
-    fix: `The rule is removed; the DNS record is retried every ${Math.round(DELETE_RETRY_INTERVAL_MS / 60_000)} minutes until it is gone. tunnel_delete_cname { "hostname": "${route.hostname}" } retries now.`,
+    attempts,
+    nextRetryAt: new Date(nextRetryAt).toISOString(),
+    fix: `The rule is removed; the DNS record is deleted by itself: the next attempt is in ${inSeconds} s (${describeDeleteRetries(steps.deleteRetryDelaysMs)}), until it is gone. tunnel_delete_cname { "hostname": "${route.hostname}" } retries now.`,
   });
-  audit.record({ ts: now(), principal: 'system', action: 'route.delete_failed', target: route.hostname, outcome: 'error', details: { requestId, code } });
+  audit.record({ ts: now(), principal: 'system', action: 'route.delete_failed', target: route.hostname, outcome: 'error', details: { requestId, code: error?.code ?? null, attempts } });
 }
 
 /** A removal whose DNS record could not be deleted: the row stays `deleting`, free for the retry schedule. */
 async function keepForRetry(steps: Steps, { request, error }: StepInput): Promise<void> {
   if (!steps.routes.find(request.hostname)) return;
   const lastError = error ? `${error.code}: ${error.message}` : 'the DNS record could not be deleted';
-  keepRowForRetry(steps, request.hostname, lastError, request.requestId, error?.code ?? null);
+  keepRowForRetry(steps, request.hostname, lastError, request.requestId, error);
 }
 
 async function removeIngressRule(steps: Steps, input: StepInput): Promise<{ commit: string | null }> {
@@ -289,7 +298,7 @@ async function releaseReservation(steps: Steps, { request, compensationErrors }:
   const lastError = failure
     ? `${failure.code}: the undo of the failed request could not delete its DNS record: ${failure.message}`
     : 'the undo of the failed request could not confirm that its DNS record is gone';
-  keepRowForRetry(steps, request.hostname, lastError, request.requestId, failure?.code ?? null);
+  keepRowForRetry(steps, request.hostname, lastError, request.requestId, failure ?? null);
 }
 
 /** A finished removal: the row goes, the owner is told, the audit log keeps it. */
@@ -313,7 +322,7 @@ async function forgetRoute({ routes, bus, audit, now }: Steps, input: StepInput)
  * The ledger row is the reservation; its `request_id` says which saga holds it.
  */
 export function provideRouteEffects(machine: RouteMachine, options: RouteEffectsOptions): RouteMachine {
-  const steps: Steps = { ...options, now: options.now ?? Date.now };
+  const steps: Steps = { ...options, now: options.now ?? Date.now, deleteRetryDelaysMs: options.deleteRetryDelaysMs ?? DELETE_RETRY_DELAYS_MS };
   const step = <T>(run: (steps: Steps, input: StepInput) => Promise<T>) => fromPromise<T, StepInput>(({ input }) => run(steps, input));
   return machine.provide({
     actors: {

@@ -94,8 +94,8 @@ export interface ServiceOptions {
   edgeListen?: string;
   /** Route sagas wait this long for the tunnel to be ready after a reload. */
   tunnelReadyTimeoutMs?: number;
-  /** How often a delete that could not delete its DNS record is retried (default 5 minutes; tests shorten it). */
-  deleteRetryIntervalMs?: number;
+  /** When a delete that could not delete its DNS record is retried, after each failure (default DELETE_RETRY_DELAYS_MS). */
+  deleteRetryDelaysMs?: readonly number[];
   /** Overrides `backup.intervalHours` (tests use a short one). */
   backupIntervalMs?: number;
   /** Overrides `metrics.listen` (HOST:PORT, or `off`). */
@@ -380,6 +380,7 @@ function provideActors(deps: {
         bus: store.bus,
         audit: store.audit,
         routesPerProject: config.limits.routesPerProject,
+        ...(deps.options.deleteRetryDelaysMs ? { deleteRetryDelaysMs: deps.options.deleteRetryDelaysMs } : {}),
       }),
     },
   });
@@ -446,7 +447,7 @@ function startSchedules(deps: { config: Config; options: ServiceOptions; db: Dat
     void labels.reconcile();
   }
   stops.push(startRetention({ audit: store.audit, events: store.events, auditDays: config.retention.auditDays, eventsDays: config.retention.eventsDays, logger }));
-  stops.push(startDeleteRetries({ routes: store.routes, retry: (hostname) => backend.retryDelete(hostname), logger, ...(options.deleteRetryIntervalMs ? { intervalMs: options.deleteRetryIntervalMs } : {}) }));
+  stops.push(startDeleteRetries({ routes: store.routes, bus: store.bus, retry: (hostname) => backend.retryDelete(hostname), logger }));
   const expiry = startRouteExpiry({ routes: store.routes, policy: orphanPolicyOf(config), backend, logger });
   stops.push(expiry.stop);
   expiry.removeDue();

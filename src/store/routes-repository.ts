@@ -38,6 +38,9 @@ export interface Route {
   awaitingServiceNoticedAt: number | null;
   /** The container whose `tunnel-manager.hostname` label declares this route; null for a route asked for by a tool. */
   labelContainer: string | null;
+  /** A `deleting` route whose DNS record could not be deleted: the attempts that failed, and when the next one runs. */
+  deleteAttempts: number;
+  nextRetryAt: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -52,7 +55,10 @@ export interface ServedRule {
   originRequest: Record<string, unknown> | null;
 }
 
-export type NewRoute = Omit<Route, 'id' | 'createdAt' | 'updatedAt' | 'requestId' | 'orphanedSince' | 'orphanReason' | 'lastError' | 'awaitingServiceSince' | 'awaitingServiceNoticedAt' | 'labelContainer'> & {
+export type NewRoute = Omit<
+  Route,
+  'id' | 'createdAt' | 'updatedAt' | 'requestId' | 'orphanedSince' | 'orphanReason' | 'lastError' | 'awaitingServiceSince' | 'awaitingServiceNoticedAt' | 'labelContainer' | 'deleteAttempts' | 'nextRetryAt'
+> & {
   at: number;
   requestId?: string | null;
   awaitingServiceSince?: number | null;
@@ -82,6 +88,8 @@ interface RouteRow {
   awaiting_service_since: number | null;
   awaiting_service_noticed_at: number | null;
   label_container: string | null;
+  delete_attempts: number;
+  next_retry_at: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -107,6 +115,8 @@ const COLUMN_OF: Record<keyof RoutePatch, keyof RouteRow> = {
   awaitingServiceSince: 'awaiting_service_since',
   awaitingServiceNoticedAt: 'awaiting_service_noticed_at',
   labelContainer: 'label_container',
+  deleteAttempts: 'delete_attempts',
+  nextRetryAt: 'next_retry_at',
 };
 
 function toRoute(row: RouteRow): Route {
@@ -133,6 +143,8 @@ function toRoute(row: RouteRow): Route {
     awaitingServiceSince: row.awaiting_service_since ?? null,
     awaitingServiceNoticedAt: row.awaiting_service_noticed_at ?? null,
     labelContainer: row.label_container ?? null,
+    deleteAttempts: row.delete_attempts ?? 0,
+    nextRetryAt: row.next_retry_at ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -141,6 +153,7 @@ function toRoute(row: RouteRow): Route {
 function toColumnValue(key: keyof RoutePatch, value: unknown): unknown {
   if (key === 'originRequest') return value === null || value === undefined ? null : JSON.stringify(value);
   if (key === 'dnsCreated') return value ? 1 : 0;
+  if (key === 'deleteAttempts') return value ?? 0;
   return value ?? null;
 }
 
@@ -249,6 +262,13 @@ export class RoutesRepository {
       const route = toRoute(row);
       return { hostname: route.hostname, path: route.path, service: route.service as string, project: route.project, targetReason: route.targetReason, originRequest: route.originRequest };
     });
+  }
+
+  /** Deletes no saga holds (their DNS record could not be deleted), in the order their retries are due. */
+  stuckDeletes(): Route[] {
+    return this.withStatus('deleting')
+      .filter((route) => route.requestId === null)
+      .sort((a, b) => (a.nextRetryAt ?? 0) - (b.nextRetryAt ?? 0));
   }
 
   /** Adopted routes being deleted: their hand-written rules go from config.yml with them. */

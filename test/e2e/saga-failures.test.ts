@@ -269,11 +269,11 @@ describe('a failure at every saga step rolls back fully', () => {
     // The owner is told, with the fix.
     const told = events.find((event) => event.kind === 'route.delete_failed' && event.data.hostname === hostname);
     expect(told?.project).toBe('consilio');
-    // With Cloudflare back, the owner deletes it: record and row go.
+    // With Cloudflare back, the owner deletes it (or the retry schedule, 5 s after the failure, got there first).
     const deleted = await call<ToolError>(consilio, 'tunnel_delete_cname', { hostname });
-    expect(deleted.isError, JSON.stringify(deleted.data)).toBe(false);
+    if (deleted.isError) expect(['ROUTE_NOT_FOUND', 'ROUTE_BUSY']).toContain(deleted.data.code);
+    await waitUntil(() => (env.service.backend.findRoute(hostname) === undefined ? true : undefined), 20_000, 'the delete to finish');
     expect(recordsNamed(hostname)).toEqual([]);
-    expect(env.service.backend.findRoute(hostname)).toBeUndefined();
   }, 60_000);
 
   it('the orphan scan lists every record of ours with no row, and its owner or the meta-supervisor can delete it', async () => {
