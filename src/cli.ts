@@ -485,9 +485,22 @@ export async function main(argv: string[]): Promise<number> {
         const latest = Math.max(...loadMigrations().map((migration) => migration.version));
         const started = performance.now();
         const restored = await restoreDatabase(resolve(file), config.databasePath, latest);
+        // A backup is input from outside: each route it brings back is served again only once the next start has
+        // checked it against the records, the projects and the ports (src/app/route-verification.ts).
+        const [{ openDatabase }, { RoutesRepository }] = await Promise.all([import('./store/database.ts'), import('./store/routes-repository.ts')]);
+        const { db } = openDatabase(config.databasePath);
+        let unverified: number;
+        try {
+          unverified = new RoutesRepository(db).markAllUnverified(Date.now());
+        } finally {
+          db.close();
+        }
         print(
           `restored ${config.databasePath} from ${resolve(file)} (${restored.routes} routes, ${Math.round(performance.now() - started)} ms)` +
-            (restored.keptAs ? `; the previous database is kept as ${restored.keptAs}` : ''),
+            (restored.keptAs ? `; the previous database is kept as ${restored.keptAs}` : '') +
+            (unverified > 0
+              ? `\nthe next start serves each of the ${unverified} restored route(s) only once its DNS record, its project and its port check out; the others are reported (route.unverified) and not served`
+              : ''),
         );
         return EXIT.ok;
       }

@@ -5,6 +5,8 @@ import type { Route } from '../store/routes-repository.ts';
 /** What the gauges read at scrape time. */
 export interface MetricsSources {
   routes: () => Route[];
+  /** The configured projects: the `project` label takes only these (`unconfigured` for a row of any other). */
+  projects: ReadonlySet<string>;
   tunnel: () => { state: string; restartCount: number; consecutiveFailures: number; currentDelayMs: number; readyConnections: number | null };
 }
 
@@ -42,15 +44,16 @@ const TUNNEL_GAUGES: { name: string; help: string; read: (tunnel: TunnelReading)
 function registerGauges(registry: Registry, sources: MetricsSources): void {
   new Gauge({
     name: 'tunnel_manager_routes',
-    help: 'Routes in the ledger, by status and project.',
+    help: 'Routes in the ledger, by status and project (unconfigured: a project no longer in the configuration).',
     labelNames: ['status', 'project'],
     registers: [registry],
     collect() {
       this.reset();
       const counts = new Map<string, { status: string; project: string; n: number }>();
       for (const route of sources.routes()) {
-        const key = `${route.status}\u0000${route.project}`;
-        const entry = counts.get(key) ?? { status: route.status, project: route.project, n: 0 };
+        const project = sources.projects.has(route.project) ? route.project : 'unconfigured';
+        const key = `${route.status}\u0000${project}`;
+        const entry = counts.get(key) ?? { status: route.status, project, n: 0 };
         entry.n += 1;
         counts.set(key, entry);
       }

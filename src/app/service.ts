@@ -152,6 +152,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     let backendRef: ServiceBackend | null = null;
     const metrics = createManagerMetrics({
       routes: () => store.routes.list(),
+      projects: new Set(config.projects.map((project) => project.name)),
       tunnel: () => backendRef?.status() ?? { state: 'booting', restartCount: 0, consecutiveFailures: 0, currentDelayMs: 0, readyConnections: null },
     });
 
@@ -358,7 +359,15 @@ function provideActors(deps: {
         logger: deps.logger,
       }),
       topology: topologyMachine.provide(topologyActors(deps.docker, deps.tracker)),
-      zones: provideZonesEffects({ config, zones: deps.zones, provider, routes: store.routes, ports: store.ports, rulesAtBoot: deps.rulesAtBoot }),
+      zones: provideZonesEffects({
+        config,
+        zones: deps.zones,
+        provider,
+        routes: store.routes,
+        ports: store.ports,
+        rulesAtBoot: deps.rulesAtBoot,
+        publish: (kind, project, data) => store.bus.publish(kind, project, data),
+      }),
       ingress: deps.ingress.machine,
       orphans: provideOrphanEffects({
         routes: store.routes,

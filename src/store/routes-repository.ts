@@ -41,6 +41,8 @@ export interface Route {
   /** A `deleting` route whose DNS record could not be deleted: the attempts that failed, and when the next one runs. */
   deleteAttempts: number;
   nextRetryAt: number | null;
+  /** Put back by `restore` and not yet checked against the world (record, project, port): not served until it is. */
+  unverifiedSince: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -57,7 +59,7 @@ export interface ServedRule {
 
 export type NewRoute = Omit<
   Route,
-  'id' | 'createdAt' | 'updatedAt' | 'requestId' | 'orphanedSince' | 'orphanReason' | 'lastError' | 'awaitingServiceSince' | 'awaitingServiceNoticedAt' | 'labelContainer' | 'deleteAttempts' | 'nextRetryAt'
+  'id' | 'createdAt' | 'updatedAt' | 'requestId' | 'orphanedSince' | 'orphanReason' | 'lastError' | 'awaitingServiceSince' | 'awaitingServiceNoticedAt' | 'labelContainer' | 'deleteAttempts' | 'nextRetryAt' | 'unverifiedSince'
 > & {
   at: number;
   requestId?: string | null;
@@ -90,6 +92,7 @@ interface RouteRow {
   label_container: string | null;
   delete_attempts: number;
   next_retry_at: number | null;
+  unverified_since: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -117,6 +120,7 @@ const COLUMN_OF: Record<keyof RoutePatch, keyof RouteRow> = {
   labelContainer: 'label_container',
   deleteAttempts: 'delete_attempts',
   nextRetryAt: 'next_retry_at',
+  unverifiedSince: 'unverified_since',
 };
 
 function toRoute(row: RouteRow): Route {
@@ -145,6 +149,7 @@ function toRoute(row: RouteRow): Route {
     labelContainer: row.label_container ?? null,
     deleteAttempts: row.delete_attempts ?? 0,
     nextRetryAt: row.next_retry_at ?? null,
+    unverifiedSince: row.unverified_since ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -167,6 +172,8 @@ export class RoutesRepository {
   private readonly selectAwaiting;
   private readonly selectLabelled;
   private readonly selectServed;
+  private readonly selectUnverified;
+  private readonly markUnverified;
   private readonly deleteOne;
   private readonly countAll;
   private readonly pageAll;
@@ -185,7 +192,9 @@ export class RoutesRepository {
     this.selectAll = db.prepare('SELECT * FROM routes ORDER BY hostname');
     this.selectByProject = db.prepare('SELECT * FROM routes WHERE project = ? ORDER BY hostname');
     this.selectByStatus = db.prepare('SELECT * FROM routes WHERE status = ? ORDER BY hostname');
-    this.selectServed = db.prepare("SELECT * FROM routes WHERE service IS NOT NULL AND status IN ('pending', 'active', 'adopted') ORDER BY hostname");
+    this.selectServed = db.prepare("SELECT * FROM routes WHERE service IS NOT NULL AND status IN ('pending', 'active', 'adopted') AND unverified_since IS NULL ORDER BY hostname");
+    this.selectUnverified = db.prepare('SELECT * FROM routes WHERE unverified_since IS NOT NULL ORDER BY hostname');
+    this.markUnverified = db.prepare('UPDATE routes SET unverified_since = ? WHERE unverified_since IS NULL');
     this.selectLabelled = db.prepare('SELECT * FROM routes WHERE label_container IS NOT NULL ORDER BY hostname');
     this.selectAwaiting = db.prepare("SELECT * FROM routes WHERE awaiting_service_since IS NOT NULL AND status = 'active' ORDER BY hostname");
     this.deleteOne = db.prepare('DELETE FROM routes WHERE hostname = ?');
@@ -254,8 +263,8 @@ export class RoutesRepository {
   }
 
   /**
-   * What config.yml must route: every route with a target that is being published, serving or adopted, as the ingress
-   * renderer takes it (hostname order).
+   * What config.yml must route: every route with a target that is being published, serving or adopted (and not waiting
+   * to be checked after a restore), as the ingress renderer takes it (hostname order).
    */
   servedRules(): ServedRule[] {
     return (this.selectServed.all() as RouteRow[]).map((row) => {
@@ -269,6 +278,16 @@ export class RoutesRepository {
     return this.withStatus('deleting')
       .filter((route) => route.requestId === null)
       .sort((a, b) => (a.nextRetryAt ?? 0) - (b.nextRetryAt ?? 0));
+  }
+
+  /** After `restore`: every row waits to be checked against the world before it is served again. Answers how many. */
+  markAllUnverified(at: number): number {
+    return this.markUnverified.run(at).changes;
+  }
+
+  /** The rows `restore` put back that the next start has not checked yet. */
+  unverified(): Route[] {
+    return (this.selectUnverified.all() as RouteRow[]).map(toRoute);
   }
 
   /** Adopted routes being deleted: their hand-written rules go from config.yml with them. */
