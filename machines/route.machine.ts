@@ -75,6 +75,8 @@ export interface StepInput {
   dnsCreated: boolean;
   previous: { status: string; service: string | null } | null;
   error: RouteErrorShape | null;
+  /** Compensation steps that failed so far (the release of a failed provision says why its record is left). */
+  compensationErrors: RouteErrorShape[];
 }
 
 /** What markDeleting found: the route's record, and the row as it was. */
@@ -118,6 +120,7 @@ const stepInput = ({ context }: { context: RouteContext }): StepInput => ({
   dnsCreated: context.dnsCreated,
   previous: context.previous,
   error: context.error,
+  compensationErrors: context.compensationErrors,
 });
 
 /** A saga step the route machine declares; src/app/route-effects.ts provides the real one. */
@@ -415,7 +418,7 @@ export const routeMachine = setup({
       },
     },
     releasingReservation: {
-      description: 'Compensation: releases the reservation. The saga ends failed.',
+      description: 'Compensation: releases the reservation, or, when a record this saga created may still exist (its deletion failed), keeps the row as deleting for the retry schedule and the owner. The saga ends failed.',
       invoke: {
         id: 'release',
         src: 'releaseReservation',

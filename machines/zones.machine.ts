@@ -18,6 +18,8 @@ export interface RefreshOutput {
   removed: string[];
   /** Hostnames adopted into the ledger by this refresh. */
   adopted: string[];
+  /** Hostnames a restore put back that this refresh checked (served again, or not): config.yml must follow. */
+  checked?: string[];
 }
 
 export interface RefreshInput {

@@ -209,9 +209,16 @@ async function serve(options: Options): Promise<number> {
   writeFileSync(servicePidfile(config), `${process.pid}\n`);
   const { startHeapTrimmer } = await import('./app/heap-trim.ts');
   const heap = startHeapTrimmer();
-  const say = (text: string) => (options.stdio ? process.stderr : process.stdout).write(`${text}\n`);
+  const out = options.stdio ? process.stderr : process.stdout;
+  const say = (text: string) => out.write(`${text}\n`);
   if (service.sandboxInfo) {
     const info = service.sandboxInfo;
+    const sandboxFile = join(config.dataDir, 'sandbox.json');
+    // The demo tokens go to a terminal, never to a log: under systemd (the journal) or with the output redirected to
+    // a file, the banner says where they are instead.
+    const tokens = out.isTTY === true
+      ? ['  MCP bearer tokens:', ...Object.entries(info.tokens).map(([project, token]) => `    ${project.padEnd(16)} ${token}`), `  all of this is in ${sandboxFile}`]
+      : [`  MCP bearer tokens: in ${sandboxFile} (mode 0600; not printed, because this output is not a terminal)`, `  the rest is in ${sandboxFile} too`];
     say(
       [
         'tunnel-manager is running in sandbox mode (no Cloudflare credentials configured).',
@@ -221,9 +228,7 @@ async function serve(options: Options): Promise<number> {
         info.cloudflared.kind === 'real'
           ? `  cloudflared: the real one, ${info.cloudflared.version} (${info.cloudflared.command.join(' ')}, from ${info.cloudflared.chosenBy}), connected to the edge at ${info.edgeTunnelAddress ?? '?'}`
           : '  cloudflared: the stand-in (no real cloudflared found: set cloudflared.command or TM_CLOUDFLARED, or put cloudflared on PATH)',
-        '  MCP bearer tokens:',
-        ...Object.entries(info.tokens).map(([project, token]) => `    ${project.padEnd(16)} ${token}`),
-        `  all of this is in ${join(config.dataDir, 'sandbox.json')}`,
+        ...tokens,
       ].join('\n'),
     );
   } else if (service.mcp) {
@@ -483,9 +488,22 @@ export async function main(argv: string[]): Promise<number> {
         const latest = Math.max(...loadMigrations().map((migration) => migration.version));
         const started = performance.now();
         const restored = await restoreDatabase(resolve(file), config.databasePath, latest);
+        // A backup is input from outside: each route it brings back is served again only once the next start has
+        // checked it against the records, the projects and the ports (src/app/route-verification.ts).
+        const [{ openDatabase }, { RoutesRepository }] = await Promise.all([import('./store/database.ts'), import('./store/routes-repository.ts')]);
+        const { db } = openDatabase(config.databasePath);
+        let unverified: number;
+        try {
+          unverified = new RoutesRepository(db).markAllUnverified(Date.now());
+        } finally {
+          db.close();
+        }
         print(
           `restored ${config.databasePath} from ${resolve(file)} (${restored.routes} routes, ${Math.round(performance.now() - started)} ms)` +
-            (restored.keptAs ? `; the previous database is kept as ${restored.keptAs}` : ''),
+            (restored.keptAs ? `; the previous database is kept as ${restored.keptAs}` : '') +
+            (unverified > 0
+              ? `\nthe next start serves each of the ${unverified} restored route(s) only once its DNS record, its project and its port check out; the others are reported (route.unverified) and not served`
+              : ''),
         );
         return EXIT.ok;
       }

@@ -60,6 +60,7 @@ export type ErrorCode =
   | 'RESOURCE_NOT_FOUND'
   | 'RATE_LIMITED'
   | 'CANCELLED'
+  | 'SHUTTING_DOWN'
   // anything else
   | 'INTERNAL';
 

@@ -42,11 +42,10 @@ export function reportActorEvents(options: {
       logger.warn({ error: event.error, retryInMs: event.retryInMs }, 'zone refresh failed');
       return;
     }
-    logger.info({ zones: event.zones, added: event.added, removed: event.removed, adopted: event.adopted }, 'zones refreshed');
-    if (event.adopted.length > 0) {
-      bus.publish('routes.adopted', config.cloudflare.adoptOwner, { hostnames: event.adopted });
-      childOf('ingress').send({ type: 'CHANGE', change: { hostname: '*', action: 'resync', project: '*' } });
-    }
+    const checked = event.checked ?? [];
+    logger.info({ zones: event.zones, added: event.added, removed: event.removed, adopted: event.adopted, checkedAfterRestore: checked.length }, 'zones refreshed');
+    if (event.adopted.length > 0) bus.publish('routes.adopted', config.cloudflare.adoptOwner, { hostnames: event.adopted });
+    if (event.adopted.length > 0 || checked.length > 0) childOf('ingress').send({ type: 'CHANGE', change: { hostname: '*', action: 'resync', project: '*' } });
   });
   childOf('ingress').on('*', (event: IngressEmitted) => {
     if (event.type === 'ingress.restored' || event.type === 'ingress.restore_failed') {

@@ -23,6 +23,16 @@ export interface AdoptionOptions {
    * project its marker names, so it keeps serving; without a rule it is adopted as usual.
    */
   managedRules?: ReadonlyMap<string, { service: string; path: string | null; originRequest: Record<string, unknown> | null }>;
+  /**
+   * The configured projects: a record whose marker names another is not taken into the ledger (reported in
+   * `refused`), so no row, rule or metric label ever carries a project that does not exist.
+   */
+  projects: ReadonlySet<string>;
+  /**
+   * Gives a recovered route's port to its project (already held, or allocated now): null when it holds it, else why
+   * not. A route whose project cannot hold its port is adopted without a target (not served) and reported.
+   */
+  claimPort?: (owner: string, port: number, hostname: string) => string | null;
   now?: () => number;
 }
 
@@ -42,6 +52,8 @@ export interface AdoptionReport {
   adopted: AdoptedRoute[];
   /** Found but left alone, with the reason in words. */
   skipped: { hostname: string; reason: string }[];
+  /** Not taken into the ledger, or taken without its target (not served), with the reason in words. */
+  refused: { hostname: string; reason: string }[];
   scannedZones: string[];
 }
 
@@ -49,7 +61,7 @@ export async function adoptExistingRecords(options: AdoptionOptions): Promise<Ad
   const adoptOwner = options.adoptOwner ?? 'meta-supervisor';
   const now = options.now ?? Date.now;
   const scan = await findTunnelRecords(options.provider, options.zones);
-  const report: AdoptionReport = { adopted: [], skipped: [], scannedZones: scan.scannedZones };
+  const report: AdoptionReport = { adopted: [], skipped: [], refused: [], scannedZones: scan.scannedZones };
   for (const { hostname, zoneId, zoneName, record, ownership } of scan.records) {
     const inLedger = options.routes.find(hostname);
     if (inLedger !== undefined) {
@@ -57,15 +69,22 @@ export async function adoptExistingRecords(options: AdoptionOptions): Promise<Ad
       continue;
     }
     const owner = ownership.kind === 'ours' ? ownership.owner : adoptOwner;
+    if (!options.projects.has(owner)) {
+      report.refused.push({ hostname, reason: `its ownership marker names ${owner}, which is not a configured project: not taken into the ledger (the orphan scan reports it)` });
+      continue;
+    }
     const rule = ownership.kind === 'ours' ? options.managedRules?.get(hostname) : undefined;
-    if (rule !== undefined && rule.path === null) {
-      const port = Number(/:(\d+)(?:\/|$)/.exec(rule.service)?.[1]);
+    const port = rule === undefined ? Number.NaN : Number(/:(\d+)(?:\/|$)/.exec(rule.service)?.[1]);
+    const targetPort = Number.isInteger(port) && port > 0 ? port : null;
+    const portRefused = rule === undefined || rule.path !== null || targetPort === null ? null : (options.claimPort?.(owner, targetPort, hostname) ?? null);
+    if (portRefused !== null) report.refused.push({ hostname, reason: `not served: its rule targets port ${targetPort}, which ${owner} cannot hold (${portRefused}); adopted without a target` });
+    if (rule !== undefined && rule.path === null && portRefused === null) {
       options.routes.insert({
         hostname,
         zoneId,
         zoneName,
         project: owner,
-        targetPort: Number.isInteger(port) && port > 0 ? port : null,
+        targetPort,
         service: rule.service,
         targetReason: 'recovered from config.yml and the record\'s ownership marker after the ledger was lost',
         path: null,

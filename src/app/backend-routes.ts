@@ -12,8 +12,9 @@ import type { Domain } from '../store/domains-repository.ts';
 import type { Route } from '../store/routes-repository.ts';
 import type { BackendContext, ServiceBackend } from './backend-context.ts';
 import { answeringOrAhead, chooseTarget } from './backend-network.ts';
-import { DELETE_RETRY_INTERVAL_MS } from './delete-retry.ts';
+import { describeDeleteRetries } from './delete-retry.ts';
 import { hostnameProblems, requestedHostname } from './hostname.ts';
+import { routeQuotaExceeded } from './route-quota.ts';
 import { askActor, supervisorChild } from './supervisor-children.ts';
 
 /** The backend's routes part: publishing and deleting CNAMEs, the ledger's reads, the zones, the orphan scan. */
@@ -63,17 +64,12 @@ function heldByCaller(context: BackendContext, principal: Principal, hostname: s
   return held;
 }
 
-/** `limits.routesPerProject`: a new route is refused once the project holds that many (0: no limit). */
+/** `limits.routesPerProject`, checked early: a new route is refused once the project holds that many (0: no limit). */
 function assertUnderRouteQuota(context: BackendContext, project: string): void {
   const quota = context.options.config.limits.routesPerProject;
   const held = context.options.routes.requestedBy(project);
   if (quota === 0 || held < quota) return;
-  throw new TunnelManagerError({
-    code: 'ROUTE_QUOTA_EXCEEDED',
-    message: `${project} holds ${held} routes it asked for, its quota of ${quota}; nothing was created.`,
-    fix: 'Delete a route you no longer need (tunnel_list_cnames, then tunnel_delete_cname) and retry, or ask the operator to raise limits.routesPerProject.',
-    details: { project, routes: held, quota },
-  });
+  throw routeQuotaExceeded(project, held, quota);
 }
 
 /**
@@ -138,11 +134,24 @@ async function provision(context: BackendContext, request: RouteRequest, hooks: 
   });
   if (!output.ok) {
     const error = output.error!;
+    // The undo could not delete the record it made: the row stays, `deleting`, and says so (route-effects.ts).
+    const kept = context.options.routes.find(request.hostname);
+    const recordLeft = output.timings.some((timing) => timing.step === 'reserve') && kept?.status === 'deleting' && kept.requestId === null;
     throw new TunnelManagerError({
       code: error.code as never,
-      message: `${error.message} Everything done for this request was undone.`,
-      fix: error.fix,
-      details: { ...error.details, hostname: request.hostname, timings: output.timings, compensationErrors: output.compensationErrors },
+      message: recordLeft
+        ? `${error.message} The rest was undone, but the DNS record this request created could not be deleted (${kept.lastError ?? 'unknown reason'}): ${request.hostname} stays listed as \`deleting\` until it is gone.`
+        : `${error.message} Everything done for this request was undone.`,
+      fix: recordLeft
+        ? `${error.fix} The record is deleted by itself once Cloudflare answers again (tunnel_list_cnames shows when it retries); tunnel_delete_cname { "hostname": "${request.hostname}" } retries now.`
+        : error.fix,
+      details: {
+        ...error.details,
+        hostname: request.hostname,
+        timings: output.timings,
+        compensationErrors: output.compensationErrors,
+        ...(recordLeft ? { recordLeft: true, ledgerStatus: 'deleting' } : {}),
+      },
     });
   }
   return output;
@@ -211,12 +220,14 @@ async function deprovision(context: BackendContext, route: Route, hooks: CallHoo
     const after = context.options.routes.find(hostname);
     const ruleRemoved = output.timings.some((timing) => timing.step === 'removeIngress') && after?.status === 'deleting';
     if (ruleRemoved) {
-      const minutes = Math.round(DELETE_RETRY_INTERVAL_MS / 60_000);
+      const nextRetryAt = after.nextRetryAt === null ? null : new Date(after.nextRetryAt).toISOString();
       throw new TunnelManagerError({
         code: error.code as never,
         message: `${hostname} is half deleted: its ingress rule is removed (it no longer serves), but its DNS record could not be deleted: ${error.message} The route stays listed as \`deleting\` until the record is gone.`,
-        fix: `Nothing to do but wait: the delete is retried every ${minutes} minutes. To retry now, call tunnel_delete_cname { "hostname": "${hostname}" } again${error.fix ? ` (${error.fix})` : ''}.`,
-        details: { ...error.details, hostname, ruleRemoved: true, dnsRecordDeleted: false, ledgerStatus: 'deleting', retryEveryMinutes: minutes },
+        fix:
+          `Nothing to do but wait: the delete is retried by itself${nextRetryAt === null ? '' : ` at ${nextRetryAt}`} (${describeDeleteRetries()}; tunnel_list_cnames shows when). ` +
+          `To retry now, call tunnel_delete_cname { "hostname": "${hostname}" } again${error.fix ? ` (${error.fix})` : ''}.`,
+        details: { ...error.details, hostname, ruleRemoved: true, dnsRecordDeleted: false, ledgerStatus: 'deleting', attempts: after.deleteAttempts, nextRetryAt },
       });
     }
     throw new TunnelManagerError({

@@ -166,6 +166,8 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         /** How long a label route outlives its container, so a redeploy keeps it. */
         releaseGraceSeconds: z.number().nonnegative('a number of seconds, 0 or more').default(300),
+        /** The projects whose containers may declare routes by label; absent: every project supervisor (never the meta-supervisor). */
+        projects: z.array(projectName).optional(),
       })
       .strict()
       .default({}),
@@ -221,6 +223,8 @@ export const configSchema = z
         maxSessionsPerProject: z.number().int().min(1).max(1000).default(16),
         /** A session with no request for this long is closed (the client initializes a new one). */
         sessionIdleMinutes: z.number().int().min(1).max(7 * 24 * 60).default(30),
+        /** At a stop, how long the calls running get to finish before each is answered SHUTTING_DOWN. */
+        shutdownGraceSeconds: z.number().min(0, 'a number of seconds, 0 or more').max(120, 'at most 120 seconds').default(5),
       })
       .strict()
       .default({}),
@@ -277,6 +281,18 @@ export const configSchema = z
       }
       seen.set(project.name, index);
     });
+    config.labels.projects?.forEach((name, index) => {
+      const project = config.projects.find((candidate) => candidate.name === name);
+      if (project?.role === 'ps') return;
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['labels', 'projects', index],
+        message:
+          project === undefined
+            ? `the name of a project supervisor in projects (there is no project named ${name})`
+            : `the name of a project supervisor (${name} is the meta-supervisor; labels never act for it)`,
+      });
+    });
     config.projects.forEach((a, i) => {
       config.projects.slice(i + 1).forEach((b, offset) => {
         if (a.ports.from <= b.ports.to && b.ports.from <= a.ports.to) {
@@ -291,6 +307,12 @@ export const configSchema = z
   });
 
 type ParsedConfig = z.output<typeof configSchema>;
+
+/** The projects whose containers may declare routes by label: `labels.projects`, else every project supervisor. */
+export function labelProjectsOf(config: Pick<ParsedConfig, 'labels' | 'projects'>): Set<string> {
+  const supervisors = config.projects.filter((project) => project.role === 'ps').map((project) => project.name);
+  return new Set(config.labels.projects ?? supervisors);
+}
 export type ProjectConfig = ParsedConfig['projects'][number];
 
 /** The validated configuration, with derived paths resolved to absolute ones. */

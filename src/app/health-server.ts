@@ -2,7 +2,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { ErrorShape } from '../errors.ts';
 import { splitHostPort } from '../host-port.ts';
+import { isLoopbackHost, listenerGuard } from '../listener-guard.ts';
 
 export interface HealthServerOptions {
   host: string;
@@ -30,12 +32,29 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
  * The operator's listener, apart from MCP and needing no token: `/metrics` (the manager, Prometheus text),
  * `/healthz` (the process answers), `/readyz` (restored and the tunnel running; 503 with the reason otherwise), and
  * `/cloudflared/metrics`, a stable scrape target for cloudflared's own metrics whichever port the live process uses.
- * Read-only, GET and HEAD only; nothing it serves carries a secret.
+ * Read-only, GET and HEAD only; nothing it serves carries a secret. Host and Origin are checked as on the MCP listener.
  */
 export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
   const { registry, logger } = options;
+  const guard = listenerGuard(options.host);
+  const hostInUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
+  let boundPort = options.port;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // The MCP listener's rule against DNS rebinding (src/listener-guard.ts): a page under a foreign name reads nothing.
+    const badHost = guard.refusedHost(req.headers.host);
+    const refused = badHost ?? guard.refusedOrigin(req.headers.origin, req.headers['sec-fetch-site']);
+    if (refused !== null) {
+      const what = badHost !== null ? 'Host' : 'Origin';
+      const shape: ErrorShape = {
+        code: 'FORBIDDEN',
+        message: `The ${what} ${JSON.stringify(refused.slice(0, 200))} is not a name of this metrics listener (DNS rebinding protection).`,
+        fix: `Scrape http://${hostInUrl}:${boundPort}/metrics${isLoopbackHost(options.host) ? ' (or localhost, 127.0.0.1 or [::1] on that port)' : ''}; browser pages under other names are refused.`,
+        details: { [what.toLowerCase()]: refused.slice(0, 200) },
+      };
+      send(res, 403, 'application/json', JSON.stringify({ error: shape }));
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' });
       res.end();
@@ -80,8 +99,8 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
       resolve();
     });
   });
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+  boundPort = (server.address() as AddressInfo).port;
+  const url = `http://${hostInUrl}:${boundPort}`;
   logger?.info({ url }, 'metrics and health listening');
   return {
     url,

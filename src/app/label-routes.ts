@@ -1,8 +1,7 @@
 import type { Logger } from 'pino';
 import { PROJECT_LABEL } from '../docker/service-location.ts';
 import type { DockerContainer, Topology } from '../topology-model.ts';
-import { TunnelManagerError, toErrorShape } from '../errors.ts';
-import type { PortManager } from '../ports/port-manager.ts';
+import { TunnelManagerError, toErrorShape, type ErrorShape } from '../errors.ts';
 import type { RoutesRepository } from '../store/routes-repository.ts';
 import type { ServiceBackend } from './backend.ts';
 import type { EventBus } from './event-bus.ts';
@@ -11,15 +10,19 @@ import { startRounds } from './rounds.ts';
 /**
  * Routes declared by Docker labels, the convention of Traefik and caddy-docker-proxy:
  *
- *   docker run -l tunnel-manager.hostname=app.153.se -l tunnel-manager.port=3100 [-l tunnel-manager.project=consilio] …
+ *   docker run -l tunnel-manager.hostname=app.153.se -l tunnel-manager.port=3100 -l tunnel-manager.project=consilio …
  *
- * A running container with `tunnel-manager.hostname` gets its route through `tunnel_request_cname` itself (same
- * validation, same saga, same ledger) on behalf of the project named by `tunnel-manager.project`, else of the project
- * the port is allocated to. The service may still be starting, so the route is published ahead of it (the owner
- * hears when it answers). A label that cannot be honoured is told to its project as `route.label_refused` with the
- * fix (to the meta-supervisor when no project can be found), once per state of the container: a change to the
- * container (a network connected, a port published) tries again. A route stays while its container exists (stopped
- * too); once the container is gone for `graceMs` (a redeploy comes back sooner) the route is released.
+ * The trust model: whoever can start a container on this VM is root here (Docker access is root), so a label is no
+ * identity; it is a convenience for a container of the project it names. A label route therefore names its project
+ * explicitly (`tunnel-manager.project`, never guessed from the port), that project must be a project supervisor
+ * allowed to use labels (`labels.projects`, all of them by default; never the meta-supervisor), and the port must be
+ * allocated to it, exactly as for the tool. A running container with `tunnel-manager.hostname` then gets its route
+ * through `tunnel_request_cname` itself (same validation, same saga, same ledger, the project's quota). The service may
+ * still be starting, so the route is published ahead of it (the owner hears when it answers). A label that cannot be
+ * honoured is told as `route.label_refused` with the fix to the project it names (when that is a project) and to the
+ * meta-supervisor, once per state of the container: a change to the container (a network connected, a port
+ * published) tries again. A route stays while its container exists (stopped too); once the container is gone for
+ * `graceMs` (a redeploy comes back sooner) the route is released.
  */
 export const HOSTNAME_LABEL = 'tunnel-manager.hostname';
 export const PORT_LABEL = 'tunnel-manager.port';
@@ -62,15 +65,18 @@ export interface LabelRoutesOptions {
   topology: () => Topology;
   backend: Pick<ServiceBackend, 'requestCname' | 'deleteCname' | 'listDomains'>;
   routes: RoutesRepository;
-  ports: PortManager;
   bus: EventBus;
   logger: Logger;
   /** How long a route outlives its container (a redeploy within it keeps the route). */
   graceMs: number;
   /** How often the grace periods are looked at when nothing changes in Docker. */
   intervalMs: number;
-  /** Who hears about a label no project can be found for. */
+  /** The meta-supervisor: told of every refused label (and the only one told when the label names no project). */
   operatorProject: string;
+  /** The projects whose containers may declare routes by label (`labels.projects`; project supervisors only). */
+  labelProjects: ReadonlySet<string>;
+  /** Every configured project and its role: a refusal is told to the project a label names only when it is one. */
+  projects: ReadonlyMap<string, 'ps' | 'ms'>;
   now?: () => number;
 }
 
@@ -90,27 +96,43 @@ interface LabelState {
   goneSince: Map<string, number>;
 }
 
-/** The project a label acts for: `tunnel-manager.project`, else the owner of the port; refuses a label without a usable port. */
-function projectFor(ports: PortManager, declared: DeclaredRoute): string {
-  if (declared.port === null || !Number.isInteger(declared.port) || declared.port < 1 || declared.port > 65_535) {
+/**
+ * The project a label acts for: the one it names, when that project may declare routes by label. Refuses a label
+ * without a usable port or without a project, and one naming a project that may not (the port's ownership is the
+ * tool's own check).
+ */
+function projectFor(options: LabelRoutesOptions, declared: DeclaredRoute): string {
+  const { container, hostname, port, project } = declared;
+  if (port === null || !Number.isInteger(port) || port < 1 || port > 65_535) {
     throw new TunnelManagerError({
       code: 'INPUT_INVALID',
-      message: `Container "${declared.container}" asks for ${declared.hostname} but its label ${PORT_LABEL} is ${declared.port === null ? 'missing (and it does not publish exactly one port)' : 'not a port number'}.`,
+      message: `Container "${container}" asks for ${hostname} but its label ${PORT_LABEL} is ${port === null ? 'missing (and it does not publish exactly one port)' : 'not a port number'}.`,
       fix: `Recreate it with --label ${PORT_LABEL}=PORT, the port allocated to your project that the service listens on.`,
-      details: { container: declared.container, hostname: declared.hostname, label: PORT_LABEL },
+      details: { container, hostname, label: PORT_LABEL },
     });
   }
-  if (declared.project !== null) return declared.project;
-  const owner = ports.list().find((allocation) => allocation.port === declared.port)?.project;
-  if (owner === undefined) {
+  if (project === null) {
     throw new TunnelManagerError({
-      code: 'PORT_NOT_OWNED',
-      message: `Container "${declared.container}" asks for ${declared.hostname} on port ${declared.port}, which no project has allocated.`,
-      fix: `Allocate the port to the project first (port_allocate { "port": ${declared.port}, "purpose": "…" }), or add --label ${PROJECT_LABEL}=PROJECT.`,
-      details: { container: declared.container, hostname: declared.hostname, port: declared.port },
+      code: 'INPUT_INVALID',
+      message: `Container "${container}" asks for ${hostname} on port ${port} but has no label ${PROJECT_LABEL}: a label route acts only for the project it names, never for whoever holds the port.`,
+      fix: `Recreate it with --label ${PROJECT_LABEL}=PROJECT (your project, which must hold port ${port}), or publish it with tunnel_request_cname.`,
+      details: { container, hostname, port, label: PROJECT_LABEL },
     });
   }
-  return owner;
+  if (!options.labelProjects.has(project)) {
+    const why = !options.projects.has(project)
+      ? `there is no project named ${JSON.stringify(project.slice(0, 63))}`
+      : options.projects.get(project) === 'ms'
+        ? `${project} is the meta-supervisor, and labels never act for it`
+        : `${project} is not among the projects allowed to declare routes by label (labels.projects)`;
+    throw new TunnelManagerError({
+      code: 'FORBIDDEN',
+      message: `Container "${container}" asks for ${hostname} for ${project.slice(0, 63)}, but ${why}; nothing was created.`,
+      fix: `Label routes are for a project supervisor's own containers (allowed: ${[...options.labelProjects].join(', ') || 'none'}): name your project in ${PROJECT_LABEL}, or publish with tunnel_request_cname; the operator chooses the projects with labels.projects.`,
+      details: { container, hostname, port, project: project.slice(0, 63), allowed: [...options.labelProjects] },
+    });
+  }
+  return project;
 }
 
 /** A declared hostname as the subdomain under the longest zone of the account that holds it. */
@@ -136,16 +158,15 @@ async function ensure(state: LabelState, declared: DeclaredRoute): Promise<void>
   const { options, now, refused, goneSince } = state;
   const key = `${declared.container} ${declared.hostname}`;
   const existing = options.routes.find(declared.hostname);
-  if (existing?.labelContainer) {
+  if (existing?.labelContainer && existing.project === declared.project) {
     goneSince.delete(declared.hostname);
     // A redeploy under another name declares the same route: it follows the new container.
     if (existing.labelContainer !== declared.container) options.routes.update(declared.hostname, { labelContainer: declared.container }, now());
     return;
   }
   if (!declared.running || refused.get(key) === declared.fingerprint) return;
-  let project: string | null = declared.project;
   try {
-    project = projectFor(options.ports, declared);
+    const project = projectFor(options, declared);
     // Asked for with the tool already, by the same project: the label is honoured as it is (and never releases it).
     if (existing !== undefined && existing.project === project && existing.targetPort === declared.port) return;
     const { subdomain, domain } = split(options.backend, declared.hostname);
@@ -154,25 +175,34 @@ async function ensure(state: LabelState, declared: DeclaredRoute): Promise<void>
     refused.delete(key);
     options.bus.publish('route.label_published', project, { container: declared.container, hostname: declared.hostname, target: result.target, warning: result.warning });
   } catch (error) {
-    const shape = toErrorShape(error);
     refused.set(key, declared.fingerprint);
-    options.logger.warn({ container: declared.container, hostname: declared.hostname, code: shape.code }, 'a route label was refused');
-    options.bus.publish('route.label_refused', project ?? options.operatorProject, {
-      container: declared.container,
-      hostname: declared.hostname,
-      port: declared.port,
-      code: shape.code,
-      message: shape.message,
-      fix: shape.fix,
-    });
+    tellRefusal(options, declared, toErrorShape(error));
   }
 }
 
+/** A refused label is told, with the fix, to the project it names (when that is a project) and to the meta-supervisor. */
+function tellRefusal(options: LabelRoutesOptions, declared: DeclaredRoute, shape: ErrorShape): void {
+  options.logger.warn({ container: declared.container, hostname: declared.hostname, project: declared.project?.slice(0, 63) ?? null, code: shape.code }, 'a route label was refused');
+  const data = {
+    container: declared.container,
+    hostname: declared.hostname,
+    port: declared.port,
+    project: declared.project?.slice(0, 63) ?? null,
+    code: shape.code,
+    message: shape.message,
+    fix: shape.fix,
+  };
+  const told = new Set([options.operatorProject]);
+  if (declared.project !== null && options.projects.has(declared.project)) told.add(declared.project);
+  for (const project of told) options.bus.publish('route.label_refused', project, data);
+}
+
 /** Releases the labelled routes whose container has been gone for the grace period. */
-async function release(state: LabelState, declaredHostnames: Set<string>): Promise<void> {
+async function release(state: LabelState, declared: DeclaredRoute[]): Promise<void> {
   const { options, now, goneSince } = state;
   for (const route of options.routes.labelled()) {
-    if (declaredHostnames.has(route.hostname)) continue;
+    // Only a container of the route's own project keeps it: another's label for the same name is no claim on it.
+    if (declared.some((entry) => entry.hostname === route.hostname && entry.project === route.project)) continue;
     const since = goneSince.get(route.hostname) ?? now();
     goneSince.set(route.hostname, since);
     if (now() - since < options.graceMs) continue;
@@ -189,9 +219,8 @@ async function release(state: LabelState, declaredHostnames: Set<string>): Promi
 async function round(state: LabelState): Promise<void> {
   const declared = declaredRoutes(state.options.topology());
   for (const entry of declared) await ensure(state, entry);
-  const present = new Set(declared.map((entry) => entry.hostname));
   for (const key of state.refused.keys()) if (!declared.some((entry) => key === `${entry.container} ${entry.hostname}`)) state.refused.delete(key);
-  await release(state, present);
+  await release(state, declared);
 }
 
 export function startLabelRoutes(options: LabelRoutesOptions): LabelRoutes {

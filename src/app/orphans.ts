@@ -13,10 +13,11 @@
  *
  * The other way round, it also lists **unledgered records**: CNAMEs in the account's zones that carry our ownership
  * marker and point at our tunnel but have no row in the ledger (a database restored from an old backup, a row lost
- * by hand). They are reported, to the project the marker names and in the scan's answer, and never deleted: the
- * ledger does not know them, so deleting them could take down a name someone still uses. Their project takes one
- * back with tunnel_request_cname (the DNS step reuses our own marked record), or the meta-supervisor removes it in
- * the dashboard.
+ * by hand). None is left where no tool sees it: one marked for a configured project is taken into the ledger as an
+ * adopted route of that project (not served: it has no target), which tunnel_list_cnames lists and its owner or the
+ * meta-supervisor can delete with tunnel_delete_cname; one marked for a project that is not configured is reported
+ * to the meta-supervisor, who removes it in the dashboard. Each is told (`record.unledgered`) and answered by the
+ * scan. Nothing is deleted by the scan: a name someone still uses is the owner's to remove.
  */
 import type { Logger } from 'pino';
 import { fromPromise } from 'xstate';
@@ -154,13 +155,19 @@ export async function scanOrphans(deps: OrphanScanDeps): Promise<OrphanScanResul
   const result: OrphanScanResult = { at: now, routes: settled.length, zonesChecked, orphans: [], newlyOrphaned: [], resolved: [], unledgered: [] };
 
   const inLedger = new Set(all.map((route) => route.hostname.toLowerCase()));
-  for (const { name: zone, records } of tunnelRecordsByZone.values()) {
+  for (const [zoneId, { name: zone, records }] of tunnelRecordsByZone) {
     for (const record of records) {
       const ownership = classifyRecord(record, deps.provider.tunnelTarget);
-      if (ownership.kind !== 'ours' || inLedger.has(record.name.toLowerCase())) continue;
-      const fix = `Project ${ownership.owner} takes it back with tunnel_request_cname (the DNS step reuses this record), or the meta-supervisor deletes record ${record.id} in the Cloudflare dashboard if nobody uses ${record.name}.`;
-      result.unledgered.push({ hostname: record.name.toLowerCase(), zone, recordId: record.id, owner: ownership.owner, fix });
-      deps.publish('record.unledgered', projects.has(ownership.owner) ? ownership.owner : '*', { hostname: record.name.toLowerCase(), zone, recordId: record.id, fix });
+      const hostname = record.name.toLowerCase();
+      if (ownership.kind !== 'ours' || inLedger.has(hostname)) continue;
+      // Looked up again: a request may have reserved the name while the zones were listed.
+      const adopted = projects.has(ownership.owner) && deps.routes.find(hostname) === undefined;
+      if (adopted) adoptUnledgered(deps.routes, { hostname, zoneId, zone, recordId: record.id, owner: ownership.owner }, now);
+      const fix = adopted
+        ? `${hostname} is now listed as an adopted route of ${ownership.owner} (tunnel_list_cnames; it serves nothing). To remove the record: tunnel_delete_cname { "hostname": "${hostname}" } (${ownership.owner} or the meta-supervisor); to publish it again, delete it, then tunnel_request_cname.`
+        : `No project ${ownership.owner} is configured: the meta-supervisor deletes record ${record.id} in the Cloudflare dashboard if nobody uses ${hostname}, or puts the project back in the configuration (the next scan then adopts it for ${ownership.owner}).`;
+      result.unledgered.push({ hostname, zone, recordId: record.id, owner: ownership.owner, adopted, fix });
+      deps.publish('record.unledgered', adopted ? ownership.owner : '*', { hostname, zone, recordId: record.id, adopted, fix });
     }
   }
 
@@ -195,6 +202,27 @@ export async function scanOrphans(deps: OrphanScanDeps): Promise<OrphanScanResul
     result.orphans.push({ ...finding, since: new Date(since).toISOString() });
   }
   return result;
+}
+
+/** An unledgered record of a configured project enters the ledger as an adopted route of it (no target: not served). */
+function adoptUnledgered(routes: RoutesRepository, record: { hostname: string; zoneId: string; zone: string; recordId: string; owner: string }, now: number): void {
+  routes.insert({
+    hostname: record.hostname,
+    zoneId: record.zoneId,
+    zoneName: record.zone,
+    project: record.owner,
+    targetPort: null,
+    service: null,
+    targetReason: null,
+    path: null,
+    originRequest: null,
+    dnsRecordId: record.recordId,
+    dnsCreated: false,
+    status: 'adopted',
+    source: 'adopted',
+    expiresAt: null,
+    at: now,
+  });
 }
 
 /** The routes of removed projects whose grace period is over, for the caller to delete. */

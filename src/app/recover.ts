@@ -23,6 +23,9 @@ import type { Config } from './config.ts';
  * - a record with our marker and no rule, or one without a marker, is adopted (owner: the marker's, else
  *   `cloudflare.adoptOwner`), as a first start would;
  * - a hostname already in the ledger is never touched: recovery only adds the rows that are missing;
+ * - a record whose marker names a project that is not configured is not taken in (reported), and a route whose project
+ *   cannot hold its port (another's, out of its range) comes back adopted, without its target: nothing the records and
+ *   config.yml say is served unless a configured project could have published it;
  * - the port a recovered route targets is allocated to its project again (the allocations were in the lost database
  *   too), so the route is not reported as an orphan whose port nobody holds.
  *
@@ -46,26 +49,25 @@ export interface RouteRecovery {
  * Adoption with the lost ledger's managed rules, then the ports of the recovered routes allocated again. What the
  * first zone refresh of `serve` runs, and what `recover` runs inside its transaction.
  */
-export async function recoverRoutes(options: AdoptionOptions & { ports: PortManager }): Promise<RouteRecovery> {
-  const adoption = await adoptExistingRecords(options);
+export async function recoverRoutes(options: Omit<AdoptionOptions, 'claimPort'> & { ports: PortManager }): Promise<RouteRecovery> {
   const ports: PortRestored[] = [];
-  for (const adopted of adoption.adopted) {
-    if (adopted.basis !== 'recovered') continue;
-    const port = options.routes.find(adopted.hostname)?.targetPort ?? null;
-    if (port === null) continue;
-    const held = options.ports.list(adopted.owner).some((allocation) => allocation.port === port);
-    let outcome: PortRestored['outcome'] = 'held';
-    if (!held) {
-      try {
-        options.ports.allocate(adopted.owner, `recovered with ${adopted.hostname}`, port);
-        outcome = 'allocated';
-      } catch (error) {
-        // Out of the project's range, taken by another, or a project no longer configured: the orphan scan tells the owner.
-        outcome = toErrorShape(error).message;
-      }
+  // A route comes back serving only when its project holds its port (given back now if free and in its range).
+  const claimPort = (owner: string, port: number, hostname: string): string | null => {
+    if (options.ports.list(owner).some((allocation) => allocation.port === port)) {
+      ports.push({ hostname, project: owner, port, outcome: 'held' });
+      return null;
     }
-    ports.push({ hostname: adopted.hostname, project: adopted.owner, port, outcome });
-  }
+    try {
+      options.ports.allocate(owner, `recovered with ${hostname}`, port);
+      ports.push({ hostname, project: owner, port, outcome: 'allocated' });
+      return null;
+    } catch (error) {
+      const why = toErrorShape(error).message;
+      ports.push({ hostname, project: owner, port, outcome: why });
+      return why;
+    }
+  };
+  const adoption = await adoptExistingRecords({ ...options, claimPort });
   return { adoption, ports };
 }
 
@@ -98,6 +100,8 @@ export interface RecoveryReport {
   ports: PortRestored[];
   /** Records found and left alone (already in the ledger), with the reason. */
   skipped: { hostname: string; reason: string }[];
+  /** Records not taken into the ledger (their marker names no configured project), or taken without their target (their project cannot hold the port). */
+  refused: { hostname: string; reason: string }[];
   /** Managed rules of config.yml for hostnames still not in the ledger (no record carries our marker): dropped at the next render. */
   rulesWithoutRecord: string[];
   scannedZones: string[];
@@ -138,6 +142,7 @@ export async function recoverLedger(options: RecoverLedgerOptions): Promise<Reco
       ports: new PortManager(new PortsRepository(db), options.projects, now),
       zones: refreshed.zones,
       adoptOwner: options.adoptOwner,
+      projects: new Set(options.projects.map((project) => project.name)),
       managedRules: options.managedRules,
       now,
     });
@@ -159,6 +164,7 @@ export async function recoverLedger(options: RecoverLedgerOptions): Promise<Reco
       recovered,
       ports,
       skipped: adoption.skipped,
+      refused: adoption.refused,
       rulesWithoutRecord: [...options.managedRules.keys()].filter((hostname) => routes.find(hostname) === undefined).sort(),
       scannedZones: adoption.scannedZones,
       durationMs: 0,
@@ -238,6 +244,7 @@ export function formatRecovery(report: RecoveryReport): string {
     lines.push(`port ${port.port} of ${port.hostname} not allocated again: ${port.outcome}`);
   }
   if (report.skipped.length > 0) lines.push(`left alone: ${report.skipped.length} record(s) already in the ledger`);
+  for (const refused of report.refused) lines.push(`not served: ${refused.hostname}: ${refused.reason}`);
   if (report.rulesWithoutRecord.length > 0) {
     lines.push(
       `not recovered: ${report.rulesWithoutRecord.length} managed rule(s) in config.yml with no record carrying our marker (the next start renders them out): ` +

@@ -26,7 +26,7 @@ import { reportActorEvents } from './actor-events.ts';
 import { createBackend, waitForTunnelRunning, type ServiceBackend } from './backend.ts';
 import { backupDir, startBackupSchedule } from './backup-schedule.ts';
 import { cloudflareProviderFor } from './cloudflare-access.ts';
-import { DEFAULT_METRICS_LISTEN, type Config } from './config.ts';
+import { DEFAULT_METRICS_LISTEN, labelProjectsOf, type Config } from './config.ts';
 import { startDeleteRetries } from './delete-retry.ts';
 import { startDurableSupervisor, type DurableSupervisor } from './durable-supervisor.ts';
 import { EventBus } from './event-bus.ts';
@@ -73,6 +73,8 @@ export function supervisorSettingsFrom(config: Config): SupervisorSettings {
 export interface FrontEnd {
   /** Where callers reach it (written to the sandbox's sandbox.json), or null when it is not on the network (stdio). */
   url: string | null;
+  /** The names of the tools it serves (the metrics' `tool` label takes only these). */
+  tools: readonly string[];
   close(): Promise<void> | void;
 }
 
@@ -92,8 +94,8 @@ export interface ServiceOptions {
   edgeListen?: string;
   /** Route sagas wait this long for the tunnel to be ready after a reload. */
   tunnelReadyTimeoutMs?: number;
-  /** How often a delete that could not delete its DNS record is retried (default 5 minutes; tests shorten it). */
-  deleteRetryIntervalMs?: number;
+  /** When a delete that could not delete its DNS record is retried, after each failure (default DELETE_RETRY_DELAYS_MS). */
+  deleteRetryDelaysMs?: readonly number[];
   /** Overrides `backup.intervalHours` (tests use a short one). */
   backupIntervalMs?: number;
   /** Overrides `metrics.listen` (HOST:PORT, or `off`). */
@@ -150,6 +152,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     let backendRef: ServiceBackend | null = null;
     const metrics = createManagerMetrics({
       routes: () => store.routes.list(),
+      projects: new Set(config.projects.map((project) => project.name)),
       tunnel: () => backendRef?.status() ?? { state: 'booting', restartCount: 0, consecutiveFailures: 0, currentDelayMs: 0, readyConnections: null },
     });
 
@@ -206,6 +209,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
 
     // ── The front end (MCP), last: every call it lets in finds the backend ready ──
     const frontEnd = await options.frontEnd({ config, backend, logger, sandboxTokens: sandbox?.tokens ?? null });
+    metrics.knowTools(frontEnd.tools);
     cleanups.push(() => frontEnd.close());
     const sandboxInfo = sandbox ? writeSandboxInfo(sandbox, config, frontEnd.url, healthServer?.url ?? null) : null;
 
@@ -356,7 +360,15 @@ function provideActors(deps: {
         logger: deps.logger,
       }),
       topology: topologyMachine.provide(topologyActors(deps.docker, deps.tracker)),
-      zones: provideZonesEffects({ config, zones: deps.zones, provider, routes: store.routes, ports: store.ports, rulesAtBoot: deps.rulesAtBoot }),
+      zones: provideZonesEffects({
+        config,
+        zones: deps.zones,
+        provider,
+        routes: store.routes,
+        ports: store.ports,
+        rulesAtBoot: deps.rulesAtBoot,
+        publish: (kind, project, data) => store.bus.publish(kind, project, data),
+      }),
       ingress: deps.ingress.machine,
       orphans: provideOrphanEffects({
         routes: store.routes,
@@ -377,6 +389,8 @@ function provideActors(deps: {
         tunnelReady: () => waitForTunnelRunning(childOf('tunnel'), deps.options.tunnelReadyTimeoutMs ?? 60_000),
         bus: store.bus,
         audit: store.audit,
+        routesPerProject: config.limits.routesPerProject,
+        ...(deps.options.deleteRetryDelaysMs ? { deleteRetryDelaysMs: deps.options.deleteRetryDelaysMs } : {}),
       }),
     },
   });
@@ -430,19 +444,20 @@ function startSchedules(deps: { config: Config; options: ServiceOptions; db: Dat
       topology: () => deps.tracker.current(),
       backend,
       routes: store.routes,
-      ports: store.ports,
       bus: store.bus,
       logger,
       graceMs: config.labels.releaseGraceSeconds * 1000,
       intervalMs: Math.max(1_000, Math.min(30_000, (config.labels.releaseGraceSeconds * 1000) / 2)),
       operatorProject: config.projects.find((project) => project.role === 'ms')?.name ?? config.cloudflare.adoptOwner,
+      labelProjects: labelProjectsOf(config),
+      projects: new Map(config.projects.map((project) => [project.name, project.role])),
     });
     labelRoutes = labels;
     stops.push(labels.stop);
     void labels.reconcile();
   }
   stops.push(startRetention({ audit: store.audit, events: store.events, auditDays: config.retention.auditDays, eventsDays: config.retention.eventsDays, logger }));
-  stops.push(startDeleteRetries({ routes: store.routes, retry: (hostname) => backend.retryDelete(hostname), logger, ...(options.deleteRetryIntervalMs ? { intervalMs: options.deleteRetryIntervalMs } : {}) }));
+  stops.push(startDeleteRetries({ routes: store.routes, bus: store.bus, retry: (hostname) => backend.retryDelete(hostname), logger }));
   const expiry = startRouteExpiry({ routes: store.routes, policy: orphanPolicyOf(config), backend, logger });
   stops.push(expiry.stop);
   expiry.removeDue();

@@ -143,12 +143,13 @@ export const orphanScanSchema = describedObject(
     resolved: z.array(z.string()),
     unledgered: z.array(
       describedObject(
-        { hostname: z.string(), zone: z.string(), recordId: z.string(), owner: z.string(), fix: z.string() },
+        { hostname: z.string(), zone: z.string(), recordId: z.string(), owner: z.string(), adopted: z.boolean(), fix: z.string() },
         {
           hostname: 'the record name',
           zone: 'its zone',
           recordId: "the record's Cloudflare id",
           owner: 'the project its ownership marker names',
+          adopted: 'true: taken into the ledger as an adopted route of its owner (listed, deletable, not served); false: its owner is not a configured project',
           fix: 'what to do about it',
         },
       ),
@@ -161,7 +162,7 @@ export const orphanScanSchema = describedObject(
     orphans: 'every route that is orphaned now',
     newlyOrphaned: 'hostnames found orphaned by this scan (their owners were told)',
     resolved: 'hostnames that were orphaned and no longer are',
-    unledgered: 'records marked as ours, pointing at our tunnel, with no route in the ledger: reported, never deleted',
+    unledgered: 'records marked as ours, pointing at our tunnel, that had no route in the ledger: adopted for their owner (or reported when the owner is not configured), never deleted',
   },
 );
 

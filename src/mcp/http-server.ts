@@ -10,6 +10,8 @@ import { SessionEventStore } from './event-store.ts';
 import type { Principal } from '../contract/principal.ts';
 import type { PrincipalDirectory } from './principal.ts';
 import { ToolCallLimiter } from './call-limits.ts';
+import { CallsInFlight, shuttingDown } from './calls-in-flight.ts';
+import { isLoopbackHost, listenerGuard } from '../listener-guard.ts';
 import { createMcpServer, type McpSession } from './server.ts';
 
 export const MCP_PATH = '/mcp';
@@ -20,7 +22,7 @@ export interface McpHttpServerOptions {
   directory: PrincipalDirectory;
   backend: McpBackend;
   logger?: Logger;
-  /** Browser origins allowed besides this listener's own loopback origins (`mcp.allowedOrigins`). */
+  /** Browser origins allowed besides this listener's own names (`mcp.allowedOrigins`). */
   allowedOrigins?: string[];
   /** Open sessions per project (`mcp.maxSessionsPerProject`); default 16. */
   maxSessionsPerProject?: number;
@@ -28,6 +30,8 @@ export interface McpHttpServerOptions {
   sessionIdleMs?: number;
   /** Tool calls per project per minute over all its sessions (`limits.toolCallsPerMinute`); default 0: no limit. */
   toolCallsPerMinute?: number;
+  /** How long a stop waits for the calls running to finish before it answers them SHUTTING_DOWN (`mcp.shutdownGraceSeconds`); default 5 s. */
+  shutdownGraceMs?: number;
 }
 
 export interface McpHttpServer {
@@ -60,6 +64,21 @@ function bearerToken(req: IncomingMessage): string | undefined {
   return match?.[1];
 }
 
+/** Waits until every response of `open` is written and closed (each one leaves the set as it closes), at most `timeoutMs`. */
+async function written(open: ReadonlySet<ServerResponse>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (open.size > 0 && Date.now() < deadline) {
+    const next = open.values().next().value as ServerResponse;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, deadline - Date.now());
+      next.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
+
 /**
  * MCP over Streamable HTTP on a loopback address. The bearer token of every request decides the principal;
  * a session belongs to the principal that opened it, and a request with another project's token is refused.
@@ -71,19 +90,47 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
   const maxSessions = options.maxSessionsPerProject ?? 16;
   const idleMs = options.sessionIdleMs ?? 30 * 60_000;
   let boundPort = options.port;
-  const allowedOrigins = new Set((options.allowedOrigins ?? []).map((origin) => origin.toLowerCase()));
+  const hostInUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const guard = listenerGuard(options.host, options.allowedOrigins ?? []);
   const denials = new DenialAudit((entry) => backend.recordAudit(entry));
   const callLimiter = new ToolCallLimiter(options.toolCallsPerMinute ?? 0);
+  const inFlight = new CallsInFlight();
+  const shutdownGraceMs = options.shutdownGraceMs ?? 5000;
+  /** Set by close(): every new request is refused with SHUTTING_DOWN. */
+  let closing = false;
+  /** POST requests whose answer is still being written (an interrupted call's answer must reach its client). */
+  const answering = new Set<ServerResponse>();
 
   /**
-   * The spec's rule against DNS rebinding: a request that carries an `Origin` must come from an allowed one (this
-   * listener's own loopback origins, and `mcp.allowedOrigins`); a browser's cross-site request without one is refused
-   * too. Agents and the CLI send no Origin and are served.
+   * The spec's rule against DNS rebinding (src/listener-guard.ts): the Host must be a name of this listener (on
+   * loopback: localhost, 127.0.0.1, [::1], any port), and an Origin, when there is one, too or one of
+   * `mcp.allowedOrigins`; a browser's cross-site request without one is refused. Agents and the CLI send no Origin.
+   * Answers the refusal to send, or null.
    */
-  function refusedOrigin(req: IncomingMessage): string | null {
-    const origin = req.headers.origin;
-    if (origin !== undefined) return allowedOrigins.has(origin.toLowerCase()) ? null : origin;
-    return req.headers['sec-fetch-site'] === 'cross-site' ? '(cross-site, no Origin)' : null;
+  function refusal(req: IncomingMessage): { shape: ErrorShape; audit: Record<string, string> } | null {
+    const badHost = guard.refusedHost(req.headers.host);
+    if (badHost !== null) {
+      return {
+        audit: { host: badHost.slice(0, 200) },
+        shape: {
+          code: 'FORBIDDEN',
+          message: `The Host ${JSON.stringify(badHost.slice(0, 200))} is not a name of this MCP listener: it answers to its own address only (DNS rebinding protection).`,
+          fix: `Connect to http://${hostInUrl}:${boundPort}${MCP_PATH}${isLoopbackHost(options.host) ? ' (or localhost, 127.0.0.1 or [::1] on that port)' : ''}; a page reaching this listener under another name is refused.`,
+          details: { host: badHost.slice(0, 200) },
+        },
+      };
+    }
+    const badOrigin = guard.refusedOrigin(req.headers.origin, req.headers['sec-fetch-site']);
+    if (badOrigin === null) return null;
+    return {
+      audit: { origin: badOrigin.slice(0, 200) },
+      shape: {
+        code: 'FORBIDDEN',
+        message: `Requests from the browser origin ${badOrigin.slice(0, 200)} are not allowed: the MCP endpoint refuses foreign origins (DNS rebinding protection).`,
+        fix: `If a web page at that origin really should call Tunnel Manager, add it to \`mcp.allowedOrigins\` in the configuration (e.g. "https://dashboard.example.com") and restart; agents and the CLI send no Origin and need nothing, and pages on localhost, 127.0.0.1 or [::1] are allowed on a loopback listener.`,
+        details: { origin: badOrigin.slice(0, 200) },
+      },
+    };
   }
 
   function touch(session: Session, res: ServerResponse): void {
@@ -118,6 +165,14 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
   sweeper.unref();
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (closing) {
+      sendError(res, 503, shuttingDown(shutdownGraceMs, 'request'), { connection: 'close', 'retry-after': '10' });
+      return;
+    }
+    if (req.method === 'POST') {
+      answering.add(res);
+      res.once('close', () => answering.delete(res));
+    }
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== MCP_PATH) {
       sendError(res, 404, {
@@ -128,15 +183,10 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
       });
       return;
     }
-    const badOrigin = refusedOrigin(req);
-    if (badOrigin !== null) {
-      denials.deny('unauthenticated', 'FORBIDDEN', req.socket.remoteAddress ?? null, { origin: badOrigin });
-      sendError(res, 403, {
-        code: 'FORBIDDEN',
-        message: `Requests from the browser origin ${badOrigin} are not allowed: the MCP endpoint refuses foreign origins (DNS rebinding protection).`,
-        fix: `If a web page at that origin really should call Tunnel Manager, add it to \`mcp.allowedOrigins\` in the configuration (e.g. "https://dashboard.example.com") and restart; agents and the CLI send no Origin and need nothing.`,
-        details: { origin: badOrigin },
-      });
+    const refused = refusal(req);
+    if (refused !== null) {
+      denials.deny('unauthenticated', 'FORBIDDEN', req.socket.remoteAddress ?? null, refused.audit);
+      sendError(res, 403, refused.shape);
       return;
     }
     const token = bearerToken(req);
@@ -191,14 +241,12 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
       });
       return;
     }
-    const mcp = createMcpServer({ principal, backend, callLimiter, ...(logger ? { logger } : {}) });
+    const mcp = createMcpServer({ principal, backend, callLimiter, inFlight, ...(logger ? { logger } : {}) });
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       // Resumable streams: a client that reconnects with Last-Event-ID gets what it missed; SSE carries `retry`.
       eventStore: new SessionEventStore(),
       retryInterval: 2000,
-      enableDnsRebindingProtection: true,
-      allowedHosts: [`${options.host}:${boundPort}`, `localhost:${boundPort}`, `127.0.0.1:${boundPort}`],
       onsessioninitialized: (id) => {
         sessions.set(id, { principal, transport, mcp, lastSeen: Date.now(), open: 0 });
         logger?.info({ project: principal.project, sessionId: id }, 'MCP session opened');
@@ -240,8 +288,6 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
     });
   });
   boundPort = (http.address() as AddressInfo).port;
-  const hostInUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
-  for (const own of [hostInUrl, '127.0.0.1', 'localhost', '[::1]']) allowedOrigins.add(`http://${own}:${boundPort}`.toLowerCase());
   const url = `http://${hostInUrl}:${boundPort}${MCP_PATH}`;
   logger?.info({ url }, 'MCP server listening');
 
@@ -249,8 +295,20 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
     url,
     port: boundPort,
     sessions: () => [...sessions.entries()].map(([sessionId, session]) => ({ sessionId, project: session.principal.project })),
+    /**
+     * A graceful stop: new requests are refused (503 SHUTTING_DOWN); the calls running get `shutdownGraceMs` to finish,
+     * then each one still running is answered SHUTTING_DOWN; once those answers are written, every session and its
+     * streams are closed, so no client (resumable ones included) waits on a session that is gone.
+     */
     async close() {
+      closing = true;
       clearInterval(sweeper);
+      const left = await inFlight.settle(shutdownGraceMs);
+      if (left > 0) {
+        logger?.warn({ calls: left, graceMs: shutdownGraceMs }, 'stopping: answering the tool calls still running with SHUTTING_DOWN');
+        inFlight.interruptAll(shuttingDown(shutdownGraceMs, 'call'));
+      }
+      await written(answering, 2000);
       denials.close();
       for (const session of sessions.values()) {
         await session.transport.close().catch(() => undefined);

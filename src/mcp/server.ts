@@ -19,6 +19,7 @@ import type { EventRow } from '../store/events-repository.ts';
 import type { McpBackend, Progress } from '../contract/backend.ts';
 import { runForProject } from '../request-context.ts';
 import type { ToolCallLimiter } from './call-limits.ts';
+import { CallsInFlight } from './calls-in-flight.ts';
 import { authorize, authorizeTool, DENIAL_CODES, eventFor, mayCall, type PolicyFacts } from './authorization.ts';
 import { jsonSchemaOf } from './json-schema.ts';
 import type { Principal } from '../contract/principal.ts';
@@ -164,6 +165,8 @@ export interface McpServerOptions {
   tools?: AnyToolDefinition[];
   /** Tool calls per project per minute, shared by all sessions of the server; none: no limit. */
   callLimiter?: ToolCallLimiter;
+  /** The calls running now, shared by all sessions of the server (a stop answers them); default: this session's own. */
+  inFlight?: CallsInFlight;
 }
 
 export interface McpSession {
@@ -187,6 +190,7 @@ const NO_ELICITATION: jsonSchemaValidator = {
  */
 export function createMcpServer(options: McpServerOptions): McpSession {
   const { principal, backend, logger } = options;
+  const inFlight = options.inFlight ?? new CallsInFlight();
   const tools = options.tools ?? ALL_TOOLS;
   const byName = new Map(tools.map((tool) => [tool.name, tool]));
   const subscriptions = new Set<string>();
@@ -291,14 +295,21 @@ export function createMcpServer(options: McpServerOptions): McpSession {
     const progress = progressReporter(request.params._meta, (notification) => extra.sendNotification(notification));
     try {
       const grant = authorize(principal, tool.resource?.(parsed.data) ?? { kind: 'shared' }, policyFacts);
-      // The work is for the caller's project: its Cloudflare requests count against that project's share.
-      const output = tool.output.parse(
-        await runForProject(principal.project, () =>
-          tool.handler(parsed.data, { principal, project: grant.project, backend, signal: extra.signal, ...(progress ? { progress } : {}) }),
-        ),
-      ) as Record<string, unknown>;
+      // The work is for the caller's project: its Cloudflare requests count against that project's share. A stop that
+      // cannot wait for it answers it SHUTTING_DOWN (calls-in-flight.ts).
+      const outcome = await inFlight.run(async () =>
+        tool.output.parse(
+          await runForProject(principal.project, () =>
+            tool.handler(parsed.data, { principal, project: grant.project, backend, signal: extra.signal, ...(progress ? { progress } : {}) }),
+          ),
+        ) as Record<string, unknown>,
+      );
+      if ('interrupted' in outcome) {
+        audit('error', outcome.interrupted.code, target, outcome.interrupted.details);
+        return errorResult(outcome.interrupted);
+      }
       audit('ok', null, target);
-      return { content: [{ type: 'text', text: JSON.stringify(output) }], structuredContent: output };
+      return { content: [{ type: 'text', text: JSON.stringify(outcome.value) }], structuredContent: outcome.value };
     } catch (error) {
       const shape = toErrorShape(error);
       if (shape.code === 'INTERNAL') logger?.error({ err: error, tool: name }, 'tool failed unexpectedly');

@@ -4,6 +4,9 @@ import { hashToken } from '../secrets/token.ts';
 import { startMcpHttpServer, type McpHttpServer } from './http-server.ts';
 import { PrincipalDirectory } from './principal.ts';
 import { startMcpStdio } from './stdio-server.ts';
+import { ALL_TOOLS } from './tools/index.ts';
+
+const TOOL_NAMES = ALL_TOOLS.map((tool) => tool.name);
 
 export interface McpServiceOptions extends Omit<ServiceOptions, 'frontEnd'> {
   /** MCP over HTTP at this HOST:PORT instead of config.mcp.listen (port 0: any free port). */
@@ -37,8 +40,14 @@ export async function startMcpService(config: Config, options: McpServiceOptions
         })),
       );
       if (stdioProject) {
-        const stdio = await startMcpStdio({ principal: directory.byName(stdioProject), backend, logger, toolCallsPerMinute: config.limits.toolCallsPerMinute });
-        return { url: null, close: () => stdio.close() };
+        const stdio = await startMcpStdio({
+          principal: directory.byName(stdioProject),
+          backend,
+          logger,
+          toolCallsPerMinute: config.limits.toolCallsPerMinute,
+          shutdownGraceMs: config.mcp.shutdownGraceSeconds * 1000,
+        });
+        return { url: null, tools: TOOL_NAMES, close: () => stdio.close() };
       }
       const server = await startMcpHttpServer({
         ...splitHostPort(mcpListen ?? config.mcp.listen),
@@ -49,9 +58,10 @@ export async function startMcpService(config: Config, options: McpServiceOptions
         maxSessionsPerProject: config.mcp.maxSessionsPerProject,
         sessionIdleMs: mcpSessionIdleMs ?? config.mcp.sessionIdleMinutes * 60_000,
         toolCallsPerMinute: config.limits.toolCallsPerMinute,
+        shutdownGraceMs: config.mcp.shutdownGraceSeconds * 1000,
       });
       http = server;
-      return { url: server.url, close: () => server.close() };
+      return { url: server.url, tools: TOOL_NAMES, close: () => server.close() };
     },
   });
   return { ...service, mcp: http };

@@ -38,6 +38,11 @@ export interface Route {
   awaitingServiceNoticedAt: number | null;
   /** The container whose `tunnel-manager.hostname` label declares this route; null for a route asked for by a tool. */
   labelContainer: string | null;
+  /** A `deleting` route whose DNS record could not be deleted: the attempts that failed, and when the next one runs. */
+  deleteAttempts: number;
+  nextRetryAt: number | null;
+  /** Put back by `restore` and not yet checked against the world (record, project, port): not served until it is. */
+  unverifiedSince: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -52,7 +57,10 @@ export interface ServedRule {
   originRequest: Record<string, unknown> | null;
 }
 
-export type NewRoute = Omit<Route, 'id' | 'createdAt' | 'updatedAt' | 'requestId' | 'orphanedSince' | 'orphanReason' | 'lastError' | 'awaitingServiceSince' | 'awaitingServiceNoticedAt' | 'labelContainer'> & {
+export type NewRoute = Omit<
+  Route,
+  'id' | 'createdAt' | 'updatedAt' | 'requestId' | 'orphanedSince' | 'orphanReason' | 'lastError' | 'awaitingServiceSince' | 'awaitingServiceNoticedAt' | 'labelContainer' | 'deleteAttempts' | 'nextRetryAt' | 'unverifiedSince'
+> & {
   at: number;
   requestId?: string | null;
   awaitingServiceSince?: number | null;
@@ -82,6 +90,9 @@ interface RouteRow {
   awaiting_service_since: number | null;
   awaiting_service_noticed_at: number | null;
   label_container: string | null;
+  delete_attempts: number;
+  next_retry_at: number | null;
+  unverified_since: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -107,6 +118,9 @@ const COLUMN_OF: Record<keyof RoutePatch, keyof RouteRow> = {
   awaitingServiceSince: 'awaiting_service_since',
   awaitingServiceNoticedAt: 'awaiting_service_noticed_at',
   labelContainer: 'label_container',
+  deleteAttempts: 'delete_attempts',
+  nextRetryAt: 'next_retry_at',
+  unverifiedSince: 'unverified_since',
 };
 
 function toRoute(row: RouteRow): Route {
@@ -133,6 +147,9 @@ function toRoute(row: RouteRow): Route {
     awaitingServiceSince: row.awaiting_service_since ?? null,
     awaitingServiceNoticedAt: row.awaiting_service_noticed_at ?? null,
     labelContainer: row.label_container ?? null,
+    deleteAttempts: row.delete_attempts ?? 0,
+    nextRetryAt: row.next_retry_at ?? null,
+    unverifiedSince: row.unverified_since ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -141,6 +158,7 @@ function toRoute(row: RouteRow): Route {
 function toColumnValue(key: keyof RoutePatch, value: unknown): unknown {
   if (key === 'originRequest') return value === null || value === undefined ? null : JSON.stringify(value);
   if (key === 'dnsCreated') return value ? 1 : 0;
+  if (key === 'deleteAttempts') return value ?? 0;
   return value ?? null;
 }
 
@@ -154,6 +172,8 @@ export class RoutesRepository {
   private readonly selectAwaiting;
   private readonly selectLabelled;
   private readonly selectServed;
+  private readonly selectUnverified;
+  private readonly markUnverified;
   private readonly deleteOne;
   private readonly countAll;
   private readonly pageAll;
@@ -172,7 +192,9 @@ export class RoutesRepository {
     this.selectAll = db.prepare('SELECT * FROM routes ORDER BY hostname');
     this.selectByProject = db.prepare('SELECT * FROM routes WHERE project = ? ORDER BY hostname');
     this.selectByStatus = db.prepare('SELECT * FROM routes WHERE status = ? ORDER BY hostname');
-    this.selectServed = db.prepare("SELECT * FROM routes WHERE service IS NOT NULL AND status IN ('pending', 'active', 'adopted') ORDER BY hostname");
+    this.selectServed = db.prepare("SELECT * FROM routes WHERE service IS NOT NULL AND status IN ('pending', 'active', 'adopted') AND unverified_since IS NULL ORDER BY hostname");
+    this.selectUnverified = db.prepare('SELECT * FROM routes WHERE unverified_since IS NOT NULL ORDER BY hostname');
+    this.markUnverified = db.prepare('UPDATE routes SET unverified_since = ? WHERE unverified_since IS NULL');
     this.selectLabelled = db.prepare('SELECT * FROM routes WHERE label_container IS NOT NULL ORDER BY hostname');
     this.selectAwaiting = db.prepare("SELECT * FROM routes WHERE awaiting_service_since IS NOT NULL AND status = 'active' ORDER BY hostname");
     this.deleteOne = db.prepare('DELETE FROM routes WHERE hostname = ?');
@@ -207,6 +229,24 @@ export class RoutesRepository {
     return this.find(route.hostname) as Route;
   }
 
+  /**
+   * Inserts a new row unless its project already holds `quota` routes it asked for (0: no limit; adopted rows never
+   * count), counting and inserting in one transaction, so parallel reservations can never overshoot the quota.
+   * Answers the count found when it refused; throws SQLITE_CONSTRAINT_UNIQUE as `insert` does.
+   */
+  insertWithinQuota(route: NewRoute, quota: number): { inserted: true } | { inserted: false; held: number } {
+    return this.db
+      .transaction((): { inserted: true } | { inserted: false; held: number } => {
+        if (quota > 0 && route.source === 'request') {
+          const held = this.requestedBy(route.project);
+          if (held >= quota) return { inserted: false, held };
+        }
+        this.insert(route);
+        return { inserted: true };
+      })
+      .immediate();
+  }
+
   find(hostname: string): Route | undefined {
     const row = this.selectOne.get(hostname) as RouteRow | undefined;
     return row ? toRoute(row) : undefined;
@@ -223,14 +263,31 @@ export class RoutesRepository {
   }
 
   /**
-   * What config.yml must route: every route with a target that is being published, serving or adopted, as the ingress
-   * renderer takes it (hostname order).
+   * What config.yml must route: every route with a target that is being published, serving or adopted (and not waiting
+   * to be checked after a restore), as the ingress renderer takes it (hostname order).
    */
   servedRules(): ServedRule[] {
     return (this.selectServed.all() as RouteRow[]).map((row) => {
       const route = toRoute(row);
       return { hostname: route.hostname, path: route.path, service: route.service as string, project: route.project, targetReason: route.targetReason, originRequest: route.originRequest };
     });
+  }
+
+  /** Deletes no saga holds (their DNS record could not be deleted), in the order their retries are due. */
+  stuckDeletes(): Route[] {
+    return this.withStatus('deleting')
+      .filter((route) => route.requestId === null)
+      .sort((a, b) => (a.nextRetryAt ?? 0) - (b.nextRetryAt ?? 0));
+  }
+
+  /** After `restore`: every row waits to be checked against the world before it is served again. Answers how many. */
+  markAllUnverified(at: number): number {
+    return this.markUnverified.run(at).changes;
+  }
+
+  /** The rows `restore` put back that the next start has not checked yet. */
+  unverified(): Route[] {
+    return (this.selectUnverified.all() as RouteRow[]).map(toRoute);
   }
 
   /** Adopted routes being deleted: their hand-written rules go from config.yml with them. */

@@ -57,6 +57,10 @@ describe('log format', () => {
     expect(standinPidsFor(configPath).length).toBeGreaterThan(0);
     const pidfile = join(dir, 'tunnel-manager.pid');
     const pid = Number(await waitUntil(() => (existsSync(pidfile) ? readFileSync(pidfile, 'utf8') : undefined), 30_000, 'the pidfile'));
+    // On a terminal the sandbox's demo tokens are printed (elsewhere only sandbox.json holds them: test/e2e/cli.test.ts).
+    const tokens = (JSON.parse(readFileSync(join(dir, 'sandbox.json'), 'utf8')) as { tokens: Record<string, string> }).tokens;
+    await waitUntil(() => run.output().includes('MCP bearer tokens:') || undefined, 10_000, 'the banner');
+    expect(run.output()).toContain(tokens.consilio);
 
     process.kill(pid, 'SIGHUP');
     await run.exited;

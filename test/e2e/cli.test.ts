@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -142,6 +142,10 @@ describe('tunnel-manager command', () => {
         expect(sandbox, key).toHaveProperty(key);
       }
       expect(Object.keys(sandbox.tokens as object)).toEqual(expect.arrayContaining(['meta-supervisor', 'consilio', 'odin', 'openhorizon', 'health-agent']));
+      // Its output is a pipe (as the journal is under systemd): the tokens are in sandbox.json (0600), never printed.
+      for (const token of Object.values(sandbox.tokens as Record<string, string>)) expect(serve.output()).not.toContain(token);
+      expect(serve.output()).toContain(`MCP bearer tokens: in ${join(dataDir, 'sandbox.json')} (mode 0600`);
+      expect(statSync(join(dataDir, 'sandbox.json')).mode & 0o777).toBe(0o600);
 
       const inspect = await runCli(['inspect', '--config', config, '--json']);
       const report = JSON.parse(inspect.stdout) as { actors: { path: string; state: string }[]; transitions: { actorId: string; toState: string }[] };

@@ -14,7 +14,7 @@ import { call, mcpClient, portOf, startOriginInRange, startTestService, viaEdge 
  */
 
 type ToolError = { code: string; message: string; fix: string; details: Record<string, unknown> };
-type Listed = { routes: { hostname: string; status: string; lastError?: string | null }[] };
+type Listed = { routes: { hostname: string; status: string; deleteRetry: { attempts: number; nextAt: string | null; lastError: string | null } | null }[] };
 
 let env: Awaited<ReturnType<typeof startTestService>>;
 let consilio: Client;
@@ -38,10 +38,9 @@ async function publish(subdomain: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  // The retry schedule runs every 3 s here (5 minutes in the service): often enough for the waits below, and seldom
-  // enough that a retry does not start between a failed delete's answer and the checks of the row it left (with
-  // 500 ms it did once on a loaded machine: the row then showed the retry's saga).
-  env = await startTestService({}, { deleteRetryIntervalMs: 3000 });
+  // The service's own retry schedule (5 s, 15 s, 30 s, … after each failure): soon enough for the waits below, and
+  // late enough that a retry does not start between a failed delete's answer and the checks of the row it left.
+  env = await startTestService();
   const info = env.service.sandboxInfo!;
   consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
   ms = await mcpClient(info.mcpUrl, info.tokens['meta-supervisor']!);
@@ -89,6 +88,41 @@ describe('a delete whose DNS step fails', () => {
     expect(recordsNamed(hostname)).toEqual([]);
     expect(events.some((event) => event.kind === 'route.deleted' && event.data.hostname === hostname)).toBe(true);
   });
+
+  it('while Cloudflare stays down the retries back off, the list says when the next one runs, and the record goes seconds after it recovers', async () => {
+    const hostname = await publish('dns-outage');
+    emulator().setFaults([{ route: 'DELETE /zones/:zone/dns_records/:record', status: 503 }]);
+    let recovered = 0;
+    try {
+      const failed = await call<ToolError>(consilio, 'tunnel_delete_cname', { hostname });
+      expect(failed.isError).toBe(true);
+      expect(failed.data.details).toMatchObject({ ledgerStatus: 'deleting', attempts: 1 });
+      expect(failed.data.fix).toContain('retried by itself at');
+      const first = (await call<Listed>(consilio, 'tunnel_list_cnames', {})).data.routes.find((route) => route.hostname === hostname)!;
+      expect(first.deleteRetry).toMatchObject({ attempts: 1, lastError: expect.stringContaining('CLOUDFLARE_UNAVAILABLE') });
+      const firstWait = Date.parse(first.deleteRetry!.nextAt!) - Date.now();
+      expect(firstWait).toBeGreaterThan(0);
+      expect(firstWait).toBeLessThanOrEqual(5_000);
+      // The first retry (5 s later) fails too: the next one waits longer (15 s), and the list says when.
+      const row = await waitUntil(() => {
+        const found = env.service.backend.findRoute(hostname);
+        return found !== undefined && found.deleteAttempts >= 2 && found.requestId === null ? found : undefined;
+      }, 20_000, 'the first retry to fail');
+      expect(row.nextRetryAt! - row.updatedAt).toBeGreaterThanOrEqual(14_000);
+      expect(row.nextRetryAt! - row.updatedAt).toBeLessThanOrEqual(16_000);
+      const second = (await call<Listed>(ms, 'tunnel_list_cnames', { project: 'consilio' })).data.routes.find((route) => route.hostname === hostname)!;
+      expect(second.deleteRetry).toMatchObject({ attempts: 2, nextAt: new Date(row.nextRetryAt!).toISOString() });
+    } finally {
+      emulator().setFaults([]);
+      recovered = Date.now();
+    }
+    // Cloudflare answers again: the next scheduled attempt (at most 15 s away) finishes the delete, without anyone asking.
+    await waitUntil(() => (env.service.backend.findRoute(hostname) === undefined ? true : undefined), 25_000, 'the retry to finish the delete');
+    const tookMs = Date.now() - recovered;
+    expect(tookMs).toBeLessThan(20_000);
+    expect(recordsNamed(hostname)).toEqual([]);
+    console.log(`a delete stuck by a Cloudflare outage finished ${tookMs} ms after Cloudflare recovered`);
+  }, 60_000);
 
   it('the owner can retry at once, and the answer then says the record was deleted', async () => {
     const hostname = await publish('dns-retry');

@@ -70,6 +70,43 @@ describe('tool calls per minute and the route quota', () => {
   }, 60_000);
 });
 
+describe('the route quota under parallel requests', () => {
+  let env: Awaited<ReturnType<typeof startTestService>>;
+  const clients: Client[] = [];
+
+  beforeAll(async () => {
+    env = await startTestService({ limits: { toolCallsPerMinute: 0, routesPerProject: 10 } });
+  }, 120_000);
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await env?.stop();
+  });
+
+  it('15 parallel requests from 5 sessions with a quota of 10: exactly 10 are published, 5 are refused, the quota is never overshot', async () => {
+    const info = env.service.sandboxInfo!;
+    for (let i = 0; i < 5; i += 1) clients.push(await mcpClient(info.mcpUrl, info.tokens.odin!));
+    const port = (await call<{ port: number }>(clients[0]!, 'port_allocate', { purpose: 'quota race' })).data.port;
+    // Each of the 15 requests passes the early check (the project holds 0 routes when they all start).
+    const results = await Promise.all(
+      Array.from({ length: 15 }, (_, i) => call<Refusal>(clients[i % 5]!, 'tunnel_request_cname', { subdomain: `race-${i}`, targetPort: port, publishAhead: true })),
+    );
+    const published = results.filter((result) => !result.isError);
+    const refused = results.filter((result) => result.isError);
+    expect(refused.map((result) => result.data.code)).toEqual(Array(5).fill('ROUTE_QUOTA_EXCEEDED'));
+    for (const refusal of refused) {
+      expect(refusal.data.details).toMatchObject({ project: 'odin', quota: 10 });
+      expect(refusal.data.fix).toContain('limits.routesPerProject');
+    }
+    expect(published).toHaveLength(10);
+    const rows = env.service.backend.listRoutes({ project: 'odin' });
+    expect(rows.filter((route) => route.source === 'request').map((route) => route.status)).toEqual(Array(10).fill('active'));
+    // Nothing of a refused request is left: no record, no row.
+    const names = new Set(rows.map((route) => route.hostname));
+    const records = env.service.sandbox!.emulator.state().records.filter((record) => /^race-\d+\.153\.se$/.test(record.name));
+    expect(records.map((record) => record.name).sort()).toEqual([...names].sort());
+  }, 120_000);
+});
+
 describe("each project's share of the Cloudflare request budget", () => {
   let env: Awaited<ReturnType<typeof startTestService>>;
   const origins: Server[] = [];

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { waitUntil } from '../helpers/cli.ts';
+import { rawHttp } from '../helpers/raw-http.ts';
 import { call, mcpClient, startTestService } from '../helpers/service.ts';
 
 /**
@@ -66,9 +67,43 @@ afterAll(async () => {
   await env?.stop();
 });
 
+/** An initialize request with exactly these headers, Host included (a browser under DNS rebinding, or another loopback name). */
+async function initializeAs(token: string, headers: Record<string, string>): Promise<{ status: number; sessionId: string | null; body: string }> {
+  const answer = await rawHttp(url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+    body: initializeBody(),
+  });
+  const sessionId = answer.headers['mcp-session-id'];
+  return { status: answer.status, sessionId: typeof sessionId === 'string' ? sessionId : null, body: answer.body };
+}
+
+describe('Host', () => {
+  it('a foreign Host (DNS rebinding) gets 403 with the error shape and no session, whatever its port', async () => {
+    const port = new URL(url).port;
+    for (const host of ['evil.example', `evil.example:${port}`, `127.0.0.1.evil.example:${port}`]) {
+      const answer = await initializeAs(tokens.consilio!, { host });
+      expect(answer.status, host).toBe(403);
+      expect(answer.sessionId).toBeNull();
+      const error = (JSON.parse(answer.body) as { error: { code: string; message: string; fix: string; details: Record<string, unknown> } }).error;
+      expect(error).toMatchObject({ code: 'FORBIDDEN', details: { host } });
+      expect(error.fix).toContain(`:${port}/mcp`);
+    }
+  });
+
+  it('localhost, 127.0.0.1 and [::1] are this loopback listener, on any port or none', async () => {
+    const port = new URL(url).port;
+    for (const host of [`127.0.0.1:${port}`, '127.0.0.1', `localhost:${port}`, 'localhost', 'LOCALHOST:1', `[::1]:${port}`, '[::1]']) {
+      const answer = await initializeAs(tokens['shared-services']!, { host });
+      expect(answer.status, `${host} ${answer.body}`).toBe(200);
+      expect(answer.sessionId).not.toBeNull();
+    }
+  });
+});
+
 describe('Origin', () => {
   it('a valid token from a foreign origin, a null origin or a cross-site fetch gets 403 and no session', async () => {
-    for (const headers of [{ origin: 'http://evil.example' }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }, { origin: 'http://127.0.0.1:1' }]) {
+    for (const headers of [{ origin: 'http://evil.example' }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }, { origin: 'http://localhost.evil.example' }, { origin: 'file://' }]) {
       const answer = await initialize(tokens.consilio!, headers);
       expect(answer.status, JSON.stringify(headers)).toBe(403);
       expect(answer.sessionId).toBeNull();
@@ -79,9 +114,11 @@ describe('Origin', () => {
     expect(env.service.mcp!.sessions().filter((s) => s.project === 'consilio')).toEqual([]);
   });
 
-  it('no Origin (agents, the CLI), the listener’s own origin and a configured origin are served', async () => {
+  it('no Origin (agents, the CLI), the listener’s own origin, loopback origins on any port and a configured origin are served', async () => {
     const own = new URL(url).origin;
-    for (const headers of [{}, { origin: own }, { origin: ALLOWED }, { origin: ALLOWED.toUpperCase() }, { 'sec-fetch-site': 'same-origin' }]) {
+    // A page on another local port (the MCP Inspector's web UI) is a loopback origin too.
+    const local = ['http://localhost:6274', 'http://127.0.0.1:1', 'http://[::1]:8080', 'http://localhost', 'https://127.0.0.1'].map((origin) => ({ origin }));
+    for (const headers of [{}, { origin: own }, { origin: ALLOWED }, { origin: ALLOWED.toUpperCase() }, { 'sec-fetch-site': 'same-origin' }, ...local]) {
       const answer = await initialize(tokens.odin!, headers);
       expect(answer.status, `${JSON.stringify(headers)} ${answer.body}`).toBe(200);
       expect(answer.sessionId).not.toBeNull();

@@ -1,7 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { Registry } from 'prom-client';
 import { startHealthServer } from '../../src/app/health-server.ts';
+import { rawHttp } from '../helpers/raw-http.ts';
 import { call, mcpClient, portOf, startOrigin, startTestService } from '../helpers/service.ts';
 import type { Server } from 'node:http';
 
@@ -92,11 +94,66 @@ describe('the metrics and health listener', () => {
     expect(after.body).toContain('cloudflared_tunnel_ha_connections');
   });
 
+  it('checks Host and Origin as the MCP listener does: loopback names on any port, nothing foreign (DNS rebinding)', async () => {
+    const port = new URL(metricsUrl).port;
+    for (const host of ['evil.example', `evil.example:${port}`, `localhost.evil.example:${port}`]) {
+      const refused = await rawHttp(metricsUrl, { headers: { host } });
+      expect(refused.status, host).toBe(403);
+      const error = (JSON.parse(refused.body) as { error: { code: string; message: string; fix: string } }).error;
+      expect(error.code).toBe('FORBIDDEN');
+      expect(error.fix).toContain(`:${port}/metrics`);
+      expect(refused.body).not.toContain('tunnel_manager_');
+    }
+    for (const host of [`127.0.0.1:${port}`, '127.0.0.1', `localhost:${port}`, 'localhost:1', '[::1]:9']) {
+      const served = await rawHttp(metricsUrl, { headers: { host } });
+      expect(served.status, host).toBe(200);
+      expect(served.body).toContain('tunnel_manager_tunnel_up');
+    }
+    expect((await rawHttp(metricsUrl, { headers: { host: `127.0.0.1:${port}`, origin: 'http://evil.example' } })).status).toBe(403);
+    expect((await rawHttp(`${base}/healthz`, { headers: { host: 'evil.example' } })).status).toBe(403);
+    expect((await rawHttp(metricsUrl, { headers: { host: `127.0.0.1:${port}`, origin: 'http://localhost:6274' } })).status).toBe(200);
+  });
+
   it('serves only GET and HEAD, and says what it serves elsewhere', async () => {
     expect((await text(metricsUrl, { method: 'POST', body: 'x' })).status).toBe(405);
     const other = await text(`${base}/mcp`);
     expect(other.status).toBe(404);
     expect(other.body).toContain('/metrics');
+  });
+});
+
+describe('a scrape Prometheus accepts, with bounded labels', () => {
+  /** The series of a scrape: every sample line's name and labels. */
+  const seriesOf = (body: string) => new Set(body.split('\n').filter((line) => line !== '' && !line.startsWith('#')).map((line) => line.slice(0, line.lastIndexOf(' '))));
+
+  it('100 made-up tool names add no series: an unknown tool is counted as `unknown`', async () => {
+    // Warm the `unknown` series once, so the 100 below have nothing new to add.
+    await consilio.callTool({ name: 'made_up_warm_up', arguments: {} }).catch(() => undefined);
+    const before = seriesOf((await text(metricsUrl)).body);
+    for (let i = 0; i < 100; i += 1) await consilio.callTool({ name: `made_up_tool_${i}`, arguments: {} }).catch(() => undefined);
+    const after = (await text(metricsUrl)).body;
+    expect([...seriesOf(after)].filter((series) => !before.has(series))).toEqual([]);
+    expect(after).not.toContain('made_up');
+    expect(value(after, 'tunnel_manager_tool_calls_total{tool="unknown",outcome="error"}')).toBe(101);
+  });
+
+  it('counts restarts with a counter', async () => {
+    const body = (await text(metricsUrl)).body;
+    expect(body).toContain('# TYPE tunnel_manager_tunnel_restarts_total counter');
+    expect(value(body, 'tunnel_manager_tunnel_restarts_total')).toBe(env.service.backend.status().restartCount);
+    expect(body).not.toMatch(/^# TYPE tunnel_manager_tunnel_restarts gauge/m);
+  });
+
+  // promtool comes with Debian's `prometheus` package (.ci/run installs it). Without it the check is skipped here,
+  // and fails under CI, which must run it.
+  const promtool = spawnSync('promtool', ['--version']).error === undefined;
+  if (!promtool && !process.env.CI) console.warn('\n[metrics] SKIPPING `promtool check metrics`: promtool is not installed (apt-get install -y prometheus).\n');
+  it.skipIf(!promtool && !process.env.CI)('`promtool check metrics` finds nothing to say about a real scrape', async () => {
+    expect(promtool, 'promtool is not installed: apt-get install -y prometheus (.ci/run does)').toBe(true);
+    const body = (await text(metricsUrl)).body;
+    const checked = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8' });
+    expect(`${checked.stdout}${checked.stderr}`.trim()).toBe('');
+    expect(checked.status).toBe(0);
   });
 });
 

@@ -241,6 +241,70 @@ describe('a failure at every saga step rolls back fully', () => {
     expect((await env.service.driver.current())?.pid).toBe(before);
   }, 60_000);
 
+  it('reload refused, then the undo cannot delete the record (DNS DELETE 500): a row every tool sees keeps the record, and it can be deleted', async () => {
+    const hostname = 'undo-fail.153.se';
+    writeFileSync(faultFile, `refuse-hostname ${hostname}\n`);
+    emulator().setFaults([{ route: 'DELETE /zones/:zone/dns_records/:record', status: 500 }]);
+    let result: Awaited<ReturnType<typeof request>>;
+    try {
+      result = await request('undo-fail');
+    } finally {
+      rmSync(faultFile, { force: true });
+      emulator().setFaults([]);
+    }
+    expect(result.isError, JSON.stringify(result.data)).toBe(true);
+    expect(result.data.code).toBe('RELOAD_FAILED');
+    // The record the request made is still there, so the answer says so, and the ledger keeps a row for it.
+    expect(recordsNamed(hostname)).toHaveLength(1);
+    expect(result.data.message).toContain('could not be deleted');
+    expect(result.data.details).toMatchObject({ recordLeft: true, ledgerStatus: 'deleting' });
+    expect(hasRule(hostname)).toBe(false);
+    const row = env.service.backend.findRoute(hostname);
+    expect(row).toMatchObject({ project: 'consilio', status: 'deleting', requestId: null, dnsCreated: true });
+    expect(row?.lastError).toContain('CLOUDFLARE_UNAVAILABLE');
+    for (const client of [consilio, ms]) {
+      const listed = await call<{ routes: { hostname: string; status: string }[] }>(client, 'tunnel_list_cnames', { limit: 1000 });
+      expect(listed.data.routes.find((route) => route.hostname === hostname)?.status).toBe('deleting');
+    }
+    // The owner is told, with the fix.
+    const told = events.find((event) => event.kind === 'route.delete_failed' && event.data.hostname === hostname);
+    expect(told?.project).toBe('consilio');
+    // With Cloudflare back, the owner deletes it (or the retry schedule, 5 s after the failure, got there first).
+    const deleted = await call<ToolError>(consilio, 'tunnel_delete_cname', { hostname });
+    if (deleted.isError) expect(['ROUTE_NOT_FOUND', 'ROUTE_BUSY']).toContain(deleted.data.code);
+    await waitUntil(() => (env.service.backend.findRoute(hostname) === undefined ? true : undefined), 20_000, 'the delete to finish');
+    expect(recordsNamed(hostname)).toEqual([]);
+  }, 60_000);
+
+  it('the orphan scan lists every record of ours with no row, and its owner or the meta-supervisor can delete it', async () => {
+    const hostname = 'lost-row.153.se';
+    const made = await fetch(`${env.service.sandbox!.apiBaseUrl}/zones/${zoneId}/dns_records`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${env.service.sandbox!.apiToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'CNAME', name: hostname, content: `${env.config.tunnel.id}.cfargotunnel.com`, proxied: true, comment: 'tunnel-manager:owner=consilio' }),
+    });
+    expect(made.status).toBe(200);
+    const scan = await call<{ unledgered: { hostname: string; owner: string; fix: string }[] }>(ms, 'tunnel_scan_orphans');
+    expect(scan.isError, JSON.stringify(scan.data)).toBe(false);
+    const listed = scan.data.unledgered.find((record) => record.hostname === hostname);
+    expect(listed).toMatchObject({ owner: 'consilio' });
+    expect(listed?.fix).toContain('tunnel_delete_cname');
+    // Another project may not delete it; its owner may.
+    const odin = await mcpClient(env.service.sandboxInfo!.mcpUrl, env.service.sandboxInfo!.tokens.odin!);
+    try {
+      const refused = await call<ToolError>(odin, 'tunnel_delete_cname', { hostname });
+      expect(refused.isError).toBe(true);
+      expect(refused.data.code).toBe('ROUTE_NOT_OWNED');
+    } finally {
+      await odin.close();
+    }
+    expect(recordsNamed(hostname)).toHaveLength(1);
+    const deleted = await call<{ deleted: boolean; dnsRecordDeleted: boolean }>(consilio, 'tunnel_delete_cname', { hostname });
+    expect(deleted.isError, JSON.stringify(deleted.data)).toBe(false);
+    expect(deleted.data).toMatchObject({ deleted: true, dnsRecordDeleted: true });
+    expect(recordsNamed(hostname)).toEqual([]);
+  }, 60_000);
+
   it('tunnel not ready: cloudflared died and cannot start again', async () => {
     writeFileSync(faultFile, 'refuse-start\n');
     try {
@@ -284,6 +348,8 @@ describe('a failure at every saga step rolls back fully', () => {
     expect(routes.sort()).toEqual([
       ['after.153.se', 'active'],
       [KEEP, 'active'],
+      // The earlier record of ours the git case kept, taken into the ledger by the orphan scan of the case above.
+      ['pre.153.se', 'adopted'],
     ]);
   }, 60_000);
 });

@@ -22,6 +22,14 @@ const routeSchema = describedObject(
       { reason: 'why the route lost its reason to exist (see tunnel_scan_orphans)', since: 'since when (ISO 8601)' },
     ).nullable(),
     awaitingServiceSince: z.string().nullable(),
+    deleteRetry: describedObject(
+      { attempts: z.number(), nextAt: z.string().nullable(), lastError: z.string().nullable() },
+      {
+        attempts: 'deletes of its DNS record that failed so far',
+        nextAt: 'when the next one runs by itself (ISO 8601): seconds after the first failures, backing off to every 5 minutes; tunnel_delete_cname retries now',
+        lastError: 'why the last one failed (`CODE: message`)',
+      },
+    ).nullable(),
     createdAt: z.string(),
   },
   {
@@ -37,6 +45,7 @@ const routeSchema = describedObject(
     expiresAt: 'when the route removes itself (ISO 8601), null for never',
     orphan: 'set when the orphan scan found the route without a reason to exist (tunnel_scan_orphans); null otherwise',
     awaitingServiceSince: 'set while a route published ahead of its service (publishAhead) waits for the service to answer: since when (ISO 8601); null otherwise',
+    deleteRetry: 'set while a `deleting` route waits for its DNS record to be deleted (Cloudflare failed): the attempts, the next one and the last error; null otherwise',
     createdAt: 'when the route was created (ISO 8601)',
   },
 );
@@ -55,6 +64,10 @@ export function routeView(route: Route) {
     expiresAt: route.expiresAt === null ? null : new Date(route.expiresAt).toISOString(),
     orphan: route.orphanReason === null ? null : { reason: route.orphanReason, since: new Date(route.orphanedSince ?? route.updatedAt).toISOString() },
     awaitingServiceSince: route.awaitingServiceSince === null ? null : new Date(route.awaitingServiceSince).toISOString(),
+    deleteRetry:
+      route.status === 'deleting' && route.requestId === null
+        ? { attempts: route.deleteAttempts, nextAt: route.nextRetryAt === null ? null : new Date(route.nextRetryAt).toISOString(), lastError: route.lastError }
+        : null,
     createdAt: new Date(route.createdAt).toISOString(),
   };
 }

@@ -24,11 +24,13 @@ afterEach(async () => {
   await sandbox.close();
 });
 
+const PROJECTS = new Set(['meta-supervisor', 'consilio', 'odin', 'openhorizon', 'health-agent', 'shared-services']);
+
 async function adopt(adoptOwner?: string) {
   const provider = sandbox.provider();
   const directory = new ZoneDirectory({ listZones: () => provider.listZones(), domains: new DomainsRepository(db), defaultZone: '153.se' });
   await directory.refresh();
-  return adoptExistingRecords({ provider, routes: new RoutesRepository(db), zones: directory.list(), now: () => 42, ...(adoptOwner ? { adoptOwner } : {}) });
+  return adoptExistingRecords({ provider, routes: new RoutesRepository(db), zones: directory.list(), projects: PROJECTS, now: () => 42, ...(adoptOwner ? { adoptOwner } : {}) });
 }
 
 describe('adoption through the real SDK', () => {

@@ -156,26 +156,33 @@ describe('orphan scan', () => {
 });
 
 describe('unledgered records', () => {
-  it('a record marked as ours on our tunnel with no row is reported to the project it names, never deleted', async () => {
+  it('a record marked as ours on our tunnel with no row is adopted for the project it names and told to it, never deleted', async () => {
     await world();
     // Made by a Tunnel Manager for consilio, but its ledger row is gone (e.g. a database restored from an old backup).
     await sandbox.provider().ensureCname({ zoneId: ZONE.id, hostname: 'lost.153.se', owner: 'consilio' });
+    // And one for a project that is not configured.
+    await sandbox.provider().ensureCname({ zoneId: ZONE.id, hostname: 'ghost.153.se', owner: 'ghostproject' });
     const before = sandbox.emulator.state().records.filter((record) => record.name === 'lost.153.se');
     expect(before).toHaveLength(1);
+    const ghost = sandbox.emulator.state().records.find((record) => record.name === 'ghost.153.se')!;
 
     const result = await scan();
     expect(result.unledgered).toEqual([
-      { hostname: 'lost.153.se', zone: '153.se', recordId: before[0]!.id, owner: 'consilio', fix: expect.stringContaining('tunnel_request_cname') },
+      { hostname: 'ghost.153.se', zone: '153.se', recordId: ghost.id, owner: 'ghostproject', adopted: false, fix: expect.stringContaining('Cloudflare dashboard') },
+      { hostname: 'lost.153.se', zone: '153.se', recordId: before[0]!.id, owner: 'consilio', adopted: true, fix: expect.stringContaining('tunnel_delete_cname') },
     ]);
     expect(published.filter((event) => event.kind === 'record.unledgered')).toEqual([
-      { kind: 'record.unledgered', project: 'consilio', data: expect.objectContaining({ hostname: 'lost.153.se', recordId: before[0]!.id }) },
+      { kind: 'record.unledgered', project: '*', data: expect.objectContaining({ hostname: 'ghost.153.se', adopted: false }) },
+      { kind: 'record.unledgered', project: 'consilio', data: expect.objectContaining({ hostname: 'lost.153.se', recordId: before[0]!.id, adopted: true }) },
     ]);
+    // Every tool sees it now: an adopted route of consilio, with its record, serving nothing. The unconfigured project gets no row.
+    expect(routes.find('lost.153.se')).toMatchObject({ project: 'consilio', status: 'adopted', source: 'adopted', dnsRecordId: before[0]!.id, service: null });
+    expect(routes.find('ghost.153.se')).toBeUndefined();
     // Records in the ledger, foreign records and the adopted ones are not reported; nothing is deleted.
     expect(result.unledgered.map((entry) => entry.hostname)).not.toContain('app.153.se');
     expect(sandbox.emulator.state().records.filter((record) => record.name === 'lost.153.se')).toEqual(before);
 
-    // Once the ledger has it again, it is no longer reported.
-    route('lost.153.se', 'consilio', 3100);
-    expect((await scan()).unledgered).toEqual([]);
+    // Once the ledger has it, it is no longer reported.
+    expect((await scan()).unledgered.map((entry) => entry.hostname)).toEqual(['ghost.153.se']);
   });
 });

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig, parseConfig } from '../../../src/app/config.ts';
+import { labelProjectsOf, loadConfig, parseConfig } from '../../../src/app/config.ts';
 import { TunnelManagerError } from '../../../src/errors.ts';
 
 function problemsOf(raw: unknown): { key: string; found: unknown; expected: string }[] {
@@ -17,6 +17,15 @@ function problemsOf(raw: unknown): { key: string; found: unknown; expected: stri
 }
 
 describe('configuration', () => {
+  it('lets every project supervisor declare routes by label by default, never the meta-supervisor; labels.projects names project supervisors only', () => {
+    expect([...labelProjectsOf(parseConfig({}))].sort()).toEqual(['consilio', 'health-agent', 'odin', 'openhorizon', 'shared-services']);
+    expect([...labelProjectsOf(parseConfig({ labels: { projects: ['odin'] } }))]).toEqual(['odin']);
+    expect(problemsOf({ labels: { projects: ['meta-supervisor', 'ghost'] } })).toEqual([
+      expect.objectContaining({ key: 'labels.projects[0]', expected: expect.stringContaining('labels never act for it') }),
+      expect.objectContaining({ key: 'labels.projects[1]', expected: expect.stringContaining('no project named ghost') }),
+    ]);
+  });
+
   it('runs on embedded defaults with no file at all', () => {
     const config = loadConfig({ env: {} });
     expect(config.source).toBeNull();

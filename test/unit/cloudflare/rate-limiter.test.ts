@@ -105,4 +105,15 @@ describe('RateLimiter: each project its share', () => {
     for (let i = 0; i < 5; i += 1) expect(() => limiter.reserve()).toThrow();
     expect(limiter.stats().inWindow).toBe(2);
   });
+
+  it('checks and spends a share in one step: 30 parallel requests of one project get exactly its share', async () => {
+    const clock = fakeClock();
+    const limiter = new RateLimiter({ limit: 60, windowMs: 300_000, projectShare: 0.2, now: clock.now, sleep: clock.sleep, project: () => 'odin' });
+    const outcomes = await Promise.allSettled(Array.from({ length: 30 }, async () => {
+      await Promise.resolve();
+      await limiter.acquire();
+    }));
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(12);
+    expect(limiter.stats().inWindow).toBe(12);
+  });
 });
