@@ -85,7 +85,7 @@ export async function answeringOrAhead(
     code: 'TARGET_NOT_ANSWERING',
     message: `Nothing answers at ${target.target} yet, seen from where cloudflared runs (${report.error}); the route would serve 502s. Nothing was created.`,
     fix:
-      `Start your service on port ${port} (listening on 0.0.0.0, not only 127.0.0.1 inside a container) and retry; check with tunnel_check_connectivity { "port": ${port} }. ` +
+      `Start your service on port ${port} (listening on 0.0.0.0, not only 127.0.0.1 inside a container) and retry; check with tunnel_check_connectivity { "targetPort": ${port} }. ` +
       'To publish before the service is up, retry with "publishAhead": true (the route carries a warning until the service answers).',
     details: { port, target: target.target, reason: target.reason, check: checkSummary(report) },
   });
