@@ -45,9 +45,10 @@ Commands:
                               use the MCP tool tunnel_rollback_config)
   sandbox-cloudflared tunnel --config F --metrics ADDR run ID
                               the sandbox's stand-in cloudflared (what the sandbox runs)
-  call TOOL [key=value ...] [--as PROJECT | --token T] [--url URL]
+  call TOOL [key=value ...] [--as PROJECT | --token T] [--url URL] [--timeout SECONDS]
                               call one MCP tool; in the sandbox the URL and the project's token come
-                              from <dataDir>/sandbox.json (default project: meta-supervisor)
+                              from <dataDir>/sandbox.json (default project: meta-supervisor);
+                              gives up after --timeout seconds (default 60)
   token new                   print a new MCP token and the hash to put in the configuration
   token hash                  read a token on stdin, print its hash
 
@@ -84,6 +85,7 @@ const COMMON_OPTIONS = {
   as: { type: 'string' },
   token: { type: 'string' },
   url: { type: 'string' },
+  timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } satisfies ParseArgsConfig['options'];
@@ -103,7 +105,7 @@ const OPTIONS_OF: Record<string, readonly (keyof typeof COMMON_OPTIONS)[]> = {
   backup: ['out'],
   restore: [],
   recover: ['json', 'dry-run'],
-  call: ['as', 'token', 'url'],
+  call: ['as', 'token', 'url', 'timeout'],
   config: ['json', 'limit'],
   token: [],
 };
@@ -204,6 +206,16 @@ async function serve(options: Options): Promise<number> {
     ...(options.listen ? { mcpListen: options.listen } : {}),
     ...(options['edge-listen'] ? { edgeListen: options['edge-listen'] } : {}),
     ...(options.stdio && options.project ? { stdioProject: options.project } : {}),
+  }).catch(async (error: unknown) => {
+    // An address another program holds is the machine's problem, not a bug: say which listener and how to move it.
+    const [{ addressInUse }, { DEFAULT_EDGE_LISTEN }] = await Promise.all([import('./app/listen-conflict.ts'), import('./app/sandbox-mode.ts')]);
+    throw (
+      addressInUse(error, {
+        mcp: options.listen ?? config.mcp.listen,
+        edge: config.cloudflare.apiBaseUrl ? null : (options['edge-listen'] ?? DEFAULT_EDGE_LISTEN),
+        metrics: config.metrics.listen === 'off' ? null : config.metrics.listen,
+      }) ?? error
+    );
   });
   mkdirSync(config.dataDir, { recursive: true });
   writeFileSync(servicePidfile(config), `${process.pid}\n`);
@@ -349,7 +361,7 @@ async function configCommand(positionals: string[], options: Options): Promise<n
 
 async function call(positionals: string[], options: Options): Promise<number> {
   const [tool, ...pairs] = positionals;
-  if (!tool) throw new UsageError('usage: tunnel-manager call TOOL [key=value ...] [--as PROJECT | --token T] [--url URL]');
+  if (!tool) throw new UsageError('usage: tunnel-manager call TOOL [key=value ...] [--as PROJECT | --token T] [--url URL] [--timeout SECONDS]');
   const config = await configFrom(options);
   const sandboxFile = join(config.dataDir, 'sandbox.json');
   const sandbox = existsSync(sandboxFile) ? (JSON.parse(readFileSync(sandboxFile, 'utf8')) as { mcpUrl?: string; tokens?: Record<string, string> }) : {};
@@ -364,8 +376,10 @@ async function call(positionals: string[], options: Options): Promise<number> {
       details: { project },
     });
   }
+  const timeoutSeconds = options.timeout === undefined ? undefined : Number(options.timeout);
+  if (timeoutSeconds !== undefined && !(Number.isFinite(timeoutSeconds) && timeoutSeconds > 0)) throw new UsageError('--timeout must be a number of seconds above 0');
   const { callTool, parseToolArguments } = await import('./mcp/call-tool.ts');
-  const outcome = await callTool(url, bearer, tool, parseToolArguments(pairs));
+  const outcome = await callTool(url, bearer, tool, parseToolArguments(pairs), timeoutSeconds === undefined ? {} : { timeoutMs: timeoutSeconds * 1000 });
   const text = JSON.stringify(outcome.result, null, 2);
   if (outcome.isError) {
     process.stderr.write(`${text}\n`);
