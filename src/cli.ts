@@ -38,7 +38,8 @@ Commands:
   recover [--dry-run] [--json]
                               rebuild the route ledger from the ownership markers in Cloudflare and the
                               managed rules in config.yml (service stopped); only adds missing rows
-  doctor [--json]             check what serve needs (data dir, token and its permissions, API,
+  doctor [--json] [--listen HOST:PORT] [--edge-listen HOST:PORT]
+                              check what serve needs (data dir, token and its permissions, API,
                               clock, credentials, cloudflared, addresses, Docker, git); exit 1 on a problem
   config history [--limit N]  the versions of config.yml kept in git
   config rollback COMMIT      restore config.yml as it was at COMMIT (service stopped; when it runs,
@@ -101,7 +102,7 @@ const OPTIONS_OF: Record<string, readonly (keyof typeof COMMON_OPTIONS)[]> = {
   inspect: ['json', 'limit'],
   machines: ['format', 'out', 'docs'],
   migrate: [],
-  doctor: ['json'],
+  doctor: ['json', 'listen', 'edge-listen'],
   backup: ['out'],
   restore: [],
   recover: ['json', 'dry-run'],
@@ -472,7 +473,11 @@ export async function main(argv: string[]): Promise<number> {
       case 'doctor': {
         const config = await configFrom(options);
         const [{ runDoctor, formatDoctor }, { STANDIN_CLOUDFLARED_BUNDLE }] = await Promise.all([import('./app/doctor.ts'), import('./package-root.ts')]);
-        const checks = await runDoctor(config, { servicePidfile: servicePidfile(config), standin: STANDIN_CLOUDFLARED_BUNDLE });
+        const checks = await runDoctor(
+          config,
+          { servicePidfile: servicePidfile(config), standin: STANDIN_CLOUDFLARED_BUNDLE },
+          { ...(options.listen ? { listen: options.listen } : {}), ...(options['edge-listen'] ? { edgeListen: options['edge-listen'] } : {}) },
+        );
         print(options.json ? JSON.stringify({ ok: checks.every((c) => c.status !== 'problem'), checks }, null, 2) : formatDoctor(checks));
         return checks.some((c) => c.status === 'problem') ? EXIT.failed : EXIT.ok;
       }
