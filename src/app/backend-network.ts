@@ -35,12 +35,15 @@ export async function chooseTarget(
   const evidence = needsListenEvidence(topology, port)
     ? await gatherPortEvidence(docker, topology, port, { exclude: placement.kind === 'container' ? [placement.netnsOwner ?? placement.name] : [] })
     : null;
-  let found = locateService(topology, { hostPort: port, evidence, project });
+  // Only listeners cloudflared reaches at this port are candidates; the port's allocation tells an unrelated
+  // container (running before the port was allocated) from the project's own.
+  const request = { hostPort: port, evidence, project, cloudflared: placement, allocatedAt: context.options.ports.allocationOf(port)?.allocatedAt ?? null };
+  let found = locateService(topology, request);
   // A service in a container that publishes the port: read the address it really listens on (a loopback-only one
   // answers nobody outside).
   if (found.placement.kind === 'container' && found.container !== null && docker !== null && !found.placement.listenAddress) {
     const detected = await detectListenAddress(docker, found.container.id, found.placement.port);
-    if (detected.kind === 'only') found = locateService(topology, { hostPort: port, evidence, project, listenAddress: detected.address });
+    if (detected.kind === 'only') found = locateService(topology, { ...request, listenAddress: detected.address });
   }
   const selection = selectTarget({ cloudflared: placement, service: found.placement });
   const reason = `${found.evidence}; ${selection.reason.charAt(0).toLowerCase()}${selection.reason.slice(1)}`;

@@ -111,8 +111,12 @@ async function nameAndTarget(context: BackendContext, principal: Principal, zone
     chooseTarget(context, request.targetPort, principal.project),
   ]);
   if (name.status === 'rejected') throw name.reason;
-  if (chosen.status === 'rejected') throw chosen.reason;
   const { existing, recordExists } = name.value;
+  // The caller's identical active route is done whatever the port looks like now: answered as it is.
+  if (existing?.service && (chosen.status === 'rejected' || !chosen.value.selection.ok)) {
+    return { existing, recordExists, target: { target: existing.service, reason: existing.targetReason ?? 'as published', alternatives: [] }, warning: null };
+  }
+  if (chosen.status === 'rejected') throw chosen.reason;
   const target = chosenOrThrow(chosen.value.selection);
   const warning = existing ? null : await answeringOrAhead(context, request.targetPort, target, chosen.value.cloudflared, request.publishAhead === true);
   return { existing, recordExists, target, warning };
