@@ -15,6 +15,7 @@ import { answeringOrAhead, chooseTarget } from './backend-network.ts';
 import { DELETE_RETRY_INTERVAL_MS } from './delete-retry.ts';
 import { hostnameProblems, requestedHostname } from './hostname.ts';
 import { askActor, supervisorChild } from './supervisor-children.ts';
+import { notServingSoon } from './tunnel-availability.ts';
 
 /** The backend's routes part: publishing and deleting CNAMEs, the ledger's reads, the zones, the orphan scan. */
 
@@ -169,6 +170,12 @@ async function requestCname(context: BackendContext, principal: Principal, reque
     expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(),
     warning,
   };
+  // A tunnel that will not serve soon (a long backoff, stopped) is said at once, before anything is created: the
+  // saga would otherwise make the record and the rule, wait for the tunnel, and undo it all.
+  if (!existing) {
+    const down = notServingSoon(context.tunnelSnapshot(), Date.now(), { outcome: request.dryRun ? 'The request would be refused.' : 'Nothing was created.' });
+    if (down !== null) throw down;
+  }
   if (request.dryRun) return { ...base, dryRun: true, timings: [], dnsRecordId: null, commit: null };
   if (existing) {
     return { ...base, target: existing.service ?? target.target, dryRun: false, plan: ['already published: nothing to do'], timings: [], dnsRecordId: existing.dnsRecordId, commit: null };
