@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { startCloudflareEmulator, type CloudflareEmulator } from '../sandbox/cloudflare-emulator/index.ts';
 import { startStandinEdge, type StandinEdge } from '../sandbox/standin-cloudflared/edge.ts';
+import { startSeedServices } from '../sandbox/seed-services.ts';
 import { generateToken } from '../secrets/token.ts';
 import type { Config } from './config.ts';
 
@@ -109,6 +110,8 @@ export async function startSandboxEnvironment(config: Config, options: { edgeLis
   const sandboxDir = join(config.dataDir, 'sandbox');
   const emulator = await startSandboxEmulator(config);
   const edge = await startStandinEdge({ listen: options.edgeListen ?? DEFAULT_EDGE_LISTEN });
+  // The routes that predate the manager, as on the VM: their hand-written rules and services (src/sandbox/seed-services.ts).
+  const seed = await startSeedServices({ stateDir: sandboxDir, configPath: config.cloudflared.configPath, tunnelId: config.tunnel.id, ...(options.logger ? { logger: options.logger } : {}) });
   const sandboxFile = join(config.dataDir, 'sandbox.json');
   const kept = previousTokens(sandboxFile);
   const tokens: Record<string, string> = {};
@@ -131,6 +134,7 @@ export async function startSandboxEnvironment(config: Config, options: { edgeLis
     async close() {
       await edge.close();
       await emulator.close();
+      await seed?.close();
     },
   };
 }
