@@ -4,9 +4,10 @@
  * hand-written), read by comparing the new file with the version before it. A batch or a hand edit is named rule by
  * rule, not "4 changes" or "file-edited *": `git log` alone says which names and projects each version touched.
  */
+import type { CloudflaredConfig, IngressRule } from '../ingress-model.ts';
+import { ConfigDocument } from './config-document.ts';
 import { canonicalJson } from './ingress-drift.ts';
-import { ConfigDocument, type IngressRuleChunk } from './config-document.ts';
-import { ruleKey } from './ingress-render.ts';
+import { ruleKey, type LedgerRule } from './ingress-render.ts';
 
 export interface RuleChange {
   kind: 'add' | 'remove' | 'change';
@@ -34,10 +35,20 @@ interface RuleView {
   key: string;
 }
 
-function viewOf(chunk: IngressRuleChunk): RuleView {
-  const { hostname, path, service, originRequest } = chunk.rule;
+/**
+ * What a version holds, as the message compares it: its rules by identity (hostname + path) with their owners, and
+ * its other settings. Plain data: the ingress service keeps the one of the version it last wrote.
+ */
+export interface VersionSummary {
+  rules: Record<string, RuleView>;
+  settings: Record<string, string>;
+}
+
+export const EMPTY_SUMMARY: VersionSummary = Object.freeze({ rules: {}, settings: {} });
+
+function viewOf(rule: IngressRule, project: string | null): RuleView {
+  const { hostname, path, service, originRequest } = rule;
   const host = typeof hostname === 'string' && hostname !== '' ? hostname.toLowerCase() : 'catch-all';
-  const project = chunk.commentLines.map((line) => OWNER.exec(line)?.[1]).find((owner) => owner !== undefined) ?? null;
   return {
     name: typeof path === 'string' && path !== '' ? `${host} path ${path}` : host,
     project,
@@ -46,46 +57,51 @@ function viewOf(chunk: IngressRuleChunk): RuleView {
   };
 }
 
-/** The rules of a file by identity (hostname + path), or null when the text does not parse. */
-function rulesOf(text: string | null): Map<string, RuleView> | null {
-  if (text === null) return new Map();
+const keyOfRule = (rule: IngressRule): string => ruleKey(typeof rule.hostname === 'string' ? rule.hostname : null, typeof rule.path === 'string' ? rule.path : null);
+
+function settingsOf(config: CloudflaredConfig): Record<string, string> {
+  const { ingress: _rules, extra, ...known } = config;
+  return Object.fromEntries(Object.entries({ ...extra, ...known }).map(([key, value]) => [key, canonicalJson(value ?? null)]));
+}
+
+function summaryOf(config: CloudflaredConfig, projectOf: (rule: IngressRule, index: number) => string | null): VersionSummary {
+  const rules: Record<string, RuleView> = {};
+  config.ingress.forEach((rule, index) => {
+    const key = keyOfRule(rule);
+    // The first of two rules with one identity is the one cloudflared uses.
+    if (!(key in rules)) rules[key] = viewOf(rule, projectOf(rule, index));
+  });
+  return { rules, settings: settingsOf(config) };
+}
+
+/** A version from its text (its owners from our marker comments); the empty summary when there is none or it does not parse. */
+export function summarizeText(text: string | null): VersionSummary {
+  if (text === null) return EMPTY_SUMMARY;
   try {
-    const rules = new Map<string, RuleView>();
-    for (const chunk of ConfigDocument.parse(text).rules()) {
-      const { hostname, path } = chunk.rule;
-      const key = ruleKey(typeof hostname === 'string' ? hostname : null, typeof path === 'string' ? path : null);
-      if (!rules.has(key)) rules.set(key, viewOf(chunk));
-    }
-    return rules;
+    const document = ConfigDocument.parse(text);
+    const chunks = document.rules();
+    return summaryOf(document.model(), (_rule, index) => chunks[index]?.commentLines.map((line) => OWNER.exec(line)?.[1]).find((found) => found !== undefined) ?? null);
   } catch {
-    return null;
+    return EMPTY_SUMMARY;
   }
 }
 
-/** The top-level settings (everything but the rules) whose value differs between two files (none for a first version). */
-export function settingsChanged(before: string | null, after: string): string[] {
-  if (before === null) return [];
-  const settings = (text: string | null): Record<string, unknown> => {
-    if (text === null) return {};
-    try {
-      const { ingress: _rules, extra, ...known } = ConfigDocument.parse(text).model();
-      return { ...extra, ...known };
-    } catch {
-      return {};
-    }
-  };
-  const old = settings(before);
-  const now = settings(after);
-  return [...new Set([...Object.keys(old), ...Object.keys(now)])].filter((key) => canonicalJson(old[key] ?? null) !== canonicalJson(now[key] ?? null)).sort();
+/** A rendered version, from what the render already knows (no parsing): the managed rules' owners are the ledger's. */
+export function summarizeRendered(config: CloudflaredConfig, managed: readonly LedgerRule[]): VersionSummary {
+  const owners = new Map(managed.map((rule) => [ruleKey(rule.hostname, rule.path ?? null), rule.project]));
+  return summaryOf(config, (rule) => owners.get(keyOfRule(rule)) ?? null);
 }
 
-/** What `after` changes in the ingress rules of `before` (null: no earlier version), in the new file's order. */
-export function ruleChanges(before: string | null, after: string): RuleChange[] {
-  const old = rulesOf(before) ?? new Map<string, RuleView>();
-  const now = rulesOf(after) ?? new Map<string, RuleView>();
+/** The top-level settings (everything but the rules) whose value differs between two versions. */
+export function settingsChanged(before: VersionSummary, after: VersionSummary): string[] {
+  return [...new Set([...Object.keys(before.settings), ...Object.keys(after.settings)])].filter((key) => before.settings[key] !== after.settings[key]).sort();
+}
+
+/** What `after` changes in the ingress rules of `before`, in the new version's order, then the rules it removes. */
+export function ruleChanges(before: VersionSummary, after: VersionSummary): RuleChange[] {
   const changes: RuleChange[] = [];
-  for (const [key, rule] of now) {
-    const was = old.get(key);
+  for (const [key, rule] of Object.entries(after.rules)) {
+    const was = before.rules[key];
     if (was === undefined) changes.push({ kind: 'add', name: rule.name, project: rule.project, before: null, after: rule.service });
     else if (was.key !== rule.key || was.project !== rule.project) {
       changes.push({
@@ -98,8 +114,8 @@ export function ruleChanges(before: string | null, after: string): RuleChange[] 
       });
     }
   }
-  for (const [key, rule] of old) {
-    if (!now.has(key)) changes.push({ kind: 'remove', name: rule.name, project: rule.project, before: rule.service, after: null });
+  for (const [key, rule] of Object.entries(before.rules)) {
+    if (!(key in after.rules)) changes.push({ kind: 'remove', name: rule.name, project: rule.project, before: rule.service, after: null });
   }
   return changes;
 }
@@ -146,9 +162,10 @@ function counted(changes: readonly RuleChange[]): string {
  * every project, when they do not fit in one line), then one body line per change, then `why` when one is given.
  * `label` says what kind of version it is when it is not a plain change ("restore last good version …").
  */
-export function commitMessage(before: string | null, after: string, options: { label?: string | null; why?: string | null } = {}): string {
+export function commitMessage(before: VersionSummary, after: VersionSummary, options: { label?: string | null; why?: string | null } = {}): string {
   const changes = ruleChanges(before, after);
-  const settings = settingsChanged(before, after);
+  // A first version (nothing before it) names its rules; its settings are not changes.
+  const settings = Object.keys(before.rules).length === 0 && Object.keys(before.settings).length === 0 ? [] : settingsChanged(before, after);
   const single = changes.length === 1 ? describeRuleChange(changes[0] as RuleChange) : null;
   const rules =
     changes.length === 0 ? null : single !== null && single.length <= SUBJECT_LIMIT ? single : listed(changes).length <= SUBJECT_LIMIT ? listed(changes) : counted(changes);

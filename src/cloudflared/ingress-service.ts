@@ -14,7 +14,7 @@ import { TunnelManagerError } from '../errors.ts';
 import { ConfigDocument } from './config-document.ts';
 import { writeFileAtomically } from './config-file-writer.ts';
 import { ConfigGit, type ConfigVersion } from './config-git.ts';
-import { commitMessage } from './config-commit-message.ts';
+import { commitMessage, summarizeRendered, summarizeText, type VersionSummary } from './config-commit-message.ts';
 import { canonicalJson, ConfigFileWatcher, detectDrift, type DriftPolicy, type DriftReport, type ManagedRuleEdit } from './ingress-drift.ts';
 import type { IngressIssue } from '../ingress-model.ts';
 import { DEFAULT_FILE_HEADER, renderIngressConfig, ruleKey, type LedgerRule, type RenderedIngress } from './ingress-render.ts';
@@ -124,6 +124,10 @@ function invalidConfig(where: string, issues: IngressIssue[]): TunnelManagerErro
 
 export class IngressService {
   private lastWritten: string | null = null;
+  /** What the last written version holds, as its commit message compares it (kept, so a write parses no YAML for it). */
+  private lastSummary: VersionSummary = summarizeText(null);
+  /** The summary of the version `render` prepared, known without parsing it again. */
+  private prepared: { content: string; summary: VersionSummary } | null = null;
   private lastLoaded: string | null = null;
   /** The commit HEAD points at and the file content it holds, as last committed by this service. */
   private head: { commit: string; content: string } | null = null;
@@ -154,9 +158,12 @@ export class IngressService {
     if (service.git) {
       await service.git.ensureRepository();
       service.lastWritten = await service.git.headContent();
+      service.lastSummary = summarizeText(service.lastWritten);
       if (service.lastWritten === null && onDisk !== null) {
-        await service.git.commit(commitMessage(null, onDisk, { label: 'version found on disk when tunnel-manager first started' }));
+        const found = summarizeText(onDisk);
+        await service.git.commit(commitMessage(summarizeText(null), found, { label: 'version found on disk when tunnel-manager first started' }));
         service.lastWritten = onDisk;
+        service.lastSummary = found;
         if (validateConfigText(onDisk).length === 0) await service.git.markLastGood();
       }
     }
@@ -222,6 +229,7 @@ export class IngressService {
     const base = drift.disk ?? (this.lastWritten !== null ? ConfigDocument.parse(this.lastWritten) : this.newFileBase());
     const rendered = renderIngressConfig(base, effectiveLedger, retire);
     if (rendered.issues.length > 0) throw invalidConfig('The rendered config', rendered.issues);
+    this.prepared = { content: rendered.content, summary: summarizeRendered(rendered.config, rendered.managed) };
     const shadows = JSON.stringify(rendered.shadowed);
     const newShadows = shadows === this.lastReportedShadows ? [] : rendered.shadowed;
     this.lastReportedShadows = shadows;
@@ -326,11 +334,13 @@ export class IngressService {
   private async writeContent(content: string, kind: { label?: string | null; why?: string | null }, mode: CommitMode = 'now'): Promise<WriteOutcome> {
     const issues = validateConfigText(content);
     if (issues.length > 0) throw invalidConfig('The version to write', issues);
-    const message = commitMessage(this.lastWritten, content, kind);
+    const summary = this.prepared?.content === content ? this.prepared.summary : summarizeText(content);
+    const message = commitMessage(this.lastSummary, summary, kind);
     // `git commit -- FILE` reads the file: a commit still running for the previous version finishes before it changes.
     await this.settleCommit();
     const result = await writeFileAtomically(this.options.configPath, content);
     this.lastWritten = content;
+    this.lastSummary = summary;
     this.lastReportedDisk = null;
     const needsReload = semanticKey(content) !== semanticKey(this.lastLoaded);
     if (mode === 'during-reload' && needsReload && this.git) {

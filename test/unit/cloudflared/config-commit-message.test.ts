@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { commitMessage } from '../../../src/cloudflared/config-commit-message.ts';
+import { commitMessage as fromSummaries, summarizeText } from '../../../src/cloudflared/config-commit-message.ts';
 import { renderIngressConfig, type LedgerRule } from '../../../src/cloudflared/ingress-render.ts';
 import { ConfigDocument } from '../../../src/cloudflared/config-document.ts';
 
@@ -16,6 +16,7 @@ ingress:
 
 const rule = (hostname: string, project: string, port: number): LedgerRule => ({ hostname, project, service: `http://localhost:${port}` });
 const render = (base: string, ledger: LedgerRule[]): string => renderIngressConfig(ConfigDocument.parse(base), ledger).content;
+const commitMessage = (before: string | null, after: string, options?: Parameters<typeof fromSummaries>[2]) => fromSummaries(summarizeText(before), summarizeText(after), options);
 
 describe('commitMessage', () => {
   it('the first version names every rule it holds, hand-written ones as such', () => {
