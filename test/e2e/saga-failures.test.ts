@@ -53,7 +53,7 @@ async function ingressSettled(): Promise<void> {
 /** Everything the brief asks of a rolled-back request. */
 function expectRolledBack(result: { isError: boolean; data: ToolError }, hostname: string, code: string): void {
   expect(result.isError, JSON.stringify(result.data)).toBe(true);
-  expect(result.data.code).toBe(code);
+  expect(result.data.code, JSON.stringify(result.data).slice(0, 2000)).toBe(code);
   expect(result.data.fix.length).toBeGreaterThan(10);
   expect(env.service.backend.findRoute(hostname)).toBeUndefined();
   expect(recordsNamed(hostname)).toEqual([]);
