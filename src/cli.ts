@@ -38,16 +38,18 @@ Commands:
   recover [--dry-run] [--json]
                               rebuild the route ledger from the ownership markers in Cloudflare and the
                               managed rules in config.yml (service stopped); only adds missing rows
-  doctor [--json]             check what serve needs (data dir, token and its permissions, API,
+  doctor [--json] [--listen HOST:PORT] [--edge-listen HOST:PORT]
+                              check what serve needs (data dir, token and its permissions, API,
                               clock, credentials, cloudflared, addresses, Docker, git); exit 1 on a problem
   config history [--limit N]  the versions of config.yml kept in git
   config rollback COMMIT      restore config.yml as it was at COMMIT (service stopped; when it runs,
                               use the MCP tool tunnel_rollback_config)
   sandbox-cloudflared tunnel --config F --metrics ADDR run ID
                               the sandbox's stand-in cloudflared (what the sandbox runs)
-  call TOOL [key=value ...] [--as PROJECT | --token T] [--url URL]
+  call TOOL [key=value ...] [--as PROJECT | --token T] [--url URL] [--timeout SECONDS]
                               call one MCP tool; in the sandbox the URL and the project's token come
-                              from <dataDir>/sandbox.json (default project: meta-supervisor)
+                              from <dataDir>/sandbox.json (default project: meta-supervisor);
+                              gives up after --timeout seconds (default 60)
   token new                   print a new MCP token and the hash to put in the configuration
   token hash                  read a token on stdin, print its hash
 
@@ -84,6 +86,7 @@ const COMMON_OPTIONS = {
   as: { type: 'string' },
   token: { type: 'string' },
   url: { type: 'string' },
+  timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } satisfies ParseArgsConfig['options'];
@@ -99,11 +102,11 @@ const OPTIONS_OF: Record<string, readonly (keyof typeof COMMON_OPTIONS)[]> = {
   inspect: ['json', 'limit'],
   machines: ['format', 'out', 'docs'],
   migrate: [],
-  doctor: ['json'],
+  doctor: ['json', 'listen', 'edge-listen'],
   backup: ['out'],
   restore: [],
   recover: ['json', 'dry-run'],
-  call: ['as', 'token', 'url'],
+  call: ['as', 'token', 'url', 'timeout'],
   config: ['json', 'limit'],
   token: [],
 };
@@ -204,6 +207,16 @@ async function serve(options: Options): Promise<number> {
     ...(options.listen ? { mcpListen: options.listen } : {}),
     ...(options['edge-listen'] ? { edgeListen: options['edge-listen'] } : {}),
     ...(options.stdio && options.project ? { stdioProject: options.project } : {}),
+  }).catch(async (error: unknown) => {
+    // An address another program holds is the machine's problem, not a bug: say which listener and how to move it.
+    const [{ addressInUse }, { DEFAULT_EDGE_LISTEN }] = await Promise.all([import('./app/listen-conflict.ts'), import('./app/sandbox-mode.ts')]);
+    throw (
+      addressInUse(error, {
+        mcp: options.listen ?? config.mcp.listen,
+        edge: config.cloudflare.apiBaseUrl ? null : (options['edge-listen'] ?? DEFAULT_EDGE_LISTEN),
+        metrics: config.metrics.listen === 'off' ? null : config.metrics.listen,
+      }) ?? error
+    );
   });
   mkdirSync(config.dataDir, { recursive: true });
   writeFileSync(servicePidfile(config), `${process.pid}\n`);
@@ -357,7 +370,7 @@ async function configCommand(positionals: string[], options: Options): Promise<n
 
 async function call(positionals: string[], options: Options): Promise<number> {
   const [tool, ...pairs] = positionals;
-  if (!tool) throw new UsageError('usage: tunnel-manager call TOOL [key=value ...] [--as PROJECT | --token T] [--url URL]');
+  if (!tool) throw new UsageError('usage: tunnel-manager call TOOL [key=value ...] [--as PROJECT | --token T] [--url URL] [--timeout SECONDS]');
   const config = await configFrom(options);
   const sandboxFile = join(config.dataDir, 'sandbox.json');
   const sandbox = existsSync(sandboxFile) ? (JSON.parse(readFileSync(sandboxFile, 'utf8')) as { mcpUrl?: string; tokens?: Record<string, string> }) : {};
@@ -372,8 +385,10 @@ async function call(positionals: string[], options: Options): Promise<number> {
       details: { project },
     });
   }
+  const timeoutSeconds = options.timeout === undefined ? undefined : Number(options.timeout);
+  if (timeoutSeconds !== undefined && !(Number.isFinite(timeoutSeconds) && timeoutSeconds > 0)) throw new UsageError('--timeout must be a number of seconds above 0');
   const { callTool, parseToolArguments } = await import('./mcp/call-tool.ts');
-  const outcome = await callTool(url, bearer, tool, parseToolArguments(pairs));
+  const outcome = await callTool(url, bearer, tool, parseToolArguments(pairs), timeoutSeconds === undefined ? {} : { timeoutMs: timeoutSeconds * 1000 });
   const text = JSON.stringify(outcome.result, null, 2);
   if (outcome.isError) {
     process.stderr.write(`${text}\n`);
@@ -466,7 +481,11 @@ export async function main(argv: string[]): Promise<number> {
       case 'doctor': {
         const config = await configFrom(options);
         const [{ runDoctor, formatDoctor }, { STANDIN_CLOUDFLARED_BUNDLE }] = await Promise.all([import('./app/doctor.ts'), import('./package-root.ts')]);
-        const checks = await runDoctor(config, { servicePidfile: servicePidfile(config), standin: STANDIN_CLOUDFLARED_BUNDLE });
+        const checks = await runDoctor(
+          config,
+          { servicePidfile: servicePidfile(config), standin: STANDIN_CLOUDFLARED_BUNDLE },
+          { ...(options.listen ? { listen: options.listen } : {}), ...(options['edge-listen'] ? { edgeListen: options['edge-listen'] } : {}) },
+        );
         print(options.json ? JSON.stringify({ ok: checks.every((c) => c.status !== 'problem'), checks }, null, 2) : formatDoctor(checks));
         return checks.some((c) => c.status === 'problem') ? EXIT.failed : EXIT.ok;
       }

@@ -61,6 +61,13 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'CANCELLED'
   | 'SHUTTING_DOWN'
+  // the environment the command runs in (the CLI's own problems, and system errors the code does not expect)
+  | 'ADDRESS_IN_USE'
+  | 'ADDRESS_NOT_AVAILABLE'
+  | 'PERMISSION_DENIED'
+  | 'FILE_NOT_FOUND'
+  | 'SERVICE_UNREACHABLE'
+  | 'CALL_TIMED_OUT'
   // anything else
   | 'INTERNAL';
 
@@ -89,9 +96,74 @@ export class TunnelManagerError extends Error implements ErrorShape {
   }
 }
 
-/** Any thrown value as the one shape; unknown failures become INTERNAL with a fix that says where to look. */
+/** A Node system error (`EACCES`, `EADDRINUSE`…) with what Node says it was doing. */
+interface SystemError extends Error {
+  code: string;
+  syscall?: string;
+  path?: string;
+  address?: string;
+  port?: number;
+}
+
+function isSystemError(error: unknown): error is SystemError {
+  return error instanceof Error && typeof (error as { code?: unknown }).code === 'string' && /^E[A-Z]+$/.test(String((error as { code?: unknown }).code));
+}
+
+/**
+ * A problem of the machine rather than of tunnel-manager, as its own code with a fix: an address another program
+ * holds, a file this user may not touch, a path that does not exist. Null for anything else (which stays INTERNAL).
+ */
+export function environmentErrorShape(error: unknown): ErrorShape | null {
+  if (!isSystemError(error)) return null;
+  const address = error.address === undefined ? null : `${error.address}${error.port === undefined ? '' : `:${error.port}`}`;
+  const path = error.path ?? null;
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return {
+        code: 'ADDRESS_IN_USE',
+        message: `Another program already listens on ${address ?? 'the address'}.`,
+        fix: `Find it with \`ss -ltnp 'sport = :${error.port ?? 'PORT'}'\` and stop it, or configure another address (port 0 picks a free one).`,
+        details: { address },
+      };
+    case 'EADDRNOTAVAIL':
+      return {
+        code: 'ADDRESS_NOT_AVAILABLE',
+        message: `${address ?? 'The address'} is not an address of this machine.`,
+        fix: 'Listen on an address this machine has (127.0.0.1 for this machine only; `ip -brief address` lists them).',
+        details: { address },
+      };
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return {
+        code: 'PERMISSION_DENIED',
+        message: `Permission denied: ${error.syscall ?? 'access'} ${path ?? address ?? ''}`.trim() + '.',
+        fix: path
+          ? `Run as a user that may use ${path} (the service's own user, e.g. \`sudo -u tunnel-manager …\`), or point --data-dir, --config or --out at a place this user may write; \`ls -ld ${path}\` and the directories above it show owner and mode.`
+          : `Run as a user allowed to do this${address ? ` (ports below 1024 need CAP_NET_BIND_SERVICE: listen on a port above 1023)` : ''}.`,
+        details: { path, address, syscall: error.syscall ?? null },
+      };
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return {
+        code: 'FILE_NOT_FOUND',
+        message: `No such file or directory: ${path ?? error.message}.`,
+        fix: `Check the path${path ? ` ${path}` : ''}: create what is missing, or pass the right one.`,
+        details: { path, syscall: error.syscall ?? null },
+      };
+    default:
+      return null;
+  }
+}
+
+/**
+ * Any thrown value as the one shape: a TunnelManagerError as it is, a problem of the machine (environmentErrorShape)
+ * with its own code, and anything else as INTERNAL with a fix that says where to look.
+ */
 export function toErrorShape(error: unknown): ErrorShape {
   if (error instanceof TunnelManagerError) return error.toJSON();
+  const environment = environmentErrorShape(error);
+  if (environment !== null) return environment;
   const message = error instanceof Error ? error.message : String(error);
   return {
     code: 'INTERNAL',

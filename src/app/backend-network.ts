@@ -35,12 +35,15 @@ export async function chooseTarget(
   const evidence = needsListenEvidence(topology, port)
     ? await gatherPortEvidence(docker, topology, port, { exclude: placement.kind === 'container' ? [placement.netnsOwner ?? placement.name] : [] })
     : null;
-  let found = locateService(topology, { hostPort: port, evidence, project });
+  // Only listeners cloudflared reaches at this port are candidates; the port's allocation tells an unrelated
+  // container (running before the port was allocated) from the project's own.
+  const request = { hostPort: port, evidence, project, cloudflared: placement, allocatedAt: context.options.ports.allocationOf(port)?.allocatedAt ?? null };
+  let found = locateService(topology, request);
   // A service in a container that publishes the port: read the address it really listens on (a loopback-only one
   // answers nobody outside).
   if (found.placement.kind === 'container' && found.container !== null && docker !== null && !found.placement.listenAddress) {
     const detected = await detectListenAddress(docker, found.container.id, found.placement.port);
-    if (detected.kind === 'only') found = locateService(topology, { hostPort: port, evidence, project, listenAddress: detected.address });
+    if (detected.kind === 'only') found = locateService(topology, { ...request, listenAddress: detected.address });
   }
   const selection = selectTarget({ cloudflared: placement, service: found.placement });
   const reason = `${found.evidence}; ${selection.reason.charAt(0).toLowerCase()}${selection.reason.slice(1)}`;
@@ -85,7 +88,7 @@ export async function answeringOrAhead(
     code: 'TARGET_NOT_ANSWERING',
     message: `Nothing answers at ${target.target} yet, seen from where cloudflared runs (${report.error}); the route would serve 502s. Nothing was created.`,
     fix:
-      `Start your service on port ${port} (listening on 0.0.0.0, not only 127.0.0.1 inside a container) and retry; check with tunnel_check_connectivity { "port": ${port} }. ` +
+      `Start your service on port ${port} (listening on 0.0.0.0, not only 127.0.0.1 inside a container) and retry; check with tunnel_check_connectivity { "targetPort": ${port} }. ` +
       'To publish before the service is up, retry with "publishAhead": true (the route carries a warning until the service answers).',
     details: { port, target: target.target, reason: target.reason, check: checkSummary(report) },
   });

@@ -16,6 +16,7 @@ import { describeDeleteRetries } from './delete-retry.ts';
 import { hostnameProblems, requestedHostname } from './hostname.ts';
 import { routeQuotaExceeded } from './route-quota.ts';
 import { askActor, supervisorChild } from './supervisor-children.ts';
+import { notServingSoon } from './tunnel-availability.ts';
 
 /** The backend's routes part: publishing and deleting CNAMEs, the ledger's reads, the zones, the orphan scan. */
 
@@ -107,8 +108,12 @@ async function nameAndTarget(context: BackendContext, principal: Principal, zone
     chooseTarget(context, request.targetPort, principal.project),
   ]);
   if (name.status === 'rejected') throw name.reason;
-  if (chosen.status === 'rejected') throw chosen.reason;
   const { existing, recordExists } = name.value;
+  // The caller's identical active route is done whatever the port looks like now: answered as it is.
+  if (existing?.service && (chosen.status === 'rejected' || !chosen.value.selection.ok)) {
+    return { existing, recordExists, target: { target: existing.service, reason: existing.targetReason ?? 'as published', alternatives: [] }, warning: null };
+  }
+  if (chosen.status === 'rejected') throw chosen.reason;
   const target = chosenOrThrow(chosen.value.selection);
   const warning = existing ? null : await answeringOrAhead(context, request.targetPort, target, chosen.value.cloudflared, request.publishAhead === true);
   return { existing, recordExists, target, warning };
@@ -174,6 +179,12 @@ async function requestCname(context: BackendContext, principal: Principal, reque
     expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(),
     warning,
   };
+  // A tunnel that will not serve soon (a long backoff, stopped) is said at once, before anything is created: the
+  // saga would otherwise make the record and the rule, wait for the tunnel, and undo it all.
+  if (!existing) {
+    const down = notServingSoon(context.tunnelSnapshot(), Date.now(), { outcome: request.dryRun ? 'The request would be refused.' : 'Nothing was created.' });
+    if (down !== null) throw down;
+  }
   if (request.dryRun) return { ...base, dryRun: true, timings: [], dnsRecordId: null, commit: null };
   if (existing) {
     return { ...base, target: existing.service ?? target.target, dryRun: false, plan: ['already published: nothing to do'], timings: [], dnsRecordId: existing.dnsRecordId, commit: null };

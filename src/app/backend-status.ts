@@ -1,52 +1,18 @@
-import type { AnyActorRef } from 'xstate';
 import { rollbackIngress, type IngressActor } from '../cloudflared/ingress-runtime.ts';
 import { parsePrometheusText } from '../cloudflared/prometheus-text.ts';
 import type { RollbackView } from '../contract/admin.ts';
 import type { Principal } from '../contract/principal.ts';
 import type { MetricsView, TunnelStatus } from '../contract/status.ts';
+import type { BackendContext, ServiceBackend } from './backend-context.ts';
 import { TunnelManagerError } from '../errors.ts';
-import type { BackendContext, ServiceBackend, TunnelSnapshot } from './backend-context.ts';
 import { readInspection } from './inspection.ts';
 import { supervisorChild } from './supervisor-children.ts';
+import { waitForTunnelRunning } from './tunnel-availability.ts';
 import { stateToString } from './transition-recorder.ts';
 
 /** The backend's status part: the tunnel's status, metrics and restart, the events and audit logs, inspection, rollback. */
 
 const HOUR = 3_600_000;
-
-function isRunning(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && 'running' in value;
-}
-
-/** Waits until the tunnel actor is running (up or degraded), or gives up with TUNNEL_NOT_RUNNING. */
-export function waitForTunnelRunning(tunnel: AnyActorRef, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = (snapshot: TunnelSnapshot) => isRunning(snapshot.value);
-    if (check(tunnel.getSnapshot() as never)) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(() => {
-      subscription.unsubscribe();
-      const snapshot = tunnel.getSnapshot() as TunnelSnapshot;
-      reject(
-        new TunnelManagerError({
-          code: 'TUNNEL_NOT_RUNNING',
-          message: `cloudflared is not running (state ${JSON.stringify(snapshot.value)}${snapshot.context.lastError ? `: ${snapshot.context.lastError}` : ''}).`,
-          fix: 'Check tunnel_get_status; the tunnel restarts by itself on its backoff schedule. Retry the request once it is up.',
-          details: { state: snapshot.value, nextStartAt: snapshot.context.backoffUntil },
-        }),
-      );
-    }, timeoutMs);
-    const subscription = tunnel.subscribe((snapshot) => {
-      if (check(snapshot as never)) {
-        clearTimeout(timer);
-        subscription.unsubscribe();
-        resolve();
-      }
-    });
-  });
-}
 
 /** tunnel_get_metrics: cloudflared's own counters (null when it does not answer) and the last 24 hours of health probes. */
 async function metrics(context: BackendContext): Promise<MetricsView> {
@@ -98,7 +64,7 @@ async function restartTunnel(context: BackendContext, by: Principal): Promise<Tu
   // tunnel://status. A tunnel that was already down (backoff) reports its own recovery when it starts.
   const outage = wasUp && context.tunnelSnapshot().value !== 'replacing';
   if (outage) bus.publish('tunnel.down', '*', { reason: `restart requested by ${by.project}`, manual: true, pid: before.context.process?.pid ?? null }, downAt);
-  await waitForTunnelRunning(tunnel, (config.restart.startTimeoutSeconds + config.restart.stopGraceSeconds + 5) * 1000);
+  await waitForTunnelRunning(tunnel, (config.restart.startTimeoutSeconds + config.restart.stopGraceSeconds + 5) * 1000, 'The restart did not bring it up.');
   if (outage) bus.publish('tunnel.recovered', '*', { downForMs: Date.now() - downAt, pid: context.tunnelSnapshot().context.process?.pid ?? null, manual: true });
   const after = context.tunnelSnapshot().context;
   if (!outage && wasUp && after.process?.pid === before.context.process?.pid) {

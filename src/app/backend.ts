@@ -4,7 +4,7 @@ import { backendRoutes } from './backend-routes.ts';
 import { backendStatus } from './backend-status.ts';
 
 export type { BackendOptions, ServiceBackend } from './backend-context.ts';
-export { waitForTunnelRunning } from './backend-status.ts';
+export { waitForTunnelRunning } from './tunnel-availability.ts';
 
 /**
  * The McpBackend: what the tools do, over the real adapters and actors, plus what the service's own schedules call.

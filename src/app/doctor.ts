@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { isListening } from '../cloudflared/metrics-address.ts';
 import { dirname, join } from 'node:path';
 import { SecretsManager } from '../secrets/secrets-manager.ts';
 import type { Config } from './config.ts';
+import { checkAddresses, type AddressOptions } from './doctor-addresses.ts';
 
 /** One finding: `ok`, a `warning` (works, but worth knowing), or a `problem` (something will fail). */
 export interface DoctorCheck {
@@ -14,7 +14,7 @@ export interface DoctorCheck {
   fix?: string;
 }
 
-export interface DoctorOptions {
+export interface DoctorOptions extends AddressOptions {
   env?: NodeJS.ProcessEnv;
   /** The Cloudflare API's clock may differ from ours by this much before it is a problem; default 60 s. */
   maxClockSkewMs?: number;
@@ -24,19 +24,6 @@ const TOKEN_SECRET = 'cloudflare_api_token';
 
 function check(name: string, status: DoctorCheck['status'], detail: string, fix?: string): DoctorCheck {
   return { name, status, detail, ...(fix === undefined ? {} : { fix }) };
-}
-
-/** The pid in a pidfile (a bare number, or the spawn driver's JSON), when that process is alive. */
-function livePid(pidfile: string): number | null {
-  try {
-    const text = readFileSync(pidfile, 'utf8').trim();
-    const pid = text.startsWith('{') ? Number((JSON.parse(text) as { pid?: unknown }).pid) : Number(text);
-    if (!Number.isInteger(pid) || pid <= 0) return null;
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return null;
-  }
 }
 
 function checkDataDir(config: Config): DoctorCheck {
@@ -178,14 +165,6 @@ function checkCloudflared(config: Config, sandbox: boolean, standin: string): Do
   return check('cloudflared', 'ok', `${sandbox ? 'stand-in: ' : ''}${result.stdout.trim().split('\n')[0] ?? ''}`);
 }
 
-async function checkAddress(name: string, address: string, ours: number | null, whatFor: string): Promise<DoctorCheck> {
-  if (address === 'off') return check(name, 'skipped', 'off');
-  if (!(await isListening(address))) return check(name, 'ok', `${address} is free`);
-  if (ours !== null) return check(name, 'ok', `${address} is ${whatFor} (pid ${ours})`);
-  const port = address.slice(address.lastIndexOf(':') + 1);
-  return check(name, 'problem', `${address} is taken by another program`, `Find it with \`ss -ltnp 'sport = :${port}'\` and stop it, or move ${name} to a free port.`);
-}
-
 async function checkDocker(config: Config): Promise<DoctorCheck> {
   const socket = config.docker.socketPath;
   if (!existsSync(socket)) return check('Docker', 'warning', `no socket at ${socket}: Docker targets cannot be used (host targets work)`, 'Start Docker, or set docker.socketPath.');
@@ -228,8 +207,6 @@ function checkConfigGit(config: Config): DoctorCheck {
 export async function runDoctor(config: Config, paths: { servicePidfile: string; standin: string }, options: DoctorOptions = {}): Promise<DoctorCheck[]> {
   const env = options.env ?? process.env;
   const sandbox = !config.cloudflare.apiBaseUrl;
-  const manager = livePid(paths.servicePidfile);
-  const cloudflaredPid = livePid(join(config.dataDir, 'cloudflared', 'cloudflared.pid'));
   return [
     check('configuration', 'ok', `${config.source ?? 'embedded defaults'} (${sandbox ? 'sandbox' : 'production'} mode)`),
     checkDataDir(config),
@@ -238,9 +215,7 @@ export async function runDoctor(config: Config, paths: { servicePidfile: string;
     ...(await checkApi(config, sandbox, env, options.maxClockSkewMs ?? 60_000)),
     checkCredentialsFile(config, sandbox),
     checkCloudflared(config, sandbox, paths.standin),
-    await checkAddress('cloudflared.metricsAddress', config.cloudflared.metricsAddress, cloudflaredPid ?? manager, 'cloudflared, started by this manager'),
-    await checkAddress('mcp.listen', config.mcp.listen, manager, 'this manager'),
-    await checkAddress('metrics.listen', config.metrics.listen, manager, 'this manager'),
+    ...(await checkAddresses(config, paths.servicePidfile, options)),
     await checkDocker(config),
     checkConfigGit(config),
   ];

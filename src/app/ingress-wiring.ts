@@ -51,7 +51,7 @@ export async function openIngress(options: IngressWiringOptions): Promise<Ingres
     },
   });
   // The file must exist before cloudflared first starts: write the current state now.
-  await service.write(await service.render(routes.servedRules()), 'tunnel-manager: render on start');
+  await service.write(await service.render(routes.servedRules()), 'render on start');
   await service.markGood();
   return {
     service,

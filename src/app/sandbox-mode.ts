@@ -6,6 +6,7 @@ import { startCloudflareEmulator, type CloudflareEmulator } from '../sandbox/clo
 import { emulatorTunnelDirectory } from '../sandbox/cloudflare-emulator/tunnel-directory.ts';
 import { startSandboxEdge, type SandboxEdge } from '../sandbox/edge/edge.ts';
 import { splitHostPort } from '../host-port.ts';
+import { startSeedServices } from '../sandbox/seed-services.ts';
 import { generateToken } from '../secrets/token.ts';
 import type { Config } from './config.ts';
 import { chooseSandboxCloudflared, type SandboxCloudflared } from './sandbox-cloudflared.ts';
@@ -188,6 +189,8 @@ export async function startSandboxEnvironment(config: Config, options: { edgeLis
     caDir: sandboxDir,
     tunnels: emulatorTunnelDirectory(emulator),
   });
+  // The routes that predate the manager, as on the VM: their hand-written rules and services (src/sandbox/seed-services.ts).
+  const seed = await startSeedServices({ stateDir: sandboxDir, configPath: config.cloudflared.configPath, tunnelId: config.tunnel.id, ...(options.logger ? { logger: options.logger } : {}) });
   const sandboxFile = join(config.dataDir, 'sandbox.json');
   const kept = previousTokens(sandboxFile);
   const tokens: Record<string, string> = {};
@@ -217,6 +220,7 @@ export async function startSandboxEnvironment(config: Config, options: { edgeLis
     async close() {
       await edge.close();
       await emulator.close();
+      await seed?.close();
     },
   };
 }

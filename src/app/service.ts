@@ -12,6 +12,7 @@ import type { IngressActor } from '../cloudflared/ingress-runtime.ts';
 import type { ProcessDriver } from '../cloudflared/process-driver.ts';
 import { topologyActors } from '../docker/topology-actors.ts';
 import { TopologyTracker } from '../docker/topology-tracker.ts';
+import { portsInUse } from '../docker/ports-in-use.ts';
 import { PortManager } from '../ports/port-manager.ts';
 import { ActorRepository } from '../store/actor-repository.ts';
 import { AuditRepository } from '../store/audit-repository.ts';
@@ -163,6 +164,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     const childOf = (id: string): AnyActorRef => supervisorChild(supervisorActor ?? undefined, id);
     const ingress = await openIngress({ config, routes: store.routes, bus: store.bus, audit: store.audit, childOf });
     const tracker = new TopologyTracker(docker, new DockerRepository(db));
+    store.ports.avoidPortsInUse(() => portsInUse(tracker.current()));
 
     // ── the actor tree ───────────────────────────────────────────────────────────
     // Set once the backend exists: removes the routes that are due (expired, or of a removed project past its grace).

@@ -19,7 +19,7 @@ import {
   type WriteOutput,
 } from '../../machines/ingress.machine.ts';
 import type { LedgerRule } from './ingress-render.ts';
-import { commitMessageFor, type IngressService, type PreparedConfig } from './ingress-service.ts';
+import { commitLabelFor, type IngressService, type PreparedConfig } from './ingress-service.ts';
 
 export interface IngressRuntimeDeps {
   service: IngressService;
@@ -37,7 +37,7 @@ export function ingressActors(deps: IngressRuntimeDeps) {
   return {
     render: fromPromise<RenderOutput, RenderInput>(async () => service.render(await deps.readLedger(), deps.readRetired?.() ?? [])),
     write: fromPromise<WriteOutput, WriteInput>(async ({ input }) =>
-      service.write(input.rendered as PreparedConfig, commitMessageFor(input.changes), { commitDuringReload: true }),
+      service.write(input.rendered as PreparedConfig, commitLabelFor(input.changes), { commitDuringReload: true }),
     ),
     // The new version's git commit runs while cloudflared loads it: the reload is done when both are, and a commit
     // that failed (GIT_FAILED) fails it, so the version git could not record is undone like a refused one.

@@ -14,6 +14,7 @@ import { TunnelManagerError } from '../errors.ts';
 import { ConfigDocument } from './config-document.ts';
 import { writeFileAtomically } from './config-file-writer.ts';
 import { ConfigGit, type ConfigVersion } from './config-git.ts';
+import { commitMessage, summarizeRendered, summarizeText, type VersionSummary } from './config-commit-message.ts';
 import { canonicalJson, ConfigFileWatcher, detectDrift, type DriftPolicy, type DriftReport, type ManagedRuleEdit } from './ingress-drift.ts';
 import type { IngressIssue } from '../ingress-model.ts';
 import { DEFAULT_FILE_HEADER, renderIngressConfig, ruleKey, type LedgerRule, type RenderedIngress } from './ingress-render.ts';
@@ -89,13 +90,17 @@ type CommitMode = 'now' | 'during-reload' | 'best-effort';
 
 const NOOP_REPORTER: IngressReporter = { event: () => undefined, audit: () => undefined };
 
-/** The commit message for a version: a subject naming hostname, action, project and target; one body line per change. */
-export function commitMessageFor(changes: readonly IngressChangeNote[]): string {
-  const describe = (change: IngressChangeNote): string =>
-    `${change.action} ${change.hostname} (project ${change.project}${change.target ? ` → ${change.target}` : ''})`;
-  if (changes.length === 0) return 'ingress: re-render';
-  if (changes.length === 1) return `ingress: ${describe(changes[0] as IngressChangeNote)}`;
-  return `ingress: ${changes.length} changes\n\n${changes.map((change) => `- ${describe(change)}`).join('\n')}`;
+/**
+ * What kind of version the notes ask for, when it is not a plain route change (those the commit message reads from
+ * the file itself, see config-commit-message.ts): a hand edit kept, or a re-render from the ledger.
+ */
+export function commitLabelFor(changes: readonly IngressChangeNote[]): string | null {
+  const labels = new Set<string>();
+  for (const change of changes) {
+    if (change.action === 'file-edited') labels.add('hand edit of config.yml');
+    else if (change.action === 'resync') labels.add('re-render from the route ledger');
+  }
+  return labels.size === 0 ? null : [...labels].join(' and ');
 }
 
 function semanticKey(content: string | null): string | null {
@@ -119,6 +124,10 @@ function invalidConfig(where: string, issues: IngressIssue[]): TunnelManagerErro
 
 export class IngressService {
   private lastWritten: string | null = null;
+  /** What the last written version holds, as its commit message compares it (kept, so a write parses no YAML for it). */
+  private lastSummary: VersionSummary = summarizeText(null);
+  /** The summary of the version `render` prepared, known without parsing it again. */
+  private prepared: { content: string; summary: VersionSummary } | null = null;
   private lastLoaded: string | null = null;
   /** The commit HEAD points at and the file content it holds, as last committed by this service. */
   private head: { commit: string; content: string } | null = null;
@@ -149,9 +158,12 @@ export class IngressService {
     if (service.git) {
       await service.git.ensureRepository();
       service.lastWritten = await service.git.headContent();
+      service.lastSummary = summarizeText(service.lastWritten);
       if (service.lastWritten === null && onDisk !== null) {
-        await service.git.commit('ingress: version found on disk when tunnel-manager first started');
+        const found = summarizeText(onDisk);
+        await service.git.commit(commitMessage(summarizeText(null), found, { label: 'version found on disk when tunnel-manager first started' }));
         service.lastWritten = onDisk;
+        service.lastSummary = found;
         if (validateConfigText(onDisk).length === 0) await service.git.markLastGood();
       }
     }
@@ -217,6 +229,7 @@ export class IngressService {
     const base = drift.disk ?? (this.lastWritten !== null ? ConfigDocument.parse(this.lastWritten) : this.newFileBase());
     const rendered = renderIngressConfig(base, effectiveLedger, retire);
     if (rendered.issues.length > 0) throw invalidConfig('The rendered config', rendered.issues);
+    this.prepared = { content: rendered.content, summary: summarizeRendered(rendered.config, rendered.managed) };
     const shadows = JSON.stringify(rendered.shadowed);
     const newShadows = shadows === this.lastReportedShadows ? [] : rendered.shadowed;
     this.lastReportedShadows = shadows;
@@ -304,7 +317,7 @@ export class IngressService {
    * Writes a rendered version atomically and commits it. Refuses (CONFIG_FILE_DRIFT) when the file changed
    * on disk after the render; the watcher then asks for a new cycle, which sees the edit.
    */
-  async write(prepared: Pick<PreparedConfig, 'content' | 'basedOn'>, message: string, options: WriteOptions = {}): Promise<WriteOutcome> {
+  async write(prepared: Pick<PreparedConfig, 'content' | 'basedOn'>, label: string | null, options: WriteOptions = {}): Promise<WriteOutcome> {
     const onDisk = await this.readDisk();
     if (onDisk !== prepared.basedOn) {
       throw new TunnelManagerError({
@@ -314,16 +327,20 @@ export class IngressService {
         details: { path: this.options.configPath },
       });
     }
-    return this.writeContent(prepared.content, message, options.commitDuringReload === true ? 'during-reload' : 'now');
+    return this.writeContent(prepared.content, { label }, options.commitDuringReload === true ? 'during-reload' : 'now');
   }
 
-  private async writeContent(content: string, message: string, mode: CommitMode = 'now'): Promise<WriteOutcome> {
+  /** `kind`: what the commit message says besides the rules the version changes (see commitMessage). */
+  private async writeContent(content: string, kind: { label?: string | null; why?: string | null }, mode: CommitMode = 'now'): Promise<WriteOutcome> {
     const issues = validateConfigText(content);
     if (issues.length > 0) throw invalidConfig('The version to write', issues);
+    const summary = this.prepared?.content === content ? this.prepared.summary : summarizeText(content);
+    const message = commitMessage(this.lastSummary, summary, kind);
     // `git commit -- FILE` reads the file: a commit still running for the previous version finishes before it changes.
     await this.settleCommit();
     const result = await writeFileAtomically(this.options.configPath, content);
     this.lastWritten = content;
+    this.lastSummary = summary;
     this.lastReportedDisk = null;
     const needsReload = semanticKey(content) !== semanticKey(this.lastLoaded);
     if (mode === 'during-reload' && needsReload && this.git) {
@@ -401,7 +418,7 @@ export class IngressService {
     }
     // Serving the version known to work comes first: when git cannot record the restore (the failure that may have
     // brought us here), the file is still restored and reloaded, and the audit log says the commit failed.
-    const outcome = await this.writeContent(content, `ingress: restore last good version${fromGit ? ` ${fromGit.commit.slice(0, 12)}` : ''} (${reason})`, 'best-effort');
+    const outcome = await this.writeContent(content, { label: `restore last good version${fromGit ? ` ${fromGit.commit.slice(0, 12)}` : ''}`, why: reason }, 'best-effort');
     return { commit: outcome.commit, content };
   }
 
@@ -431,8 +448,8 @@ export class IngressService {
       if (rendered.issues.length > 0) throw invalidConfig(`Version ${commit} with the routes of the ledger`, rendered.issues);
       content = rendered.content;
     }
-    const note = ledger === undefined ? '' : ' (hand-written rules; managed rules from the route ledger)';
-    const outcome = await this.writeContent(content, `ingress: rollback to ${resolved.slice(0, 12)}${note}`);
+    const why = ledger === undefined ? 'the file as it was at that version' : 'the hand-written rules as they were at that version; managed rules from the route ledger';
+    const outcome = await this.writeContent(content, { label: `rollback to ${resolved.slice(0, 12)}`, why });
     return { ...outcome, restoredFrom: resolved, managedFromLedger: ledger !== undefined };
   }
 

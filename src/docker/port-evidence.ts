@@ -17,7 +17,15 @@ export interface PortEvidence {
    * the addresses; null when no container's namespace could be read (for example the manager itself in a container
    * with a PID namespace of its own).
    */
-  containers: { name: string; addresses: string[] }[] | null;
+  containers: ContainerListener[] | null;
+}
+
+/** A container whose network namespace listens on the port. */
+export interface ContainerListener {
+  name: string;
+  addresses: string[];
+  /** When the container (last) started, ms since the epoch; absent when Docker did not say. */
+  startedAt?: number | null;
 }
 
 export interface GatherOptions {
@@ -41,17 +49,21 @@ export async function gatherPortEvidence(docker: Dockerode | null, topology: Top
   const found = await Promise.all(
     owners.map(async (container) => {
       let pid = 0;
+      let startedAt: number | null = null;
       try {
-        pid = (await docker.getContainer(container.id).inspect()).State?.Pid ?? 0;
+        const state = (await docker.getContainer(container.id).inspect()).State;
+        pid = state?.Pid ?? 0;
+        const started = Date.parse(state?.StartedAt ?? '');
+        startedAt = Number.isNaN(started) ? null : started;
       } catch {
         return null; // gone since the topology was read
       }
       if (!pid) return null;
       const addresses = await listenersOf(pid, port, read);
-      return addresses === null ? null : { name: container.name, addresses };
+      return addresses === null ? null : { name: container.name, addresses, startedAt };
     }),
   );
-  const readable = found.filter((entry): entry is { name: string; addresses: string[] } => entry !== null);
+  const readable = found.filter((entry): entry is ContainerListener & { startedAt: number | null } => entry !== null);
   if (owners.length > 0 && readable.length === 0) return { host, containers: null };
   return { host, containers: readable.filter((entry) => entry.addresses.length > 0) };
 }

@@ -1,7 +1,7 @@
 import { TunnelManagerError } from '../errors.ts';
 import { classifyListeners } from './listen-address.ts';
 import type { PortEvidence } from './port-evidence.ts';
-import type { ServicePlacement } from './target-selection.ts';
+import { selectTarget, type CloudflaredPlacement, type ServicePlacement } from './target-selection.ts';
 import { findContainer, networkNamespaceOf, sortedBy, type DockerContainer, type Topology } from './topology-model.ts';
 
 /**
@@ -17,6 +17,17 @@ export type ServiceRequest =
       evidence?: PortEvidence | null;
       /** The project asking: a container labelled for another project is never chosen. */
       project?: string | null;
+      /**
+       * Where cloudflared runs: a listener is a candidate only when cloudflared reaches it at this port from there
+       * (a container listening inside its own network namespace is not on the host's port). Without it every
+       * listener is a candidate.
+       */
+      cloudflared?: CloudflaredPlacement | null;
+      /**
+       * When the port was allocated to the project that owns it: a container listening on it only inside its own
+       * network namespace that was already running then was not started for that project.
+       */
+      allocatedAt?: number | null;
     }
   | { container: string; port: number; hostPortHint?: number | null; listenAddress?: string | null };
 
@@ -117,29 +128,53 @@ function locateByHostPort(topology: Topology, request: HostPortRequest): Service
     'listens on',
     hostAddresses.length > 0,
   );
-  const addressesOf = (name: string) => evidence.containers?.find((entry) => entry.name === name)?.addresses ?? [];
-  const listeners = [
-    ...(hostAddresses.length > 0 ? [{ what: `a host process (${hostAddresses.join(', ')})` }] : []),
-    ...listeningContainers.map((c) => ({ what: `container "${c.name}" (${addressesOf(c.name).join(', ')})` })),
+  const entryOf = (name: string) => evidence.containers?.find((entry) => entry.name === name);
+  const addressesOf = (name: string) => entryOf(name)?.addresses ?? [];
+  const listeners: Listener[] = [
+    ...(hostAddresses.length > 0
+      ? [{
+          what: `a host process (${hostAddresses.join(', ')})`,
+          container: null,
+          location: {
+            placement: { kind: 'host' as const, port, listenAddress: request.listenAddress ?? listenAddressOf(hostAddresses) },
+            container: null,
+            evidence: `a host process listens on ${hostAddresses.join(', ')} port ${port}`,
+            listening: true,
+          },
+        }]
+      : []),
+    ...listeningContainers.map((c) => ({
+      what: `container "${c.name}" (${addressesOf(c.name).join(', ')})`,
+      container: c,
+      location: {
+        ...containerPlacement(topology, c, port, port, request.listenAddress ?? listenAddressOf(addressesOf(c.name)), null),
+        evidence: `container "${c.name}" listens on ${addressesOf(c.name).join(', ')} port ${port} in its own network namespace`,
+        listening: true,
+      },
+    })),
   ];
-  if (listeners.length > 1) throw ambiguousListeners(port, listeners.map((l) => l.what));
-  const listener = listeningContainers[0];
-  if (listener !== undefined) {
-    const addresses = addressesOf(listener.name);
-    return {
-      ...containerPlacement(topology, listener, port, port, request.listenAddress ?? listenAddressOf(addresses), null),
-      evidence: `no container publishes host port ${port}; container "${listener.name}" listens on ${addresses.join(', ')} port ${port} in its own network namespace`,
-      listening: true,
-    };
+  const cloudflared = request.cloudflared ?? null;
+  const reachable = cloudflared === null ? listeners : listeners.filter((l) => reachesAtPort(cloudflared, l.location.placement, port));
+  const unreachable = listeners.filter((l) => !reachable.includes(l));
+  const aside = unreachable.length === 0 ? '' : ` (${unreachable.map((l) => `${l.what.replace(/ \(.*\)$/, '')} listens on port ${port} only where cloudflared does not reach it at that port`).join('; ')})`;
+  const noPublisher = `no container publishes host port ${port}`;
+  if (reachable.length > 0) {
+    const own = reachable.length > 1 && project !== null ? reachable.filter((l) => l.container?.labels[PROJECT_LABEL] === project) : [];
+    const chosen = reachable.length === 1 ? reachable[0]! : own.length === 1 ? own[0]! : null;
+    if (chosen === null) throw ambiguousListeners(port, reachable.map((l) => l.what));
+    const tie = reachable.length > 1 ? `, labelled ${PROJECT_LABEL}=${project} (also listening: ${reachable.filter((l) => l !== chosen).map((l) => l.what).join(', ')})` : '';
+    return { ...chosen.location, evidence: `${noPublisher}; ${chosen.location.evidence}${tie}${aside}` };
   }
-  if (hostAddresses.length > 0) {
-    return {
-      placement: { kind: 'host', port, listenAddress: request.listenAddress ?? listenAddressOf(hostAddresses) },
-      container: null,
-      evidence: `no container publishes or listens on port ${port}; a host process listens on ${hostAddresses.join(', ')} port ${port}`,
-      listening: true,
-    };
-  }
+  // Nothing cloudflared reaches at this port: the refusal names the listener that is the project's service (the
+  // change that makes it reachable), never one that was already running before the port was allocated.
+  const attributable = listeners.filter((l) => l.container === null || attributed(l.container, entryOf(l.container.name)?.startedAt ?? null, project, request.allocatedAt ?? null));
+  if (attributable.length > 1) throw ambiguousListeners(port, attributable.map((l) => l.what));
+  const attributed1 = attributable[0];
+  if (attributed1 !== undefined) return { ...attributed1.location, evidence: `${noPublisher}; ${attributed1.location.evidence}` };
+  const unrelated =
+    listeners.length === 0
+      ? ''
+      : ` (${listeners.map((l) => l.what.replace(/ \(.*\)$/, '')).join(', ')} listens on port ${port} only inside its own network namespace and was running before the port was allocated: not taken for this port's service)`;
 
   const exposers = ownCandidates(sortedBy(running.filter((c) => c.ports.some((p) => p.protocol === 'tcp' && p.containerPort === port && p.hostPort === null)), (c) => c.name), port, project, 'exposes');
   if (exposers.length > 1) throw ambiguousListeners(port, exposers.map((c) => `container "${c.name}" (EXPOSE ${port}, nothing listening yet)`));
@@ -147,16 +182,48 @@ function locateByHostPort(topology: Topology, request: HostPortRequest): Service
   if (exposer !== undefined) {
     return {
       ...containerPlacement(topology, exposer, port, port, request.listenAddress ?? null, null),
-      evidence: `nothing listens on port ${port} yet; container "${exposer.name}" declares EXPOSE ${port}`,
+      evidence: `nothing listens on port ${port} yet${unrelated}; container "${exposer.name}" declares EXPOSE ${port}`,
       listening: false,
     };
   }
   return {
     placement: { kind: 'host', port, listenAddress: request.listenAddress ?? null },
     container: null,
-    evidence: `nothing listens on port ${port} on the host or in any container, and no container publishes or exposes it`,
+    evidence: unrelated === ''
+      ? `nothing listens on port ${port} on the host or in any container, and no container publishes or exposes it`
+      : `nothing that could be this port's service listens on port ${port}${unrelated}, and no container publishes or exposes it`,
     listening: false,
   };
+}
+
+/** A process listening on the port, as a candidate for the service behind it. */
+interface Listener {
+  what: string;
+  container: DockerContainer | null;
+  location: ServiceLocation;
+}
+
+/**
+ * Whether cloudflared, from where it runs, reaches this service at the port asked for: by a shared network or the
+ * same network namespace (the container's port), or at that very port of the host. A container that listens on the
+ * port only inside its own network namespace is not on the host's port.
+ */
+function reachesAtPort(cloudflared: CloudflaredPlacement, placement: ServicePlacement, port: number): boolean {
+  const selection = selectTarget({ cloudflared, service: placement });
+  if (!selection.ok) return false;
+  return [selection, ...selection.alternatives].some(
+    (candidate) => candidate.via === 'shared-network' || candidate.via === 'same-network-namespace' || new URL(candidate.target).port === String(port),
+  );
+}
+
+/**
+ * Whether a container that listens on the port where cloudflared cannot reach it is the project's service, to be
+ * named in the refusal with the change that makes it reachable: labelled for the project, or started after the port
+ * was allocated (one already running then was not started for it). When either time is unknown, it is.
+ */
+function attributed(container: DockerContainer, startedAt: number | null, project: string | null, allocatedAt: number | null): boolean {
+  if (project !== null && container.labels[PROJECT_LABEL] === project) return true;
+  return startedAt === null || allocatedAt === null || startedAt >= allocatedAt;
 }
 
 /** 0.0.0.0 when the namespace listens on every address, else the one address it is bound to (loopback first). */

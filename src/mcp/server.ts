@@ -76,17 +76,29 @@ function toolListOf(tools: AnyToolDefinition[], role: Principal['role']): Return
   return list;
 }
 
-/** Names the fields of a zod failure, so the caller knows exactly what to change. */
-function inputError(tool: string, error: z.ZodError, args: unknown): TunnelManagerError {
-  const problems = error.issues.map((issue) => ({
-    field: issue.path.join('.') || '(arguments)',
-    problem: issue.message,
-  }));
+/**
+ * Names the fields of a zod failure, so the caller knows exactly what to change. An unknown argument (the schemas are
+ * strict) is named itself, with the arguments the tool takes: "Correct `(arguments)`" told nobody what to change.
+ */
+function inputError(tool: AnyToolDefinition, error: z.ZodError, args: unknown): TunnelManagerError {
+  const problems = error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ field: [...issue.path, key].join('.'), problem: 'not an argument of this tool', unknown: true }))
+      : [{ field: issue.path.join('.') || '(arguments)', problem: issue.message, unknown: false }],
+  );
+  const unknown = problems.filter((p) => p.unknown).map((p) => `\`${p.field}\``);
+  const wrong = problems.filter((p) => !p.unknown).map((p) => `\`${p.field}\``);
+  const accepted = Object.keys(tool.input instanceof z.ZodObject ? (tool.input.shape as object) : {});
+  const steps = [
+    ...(wrong.length > 0 ? [`correct ${wrong.join(', ')}`] : []),
+    ...(unknown.length > 0 ? [`remove ${unknown.join(', ')} (${tool.name} takes ${accepted.length > 0 ? accepted.map((a) => `\`${a}\``).join(', ') : 'no arguments'})`] : []),
+  ];
+  const fix = `${steps.join(' and ')} and call ${tool.name} again; tools/list shows every argument with its form.`;
   return new TunnelManagerError({
     code: 'INPUT_INVALID',
-    message: `Invalid arguments for ${tool}: ${problems.map((p) => `${p.field}: ${p.problem}`).join('; ')}.`,
-    fix: `Correct ${problems.map((p) => `\`${p.field}\``).join(', ')} and call ${tool} again; tools/list shows every argument with its form.`,
-    details: { problems, received: typeof args === 'object' && args !== null ? Object.keys(args) : typeof args },
+    message: `Invalid arguments for ${tool.name}: ${problems.map((p) => `${p.field}: ${p.problem}`).join('; ')}.`,
+    fix: fix[0]!.toUpperCase() + fix.slice(1),
+    details: { problems: problems.map(({ field, problem }) => ({ field, problem })), received: typeof args === 'object' && args !== null ? Object.keys(args) : typeof args },
   });
 }
 
@@ -287,7 +299,7 @@ export function createMcpServer(options: McpServerOptions): McpSession {
     }
     const parsed = tool.input.safeParse(args ?? {});
     if (!parsed.success) {
-      const error = inputError(name, parsed.error, args);
+      const error = inputError(tool, parsed.error, args);
       audit('error', error.code, null);
       return errorResult(error.toJSON());
     }

@@ -12,6 +12,8 @@ export interface ProjectRange {
  */
 export class PortManager {
   private readonly ranges: Map<string, { from: number; to: number }>;
+  /** The host ports something already listens on or publishes: the next free port is never one of them. */
+  private inUse: () => ReadonlySet<number> = () => new Set();
 
   constructor(
     private readonly repository: PortsRepository,
@@ -34,7 +36,21 @@ export class PortManager {
     return range;
   }
 
-  /** Allocates the given port, or the next free one of the project's range. */
+  /**
+   * What the host already uses (see src/docker/ports-in-use.ts), consulted when the next free port is chosen: a port
+   * something listens on is not free, whatever the allocations say. A port asked for by number is allocated as asked
+   * (a project's service may be running before its port is allocated).
+   */
+  avoidPortsInUse(inUse: () => ReadonlySet<number>): void {
+    this.inUse = inUse;
+  }
+
+  /** The allocation of `port`, whoever holds it. */
+  allocationOf(port: number): PortAllocation | undefined {
+    return this.repository.find(port);
+  }
+
+  /** Allocates the given port, or the next free one of the project's range (never one something already listens on). */
   allocate(project: string, purpose: string, port?: number): PortAllocation {
     const range = this.rangeOf(project);
     if (port !== undefined && (port < range.from || port > range.to)) {
@@ -45,7 +61,7 @@ export class PortManager {
         details: { port, project, range },
       });
     }
-    const allocation = this.repository.allocate(project, purpose, range, port ?? null, this.now());
+    const allocation = this.repository.allocate(project, purpose, range, port ?? null, this.now(), port === undefined ? this.inUse() : undefined);
     if (allocation) return allocation;
     if (port !== undefined) {
       const holder = this.repository.find(port);
@@ -61,7 +77,7 @@ export class PortManager {
     }
     throw new TunnelManagerError({
       code: 'PORT_RANGE_EXHAUSTED',
-      message: `Every port of ${project}'s range ${range.from}-${range.to} is allocated.`,
+      message: `Every port of ${project}'s range ${range.from}-${range.to} is allocated or in use on the host.`,
       fix: 'Release ports you no longer use (port_list, then port_release), or ask the meta-supervisor for a larger range.',
       details: { project, range },
     });

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
@@ -17,6 +17,8 @@ export function backupFileName(at = new Date()): string {
  */
 export async function backupDatabase(db: Database, target: string): Promise<{ path: string; bytes: number }> {
   mkdirSync(dirname(target), { recursive: true });
+  // SQLite says only "unable to open database file"; this names the directory.
+  accessSync(dirname(target), constants.W_OK);
   const partial = `${target}.partial`;
   rmSync(partial, { force: true });
   await db.backup(partial);
@@ -35,6 +37,8 @@ export function rotateBackups(dir: string, keep: number): string[] {
 
 /** Checks that `file` is a Tunnel Manager database: SQLite, readable, with our tables and a known schema version. */
 export function inspectBackup(file: string, latestVersion: number): { version: number; routes: number } {
+  // A missing or unreadable file is FILE_NOT_FOUND or PERMISSION_DENIED naming it, not "not a database".
+  accessSync(file, constants.R_OK);
   let db: Database | undefined;
   try {
     db = new BetterSqlite3(file, { readonly: true, fileMustExist: true });

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { migrate, type MigrationReport } from './migrations.ts';
@@ -15,7 +15,11 @@ export interface OpenedDatabase {
  * then brings its schema up to date. `:memory:` is accepted for throwaway stores.
  */
 export function openDatabase(path: string, options: { migrate?: boolean } = {}): OpenedDatabase {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') {
+    mkdirSync(dirname(path), { recursive: true });
+    // SQLite says only "unable to open database file"; this names the directory (and the WAL needs it writable).
+    accessSync(dirname(path), constants.W_OK);
+  }
   const db = new BetterSqlite3(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');

@@ -50,17 +50,24 @@ export class PortsRepository {
   }
 
   /**
-   * Allocates `port`, or the lowest free port of [from, to] when `port` is null, atomically.
+   * Allocates `port`, or the lowest free port of [from, to] that is not in `avoid` when `port` is null, atomically.
    * Returns undefined when the port is taken or the range is full.
    */
-  allocate(project: string, purpose: string, range: { from: number; to: number }, port: number | null, at: number): PortAllocation | undefined {
+  allocate(
+    project: string,
+    purpose: string,
+    range: { from: number; to: number },
+    port: number | null,
+    at: number,
+    avoid: ReadonlySet<number> = new Set(),
+  ): PortAllocation | undefined {
     return this.db
       .transaction((): PortAllocation | undefined => {
         let chosen = port;
         if (chosen === null) {
           const taken = new Set((this.selectTakenInRange.all(range.from, range.to) as { port: number }[]).map((row) => row.port));
           for (let candidate = range.from; candidate <= range.to; candidate += 1) {
-            if (!taken.has(candidate)) {
+            if (!taken.has(candidate) && !avoid.has(candidate)) {
               chosen = candidate;
               break;
             }

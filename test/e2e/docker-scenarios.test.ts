@@ -21,7 +21,9 @@ import { call, freePortInRange, mcpClient, settled, startOrigin, startTestServic
  *   3. a container that publishes the port;              → http://localhost:HOST_PORT
  *   4. an isolated container;                            → refused with the command that fixes it, nothing created.
  * Plus what the port alone cannot decide (two listeners), another project's container, and a service that does not
- * answer yet (refused, or published ahead with a warning and a notice when it answers).
+ * answer yet (refused, or published ahead with a warning and a notice when it answers); and what is not a candidate
+ * at all: a container that listens on the number only inside its own network namespace, where cloudflared on the
+ * host does not reach it at that port (beside a host server; or alone, running before the port was allocated).
  * Ports come from health-agent's range (3400-3499), which no other test file uses: containers here listen on them
  * inside their own network namespace, and a test on the host must not find one of them behind its own port.
  */
@@ -131,6 +133,45 @@ describe.skipIf(docker === null)('the four Docker scenarios through tunnel_reque
         expect(view.data).toMatchObject({ target: null, reachable: false, reason: refused.data.message });
         expect(view.data.recommendations.map((r) => r.command)).toContain(`-p 127.0.0.1:${port}:${port}`);
       }
+    }, 60_000);
+
+    it('a host server and an unrelated container listening on the port only inside its own namespace: the host target, also on a repeat (issue 27, item 4)', async () => {
+      const port = await allocate('host and namespace');
+      const name = scope.name('elsewhere');
+      // Listens on the same number, but in its own network namespace: not on the host's port, which cloudflared uses.
+      await scope.createContainer({ name, cmd: scope.httpd(port) });
+      await seen(agent, name, port);
+      origins.push(await startOrigin(port, 'host-beside-container'));
+      for (const attempt of ['first', 'repeat']) {
+        const result = await call<Published & { plan: string[] }>(agent, 'tunnel_request_cname', { subdomain: 'hostfirst', targetPort: port });
+        expect(result.isError, `${attempt}: ${JSON.stringify(result.data)}`).toBe(false);
+        expect(result.data.target).toBe(`http://localhost:${port}`);
+        expect(result.data.reason).toContain(`a host process listens on 127.0.0.1 port ${port}`);
+        expect(result.data.reason).toContain(`container "${name}" listens on port ${port} only where cloudflared does not reach it at that port`);
+        if (attempt === 'repeat') expect(result.data.plan).toEqual(['already published: nothing to do']);
+      }
+      expect((await viaEdge(env.service.sandboxInfo!.edgeUrl, 'hostfirst.153.se')).body).toContain('hello from host-beside-container');
+    }, 60_000);
+
+    it('a port where only an unrelated container listens inside its own namespace is not taken for that container (issue 27, item 4)', async () => {
+      // The container runs first; the port is allocated after it (as port_allocate may well hand it out: nothing
+      // uses it on the host).
+      let port = await freePortInRange(3400, 3439);
+      while (allocated.has(port)) port = await freePortInRange(3400, 3439);
+      const name = scope.name('unrelated');
+      await scope.createContainer({ name, cmd: scope.httpd(port) });
+      await seen(agent, name, port);
+      allocated.add(port);
+      expect((await call(agent, 'port_allocate', { port, purpose: 'after the container' })).isError).toBe(false);
+      const refused = await call<Refusal>(agent, 'tunnel_request_cname', { subdomain: 'notyours', targetPort: port });
+      expect(refused.isError).toBe(true);
+      // Not TARGET_UNREACHABLE about that container: nothing that could be this port's service answers yet.
+      expect(refused.data.code, JSON.stringify(refused.data)).toBe('TARGET_NOT_ANSWERING');
+      expect(refused.data.message).toContain(`Nothing answers at http://localhost:${port}`);
+      expect(String(refused.data.details.reason)).toContain(`container "${name}" listens on port ${port} only inside its own network namespace and was running before the port was allocated`);
+      nothingCreated(env.service, env.config.cloudflared.configPath, 'notyours.153.se');
+      const view = await call<{ target: string | null; reason: string }>(agent, 'tunnel_check_connectivity', { targetPort: port });
+      expect(view.data.target).toBe(`http://localhost:${port}`);
     }, 60_000);
 
     it('two services behind one port are refused as ambiguous, naming both', async () => {

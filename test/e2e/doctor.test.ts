@@ -1,11 +1,11 @@
-import { execFile, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCloudflareEmulator, type CloudflareEmulator } from '../../src/sandbox/cloudflare-emulator/index.ts';
-import { BIN } from '../helpers/cli.ts';
+import { BIN, sandboxFileOf, startCli, waitUntil } from '../helpers/cli.ts';
 
 /**
  * `tunnel-manager doctor` as an operator runs it: a clean sandbox passes; each thing broken on purpose is reported
@@ -37,20 +37,37 @@ let counter = 0;
  * Runs doctor --json on a fresh data dir with the given configuration lines; answers its exit code and checks.
  * Asynchronously: the emulator answers from this process, so its event loop must keep running meanwhile.
  */
-async function doctor(configLines: string[], env: NodeJS.ProcessEnv = {}, prepare?: (dataDir: string) => void): Promise<{ status: number | null; checks: Check[]; text: string }> {
+async function doctor(
+  configLines: string[],
+  env: NodeJS.ProcessEnv = {},
+  prepare?: (dataDir: string) => void,
+  args: string[] = [],
+): Promise<{ status: number | null; checks: Check[]; text: string }> {
   counter += 1;
   const dataDir = join(root, `run-${counter}`);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   prepare?.(dataDir);
   const configFile = join(dataDir, 'config.yml');
   writeFileSync(configFile, [`cloudflared:`, `  configPath: ${join(dataDir, 'cloudflared', 'config.yml')}`, ...configLines, ''].join('\n'));
+  return doctorOn(['--config', configFile, '--data-dir', dataDir, ...args], env);
+}
+
+/** `doctor --json` with these arguments. */
+async function doctorOn(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; checks: Check[]; text: string }> {
   const result = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [BIN, 'doctor', '--json', '--config', configFile, '--data-dir', dataDir], { env: { ...process.env, TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN: '', ...env } }, (error, stdout, stderr) =>
+    execFile(process.execPath, [BIN, 'doctor', '--json', ...args], { env: { ...process.env, TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN: '', ...env } }, (error, stdout, stderr) =>
       resolve({ status: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
   const parsed = JSON.parse(result.stdout || '{"checks":[]}') as { checks: Check[] };
   return { status: result.status, checks: parsed.checks, text: `${result.stdout}${result.stderr}` };
+}
+
+/** A TCP listener of this test process on a free port: "another program" to doctor. */
+async function squat(): Promise<{ port: number; close: () => void }> {
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as { port: number }).port, close: () => server.close() };
 }
 
 const find = (checks: Check[], name: string) => checks.find((c) => c.name === name);
@@ -68,7 +85,8 @@ function production(extra: string[] = []): string[] {
 
 describe('tunnel-manager doctor', () => {
   it('finds nothing wrong with a fresh sandbox, and exits 0', async () => {
-    const run = await doctor([]);
+    // Port 0, as serve would be given: other sandboxes on this machine may hold 8787 and 8790.
+    const run = await doctor([], {}, undefined, ['--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0']);
     expect(run.status, run.text).toBe(0);
     expect(problems(run.checks)).toEqual([]);
     expect(find(run.checks, 'cloudflared')?.detail).toContain('stand-in');
@@ -92,6 +110,69 @@ describe('tunnel-manager doctor', () => {
       squatter.close();
     }
   });
+
+  it("another program on mcp.listen is not called this manager's, even with a live pid in the pidfile (issue 27, item 7)", async () => {
+    const squatter = await squat();
+    // A live process that is not this data directory's manager (a stale pidfile whose pid was reused, say).
+    const stranger = spawn('sleep', ['600'], { stdio: 'ignore' });
+    try {
+      const run = await doctor(
+        production(['mcp:', `  listen: 127.0.0.1:${squatter.port}`]),
+        { TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN: emulator.token },
+        (dir) => writeFileSync(join(dir, 'tunnel-manager.pid'), `${stranger.pid}\n`),
+      );
+      const mcp = find(run.checks, 'mcp.listen');
+      expect(mcp, run.text).toMatchObject({ status: 'problem', fix: expect.stringContaining(`sport = :${squatter.port}`) });
+      expect(mcp?.detail).not.toContain('this manager');
+      // Named: the test process holds it.
+      expect(mcp?.detail).toContain(`pid ${process.pid}`);
+      expect(run.status).toBe(1);
+    } finally {
+      stranger.kill('SIGKILL');
+      squatter.close();
+    }
+  });
+
+  it("in the sandbox, checks the sandbox's actual addresses (sandbox.json), each held by this manager, not 9464/20241 (issue 27, item 7)", async () => {
+    const dataDir = join(root, 'running-sandbox');
+    const serve = startCli(['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0']);
+    // Another program on the configured mcp.listen, where this manager does not listen.
+    const squatter = await squat();
+    try {
+      const info = await sandboxFileOf<{ pid: number; mcpUrl: string; edgeUrl: string; metricsUrl: string }>(serve, dataDir);
+      const cloudflared = await waitUntil(
+        () => {
+          try {
+            return JSON.parse(readFileSync(join(dataDir, 'cloudflared', 'cloudflared.pid'), 'utf8')) as { pid: number; metricsAddress: string };
+          } catch {
+            return undefined;
+          }
+        },
+        30_000,
+        'cloudflared to be started',
+      );
+      const configFile = join(root, 'running-sandbox.yml');
+      writeFileSync(configFile, ['mcp:', `  listen: 127.0.0.1:${squatter.port}`, ''].join('\n'));
+      const run = await doctorOn(['--config', configFile, '--data-dir', dataDir]);
+      const host = (url: string) => new URL(url).host;
+      expect(find(run.checks, 'mcp.listen'), run.text).toMatchObject({ status: 'ok', detail: `${host(info.mcpUrl)} is this manager (pid ${info.pid})` });
+      expect(find(run.checks, 'sandbox edge')).toMatchObject({ status: 'ok', detail: `${host(info.edgeUrl)} is this manager (pid ${info.pid})` });
+      expect(find(run.checks, 'metrics.listen')).toMatchObject({ status: 'ok', detail: `${host(info.metricsUrl)} is this manager (pid ${info.pid})` });
+      expect(find(run.checks, 'cloudflared.metricsAddress')).toMatchObject({
+        status: 'ok',
+        detail: `${cloudflared.metricsAddress} is cloudflared, started by this data directory's manager (pid ${cloudflared.pid})`,
+      });
+      for (const check of run.checks) {
+        expect(check.detail, check.name).not.toMatch(/:9464\b|:20241\b/);
+        expect(check.detail, check.name).not.toContain(`:${squatter.port}`);
+      }
+      expect(run.status, run.text).toBe(0);
+    } finally {
+      squatter.close();
+      serve.child.kill('SIGTERM');
+      await serve.exited;
+    }
+  }, 90_000);
 
   it('a held git lock on config.yml\'s history: a problem with the command that clears it', async () => {
     const run = await doctor([], {}, (dir) => {

@@ -86,10 +86,13 @@ describe('a project publishes a service end to end', () => {
   }, 60_000);
 
   it('the meta-supervisor deletes an adopted route: its hand-written rule goes with the record, other hand rules stay', async () => {
-    // chat.153.se pre-existed in the account (adopted at start, owned by the MS); a person routes it by hand.
+    // chat.153.se pre-existed in the account (adopted at start, owned by the MS) and is routed by hand, as on the VM
+    // (the sandbox's seed); a person adds another rule by hand.
     const path = env.config.cloudflared.configPath;
     const before = readFileSync(path, 'utf8');
-    const handRules = '  - hostname: chat.153.se\n    service: http://localhost:3999\n  - hostname: kept-by-hand.153.se\n    service: http://localhost:3998\n';
+    expect(before).toContain('  - hostname: chat.153.se\n');
+    expect((await viaEdge(env.service.sandboxInfo!.edgeUrl, 'chat.153.se')).status).toBe(200);
+    const handRules = '  - hostname: kept-by-hand.153.se\n    service: http://localhost:3998\n';
     const catchAll = before.lastIndexOf('\n  - ');
     writeFileSync(path, `${before.slice(0, catchAll + 1)}${handRules}${before.slice(catchAll + 1)}`);
     const listed = await call<{ routes: { hostname: string; status: string }[] }>(ms, 'tunnel_list_cnames', { project: 'meta-supervisor' });

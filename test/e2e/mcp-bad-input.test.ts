@@ -277,6 +277,26 @@ describe('tunnel_request_cname refuses bad input and changes nothing', () => {
 });
 
 describe('the other tools refuse bad input the same way', () => {
+  it('an unknown argument is named in the fix with the arguments the tool takes, and following the fix works', async () => {
+    // tunnel_get_audit said "Correct `(arguments)`", naming nothing (issue 27, item 6).
+    const refused = await call<ErrorData>(ms, 'tunnel_get_audit', { limit: 5, since: 1, sort: 'asc' });
+    expect(refused.isError).toBe(true);
+    expect(refused.data.code).toBe('INPUT_INVALID');
+    expect(refused.data.fix).not.toContain('(arguments)');
+    expect(refused.data.fix).toContain('Remove `since`, `sort`');
+    expect(refused.data.fix).toContain('`limit`, `principal`, `before`');
+    expect(refused.data.details.problems).toEqual([
+      { field: 'since', problem: 'not an argument of this tool' },
+      { field: 'sort', problem: 'not an argument of this tool' },
+    ]);
+    // Followed as written: the named arguments removed, the call goes through.
+    const followed = await call<{ entries: unknown[] }>(ms, 'tunnel_get_audit', { limit: 5 });
+    expect(followed.isError).toBe(false);
+    // A wrong value and an unknown argument at once: both named, each with its step.
+    const both = await call<ErrorData>(consilio, 'tunnel_request_cname', { subdomain: 'fine', targetPort: 70000, service: 'http://evil:1' });
+    expect(both.data.fix).toMatch(/^Correct `targetPort` and remove `service` \(tunnel_request_cname takes `subdomain`, /);
+  });
+
   it('tunnel_delete_cname with names that are no DNS names', async () => {
     const baseline = await snapshot();
     await fc.assert(

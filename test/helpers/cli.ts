@@ -20,11 +20,13 @@ export interface CliResult {
 }
 
 /** Runs the real `tunnel-manager` command (bin → dist/cli.js, built from the current sources by test/global-setup.ts) and collects its output. */
-export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {}): Promise<CliResult> {
+export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string; uid?: number; gid?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       env: commandEnv(options.env),
       cwd: options.cwd,
+      ...(options.uid === undefined ? {} : { uid: options.uid }),
+      ...(options.gid === undefined ? {} : { gid: options.gid }),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -9,6 +9,7 @@ import { parseConfig, type Config } from '../../src/app/config.ts';
 import { createLogger } from '../../src/app/logger.ts';
 import { STANDIN_COMMAND } from './standin-cloudflared.ts';
 import { startMcpService as startService, type McpService as Service, type McpServiceOptions as ServiceOptions } from '../../src/mcp/service.ts';
+import type { EventRow } from '../../src/store/events-repository.ts';
 
 /**
  * The whole service in this process, in sandbox mode, on a fresh data directory: real SQLite, the Cloudflare
@@ -156,4 +157,63 @@ export async function viaEdge(edgeUrl: string, hostname: string, path = '/'): Pr
     req.on('error', reject);
     req.end();
   });
+}
+
+/**
+ * A fault file for the stand-in cloudflared (docs/cloudflared.md): its path is put in this process's environment,
+ * which the service hands to every stand-in it spawns. `remove()` deletes it and unsets the variable.
+ */
+export function standinFaultFile(prefix: string): { path: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const path = join(dir, 'standin-faults');
+  process.env.TM_STANDIN_FAULT_FILE = path;
+  return {
+    path,
+    remove: () => {
+      rmSync(dir, { recursive: true, force: true });
+      delete process.env.TM_STANDIN_FAULT_FILE;
+    },
+  };
+}
+
+/**
+ * A service with consilio's and the meta-supervisor's clients, an origin answering on a free port of [from, to]
+ * allocated to consilio, and every event the service publishes from then on. `stop()` ends it all.
+ */
+export async function startWithConsilioOrigin(options: {
+  range: [number, number];
+  name: string;
+  overrides?: Record<string, unknown>;
+  serviceOptions?: Partial<Omit<ServiceOptions, 'logger'>>;
+}): Promise<{
+  env: Awaited<ReturnType<typeof startTestService>>;
+  consilio: Client;
+  ms: Client;
+  port: number;
+  events: EventRow[];
+  stop: () => Promise<void>;
+}> {
+  const env = await startTestService(options.overrides ?? {}, options.serviceOptions ?? {});
+  const info = env.service.sandboxInfo!;
+  const consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
+  const ms = await mcpClient(info.mcpUrl, info.tokens['meta-supervisor']!);
+  const origin = await startOriginInRange(options.range[0], options.range[1], options.name);
+  const port = portOf(origin);
+  const allocated = await call(consilio, 'port_allocate', { port, purpose: options.name });
+  if (allocated.isError) throw new Error(`port_allocate ${port}: ${JSON.stringify(allocated.data)}`);
+  const events: EventRow[] = [];
+  const unsubscribe = env.service.bus.subscribe((event) => events.push(event));
+  return {
+    env,
+    consilio,
+    ms,
+    port,
+    events,
+    stop: async () => {
+      unsubscribe();
+      await Promise.all([consilio.close(), ms.close()]);
+      origin.close();
+      await env.stop();
+    },
+  };
 }

@@ -156,8 +156,37 @@ describe('ingress cycle: real files, real git, the real machine', () => {
     expect(new Set(outcomes.map((outcome) => (outcome as { commit: string }).commit)).size).toBe(1);
     const rules = ConfigDocument.parse(await readFile(configPath, 'utf8')).model().ingress;
     expect(rules).toHaveLength(1 + 21 + 1);
-    expect(git('log', '-1', '--format=%s')).toBe('ingress: 20 changes');
-    expect(git('log', '-1', '--format=%b')).toContain('- add app20.example.com (project beta → http://localhost:3120)');
+    // Too many names for one line: counted, with the first names and every project; the body lists each one.
+    expect(git('log', '-1', '--format=%s')).toBe('ingress: add 20 rules (app1.example.com, app10.example.com, …; project alpha, project beta)');
+    const body = git('log', '-1', '--format=%b');
+    for (let n = 1; n <= 20; n++) expect(body).toContain(`- add app${n}.example.com (project ${n % 2 ? 'alpha' : 'beta'} → http://localhost:${3100 + n})`);
+  });
+
+  it('a batch names every hostname and project it changes in the subject, not "N changes"', async () => {
+    const h = await start();
+    await add(h, route(1));
+    await add(h, route(2, 'beta'));
+    h.reload.auto = false;
+    const first = add(h, route(3));
+    await waitFor(h.actor, (snapshot) => snapshot.matches('reloading'));
+    h.ledger.splice(0, 2); // app1 and app2 go,
+    const removed = [
+      requestIngressChange(h.actor, { hostname: 'app1.example.com', action: 'remove', project: 'alpha', requestId: 'r1' }),
+      requestIngressChange(h.actor, { hostname: 'app2.example.com', action: 'remove', project: 'beta', requestId: 'r2' }),
+    ];
+    const added = [add(h, route(4, 'beta')), add(h, route(5))]; // app4 and app5 come, in one version.
+    h.reload.auto = true;
+    h.reload.open();
+    await Promise.all([first, ...removed, ...added]);
+    expect(git('log', '-1', '--format=%s')).toBe(
+      'ingress: add app4.example.com (project beta), app5.example.com (project alpha); remove app1.example.com (project alpha), app2.example.com (project beta)',
+    );
+    expect(git('log', '-1', '--format=%b').split('\n')).toEqual([
+      '- add app4.example.com (project beta → http://localhost:3104)',
+      '- add app5.example.com (project alpha → http://localhost:3105)',
+      '- remove app1.example.com (project alpha, was http://localhost:3101)',
+      '- remove app2.example.com (project beta, was http://localhost:3102)',
+    ]);
   });
 
   it('the same state twice writes nothing and reloads nothing', async () => {
@@ -177,7 +206,8 @@ describe('ingress cycle: real files, real git, the real machine', () => {
     expect(outcome).toMatchObject({ type: 'ingress.restored', reloadError: { code: 'RELOAD_FAILED' } });
     expect(await readFile(configPath, 'utf8')).toBe(good);
     expect(h.reload.calls.map((call) => call.input.reason)).toEqual(['apply', 'apply', 'restore']);
-    expect(git('log', '-1', '--format=%s')).toMatch(/^ingress: restore last good version [0-9a-f]{12} \(reload of version [0-9a-f]{12} failed: cloudflared exited/);
+    expect(git('log', '-1', '--format=%s')).toMatch(/^ingress: restore last good version [0-9a-f]{12}: remove app2\.example\.com \(project alpha, was http:\/\/localhost:3102\)$/);
+    expect(git('log', '-1', '--format=%b')).toMatch(/^Why: reload of version [0-9a-f]{12} failed: cloudflared exited/);
   });
 
   it('commits a new version to git while cloudflared loads it, and answers with that commit', async () => {
@@ -264,7 +294,8 @@ describe('ingress cycle: real files, real git, the real machine', () => {
     expect(after).toContain('hostname: app2.example.com');
     expect(h.reload.calls).toHaveLength(3);
     const history = await readConfigHistory(configPath);
-    expect(history[0]?.subject).toBe(`ingress: rollback to ${commitWithOne.slice(0, 12)} (hand-written rules; managed rules from the route ledger)`);
+    expect(history[0]?.subject).toBe(`ingress: rollback to ${commitWithOne.slice(0, 12)}: remove hand.example.com (hand-written, was http://localhost:7000)`);
+    expect(history[0]?.body).toBe('Why: the hand-written rules as they were at that version; managed rules from the route ledger');
     await expect(rollbackIngress(h.actor, 'no-such-commit')).rejects.toMatchObject({ code: 'INPUT_INVALID' });
   });
 
@@ -306,6 +337,8 @@ describe('ingress cycle: real files, real git, the real machine', () => {
     expect(outcome).toMatchObject({ type: 'ingress.applied', changed: false, reloaded: true });
     expect(await readFile(configPath, 'utf8')).toBe(edited);
     expect(git('show', 'HEAD:config.yml')).toBe(edited.trimEnd());
+    // Named, not "file-edited * (project *)".
+    expect(git('log', '-1', '--format=%s')).toBe('ingress: hand edit of config.yml: add wiki.example.com (hand-written → http://localhost:8000)');
     expect(h.reports.events.find((event) => event.kind === 'ingress.unmanaged_rules_changed')).toMatchObject({ data: { added: [{ hostname: 'wiki.example.com' }] } });
   });
 

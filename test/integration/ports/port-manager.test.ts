@@ -2,7 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createServer, type AddressInfo } from 'node:net';
+import { portsInUse } from '../../../src/docker/ports-in-use.ts';
 import { PortManager } from '../../../src/ports/port-manager.ts';
+import type { Topology } from '../../../src/topology-model.ts';
 import { openDatabase, type Database } from '../../../src/store/database.ts';
 import { PortsRepository } from '../../../src/store/ports-repository.ts';
 
@@ -69,5 +72,30 @@ describe('PortManager on a real SQLite file', () => {
     }
     expect(new Set(got).size).toBe(40);
     other.close();
+  });
+
+  it('never hands out a port something listens on (a host process) or a running container publishes; a port asked for by number is given as asked (issue 27, item 4)', async () => {
+    // A real listener of this process on a port the kernel picked; a range of that one port and the next.
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const busy = (server.address() as AddressInfo).port;
+    try {
+      let topology: Topology = { networks: [], containers: [] };
+      const manager = new PortManager(new PortsRepository(db), [{ name: 'tight', ports: { from: busy, to: busy } }]);
+      manager.avoidPortsInUse(() => portsInUse(topology));
+      expect(() => manager.allocate('tight', 'auto')).toThrow(expect.objectContaining({ code: 'PORT_RANGE_EXHAUSTED', message: expect.stringContaining('in use on the host') }));
+      // Asked for by number (the project's service runs already): allocated.
+      expect(manager.allocate('tight', 'my running service', busy).port).toBe(busy);
+      manager.release('tight', busy);
+      server.close();
+      // Free on the host now, but a running container publishes it: still not handed out; once it stops, it is.
+      const publisher = { id: 'p', name: 'pub', image: 'x', state: 'running', networkMode: 'bridge', labels: {}, extraHosts: [], networks: [], command: null, ports: [{ containerPort: 80, protocol: 'tcp' as const, hostIp: '127.0.0.1', hostPort: busy }] };
+      topology = { networks: [], containers: [publisher] };
+      expect(() => manager.allocate('tight', 'auto')).toThrow(expect.objectContaining({ code: 'PORT_RANGE_EXHAUSTED' }));
+      topology = { networks: [], containers: [{ ...publisher, state: 'exited' }] };
+      expect(manager.allocate('tight', 'auto').port).toBe(busy);
+    } finally {
+      server.close();
+    }
   });
 });

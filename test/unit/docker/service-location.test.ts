@@ -116,4 +116,41 @@ describe('locateService by host port, from evidence', () => {
       expect(refusal(() => locateService(topology([publisher]), { hostPort: PORT, project: 'consilio' })).code).toBe('TARGET_OTHER_PROJECT');
     });
   });
+
+  describe('only what cloudflared reaches at the port is a candidate (issue 27, item 4)', () => {
+    const onHost = { kind: 'host' as const };
+    const inEdge = { kind: 'container' as const, name: 'cloudflared', networkMode: 'edge', networks: ['edge'], hostGatewayNames: [] };
+    const edged = container('edged', ['edge']);
+
+    it('cloudflared on the host: a container listening only inside its own namespace is not a candidate beside a host process', () => {
+      const found = locateService(topology([web]), { hostPort: PORT, cloudflared: onHost, evidence: evidence(['127.0.0.1'], [{ name: 'web', addresses: ['0.0.0.0'] }]) });
+      expect(found.placement).toEqual({ kind: 'host', port: PORT, listenAddress: '127.0.0.1' });
+      expect(found.evidence).toContain(`container "web" listens on port ${PORT} only where cloudflared does not reach it at that port`);
+    });
+
+    it('cloudflared in a container: the container on its network is the candidate, a loopback host process is not', () => {
+      const found = locateService(topology([edged]), { hostPort: PORT, cloudflared: inEdge, evidence: evidence(['127.0.0.1'], [{ name: 'edged', addresses: ['0.0.0.0'] }]) });
+      expect(found.placement).toMatchObject({ kind: 'container', name: 'edged', port: PORT });
+    });
+
+    it("two reachable candidates: the one labelled for the asking project breaks the tie; else ambiguous", () => {
+      const mine = container('mine', ['edge'], { labels: { [PROJECT_LABEL]: 'consilio' } });
+      const both = evidence([], [{ name: 'edged', addresses: ['0.0.0.0'] }, { name: 'mine', addresses: ['0.0.0.0'] }]);
+      expect(locateService(topology([edged, mine]), { hostPort: PORT, project: 'consilio', cloudflared: inEdge, evidence: both }).placement).toMatchObject({ name: 'mine' });
+      expect(refusal(() => locateService(topology([edged, mine]), { hostPort: PORT, project: null, cloudflared: inEdge, evidence: both })).code).toBe('TARGET_AMBIGUOUS');
+    });
+
+    it('nothing reachable: the container started after the port was allocated is named (its refusal has the fix); one already running then is not taken', () => {
+      const listens = (startedAt: number) => evidence([], [{ name: 'web', addresses: ['0.0.0.0'], startedAt }]);
+      const after = locateService(topology([web]), { hostPort: PORT, cloudflared: onHost, allocatedAt: 1_000, evidence: listens(2_000) });
+      expect(after.placement).toMatchObject({ kind: 'container', name: 'web' });
+      const before = locateService(topology([web]), { hostPort: PORT, cloudflared: onHost, allocatedAt: 1_000, evidence: listens(500) });
+      expect(before.placement).toEqual({ kind: 'host', port: PORT, listenAddress: null });
+      expect(before.listening).toBe(false);
+      expect(before.evidence).toContain('was running before the port was allocated');
+      // Labelled for the project, it is the project's whenever it started.
+      const labelled = container('web', ['app'], { labels: { [PROJECT_LABEL]: 'consilio' } });
+      expect(locateService(topology([labelled]), { hostPort: PORT, project: 'consilio', cloudflared: onHost, allocatedAt: 1_000, evidence: listens(500) }).placement).toMatchObject({ name: 'web' });
+    });
+  });
 });
