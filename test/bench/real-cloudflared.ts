@@ -16,7 +16,6 @@
  *   node --import tsx test/bench/real-cloudflared.ts [--write]
  */
 import { writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { TunnelContext } from '../../machines/tunnel.machine.ts';
@@ -25,6 +24,7 @@ import { SpawnDriver } from '../../src/cloudflared/spawn-driver.ts';
 import { startSandboxEdge, type SandboxEdge } from '../../src/sandbox/edge/edge.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { REAL_CLOUDFLARED } from '../helpers/real-cloudflared.ts';
+import { keepAliveTraffic } from '../helpers/traffic.ts';
 import { call, mcpClient, portOf, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
 import { TUNNEL_ID, cloudflaredPidsFor, freePort, startOrigin, tempDir, waitReady, writeTunnelConfig } from '../helpers/standin-cloudflared.ts';
 import { isMain, machineLine, spreadOf, verdict, writeDocSection, type Spread } from './support.ts';
@@ -36,44 +36,6 @@ export interface RealCloudflaredFigures {
   crash: { kills: number; servingAgainMs: Spread };
   restart: { restarts: number; requests: number; failed: number; outageMs: number[] };
   pass: boolean;
-}
-
-/** Keep-alive visitors through the edge until stopped: every answer and when it came. */
-function traffic(edgePort: number, hostname: string, clients = 4) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
-  let running = true;
-  let requests = 0;
-  const failures: { at: number; what: string }[] = [];
-  const once = () =>
-    new Promise<void>((resolve) => {
-      const request = http.get({ host: '127.0.0.1', port: edgePort, path: '/', headers: { host: hostname }, agent }, (response) => {
-        response.resume();
-        response.on('end', () => {
-          requests += 1;
-          if (response.statusCode !== 200) failures.push({ at: performance.now(), what: `HTTP ${response.statusCode}` });
-          resolve();
-        });
-      });
-      request.on('error', (error) => {
-        requests += 1;
-        failures.push({ at: performance.now(), what: error.message });
-        resolve();
-      });
-    });
-  const loops = Array.from({ length: clients }, async () => {
-    while (running) await once();
-  });
-  return {
-    get requests() {
-      return requests;
-    },
-    failures,
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-      agent.destroy();
-    },
-  };
 }
 
 /** 10 replica reloads of the real cloudflared (spawn driver) under traffic, until at least `minRequests` were sent. */
@@ -95,7 +57,7 @@ async function reloadUnderTraffic(binary: string, reloads: number, minRequests: 
   try {
     await driver.start();
     await waitReady(driver.metricsAddress(), 4, 30_000);
-    const load = traffic(edge.port, 'app.example.com');
+    const load = keepAliveTraffic({ port: edge.port }, 'app.example.com');
     const started = performance.now();
     const results: ReloadResult[] = [];
     for (let i = 0; i < reloads; i += 1) {
@@ -112,7 +74,7 @@ async function reloadUnderTraffic(binary: string, reloads: number, minRequests: 
       reloads,
       requests: load.requests,
       failed: load.failures.length,
-      failures: load.failures.slice(0, 10).map((failure) => failure.what),
+      failures: load.failures.slice(0, 10).map((failure) => (failure.status === 0 ? 'connection error' : `HTTP ${failure.status}`)),
       requestsPerSecond: Math.round(load.requests / elapsed),
       durationMs: spreadOf(results.map((result) => result.durationMs)),
       strategies,
@@ -180,7 +142,7 @@ export async function runRealCloudflaredBenchmark(options: { binary?: string; re
     let restartRequests = 0;
     let restartFailed = 0;
     for (let i = 0; i < (options.restarts ?? 5); i += 1) {
-      const load = traffic(edgePort, 'bench-real-0.153.se');
+      const load = keepAliveTraffic({ port: edgePort }, 'bench-real-0.153.se');
       await new Promise((resolve) => setTimeout(resolve, 300));
       const restarted = await call(ms, 'tunnel_restart', {});
       if (restarted.isError) throw new Error(`tunnel_restart failed: ${JSON.stringify(restarted.data)}`);

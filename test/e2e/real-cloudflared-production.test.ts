@@ -1,5 +1,4 @@
 import type { Server } from 'node:http';
-import http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +12,7 @@ import { emulatorTunnelDirectory } from '../../src/sandbox/cloudflare-emulator/t
 import { startSandboxEdge, type SandboxEdge } from '../../src/sandbox/edge/edge.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { realCloudflaredForTests } from '../helpers/real-cloudflared.ts';
+import { keepAliveTraffic } from '../helpers/traffic.ts';
 import { portOf, settled, startOriginInRange, viaEdge } from '../helpers/service.ts';
 import { cloudflaredPidsFor, freePort } from '../helpers/standin-cloudflared.ts';
 
@@ -61,36 +61,6 @@ async function start(config: Config): Promise<Service> {
   return service;
 }
 
-/** Keep-alive visitors through the edge until stopped; every answer that is not a 200 is a failure. */
-function traffic(hostname: string): { stop: () => Promise<{ ok: number; failed: number[] }> } {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-  let running = true;
-  let ok = 0;
-  const failed: number[] = [];
-  const loops = Array.from({ length: 4 }, async () => {
-    while (running) {
-      const status = await new Promise<number>((resolve) => {
-        http
-          .get({ host: '127.0.0.1', port: edge.port, path: '/', headers: { host: hostname }, agent }, (response) => {
-            response.resume();
-            response.on('end', () => resolve(response.statusCode ?? 0));
-          })
-          .on('error', () => resolve(0));
-      });
-      if (status === 200) ok += 1;
-      else failed.push(status);
-    }
-  });
-  return {
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-      agent.destroy();
-      return { ok, failed };
-    },
-  };
-}
-
 beforeAll(async () => {
   if (binary === null) return;
   emulator = await startCloudflareEmulator({ host: '127.0.0.1', port: 0 });
@@ -126,7 +96,7 @@ describe.skipIf(binary === null)('the real cloudflared under a production-mode m
     expect((await viaEdge(`http://${edge.address}`, 'adopted-real.153.se')).status).toBe(200);
     const pid = first.backend.status().pid;
 
-    const load = traffic('adopted-real.153.se');
+    const load = keepAliveTraffic({ port: edge.port }, 'adopted-real.153.se');
     await new Promise((resolve) => setTimeout(resolve, 300));
     await first.stop();
     services.splice(services.indexOf(first), 1);
@@ -136,7 +106,7 @@ describe.skipIf(binary === null)('the real cloudflared under a production-mode m
     const result = await load.stop();
 
     expect(second.backend.status()).toMatchObject({ pid, adopted: true });
-    expect(result.failed).toEqual([]);
+    expect(result.failures).toEqual([]);
     expect(result.ok).toBeGreaterThan(20);
   });
 

@@ -1,11 +1,11 @@
 import type { Server } from 'node:http';
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { TunnelContext } from '../../machines/tunnel.machine.ts';
 import type { McpService as Service } from '../../src/mcp/service.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { realCloudflaredForTests } from '../helpers/real-cloudflared.ts';
+import { keepAliveTraffic } from '../helpers/traffic.ts';
 import { call, mcpClient, portOf, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
 
 /**
@@ -25,36 +25,10 @@ let consilio: Client;
 let origin: Server;
 let port: number;
 
-/** Keep-alive visitors through the edge until stopped; counts every answer that is not a 200. */
-function traffic(hostname: string, clients = 4): { stop: () => Promise<{ ok: number; failed: { status: number; at: number }[] }> } {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+/** Keep-alive visitors through this service's edge. */
+function traffic(hostname: string) {
   const edge = new URL(env.service.sandboxInfo!.edgeUrl);
-  let running = true;
-  let ok = 0;
-  const failed: { status: number; at: number }[] = [];
-  const once = () =>
-    new Promise<number>((resolve) => {
-      const request = http.get({ host: edge.hostname, port: edge.port, path: '/', headers: { host: hostname }, agent }, (response) => {
-        response.resume();
-        response.on('end', () => resolve(response.statusCode ?? 0));
-      });
-      request.on('error', () => resolve(0));
-    });
-  const loops = Array.from({ length: clients }, async () => {
-    while (running) {
-      const status = await once();
-      if (status === 200) ok += 1;
-      else failed.push({ status, at: Date.now() });
-    }
-  });
-  return {
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-      agent.destroy();
-      return { ok, failed };
-    },
-  };
+  return keepAliveTraffic({ host: edge.hostname, port: Number(edge.port) }, hostname);
 }
 
 beforeAll(async () => {
@@ -115,7 +89,7 @@ describe.skipIf(binary === null)('the real cloudflared under the manager', () =>
       expect((await viaEdge(env.service.sandboxInfo!.edgeUrl, `real-reload-${i}.153.se`)).status).toBe(200);
     }
     const result = await load.stop();
-    expect(result.failed).toEqual([]);
+    expect(result.failures).toEqual([]);
     expect(result.ok).toBeGreaterThan(50);
   });
 
@@ -128,7 +102,7 @@ describe.skipIf(binary === null)('the real cloudflared under the manager', () =>
     const result = await load.stop();
     expect(restarted.isError, JSON.stringify(restarted.data)).toBe(false);
     expect(restarted.data.pid).not.toBe(before);
-    expect(result.failed).toEqual([]);
+    expect(result.failures).toEqual([]);
     expect(result.ok).toBeGreaterThan(20);
   });
 
