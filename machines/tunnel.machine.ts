@@ -97,8 +97,11 @@ export type TunnelEvent =
 export interface StartTunnelInput { settings: TunnelSettings }
 export interface StopTunnelInput { graceMs: number; process: TunnelProcessInfo | null }
 export interface WatchProcessInput { process: TunnelProcessInfo | null }
-/** `lastProbeAt`: when the last probe was taken; the loop keeps that cadence (a reload or a restart does not reset it). */
-export interface ProbeLoopInput { intervalMs: number; process: TunnelProcessInfo | null; lastProbeAt: number | null }
+/**
+ * `lastProbe`: the last probe taken; the loop keeps its cadence (a reload or a restart does not reset it), and checks
+ * again soon after a degraded one (a process that just took over may still be opening connections).
+ */
+export interface ProbeLoopInput { intervalMs: number; process: TunnelProcessInfo | null; lastProbe: Pick<ProbeSample, 'at' | 'result'> | null }
 export interface ReloadTunnelInput { process: TunnelProcessInfo | null; requestIds: string[]; settings: TunnelSettings }
 export interface ReplaceTunnelInput { process: TunnelProcessInfo | null; settings: TunnelSettings }
 
@@ -379,7 +382,11 @@ export const tunnelMachine = setup({
         {
           id: 'probe',
           src: 'probeLoop',
-          input: ({ context }) => ({ intervalMs: context.settings.probeIntervalMs, process: context.process, lastProbeAt: context.lastProbe?.at ?? null }),
+          input: ({ context }) => ({
+            intervalMs: context.settings.probeIntervalMs,
+            process: context.process,
+            lastProbe: context.lastProbe ? { at: context.lastProbe.at, result: context.lastProbe.result } : null,
+          }),
         },
       ],
       after: { stableAfter: { actions: 'resetStreak' } },

@@ -40,6 +40,8 @@ export interface TunnelEffectsOptions {
 
 /** How long a process that has just started or taken over may take to open all its connections before a probe. */
 const FRESH_PROCESS_SETTLE_MS = 5_000;
+/** How soon a degraded last probe is checked again when the loop starts. */
+const DEGRADED_RECHECK_MS = 1_000;
 
 const EVENT_OF: Record<ProbeSample['result'], 'PROBE_OK' | 'PROBE_DEGRADED' | 'PROBE_FAILED'> = {
   ok: 'PROBE_OK',
@@ -57,15 +59,15 @@ export function provideTunnelEffects(machine: TunnelMachine, options: TunnelEffe
   const readyPollMs = options.readyPollMs ?? 250;
 
   /**
-   * Ready is the first probe that is not `failed`. A process that is ready but not yet with every connection gets a few
-   * more seconds to open them (cloudflared opens them one second apart), so the start reports what the tunnel has.
+   * Ready is the first probe that is not `failed` (the real cloudflared answers /ready 200 with its first connection and
+   * opens the others one second apart: the probe loop checks again soon and waits for them, see below).
    */
   async function waitUntilReady(settings: TunnelSettings): Promise<ProbeSample> {
     const deadline = Date.now() + options.startTimeoutMs;
     let last: ProbeSample | null = null;
     while (Date.now() < deadline) {
       last = await probe();
-      if (last.result !== 'failed') return allConnections(last);
+      if (last.result !== 'failed') return last;
       if (!(await driver.current())) break;
       await new Promise((resolve) => setTimeout(resolve, readyPollMs));
     }
@@ -155,7 +157,10 @@ export function provideTunnelEffects(machine: TunnelMachine, options: TunnelEffe
         };
         // The cadence survives reloads and restarts (each re-creates this loop): the next probe is due one interval
         // after the last one, not one interval after the loop started again.
-        const firstIn = input.lastProbeAt === null ? input.intervalMs : Math.max(0, input.lastProbeAt + input.intervalMs - Date.now());
+        const last = input.lastProbe;
+        const due = last === null ? input.intervalMs : Math.max(0, last.at + input.intervalMs - Date.now());
+        // A degraded last probe (the start's own, say: ready with its first connection) is checked again within a second.
+        const firstIn = last?.result === 'degraded' ? Math.min(due, DEGRADED_RECHECK_MS) : due;
         const first = setTimeout(() => {
           if (!active) return;
           tick();

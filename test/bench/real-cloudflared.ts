@@ -129,11 +129,13 @@ export async function runRealCloudflaredBenchmark(options: { binary?: string; re
     // SIGKILL → a new process serving the route again.
     const serving: number[] = [];
     for (let i = 0; i < (options.kills ?? 5); i += 1) {
+      // Running and stable (a second here): this kill is the first failure of a streak.
+      const pid = await waitUntil(() => (JSON.stringify(tunnel().value).includes('running') ? (tunnel().context.process?.pid ?? undefined) : undefined), 60_000, 'the tunnel to run');
       await new Promise((resolve) => setTimeout(resolve, 1_500));
-      const pid = tunnel().context.process!.pid!;
       const killed = performance.now();
       process.kill(pid, 'SIGKILL');
-      await waitUntil(async () => (tunnel().context.process?.pid !== pid && (await viaEdge(info.edgeUrl, 'bench-real-0.153.se')).status === 200 ? true : undefined), 30_000, 'the route to serve again', 20);
+      // Serving again: the edge answers for the route (with the old process gone, only a new one can).
+      await waitUntil(async () => ((await viaEdge(info.edgeUrl, 'bench-real-0.153.se')).status === 200 ? true : undefined), 30_000, 'the route to serve again', 20);
       serving.push(performance.now() - killed);
     }
 
@@ -142,6 +144,7 @@ export async function runRealCloudflaredBenchmark(options: { binary?: string; re
     let restartRequests = 0;
     let restartFailed = 0;
     for (let i = 0; i < (options.restarts ?? 5); i += 1) {
+      await waitUntil(() => (JSON.stringify(tunnel().value).includes('running') ? true : undefined), 60_000, 'the tunnel to run');
       const load = keepAliveTraffic({ port: edgePort }, 'bench-real-0.153.se');
       await new Promise((resolve) => setTimeout(resolve, 300));
       const restarted = await call(ms, 'tunnel_restart', {});
