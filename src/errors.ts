@@ -59,6 +59,8 @@ export type ErrorCode =
   | 'RESOURCE_NOT_FOUND'
   | 'RATE_LIMITED'
   | 'CANCELLED'
+  // the runtime
+  | 'RUNTIME_UNSUPPORTED'
   // anything else
   | 'INTERNAL';
 
