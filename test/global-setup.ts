@@ -1,13 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isRunningCommand } from '../src/cloudflared/process-identity.ts';
-import { stopLeftovers, type LeftoverProcess } from './helpers/leftover-processes.ts';
-
-const RUN_PREFIX = 'tm-run-';
-const OWNER_FILE = 'owner.json';
+import { abandonedRunDirs, claimRunDir, stopLeftovers, type LeftoverProcess } from './helpers/leftover-processes.ts';
 
 /**
  * Before any test file:
@@ -27,32 +22,17 @@ const OWNER_FILE = 'owner.json';
 export default async function setup(): Promise<() => Promise<void>> {
   execFileSync(process.execPath, [fileURLToPath(new URL('../scripts/build.mjs', import.meta.url))], { stdio: 'inherit' });
   const base = tmpdir();
-  await reapAbandonedRuns(base);
-  const runDir = mkdtempSync(join(base, RUN_PREFIX));
-  writeFileSync(join(runDir, OWNER_FILE), JSON.stringify({ pid: process.pid, argv: process.argv }));
+  for (const abandoned of abandonedRunDirs(base)) {
+    report(abandoned, await stopLeftovers(abandoned));
+    rmSync(abandoned, { recursive: true, force: true });
+  }
+  const runDir = claimRunDir(base);
   process.env.TMPDIR = runDir;
   return async () => {
     process.env.TMPDIR = base;
     report(runDir, await stopLeftovers(runDir));
     rmSync(runDir, { recursive: true, force: true });
   };
-}
-
-/** The run directories of earlier runs whose vitest is gone (killed before its teardown): their leftovers stopped, the directory removed. */
-async function reapAbandonedRuns(base: string): Promise<void> {
-  for (const name of readdirSync(base)) {
-    if (!name.startsWith(RUN_PREFIX)) continue;
-    const dir = join(base, name);
-    let owner: { pid: number; argv: string[] };
-    try {
-      owner = JSON.parse(readFileSync(join(dir, OWNER_FILE), 'utf8')) as { pid: number; argv: string[] };
-    } catch {
-      continue; // not one of ours, or still being made
-    }
-    if (isRunningCommand(owner.pid, owner.argv)) continue; // a run going on beside this one
-    report(dir, await stopLeftovers(dir));
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 function report(runDir: string, stopped: LeftoverProcess[]): void {

@@ -1,6 +1,6 @@
-import { readdirSync, readFileSync, type Dirent } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync, type Dirent } from 'node:fs';
 import { join, sep } from 'node:path';
-import { isProcessRunning, readProcessArgv, waitForProcessEnd } from '../../src/cloudflared/process-identity.ts';
+import { isProcessRunning, isRunningCommand, readProcessArgv, waitForProcessEnd } from '../../src/cloudflared/process-identity.ts';
 
 /**
  * The processes a test run started and left running, found and stopped after the run (test/global-setup.ts).
@@ -20,6 +20,32 @@ export interface LeftoverProcess {
   argv: string[];
   /** How it was found: the pidfile that named it, or `cmdline` for a process found by its command line alone. */
   foundBy: string;
+}
+
+const RUN_PREFIX = 'tm-run-';
+const OWNER_FILE = 'owner.json';
+
+/** A new run directory under `base`, `tm-run-XXXXXX`, naming this process (pid and command line) as its owner. */
+export function claimRunDir(base: string): string {
+  const dir = mkdtempSync(join(base, RUN_PREFIX));
+  // The command line as /proc shows it: process.argv has node's resolved path where /proc has what was run.
+  writeFileSync(join(dir, OWNER_FILE), JSON.stringify({ pid: process.pid, argv: readProcessArgv(process.pid) ?? process.argv }));
+  return dir;
+}
+
+/** The run directories under `base` whose owner no longer runs (a test run killed before its teardown). */
+export function abandonedRunDirs(base: string): string[] {
+  return readdirSync(base)
+    .filter((name) => name.startsWith(RUN_PREFIX))
+    .map((name) => join(base, name))
+    .filter((dir) => {
+      try {
+        const owner = JSON.parse(readFileSync(join(dir, OWNER_FILE), 'utf8')) as { pid: number; argv: string[] };
+        return !isRunningCommand(owner.pid, owner.argv);
+      } catch {
+        return false; // not one of ours, or still being made
+      }
+    });
 }
 
 const PIDFILES = new Set(['cloudflared.pid', 'cloudflared.pid.others']);

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isProcessRunning } from '../../../src/cloudflared/process-identity.ts';
-import { findLeftovers, mentionsRunDir, pidsInPidfile, stopLeftovers } from '../../helpers/leftover-processes.ts';
+import { abandonedRunDirs, claimRunDir, findLeftovers, mentionsRunDir, pidsInPidfile, stopLeftovers } from '../../helpers/leftover-processes.ts';
 import { tempDir } from '../../helpers/standin-cloudflared.ts';
 
 /**
@@ -67,5 +67,19 @@ describe('leftover processes of a test run', () => {
     expect(mentionsRunDir(['node', 'x.js', '--config', '/tmp/tm-run-abc/tm-service-1/cloudflared/config.yml'], '/tmp/tm-run-abc')).toBe(true);
     expect(mentionsRunDir(['node', 'x.js', '--data-dir=/tmp/tm-run-abc/d'], '/tmp/tm-run-abc')).toBe(true);
     expect(mentionsRunDir(['node', 'x.js', '--config', '/tmp/tm-run-abcd/config.yml'], '/tmp/tm-run-abc')).toBe(false);
+  });
+
+  it("takes a run directory for abandoned only when its owner is gone: a run going on (this one) is never reaped", async () => {
+    const base = tempDir('runs');
+    dirs.push(base);
+    const mine = claimRunDir(base.path);
+    const gone = claimRunDir(base.path);
+    // A vitest that was killed: its pid now runs something else, or nothing.
+    const stranger = await idleProcess(['-e', IDLE, 'a', 'stranger']);
+    const owner = JSON.parse(readFileSync(join(gone, 'owner.json'), 'utf8')) as { pid: number; argv: string[] };
+    writeFileSync(join(gone, 'owner.json'), JSON.stringify({ ...owner, pid: stranger }));
+    mkdirSync(join(base.path, 'tm-run-notours'));
+    expect(abandonedRunDirs(base.path)).toEqual([gone]);
+    expect(mine.startsWith(join(base.path, 'tm-run-'))).toBe(true);
   });
 });
