@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerTestScope, dockerForTests, ensureTestImage } from '../helpers/docker.ts';
 import { waitUntil } from '../helpers/cli.ts';
-import { call, freePortInRange, mcpClient, startTestService, viaEdge } from '../helpers/service.ts';
+import { call, freePortInRange, mcpClient, startTestService, viaEdge, projectPorts } from '../helpers/service.ts';
 
 /**
  * Routes to containers through the whole service and a real Docker engine: the target is chosen from the live
@@ -25,7 +25,7 @@ describe.skipIf(docker === null)('routes to Docker containers', () => {
     try {
       const info = env.service.sandboxInfo!;
       const consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
-      const port = (await call<{ port: number }>(consilio, 'port_allocate', { port: await freePortInRange(3150, 3199), purpose: 'container web' })).data.port;
+      const port = (await call<{ port: number }>(consilio, 'port_allocate', { port: await freePortInRange(...projectPorts(env.config, 'consilio', [0.5, 1])), purpose: 'container web' })).data.port;
       await scope.createContainer({ name: scope.name('web'), cmd: scope.httpd(80), ports: [{ containerPort: 80, hostPort: port }] });
       await scope.untilAnswering(scope.name('web'), 80);
       // The topology actor follows the events stream: wait until it knows the container.
@@ -54,7 +54,7 @@ describe.skipIf(docker === null)('routes to Docker containers', () => {
     try {
       const info = env.service.sandboxInfo!;
       const openhorizon = await mcpClient(info.mcpUrl, info.tokens.openhorizon!);
-      const port = (await call<{ port: number }>(openhorizon, 'port_allocate', { port: await freePortInRange(3250, 3299), purpose: 'loopback web' })).data.port;
+      const port = (await call<{ port: number }>(openhorizon, 'port_allocate', { port: await freePortInRange(...projectPorts(env.config, 'openhorizon', [0.5, 1])), purpose: 'loopback web' })).data.port;
       const name = scope.name('lo');
       const seen = () =>
         waitUntil(async () => {
@@ -93,14 +93,14 @@ describe.skipIf(docker === null)('routes to Docker containers', () => {
   }, 90_000);
 
   it('a renamed container is re-targeted through the ingress actor, and its owner is told', async () => {
-    const network = await scope.createNetwork('shared', '10.231.31.0/24');
+    const network = (await scope.createNetwork('shared')).name;
     const cloudflared = scope.name('cloudflared');
     await scope.createContainer({ name: cloudflared, cmd: ['sleep', '3600'], networks: [network] });
     const env = await startTestService({ docker: { cloudflaredContainer: cloudflared } });
     try {
       const info = env.service.sandboxInfo!;
       const odin = await mcpClient(info.mcpUrl, info.tokens.odin!);
-      const port = (await call<{ port: number }>(odin, 'port_allocate', { port: await freePortInRange(3350, 3399), purpose: 'api' })).data.port;
+      const port = (await call<{ port: number }>(odin, 'port_allocate', { port: await freePortInRange(...projectPorts(env.config, 'odin', [0.5, 1])), purpose: 'api' })).data.port;
       const web = await scope.createContainer({ name: scope.name('api'), cmd: scope.httpd(80), networks: [network], ports: [{ containerPort: 80, hostPort: port }] });
       await scope.untilAnswering(scope.name('api'), 80);
       await waitUntil(async () => {

@@ -2,7 +2,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../helpers/cli.ts';
 import { DockerTestScope, TEST_IMAGE, dockerForTests, ensureTestImage } from '../helpers/docker.ts';
-import { call, freePortInRange, mcpClient, startTestService, viaEdge } from '../helpers/service.ts';
+import { call, freePortInRange, mcpClient, projectPorts, startTestService, viaEdge } from '../helpers/service.ts';
 
 /**
  * Routes declared by Docker labels (tunnel-manager.hostname / .port / .project), through the whole service and a
@@ -15,6 +15,9 @@ interface EventData { kind: string; project: string; data: Record<string, unknow
 
 describe.skipIf(docker === null)('routes declared by Docker labels', () => {
   const scope = new DockerTestScope(docker!, 'tmlbl');
+  // Names of this run's own: every service with labels on sees every labelled container of the engine, so another
+  // copy of this suite running beside this one must not declare the same hostnames.
+  const host = (name: string): string => `${name}-${scope.id}.153.se`;
   let env: Awaited<ReturnType<typeof startTestService>>;
   let consilio: Client;
   let ms: Client;
@@ -48,51 +51,51 @@ describe.skipIf(docker === null)('routes declared by Docker labels', () => {
   });
 
   it('a labelled container gets its route for the project owning the port, is kept across a redeploy, and is released once gone', async () => {
-    const port = (await call<{ port: number }>(consilio, 'port_allocate', { port: await freePortInRange(3130, 3149), purpose: 'labelled web' })).data.port;
+    const port = (await call<{ port: number }>(consilio, 'port_allocate', { port: await freePortInRange(...projectPorts(env.config, 'consilio', [0.5, 1])), purpose: 'labelled web' })).data.port;
     const first = scope.name('lbl-web');
-    await scope.createContainer({ name: first, cmd: scope.httpd(80), ports: [{ containerPort: 80, hostPort: port }], labels: labels('lbl.153.se', port) });
+    await scope.createContainer({ name: first, cmd: scope.httpd(80), ports: [{ containerPort: 80, hostPort: port }], labels: labels(host('lbl'), port) });
 
     const route = await waitUntil(() => {
-      const found = env.service.backend.findRoute('lbl.153.se');
+      const found = env.service.backend.findRoute(host('lbl'));
       return found?.status === 'active' ? found : undefined;
     }, 30_000, 'the label route to be active');
     expect(route).toMatchObject({ project: 'consilio', targetPort: port, service: `http://localhost:${port}`, labelContainer: first });
     const served = await waitUntil(async () => {
-      const r = await viaEdge(env.service.sandboxInfo!.edgeUrl, 'lbl.153.se');
+      const r = await viaEdge(env.service.sandboxInfo!.edgeUrl, host('lbl'));
       return r.status === 200 ? r : undefined;
     }, 10_000, 'the labelled container to answer through the edge');
     expect(served.body).toContain('tunnel-manager test service');
-    expect((await eventsOf(consilio)).find((e) => e.kind === 'route.label_published')?.data).toMatchObject({ container: first, hostname: 'lbl.153.se' });
+    expect((await eventsOf(consilio)).find((e) => e.kind === 'route.label_published')?.data).toMatchObject({ container: first, hostname: host('lbl') });
 
     // A redeploy: the old container goes, a new one with the same labels comes within the grace period.
     await docker!.getContainer(first).remove({ force: true });
     const second = scope.name('lbl-web-v2');
-    await scope.createContainer({ name: second, cmd: scope.httpd(80), ports: [{ containerPort: 80, hostPort: port }], labels: labels('lbl.153.se', port) });
-    await waitUntil(() => env.service.backend.findRoute('lbl.153.se')?.labelContainer === second || undefined, 15_000, 'the route to follow the new container');
-    const recordId = env.service.backend.findRoute('lbl.153.se')?.dnsRecordId;
+    await scope.createContainer({ name: second, cmd: scope.httpd(80), ports: [{ containerPort: 80, hostPort: port }], labels: labels(host('lbl'), port) });
+    await waitUntil(() => env.service.backend.findRoute(host('lbl'))?.labelContainer === second || undefined, 15_000, 'the route to follow the new container');
+    const recordId = env.service.backend.findRoute(host('lbl'))?.dnsRecordId;
     expect(recordId).toBe(route.dnsRecordId);
 
     // Gone for good: after the grace period the route, its rule and its record go.
     await docker!.getContainer(second).remove({ force: true });
-    await waitUntil(() => env.service.backend.findRoute('lbl.153.se') === undefined || undefined, 30_000, 'the route to be released');
-    expect(env.service.sandbox!.emulator.state().records.filter((r) => r.name === 'lbl.153.se')).toEqual([]);
-    expect((await eventsOf(consilio)).find((e) => e.kind === 'route.label_released')?.data).toMatchObject({ hostname: 'lbl.153.se', container: second });
+    await waitUntil(() => env.service.backend.findRoute(host('lbl')) === undefined || undefined, 30_000, 'the route to be released');
+    expect(env.service.sandbox!.emulator.state().records.filter((r) => r.name === host('lbl'))).toEqual([]);
+    expect((await eventsOf(consilio)).find((e) => e.kind === 'route.label_released')?.data).toMatchObject({ hostname: host('lbl'), container: second });
   }, 120_000);
 
   it('a label that cannot be honoured is told to its project with the fix, and nothing is created', async () => {
     // consilio names itself, but the port is not consilio's.
     const name = scope.name('lbl-bad');
-    await scope.createContainer({ name, cmd: scope.httpd(80), labels: labels('nope.153.se', 3399, 'consilio') });
+    await scope.createContainer({ name, cmd: scope.httpd(80), labels: labels(host('nope'), projectPorts(env.config, 'odin')[1], 'consilio') });
     const refused = await waitUntil(async () => (await eventsOf(consilio)).find((e) => e.kind === 'route.label_refused' && e.data.container === name), 30_000, 'route.label_refused');
-    expect(refused.data).toMatchObject({ hostname: 'nope.153.se', port: 3399, code: 'PORT_NOT_OWNED' });
+    expect(refused.data).toMatchObject({ hostname: host('nope'), port: projectPorts(env.config, 'odin')[1], code: 'PORT_NOT_OWNED' });
     expect(String(refused.data.fix)).toContain('port_allocate');
-    expect(env.service.backend.findRoute('nope.153.se')).toBeUndefined();
+    expect(env.service.backend.findRoute(host('nope'))).toBeUndefined();
 
     // No project label and a port nobody holds: the meta-supervisor hears it.
     const orphan = scope.name('lbl-orphan');
-    await scope.createContainer({ name: orphan, cmd: scope.httpd(80), labels: labels('orphan.153.se', 3098) });
+    await scope.createContainer({ name: orphan, cmd: scope.httpd(80), labels: labels(host('orphan'), projectPorts(env.config, 'meta-supervisor')[1]) });
     const told = await waitUntil(async () => (await eventsOf(ms)).find((e) => e.kind === 'route.label_refused' && e.data.container === orphan), 30_000, 'route.label_refused for the operator');
     expect(told).toMatchObject({ project: 'meta-supervisor', data: { code: 'PORT_NOT_OWNED' } });
-    expect(env.service.backend.findRoute('orphan.153.se')).toBeUndefined();
+    expect(env.service.backend.findRoute(host('orphan'))).toBeUndefined();
   }, 90_000);
 });
