@@ -10,7 +10,7 @@ import { MANAGED_MARKER } from '../../src/cloudflared/ingress-render.ts';
 import { sandboxFileOf, startCli, waitUntil } from '../helpers/cli.ts';
 import { freePort, standinPidsFor } from '../helpers/standin-cloudflared.ts';
 import { seededRandom } from '../helpers/random.ts';
-import { call, mcpClient, startOriginInRange } from '../helpers/service.ts';
+import { call, mcpClient, projectPorts, reservedProjects, startOriginInRange } from '../helpers/service.ts';
 
 /**
  * Chaos, bounded in time (TM_CHAOS_SECONDS, default 60) and reproducible (TM_CHAOS_SEED, printed): rounds of
@@ -214,10 +214,12 @@ describe('chaos', () => {
   it('holds the invariants through random kills, API faults and restarts', async () => {
     console.log(`chaos: seed ${seed} (replay with TM_CHAOS_SEED=${seed}), budget ${budgetMs / 1000} s`);
     edgePort = await freePort();
+    const projects = await reservedProjects();
     writeFileSync(
       configFile,
       [
         `dataDir: ${dataDir}`,
+        `projects: ${JSON.stringify(projects)}`,
         'cloudflared:',
         '  metricsAddress: 127.0.0.1:0',
         'health:',
@@ -231,7 +233,7 @@ describe('chaos', () => {
         '',
       ].join('\n'),
     );
-    const origin = await startOriginInRange(3100, 3199, 'chaos-origin');
+    const origin = await startOriginInRange(...projectPorts({ projects }, 'consilio'), 'chaos-origin');
     const port = (origin.address() as { port: number }).port;
     try {
       manager = await startManager();

@@ -79,7 +79,7 @@ describe('a delete whose DNS step fails', () => {
       const told = events.find((event) => event.kind === 'route.delete_failed' && event.data.hostname === hostname);
       expect(told?.project).toBe('consilio');
       // Anyone else asking for the name is told whose it is (not a foreign record): the ledger still holds it.
-      const other = await call<ToolError>(ms, 'tunnel_request_cname', { subdomain: 'dns-down', targetPort: 3000, project: 'meta-supervisor' });
+      const other = await call<ToolError>(ms, 'tunnel_request_cname', { subdomain: 'dns-down', targetPort: projectPorts(env.config, 'meta-supervisor')[0], project: 'meta-supervisor' });
       expect(other.isError).toBe(true);
     } finally {
       emulator().setFaults([]);

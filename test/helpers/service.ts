@@ -172,12 +172,17 @@ async function allFree(from: number, to: number): Promise<boolean> {
 }
 
 /**
- * A project's port range in a service's configuration, [from, to]; `part` takes a slice of it, e.g. `[0.5, 1]` for
+ * A project's port range in a service's configuration (or in reservedProjects()), [from, to]; `part` takes a slice of it, e.g. `[0.5, 1]` for
  * the upper half (so the ports a test picks never meet the ones `port_allocate` hands out first).
  */
-export function projectPorts(config: Config, project: string, part: [number, number] = [0, 1]): [number, number] {
-  const range = config.projects.find((p) => p.name === project)?.ports;
-  if (range === undefined) throw new Error(`no project ${project} in this configuration`);
+export function projectPorts(
+  config: { projects: readonly { name: string; ports: { from: number; to: number } | string }[] },
+  project: string,
+  part: [number, number] = [0, 1],
+): [number, number] {
+  const ports = config.projects.find((p) => p.name === project)?.ports;
+  if (ports === undefined) throw new Error(`no project ${project} in this configuration`);
+  const range = typeof ports === 'string' ? { from: Number(ports.split('-')[0]), to: Number(ports.split('-')[1]) } : ports;
   const span = range.to - range.from + 1;
   return [range.from + Math.floor(span * part[0]), range.from + Math.ceil(span * part[1]) - 1];
 }
