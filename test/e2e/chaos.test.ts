@@ -81,9 +81,11 @@ async function tunnelRunningWithin(m: Manager, ms: number, what: string): Promis
   let last: unknown = null;
   await waitUntil(
     async () => {
-      const status = await call<{ state: string; lastError: string | null; currentDelayMs: number }>(m.ms, 'tunnel_get_status').catch(() => null);
-      if (status) last = { state: status.data.state, lastError: status.data.lastError, currentDelayMs: status.data.currentDelayMs };
-      return status?.data.state.startsWith('running') || undefined;
+      const status = await call<{ state: string; lastError: string | null; currentDelayMs: number; code?: string }>(m.ms, 'tunnel_get_status').catch(() => null);
+      // An error answer (the project's call limit, a restart under way) is a "not yet", with its code kept for the message.
+      if (status?.isError) last = { error: status.data.code };
+      else if (status) last = { state: status.data.state, lastError: status.data.lastError, currentDelayMs: status.data.currentDelayMs };
+      return (status !== null && !status.isError && status.data.state.startsWith('running')) || undefined;
     },
     ms,
     what,
@@ -230,6 +232,9 @@ describe('chaos', () => {
         '  backoffSeconds: [2, 4, 8]',
         'reload:',
         '  drainGraceSeconds: 1',
+        // A test's own polling is not what the per-project call limit is about (test/e2e/limits.test.ts is).
+        'limits:',
+        '  toolCallsPerMinute: 0',
         '',
       ].join('\n'),
     );
@@ -267,7 +272,7 @@ describe('chaos', () => {
           const pid = await waitUntil(
             async () => {
               const status = await call<{ state: string; pid: number | null }>(m.ms, 'tunnel_get_status');
-              return status.data.state.startsWith('running') && status.data.pid !== null ? status.data.pid : undefined;
+              return !status.isError && status.data.state.startsWith('running') && status.data.pid !== null ? status.data.pid : undefined;
             },
             30_000,
             `round ${round}: a running cloudflared to kill`,

@@ -192,6 +192,9 @@ beforeAll(async () => {
       '  backoffSeconds: [8]',
       'reload:',
       '  drainGraceSeconds: 1',
+      // A test's own polling is not what the per-project call limit is about (test/e2e/limits.test.ts is).
+      'limits:',
+      '  toolCallsPerMinute: 0',
       'logging:',
       '  level: info',
       '',
