@@ -61,7 +61,7 @@ export async function buildAll({ quiet = false } = {}) {
     splitting: true,
     format: 'esm',
     platform: 'node',
-    target: 'node20',
+    target: 'node22',
     chunkNames: 'chunks/[name]-[hash]',
     external: ['better-sqlite3', 'pino', 'pino-*', 'thread-stream'],
     plugins: [withoutUnusedDockerTransports],

@@ -4,6 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Config } from './app/config.ts';
 import type { Database } from './store/database.ts';
 import { formatErrorForTerminal, toErrorShape, TunnelManagerError } from './errors.ts';
+import { assertSupportedRuntime } from './node-runtime.ts';
 import { packageVersion } from './package-root.ts';
 
 // Every other module is imported by the command that needs it: `--help`, `status`, `token` or `call` must not pay
@@ -444,6 +445,7 @@ export async function main(argv: string[]): Promise<number> {
     return command === undefined && !options.help ? EXIT.usage : EXIT.ok;
   }
   try {
+    assertSupportedRuntime();
     checkOptionsApply(command, options);
     switch (command) {
       case 'serve':

@@ -68,6 +68,8 @@ export type ErrorCode =
   | 'FILE_NOT_FOUND'
   | 'SERVICE_UNREACHABLE'
   | 'CALL_TIMED_OUT'
+  // the runtime
+  | 'RUNTIME_UNSUPPORTED'
   // anything else
   | 'INTERNAL';
 

@@ -10,13 +10,13 @@ import type { Principal } from '../contract/principal.ts';
 import { TunnelManagerError } from '../errors.ts';
 import type { Topology } from '../topology-model.ts';
 import type { BackendContext, ServiceBackend } from './backend-context.ts';
+import { cloudflaredLocationOptions } from './cloudflared-placement.ts';
 import { supervisorChild } from './supervisor-children.ts';
 
 /** The backend's network part: where cloudflared runs, the target for a port, and whether anything answers there. */
 
 export function whereIsCloudflared(context: BackendContext, topology: Topology): CloudflaredLocation {
-  const { config } = context.options;
-  return locateCloudflared(topology, config.docker.cloudflaredContainer ? { containerName: config.docker.cloudflaredContainer } : {});
+  return locateCloudflared(topology, cloudflaredLocationOptions(context.options.config));
 }
 
 /**

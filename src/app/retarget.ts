@@ -3,6 +3,7 @@ import type { TopologyEmitted } from '../../machines/topology.machine.ts';
 import { changeSetOf } from '../docker/topology-actors.ts';
 import { detectTargetDrift } from '../docker/topology-drift.ts';
 import type { RoutesRepository } from '../store/routes-repository.ts';
+import { cloudflaredLocationOptions } from './cloudflared-placement.ts';
 import type { Config } from './config.ts';
 import type { EventBus } from './event-bus.ts';
 
@@ -24,7 +25,7 @@ export function retargetAfterChange(
       .map((r) => ({ hostname: r.hostname, project: r.project, service: r.service as string, targetPort: r.targetPort })),
     before: change.before,
     after: change.after,
-    ...(deps.config.docker.cloudflaredContainer ? { cloudflared: { containerName: deps.config.docker.cloudflaredContainer } } : {}),
+    cloudflared: cloudflaredLocationOptions(deps.config),
   });
   for (const finding of findings) {
     deps.bus.publish(finding.event.kind, finding.event.project, finding.event.data);

@@ -59,24 +59,61 @@ function toRule(value: unknown): IngressRule {
   return value as IngressRule;
 }
 
+function toPlain(doc: Document): Record<string, unknown> {
+  return (doc.toJS() ?? {}) as Record<string, unknown>;
+}
+
 function describeYamlErrors(doc: Document): string {
   return doc.errors.map((error) => `${error.linePos?.[0] ? `line ${error.linePos[0].line}: ` : ''}${error.message.split('\n')[0]}`).join('; ');
 }
 
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value as Record<string, unknown>)) deepFreeze(inner);
+  }
+  return value;
+}
+
+/**
+ * The documents parsed last, by their exact text. One ingress cycle reads the same text several times (the drift
+ * check, the render and its check, validation, the commit's did-anything-change, the reload), and at 1,000 rules one
+ * parse makes about 40 MB of garbage and takes 40 ms: docs/performance.md, Memory with use. Documents are immutable.
+ */
+const RECENT_DOCUMENTS = 2;
+const recent: ConfigDocument[] = [];
+
 export class ConfigDocument {
+  /** The file as plain data (yaml's toJS), frozen: model() hands out copies. */
+  private readonly raw: Record<string, unknown>;
+
   private constructor(
     /** The exact text this document was parsed from. */
     readonly source: string,
+    /** Kept only when the file has no block-style ingress list to splice into (withIngressChunks needs it then). */
     private readonly doc: Document | null,
     private readonly chunks: IngressRuleChunk[],
     private readonly plan: SplicePlan | null,
     readonly layout: IngressLayout,
-  ) {}
+    raw: Record<string, unknown>,
+  ) {
+    this.raw = deepFreeze(raw);
+    for (const chunk of chunks) deepFreeze(chunk);
+  }
 
   /** Parses a config file's text; throws INGRESS_INVALID naming the line when it is not YAML cloudflared could read. */
   static parse(source: string, where = 'config.yml'): ConfigDocument {
+    const known = recent.find((document) => document.source === source);
+    if (known) return known;
+    const parsed = ConfigDocument.parseText(source, where);
+    recent.unshift(parsed);
+    recent.length = Math.min(recent.length, RECENT_DOCUMENTS);
+    return parsed;
+  }
+
+  private static parseText(source: string, where: string): ConfigDocument {
     const eol: IngressLayout['eol'] = source.includes('\r\n') ? '\r\n' : '\n';
-    if (source.trim() === '') return new ConfigDocument(source, null, [], null, { dashIndent: 2, eol });
+    if (source.trim() === '') return new ConfigDocument(source, null, [], null, { dashIndent: 2, eol }, {});
     const doc = parseDocument(source, { uniqueKeys: true });
     if (doc.errors.length > 0) {
       throw new TunnelManagerError({
@@ -103,7 +140,7 @@ export class ConfigDocument {
       const ingress = doc.toJS()?.ingress;
       const rules = Array.isArray(ingress) ? ingress.map(toRule) : [];
       const chunks = rules.map((rule, index) => ({ index, rule, commentLines: [], text: '' }));
-      return new ConfigDocument(source, doc, chunks, null, { dashIndent: 2, eol });
+      return new ConfigDocument(source, doc, chunks, null, { dashIndent: 2, eol }, toPlain(doc));
     }
     const sequence = seq;
     const keyRange = (pair.key as { range: [number, number, number] }).range;
@@ -123,7 +160,7 @@ export class ConfigDocument {
       cursor = end;
     });
     const plan = { before: source.slice(0, blockStart), after: source.slice(cursor) };
-    return new ConfigDocument(source, doc, chunks, plan, { dashIndent, eol });
+    return new ConfigDocument(source, null, chunks, plan, { dashIndent, eol }, toPlain(doc));
   }
 
   /** The rules in file order, with their comments and text. */
@@ -133,7 +170,7 @@ export class ConfigDocument {
 
   /** The file as the typed model (every key we do not model lands in `extra`). */
   model(): CloudflaredConfig {
-    const raw = (this.doc?.toJS() ?? {}) as Record<string, unknown>;
+    const raw = structuredClone(this.raw);
     const { tunnel, 'credentials-file': credentialsFile, originRequest, ingress, ...extra } = raw;
     const config: CloudflaredConfig = { ingress: Array.isArray(ingress) ? ingress.map(toRule) : [], extra };
     if (tunnel !== undefined) config.tunnel = tunnel as string;

@@ -3,8 +3,8 @@ import type { CloudflaredPlacement } from './target-selection.ts';
 import { findContainer, networkNamespaceOf, sortedBy, type DockerContainer, type Topology } from './topology-model.ts';
 
 /**
- * Where cloudflared runs: a container named in the config, else a container found by its image
- * or command, else a process on the host. Deterministic when several containers match
+ * Where cloudflared runs: a container named in the config, else on the host when the manager starts it there,
+ * else a container found by its image or command, else a process on the host. Deterministic when several containers match
  * (running ones first, then by name), and says which others it saw.
  */
 export interface CloudflaredLocation {
@@ -20,6 +20,11 @@ export interface CloudflaredLocation {
 export interface LocateCloudflaredOptions {
   /** `docker.cloudflaredContainer` from the config: the container to use, by name or id. */
   containerName?: string | null;
+  /**
+   * The manager starts cloudflared itself on this host (`cloudflared.driver` spawn, child or systemd; the value names
+   * the driver): then it runs on the host, whatever containers of the engine look like a cloudflared.
+   */
+  startedOnHostBy?: string | null;
 }
 
 const IMAGE_PATTERN = /(^|\/)cloudflared(:|@|$)/;
@@ -39,6 +44,14 @@ export function locateCloudflared(topology: Topology, options: LocateCloudflared
     return { ...placementOf(topology, container), evidence: `named in the config as "${options.containerName}"`, otherCandidates: [] };
   }
 
+  if (options.startedOnHostBy) {
+    return {
+      placement: { kind: 'host' },
+      container: null,
+      evidence: `this manager runs cloudflared on the host (cloudflared.driver ${options.startedOnHostBy})`,
+      otherCandidates: [],
+    };
+  }
   const candidates = sortedBy(
     topology.containers.filter(looksLikeCloudflared),
     (c) => `${c.state === 'running' ? 0 : 1} ${c.name}`,

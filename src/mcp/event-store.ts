@@ -3,30 +3,50 @@ import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 
 /** Messages kept per session for a client that reconnects; older ones are gone (it reads tunnel_get_events). */
 export const RESUMABLE_MESSAGES = 100;
+/**
+ * And at most this much of their JSON text per session. Every answer to a tool call goes through the store, and one
+ * page of 1,000 routes is 700 KB: kept as objects, a session's last 100 such answers held 100 MB (measured:
+ * docs/performance.md, Memory with use). A message larger than this is sent but not kept.
+ */
+export const RESUMABLE_BYTES = 256 * 1024;
 
 interface Stored {
   id: string;
   streamId: string;
-  message: JSONRPCMessage;
+  /** The message as JSON text: compact, one byte a character for ASCII, and parsed again only on a replay. */
+  json: string;
 }
 
 /**
  * What a session sent on its SSE streams, so that a client that lost its connection and comes back with
  * `Last-Event-ID` gets the messages it missed on that stream. One store per session, in memory (a session does not
- * outlive the process), bounded to the last RESUMABLE_MESSAGES messages. Event ids are `<streamId>:<n>`, so the
- * stream of an id is known without a lookup.
+ * outlive the process), bounded to the last RESUMABLE_MESSAGES messages and RESUMABLE_BYTES of them. Event ids are
+ * `<streamId>:<n>`, so the stream of an id is known without a lookup.
  */
 export class SessionEventStore implements EventStore {
   private readonly messages: Stored[] = [];
   private counter = 0;
+  private bytes = 0;
 
-  constructor(private readonly limit = RESUMABLE_MESSAGES) {}
+  constructor(
+    private readonly limit = RESUMABLE_MESSAGES,
+    private readonly maxBytes = RESUMABLE_BYTES,
+  ) {}
+
+  /** The JSON text kept, in characters (what the bound is on). */
+  get retainedBytes(): number {
+    return this.bytes;
+  }
 
   storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
     this.counter += 1;
     const id = `${streamId}:${this.counter}`;
-    this.messages.push({ id, streamId, message });
-    if (this.messages.length > this.limit) this.messages.splice(0, this.messages.length - this.limit);
+    const json = JSON.stringify(message);
+    if (json.length <= this.maxBytes) {
+      this.messages.push({ id, streamId, json });
+      this.bytes += json.length;
+    }
+    while (this.messages.length > this.limit || this.bytes > this.maxBytes) this.bytes -= this.messages.shift()!.json.length;
     return Promise.resolve(id);
   }
 
@@ -41,7 +61,7 @@ export class SessionEventStore implements EventStore {
     for (const stored of this.messages) {
       if (stored.streamId !== streamId) continue;
       if (Number(stored.id.slice(stored.id.lastIndexOf(':') + 1)) <= after) continue;
-      await send(stored.id, stored.message);
+      await send(stored.id, JSON.parse(stored.json) as JSONRPCMessage);
     }
     return streamId;
   }

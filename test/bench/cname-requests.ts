@@ -20,7 +20,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { AnyActorRef } from 'xstate';
 import type { TunnelEmitted } from '../../machines/tunnel.machine.ts';
 import { waitUntil } from '../helpers/cli.ts';
-import { call, mcpClient, startOrigin, startTestService, viaEdge } from '../helpers/service.ts';
+import { call, mcpClient, portOf as portOfServer, projectPorts, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
 import { isMain, machineLine, spreadOf, verdict, writeDocSection, type Spread } from './support.ts';
 
 interface Timing {
@@ -75,7 +75,6 @@ export interface CnameFigures {
 }
 
 const PROJECTS = ['consilio', 'openhorizon', 'odin', 'health-agent'] as const;
-const RANGE_FROM: Record<(typeof PROJECTS)[number], number> = { consilio: 3100, openhorizon: 3200, odin: 3300, 'health-agent': 3400 };
 
 type Env = Awaited<ReturnType<typeof startTestService>>;
 
@@ -139,11 +138,12 @@ export async function runCnameBenchmark(options: { sequential?: number; concurre
     // One port per project, high in its range (the tests use the low ports), with an origin behind it.
     const portOf: Record<string, number> = {};
     for (const project of PROJECTS) {
-      const wanted = RANGE_FROM[project] + 60 + Math.floor(Math.random() * 39);
-      const allocated = await call<{ port: number }>(clientOf[project]!, 'port_allocate', { port: wanted, purpose: 'benchmark origin' });
+      // A free port of the upper part of the project's range (startTestService reserves the ranges on this host).
+      const origin = await startOriginInRange(...projectPorts(env.config, project, [0.5, 1]), `bench-${project}`);
+      const allocated = await call<{ port: number }>(clientOf[project]!, 'port_allocate', { port: portOfServer(origin), purpose: 'benchmark origin' });
       if (allocated.isError) throw new Error(`port_allocate failed: ${JSON.stringify(allocated.data)}`);
       portOf[project] = allocated.data.port;
-      origins.push(await startOrigin(allocated.data.port, `bench-${project}`));
+      origins.push(origin);
     }
     await idle(env);
 

@@ -25,7 +25,7 @@ import { startSandboxEdge, type SandboxEdge } from '../../src/sandbox/edge/edge.
 import { waitUntil } from '../helpers/cli.ts';
 import { REAL_CLOUDFLARED } from '../helpers/real-cloudflared.ts';
 import { keepAliveTraffic } from '../helpers/traffic.ts';
-import { call, mcpClient, portOf, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
+import { call, mcpClient, portOf, projectPorts, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
 import { TUNNEL_ID, cloudflaredPidsFor, freePort, startOrigin, tempDir, waitReady, writeTunnelConfig } from '../helpers/standin-cloudflared.ts';
 import { isMain, machineLine, spreadOf, verdict, writeDocSection, type Spread } from './support.ts';
 
@@ -107,7 +107,7 @@ export async function runRealCloudflaredBenchmark(options: { binary?: string; re
   const tunnel = () => (env.service.supervisor.actor.getSnapshot().children as unknown as Record<string, { getSnapshot(): TunnelSnapshot }>).tunnel!.getSnapshot();
   const ms: Client = await mcpClient(info.mcpUrl, info.tokens['meta-supervisor']!);
   const consilio: Client = await mcpClient(info.mcpUrl, info.tokens.consilio!);
-  const origin = await startOriginInRange(3100, 3199, 'bench-real');
+  const origin = await startOriginInRange(...projectPorts(env.config, 'consilio', [0.5, 1]), 'bench-real');
   const edgePort = Number(new URL(info.edgeUrl).port);
   try {
     await call(consilio, 'port_allocate', { port: portOf(origin), purpose: 'bench' });

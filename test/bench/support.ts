@@ -115,6 +115,8 @@ export interface SandboxInfo {
   configPath: string;
   tokens: Record<string, string>;
   pid: number;
+  /** The manager's /metrics (sandbox.json has it when metrics are served). */
+  metricsUrl?: string;
 }
 
 export interface ServeProcess {
@@ -130,16 +132,17 @@ export interface ServeProcess {
 export async function writeServeConfig(dir: string, extra: string[] = []): Promise<string> {
   const path = join(dir, 'bench-config.yml');
   // configPath too: it must stay inside this benchmark's directory, whatever --data-dir says.
-  // No per-project call limit: a benchmark measures speed with many calls a minute, not the limit (its own test).
-  writeFileSync(path, [`cloudflared:`, `  metricsAddress: 127.0.0.1:0`, `  configPath: ${join(dir, 'cloudflared', 'config.yml')}`, 'limits:', '  toolCallsPerMinute: 0', ...extra, ''].join('\n'));
+  // No per-project limits: a benchmark makes many calls a minute and seeds hundreds of routes per project; the limits
+  // have their own test.
+  writeFileSync(path, [`cloudflared:`, `  metricsAddress: 127.0.0.1:0`, `  configPath: ${join(dir, 'cloudflared', 'config.yml')}`, 'limits:', '  toolCallsPerMinute: 0', '  routesPerProject: 0', ...extra, ''].join('\n'));
   return path;
 }
 
-/** `tunnel-manager serve` (bin → tsx → src/cli.ts) on `dataDir`; resolves once sandbox.json names it and the tunnel runs. */
-export async function startServe(dataDir: string, configPath: string): Promise<ServeProcess> {
+/** `tunnel-manager serve` (bin → dist/cli.js, on this Node or `node`) on `dataDir`; resolves once sandbox.json names it and the tunnel runs. */
+export async function startServe(dataDir: string, configPath: string, node?: string, env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
   const sandboxFile = join(dataDir, 'sandbox.json');
   rmSync(sandboxFile, { force: true });
-  const cli = startCli(['serve', '--config', configPath, '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0']);
+  const cli = startCli(['serve', '--config', configPath, '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0'], { env, ...(node === undefined ? {} : { node }) });
   const pid = cli.child.pid as number;
   let exited = false;
   void cli.exited.then(() => (exited = true));

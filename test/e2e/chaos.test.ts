@@ -11,7 +11,7 @@ import { sandboxFileOf, startCli, waitUntil } from '../helpers/cli.ts';
 import { realCloudflaredForTests } from '../helpers/real-cloudflared.ts';
 import { cloudflaredPidsFor, freePort } from '../helpers/standin-cloudflared.ts';
 import { seededRandom } from '../helpers/random.ts';
-import { call, mcpClient, startOriginInRange } from '../helpers/service.ts';
+import { call, mcpClient, projectPorts, reservedProjects, startOriginInRange } from '../helpers/service.ts';
 
 /**
  * Chaos, bounded in time (TM_CHAOS_SECONDS, default 60) and reproducible (TM_CHAOS_SEED, printed): rounds of
@@ -85,9 +85,11 @@ async function tunnelRunningWithin(m: Manager, ms: number, what: string): Promis
   let last: unknown = null;
   await waitUntil(
     async () => {
-      const status = await call<{ state: string; lastError: string | null; currentDelayMs: number }>(m.ms, 'tunnel_get_status').catch(() => null);
-      if (status) last = { state: status.data.state, lastError: status.data.lastError, currentDelayMs: status.data.currentDelayMs };
-      return status?.data.state.startsWith('running') || undefined;
+      const status = await call<{ state: string; lastError: string | null; currentDelayMs: number; code?: string }>(m.ms, 'tunnel_get_status').catch(() => null);
+      // An error answer (the project's call limit, a restart under way) is a "not yet", with its code kept for the message.
+      if (status?.isError) last = { error: status.data.code };
+      else if (status) last = { state: status.data.state, lastError: status.data.lastError, currentDelayMs: status.data.currentDelayMs };
+      return (status !== null && !status.isError && status.data.state.startsWith('running')) || undefined;
     },
     ms,
     what,
@@ -249,10 +251,12 @@ describe.each([
     configPath = join(dataDir, 'cloudflared', 'config.yml');
     cloudflaredEnv = env;
     edgePort = await freePort();
+    const projects = await reservedProjects();
     writeFileSync(
       configFile,
       [
         `dataDir: ${dataDir}`,
+        `projects: ${JSON.stringify(projects)}`,
         'cloudflared:',
         '  metricsAddress: 127.0.0.1:0',
         'health:',
@@ -263,10 +267,13 @@ describe.each([
         '  backoffSeconds: [2, 4, 8]',
         'reload:',
         '  drainGraceSeconds: 1',
+        // A test's own polling is not what the per-project call limit is about (test/e2e/limits.test.ts is).
+        'limits:',
+        '  toolCallsPerMinute: 0',
         '',
       ].join('\n'),
     );
-    const origin = await startOriginInRange(3100, 3199, 'chaos-origin');
+    const origin = await startOriginInRange(...projectPorts({ projects }, 'consilio'), 'chaos-origin');
     const port = (origin.address() as { port: number }).port;
     try {
       manager = await startManager();
@@ -308,7 +315,7 @@ describe.each([
           const pid = await waitUntil(
             async () => {
               const status = await call<{ state: string; pid: number | null }>(m.ms, 'tunnel_get_status');
-              return status.data.state.startsWith('running') && status.data.pid !== null ? status.data.pid : undefined;
+              return !status.isError && status.data.state.startsWith('running') && status.data.pid !== null ? status.data.pid : undefined;
             },
             30_000,
             `round ${round}: a running cloudflared to kill`,

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { EventRow } from '../../src/store/events-repository.ts';
-import { call, mcpClient, portOf, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
+import { call, mcpClient, portOf, startOriginInRange, startTestService, viaEdge, projectPorts } from '../helpers/service.ts';
 
 /**
  * Parallel requests over real MCP HTTP sessions against one service. For one name: exactly one route — one DNS
@@ -47,11 +47,11 @@ beforeAll(async () => {
   const info = env.service.sandboxInfo!;
   consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
   odin = await mcpClient(info.mcpUrl, info.tokens.odin!);
-  for (const [project, client, from, to] of [
-    ['consilio', consilio, 3150, 3199],
-    ['odin', odin, 3350, 3399],
+  for (const [project, client] of [
+    ['consilio', consilio],
+    ['odin', odin],
   ] as const) {
-    const origin = await startOriginInRange(from, to, `${project}-web`);
+    const origin = await startOriginInRange(...projectPorts(env.config, project, [0.5, 1]), `${project}-web`);
     origins.push(origin);
     ports[project] = portOf(origin);
     const allocated = await call(client, 'port_allocate', { port: ports[project], purpose: 'concurrency tests' });

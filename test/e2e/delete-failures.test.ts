@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { EventRow } from '../../src/store/events-repository.ts';
 import { waitUntil } from '../helpers/cli.ts';
-import { call, mcpClient, portOf, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
+import { call, mcpClient, portOf, startOriginInRange, startTestService, viaEdge, projectPorts } from '../helpers/service.ts';
 
 /**
  * A delete is finished or refused, never reported done while half done, and never hides a live record: with the
@@ -44,7 +44,7 @@ beforeAll(async () => {
   const info = env.service.sandboxInfo!;
   consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
   ms = await mcpClient(info.mcpUrl, info.tokens['meta-supervisor']!);
-  origin = await startOriginInRange(3100, 3149, 'consilio-delete');
+  origin = await startOriginInRange(...projectPorts(env.config, 'consilio', [0, 0.5]), 'consilio-delete');
   port = portOf(origin);
   expect((await call(consilio, 'port_allocate', { port, purpose: 'delete failure tests' })).isError).toBe(false);
   unsubscribe = env.service.bus.subscribe((event) => events.push(event));
@@ -78,7 +78,7 @@ describe('a delete whose DNS step fails', () => {
       const told = events.find((event) => event.kind === 'route.delete_failed' && event.data.hostname === hostname);
       expect(told?.project).toBe('consilio');
       // Anyone else asking for the name is told whose it is (not a foreign record): the ledger still holds it.
-      const other = await call<ToolError>(ms, 'tunnel_request_cname', { subdomain: 'dns-down', targetPort: 3000, project: 'meta-supervisor' });
+      const other = await call<ToolError>(ms, 'tunnel_request_cname', { subdomain: 'dns-down', targetPort: projectPorts(env.config, 'meta-supervisor')[0], project: 'meta-supervisor' });
       expect(other.isError).toBe(true);
     } finally {
       emulator().setFaults([]);

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerTestScope, dockerForTests, ensureTestImage } from '../helpers/docker.ts';
 import { waitUntil } from '../helpers/cli.ts';
-import { call, freePortInRange, mcpClient, startTestService, viaEdge } from '../helpers/service.ts';
+import { call, freePortInRange, mcpClient, portOf, projectPorts, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
+import { TEST_IMAGE } from '../helpers/docker.ts';
 
 /**
  * Routes to containers through the whole service and a real Docker engine: the target is chosen from the live
@@ -25,7 +26,7 @@ describe.skipIf(docker === null)('routes to Docker containers', () => {
     try {
       const info = env.service.sandboxInfo!;
       const consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
-      const port = (await call<{ port: number }>(consilio, 'port_allocate', { port: await freePortInRange(3150, 3199), purpose: 'container web' })).data.port;
+      const port = (await call<{ port: number }>(consilio, 'port_allocate', { port: await freePortInRange(...projectPorts(env.config, 'consilio', [0.5, 1])), purpose: 'container web' })).data.port;
       await scope.createContainer({ name: scope.name('web'), cmd: scope.httpd(80), ports: [{ containerPort: 80, hostPort: port }] });
       await scope.untilAnswering(scope.name('web'), 80);
       // The topology actor follows the events stream: wait until it knows the container.
@@ -54,7 +55,7 @@ describe.skipIf(docker === null)('routes to Docker containers', () => {
     try {
       const info = env.service.sandboxInfo!;
       const openhorizon = await mcpClient(info.mcpUrl, info.tokens.openhorizon!);
-      const port = (await call<{ port: number }>(openhorizon, 'port_allocate', { port: await freePortInRange(3250, 3299), purpose: 'loopback web' })).data.port;
+      const port = (await call<{ port: number }>(openhorizon, 'port_allocate', { port: await freePortInRange(...projectPorts(env.config, 'openhorizon', [0.5, 1])), purpose: 'loopback web' })).data.port;
       const name = scope.name('lo');
       const seen = () =>
         waitUntil(async () => {
@@ -93,14 +94,14 @@ describe.skipIf(docker === null)('routes to Docker containers', () => {
   }, 90_000);
 
   it('a renamed container is re-targeted through the ingress actor, and its owner is told', async () => {
-    const network = await scope.createNetwork('shared', '10.231.31.0/24');
+    const network = (await scope.createNetwork('shared')).name;
     const cloudflared = scope.name('cloudflared');
     await scope.createContainer({ name: cloudflared, cmd: ['sleep', '3600'], networks: [network] });
     const env = await startTestService({ docker: { cloudflaredContainer: cloudflared } });
     try {
       const info = env.service.sandboxInfo!;
       const odin = await mcpClient(info.mcpUrl, info.tokens.odin!);
-      const port = (await call<{ port: number }>(odin, 'port_allocate', { port: await freePortInRange(3350, 3399), purpose: 'api' })).data.port;
+      const port = (await call<{ port: number }>(odin, 'port_allocate', { port: await freePortInRange(...projectPorts(env.config, 'odin', [0.5, 1])), purpose: 'api' })).data.port;
       const web = await scope.createContainer({ name: scope.name('api'), cmd: scope.httpd(80), networks: [network], ports: [{ containerPort: 80, hostPort: port }] });
       await scope.untilAnswering(scope.name('api'), 80);
       await waitUntil(async () => {
@@ -127,6 +128,41 @@ describe.skipIf(docker === null)('routes to Docker containers', () => {
       await odin.close();
     } finally {
       await env.stop();
+    }
+  }, 90_000);
+
+  it("a container that looks like a cloudflared (another tunnel's, another suite's) is not taken for the one the manager starts on the host", async () => {
+    // An image named …/cloudflared, running: what any other cloudflared on the same engine looks like.
+    const image = `local/cloudflared:${scope.id}`;
+    await docker!.getImage(TEST_IMAGE).tag({ repo: 'local/cloudflared', tag: scope.id });
+    let other: { remove(options: { force: boolean }): Promise<unknown> } | null = null;
+    const env = await startTestService();
+    try {
+      other = await scope.createContainer({ name: scope.name('other-cloudflared'), image, cmd: ['sleep', '3600'] });
+      const info = env.service.sandboxInfo!;
+      const consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
+      await waitUntil(async () => {
+        const topology = await call<{ containers: { name: string }[] }>(consilio, 'tunnel_get_network_topology');
+        return topology.data.containers.some((c) => c.name === scope.name('other-cloudflared')) || undefined;
+      }, 15_000, 'the topology to see the container');
+      const origin = await startOriginInRange(...projectPorts(env.config, 'consilio', [0.5, 1]), 'host-web');
+      try {
+        const port = portOf(origin);
+        expect((await call(consilio, 'port_allocate', { port, purpose: 'host web' })).isError).toBe(false);
+        const topology = await call<{ cloudflared: { kind: string; evidence: string } }>(consilio, 'tunnel_get_network_topology');
+        expect(topology.data.cloudflared).toMatchObject({ kind: 'host', evidence: expect.stringContaining('cloudflared.driver spawn') });
+        const result = await call<{ target: string }>(consilio, 'tunnel_request_cname', { subdomain: 'beside-another', targetPort: port });
+        expect(result.isError, JSON.stringify(result.data)).toBe(false);
+        expect(result.data.target).toBe(`http://localhost:${port}`);
+        expect((await viaEdge(info.edgeUrl, 'beside-another.153.se')).body).toContain('hello from host-web');
+      } finally {
+        origin.close();
+        await consilio.close();
+      }
+    } finally {
+      await env.stop();
+      await other?.remove({ force: true });
+      await docker!.getImage(image).remove().catch(() => undefined);
     }
   }, 90_000);
 });

@@ -11,7 +11,7 @@ import { STANDIN_CLOUDFLARED_BUNDLE } from '../../src/package-root.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { DockerTestScope, TEST_IMAGE, dockerForTests, ensureStandinImage, ensureTestImage } from '../helpers/docker.ts';
 import { freePort } from '../helpers/standin-cloudflared.ts';
-import { call, freePortInRange, mcpClient, settled, startOrigin, startTestService, viaEdge } from '../helpers/service.ts';
+import { call, freePortInRange, mcpClient, projectPorts, reservedProjects, settled, startOrigin, startTestService, viaEdge } from '../helpers/service.ts';
 
 /**
  * The four networking scenarios of a project that only knows its port, each through `tunnel_request_cname` against
@@ -24,8 +24,9 @@ import { call, freePortInRange, mcpClient, settled, startOrigin, startTestServic
  * answer yet (refused, or published ahead with a warning and a notice when it answers); and what is not a candidate
  * at all: a container that listens on the number only inside its own network namespace, where cloudflared on the
  * host does not reach it at that port (beside a host server; or alone, running before the port was allocated).
- * Ports come from health-agent's range (3400-3499), which no other test file uses: containers here listen on them
- * inside their own network namespace, and a test on the host must not find one of them behind its own port.
+ * Ports come from health-agent's range, which no other test file uses, in a block of ports each service here reserves
+ * for itself (reservedProjects): containers here listen on them inside their own network namespace, and a test on
+ * the host (of this suite or of another copy of it) must not find one of them behind its own port.
  */
 const docker = await dockerForTests('the Docker scenarios through tunnel_request_cname');
 
@@ -66,10 +67,11 @@ describe.skipIf(docker === null)('the four Docker scenarios through tunnel_reque
     const origins: Server[] = [];
     const allocated = new Set<number>();
     /** A port of health-agent's range free on the host and not allocated yet (containers here hold theirs inside, so
-     * each part of this file draws from its own slice: 3400-3439 here, 3440-3459 below, 3460-3499 for metrics). */
+     * the ports here come from the first 80 % of the range, the ones below from the rest). */
     const allocate = async (purpose: string): Promise<number> => {
-      let port = await freePortInRange(3400, 3439);
-      while (allocated.has(port)) port = await freePortInRange(3400, 3439);
+      const range = projectPorts(env.config, 'health-agent', [0, 0.8]);
+      let port = await freePortInRange(...range);
+      while (allocated.has(port)) port = await freePortInRange(...range);
       allocated.add(port);
       const result = await call<{ port: number }>(agent, 'port_allocate', { port, purpose });
       expect(result.isError, JSON.stringify(result.data)).toBe(false);
@@ -115,7 +117,7 @@ describe.skipIf(docker === null)('the four Docker scenarios through tunnel_reque
 
     it('4. an isolated container listening on the port is refused with -p, nothing is created, and the three tools agree', async () => {
       const port = await allocate('isolated container');
-      const network = await scope.createNetwork('iso-host', '10.231.42.0/24');
+      const network = (await scope.createNetwork('iso-host')).name;
       const name = scope.name('isolated');
       await scope.createContainer({ name, cmd: scope.httpd(port), networks: [network] });
       await seen(agent, name, port);
@@ -243,14 +245,15 @@ describe.skipIf(docker === null)('the four Docker scenarios through tunnel_reque
 
     beforeAll(async () => {
       const image = await ensureStandinImage(docker!, dirname(STANDIN_CLOUDFLARED_BUNDLE));
-      const gateway = '10.231.41.1';
-      network = await scope.createNetwork('edge', '10.231.41.0/24', gateway);
+      let gateway: string;
+      ({ name: network, gateway } = await scope.createNetwork('edge'));
       const edgePort = await freePort(gateway);
-      const metricsPort = await freePortInRange(3460, 3499);
+      const metricsPort = await freePort();
       dataDir = mkdtempSync(join(tmpdir(), 'tm-scenario2-'));
       const config = parseConfig(
         {
           dataDir,
+          projects: await reservedProjects(),
           cloudflared: { driver: 'docker', containerName: (cloudflared = scope.name('cloudflared')), metricsAddress: `127.0.0.1:${metricsPort}` },
           docker: { cloudflaredContainer: cloudflared, probeImage: TEST_IMAGE },
           reload: { strategy: 'restart', drainGraceSeconds: 1 },
@@ -289,7 +292,7 @@ describe.skipIf(docker === null)('the four Docker scenarios through tunnel_reque
     });
 
     it('a service container on the same network is reached by name, and traffic flows through the edge', async () => {
-      const port = (await call<{ port: number }>(agent, 'port_allocate', { port: await freePortInRange(3440, 3449), purpose: 'named service' })).data.port;
+      const port = (await call<{ port: number }>(agent, 'port_allocate', { port: await freePortInRange(...projectPorts(service.config, 'health-agent', [0.8, 0.9])), purpose: 'named service' })).data.port;
       const name = scope.name('web');
       await scope.createContainer({ name, cmd: scope.httpd(port), networks: [network] });
       await seen(agent, name, port);
@@ -307,8 +310,8 @@ describe.skipIf(docker === null)('the four Docker scenarios through tunnel_reque
     }, 120_000);
 
     it('4. an isolated container is refused with the docker network connect commands, and nothing is created', async () => {
-      const port = (await call<{ port: number }>(agent, 'port_allocate', { port: await freePortInRange(3450, 3459), purpose: 'isolated service' })).data.port;
-      const isolatedNetwork = await scope.createNetwork('iso', '10.231.43.0/24');
+      const port = (await call<{ port: number }>(agent, 'port_allocate', { port: await freePortInRange(...projectPorts(service.config, 'health-agent', [0.9, 1])), purpose: 'isolated service' })).data.port;
+      const isolatedNetwork = (await scope.createNetwork('iso')).name;
       const name = scope.name('alone');
       await scope.createContainer({ name, cmd: scope.httpd(port), networks: [isolatedNetwork] });
       await seen(agent, name, port);

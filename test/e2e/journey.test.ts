@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { call, mcpClient, startOrigin, startTestService, viaEdge } from '../helpers/service.ts';
+import { call, mcpClient, projectPorts, startOrigin, startTestService, viaEdge } from '../helpers/service.ts';
 
 let env: Awaited<ReturnType<typeof startTestService>>;
 let consilio: Client;
@@ -28,7 +28,9 @@ describe('a project publishes a service end to end', () => {
   it('allocate → request → DNS record in the emulator → rule in config.yml → reload → ledger → traffic through the edge', async () => {
     const allocated = await call<{ port: number }>(consilio, 'port_allocate', { purpose: 'web app' });
     expect(allocated.isError).toBe(false);
-    expect(allocated.data.port).toBe(3100);
+    // The first port of consilio's range (3100 as `npm start` has it; this service's range is a free block of its own).
+    const [first] = projectPorts(env.config, 'consilio');
+    expect(allocated.data.port).toBe(first);
     origin = await startOrigin(allocated.data.port, 'consilio-web');
 
     const result = await call<{ url: string; hostname: string; target: string; reason: string; timings: { step: string }[] }>(consilio, 'tunnel_request_cname', {
@@ -36,7 +38,7 @@ describe('a project publishes a service end to end', () => {
       targetPort: allocated.data.port,
     });
     expect(result.isError, JSON.stringify(result.data)).toBe(false);
-    expect(result.data).toMatchObject({ url: 'https://app.153.se', hostname: 'app.153.se', target: 'http://localhost:3100' });
+    expect(result.data).toMatchObject({ url: 'https://app.153.se', hostname: 'app.153.se', target: `http://localhost:${first}` });
     expect(result.data.reason).toBeTruthy();
     expect(result.data.timings.map((t) => t.step)).toEqual(['reserve', 'dns', 'ingress', 'tunnelReady', 'activate']);
 
@@ -48,7 +50,7 @@ describe('a project publishes a service end to end', () => {
 
     const file = readFileSync(env.config.cloudflared.configPath, 'utf8');
     expect(file).toContain('hostname: app.153.se');
-    expect(file).toContain('service: http://localhost:3100');
+    expect(file).toContain(`service: http://localhost:${first}`);
 
     const listed = await call<{ routes: { hostname: string; status: string }[] }>(consilio, 'tunnel_list_cnames');
     expect(listed.data.routes).toEqual([expect.objectContaining({ hostname: 'app.153.se', status: 'active' })]);

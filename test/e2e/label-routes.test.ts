@@ -2,7 +2,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../helpers/cli.ts';
 import { DockerTestScope, TEST_IMAGE, dockerForTests, ensureTestImage } from '../helpers/docker.ts';
-import { call, freePortInRange, mcpClient, startTestService, viaEdge } from '../helpers/service.ts';
+import { call, freePortInRange, mcpClient, projectPorts, startTestService, viaEdge } from '../helpers/service.ts';
 
 /**
  * Routes declared by Docker labels (tunnel-manager.hostname / .port / .project), through the whole service and a
@@ -17,6 +17,9 @@ interface EventData { kind: string; project: string; data: Record<string, unknow
 
 describe.skipIf(docker === null)('routes declared by Docker labels', () => {
   const scope = new DockerTestScope(docker!, 'tmlbl');
+  // Names of this run's own: every service with labels on sees every labelled container of the engine, so another
+  // copy of this suite running beside this one must not declare the same hostnames.
+  const host = (name: string): string => `${name}-${scope.id}.153.se`;
   let env: Awaited<ReturnType<typeof startTestService>>;
   let consilio: Client;
   let odin: Client;
@@ -53,70 +56,70 @@ describe.skipIf(docker === null)('routes declared by Docker labels', () => {
   });
 
   it('a labelled container gets its route for the project it names, is kept across a redeploy, and is released once gone', async () => {
-    const port = (await call<{ port: number }>(consilio, 'port_allocate', { port: await freePortInRange(3130, 3149), purpose: 'labelled web' })).data.port;
+    const port = (await call<{ port: number }>(consilio, 'port_allocate', { port: await freePortInRange(...projectPorts(env.config, 'consilio', [0.5, 1])), purpose: 'labelled web' })).data.port;
     const first = scope.name('lbl-web');
-    await scope.createContainer({ name: first, cmd: scope.httpd(80), ports: [{ containerPort: 80, hostPort: port }], labels: labels('lbl.153.se', port, 'consilio') });
+    await scope.createContainer({ name: first, cmd: scope.httpd(80), ports: [{ containerPort: 80, hostPort: port }], labels: labels(host('lbl'), port, 'consilio') });
 
     const route = await waitUntil(() => {
-      const found = env.service.backend.findRoute('lbl.153.se');
+      const found = env.service.backend.findRoute(host('lbl'));
       return found?.status === 'active' ? found : undefined;
     }, 30_000, 'the label route to be active');
     expect(route).toMatchObject({ project: 'consilio', targetPort: port, service: `http://localhost:${port}`, labelContainer: first });
     const served = await waitUntil(async () => {
-      const r = await viaEdge(env.service.sandboxInfo!.edgeUrl, 'lbl.153.se');
+      const r = await viaEdge(env.service.sandboxInfo!.edgeUrl, host('lbl'));
       return r.status === 200 ? r : undefined;
     }, 10_000, 'the labelled container to answer through the edge');
     expect(served.body).toContain('tunnel-manager test service');
-    expect((await eventsOf(consilio)).find((e) => e.kind === 'route.label_published')?.data).toMatchObject({ container: first, hostname: 'lbl.153.se' });
+    expect((await eventsOf(consilio)).find((e) => e.kind === 'route.label_published')?.data).toMatchObject({ container: first, hostname: host('lbl') });
 
     // A redeploy: the old container goes, a new one with the same labels comes within the grace period.
     await docker!.getContainer(first).remove({ force: true });
     const second = scope.name('lbl-web-v2');
-    await scope.createContainer({ name: second, cmd: scope.httpd(80), ports: [{ containerPort: 80, hostPort: port }], labels: labels('lbl.153.se', port, 'consilio') });
-    await waitUntil(() => env.service.backend.findRoute('lbl.153.se')?.labelContainer === second || undefined, 15_000, 'the route to follow the new container');
-    const recordId = env.service.backend.findRoute('lbl.153.se')?.dnsRecordId;
+    await scope.createContainer({ name: second, cmd: scope.httpd(80), ports: [{ containerPort: 80, hostPort: port }], labels: labels(host('lbl'), port, 'consilio') });
+    await waitUntil(() => env.service.backend.findRoute(host('lbl'))?.labelContainer === second || undefined, 15_000, 'the route to follow the new container');
+    const recordId = env.service.backend.findRoute(host('lbl'))?.dnsRecordId;
     expect(recordId).toBe(route.dnsRecordId);
 
     // Another project's container declaring the same name is no claim on it: it is refused, and does not keep it.
     const squatter = scope.name('lbl-squat');
-    await scope.createContainer({ name: squatter, cmd: scope.httpd(80), labels: labels('lbl.153.se', port, 'openhorizon') });
+    await scope.createContainer({ name: squatter, cmd: scope.httpd(80), labels: labels(host('lbl'), port, 'openhorizon') });
     await waitUntil(async () => (await eventsOf(ms)).find((e) => e.kind === 'route.label_refused' && e.data.container === squatter), 30_000, 'the squatter to be refused');
-    expect(env.service.backend.findRoute('lbl.153.se')).toMatchObject({ project: 'consilio', labelContainer: second });
+    expect(env.service.backend.findRoute(host('lbl'))).toMatchObject({ project: 'consilio', labelContainer: second });
 
     // Gone for good: after the grace period the route, its rule and its record go.
     await docker!.getContainer(second).remove({ force: true });
-    await waitUntil(() => env.service.backend.findRoute('lbl.153.se') === undefined || undefined, 30_000, 'the route to be released');
-    expect(env.service.sandbox!.emulator.state().records.filter((r) => r.name === 'lbl.153.se')).toEqual([]);
-    expect((await eventsOf(consilio)).find((e) => e.kind === 'route.label_released')?.data).toMatchObject({ hostname: 'lbl.153.se', container: second });
+    await waitUntil(() => env.service.backend.findRoute(host('lbl')) === undefined || undefined, 30_000, 'the route to be released');
+    expect(env.service.sandbox!.emulator.state().records.filter((r) => r.name === host('lbl'))).toEqual([]);
+    expect((await eventsOf(consilio)).find((e) => e.kind === 'route.label_released')?.data).toMatchObject({ hostname: host('lbl'), container: second });
   }, 120_000);
 
   it('a label that cannot be honoured is told to its project with the fix, and nothing is created', async () => {
     // consilio names itself, but the port is not consilio's.
     const name = scope.name('lbl-bad');
-    await scope.createContainer({ name, cmd: scope.httpd(80), labels: labels('nope.153.se', 3399, 'consilio') });
+    await scope.createContainer({ name, cmd: scope.httpd(80), labels: labels(host('nope'), projectPorts(env.config, 'odin')[1], 'consilio') });
     const refused = await waitUntil(async () => (await eventsOf(consilio)).find((e) => e.kind === 'route.label_refused' && e.data.container === name), 30_000, 'route.label_refused');
-    expect(refused.data).toMatchObject({ hostname: 'nope.153.se', port: 3399, code: 'PORT_NOT_OWNED' });
+    expect(refused.data).toMatchObject({ hostname: host('nope'), port: projectPorts(env.config, 'odin')[1], code: 'PORT_NOT_OWNED' });
     expect(String(refused.data.fix)).toContain('port_allocate');
-    expect(env.service.backend.findRoute('nope.153.se')).toBeUndefined();
+    expect(env.service.backend.findRoute(host('nope'))).toBeUndefined();
 
     // The meta-supervisor hears every refusal too.
     expect((await eventsOf(ms)).find((e) => e.kind === 'route.label_refused' && e.project === 'meta-supervisor' && e.data.container === name)?.data).toMatchObject({ code: 'PORT_NOT_OWNED' });
   }, 90_000);
 
   it('a label never acts for a project that did not name itself, for the meta-supervisor, or for a project not allowed labels', async () => {
-    const odinPort = (await call<{ port: number }>(odin, 'port_allocate', { port: await freePortInRange(3330, 3349), purpose: 'odin web' })).data.port;
-    const msPort = (await call<{ port: number }>(ms, 'port_allocate', { port: await freePortInRange(3050, 3069), purpose: 'ms web' })).data.port;
+    const odinPort = (await call<{ port: number }>(odin, 'port_allocate', { port: await freePortInRange(...projectPorts(env.config, 'odin', [0.5, 1])), purpose: 'odin web' })).data.port;
+    const msPort = (await call<{ port: number }>(ms, 'port_allocate', { port: await freePortInRange(...projectPorts(env.config, 'meta-supervisor', [0.5, 1])), purpose: 'ms web' })).data.port;
     const odinRoutesBefore = env.service.backend.listRoutes({ project: 'odin' }).length;
     const msRoutesBefore = env.service.backend.listRoutes({ project: 'meta-supervisor' }).length;
     const cases = [
       // No project label, on a port odin holds: it used to become odin's route, on odin's quota.
-      { container: scope.name('lbl-noproj'), hostname: 'lab-noproj.153.se', port: odinPort, project: undefined, code: 'INPUT_INVALID', told: ['meta-supervisor'] },
+      { container: scope.name('lbl-noproj'), hostname: host('lab-noproj'), port: odinPort, project: undefined, code: 'INPUT_INVALID', told: ['meta-supervisor'] },
       // The meta-supervisor named, on its own port: labels never act for it.
-      { container: scope.name('lbl-ms'), hostname: 'lab-ms.153.se', port: msPort, project: 'meta-supervisor', code: 'FORBIDDEN', told: ['meta-supervisor'] },
+      { container: scope.name('lbl-ms'), hostname: host('lab-ms'), port: msPort, project: 'meta-supervisor', code: 'FORBIDDEN', told: ['meta-supervisor'] },
       // odin names itself on its own port, but odin is not in labels.projects.
-      { container: scope.name('lbl-odin'), hostname: 'lab-odin.153.se', port: odinPort, project: 'odin', code: 'FORBIDDEN', told: ['odin', 'meta-supervisor'] },
+      { container: scope.name('lbl-odin'), hostname: host('lab-odin'), port: odinPort, project: 'odin', code: 'FORBIDDEN', told: ['odin', 'meta-supervisor'] },
       // consilio names itself on odin's port.
-      { container: scope.name('lbl-other'), hostname: 'lab-other.153.se', port: odinPort, project: 'consilio', code: 'PORT_NOT_OWNED', told: ['consilio', 'meta-supervisor'] },
+      { container: scope.name('lbl-other'), hostname: host('lab-other'), port: odinPort, project: 'consilio', code: 'PORT_NOT_OWNED', told: ['consilio', 'meta-supervisor'] },
     ];
     for (const entry of cases) await scope.createContainer({ name: entry.container, cmd: scope.httpd(80), labels: labels(entry.hostname, entry.port, entry.project) });
     const refusals = await waitUntil(async () => {

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, freePortInRange, mcpClient, startOrigin, startTestService } from '../helpers/service.ts';
+import { call, freePortInRange, mcpClient, startOrigin, startTestService, projectPorts } from '../helpers/service.ts';
 
 /**
  * Per-project limits through the real service: tool calls per minute (over all of a project's sessions), a route
@@ -126,7 +126,7 @@ describe("each project's share of the Cloudflare request budget", () => {
   });
 
   it('one project flooding dry runs is refused at its share, and another project still publishes', async () => {
-    const odinPort = (await call<{ port: number }>(odin, 'port_allocate', { port: await freePortInRange(3360, 3399), purpose: 'flood' })).data.port;
+    const odinPort = (await call<{ port: number }>(odin, 'port_allocate', { port: await freePortInRange(...projectPorts(env.config, 'odin', [0.6, 1])), purpose: 'flood' })).data.port;
     origins.push(await startOrigin(odinPort, 'odin-flood'));
     const kept = await call(odin, 'tunnel_request_cname', { subdomain: 'odin-keep', targetPort: odinPort });
     expect(kept.isError, JSON.stringify(kept.data)).toBe(false);
@@ -149,7 +149,7 @@ describe("each project's share of the Cloudflare request budget", () => {
     expect(deleted.isError, JSON.stringify(deleted.data)).toBe(false);
     expect(env.service.sandbox!.emulator.state().records.filter((r) => r.name === 'odin-keep.153.se')).toEqual([]);
 
-    const consilioPort = (await call<{ port: number }>(consilio, 'port_allocate', { port: await freePortInRange(3160, 3199), purpose: 'fair' })).data.port;
+    const consilioPort = (await call<{ port: number }>(consilio, 'port_allocate', { port: await freePortInRange(...projectPorts(env.config, 'consilio', [0.6, 1])), purpose: 'fair' })).data.port;
     origins.push(await startOrigin(consilioPort, 'consilio-fair'));
     const published = await call(consilio, 'tunnel_request_cname', { subdomain: 'fair', targetPort: consilioPort });
     expect(published.isError, JSON.stringify(published.data)).toBe(false);

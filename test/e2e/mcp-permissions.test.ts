@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { call, mcpClient, startTestService } from '../helpers/service.ts';
+import { call, mcpClient, projectPorts, startTestService } from '../helpers/service.ts';
 
 /**
  * Per-project identity over real Streamable HTTP: two project supervisors (consilio, odin) and the
@@ -134,7 +134,8 @@ describe('a project supervisor stays inside its own project', () => {
     await expectDenied(odin, 'port_list', { project: 'consilio' }, 'FORBIDDEN');
     await expectDenied(odin, 'port_allocate', { purpose: 'steal', project: 'consilio' }, 'FORBIDDEN');
     const outOfRange = await expectDenied(odin, 'port_allocate', { purpose: 'steal', port: consilioPort + 1 }, 'PORT_OUT_OF_RANGE');
-    expect(outOfRange.fix).toContain('3300');
+    const [odinFrom, odinTo] = projectPorts(env.config, 'odin');
+    expect(outOfRange.fix).toContain(`${odinFrom} to ${odinTo}`);
     // The project of a CNAME comes from the token, never from the arguments.
     const smuggled = await call<ErrorData>(odin, 'tunnel_request_cname', { subdomain: 'smuggled', targetPort: consilioPort, project: 'consilio' });
     expect(smuggled).toMatchObject({ isError: true, data: { code: 'INPUT_INVALID' } });
@@ -143,7 +144,7 @@ describe('a project supervisor stays inside its own project', () => {
     const consilioPorts = await call<{ allocations: { port: number; project: string }[] }>(ms, 'port_list', { project: 'consilio' });
     expect(consilioPorts.data.allocations).toEqual([expect.objectContaining({ port: consilioPort, project: 'consilio' })]);
     const odinPorts = await call<{ allocations: unknown[]; range: { from: number; to: number } }>(odin, 'port_list');
-    expect(odinPorts.data).toMatchObject({ allocations: [], range: { from: 3300, to: 3399 } });
+    expect(odinPorts.data).toMatchObject({ allocations: [], range: { from: odinFrom, to: odinTo } });
     expect(dnsNames()).not.toContain('smuggled.153.se');
   });
 
@@ -152,8 +153,9 @@ describe('a project supervisor stays inside its own project', () => {
     expect(foreign.fix).toContain('port_allocate');
     expect(foreign.details).toMatchObject({ port: consilioPort, project: 'odin' });
     // In its own range but not allocated: the fix names the exact call.
-    const unallocated = await expectDenied(odin, 'tunnel_request_cname', { subdomain: 'hijack', targetPort: 3305 }, 'PORT_NOT_OWNED');
-    expect(unallocated.fix).toContain('port_allocate { "port": 3305');
+    const odinPort = projectPorts(env.config, 'odin')[0] + 5;
+    const unallocated = await expectDenied(odin, 'tunnel_request_cname', { subdomain: 'hijack', targetPort: odinPort }, 'PORT_NOT_OWNED');
+    expect(unallocated.fix).toContain(`port_allocate { "port": ${odinPort}`);
     // Even the dry run is refused: the plan must be one that could work.
     await expectDenied(odin, 'tunnel_request_cname', { subdomain: 'hijack', targetPort: consilioPort, dryRun: true }, 'PORT_NOT_OWNED');
 
@@ -208,13 +210,15 @@ describe('the meta-supervisor may do all of it', () => {
     expect(allRoutes.data.routes.map((r) => r.hostname)).toContain(HOST);
 
     const ports = await call<{ allocations: { port: number }[]; range: { from: number; to: number } }>(ms, 'port_list', { project: 'consilio' });
-    expect(ports.data).toMatchObject({ range: { from: 3100, to: 3199 }, allocations: [expect.objectContaining({ port: consilioPort })] });
+    const [consilioFrom, consilioTo] = projectPorts(env.config, 'consilio');
+    expect(ports.data).toMatchObject({ range: { from: consilioFrom, to: consilioTo }, allocations: [expect.objectContaining({ port: consilioPort })] });
+    const [odinFirst] = projectPorts(env.config, 'odin');
     const allocated = await call<{ port: number; project: string }>(ms, 'port_allocate', { purpose: 'for odin', project: 'odin' });
-    expect(allocated.data).toMatchObject({ port: 3300, project: 'odin' });
+    expect(allocated.data).toMatchObject({ port: odinFirst, project: 'odin' });
     const seenByOdin = await call<{ allocations: { port: number }[] }>(odin, 'port_list');
-    expect(seenByOdin.data.allocations.map((a) => a.port)).toEqual([3300]);
-    const released = await call<{ released: boolean }>(ms, 'port_release', { port: 3300, project: 'odin' });
-    expect(released.data).toEqual({ port: 3300, released: true });
+    expect(seenByOdin.data.allocations.map((a) => a.port)).toEqual([odinFirst]);
+    const released = await call<{ released: boolean }>(ms, 'port_release', { port: odinFirst, project: 'odin' });
+    expect(released.data).toEqual({ port: odinFirst, released: true });
     expect((await call<{ allocations: unknown[] }>(odin, 'port_list')).data.allocations).toEqual([]);
 
     const resource = await ms.readResource({ uri: 'tunnel://routes/consilio' });

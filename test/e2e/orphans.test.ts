@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { call, mcpClient, portOf, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
+import { call, mcpClient, portOf, projectPorts, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
 
 /**
  * Orphans through the whole service: a DNS record deleted behind our back is found by tunnel_scan_orphans and
@@ -50,8 +50,8 @@ describe('orphaned routes', () => {
   it('a record deleted outside Tunnel Manager: the scan flags the route and tells its owner what to do', async () => {
     const [consilio, odin, ms] = await clientsOf(first!, 'consilio', 'odin', 'meta-supervisor');
     // Origins on random ports of each range: other test files run at the same time and use the first ones.
-    for (const [client, name, from, to] of [[consilio!, 'consilio', 3150, 3199], [odin!, 'odin', 3350, 3399]] as const) {
-      const origin = await startOriginInRange(from, to, `${name}-web`);
+    for (const [client, name] of [[consilio!, 'consilio'], [odin!, 'odin']] as const) {
+      const origin = await startOriginInRange(...projectPorts(first!.config, name, [0.5, 1]), `${name}-web`);
       origins.push(origin);
       const port = (await call<{ port: number }>(client, 'port_allocate', { port: portOf(origin), purpose: 'web' })).data.port;
       const requested = await call(client, 'tunnel_request_cname', { subdomain: `${name}-web`, targetPort: port });
@@ -84,12 +84,12 @@ describe('orphaned routes', () => {
   }, 60_000);
 
   it('a project taken out of the configuration: the next start removes its route, record and rule', async () => {
+    const kept = first!.config.projects;
     await first!.service.stop();
     first = null;
-    const projects = [
-      { name: 'meta-supervisor', role: 'ms', ports: '3000-3099' },
-      { name: 'consilio', role: 'ps', ports: '3100-3199' },
-    ];
+    const projects = kept
+      .filter((p) => p.name === 'meta-supervisor' || p.name === 'consilio')
+      .map((p) => ({ name: p.name, role: p.role, ports: `${p.ports.from}-${p.ports.to}` }));
     second = await boot(projects);
     const [ms] = await clientsOf(second, 'meta-supervisor');
     const deadline = Date.now() + 30_000;

@@ -9,7 +9,7 @@ import { startMcpService as startService, type McpService as Service } from '../
 import { waitUntil } from '../helpers/cli.ts';
 import { DockerTestScope, dockerForTests, ensureTestImage } from '../helpers/docker.ts';
 import { buildRealCloudflaredImage, realCloudflaredForTests } from '../helpers/real-cloudflared.ts';
-import { call, freePortInRange, mcpClient, settled, viaEdge } from '../helpers/service.ts';
+import { call, freePortInRange, mcpClient, projectPorts, reservedProjects, settled, viaEdge } from '../helpers/service.ts';
 import { freePort } from '../helpers/standin-cloudflared.ts';
 
 /**
@@ -32,10 +32,11 @@ describe.skipIf(docker === null || binary === null)('the real cloudflared in a c
   beforeAll(async () => {
     await ensureTestImage(docker!);
     const image = await buildRealCloudflaredImage(docker!, binary as string);
-    const gateway = '10.231.51.1';
-    network = await scope.createNetwork('edge', '10.231.51.0/24', gateway);
+    let gateway: string;
+    ({ name: network, gateway } = await scope.createNetwork('edge'));
     const edgePort = await freePort(gateway);
-    const metricsPort = await freePortInRange(3470, 3479);
+    const metricsPort = await freePort();
+    const projects = await reservedProjects();
     dataDir = mkdtempSync(join(tmpdir(), 'tm-real-docker-'));
     // The edge's tunnel address is chosen once and kept in the data directory: chosen here, so the container's
     // command line can name it before the manager starts.
@@ -46,6 +47,7 @@ describe.skipIf(docker === null || binary === null)('the real cloudflared in a c
     const config = parseConfig(
       {
         dataDir,
+        projects,
         cloudflared: { driver: 'docker', containerName: cloudflared, metricsAddress: `127.0.0.1:${metricsPort}` },
         docker: { cloudflaredContainer: cloudflared },
         reload: { strategy: 'restart', drainGraceSeconds: 5 },
@@ -89,7 +91,7 @@ describe.skipIf(docker === null || binary === null)('the real cloudflared in a c
 
   it('registers four connections from the container and serves a named service on its network through the edge', async () => {
     await waitUntil(() => (service.sandbox!.edge.connectors().some((connector) => connector.kind === 'cloudflared' && connector.connections === 4) ? true : undefined), 30_000, 'four connections from the container');
-    const port = (await call<{ port: number }>(agent, 'port_allocate', { port: await freePortInRange(3480, 3489), purpose: 'named service' })).data.port;
+    const port = (await call<{ port: number }>(agent, 'port_allocate', { port: await freePortInRange(...projectPorts(service.config, 'health-agent', [0.5, 1])), purpose: 'named service' })).data.port;
     const name = scope.name('web');
     await scope.createContainer({ name, cmd: scope.httpd(port), networks: [network] });
     await scope.untilAnswering(name, port);

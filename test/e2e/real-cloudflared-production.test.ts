@@ -13,7 +13,7 @@ import { startSandboxEdge, type SandboxEdge } from '../../src/sandbox/edge/edge.
 import { waitUntil } from '../helpers/cli.ts';
 import { realCloudflaredForTests } from '../helpers/real-cloudflared.ts';
 import { keepAliveTraffic } from '../helpers/traffic.ts';
-import { portOf, settled, startOriginInRange, viaEdge } from '../helpers/service.ts';
+import { portOf, projectPorts, reservedProjects, settled, startOriginInRange, viaEdge } from '../helpers/service.ts';
 import { cloudflaredPidsFor, freePort } from '../helpers/standin-cloudflared.ts';
 
 /**
@@ -29,6 +29,8 @@ const consilio = { project: 'consilio', role: 'ps' as const };
 let emulator: CloudflareEmulator;
 let edge: SandboxEdge;
 let origin: Server;
+/** The embedded projects with port ranges of this run's own (tests that share a host). */
+let projects: Awaited<ReturnType<typeof reservedProjects>>;
 const services: Service[] = [];
 const configPaths: string[] = [];
 
@@ -41,6 +43,7 @@ async function productionConfig(name: string, overrides: Record<string, unknown>
   return parseConfig(
     {
       dataDir,
+      projects,
       cloudflare: { apiBaseUrl: emulator.apiBaseUrl, accountId: emulator.accountId },
       tunnel: { id: emulator.tunnelId },
       cloudflared: { command: [binary], metricsAddress: `127.0.0.1:${await freePort()}`, credentialsFile: credentials },
@@ -70,7 +73,8 @@ beforeAll(async () => {
   process.env.TUNNEL_CACERT = edge.caPath as string;
   process.env.TUNNEL_TRANSPORT_PROTOCOL = 'http2';
   process.env.TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN = emulator.token;
-  origin = await startOriginInRange(3100, 3199, 'real-production');
+  projects = await reservedProjects();
+  origin = await startOriginInRange(...projectPorts({ projects }, 'consilio', [0.5, 1]), 'real-production');
 }, 60_000);
 
 afterEach(async () => {

@@ -1,13 +1,14 @@
 import type { Server } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import type { SandboxFile } from '../../src/app/sandbox-mode.ts';
 import { isProcessRunning } from '../../src/cloudflared/process-identity.ts';
 import { runCli, sandboxFileOf, startCli, waitUntil } from '../helpers/cli.ts';
 import { realCloudflaredForTests } from '../helpers/real-cloudflared.ts';
-import { portOf, startOriginInRange, viaEdge } from '../helpers/service.ts';
+import { portOf, projectPorts, reservedProjects, startOriginInRange, viaEdge } from '../helpers/service.ts';
 import { cloudflaredPidsFor } from '../helpers/standin-cloudflared.ts';
 
 /**
@@ -27,21 +28,25 @@ afterAll(async () => {
 
 describe.skipIf(binary === null)("the README's walkthrough on the real cloudflared", () => {
   it('serve runs the real cloudflared with four connections, and the walkthrough publishes, serves, lists and deletes a route', async () => {
-    const serve = startCli(['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0'], { env: { TM_CLOUDFLARED: binary as string } });
+    // The embedded projects, with port ranges of this run's own (another copy of the suite may run beside it).
+    const projects = await reservedProjects();
+    const config = join(dataDir, 'projects.yml');
+    writeFileSync(config, stringify({ projects }));
+    const serve = startCli(['serve', '--config', config, '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0'], { env: { TM_CLOUDFLARED: binary as string } });
     try {
       const info = await sandboxFileOf<SandboxFile>(serve, dataDir);
       expect(info.cloudflared).toMatchObject({ kind: 'real', version: '2026.3.0', chosenBy: 'TM_CLOUDFLARED' });
       await waitUntil(() => serve.output().includes('cloudflared: the real one, 2026.3.0') || undefined, 10_000, 'the banner to name the real cloudflared');
       const status = await waitUntil(async () => {
-        const result = await runCli(['status', '--data-dir', dataDir, '--json']);
+        const result = await runCli(['status', '--config', config, '--data-dir', dataDir, '--json']);
         if (result.code !== 0) return undefined;
         const parsed = JSON.parse(result.stdout) as { state: string; readyConnections: number | null; pid: number | null };
         return parsed.state === 'running.up' && parsed.readyConnections === 4 ? parsed : undefined;
       }, 60_000, 'the real cloudflared to be up with 4 connections');
 
-      origin = await startOriginInRange(3100, 3199, 'walkthrough');
+      origin = await startOriginInRange(...projectPorts({ projects }, 'consilio', [0.5, 1]), 'walkthrough');
       const port = portOf(origin);
-      const as = (tool: string, ...args: string[]) => runCli(['call', tool, ...args, '--as', 'consilio', '--data-dir', dataDir]);
+      const as = (tool: string, ...args: string[]) => runCli(['call', tool, ...args, '--as', 'consilio', '--config', config, '--data-dir', dataDir]);
       const allocated = await as('port_allocate', `port=${port}`, 'purpose=web');
       expect(allocated.code, allocated.stderr).toBe(0);
       const requested = await as('tunnel_request_cname', 'subdomain=app', `targetPort=${port}`);
@@ -50,7 +55,7 @@ describe.skipIf(binary === null)("the README's walkthrough on the real cloudflar
       const visit = await viaEdge(info.edgeUrl, 'app.153.se');
       expect(visit).toMatchObject({ status: 200, body: expect.stringContaining('hello from walkthrough') });
       expect((await as('tunnel_list_cnames')).stdout).toContain('app.153.se');
-      expect((await runCli(['status', '--data-dir', dataDir])).code).toBe(0);
+      expect((await runCli(['status', '--config', config, '--data-dir', dataDir])).code).toBe(0);
       const deleted = await as('tunnel_delete_cname', 'hostname=app.153.se');
       expect(deleted.code, deleted.stderr).toBe(0);
       expect((await viaEdge(info.edgeUrl, 'app.153.se')).status).toBe(404);

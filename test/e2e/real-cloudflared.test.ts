@@ -6,7 +6,7 @@ import type { McpService as Service } from '../../src/mcp/service.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { realCloudflaredForTests } from '../helpers/real-cloudflared.ts';
 import { keepAliveTraffic } from '../helpers/traffic.ts';
-import { call, mcpClient, portOf, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
+import { call, mcpClient, portOf, projectPorts, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
 
 /**
  * The tunnel's lifecycle with the real cloudflared 2026.3.0 under the whole manager (sandbox mode: the Cloudflare
@@ -43,7 +43,7 @@ beforeAll(async () => {
   const info = env.service.sandboxInfo!;
   ms = await mcpClient(info.mcpUrl, info.tokens['meta-supervisor']!);
   consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
-  origin = await startOriginInRange(3100, 3199, 'real-cloudflared');
+  origin = await startOriginInRange(...projectPorts(env.config, 'consilio', [0.5, 1]), 'real-cloudflared');
   port = portOf(origin);
   expect((await call(consilio, 'port_allocate', { port, purpose: 'real cloudflared' })).isError).toBe(false);
 }, 120_000);

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +6,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RecoveryReport } from '../../src/app/recover.ts';
 import { runCli, sandboxFileOf, startCli, waitUntil } from '../helpers/cli.ts';
-import { call, mcpClient, portOf, startOriginInRange, viaEdge } from '../helpers/service.ts';
+import { call, mcpClient, portOf, projectPorts, reservedProjects, startOriginInRange, viaEdge } from '../helpers/service.ts';
 
 /**
  * `tunnel-manager recover` as an operator runs it: routes serve, the service stops, its database is lost; recover
@@ -16,6 +16,10 @@ import { call, mcpClient, portOf, startOriginInRange, viaEdge } from '../helpers
  */
 
 const root = mkdtempSync(join(tmpdir(), 'tm-recover-'));
+// The embedded configuration with port ranges of this test's own (reservedProjects), for serve and recover alike.
+const projects = await reservedProjects();
+const configFile = join(root, 'tunnel-manager.yml');
+writeFileSync(configFile, `projects: ${JSON.stringify(projects)}\n`);
 const origins: Server[] = [];
 const serves: { child: { kill(signal: NodeJS.Signals): boolean; exitCode: number | null }; exited: Promise<number | null> }[] = [];
 
@@ -36,7 +40,7 @@ interface Info {
 }
 
 function startServe(dataDir: string) {
-  const serve = startCli(['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0']);
+  const serve = startCli(['serve', '--config', configFile, '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0']);
   serves.push(serve);
   return serve;
 }
@@ -48,9 +52,9 @@ describe('tunnel-manager recover', () => {
     const first = startServe(dataDir);
     const info = await sandboxFileOf<Info>(first, dataDir);
     const published: { hostname: string; project: string; target: string; port: number; origin: string }[] = [];
-    for (const [project, range] of [['consilio', [3100, 3199]], ['odin', [3300, 3399]]] as const) {
+    for (const project of ['consilio', 'odin'] as const) {
       const name = `${project}-recover-cli`;
-      const origin = await startOriginInRange(range[0], range[1], name);
+      const origin = await startOriginInRange(...projectPorts({ projects }, project), name);
       origins.push(origin);
       const client = await mcpClient(info.mcpUrl, info.tokens[project]!);
       expect((await call(client, 'port_allocate', { port: portOf(origin), purpose: 'recover test' })).isError).toBe(false);
@@ -62,7 +66,7 @@ describe('tunnel-manager recover', () => {
     for (const route of published) expect((await viaEdge(info.edgeUrl, route.hostname)).body).toContain(`hello from ${route.origin}`);
 
     // While the service runs it is the only writer: recover is refused, with the way out.
-    const refused = await runCli(['recover', '--data-dir', dataDir]);
+    const refused = await runCli(['recover', '--config', configFile, '--data-dir', dataDir]);
     expect(refused.code, refused.stdout + refused.stderr).toBe(1);
     expect(refused.stderr).toContain(`The service (pid ${info.pid}) is running`);
     expect(refused.stderr).toContain('systemctl stop tunnel-manager');
@@ -73,14 +77,14 @@ describe('tunnel-manager recover', () => {
     for (const suffix of ['', '-wal', '-shm']) rmSync(`${databasePath}${suffix}`, { force: true });
 
     // A dry run says what would come back and writes nothing.
-    const dry = await runCli(['recover', '--data-dir', dataDir, '--dry-run', '--json']);
+    const dry = await runCli(['recover', '--config', configFile, '--data-dir', dataDir, '--dry-run', '--json']);
     expect(dry.code, dry.stderr).toBe(0);
     const planned = JSON.parse(dry.stdout) as RecoveryReport;
     expect(planned.dryRun).toBe(true);
     expect(planned.recovered.filter((route) => route.status === 'active').map((route) => route.hostname).sort()).toEqual(published.map((route) => route.hostname).sort());
     expect(existsSync(databasePath)).toBe(false);
 
-    const recovered = await runCli(['recover', '--data-dir', dataDir, '--json']);
+    const recovered = await runCli(['recover', '--config', configFile, '--data-dir', dataDir, '--json']);
     expect(recovered.code, recovered.stderr).toBe(0);
     const report = JSON.parse(recovered.stdout) as RecoveryReport;
     expect(report.ledgerBefore).toBe(0);
@@ -102,7 +106,7 @@ describe('tunnel-manager recover', () => {
     }
 
     // Again: nothing is missing any more, and no row is overwritten.
-    const again = await runCli(['recover', '--data-dir', dataDir]);
+    const again = await runCli(['recover', '--config', configFile, '--data-dir', dataDir]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/^recovered 0 route\(s\)/);
     expect(again.stdout).toContain(`left alone: ${report.recovered.length} record(s) already in the ledger`);

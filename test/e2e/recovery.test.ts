@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/app/logger.ts';
 import { startMcpService as startService, type McpService as Service } from '../../src/mcp/service.ts';
-import { call, mcpClient, portOf, settled, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
+import { call, mcpClient, portOf, projectPorts, settled, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
 
 /**
  * A lost database: the next start rebuilds the ledger from what is still true in the world, the ownership markers of
@@ -28,8 +28,8 @@ describe('the ledger lost', () => {
     dataDir = env.dataDir;
     const info = env.service.sandboxInfo!;
     const published: { hostname: string; project: string; target: string }[] = [];
-    for (const [project, range] of [['consilio', [3100, 3199]], ['odin', [3300, 3399]]] as const) {
-      const origin = await startOriginInRange(range[0], range[1], `${project}-recovery`);
+    for (const project of ['consilio', 'odin'] as const) {
+      const origin = await startOriginInRange(...projectPorts(env.config, project), `${project}-recovery`);
       origins.push(origin);
       const client = await mcpClient(info.mcpUrl, info.tokens[project]!);
       await call(client, 'port_allocate', { port: portOf(origin), purpose: 'recovery test' });

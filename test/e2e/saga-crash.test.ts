@@ -8,7 +8,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { SandboxFile } from '../../src/app/sandbox-mode.ts';
 import { sandboxFileOf, startCli, waitUntil } from '../helpers/cli.ts';
 import { standinPidsFor } from '../helpers/standin-cloudflared.ts';
-import { call, mcpClient, startOriginInRange, viaEdge } from '../helpers/service.ts';
+import { call, mcpClient, projectPorts, reservedProjects, startOriginInRange, viaEdge } from '../helpers/service.ts';
 
 /**
  * The manager killed with SIGKILL while a route is `pending` in each step of its saga — the DNS step, the
@@ -175,10 +175,12 @@ async function expectConsistent(m: Manager, hostname: string): Promise<'active' 
 
 beforeAll(async () => {
   edgePort = await freePort();
+  const projects = await reservedProjects();
   writeFileSync(
     configFile,
     [
       `dataDir: ${dataDir}`,
+      `projects: ${JSON.stringify(projects)}`,
       'cloudflared:',
       `  metricsAddress: 127.0.0.1:0`,
       'health:',
@@ -190,12 +192,15 @@ beforeAll(async () => {
       '  backoffSeconds: [8]',
       'reload:',
       '  drainGraceSeconds: 1',
+      // A test's own polling is not what the per-project call limit is about (test/e2e/limits.test.ts is).
+      'limits:',
+      '  toolCallsPerMinute: 0',
       'logging:',
       '  level: info',
       '',
     ].join('\n'),
   );
-  origin = await startOriginInRange(3150, 3199, 'crash-origin');
+  origin = await startOriginInRange(...projectPorts({ projects }, 'consilio', [0.5, 1]), 'crash-origin');
   port = (origin.address() as { port: number }).port;
   manager = await startManager();
   await tunnelRunning(manager);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { EventRow } from '../../src/store/events-repository.ts';
 import { waitUntil } from '../helpers/cli.ts';
-import { call, mcpClient, portOf, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
+import { call, mcpClient, portOf, startOriginInRange, startTestService, viaEdge, projectPorts } from '../helpers/service.ts';
 
 /**
  * A failure injected at every step of the route saga, with real parts: the Cloudflare API emulator's fault knobs,
@@ -72,7 +72,7 @@ beforeAll(async () => {
   const info = env.service.sandboxInfo!;
   consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
   ms = await mcpClient(info.mcpUrl, info.tokens['meta-supervisor']!);
-  origin = await startOriginInRange(3150, 3199, 'consilio-keep');
+  origin = await startOriginInRange(...projectPorts(env.config, 'consilio', [0.5, 1]), 'consilio-keep');
   port = portOf(origin);
   const allocated = await call<{ port: number }>(consilio, 'port_allocate', { port, purpose: 'saga failure tests' });
   expect(allocated.isError, JSON.stringify(allocated.data)).toBe(false);

@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import type { SandboxFile } from '../../src/app/sandbox-mode.ts';
 import { runCli, sandboxFileOf, startCli, waitUntil } from '../helpers/cli.ts';
-import { call, mcpClient, startOriginInRange, portOf, viaEdge } from '../helpers/service.ts';
+import { call, mcpClient, portOf, projectPorts, reservedProjects, startOriginInRange, viaEdge } from '../helpers/service.ts';
 
 /**
  * The sandbox starts the way the VM is today (issue 27, item 8): the emulator has the four CNAMEs that predate the
@@ -18,6 +19,9 @@ const dir = mkdtempSync(join(tmpdir(), 'tm-seed-'));
 const dataDir = join(dir, 'data');
 const configPath = join(dataDir, 'cloudflared', 'config.yml');
 let serve: ReturnType<typeof startCli> | null = null;
+/** The embedded projects with port ranges of this run's own (another copy of the suite may run beside it). */
+let projects: Awaited<ReturnType<typeof reservedProjects>> | null = null;
+const configFile = join(dir, 'projects.yml');
 
 afterAll(async () => {
   if (serve?.child.exitCode === null) {
@@ -27,8 +31,12 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function start(): Promise<SandboxFile> {
-  serve = startCli(['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0']);
+async function start(): Promise<SandboxFile> {
+  if (projects === null) {
+    projects = await reservedProjects();
+    writeFileSync(configFile, stringify({ projects }));
+  }
+  serve = startCli(['serve', '--config', configFile, '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0']);
   return sandboxFileOf<SandboxFile>(serve, dataDir);
 }
 
@@ -68,7 +76,7 @@ describe('the sandbox seeded as the VM is today', () => {
 
     // A reload (a new route of a project) keeps them answering, during and after.
     const consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
-    const origin = await startOriginInRange(3150, 3199, 'seed-neighbour');
+    const origin = await startOriginInRange(...projectPorts({ projects: projects ?? [] }, 'consilio', [0.5, 1]), 'seed-neighbour');
     try {
       expect((await call(consilio, 'port_allocate', { port: portOf(origin), purpose: 'neighbour' })).isError).toBe(false);
       const request = call(consilio, 'tunnel_request_cname', { subdomain: 'neighbour', targetPort: portOf(origin) });

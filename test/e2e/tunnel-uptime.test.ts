@@ -8,7 +8,7 @@ import type { TunnelContext } from '../../machines/tunnel.machine.ts';
 import { createLogger } from '../../src/app/logger.ts';
 import { startMcpService as startService, type McpService as Service } from '../../src/mcp/service.ts';
 import { waitUntil } from '../helpers/cli.ts';
-import { call, mcpClient, portOf, settled, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
+import { call, mcpClient, portOf, settled, startOriginInRange, startTestService, viaEdge, projectPorts } from '../helpers/service.ts';
 
 /**
  * Restarts, reloads and shutdowns that must never take the tunnel down for longer than they need, with real parts:
@@ -38,7 +38,7 @@ describe('tunnel_restart while a reload is serving a route request', () => {
     const consilio: Client = await mcpClient(info.mcpUrl, info.tokens.consilio!);
     const ms: Client = await mcpClient(info.mcpUrl, info.tokens['meta-supervisor']!);
     cleanups.push(() => consilio.close(), () => ms.close());
-    const origin: Server = await startOriginInRange(3100, 3199, 'uptime');
+    const origin: Server = await startOriginInRange(...projectPorts(env.config, 'consilio'), 'uptime');
     cleanups.push(() => new Promise<void>((resolve) => origin.close(() => resolve())));
     const port = portOf(origin);
     expect((await call(consilio, 'port_allocate', { port, purpose: 'uptime test' })).isError).toBe(false);
@@ -101,7 +101,7 @@ describe('a new route on a keep-alive connection opened before it went live', ()
     const info = env.service.sandboxInfo!;
     const consilio: Client = await mcpClient(info.mcpUrl, info.tokens.consilio!);
     cleanups.push(() => consilio.close());
-    const origin: Server = await startOriginInRange(3100, 3199, 'keep-alive');
+    const origin: Server = await startOriginInRange(...projectPorts(env.config, 'consilio', [0.5, 1]), 'keep-alive');
     cleanups.push(() => new Promise<void>((resolve) => origin.close(() => resolve())));
     expect((await call(consilio, 'port_allocate', { port: portOf(origin), purpose: 'keep-alive' })).isError).toBe(false);
 

@@ -10,7 +10,7 @@ import type { TunnelManagerError } from '../../src/errors.ts';
 import { STANDIN_CLOUDFLARED_BUNDLE } from '../../src/package-root.ts';
 import { startCloudflareEmulator, type CloudflareEmulator } from '../../src/sandbox/cloudflare-emulator/index.ts';
 import { startSandboxEdge, type SandboxEdge } from '../../src/sandbox/edge/edge.ts';
-import { settled, portOf, startOriginInRange } from '../helpers/service.ts';
+import { settled, portOf, projectPorts, reservedProjects, startOriginInRange } from '../helpers/service.ts';
 import { freePort } from '../helpers/standin-cloudflared.ts';
 
 /**
@@ -28,6 +28,8 @@ const consilio = { project: 'consilio', role: 'ps' as const };
 let emulator: CloudflareEmulator;
 let edge: SandboxEdge;
 let origin: Server;
+/** One set of project ranges for both managers: the origin's port is consilio's in each. */
+let projects: Awaited<ReturnType<typeof reservedProjects>> = [];
 let a: Service;
 let b: Service;
 
@@ -35,6 +37,7 @@ async function manager(name: string, tunnelId: string): Promise<Service> {
   const config = parseConfig(
     {
       dataDir: join(root, name),
+      projects,
       cloudflare: { apiBaseUrl: emulator.apiBaseUrl, accountId: emulator.accountId },
       tunnel: { id: tunnelId },
       cloudflared: { command: [process.execPath, STANDIN_CLOUDFLARED_BUNDLE], metricsAddress: `127.0.0.1:${await freePort()}`, driver: 'child' },
@@ -60,7 +63,8 @@ beforeAll(async () => {
   // Both stand-ins (spawned with this process's environment) register with the one local edge.
   process.env.TM_STANDIN_EDGE = edge.address;
   process.env.TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN = emulator.token;
-  origin = await startOriginInRange(3100, 3199, 'two-managers');
+  projects = await reservedProjects();
+  origin = await startOriginInRange(...projectPorts({ projects }, 'consilio'), 'two-managers');
   a = await manager('a', TUNNEL_A);
   b = await manager('b', TUNNEL_B);
   for (const service of [a, b]) service.backend.ports.allocate('consilio', 'two managers', portOf(origin));

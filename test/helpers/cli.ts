@@ -39,9 +39,9 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; input
   });
 }
 
-/** Starts a long-running `tunnel-manager` command; the caller stops it with a signal. */
-export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [BIN, ...args], { env: commandEnv(options.env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts a long-running `tunnel-manager` command (on this Node, or `node`); the caller stops it with a signal. */
+export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; node?: string } = {}): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(options.node ?? process.execPath, [BIN, ...args], { env: commandEnv(options.env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -5,6 +5,7 @@ import { cp, mkdir, mkdtemp, realpath, rm, symlink, copyFile, writeFile } from '
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import Dockerode from 'dockerode';
+import { isProcessRunning } from '../../src/cloudflared/process-identity.ts';
 
 /**
  * A real Docker engine for tests (docs/design.md, Testing without the internet).
@@ -12,7 +13,7 @@ import Dockerode from 'dockerode';
  *   without CI it warns and returns null, and the file's `describe.skipIf(!docker)` skips visibly.
  * - `ensureTestImage()` builds local/busybox:tm-test with `docker import` from the host's busybox
  *   (no registry is reachable): sh, httpd, wget, nc, nslookup… and a /www/index.html.
- * - `DockerTestScope` creates labelled networks (explicit subnets) and containers (ports on 127.0.0.1
+ * - `DockerTestScope` creates labelled networks (each on a /24 no other network of the engine uses) and containers (ports on 127.0.0.1
  *   unless told otherwise) and removes all of them in `cleanup()`, which afterAll must call.
  */
 
@@ -78,6 +79,13 @@ async function buildTestImage(docker: Dockerode): Promise<string> {
   }
 }
 
+export interface TestNetwork {
+  name: string;
+  subnet: string;
+  /** The host's address on the network. */
+  gateway: string;
+}
+
 export interface TestContainerSpec {
   name: string;
   cmd: string[];
@@ -109,16 +117,32 @@ export class DockerTestScope {
   }
 
   get labels(): Record<string, string> {
-    return { [TEST_LABEL]: '1', [`${TEST_LABEL}.scope`]: this.id };
+    return { [TEST_LABEL]: '1', [`${TEST_LABEL}.scope`]: this.id, [`${TEST_LABEL}.pid`]: String(process.pid) };
   }
 
-  /** A bridge network on `subnet`; `gateway` (the host's address on it) when the test needs to know it. */
-  async createNetwork(short: string, subnet: string, gateway?: string): Promise<string> {
-    await this.removeStaleNetworks(subnet);
+  /**
+   * A bridge network on a /24 of 10.231.0.0/16 that no network of this engine uses (another copy of the suite, a
+   * person's own networks), with its gateway (the host's address on it) at .1.
+   */
+  async createNetwork(short: string): Promise<TestNetwork> {
+    await this.removeAbandonedNetworks();
     const name = this.name(short);
-    await this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: this.labels, IPAM: { Config: [{ Subnet: subnet, ...(gateway ? { Gateway: gateway } : {}) }] } });
-    this.networks.push(name);
-    return name;
+    for (let attempt = 0; attempt < 20; attempt += 1) {
+      const taken = new Set((await this.docker.listNetworks()).flatMap((n) => (n.IPAM?.Config ?? []).map((c) => c.Subnet)));
+      const third = Math.floor(Math.random() * 256);
+      const network = { name, subnet: `10.231.${third}.0/24`, gateway: `10.231.${third}.1` };
+      if (taken.has(network.subnet)) continue;
+      try {
+        await this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: this.labels, IPAM: { Config: [{ Subnet: network.subnet, Gateway: network.gateway }] } });
+      } catch (error) {
+        // Taken meanwhile by someone else (Docker: "Pool overlaps with other one on this address space"): another one.
+        if (/overlap/i.test(String((error as Error).message))) continue;
+        throw error;
+      }
+      this.networks.push(name);
+      return network;
+    }
+    throw new Error(`no free /24 in 10.231.0.0/16 for the test network ${name} after 20 tries`);
   }
 
   async createContainer(spec: TestContainerSpec): Promise<Dockerode.Container> {
@@ -198,13 +222,16 @@ export class DockerTestScope {
     for (const network of networks) await this.docker.getNetwork(network.Id).remove().catch(() => undefined);
   }
 
-  /** A crashed earlier run may have left a test network on this subnet; remove it and its test containers. */
-  private async removeStaleNetworks(subnet: string): Promise<void> {
-    const networks = await this.docker.listNetworks({ filters: { label: [`${TEST_LABEL}=1`] } });
+  /**
+   * Test networks (and their test containers) whose test process is gone: a crashed worker never ran `cleanup()`.
+   * Only what carries our test label and names a pid that no longer runs; another suite's networks stay.
+   */
+  private async removeAbandonedNetworks(): Promise<void> {
+    const networks = await this.docker.listNetworks({ filters: { label: [`${TEST_LABEL}=1`, `${TEST_LABEL}.pid`] } });
     for (const network of networks) {
-      if (!(network.IPAM?.Config ?? []).some((c) => c.Subnet === subnet)) continue;
-      const info = await this.docker.getNetwork(network.Id).inspect();
-      for (const id of Object.keys(info.Containers ?? {})) {
+      if (isProcessRunning(Number(network.Labels?.[`${TEST_LABEL}.pid`]))) continue;
+      const info = await this.docker.getNetwork(network.Id).inspect().catch(() => null);
+      for (const id of Object.keys(info?.Containers ?? {})) {
         const container = await this.docker.getContainer(id).inspect().catch(() => null);
         if (container?.Config.Labels?.[TEST_LABEL] === '1') await this.docker.getContainer(id).remove({ force: true }).catch(() => undefined);
       }

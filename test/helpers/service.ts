@@ -24,6 +24,8 @@ export async function startTestService(
   const config = parseConfig(
     {
       dataDir,
+      // The embedded projects, each with a port range of this service's own (see reservedProjects).
+      ...(overrides.projects === undefined ? { projects: await reservedProjects() } : {}),
       // Port 0: the sandbox picks two free ports (live and replica), so test files running in parallel never share one.
       // The stand-in, whatever cloudflared this machine has: the tests of the real one say so (test/helpers/real-cloudflared.ts).
       cloudflared: { metricsAddress: '127.0.0.1:0', command: STANDIN_COMMAND },
@@ -138,6 +140,54 @@ export async function freePortInRange(from: number, to: number): Promise<number>
   const port = portOf(probe);
   await new Promise<void>((resolve) => probe.close(() => resolve()));
   return port;
+}
+
+/**
+ * The embedded projects (names and roles as `npm start` has them) with port ranges of their own: one block of
+ * `perProject` ports per project, drawn at random from 10000-19999 and free on 127.0.0.1 when drawn. A project's
+ * "next free port" is then a port nothing else on the host uses: the embedded ranges (3000-3499, 9000-9999) are where
+ * a person's own services, the README's walkthrough, or another copy of this suite listen, publish or keep containers
+ * (the manager finds a container listening on a port inside its own network, so another suite's containers would be
+ * candidates too). Ports from 20000 up are freePort()'s; Linux hands out 32768 and up for `listen(0)`.
+ */
+export async function reservedProjects(perProject = 50): Promise<{ name: string; role: string; ports: string }[]> {
+  const embedded = parseConfig({}, 'embedded').projects;
+  const size = embedded.length * perProject;
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const base = 10_000 + Math.floor(Math.random() * Math.floor((10_000 - size) / perProject)) * perProject;
+    if (!(await allFree(base, base + size - 1))) continue;
+    return embedded.map((project, index) => ({ name: project.name, role: project.role, ports: `${base + index * perProject}-${base + (index + 1) * perProject - 1}` }));
+  }
+  throw new Error(`no block of ${size} free ports between 10000 and 19999 after 50 tries`);
+}
+
+async function allFree(from: number, to: number): Promise<boolean> {
+  for (let port = from; port <= to; port += 1) {
+    const server = createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!bound) return false;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  return true;
+}
+
+/**
+ * A project's port range in a service's configuration (or in reservedProjects()), [from, to]; `part` takes a slice of it, e.g. `[0.5, 1]` for
+ * the upper half (so the ports a test picks never meet the ones `port_allocate` hands out first).
+ */
+export function projectPorts(
+  config: { projects: readonly { name: string; ports: { from: number; to: number } | string }[] },
+  project: string,
+  part: [number, number] = [0, 1],
+): [number, number] {
+  const ports = config.projects.find((p) => p.name === project)?.ports;
+  if (ports === undefined) throw new Error(`no project ${project} in this configuration`);
+  const range = typeof ports === 'string' ? { from: Number(ports.split('-')[0]), to: Number(ports.split('-')[1]) } : ports;
+  const span = range.to - range.from + 1;
+  return [range.from + Math.floor(span * part[0]), range.from + Math.ceil(span * part[1]) - 1];
 }
 
 export function portOf(server: Server): number {

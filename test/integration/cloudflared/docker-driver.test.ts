@@ -16,13 +16,14 @@ import { tempDir } from '../../helpers/standin-cloudflared.ts';
 const run = promisify(execFile);
 const docker = new Dockerode({ socketPath: '/var/run/docker.sock' });
 const TEST_LABEL = 'tunnel-manager.test';
-const TEST_LABEL_VALUE = 'cloudflared-docker-driver';
-const IMAGE = 'local/tm-cloudflared-driver-test:latest';
+const suffix = `${process.pid}-${Date.now()}`;
+// This run's own label value and image: another copy of the suite beside this one removes only its own.
+const TEST_LABEL_VALUE = `cloudflared-docker-driver-${suffix}`;
+const IMAGE = `local/tm-cloudflared-driver-test:${suffix}`;
 const POLITE = ['/bin/sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.1; done'];
 const STUBBORN = ['/bin/sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done'];
 const CRASHING = ['/bin/sh', '-c', 'sleep 0.5; exit 3'];
 const dir = tempDir('docker-driver');
-const suffix = `${process.pid}-${Date.now()}`;
 
 async function removeTestContainers(): Promise<void> {
   const containers = await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${TEST_LABEL_VALUE}`] } });

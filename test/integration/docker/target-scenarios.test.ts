@@ -54,6 +54,8 @@ describe.skipIf(docker === null)('target selection against a real Docker engine'
   };
   let edge = '';
   let app = '';
+  /** The host's address on the app network. */
+  let appGateway = '';
   let hostServer: http.Server;
   let hostPort = 0;
 
@@ -75,8 +77,8 @@ describe.skipIf(docker === null)('target selection against a real Docker engine'
 
   beforeAll(async () => {
     await ensureTestImage(docker!);
-    edge = await scope.createNetwork('edge', '10.231.11.0/24');
-    app = await scope.createNetwork('app', '10.231.12.0/24');
+    edge = (await scope.createNetwork('edge')).name;
+    ({ name: app, gateway: appGateway } = await scope.createNetwork('app'));
     await Promise.all([
       scope.createContainer({ name: names.cloudflared, cmd: ['sleep', '3600'], networks: [edge], extraHosts: ['host.docker.internal:host-gateway'] }),
       scope.createContainer({ name: names.shared, cmd: scope.httpd(), networks: [edge] }),
@@ -90,7 +92,7 @@ describe.skipIf(docker === null)('target selection against a real Docker engine'
     // web-published's: give it a fixed port of its own (sharing one is the TARGET_AMBIGUOUS case below).
     await scope.createContainer({
       name: names.specific, cmd: scope.httpd(), networks: [app],
-      ports: [{ containerPort: 80, hostIp: '10.231.12.1', hostPort: await freeFixedPort() }],
+      ports: [{ containerPort: 80, hostIp: appGateway, hostPort: await freeFixedPort() }],
     });
     hostServer = http.createServer((_req, res) => res.end('host service\n'));
     await new Promise<void>((resolve) => hostServer.listen(0, '127.0.0.1', resolve));
@@ -165,11 +167,11 @@ describe.skipIf(docker === null)('target selection against a real Docker engine'
   it('a port published on a specific address → that address, proved from the host and from cloudflared\'s container', async () => {
     const port = await publishedPort(names.specific);
     const fromHost = await decide({ kind: 'host' }, { hostPort: port });
-    expect(fromHost).toMatchObject({ ok: true, target: `http://10.231.12.1:${port}`, via: 'bound-address' });
+    expect(fromHost).toMatchObject({ ok: true, target: `http://${appGateway}:${port}`, via: 'bound-address' });
     if (!fromHost.ok) return;
     expect(await getFromHost(fromHost.target)).toBe('tunnel-manager test service\n');
     const fromContainer = await decide('container', { hostPort: port });
-    expect(fromContainer).toMatchObject({ ok: true, target: `http://10.231.12.1:${port}` });
+    expect(fromContainer).toMatchObject({ ok: true, target: `http://${appGateway}:${port}` });
     if (!fromContainer.ok) return;
     expect((await scope.wgetFrom(names.cloudflared, fromContainer.target)).ok).toBe(true);
   });
@@ -177,14 +179,14 @@ describe.skipIf(docker === null)('target selection against a real Docker engine'
   it('two containers publishing one host port on different addresses → refused as ambiguous, naming both; resolved once one goes', async () => {
     const port = await publishedPort(names.published);
     const twin = scope.name('web-twin');
-    await scope.createContainer({ name: twin, cmd: scope.httpd(), networks: [app], ports: [{ containerPort: 80, hostIp: '10.231.12.1', hostPort: port }] });
+    await scope.createContainer({ name: twin, cmd: scope.httpd(), networks: [app], ports: [{ containerPort: 80, hostIp: appGateway, hostPort: port }] });
     // Both really answer on that port, each on its own address: the port alone does not say which is meant.
     expect(await getFromHost(`http://127.0.0.1:${port}`)).toBe('tunnel-manager test service\n');
-    expect(await getFromHost(`http://10.231.12.1:${port}`)).toBe('tunnel-manager test service\n');
+    expect(await getFromHost(`http://${appGateway}:${port}`)).toBe('tunnel-manager test service\n');
     const refusal = await decide({ kind: 'host' }, { hostPort: port }).then(() => null, (error: unknown) => toErrorShape(error));
     expect(refusal).toMatchObject({ code: 'TARGET_AMBIGUOUS', details: { hostPort: port } });
     expect(refusal!.message).toContain(`"${names.published}" (127.0.0.1:${port}->80/tcp)`);
-    expect(refusal!.message).toContain(`"${twin}" (10.231.12.1:${port}->80/tcp)`);
+    expect(refusal!.message).toContain(`"${twin}" (${appGateway}:${port}->80/tcp)`);
     expect(refusal!.fix).toContain('docker stop');
     await docker!.getContainer(twin).remove({ force: true });
     expect(await decide({ kind: 'host' }, { hostPort: port })).toMatchObject({ ok: true, target: `http://localhost:${port}` });

@@ -31,6 +31,7 @@ describe.skipIf(docker === null)('topology actor, live', () => {
   const changes: Changed[] = [];
   let first = '';
   let second = '';
+  let firstSubnet = '';
   const serviceName = scope.name('svc');
   const renamedName = scope.name('svc-renamed');
   const cloudflaredName = scope.name('cloudflared');
@@ -48,8 +49,10 @@ describe.skipIf(docker === null)('topology actor, live', () => {
 
   beforeAll(async () => {
     await ensureTestImage(docker!);
-    first = await scope.createNetwork('first', '10.231.21.0/24');
-    second = await scope.createNetwork('second', '10.231.22.0/24');
+    const firstNetwork = await scope.createNetwork('first');
+    firstSubnet = firstNetwork.subnet;
+    first = firstNetwork.name;
+    second = (await scope.createNetwork('second')).name;
     await scope.createContainer({ name: cloudflaredName, cmd: ['sleep', '3600'], networks: [first] });
     db = openDatabase(join(dir, 'tm.db')).db;
     repository = new DockerRepository(db);
@@ -81,7 +84,7 @@ describe.skipIf(docker === null)('topology actor, live', () => {
     expect(initial).toMatchObject({ full: true, reason: 'initial' });
     const names = tracker.current().networks.map((n) => n.name);
     expect(names).toEqual(expect.arrayContaining([first, second, 'bridge']));
-    expect(repository.load().networks.find((n) => n.name === first)).toMatchObject({ subnet: '10.231.21.0/24', driver: 'bridge' });
+    expect(repository.load().networks.find((n) => n.name === first)).toMatchObject({ subnet: firstSubnet, driver: 'bridge' });
   });
 
   it('sees a container created and started, then stopped and started again', async () => {

@@ -72,4 +72,26 @@ describe('ConfigDocument', () => {
     expect(() => ConfigDocument.parse('tunnel: a\ntunnel: b\n')).toThrow(/duplicate|unique/i);
     expect(() => ConfigDocument.parse('- just\n- a list\n')).toThrow(/mapping/);
   });
+
+  it('parses a text once while it is among the last ones read: the same document, immutable, a fresh model each time', () => {
+    const text = REAL_WORLD_CONFIG;
+    const first = ConfigDocument.parse(text);
+    expect(ConfigDocument.parse(`${text}`)).toBe(first);
+    // The model is a copy: a caller that changes it changes nothing for the next one.
+    const model = first.model();
+    model.ingress.push({ service: 'http_status:500' });
+    (model.ingress[0] as { hostname?: string }).hostname = 'changed.example.com';
+    expect(ConfigDocument.parse(text).model()).toEqual(first.model());
+    expect(first.model().ingress).toHaveLength(model.ingress.length - 1);
+    // The rules are frozen: nothing can change them in place.
+    expect(() => {
+      (first.rules()[0]!.rule as { service: string }).service = 'http://elsewhere:1';
+    }).toThrow(TypeError);
+    // Two other texts later, the first is parsed again (a fresh document with the same content).
+    ConfigDocument.parse('tunnel: a\ningress:\n  - service: http_status:404\n');
+    ConfigDocument.parse('tunnel: b\ningress:\n  - service: http_status:404\n');
+    const again = ConfigDocument.parse(text);
+    expect(again).not.toBe(first);
+    expect(again.model()).toEqual(first.model());
+  });
 });
