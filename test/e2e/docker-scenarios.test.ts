@@ -158,8 +158,9 @@ describe.skipIf(docker === null)('the four Docker scenarios through tunnel_reque
     it('a port where only an unrelated container listens inside its own namespace is not taken for that container (issue 27, item 4)', async () => {
       // The container runs first; the port is allocated after it (as port_allocate may well hand it out: nothing
       // uses it on the host).
-      let port = await freePortInRange(3400, 3439);
-      while (allocated.has(port)) port = await freePortInRange(3400, 3439);
+      const range = projectPorts(env.config, 'health-agent', [0, 0.8]);
+      let port = await freePortInRange(...range);
+      while (allocated.has(port)) port = await freePortInRange(...range);
       const name = scope.name('unrelated');
       await scope.createContainer({ name, cmd: scope.httpd(port) });
       await seen(agent, name, port);

@@ -31,7 +31,6 @@ const hasRule = (hostname: string) => readFileSync(env.config.cloudflared.config
 
 beforeAll(async () => {
   stage = await startWithConsilioOrigin({
-    range: [3150, 3199],
     name: 'tunnel down tests',
     // A failed start waits 60 s; a start that does not get ready within 8 s has failed.
     overrides: { restart: { startTimeoutSeconds: 8, stopGraceSeconds: 2, backoffSeconds: [60] } },

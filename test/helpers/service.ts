@@ -227,11 +227,11 @@ export function standinFaultFile(prefix: string): { path: string; remove: () => 
 }
 
 /**
- * A service with consilio's and the meta-supervisor's clients, an origin answering on a free port of [from, to]
- * allocated to consilio, and every event the service publishes from then on. `stop()` ends it all.
+ * A service with consilio's and the meta-supervisor's clients, an origin answering on a free port of consilio's range
+ * (its upper half, which port_allocate hands out last) allocated to consilio, and every event the service publishes
+ * from then on. `stop()` ends it all.
  */
 export async function startWithConsilioOrigin(options: {
-  range: [number, number];
   name: string;
   overrides?: Record<string, unknown>;
   serviceOptions?: Partial<Omit<ServiceOptions, 'logger'>>;
@@ -247,7 +247,7 @@ export async function startWithConsilioOrigin(options: {
   const info = env.service.sandboxInfo!;
   const consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
   const ms = await mcpClient(info.mcpUrl, info.tokens['meta-supervisor']!);
-  const origin = await startOriginInRange(options.range[0], options.range[1], options.name);
+  const origin = await startOriginInRange(...projectPorts(env.config, 'consilio', [0.5, 1]), options.name);
   const port = portOf(origin);
   const allocated = await call(consilio, 'port_allocate', { port, purpose: options.name });
   if (allocated.isError) throw new Error(`port_allocate ${port}: ${JSON.stringify(allocated.data)}`);
