@@ -180,7 +180,6 @@ function checkCloudflared(config: Config, sandbox: boolean, standin: string): Do
 
 async function checkAddress(name: string, address: string, ours: number | null, whatFor: string): Promise<DoctorCheck> {
   if (address === 'off') return check(name, 'skipped', 'off');
-  if (address.endsWith(':0')) return check(name, 'ok', `${address}: a free port, chosen at start`);
   if (!(await isListening(address))) return check(name, 'ok', `${address} is free`);
   if (ours !== null) return check(name, 'ok', `${address} is ${whatFor} (pid ${ours})`);
   const port = address.slice(address.lastIndexOf(':') + 1);
