@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
@@ -31,7 +29,6 @@ const projectTokens = { 'meta-supervisor': generateToken(), consilio: generateTo
 const tunnelSecret = randomBytes(32).toString('base64');
 
 let repository: { path: string; remove: () => void } | null = null;
-const scratch = mkdtempSync(join(tmpdir(), 'tm-deploy-systemd-'));
 
 /** A script in the container; its standard output. */
 const sh = (script: string, options: { allowFailure?: boolean; timeoutMs?: number } = {}) => execScript(container, `set -euo pipefail\n${script}`, options);
@@ -108,7 +105,6 @@ chmod 755 /usr/bin/cloudflared`);
   afterAll(() => {
     if (process.env.TM_DEPLOY_KEEP !== '1') docker(['rm', '-f', '-v', container], { allowFailure: true });
     repository?.remove();
-    rmSync(scratch, { recursive: true, force: true });
   });
 
   it('step 1 of the doc installs the manager (git clone, npm ci, the system user)', () => {
@@ -173,7 +169,6 @@ systemctl daemon-reload && systemctl enable --now --quiet tm-ci-emulator tm-ci-e
     const rest = blocks.slice(1);
     const configuration = rest.find((block) => block.kind === 'file') as MarkedBlock;
     const filled = rest.map((block) => (block === configuration ? { ...block, body: configurationFrom(block, 'http://127.0.0.1:8788/client/v4') } : block));
-    writeFileSync(join(scratch, 'steps.sh'), asScript(filled));
     // Steps 2 to 9 go on in step 1's shell, which ended in the checkout.
     const result = sh(`cd /opt/tunnel-manager\nexport CLOUDFLARE_API_TOKEN='${apiToken}'\nset -x\n${asScript(filled)}`, { allowFailure: true, timeoutMs: 600_000 });
     expect(result.status, `${result.stdout.slice(-5000)}\n${result.stderr.slice(-5000)}`).toBe(0);
