@@ -19,6 +19,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * The installed packages that dist/ loads at run time (all else is in the bundle): the two left out of it below, and
+ * pino-pretty, which src/app/logger.ts requires when asked to print readable lines. scripts/runtime-modules.mjs
+ * copies them, with what they depend on, into the container image.
+ */
+export const RUNTIME_PACKAGES = ['better-sqlite3', 'pino', 'pino-pretty'];
 const outdir = join(root, process.env.TUNNEL_MANAGER_BUILD_DIR ?? 'dist');
 
 /** Replaces dockerode's BuildKit session and docker-modem's SSH transport with a module that refuses clearly. */

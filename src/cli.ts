@@ -56,7 +56,8 @@ Commands:
 
 Options:
   --config FILE               configuration file (else $TUNNEL_MANAGER_CONFIG, else embedded defaults)
-  --data-dir DIR              override dataDir from the configuration (default ./data)
+  --data-dir DIR              override dataDir from the configuration (else $TUNNEL_MANAGER_DATA_DIR;
+                              default ./data)
   --listen HOST:PORT          serve: MCP over HTTP here instead of mcp.listen (port 0: any free port)
   --edge-listen HOST:PORT     serve, sandbox: where the local edge listens (default 127.0.0.1:8790)
   --stdio --project NAME      serve: MCP over stdio, acting as project NAME
@@ -134,7 +135,7 @@ function requireDatabase(config: Config): void {
   throw new TunnelManagerError({
     code: 'DATABASE_NOT_FOUND',
     message: `No tunnel-manager database at ${config.databasePath}: no service has run with the data directory ${config.dataDir}.`,
-    fix: 'Point --data-dir (or dataDir in --config) at the directory the service uses, or start the service there first with `tunnel-manager serve`.',
+    fix: 'Point --data-dir (or $TUNNEL_MANAGER_DATA_DIR, or dataDir in --config) at the directory the service uses, or start the service there first with `tunnel-manager serve`.',
     details: { databasePath: config.databasePath, dataDir: config.dataDir },
   });
 }

@@ -17,6 +17,8 @@ const hostPort = z
 
 /** The manager's metrics and health listener, by default (the Prometheus exporters' port range). */
 export const DEFAULT_METRICS_LISTEN = '127.0.0.1:9464';
+/** Its default in the sandbox, where every port is a free one unless the configuration names its own. */
+export const SANDBOX_METRICS_LISTEN = '127.0.0.1:0';
 
 /** A web origin as browsers send it: `scheme://host[:port]`, lower case, no path, no trailing slash. */
 const origin = z
@@ -232,9 +234,10 @@ export const configSchema = z
       .object({
         /**
          * Where /metrics, /healthz, /readyz and /cloudflared/metrics are served (no token; keep it on loopback or a
-         * private address). In the sandbox the default becomes a free port; `off` serves nothing.
+         * private address). Absent: DEFAULT_METRICS_LISTEN, or a free port in the sandbox (parseConfig); `off`
+         * serves nothing. An address given here is used as given, in the sandbox too (a container's health check).
          */
-        listen: z.union([hostPort, z.literal('off')]).default(DEFAULT_METRICS_LISTEN),
+        listen: z.union([hostPort, z.literal('off')]).optional(),
       })
       .strict()
       .default({}),
@@ -321,6 +324,7 @@ export type Config = ParsedConfig & {
   source: string | null;
   databasePath: string;
   cloudflared: ParsedConfig['cloudflared'] & { configPath: string };
+  metrics: ParsedConfig['metrics'] & { listen: string };
 };
 
 function valueAt(raw: unknown, path: (string | number)[]): unknown {
@@ -381,19 +385,23 @@ export function parseConfig(raw: unknown, source: string | null = null): Config 
       ...parsed.cloudflared,
       configPath: resolve(parsed.cloudflared.configPath ?? resolve(dataDir, 'cloudflared', 'config.yml')),
     },
+    metrics: { ...parsed.metrics, listen: parsed.metrics.listen ?? (parsed.cloudflare.apiBaseUrl ? DEFAULT_METRICS_LISTEN : SANDBOX_METRICS_LISTEN) },
   };
 }
 
 /**
- * Loads the configuration: `--config` path, else `$TUNNEL_MANAGER_CONFIG`, else embedded defaults.
+ * Loads the configuration: `--config` path, else `$TUNNEL_MANAGER_CONFIG`, else embedded defaults. The data directory:
+ * `--data-dir`, else `$TUNNEL_MANAGER_DATA_DIR` (an image sets it, so that every command run in its container finds
+ * the service's database), else the file's `dataDir`, else ./data.
  * A path that was named but does not exist is an error, never a silent fallback.
  */
 export function loadConfig(options: { path?: string; env?: NodeJS.ProcessEnv; dataDir?: string } = {}): Config {
   const env = options.env ?? process.env;
   const path = options.path ?? env.TUNNEL_MANAGER_CONFIG;
-  // `--data-dir` replaces the file's dataDir before anything is derived from it (database, config.yml, git, secrets).
+  const dataDir = options.dataDir ?? (env.TUNNEL_MANAGER_DATA_DIR || undefined);
+  // It replaces the file's dataDir before anything is derived from it (database, config.yml, git, secrets).
   const withDataDir = (raw: unknown): unknown =>
-    options.dataDir === undefined ? raw : { ...(raw !== null && typeof raw === 'object' ? raw : {}), dataDir: options.dataDir };
+    dataDir === undefined ? raw : { ...(raw !== null && typeof raw === 'object' ? raw : {}), dataDir };
   if (path === undefined || path === '') return parseConfig(withDataDir({}), null);
   const absolute = resolve(path);
   if (!existsSync(absolute)) {

@@ -2,17 +2,14 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
+import { userInfo } from 'node:os';
 import { SecretsManager } from '../secrets/secrets-manager.ts';
 import type { Config } from './config.ts';
 import { checkAddresses, type AddressOptions } from './doctor-addresses.ts';
+import { check, type DoctorCheck } from './doctor-check.ts';
+import { checkFiles } from './doctor-files.ts';
 
-/** One finding: `ok`, a `warning` (works, but worth knowing), or a `problem` (something will fail). */
-export interface DoctorCheck {
-  name: string;
-  status: 'ok' | 'warning' | 'problem' | 'skipped';
-  detail: string;
-  fix?: string;
-}
+export type { DoctorCheck };
 
 export interface DoctorOptions extends AddressOptions {
   env?: NodeJS.ProcessEnv;
@@ -21,10 +18,9 @@ export interface DoctorOptions extends AddressOptions {
 }
 
 const TOKEN_SECRET = 'cloudflare_api_token';
+/** The credential deploy/tunnel-manager.service loads the token from (systemd's credential store, /etc/credstore/). */
+const UNIT_CREDENTIAL = 'tunnel-manager.cloudflare_api_token';
 
-function check(name: string, status: DoctorCheck['status'], detail: string, fix?: string): DoctorCheck {
-  return { name, status, detail, ...(fix === undefined ? {} : { fix }) };
-}
 
 function checkDataDir(config: Config): DoctorCheck {
   const dir = config.dataDir;
@@ -64,11 +60,15 @@ function checkToken(config: Config, sandbox: boolean, env: NodeJS.ProcessEnv): D
     return check('Cloudflare API token', 'problem', shape.message ?? String(error), shape.fix ?? 'chmod 600 the secret file.');
   }
   if (!location) {
+    const credentials = env.CREDENTIALS_DIRECTORY;
     return check(
       'Cloudflare API token',
       'problem',
-      `no secret named ${config.cloudflare.apiTokenSecret} was found`,
-      `Give it as a systemd credential (LoadCredential=${TOKEN_SECRET}:…), a 0600 file ${join(config.dataDir, 'secrets', TOKEN_SECRET)}, or TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN.`,
+      `no secret named ${config.cloudflare.apiTokenSecret} was found: not in TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN, not in ${join(config.dataDir, 'secrets')}, ` +
+        (credentials ? `not in ${credentials} (the credential file is missing: systemd found none to load)` : 'and no systemd credentials were handed over ($CREDENTIALS_DIRECTORY is not set)'),
+      `Put it in the credential file the unit loads (LoadCredential=${TOKEN_SECRET}:${UNIT_CREDENTIAL}): ` +
+        `sudo install -d -m 0700 /etc/credstore && sudo install -m 0600 /dev/stdin /etc/credstore/${UNIT_CREDENTIAL} <<< "$CLOUDFLARE_API_TOKEN", then restart the service; ` +
+        `or a 0600 file ${join(config.dataDir, 'secrets', TOKEN_SECRET)}, or TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN.`,
     );
   }
   return check('Cloudflare API token', 'ok', `found (${location.source})`);
@@ -182,8 +182,41 @@ async function checkDocker(config: Config): Promise<DoctorCheck> {
     connection.on('error', (error) => resolve(`error: ${error.message}`));
   });
   if (answer.startsWith('HTTP/1.0 200') || answer.startsWith('HTTP/1.1 200')) return check('Docker', 'ok', `${socket} answers`);
-  if (answer.includes('EACCES')) return check('Docker', 'problem', `${socket}: permission denied`, 'Add the service user to the docker group (SupplementaryGroups=docker in the unit), then restart.');
+  if (answer.includes('EACCES')) return socketRefused(socket);
   return check('Docker', 'warning', `${socket} did not answer /_ping (${answer.split('\r\n')[0] || 'no answer'})`, 'Check that dockerd runs.');
+}
+
+/**
+ * Docker's socket refused this user: it is not in the socket's group (Docker's `docker` group), or joined it after
+ * this process started. The unit does not name the group (a host without Docker has none), so the user must be in it.
+ */
+function socketRefused(socket: string): DoctorCheck {
+  const user = userInfo().username;
+  const gid = statSync(socket).gid;
+  const group = groupNamed(gid);
+  const groupName = group?.name ?? String(gid);
+  if (group?.members.includes(user)) {
+    return check('Docker', 'problem', `${socket}: permission denied: ${user} is in the group ${groupName}, but joined it after this process started`, 'Restart the service (sudo systemctl restart tunnel-manager), so that it starts with the group.');
+  }
+  return check(
+    'Docker',
+    'problem',
+    `${socket}: permission denied: ${user} is not in the socket's group ${groupName} (gid ${gid})${group ? '' : ', which /etc/group does not name'}`,
+    `sudo usermod -aG ${groupName} ${user}, then restart the service (sudo systemctl restart tunnel-manager).`,
+  );
+}
+
+/** A group of /etc/group by gid, with its members. */
+function groupNamed(gid: number): { name: string; members: string[] } | null {
+  try {
+    for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
+      const [name, , id, members] = line.split(':');
+      if (name && Number(id) === gid) return { name, members: (members ?? '').split(',').filter(Boolean) };
+    }
+  } catch {
+    // no /etc/group: the gid alone
+  }
+  return null;
 }
 
 function checkConfigGit(config: Config): DoctorCheck {
@@ -218,6 +251,7 @@ export async function runDoctor(config: Config, paths: { servicePidfile: string;
     ...(await checkAddresses(config, paths.servicePidfile, options)),
     await checkDocker(config),
     checkConfigGit(config),
+    ...checkFiles(config),
   ];
 }
 

@@ -27,7 +27,7 @@ import { reportActorEvents } from './actor-events.ts';
 import { createBackend, waitForTunnelRunning, type ServiceBackend } from './backend.ts';
 import { backupDir, startBackupSchedule } from './backup-schedule.ts';
 import { cloudflareProviderFor } from './cloudflare-access.ts';
-import { DEFAULT_METRICS_LISTEN, labelProjectsOf, type Config } from './config.ts';
+import { labelProjectsOf, type Config } from './config.ts';
 import { startDeleteRetries } from './delete-retry.ts';
 import { startDurableSupervisor, type DurableSupervisor } from './durable-supervisor.ts';
 import { EventBus } from './event-bus.ts';
@@ -201,7 +201,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     });
     backendRef = backend;
     timeToolCalls(backend, metrics);
-    const metricsListen = options.metricsListen ?? (sandbox && config.metrics.listen === DEFAULT_METRICS_LISTEN ? '127.0.0.1:0' : config.metrics.listen);
+    const metricsListen = options.metricsListen ?? config.metrics.listen;
     const healthServer = metricsListen === 'off' ? null : await startManagerHealthServer({ listen: metricsListen, metrics, backend, metricsAddress: tunnelClient.metricsAddress, logger });
     if (healthServer) cleanups.push(() => healthServer.close());
     const schedules = startSchedules({ config, options, db, store, backend, tracker, logger });

@@ -1,5 +1,5 @@
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,22 +40,23 @@ let counter = 0;
 async function doctor(
   configLines: string[],
   env: NodeJS.ProcessEnv = {},
-  prepare?: (dataDir: string) => void,
-  args: string[] = [],
+  /** Changes the data directory (the configuration file is in it) before doctor runs. */
+  prepare?: (dataDir: string, configFile: string) => void,
+  options: { configPath?: string; as?: { uid: number; gid: number }; args?: string[] } = {},
 ): Promise<{ status: number | null; checks: Check[]; text: string }> {
   counter += 1;
   const dataDir = join(root, `run-${counter}`);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  prepare?.(dataDir);
   const configFile = join(dataDir, 'config.yml');
-  writeFileSync(configFile, [`cloudflared:`, `  configPath: ${join(dataDir, 'cloudflared', 'config.yml')}`, ...configLines, ''].join('\n'));
-  return doctorOn(['--config', configFile, '--data-dir', dataDir, ...args], env);
+  writeFileSync(configFile, [`cloudflared:`, `  configPath: ${options.configPath ?? join(dataDir, 'cloudflared', 'config.yml')}`, ...configLines, ''].join('\n'));
+  prepare?.(dataDir, configFile);
+  return doctorOn(['--config', configFile, '--data-dir', dataDir, ...(options.args ?? [])], env, options.as);
 }
 
-/** `doctor --json` with these arguments. */
-async function doctorOn(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; checks: Check[]; text: string }> {
+/** `doctor --json` with these arguments (as another user when `as` says so). */
+async function doctorOn(args: string[], env: NodeJS.ProcessEnv = {}, as?: { uid: number; gid: number }): Promise<{ status: number | null; checks: Check[]; text: string }> {
   const result = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [BIN, 'doctor', '--json', ...args], { env: { ...process.env, TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN: '', ...env } }, (error, stdout, stderr) =>
+    execFile(process.execPath, [BIN, 'doctor', '--json', ...args], { env: { ...process.env, TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN: '', ...env }, ...as }, (error, stdout, stderr) =>
       resolve({ status: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -86,7 +87,7 @@ function production(extra: string[] = []): string[] {
 describe('tunnel-manager doctor', () => {
   it('finds nothing wrong with a fresh sandbox, and exits 0', async () => {
     // Port 0, as serve would be given: other sandboxes on this machine may hold 8787 and 8790.
-    const run = await doctor([], {}, undefined, ['--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0']);
+    const run = await doctor([], {}, undefined, { args: ['--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0'] });
     expect(run.status, run.text).toBe(0);
     expect(problems(run.checks)).toEqual([]);
     expect(find(run.checks, 'cloudflared')?.detail).toContain('stand-in');
@@ -201,7 +202,58 @@ describe('tunnel-manager doctor', () => {
   it('production without a token: a problem saying where to put it', async () => {
     const run = await doctor(production());
     expect(run.status).toBe(1);
-    expect(find(run.checks, 'Cloudflare API token')).toMatchObject({ status: 'problem', fix: expect.stringContaining('LoadCredential') });
+    expect(find(run.checks, 'Cloudflare API token')).toMatchObject({
+      status: 'problem',
+      detail: expect.stringContaining('$CREDENTIALS_DIRECTORY is not set'),
+      fix: expect.stringContaining('LoadCredential=cloudflare_api_token:tunnel-manager.cloudflare_api_token'),
+    });
+  });
+
+  it('under systemd with no credential file to load: a problem naming the missing file and how to make it', async () => {
+    const credentials = mkdtempSync(join(root, 'credentials-'));
+    const run = await doctor(production(), { CREDENTIALS_DIRECTORY: credentials });
+    expect(run.status).toBe(1);
+    expect(find(run.checks, 'Cloudflare API token')).toMatchObject({
+      status: 'problem',
+      detail: expect.stringContaining('the credential file is missing'),
+      fix: expect.stringContaining('sudo install -m 0600 /dev/stdin /etc/credstore/tunnel-manager.cloudflare_api_token'),
+    });
+  });
+
+  it('config.yml\'s directory missing outside the data directory (/etc/cloudflared): a problem with the command that makes it', async () => {
+    const missing = join(root, 'etc-cloudflared-missing');
+    const run = await doctor(production(), { TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN: emulator.token }, undefined, { configPath: join(missing, 'config.yml') });
+    expect(run.status).toBe(1);
+    expect(find(run.checks, 'config.yml directory')).toMatchObject({ status: 'problem', fix: expect.stringContaining(`sudo install -d -o root -g root -m 0750 ${missing}`) });
+  });
+
+  it('a configuration file or directory others may change: a problem with the chmod for each', async () => {
+    const file = await doctor([], {}, (_, configFile) => chmodSync(configFile, 0o666));
+    expect(find(file.checks, 'configuration files')).toMatchObject({ status: 'problem', fix: expect.stringMatching(/^sudo chmod 640 .*config\.yml$/) });
+    expect(file.status).toBe(1);
+    const directory = await doctor([], {}, (dataDir) => chmodSync(dataDir, 0o775));
+    expect(find(directory.checks, 'configuration files')).toMatchObject({ status: 'problem', fix: expect.stringMatching(/^sudo chmod 750 /) });
+  });
+
+  it('Docker\'s socket refusing the user (not in its group): a problem naming the group and the usermod', async () => {
+    // A socket of root's group, and doctor run as nobody: the user the unit runs as, before it joined Docker's group.
+    const socketPath = join(root, 'docker.sock');
+    const socket = createServer((connection) => connection.end('HTTP/1.1 200 OK\r\n\r\nOK'));
+    await new Promise<void>((resolve) => socket.listen(socketPath, resolve));
+    chmodSync(socketPath, 0o660);
+    chmodSync(root, 0o755);
+    const nobody = { uid: 65534, gid: 65534 };
+    try {
+      const run = await doctor(['docker:', `  socketPath: ${socketPath}`], {}, (dataDir) => chownSync(dataDir, nobody.uid, nobody.gid), { as: nobody });
+      expect(find(run.checks, 'Docker'), run.text).toMatchObject({
+        status: 'problem',
+        detail: expect.stringContaining("permission denied: nobody is not in the socket's group root (gid 0)"),
+        fix: expect.stringContaining('sudo usermod -aG root nobody, then restart the service'),
+      });
+    } finally {
+      socket.close();
+      chmodSync(root, 0o700);
+    }
   });
 
   it('a token without DNS and tunnel permissions: each missing permission is a problem with the permission to add', async () => {

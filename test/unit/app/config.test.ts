@@ -54,6 +54,32 @@ describe('configuration', () => {
     }
   });
 
+  it('takes the data directory from --data-dir, else TUNNEL_MANAGER_DATA_DIR, else the file, else ./data', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tm-config-'));
+    try {
+      const file = join(dir, 'tm.yml');
+      writeFileSync(file, `dataDir: ${join(dir, 'from-file')}\n`);
+      const env = { TUNNEL_MANAGER_DATA_DIR: join(dir, 'from-env') };
+      expect(loadConfig({ path: file, env, dataDir: join(dir, 'from-option') }).databasePath).toBe(join(dir, 'from-option', 'tunnel-manager.db'));
+      expect(loadConfig({ path: file, env }).databasePath).toBe(join(dir, 'from-env', 'tunnel-manager.db'));
+      expect(loadConfig({ env }).cloudflared.configPath).toBe(join(dir, 'from-env', 'cloudflared', 'config.yml'));
+      expect(loadConfig({ path: file, env: {} }).dataDir).toBe(join(dir, 'from-file'));
+      expect(loadConfig({ path: file, env: { TUNNEL_MANAGER_DATA_DIR: '' } }).dataDir).toBe(join(dir, 'from-file'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('serves metrics on 127.0.0.1:9464 by default, on a free port by default in the sandbox, and where it is told in both', () => {
+    const production = { cloudflare: { apiBaseUrl: 'https://api.cloudflare.com/client/v4' } };
+    expect(parseConfig(production).metrics.listen).toBe('127.0.0.1:9464');
+    expect(parseConfig({}).metrics.listen).toBe('127.0.0.1:0');
+    // Given as the production default, in the sandbox: a container's health check asks exactly there.
+    expect(parseConfig({ metrics: { listen: '127.0.0.1:9464' } }).metrics.listen).toBe('127.0.0.1:9464');
+    expect(parseConfig({ ...production, metrics: { listen: '127.0.0.1:0' } }).metrics.listen).toBe('127.0.0.1:0');
+    expect(parseConfig({ metrics: { listen: 'off' } }).metrics.listen).toBe('off');
+  });
+
   it('refuses a named file that does not exist instead of falling back', () => {
     expect(() => loadConfig({ path: '/nonexistent/tm.yml', env: {} })).toThrow(/does not exist/);
   });

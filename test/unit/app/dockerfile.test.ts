@@ -1,5 +1,7 @@
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
@@ -8,10 +10,11 @@ import { DEFAULT_METRICS_LISTEN } from '../../../src/app/config.ts';
 import { startHealthServer, type HealthServer } from '../../../src/app/health-server.ts';
 
 /**
- * deploy/Dockerfile cannot be built here (no base image is reachable), so it is checked for what would make it rot
- * silently: every file it copies from the checkout exists and is not left out by .dockerignore, the entry point it
- * runs exists and loads what the build produces, the data directory it serves is its volume, and its health check
- * (the very command, run here) passes against the manager's real health listener and fails without one.
+ * deploy/Dockerfile is built and run in the deployment tests (test/deploy/image.test.ts, minutes); these are the
+ * checks that take a second, in every run of the suite: every file it copies from the checkout exists and is not left
+ * out by .dockerignore, the entry point it runs exists and loads what the build produces, the runtime packages it
+ * copies run the commands, the data directory it serves is its volume, and its health check (the very command, run
+ * here) passes against the manager's real health listener and fails without one.
  */
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -106,22 +109,43 @@ describe('deploy/Dockerfile', () => {
     // bin/tunnel-manager.js imports ../dist/cli.js; scripts/build.mjs makes dist/cli.js from its `cli` entry point.
     expect(readFileSync(join(ROOT, inRepo), 'utf8')).toContain("'../dist/cli.js'");
     expect(readFileSync(join(ROOT, 'scripts', 'build.mjs'), 'utf8')).toMatch(/entryPoints: \{\s*cli: 'src\/cli\.ts'/);
-    // The runtime stage gets dist/ and node_modules/ from the build stage, and bin/ and migrations/ beside them.
+    // The runtime stage gets dist/ and the runtime packages from the build stage, and bin/ and migrations/ beside them.
     const buildWorkdir = instructions.find((instruction) => instruction.stage === 0 && instruction.keyword === 'WORKDIR')!.args;
-    const fromBuild = runtime.filter((instruction) => instruction.keyword === 'COPY' && copyParts(instruction).from === 'build').map((instruction) => copyParts(instruction).sources[0]);
-    for (const produced of ['dist', 'node_modules', 'package.json']) expect(fromBuild).toContain(`${buildWorkdir}/${produced}`);
-    // What the bundle leaves as packages must be production dependencies, or `npm prune --omit=dev` removes them.
-    for (const external of ['better-sqlite3', 'pino']) expect(Object.keys(pkg.dependencies)).toContain(external);
+    const fromBuild = runtime.filter((instruction) => instruction.keyword === 'COPY' && copyParts(instruction).from === 'build');
+    for (const produced of ['dist', 'package.json']) expect(fromBuild.map((instruction) => copyParts(instruction).sources[0])).toContain(`${buildWorkdir}/${produced}`);
+    const modules = fromBuild.find((instruction) => copyParts(instruction).destination === './node_modules');
+    const made = instructions.find((instruction) => instruction.stage === 0 && instruction.keyword === 'RUN' && instruction.args.includes('scripts/runtime-modules.mjs'));
+    expect(made?.args).toContain(`scripts/runtime-modules.mjs ${copyParts(modules!).sources[0]}`);
   });
 
-  it('serves the data directory of its volume, with commands and options the cli has', () => {
-    const command = jsonArgs(one('CMD'));
-    const volume = jsonArgs(one('VOLUME'));
-    expect(command[0]).toBe('serve');
-    expect(command[command.indexOf('--data-dir') + 1]).toBe(volume[0]);
-    const cli = readFileSync(join(ROOT, 'src', 'cli.ts'), 'utf8');
-    expect(cli).toContain("case 'serve':");
-    expect(cli).toContain("'data-dir': { type: 'string' }");
+  it('copies runtime packages with which the built commands run, and only those', async () => {
+    // What the runtime stage lays out under /opt/tunnel-manager, made the same way from this checkout.
+    const layout = mkdtempSync(join(tmpdir(), 'tm-runtime-layout-'));
+    try {
+      execFileSync(process.execPath, [join(ROOT, 'scripts', 'runtime-modules.mjs'), join(layout, 'node_modules')]);
+      for (const copied of ['dist', 'bin', 'migrations', 'package.json']) cpSync(join(ROOT, copied), join(layout, copied), { recursive: true });
+      const modules = readdirSync(join(layout, 'node_modules'));
+      // Every package dist/ imports and this checkout installs is there (the optional ones of ws and debug are not
+      // installed); the bundled libraries are not.
+      const meta = JSON.parse(readFileSync(join(ROOT, 'dist', 'meta.json'), 'utf8')) as { outputs: Record<string, { imports: { path: string; external?: boolean }[] }> };
+      const imported = new Set(Object.values(meta.outputs).flatMap((output) => output.imports.filter((entry) => entry.external).map((entry) => entry.path.split('/')[0]!)));
+      for (const name of imported) if (!isBuiltin(name) && existsSync(join(ROOT, 'node_modules', name))) expect(modules, name).toContain(name);
+      for (const bundled of ['cloudflare', 'dockerode', 'xstate', 'zod', '@modelcontextprotocol']) expect(modules).not.toContain(bundled);
+      // The commands that load the database and the logger run from that layout alone.
+      const data = join(layout, 'data');
+      const run = (args: string[]) => execFileSync(process.execPath, [join(layout, 'bin', 'tunnel-manager.js'), ...args, '--data-dir', data], { cwd: layout, encoding: 'utf8', env: { ...process.env, NODE_PATH: '' } });
+      expect(run(['migrate'])).toMatch(/^migrated /);
+      expect(run(['backup'])).toMatch(/^wrote /);
+    } finally {
+      rmSync(layout, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('serves the data directory of its volume, named in the environment so that every command finds it', () => {
+    expect(jsonArgs(one('CMD'))).toEqual(['serve']);
+    expect(envOf('TUNNEL_MANAGER_DATA_DIR')).toBe(jsonArgs(one('VOLUME'))[0]);
+    expect(readFileSync(join(ROOT, 'src', 'app', 'config.ts'), 'utf8')).toContain('env.TUNNEL_MANAGER_DATA_DIR');
+    expect(readFileSync(join(ROOT, 'src', 'cli.ts'), 'utf8')).toContain("case 'serve':");
     expect(one('USER').args).not.toBe('root');
   });
 
