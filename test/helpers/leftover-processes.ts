@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync, type Dirent } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, type Dirent, writeFileSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { isProcessRunning, isRunningCommand, readProcessArgv, waitForProcessEnd } from '../../src/cloudflared/process-identity.ts';
 
@@ -28,6 +28,9 @@ const OWNER_FILE = 'owner.json';
 /** A new run directory under `base`, `tm-run-XXXXXX`, naming this process (pid and command line) as its owner. */
 export function claimRunDir(base: string): string {
   const dir = mkdtempSync(join(base, RUN_PREFIX));
+  // Traversable by every user, as /tmp itself is: a few tests run the command as nobody on files below it (each test's
+  // own directory keeps the mode it needs).
+  chmodSync(dir, 0o755);
   // The command line as /proc shows it: process.argv has node's resolved path where /proc has what was run.
   writeFileSync(join(dir, OWNER_FILE), JSON.stringify({ pid: process.pid, argv: readProcessArgv(process.pid) ?? process.argv }));
   return dir;
