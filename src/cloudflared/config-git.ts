@@ -82,6 +82,19 @@ function runGit(directory: string, args: string[]): Promise<string> {
   });
 }
 
+/** How old a ref's `.lock` must be to be one a killed process left: writing a ref takes milliseconds. */
+const STALE_LOCK_MS = 10_000;
+
+/**
+ * Removes the `.lock` of the last-good tag when a process killed while writing it left it behind (a manager killed
+ * between the write and the rename, or a killed `git tag`): this repository has one writer, the manager, and a lock
+ * that old is held by nobody. Left in place, it failed every later mark, and the next start with it (GIT_FAILED).
+ */
+async function removeStaleLock(lock: string): Promise<void> {
+  const age = await stat(lock).then((info) => Date.now() - info.mtimeMs, () => null);
+  if (age !== null && age > STALE_LOCK_MS) await rm(lock, { force: true });
+}
+
 export class ConfigGit {
   readonly directory: string;
   readonly fileName: string;
@@ -269,6 +282,7 @@ export class ConfigGit {
     const lock = `${ref}.lock`;
     try {
       if (existsSync(join(gitDir, 'reftable')) || !(await stat(tags)).isDirectory()) return false;
+      await removeStaleLock(lock);
       await writeFile(lock, `${commit}\n`, { flag: 'wx', mode: 0o644 });
     } catch {
       return false;

@@ -17,7 +17,6 @@
 import { copyFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { HealthRepository } from '../../src/store/health-repository.ts';
-import { DomainsRepository } from '../../src/store/domains-repository.ts';
 import { openDatabase } from '../../src/store/database.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import {
@@ -27,7 +26,7 @@ import {
   isMain,
   machineLine,
   memoryOf,
-  seedRoutes,
+  seedLedgerThroughFirstBoot,
   sleep,
   startServe,
   tempDataDir,
@@ -126,17 +125,7 @@ export async function runFootprintBenchmark(options: { idleSeconds?: number; rou
   const configPath = await writeServeConfig(dir.path);
   try {
     // 1. first boot: zones known, then the ledger gets its 1,000 routes
-    const first = await startServe(dir.path, configPath);
-    {
-      const { db } = openDatabase(first.info.databasePath);
-      try {
-        await waitUntil(() => new DomainsRepository(db).findByName('153.se') ?? undefined, 30_000, 'the zones to be refreshed');
-        seedRoutes(db, routeCount);
-      } finally {
-        db.close();
-      }
-    }
-    await first.stop();
+    await seedLedgerThroughFirstBoot(dir.path, configPath, routeCount);
 
     // 2. boot with 1,000 routes
     const serve = await startServe(dir.path, configPath);

@@ -14,10 +14,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { openDatabase } from '../../src/store/database.ts';
-import { DomainsRepository } from '../../src/store/domains-repository.ts';
-import { waitUntil } from '../helpers/cli.ts';
-import { RawMcpClient, isMain, machineLine, memoryOf, seedRoutes, sleep, startServe, tempDataDir, verdict, writeDocSection, writeServeConfig, type Memory } from './support.ts';
+import { RawMcpClient, isMain, machineLine, memoryOf, seedLedgerThroughFirstBoot, sleep, startServe, tempDataDir, verdict, writeDocSection, writeServeConfig, type Memory } from './support.ts';
 
 export interface HeapFigures {
   usedMb: number;
@@ -153,17 +150,7 @@ export async function runMemoryBenchmark(options: { node?: string; calls?: numbe
   const configPath = await writeServeConfig(dir.path);
   try {
     // 1. first boot: the zones, then 1,000 routes in the ledger
-    const first = await startServe(dir.path, configPath, node, env);
-    {
-      const { db } = openDatabase(first.info.databasePath);
-      try {
-        await waitUntil(() => new DomainsRepository(db).findByName('153.se') ?? undefined, 30_000, 'the zones to be refreshed');
-        seedRoutes(db, routeCount);
-      } finally {
-        db.close();
-      }
-    }
-    await first.stop();
+    await seedLedgerThroughFirstBoot(dir.path, configPath, routeCount, node, env);
 
     // 2. boot with them: config.yml rendered with 1,000 rules, validated, written, committed, loaded by the stand-in
     const serve = await startServe(dir.path, configPath, node, env);

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Database } from '../../src/store/database.ts';
+import { openDatabase, type Database } from '../../src/store/database.ts';
 import { DomainsRepository } from '../../src/store/domains-repository.ts';
 import { RoutesRepository } from '../../src/store/routes-repository.ts';
 import { startCli, waitUntil } from '../helpers/cli.ts';
@@ -282,6 +282,22 @@ export function seedRoutes(db: Database, count: number, zoneName = '153.se'): st
     }
   })();
   return hostnames;
+}
+
+/**
+ * A first `serve` on `dataDir` that refreshes the zones, then `count` routes seeded into its ledger (seedRoutes), then
+ * stopped: the next serve on the directory boots with them.
+ */
+export async function seedLedgerThroughFirstBoot(dataDir: string, configPath: string, count: number, node?: string, env: NodeJS.ProcessEnv = {}): Promise<void> {
+  const first = await startServe(dataDir, configPath, node, env);
+  const { db } = openDatabase(first.info.databasePath);
+  try {
+    await waitUntil(() => new DomainsRepository(db).findByName('153.se') ?? undefined, 30_000, 'the zones to be refreshed');
+    seedRoutes(db, count);
+  } finally {
+    db.close();
+    await first.stop();
+  }
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

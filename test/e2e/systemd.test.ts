@@ -51,7 +51,8 @@ describe('Type=notify', () => {
     const cli = startCli(['serve', '--data-dir', data, '--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0'], {
       env: { NOTIFY_SOCKET: '/run/systemd/notify-test', PATH: `${bin}:${process.env.PATH ?? ''}` },
     });
-    const ready = await waitUntil(() => (existsSync(record) ? readFileSync(record, 'utf8') : undefined), 60_000, 'READY=1');
+    // The stand-in's `>>` creates the file before it writes the line: wait for the line, not the file.
+    const ready = await waitUntil(() => (existsSync(record) && readFileSync(record, 'utf8').includes('READY=1') ? readFileSync(record, 'utf8') : undefined), 60_000, 'READY=1');
     expect(ready).toContain('/run/systemd/notify-test');
     expect(ready).toMatch(new RegExp(`--pid=${cli.child.pid} READY=1 STATUS=serving: tunnel running`));
     cli.child.kill('SIGTERM');

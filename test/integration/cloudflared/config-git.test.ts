@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -109,6 +109,26 @@ describe('ConfigGit (real repository)', () => {
     expect((await repo.lastGood())?.commit).toBe(commits[1]);
     expect(git('fsck', '--no-progress')).toBe('');
     expect(existsSync(join(dir, '.git', 'refs', 'tags', `${LAST_GOOD_TAG}.lock`))).toBe(false);
+  });
+
+  it('marks the last good version over a lock a killed writer left behind; a lock in use is left to its holder', async () => {
+    const repo = new ConfigGit({ configPath });
+    await repo.ensureRepository();
+    await writeFile(configPath, 'ingress:\n  - service: http_status:404\n');
+    const commit = (await repo.commit('v1')) as string;
+    const lock = join(dir, '.git', 'refs', 'tags', `${LAST_GOOD_TAG}.lock`);
+    // A manager SIGKILLed between writing the lock and renaming it, a minute ago (seen in the chaos test: the next
+    // start then failed with GIT_FAILED, "cannot lock ref").
+    await writeFile(lock, `${commit}\n`);
+    const aMinuteAgo = new Date(Date.now() - 60_000);
+    await utimes(lock, aMinuteAgo, aMinuteAgo);
+    await repo.markLastGood(commit);
+    expect(git('rev-parse', LAST_GOOD_TAG)).toBe(commit);
+    expect(existsSync(lock)).toBe(false);
+    // A lock written just now is someone's at work: not taken, and the mark fails as git's would.
+    await writeFile(lock, `${commit}\n`);
+    await expect(repo.markLastGood(commit)).rejects.toMatchObject({ code: 'GIT_FAILED' });
+    expect(existsSync(lock)).toBe(true);
   });
 
   it("runs git's housekeeping after each commit, not inside it, and before the next write", async () => {
