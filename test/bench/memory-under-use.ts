@@ -10,7 +10,9 @@
  * inside through the manager's own /metrics (prom-client's process and V8 heap gauges): heap used and committed per
  * space, external memory.
  *
- *   node --import tsx test/bench/memory-under-use.ts [--node PATH]… [--calls 1000] [--settle-seconds 45] [--write]
+ *   node --import tsx test/bench/memory-under-use.ts [--node PATH]… [--calls 1000] [--settle-seconds 45] [--only tool,tool] [--write]
+ *
+ * `--only` runs the calls of the mix to those tools alone (to find which make the peak; not for --write).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -139,7 +141,9 @@ function mix(ports: Record<Exclude<Who, 'ms'>, number>): Call[] {
   return [...reads, ...reads.slice(0, 18), ...writes];
 }
 
-export async function runMemoryBenchmark(options: { node?: string; calls?: number; routes?: number; settleSeconds?: number; tuned?: boolean } = {}): Promise<MemoryFigures> {
+export async function runMemoryBenchmark(
+  options: { node?: string; calls?: number; routes?: number; settleSeconds?: number; tuned?: boolean; only?: string[] } = {},
+): Promise<MemoryFigures> {
   const tuned = options.tuned ?? true;
   const env = tuned ? {} : { TUNNEL_MANAGER_RUNTIME_TUNING: 'off' };
   const calls = options.calls ?? 1000;
@@ -172,7 +176,9 @@ export async function runMemoryBenchmark(options: { node?: string; calls?: numbe
       for (const client of Object.values(clients)) await client.initialize();
       const ports = {} as Record<Exclude<Who, 'ms'>, number>;
       for (const who of ['consilio', 'odin', 'openhorizon'] as const) ports[who] = (await clients[who].callTool('port_allocate', { purpose: 'memory bench' })).port as number;
-      const round = mix(ports);
+      // --only: a subset of the mix, to find which tools make the peak
+      const round = mix(ports).filter((call) => options.only === undefined || options.only.includes(call.tool));
+      if (round.length === 0) throw new Error(`--only ${options.only?.join(',')}: no tool of the mix`);
       const peak = watchPeak(serve.pid);
       const callsByTool: Record<string, number> = {};
       const started = performance.now();
@@ -256,7 +262,9 @@ if (isMain(import.meta.url)) {
   for (const node of nodes.length === 0 ? [process.execPath] : nodes) {
     if (!existsSync(node)) throw new Error(`--node ${node}: no such file`);
     for (const tuned of process.argv.includes('--untuned') ? [true, false] : [true]) {
-      const figures = await runMemoryBenchmark({ node, tuned, calls: value('--calls', 1000), settleSeconds: value('--settle-seconds', 45) });
+      if (process.argv.includes('--only') && process.argv.includes('--write')) throw new Error('--only measures a part of the mix: not for --write');
+      const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]!.split(',') : undefined;
+      const figures = await runMemoryBenchmark({ node, tuned, calls: value('--calls', 1000), settleSeconds: value('--settle-seconds', 45), ...(only ? { only } : {}) });
       process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
       all.push(figures);
     }
