@@ -29,15 +29,8 @@ export interface HeapTrimOptions {
   firstAfterMs?: number;
   /** How often to look, default 30 s. */
   intervalMs?: number;
-  /**
-   * Collect when the heap grew this much since the last collection, default 2 MB (a last-resort collection of this
-   * heap takes tens of ms: at most one every 30 s): its live objects, or the pages it holds beyond them. V8's own
-   * collections during a burst free the objects but keep the pages: after 1,000 calls the heap held 43 MB for 26 MB
-   * used, and a check on the objects alone never gave them back.
-   */
+  /** Collect when the heap grew this much since the last collection, default 2 MB (a last-resort collection of this heap takes tens of ms: at most one every 30 s). */
   growthBytes?: number;
-  /** Told after each collection, with the MB given back (for tests). */
-  onCollect?: (freedMb: number) => void;
 }
 
 /** V8's `gc` with options: `last-resort` is the collection V8 runs under memory pressure (CollectAllAvailableGarbage). */
@@ -52,20 +45,14 @@ export function startHeapTrimmer(options: HeapTrimOptions = {}): HeapTrimmer {
   const gc = exposeGc();
   const growth = options.growthBytes ?? 2 * 1024 * 1024;
   let baseline = 0;
-  let committedBaseline = 0;
   const collect = (): number => {
     const before = getHeapStatistics().used_heap_size;
     gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
-    const after = getHeapStatistics();
-    baseline = after.used_heap_size;
-    committedBaseline = after.total_heap_size;
-    const freed = Math.max(0, before - baseline) / (1024 * 1024);
-    options.onCollect?.(freed);
-    return freed;
+    baseline = getHeapStatistics().used_heap_size;
+    return Math.max(0, before - baseline) / (1024 * 1024);
   };
   const timer = setInterval(() => {
-    const now = getHeapStatistics();
-    if (now.used_heap_size - baseline > growth || now.total_heap_size - committedBaseline > growth) collect();
+    if (getHeapStatistics().used_heap_size - baseline > growth) collect();
   }, options.intervalMs ?? 30_000);
   timer.unref();
   const first = setTimeout(collect, options.firstAfterMs ?? 10_000);
