@@ -16,7 +16,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { RawMcpClient, isMain, machineLine, memoryOf, seedLedgerThroughFirstBoot, sleep, startServe, tempDataDir, verdict, writeDocSection, writeServeConfig, type Memory } from './support.ts';
+import { RawMcpClient, isMain, machineLine, memoryOf, seedLedgerThroughFirstBoot, sleep, startProductionSetup, startServe, tempDataDir, verdict, writeDocSection, writeServeConfig, type Memory } from './support.ts';
 
 export interface HeapFigures {
   usedMb: number;
@@ -39,6 +39,8 @@ export interface MemoryFigures {
   node: string;
   /** Whether serve ran with the bin's runtime tuning (bin/runtime-tuning.js), as it always does unless turned off. */
   tuned: boolean;
+  /** `sandbox`: the emulator, the edge and the seed services run inside the manager; `production`: the manager alone, as on a VM. */
+  mode: 'sandbox' | 'production';
   routes: number;
   calls: number;
   callsByTool: Record<string, number>;
@@ -142,22 +144,25 @@ function mix(ports: Record<Exclude<Who, 'ms'>, number>): Call[] {
 }
 
 export async function runMemoryBenchmark(
-  options: { node?: string; calls?: number; routes?: number; settleSeconds?: number; tuned?: boolean; only?: string[] } = {},
+  options: { node?: string; calls?: number; routes?: number; settleSeconds?: number; tuned?: boolean; only?: string[]; mode?: 'sandbox' | 'production' } = {},
 ): Promise<MemoryFigures> {
   const tuned = options.tuned ?? true;
+  const mode = options.mode ?? 'sandbox';
   const env = tuned ? {} : { TUNNEL_MANAGER_RUNTIME_TUNING: 'off' };
   const calls = options.calls ?? 1000;
   const routeCount = options.routes ?? 1000;
   const settleSeconds = options.settleSeconds ?? 45;
   const node = options.node ?? process.execPath;
   const dir = tempDataDir('memory');
-  const configPath = await writeServeConfig(dir.path);
+  const setup = mode === 'production' ? await startProductionSetup(dir.path) : null;
+  const configPath = setup?.configPath ?? (await writeServeConfig(dir.path));
+  const production = setup?.production;
   try {
     // 1. first boot: the zones, then 1,000 routes in the ledger
-    await seedLedgerThroughFirstBoot(dir.path, configPath, routeCount, node, env);
+    await seedLedgerThroughFirstBoot(dir.path, configPath, routeCount, node, env, production);
 
     // 2. boot with them: config.yml rendered with 1,000 rules, validated, written, committed, loaded by the stand-in
-    const serve = await startServe(dir.path, configPath, node, env);
+    const serve = await startServe(dir.path, configPath, node, env, production);
     try {
       const metricsUrl = serve.info.metricsUrl ?? null;
       // The boot's peak is the kernel's VmHWM at the end of the settling time: the rendering of 1,000 rules, the
@@ -196,6 +201,7 @@ export async function runMemoryBenchmark(
       return {
         node: execFileSync(node, ['--version'], { encoding: 'utf8' }).trim(),
         tuned,
+        mode,
         routes: routeCount,
         calls,
         callsByTool,
@@ -210,13 +216,14 @@ export async function runMemoryBenchmark(
       await serve.stop();
     }
   } finally {
+    await setup?.stop();
     dir.remove();
   }
 }
 
 export function renderMemory(all: MemoryFigures[]): string {
   const rows = (label: string, pick: (f: MemoryFigures) => string | number): string => `| ${label} | ${all.map((f) => pick(f)).join(' | ')} |`;
-  const name = (f: MemoryFigures): string => `Node ${f.node}${f.tuned ? '' : ' (tuning off)'}`;
+  const name = (f: MemoryFigures): string => `Node ${f.node}${f.mode === 'production' ? ', production mode' : ''}${f.tuned ? '' : ' (tuning off)'}`;
   const heap = (h: HeapFigures | null): string => (h === null ? 'n/a' : `${h.usedMb} / ${h.totalMb} / ${h.externalMb}`);
   const spaces = (h: HeapFigures | null): string =>
     h === null ? 'n/a' : Object.entries(h.spaces).filter(([, s]) => s.sizeMb >= 0.5).map(([name, s]) => `${name.replace(/_space$/, '')} ${s.usedMb}/${s.sizeMb}`).join(', ');
@@ -261,10 +268,15 @@ if (isMain(import.meta.url)) {
   const all: MemoryFigures[] = [];
   for (const node of nodes.length === 0 ? [process.execPath] : nodes) {
     if (!existsSync(node)) throw new Error(`--node ${node}: no such file`);
-    for (const tuned of process.argv.includes('--untuned') ? [true, false] : [true]) {
+    const runs: { tuned: boolean; mode: 'sandbox' | 'production' }[] = [
+      { tuned: true, mode: 'sandbox' },
+      ...(process.argv.includes('--untuned') ? [{ tuned: false, mode: 'sandbox' as const }] : []),
+      ...(process.argv.includes('--production') ? [{ tuned: true, mode: 'production' as const }] : []),
+    ];
+    for (const { tuned, mode } of runs) {
       if (process.argv.includes('--only') && process.argv.includes('--write')) throw new Error('--only measures a part of the mix: not for --write');
       const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]!.split(',') : undefined;
-      const figures = await runMemoryBenchmark({ node, tuned, calls: value('--calls', 1000), settleSeconds: value('--settle-seconds', 45), ...(only ? { only } : {}) });
+      const figures = await runMemoryBenchmark({ node, tuned, mode, calls: value('--calls', 1000), settleSeconds: value('--settle-seconds', 45), ...(only ? { only } : {}) });
       process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
       all.push(figures);
     }
