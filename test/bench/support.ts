@@ -162,33 +162,38 @@ export async function startServe(dataDir: string, configPath: string, node?: str
   const pid = cli.child.pid as number;
   let exited = false;
   void cli.exited.then(() => (exited = true));
-  const info = await waitUntil(
-    () => {
-      if (exited) throw new Error(`serve exited early:\n${cli.output().slice(-3000)}`);
-      if (production) {
-        if (!cli.output().includes('"msg":"MCP server listening"')) return undefined;
-        const info: SandboxInfo = { mcpUrl: production.mcpUrl, edgeUrl: '', cloudflareApiUrl: '', databasePath: join(dataDir, 'tunnel-manager.db'), configPath: '', tokens: production.tokens, pid, metricsUrl: production.metricsUrl };
-        return info;
-      }
-      if (!existsSync(sandboxFile)) return undefined;
-      const parsed = JSON.parse(readFileSync(sandboxFile, 'utf8')) as SandboxInfo;
-      return parsed.pid === pid ? parsed : undefined;
-    },
-    60_000,
-    production ? 'serve to start' : 'serve to write sandbox.json',
-  );
-  // The spawn driver's cloudflared outlives a manager in production mode: a second boot adopts it.
-  await waitUntil(() => /"msg":"(started|adopted running) cloudflared"/.test(cli.output()) || undefined, 60_000, 'serve to start cloudflared');
-  return {
-    pid,
-    dataDir,
-    info,
-    output: cli.output,
-    stop: async () => {
-      if (!exited) process.kill(pid, 'SIGTERM');
-      await cli.exited;
-    },
+  const stop = async (): Promise<void> => {
+    if (!exited) process.kill(pid, 'SIGTERM');
+    await cli.exited;
   };
+  try {
+    return { pid, dataDir, info: await serveReady(), output: cli.output, stop };
+  } catch (error) {
+    // A serve that never got ready is stopped, not left running after the benchmark (with its cloudflared).
+    await stop();
+    throw error;
+  }
+
+  async function serveReady(): Promise<SandboxInfo> {
+    const info = await waitUntil(
+      () => {
+        if (exited) throw new Error(`serve exited early:\n${cli.output().slice(-3000)}`);
+        if (production) {
+          if (!cli.output().includes('"msg":"MCP server listening"')) return undefined;
+          const info: SandboxInfo = { mcpUrl: production.mcpUrl, edgeUrl: '', cloudflareApiUrl: '', databasePath: join(dataDir, 'tunnel-manager.db'), configPath: '', tokens: production.tokens, pid, metricsUrl: production.metricsUrl };
+          return info;
+        }
+        if (!existsSync(sandboxFile)) return undefined;
+        const parsed = JSON.parse(readFileSync(sandboxFile, 'utf8')) as SandboxInfo;
+        return parsed.pid === pid ? parsed : undefined;
+      },
+      60_000,
+      production ? 'serve to start' : 'serve to write sandbox.json',
+    );
+    // The spawn driver's cloudflared outlives a manager in production mode: a second boot adopts it.
+    await waitUntil(() => /"msg":"(started|adopted running) cloudflared"/.test(cli.output()) || undefined, 60_000, 'serve to start cloudflared');
+    return info;
+  }
 }
 
 export function tempDataDir(prefix: string): { path: string; remove: () => void } {
