@@ -49,6 +49,25 @@ function lineEndAfter(text: string, position: number): number {
   return newline === -1 ? text.length : newline + 1;
 }
 
+/**
+ * Where a list item's text ends: after the line of its last content or of its own (more indented) trailing comments.
+ * yaml's range for an item whose value ends with an indented comment runs on to the next item's dash, across the
+ * comments and blank lines before it: those lead into the next item (its head, where a marker comment is read), and
+ * an end inside the next item's indentation would cut that item's first line in two.
+ */
+function itemEnd(source: string, range: [number, number, number], dashIndent: number): number {
+  const lineStart = lineStartBefore(source, range[2]);
+  let end = /^[ \t]*$/.test(source.slice(lineStart, range[2])) ? lineStart : lineEndAfter(source, range[2]);
+  const contentEnd = lineEndAfter(source, range[1]);
+  const leadsIntoNext = new RegExp(`^(?:[ \\t]*\\r?\\n?|[ ]{0,${dashIndent}}#.*\\r?\\n?)$`);
+  while (end > contentEnd) {
+    const previous = lineStartBefore(source, end - 1);
+    if (!leadsIntoNext.test(source.slice(previous, end))) break;
+    end = previous;
+  }
+  return end;
+}
+
 function commentLinesOf(chunkHead: string): string[] {
   return chunkHead
     .split(/\r?\n/)
@@ -178,7 +197,7 @@ export class ConfigDocument {
       if (!range) throw new Error('yaml node without a source range');
       const itemLineStart = lineStartBefore(source, range[0]);
       if (index === 0) dashIndent = (/^ */.exec(source.slice(itemLineStart)) ?? [''])[0].length;
-      const end = lineEndAfter(source, range[2]);
+      const end = itemEnd(source, range, dashIndent);
       const text = source.slice(cursor, end);
       const rule = toRule((item as { toJSON: () => unknown }).toJSON());
       chunks.push({ index, rule, commentLines: commentLinesOf(source.slice(cursor, itemLineStart)), text });

@@ -137,7 +137,7 @@ describe('renderIngressConfig', () => {
           expect(rules[index]?.hostname).toBe(rule.hostname);
         }
       }),
-      { numRuns: Number(process.env.PROPERTY_RUNS ?? 150) },
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 150), ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}) },
     );
   });
 
@@ -181,7 +181,7 @@ describe('renderIngressConfig', () => {
         const twice = renderIngressConfig(document, ledgerOf(second));
         sameAsParsed(ConfigDocument.parse(twice.content));
       }),
-      { numRuns: Number(process.env.PROPERTY_RUNS ?? 150) },
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 150), ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}) },
     );
   });
 });
