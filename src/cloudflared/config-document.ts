@@ -7,7 +7,7 @@
  * chunks (kept ones verbatim, generated ones fresh); everything outside the block is never re-serialized.
  * So an unchanged document serializes to exactly its source, and unmanaged rules keep every byte.
  */
-import { isMap, isScalar, isSeq, parseDocument, type Document, type Pair } from 'yaml';
+import { isMap, isScalar, isSeq, parseDocument, visit, type Document, type Pair } from 'yaml';
 import { TunnelManagerError } from '../errors.ts';
 import type { CloudflaredConfig, IngressRule, OriginRequest } from '../ingress-model.ts';
 
@@ -21,6 +21,9 @@ export interface IngressRuleChunk {
   /** The rule's text: comments and blank lines above it, then the item itself; always verbatim. */
   text: string;
 }
+
+/** One rule of a new ingress block: its full text (as `IngressRuleChunk.text`), the rule and the comment lines that text holds. */
+export type IngressPart = Pick<IngressRuleChunk, 'text' | 'rule' | 'commentLines'>;
 
 /** How the ingress list is laid out, so generated rules look like the ones around them. */
 export interface IngressLayout {
@@ -44,6 +47,25 @@ function lineEndAfter(text: string, position: number): number {
   if (position > 0 && text[position - 1] === '\n') return position;
   const newline = text.indexOf('\n', position);
   return newline === -1 ? text.length : newline + 1;
+}
+
+/**
+ * Where a list item's text ends: after the line of its last content or of its own (more indented) trailing comments.
+ * yaml's range for an item whose value ends with an indented comment runs on to the next item's dash, across the
+ * comments and blank lines before it: those lead into the next item (its head, where a marker comment is read), and
+ * an end inside the next item's indentation would cut that item's first line in two.
+ */
+function itemEnd(source: string, range: [number, number, number], dashIndent: number): number {
+  const lineStart = lineStartBefore(source, range[2]);
+  let end = /^[ \t]*$/.test(source.slice(lineStart, range[2])) ? lineStart : lineEndAfter(source, range[2]);
+  const contentEnd = lineEndAfter(source, range[1]);
+  const leadsIntoNext = new RegExp(`^(?:[ \\t]*\\r?\\n?|[ ]{0,${dashIndent}}#.*\\r?\\n?)$`);
+  while (end > contentEnd) {
+    const previous = lineStartBefore(source, end - 1);
+    if (!leadsIntoNext.test(source.slice(previous, end))) break;
+    end = previous;
+  }
+  return end;
 }
 
 function commentLinesOf(chunkHead: string): string[] {
@@ -83,6 +105,24 @@ function deepFreeze<T>(value: T): T {
 const RECENT_DOCUMENTS = 2;
 const recent: ConfigDocument[] = [];
 
+function remember(document: ConfigDocument): ConfigDocument {
+  recent.unshift(document);
+  recent.length = Math.min(recent.length, RECENT_DOCUMENTS);
+  return document;
+}
+
+/** Whether the document uses YAML aliases (`*name`): a rule's value may then come from another part of the file. */
+function hasAliases(doc: Document): boolean {
+  let found = false;
+  visit(doc, {
+    Alias: () => {
+      found = true;
+      return visit.BREAK;
+    },
+  });
+  return found;
+}
+
 export class ConfigDocument {
   /** The file as plain data (yaml's toJS), frozen: model() hands out copies. */
   private readonly raw: Record<string, unknown>;
@@ -96,6 +136,8 @@ export class ConfigDocument {
     private readonly plan: SplicePlan | null,
     readonly layout: IngressLayout,
     raw: Record<string, unknown>,
+    /** Whether the text uses YAML aliases: withIngress then parses the new text instead of assembling it. */
+    private readonly aliases: boolean,
   ) {
     this.raw = deepFreeze(raw);
     for (const chunk of chunks) deepFreeze(chunk);
@@ -105,15 +147,17 @@ export class ConfigDocument {
   static parse(source: string, where = 'config.yml'): ConfigDocument {
     const known = recent.find((document) => document.source === source);
     if (known) return known;
-    const parsed = ConfigDocument.parseText(source, where);
-    recent.unshift(parsed);
-    recent.length = Math.min(recent.length, RECENT_DOCUMENTS);
-    return parsed;
+    return remember(ConfigDocument.parseText(source, where));
+  }
+
+  /** Parses without looking at the documents parsed last (for tests that compare an assembled document with its text). */
+  static parseFresh(source: string, where = 'config.yml'): ConfigDocument {
+    return ConfigDocument.parseText(source, where);
   }
 
   private static parseText(source: string, where: string): ConfigDocument {
     const eol: IngressLayout['eol'] = source.includes('\r\n') ? '\r\n' : '\n';
-    if (source.trim() === '') return new ConfigDocument(source, null, [], null, { dashIndent: 2, eol }, {});
+    if (source.trim() === '') return new ConfigDocument(source, null, [], null, { dashIndent: 2, eol }, {}, false);
     const doc = parseDocument(source, { uniqueKeys: true });
     if (doc.errors.length > 0) {
       throw new TunnelManagerError({
@@ -140,7 +184,7 @@ export class ConfigDocument {
       const ingress = doc.toJS()?.ingress;
       const rules = Array.isArray(ingress) ? ingress.map(toRule) : [];
       const chunks = rules.map((rule, index) => ({ index, rule, commentLines: [], text: '' }));
-      return new ConfigDocument(source, doc, chunks, null, { dashIndent: 2, eol }, toPlain(doc));
+      return new ConfigDocument(source, doc, chunks, null, { dashIndent: 2, eol }, toPlain(doc), hasAliases(doc));
     }
     const sequence = seq;
     const keyRange = (pair.key as { range: [number, number, number] }).range;
@@ -153,14 +197,14 @@ export class ConfigDocument {
       if (!range) throw new Error('yaml node without a source range');
       const itemLineStart = lineStartBefore(source, range[0]);
       if (index === 0) dashIndent = (/^ */.exec(source.slice(itemLineStart)) ?? [''])[0].length;
-      const end = lineEndAfter(source, range[2]);
+      const end = itemEnd(source, range, dashIndent);
       const text = source.slice(cursor, end);
       const rule = toRule((item as { toJSON: () => unknown }).toJSON());
       chunks.push({ index, rule, commentLines: commentLinesOf(source.slice(cursor, itemLineStart)), text });
       cursor = end;
     });
     const plan = { before: source.slice(0, blockStart), after: source.slice(cursor) };
-    return new ConfigDocument(source, null, chunks, plan, { dashIndent, eol }, toPlain(doc));
+    return new ConfigDocument(source, null, chunks, plan, { dashIndent, eol }, toPlain(doc), hasAliases(doc));
   }
 
   /** The rules in file order, with their comments and text. */
@@ -182,6 +226,32 @@ export class ConfigDocument {
   /** The exact source text: parse → serialize round-trips byte for byte. */
   toString(): string {
     return this.source;
+  }
+
+  /**
+   * The document whose text is `withIngressChunks(parts' texts, header)`, made from its parts instead of parsed: the
+   * text outside the ingress block is this document's, and each part says which rule its text holds (the renderer
+   * made the text from the rule, or took all three from a parsed document). Parsing the 1,000-rule text the renderer had
+   * just made cost about 20 MB of garbage a route change, most of the peak with use (docs/performance.md, Memory with
+   * use). A file without a block-style ingress list, or one with YAML aliases (a kept rule could take a value from a
+   * rule that goes), is parsed as before. The document is remembered as a parsed one is, so reading its text again
+   * (validation, the commit, the next drift check) parses nothing.
+   */
+  withIngress(parts: readonly IngressPart[], header = ''): ConfigDocument {
+    const source = this.withIngressChunks(
+      parts.map((part) => part.text),
+      header,
+    );
+    const known = recent.find((document) => document.source === source);
+    if (known) return known;
+    if (this.plan === null || this.aliases || parts.length === 0) return ConfigDocument.parse(source);
+    const eol = this.layout.eol;
+    const chunks = parts.map((part, index) => {
+      const text = index < parts.length - 1 && !part.text.endsWith('\n') ? part.text + eol : part.text;
+      return { index, rule: part.rule, commentLines: part.commentLines, text };
+    });
+    const raw = { ...this.raw, ingress: parts.map((part) => part.rule) };
+    return remember(new ConfigDocument(source, null, chunks, this.plan, this.layout, raw, false));
   }
 
   /**

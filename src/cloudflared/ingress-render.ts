@@ -8,7 +8,7 @@
  * person copied from ours and changed the hostname of is theirs and is kept.
  */
 import { Document } from 'yaml';
-import { ConfigDocument, type IngressRuleChunk } from './config-document.ts';
+import { ConfigDocument, type IngressPart, type IngressRuleChunk } from './config-document.ts';
 import { hostnameMatches } from './ingress-match.ts';
 import type { CloudflaredConfig, IngressIssue, IngressRule } from '../ingress-model.ts';
 import { isCatchAllRule, validateCloudflaredConfig } from './ingress-validation.ts';
@@ -122,37 +122,49 @@ function ruleYaml(rule: IngressRule): string {
   return doc.toString({ indent: 2, lineWidth: 0 });
 }
 
-/** The text of one managed rule: the marker comment (owner, target, reason), then the rule. */
-export function renderManagedChunk(rule: LedgerRule, layout: { dashIndent: number; eol: string }): string {
-  const pad = ' '.repeat(layout.dashIndent);
-  const reason = rule.targetReason ? oneLine(rule.targetReason) : 'no reason recorded';
-  const comment =
-    `${pad}# ${managedMarkerFor(rule.hostname, rule.path)} · owner: project ${oneLine(rule.project)}${layout.eol}` +
-    `${pad}# target ${oneLine(rule.service)}: ${reason}${layout.eol}`;
+/** The rule a managed rule's text holds: hostname in lower case, then path, service and originRequest (keys sorted). */
+function managedRule(rule: LedgerRule): IngressRule {
   const ordered: IngressRule = { hostname: rule.hostname.toLowerCase(), ...(rule.path ? { path: rule.path } : {}), service: rule.service };
   if (rule.originRequest && Object.keys(rule.originRequest).length > 0) {
     ordered.originRequest = sortedKeys(rule.originRequest) as NonNullable<IngressRule['originRequest']>;
   }
-  return comment + indentBlock(ruleYaml(ordered), layout.dashIndent, layout.eol);
+  return ordered;
+}
+
+/** The comment lines above a managed rule: the marker (with the owner), then the target and why it was chosen. */
+function managedCommentLines(rule: LedgerRule): string[] {
+  const reason = rule.targetReason ? oneLine(rule.targetReason) : 'no reason recorded';
+  return [`${managedMarkerFor(rule.hostname, rule.path)} · owner: project ${oneLine(rule.project)}`, `target ${oneLine(rule.service)}: ${reason}`];
+}
+
+/** The text of one managed rule: the marker comment (owner, target, reason), then the rule. */
+export function renderManagedChunk(rule: LedgerRule, layout: { dashIndent: number; eol: string }): string {
+  const pad = ' '.repeat(layout.dashIndent);
+  const comment = managedCommentLines(rule)
+    .map((line) => `${pad}# ${line}${layout.eol}`)
+    .join('');
+  return comment + indentBlock(ruleYaml(managedRule(rule)), layout.dashIndent, layout.eol);
 }
 
 /**
- * The text of each managed rule rendered last time, by everything it is made of: a cycle re-renders the whole file
- * for one changed route, and making 1,000 rules through the yaml Document API took 14 ms and 20 MB of garbage. Only
- * the rules of the last render are kept.
+ * Each managed rule rendered last time (its text, rule and comment lines), by everything it is made of: a cycle
+ * re-renders the whole file for one changed route, and making 1,000 rules through the yaml Document API took 14 ms and
+ * 20 MB of garbage; making only their rules and comment lines again still cost about 1.5 MB a cycle. Only the rules of
+ * the last render are kept. The documents made from the parts share their rules and comment lines (and freeze them).
  */
-let renderedChunks = new Map<string, string>();
+let renderedParts = new Map<string, IngressPart>();
 
-function managedChunkText(rule: LedgerRule, layout: { dashIndent: number; eol: string }, next: Map<string, string>): string {
+function managedPart(rule: LedgerRule, layout: { dashIndent: number; eol: string }, next: Map<string, IngressPart>): IngressPart {
   const key = JSON.stringify([layout.dashIndent, layout.eol, rule.hostname, rule.path ?? null, rule.service, rule.project, rule.targetReason ?? null, rule.originRequest ? sortedKeys(rule.originRequest) : null]);
-  const text = renderedChunks.get(key) ?? renderManagedChunk(rule, layout);
-  next.set(key, text);
-  return text;
+  const part = renderedParts.get(key) ?? { text: renderManagedChunk(rule, layout), rule: managedRule(rule), commentLines: managedCommentLines(rule) };
+  next.set(key, part);
+  return part;
 }
 
-function renderCatchAllChunk(layout: { dashIndent: number; eol: string }): string {
+function catchAllPart(layout: { dashIndent: number; eol: string }): IngressPart {
   const pad = ' '.repeat(layout.dashIndent);
-  return `${pad}# ${CATCH_ALL_MARKER}: anything no rule above matches gets a 404${layout.eol}${pad}- service: http_status:404${layout.eol}`;
+  const comment = `${CATCH_ALL_MARKER}: anything no rule above matches gets a 404`;
+  return { text: `${pad}# ${comment}${layout.eol}${pad}- service: http_status:404${layout.eol}`, rule: { service: 'http_status:404' }, commentLines: [comment] };
 }
 
 /** Whether `chunk` is one of ours: in the ledger, or marked by us for exactly this hostname and path. */
@@ -208,33 +220,31 @@ export function renderIngressConfig(document: ConfigDocument | null, ledger: rea
     return !isManagedChunk(chunk, ledgerKeys);
   });
 
-  const chunks: string[] = [];
-  const rules: IngressRule[] = [];
+  const parts: IngressPart[] = [];
   const unmanagedIndexes: number[] = [];
   const managedIndexes = new Map<number, LedgerRule>();
-  const textOf = (chunk: IngressRuleChunk): string =>
-    chunk.text !== '' ? chunk.text : indentBlock(ruleYaml(chunk.rule), layout.dashIndent, layout.eol);
+  const keptPart = (chunk: IngressRuleChunk): IngressPart =>
+    chunk.text !== '' ? chunk : { ...chunk, text: indentBlock(ruleYaml(chunk.rule), layout.dashIndent, layout.eol) };
   for (const chunk of kept) {
-    unmanagedIndexes.push(rules.length);
-    rules.push(chunk.rule);
-    chunks.push(textOf(chunk));
+    unmanagedIndexes.push(parts.length);
+    parts.push(keptPart(chunk));
   }
-  const nextChunks = new Map<string, string>();
+  const nextChunks = new Map<string, IngressPart>();
   for (const rule of managed) {
-    managedIndexes.set(rules.length, rule);
-    chunks.push(managedChunkText(rule, layout, nextChunks));
-    rules.push({ hostname: rule.hostname.toLowerCase(), service: rule.service });
+    managedIndexes.set(parts.length, rule);
+    parts.push(managedPart(rule, layout, nextChunks));
   }
   if (keepCatchAll && last) {
-    unmanagedIndexes.push(rules.length);
-    chunks.push(textOf(last));
+    unmanagedIndexes.push(parts.length);
+    parts.push(keptPart(last));
   } else {
-    chunks.push(renderCatchAllChunk(layout));
+    parts.push(catchAllPart(layout));
   }
 
-  renderedChunks = nextChunks;
-  const content = base.withIngressChunks(chunks, DEFAULT_FILE_HEADER);
-  const rendered = ConfigDocument.parse(content);
+  renderedParts = nextChunks;
+  // The new document is made from its parts, not parsed from the text just made (ConfigDocument.withIngress).
+  const rendered = base.withIngress(parts, DEFAULT_FILE_HEADER);
+  const content = rendered.source;
   const config = rendered.model();
   return {
     content,

@@ -103,13 +103,27 @@ export function commitLabelFor(changes: readonly IngressChangeNote[]): string | 
   return labels.size === 0 ? null : [...labels].join(' and ');
 }
 
+/**
+ * The semantic keys computed last, by text. Each write compares the new version with the one cloudflared last loaded
+ * (written one change earlier, its document long gone from the parse cache): parsing its 1,000 rules again made
+ * 8 MB of garbage a route change (docs/performance.md, Memory with use).
+ */
+const RECENT_KEYS = 3;
+const recentKeys: { content: string; key: string }[] = [];
+
 function semanticKey(content: string | null): string | null {
   if (content === null) return null;
+  const known = recentKeys.find((entry) => entry.content === content);
+  if (known) return known.key;
+  let key: string;
   try {
-    return canonicalJson(ConfigDocument.parse(content).model());
+    key = canonicalJson(ConfigDocument.parse(content).model());
   } catch {
     return `unparseable:${content}`;
   }
+  recentKeys.unshift({ content, key });
+  recentKeys.length = Math.min(recentKeys.length, RECENT_KEYS);
+  return key;
 }
 
 function invalidConfig(where: string, issues: IngressIssue[]): TunnelManagerError {

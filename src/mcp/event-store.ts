@@ -18,6 +18,19 @@ interface Stored {
 }
 
 /**
+ * The length of the text content of a tool's answer (which carries the answer's JSON: the message is longer still),
+ * 0 for any other message. A page of 1,000 routes is serialized once more by the transport to send it; serializing it
+ * here as well only to drop it made 1.5 MB of garbage a call.
+ */
+function textLength(message: JSONRPCMessage): number {
+  const content = (message as { result?: { content?: unknown } }).result?.content;
+  if (!Array.isArray(content)) return 0;
+  let length = 0;
+  for (const item of content as { text?: unknown }[]) if (typeof item?.text === 'string') length += item.text.length;
+  return length;
+}
+
+/**
  * What a session sent on its SSE streams, so that a client that lost its connection and comes back with
  * `Last-Event-ID` gets the messages it missed on that stream. One store per session, in memory (a session does not
  * outlive the process), bounded to the last RESUMABLE_MESSAGES messages and RESUMABLE_BYTES of them. Event ids are
@@ -41,8 +54,9 @@ export class SessionEventStore implements EventStore {
   storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
     this.counter += 1;
     const id = `${streamId}:${this.counter}`;
-    const json = JSON.stringify(message);
-    if (json.length <= this.maxBytes) {
+    // An answer that cannot be kept is not serialized to find out: its text content alone is too long.
+    const json = textLength(message) > this.maxBytes ? null : JSON.stringify(message);
+    if (json !== null && json.length <= this.maxBytes) {
       this.messages.push({ id, streamId, json });
       this.bytes += json.length;
     }

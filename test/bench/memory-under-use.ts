@@ -10,11 +10,13 @@
  * inside through the manager's own /metrics (prom-client's process and V8 heap gauges): heap used and committed per
  * space, external memory.
  *
- *   node --import tsx test/bench/memory-under-use.ts [--node PATH]… [--calls 1000] [--settle-seconds 45] [--write]
+ *   node --import tsx test/bench/memory-under-use.ts [--node PATH]… [--calls 1000] [--settle-seconds 45] [--only tool,tool] [--write]
+ *
+ * `--only` runs the calls of the mix to those tools alone (to find which make the peak; not for --write).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { RawMcpClient, isMain, machineLine, memoryOf, seedLedgerThroughFirstBoot, sleep, startServe, tempDataDir, verdict, writeDocSection, writeServeConfig, type Memory } from './support.ts';
+import { RawMcpClient, isMain, machineLine, memoryOf, seedLedgerThroughFirstBoot, sleep, startProductionSetup, startServe, tempDataDir, verdict, writeDocSection, writeServeConfig, type Memory } from './support.ts';
 
 export interface HeapFigures {
   usedMb: number;
@@ -37,6 +39,8 @@ export interface MemoryFigures {
   node: string;
   /** Whether serve ran with the bin's runtime tuning (bin/runtime-tuning.js), as it always does unless turned off. */
   tuned: boolean;
+  /** `sandbox`: the emulator, the edge and the seed services run inside the manager; `production`: the manager alone, as on a VM. */
+  mode: 'sandbox' | 'production';
   routes: number;
   calls: number;
   callsByTool: Record<string, number>;
@@ -139,21 +143,26 @@ function mix(ports: Record<Exclude<Who, 'ms'>, number>): Call[] {
   return [...reads, ...reads.slice(0, 18), ...writes];
 }
 
-export async function runMemoryBenchmark(options: { node?: string; calls?: number; routes?: number; settleSeconds?: number; tuned?: boolean } = {}): Promise<MemoryFigures> {
+export async function runMemoryBenchmark(
+  options: { node?: string; calls?: number; routes?: number; settleSeconds?: number; tuned?: boolean; only?: string[]; mode?: 'sandbox' | 'production' } = {},
+): Promise<MemoryFigures> {
   const tuned = options.tuned ?? true;
+  const mode = options.mode ?? 'sandbox';
   const env = tuned ? {} : { TUNNEL_MANAGER_RUNTIME_TUNING: 'off' };
   const calls = options.calls ?? 1000;
   const routeCount = options.routes ?? 1000;
   const settleSeconds = options.settleSeconds ?? 45;
   const node = options.node ?? process.execPath;
   const dir = tempDataDir('memory');
-  const configPath = await writeServeConfig(dir.path);
+  const setup = mode === 'production' ? await startProductionSetup(dir.path) : null;
+  const configPath = setup?.configPath ?? (await writeServeConfig(dir.path));
+  const production = setup?.production;
   try {
     // 1. first boot: the zones, then 1,000 routes in the ledger
-    await seedLedgerThroughFirstBoot(dir.path, configPath, routeCount, node, env);
+    await seedLedgerThroughFirstBoot(dir.path, configPath, routeCount, node, env, production);
 
     // 2. boot with them: config.yml rendered with 1,000 rules, validated, written, committed, loaded by the stand-in
-    const serve = await startServe(dir.path, configPath, node, env);
+    const serve = await startServe(dir.path, configPath, node, env, production);
     try {
       const metricsUrl = serve.info.metricsUrl ?? null;
       // The boot's peak is the kernel's VmHWM at the end of the settling time: the rendering of 1,000 rules, the
@@ -172,7 +181,9 @@ export async function runMemoryBenchmark(options: { node?: string; calls?: numbe
       for (const client of Object.values(clients)) await client.initialize();
       const ports = {} as Record<Exclude<Who, 'ms'>, number>;
       for (const who of ['consilio', 'odin', 'openhorizon'] as const) ports[who] = (await clients[who].callTool('port_allocate', { purpose: 'memory bench' })).port as number;
-      const round = mix(ports);
+      // --only: a subset of the mix, to find which tools make the peak
+      const round = mix(ports).filter((call) => options.only === undefined || options.only.includes(call.tool));
+      if (round.length === 0) throw new Error(`--only ${options.only?.join(',')}: no tool of the mix`);
       const peak = watchPeak(serve.pid);
       const callsByTool: Record<string, number> = {};
       const started = performance.now();
@@ -190,6 +201,7 @@ export async function runMemoryBenchmark(options: { node?: string; calls?: numbe
       return {
         node: execFileSync(node, ['--version'], { encoding: 'utf8' }).trim(),
         tuned,
+        mode,
         routes: routeCount,
         calls,
         callsByTool,
@@ -204,13 +216,14 @@ export async function runMemoryBenchmark(options: { node?: string; calls?: numbe
       await serve.stop();
     }
   } finally {
+    await setup?.stop();
     dir.remove();
   }
 }
 
 export function renderMemory(all: MemoryFigures[]): string {
   const rows = (label: string, pick: (f: MemoryFigures) => string | number): string => `| ${label} | ${all.map((f) => pick(f)).join(' | ')} |`;
-  const name = (f: MemoryFigures): string => `Node ${f.node}${f.tuned ? '' : ' (tuning off)'}`;
+  const name = (f: MemoryFigures): string => `Node ${f.node}${f.mode === 'production' ? ', production mode' : ''}${f.tuned ? '' : ' (tuning off)'}`;
   const heap = (h: HeapFigures | null): string => (h === null ? 'n/a' : `${h.usedMb} / ${h.totalMb} / ${h.externalMb}`);
   const spaces = (h: HeapFigures | null): string =>
     h === null ? 'n/a' : Object.entries(h.spaces).filter(([, s]) => s.sizeMb >= 0.5).map(([name, s]) => `${name.replace(/_space$/, '')} ${s.usedMb}/${s.sizeMb}`).join(', ');
@@ -219,8 +232,9 @@ export function renderMemory(all: MemoryFigures[]): string {
     'Budgets (docs/design.md, Budgets): resident memory with 1,000 routes < 80 MB settled; the feature request\'s limit, 100 MB,',
     `at the peak (boot with 1,000 routes, or any call). Result: ${all.map((f) => `${name(f)}: settled ${verdict(f.pass.settled)}, peak ${verdict(f.pass.peak)}`).join('; ')}.`,
     '',
-    'Command: `node --import tsx test/bench/memory-under-use.ts --node <node 24> --node <node 22> --untuned --write` (`--untuned` adds a',
-    'run of each with `TUNNEL_MANAGER_RUNTIME_TUNING=off`; Node 22 and 24 from the npm registry: `bash .ci/node-runtime 24`). Also',
+    'Command: `node --import tsx test/bench/memory-under-use.ts --node <node 24> --node <node 22> --production --write` (`--untuned` adds a',
+    'run of each with `TUNNEL_MANAGER_RUNTIME_TUNING=off`, `--production` one in production mode: the manager alone as on a VM, the',
+    'Cloudflare API emulator a process of its own; Node 22 and 24 from the npm registry: `bash .ci/node-runtime 24`). Also',
     '`npm run bench` (`test/bench/memory-under-use.bench.ts`, on the Node that runs it, with a shorter settling time).',
     '',
     'Scenario: a real `tunnel-manager serve` (sandbox, embedded defaults) on a fresh data directory. Once it has the zones,',
@@ -255,8 +269,15 @@ if (isMain(import.meta.url)) {
   const all: MemoryFigures[] = [];
   for (const node of nodes.length === 0 ? [process.execPath] : nodes) {
     if (!existsSync(node)) throw new Error(`--node ${node}: no such file`);
-    for (const tuned of process.argv.includes('--untuned') ? [true, false] : [true]) {
-      const figures = await runMemoryBenchmark({ node, tuned, calls: value('--calls', 1000), settleSeconds: value('--settle-seconds', 45) });
+    const runs: { tuned: boolean; mode: 'sandbox' | 'production' }[] = [
+      { tuned: true, mode: 'sandbox' },
+      ...(process.argv.includes('--untuned') ? [{ tuned: false, mode: 'sandbox' as const }] : []),
+      ...(process.argv.includes('--production') ? [{ tuned: true, mode: 'production' as const }] : []),
+    ];
+    for (const { tuned, mode } of runs) {
+      if (process.argv.includes('--only') && process.argv.includes('--write')) throw new Error('--only measures a part of the mix: not for --write');
+      const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]!.split(',') : undefined;
+      const figures = await runMemoryBenchmark({ node, tuned, mode, calls: value('--calls', 1000), settleSeconds: value('--settle-seconds', 45), ...(only ? { only } : {}) });
       process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
       all.push(figures);
     }

@@ -13,6 +13,7 @@ import { openDatabase, type Database } from '../../src/store/database.ts';
 import { DomainsRepository } from '../../src/store/domains-repository.ts';
 import { RoutesRepository } from '../../src/store/routes-repository.ts';
 import { startCli, waitUntil } from '../helpers/cli.ts';
+import { stopLeftovers } from '../helpers/leftover-processes.ts';
 
 export interface Spread {
   n: number;
@@ -129,44 +130,70 @@ export interface ServeProcess {
 }
 
 /** Writes a configuration file for the serve process: its own metrics port (parallel runs must not collide). */
-export async function writeServeConfig(dir: string, extra: string[] = []): Promise<string> {
+export async function writeServeConfig(dir: string, extra: string[] = [], cloudflared: string[] = ['  metricsAddress: 127.0.0.1:0']): Promise<string> {
   const path = join(dir, 'bench-config.yml');
   // configPath too: it must stay inside this benchmark's directory, whatever --data-dir says.
   // No per-project limits: a benchmark makes many calls a minute and seeds hundreds of routes per project; the limits
   // have their own test.
-  writeFileSync(path, [`cloudflared:`, `  metricsAddress: 127.0.0.1:0`, `  configPath: ${join(dir, 'cloudflared', 'config.yml')}`, 'limits:', '  toolCallsPerMinute: 0', '  routesPerProject: 0', ...extra, ''].join('\n'));
+  writeFileSync(path, [`cloudflared:`, `  configPath: ${join(dir, 'cloudflared', 'config.yml')}`, ...cloudflared, 'limits:', '  toolCallsPerMinute: 0', '  routesPerProject: 0', ...extra, ''].join('\n'));
   return path;
 }
 
-/** `tunnel-manager serve` (bin → dist/cli.js, on this Node or `node`) on `dataDir`; resolves once sandbox.json names it and the tunnel runs. */
-export async function startServe(dataDir: string, configPath: string, node?: string, env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
+/**
+ * What `serve` needs to run in production mode instead of the sandbox: where it serves and the project tokens (the
+ * sandbox would say both in sandbox.json), and the environment with the Cloudflare token. See startProductionSetup.
+ */
+export interface ProductionServe {
+  mcpUrl: string;
+  metricsUrl: string;
+  tokens: Record<string, string>;
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * `tunnel-manager serve` (bin → dist/cli.js, on this Node or `node`) on `dataDir`; resolves once the tunnel runs and,
+ * in the sandbox, sandbox.json names it (in production mode, `production` says where it serves).
+ */
+export async function startServe(dataDir: string, configPath: string, node?: string, env: NodeJS.ProcessEnv = {}, production?: ProductionServe): Promise<ServeProcess> {
   const sandboxFile = join(dataDir, 'sandbox.json');
   rmSync(sandboxFile, { force: true });
-  const cli = startCli(['serve', '--config', configPath, '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0'], { env, ...(node === undefined ? {} : { node }) });
+  const args = ['serve', '--config', configPath, '--data-dir', dataDir, ...(production ? [] : ['--listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0'])];
+  const cli = startCli(args, { env: { ...env, ...production?.env }, ...(node === undefined ? {} : { node }) });
   const pid = cli.child.pid as number;
   let exited = false;
   void cli.exited.then(() => (exited = true));
-  const info = await waitUntil(
-    () => {
-      if (exited) throw new Error(`serve exited early:\n${cli.output().slice(-3000)}`);
-      if (!existsSync(sandboxFile)) return undefined;
-      const parsed = JSON.parse(readFileSync(sandboxFile, 'utf8')) as SandboxInfo;
-      return parsed.pid === pid ? parsed : undefined;
-    },
-    60_000,
-    'serve to write sandbox.json',
-  );
-  await waitUntil(() => cli.output().includes('"msg":"started cloudflared"') || undefined, 60_000, 'serve to start cloudflared');
-  return {
-    pid,
-    dataDir,
-    info,
-    output: cli.output,
-    stop: async () => {
-      if (!exited) process.kill(pid, 'SIGTERM');
-      await cli.exited;
-    },
+  const stop = async (): Promise<void> => {
+    if (!exited) process.kill(pid, 'SIGTERM');
+    await cli.exited;
   };
+  try {
+    return { pid, dataDir, info: await serveReady(), output: cli.output, stop };
+  } catch (error) {
+    // A serve that never got ready is stopped, not left running after the benchmark (with its cloudflared).
+    await stop();
+    throw error;
+  }
+
+  async function serveReady(): Promise<SandboxInfo> {
+    const info = await waitUntil(
+      () => {
+        if (exited) throw new Error(`serve exited early:\n${cli.output().slice(-3000)}`);
+        if (production) {
+          if (!cli.output().includes('"msg":"MCP server listening"')) return undefined;
+          const info: SandboxInfo = { mcpUrl: production.mcpUrl, edgeUrl: '', cloudflareApiUrl: '', databasePath: join(dataDir, 'tunnel-manager.db'), configPath: '', tokens: production.tokens, pid, metricsUrl: production.metricsUrl };
+          return info;
+        }
+        if (!existsSync(sandboxFile)) return undefined;
+        const parsed = JSON.parse(readFileSync(sandboxFile, 'utf8')) as SandboxInfo;
+        return parsed.pid === pid ? parsed : undefined;
+      },
+      60_000,
+      production ? 'serve to start' : 'serve to write sandbox.json',
+    );
+    // The spawn driver's cloudflared outlives a manager in production mode: a second boot adopts it.
+    await waitUntil(() => /"msg":"(started|adopted running) cloudflared"/.test(cli.output()) || undefined, 60_000, 'serve to start cloudflared');
+    return info;
+  }
 }
 
 export function tempDataDir(prefix: string): { path: string; remove: () => void } {
@@ -288,8 +315,8 @@ export function seedRoutes(db: Database, count: number, zoneName = '153.se'): st
  * A first `serve` on `dataDir` that refreshes the zones, then `count` routes seeded into its ledger (seedRoutes), then
  * stopped: the next serve on the directory boots with them.
  */
-export async function seedLedgerThroughFirstBoot(dataDir: string, configPath: string, count: number, node?: string, env: NodeJS.ProcessEnv = {}): Promise<void> {
-  const first = await startServe(dataDir, configPath, node, env);
+export async function seedLedgerThroughFirstBoot(dataDir: string, configPath: string, count: number, node?: string, env: NodeJS.ProcessEnv = {}, production?: ProductionServe): Promise<void> {
+  const first = await startServe(dataDir, configPath, node, env, production);
   const { db } = openDatabase(first.info.databasePath);
   try {
     await waitUntil(() => new DomainsRepository(db).findByName('153.se') ?? undefined, 30_000, 'the zones to be refreshed');
@@ -305,4 +332,62 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
 /** True when this module file is the script node was asked to run. */
 export function isMain(metaUrl: string): boolean {
   return process.argv[1] !== undefined && fileURLToPath(metaUrl) === process.argv[1];
+}
+
+/**
+ * Production mode as on a VM, for figures of the manager alone: the Cloudflare API emulator as a process of its own
+ * (dist/cloudflare-emulator.js; in the sandbox it runs inside the manager, with the edge and the seed services), the
+ * API token from the environment, a token per project through `tokenHash`, MCP and metrics on ports the OS had free,
+ * the stand-in cloudflared with no edge. Returns the configuration file (written into `dir`) and what startServe needs.
+ */
+export async function startProductionSetup(dir: string, extra: string[] = []): Promise<{ configPath: string; production: ProductionServe; stop: () => Promise<void> }> {
+  const { spawn } = await import('node:child_process');
+  const { createServer } = await import('node:net');
+  const { generateToken, hashToken } = await import('../../src/secrets/token.ts');
+  const freePort = (): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => resolve(port));
+      });
+    });
+  const apiToken = generateToken();
+  const emulatorScript = fileURLToPath(new URL('../../dist/cloudflare-emulator.js', import.meta.url));
+  const emulator = spawn(process.execPath, [emulatorScript, '--port', '0', '--token', apiToken, '--state', join(dir, 'cloudflare.json')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const started = await new Promise<{ apiBaseUrl: string; accountId: string; tunnelId: string }>((resolve, reject) => {
+    let text = '';
+    emulator.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      const line = text.split('\n').find((l) => l.includes('"apiBaseUrl"'));
+      if (line !== undefined) resolve(JSON.parse(line) as { apiBaseUrl: string; accountId: string; tunnelId: string });
+    });
+    emulator.once('exit', (code) => reject(new Error(`the emulator exited (${code}) before it listened: ${text}`)));
+  });
+  const standin = fileURLToPath(new URL('../../dist/standin-cloudflared.js', import.meta.url));
+  const [mcpPort, metricsPort, cloudflaredPort] = [await freePort(), await freePort(), await freePort()];
+  const projects = [{ name: 'meta-supervisor', role: 'ms', ports: '3000-3099' }, ...PS_PROJECTS.map((p) => ({ name: p.name, role: 'ps', ports: `${p.from}-${p.from + 99}` }))];
+  const tokens = Object.fromEntries(projects.map((p) => [p.name, generateToken()]));
+  const configPath = await writeServeConfig(dir, [
+    'cloudflare:',
+    `  apiBaseUrl: ${started.apiBaseUrl}`,
+    `  accountId: ${started.accountId}`,
+    'tunnel:',
+    `  id: ${started.tunnelId}`,
+    '  defaultZone: 153.se',
+    'mcp:',
+    `  listen: 127.0.0.1:${mcpPort}`,
+    'metrics:',
+    `  listen: 127.0.0.1:${metricsPort}`,
+    'projects:',
+    ...projects.map((p) => `  - { name: ${p.name}, role: ${p.role}, ports: ${p.ports}, tokenHash: "${hashToken(tokens[p.name]!)}" }`),
+    ...extra,
+  ], [`  metricsAddress: 127.0.0.1:${cloudflaredPort}`, `  command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(standin)}]`]);
+  return {
+    configPath,
+    production: { mcpUrl: `http://127.0.0.1:${mcpPort}/mcp`, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`, tokens, env: { TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN: apiToken } },
+    // cloudflared (detached, outliving the manager in production mode) and the emulator: by pidfile and command line.
+    stop: async () => void (await stopLeftovers(dir)),
+  };
 }

@@ -28,6 +28,21 @@ describe('ConfigDocument', () => {
     expect(rules.map((chunk) => chunk.text).join('')).toBe(REAL_WORLD_CONFIG.slice(REAL_WORLD_CONFIG.indexOf('  # Grafana'), REAL_WORLD_CONFIG.indexOf('# end of ingress')));
   });
 
+  it('ends a rule whose value closes with an indented comment at that comment: the next rule keeps its first line and its comments', () => {
+    // yaml's range for the first item runs on into the second item's indentation; cutting there split the second
+    // rule's first line off into the first chunk, and removing the first rule left `service:` with no list item.
+    const text = 'ingress:\n  - hostname: a.example.com\n    service: http://localhost:1\n    # note under a\n\n  # above b\n  - hostname: b.example.com   # inline\n    service: http://localhost:2\n  - service: http_status:404\n';
+    const doc = ConfigDocument.parse(text);
+    expect(doc.rules().map((chunk) => chunk.text)).toEqual([
+      '  - hostname: a.example.com\n    service: http://localhost:1\n    # note under a\n',
+      '\n  # above b\n  - hostname: b.example.com   # inline\n    service: http://localhost:2\n',
+      '  - service: http_status:404\n',
+    ]);
+    expect(doc.rules()[1]?.commentLines).toEqual(['above b']);
+    const withoutA = ConfigDocument.parse(doc.withIngressChunks(doc.rules().slice(1).map((chunk) => chunk.text)));
+    expect(withoutA.model().ingress.map((rule) => rule.hostname ?? rule.service)).toEqual(['b.example.com', 'http_status:404']);
+  });
+
   it('keeps the order of rules when one is removed, and everything else byte for byte', () => {
     const doc = ConfigDocument.parse(REAL_WORLD_CONFIG);
     const texts = doc.rules().map((chunk) => chunk.text);

@@ -137,7 +137,51 @@ describe('renderIngressConfig', () => {
           expect(rules[index]?.hostname).toBe(rule.hostname);
         }
       }),
-      { numRuns: Number(process.env.PROPERTY_RUNS ?? 150) },
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 150), ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}) },
+    );
+  });
+
+  it('makes the rendered document from its parts exactly as parsing its text would (property)', () => {
+    const sameAsParsed = (document: ConfigDocument): void => {
+      const parsed = ConfigDocument.parseFresh(document.source);
+      expect(document.rules()).toEqual(parsed.rules());
+      expect(document.model()).toEqual(parsed.model());
+      expect(document.layout).toEqual(parsed.layout);
+      const texts = parsed.rules().map((chunk) => chunk.text);
+      expect(document.withIngressChunks(texts.slice(1))).toBe(parsed.withIngressChunks(texts.slice(1)));
+    };
+    const tricky = [
+      'tunnel: t\ningress:\n  - hostname: a.example.com\n    service: http://localhost:1\n    # indented note under a rule\n\n  # above b\n  - hostname: b.example.com   # inline\n    service: http://localhost:2\n  -\n    hostname: c.example.com\n    service: http://localhost:3\n  - http_status:404\n# after\nretries: 5\n',
+      REAL_WORLD_CONFIG.replace(/\n/g, '\r\n'),
+      'ingress:\n- hostname: x.example.com\n  service: http://localhost:9\n- service: http_status:404',
+    ];
+    const reason = fc.constantFrom('host port', 'line one\nline: two # not a comment', "it's \"quoted\"", '');
+    const ruleArb = fc.record({
+      sub: fc.stringMatching(/^[a-z][a-z0-9-]{0,6}$/),
+      wildcard: fc.boolean(),
+      path: fc.option(fc.constantFrom('^/api/', '\\.png$', "^/it's/#x"), { nil: undefined }),
+      service: fc.constantFrom('http://localhost:3000', 'http://api:8080', 'http_status:404', 'unix:/run/a b.sock'),
+      reason,
+      originRequest: fc.option(fc.record({ noTLSVerify: fc.boolean(), connectTimeout: fc.constantFrom('5s', '1m'), httpHostHeader: fc.constantFrom('yes', 'null', '1.0', 'a: b') }, { requiredKeys: [] }), { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(fc.array(ruleArb, { maxLength: 12 }), fc.array(ruleArb, { maxLength: 12 }), fc.constantFrom(null, REAL_WORLD_CONFIG, ...tricky), (first, second, file) => {
+        const ledgerOf = (specs: typeof first): LedgerRule[] =>
+          specs.map((spec) => ({
+            hostname: spec.wildcard ? `*.${spec.sub}.example.com` : `${spec.sub}.example.com`,
+            ...(spec.path ? { path: spec.path } : {}),
+            service: spec.service,
+            project: 'alpha',
+            targetReason: spec.reason,
+            ...(spec.originRequest ? { originRequest: spec.originRequest } : {}),
+          }));
+        const once = renderIngressConfig(file === null ? null : ConfigDocument.parse(file), ledgerOf(first));
+        const document = ConfigDocument.parse(once.content);
+        sameAsParsed(document);
+        const twice = renderIngressConfig(document, ledgerOf(second));
+        sameAsParsed(ConfigDocument.parse(twice.content));
+      }),
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 150), ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}) },
     );
   });
 });
