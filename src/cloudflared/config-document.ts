@@ -55,17 +55,21 @@ function lineEndAfter(text: string, position: number): number {
  * comments and blank lines before it: those lead into the next item (its head, where a marker comment is read), and
  * an end inside the next item's indentation would cut that item's first line in two.
  */
-function itemEnd(source: string, range: [number, number, number], dashIndent: number): number {
+function itemEnd(source: string, range: [number, number, number], leadsIntoNext: RegExp): number {
   const lineStart = lineStartBefore(source, range[2]);
   let end = /^[ \t]*$/.test(source.slice(lineStart, range[2])) ? lineStart : lineEndAfter(source, range[2]);
   const contentEnd = lineEndAfter(source, range[1]);
-  const leadsIntoNext = new RegExp(`^(?:[ \\t]*\\r?\\n?|[ ]{0,${dashIndent}}#.*\\r?\\n?)$`);
   while (end > contentEnd) {
     const previous = lineStartBefore(source, end - 1);
     if (!leadsIntoNext.test(source.slice(previous, end))) break;
     end = previous;
   }
   return end;
+}
+
+/** A blank line, or a comment no more indented than the list's dashes: it leads into the next item (see itemEnd). */
+function leadingLinePattern(dashIndent: number): RegExp {
+  return new RegExp(`^(?:[ \\t]*\\r?\\n?|[ ]{0,${dashIndent}}#.*\\r?\\n?)$`);
 }
 
 function commentLinesOf(chunkHead: string): string[] {
@@ -104,6 +108,11 @@ function deepFreeze<T>(value: T): T {
  */
 const RECENT_DOCUMENTS = 2;
 const recent: ConfigDocument[] = [];
+
+/** The document of exactly this text among the last ones parsed or made, if any. */
+function remembered(source: string): ConfigDocument | undefined {
+  return recent.find((document) => document.source === source);
+}
 
 function remember(document: ConfigDocument): ConfigDocument {
   recent.unshift(document);
@@ -145,7 +154,7 @@ export class ConfigDocument {
 
   /** Parses a config file's text; throws INGRESS_INVALID naming the line when it is not YAML cloudflared could read. */
   static parse(source: string, where = 'config.yml'): ConfigDocument {
-    const known = recent.find((document) => document.source === source);
+    const known = remembered(source);
     if (known) return known;
     return remember(ConfigDocument.parseText(source, where));
   }
@@ -192,12 +201,16 @@ export class ConfigDocument {
     const chunks: IngressRuleChunk[] = [];
     let cursor = blockStart;
     let dashIndent = 2;
+    let leadsIntoNext = leadingLinePattern(dashIndent);
     sequence.items.forEach((item, index) => {
       const range = (item as { range?: [number, number, number] }).range;
       if (!range) throw new Error('yaml node without a source range');
       const itemLineStart = lineStartBefore(source, range[0]);
-      if (index === 0) dashIndent = (/^ */.exec(source.slice(itemLineStart)) ?? [''])[0].length;
-      const end = itemEnd(source, range, dashIndent);
+      if (index === 0) {
+        dashIndent = (/^ */.exec(source.slice(itemLineStart)) ?? [''])[0].length;
+        leadsIntoNext = leadingLinePattern(dashIndent);
+      }
+      const end = itemEnd(source, range, leadsIntoNext);
       const text = source.slice(cursor, end);
       const rule = toRule((item as { toJSON: () => unknown }).toJSON());
       chunks.push({ index, rule, commentLines: commentLinesOf(source.slice(cursor, itemLineStart)), text });
@@ -242,7 +255,7 @@ export class ConfigDocument {
       parts.map((part) => part.text),
       header,
     );
-    const known = recent.find((document) => document.source === source);
+    const known = remembered(source);
     if (known) return known;
     if (this.plan === null || this.aliases || parts.length === 0) return ConfigDocument.parse(source);
     const eol = this.layout.eol;

@@ -5,7 +5,7 @@
  * and seeding the route ledger through RoutesRepository.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,8 @@ import { DomainsRepository } from '../../src/store/domains-repository.ts';
 import { RoutesRepository } from '../../src/store/routes-repository.ts';
 import { startCli, waitUntil } from '../helpers/cli.ts';
 import { stopLeftovers } from '../helpers/leftover-processes.ts';
+import { freePort } from '../helpers/standin-cloudflared.ts';
+import { generateToken, hashToken } from '../../src/secrets/token.ts';
 
 export interface Spread {
   n: number;
@@ -341,18 +343,6 @@ export function isMain(metaUrl: string): boolean {
  * the stand-in cloudflared with no edge. Returns the configuration file (written into `dir`) and what startServe needs.
  */
 export async function startProductionSetup(dir: string, extra: string[] = []): Promise<{ configPath: string; production: ProductionServe; stop: () => Promise<void> }> {
-  const { spawn } = await import('node:child_process');
-  const { createServer } = await import('node:net');
-  const { generateToken, hashToken } = await import('../../src/secrets/token.ts');
-  const freePort = (): Promise<number> =>
-    new Promise((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const { port } = server.address() as { port: number };
-        server.close(() => resolve(port));
-      });
-    });
   const apiToken = generateToken();
   const emulatorScript = fileURLToPath(new URL('../../dist/cloudflare-emulator.js', import.meta.url));
   const emulator = spawn(process.execPath, [emulatorScript, '--port', '0', '--token', apiToken, '--state', join(dir, 'cloudflare.json')], { stdio: ['ignore', 'pipe', 'inherit'] });

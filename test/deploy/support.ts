@@ -3,6 +3,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PACKAGE_ROOT } from '../../src/package-root.ts';
+import { waitUntil } from '../helpers/cli.ts';
 
 /**
  * What the deployment tests share: the images (.ci/deploy-images, made from Debian's packages and the npm registry),
@@ -137,13 +138,7 @@ export function workingTreeRepository(): { path: string; remove: () => void } {
 export const OPERATIONS_DOC = join(PACKAGE_ROOT, 'docs', 'operations.md');
 export const readOperationsDoc = (): string => readFileSync(OPERATIONS_DOC, 'utf8');
 
-/** Polls CHECK (every 250 ms) until it returns a value other than undefined; throws after TIMEOUTMS saying WHAT. */
-export async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+/** Polls CHECK (every 250 ms: each one runs docker or systemctl) until it returns a value; throws after TIMEOUTMS saying WHAT. */
+export function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined): Promise<T> {
+  return waitUntil(check, timeoutMs, what, 250);
 }

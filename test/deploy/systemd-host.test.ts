@@ -67,6 +67,12 @@ const probeAnswers = () => sh('cat /run/prober.log 2>/dev/null || true').stdout.
 /** Waits until the prober has answered COUNT more times than AFTER answers. */
 const moreProbes = (after: number, count: number) => waitFor(`${count} more requests through the edge`, 60_000, () => (probeAnswers().length >= after + count ? true : undefined));
 
+/** Waits until systemd in the container has finished booting (`running` or `degraded`). */
+const systemdBooted = (what: string) =>
+  waitFor(what, 120_000, () => {
+    const state = docker(['exec', container, 'systemctl', 'is-system-running'], { allowFailure: true }).stdout.trim();
+    return state === 'running' || state === 'degraded' ? state : undefined;
+  });
 describe.skipIf(images === null)('deploy/tunnel-manager.service under systemd as PID 1, installed as docs/operations.md says', () => {
   beforeAll(async () => {
     const image = (images as NonNullable<typeof images>).systemd;
@@ -81,10 +87,7 @@ describe.skipIf(images === null)('deploy/tunnel-manager.service under systemd as
       // mounts its credentials in a namespace of its own, and with private propagation the service finds them empty.
       '--entrypoint', '/bin/sh', image, '-c', 'mount --make-rshared / && exec /sbin/init',
     ]);
-    await waitFor('systemd to finish booting', 120_000, () => {
-      const state = docker(['exec', container, 'systemctl', 'is-system-running'], { allowFailure: true }).stdout.trim();
-      return state === 'running' || state === 'degraded' ? state : undefined;
-    });
+    await systemdBooted('systemd to finish booting');
     // The prerequisites step 1 names (Node 24 is /usr/bin/node already; git is installed): cloudflared, here the
     // stand-in, which registers with the stand-in edge. A persistent journal, read at the end across the reboot.
     sh(`mkdir -p ${dirname(CI_DIST)} /var/log/journal && journalctl --flush`);
@@ -233,10 +236,7 @@ systemctl daemon-reload && systemctl enable --now --quiet tm-ci-emulator tm-ci-e
     const oldPid = cloudflaredPid();
 
     docker(['restart', '-t', '60', container], { timeoutMs: 180_000 });
-    await waitFor('systemd to boot again', 120_000, () => {
-      const state = docker(['exec', container, 'systemctl', 'is-system-running'], { allowFailure: true }).stdout.trim();
-      return state === 'running' || state === 'degraded' ? state : undefined;
-    });
+    await systemdBooted('systemd to boot again');
     await waitFor('the manager to be READY after the reboot', 150_000, () => (unitProperty('ActiveState') === 'active' && unitProperty('SubState') === 'running' ? true : undefined));
     expect(unitProperty('StatusText')).toMatch(/^serving: tunnel running/);
     await waitFor(`${ROUTE} to answer through the edge after the reboot`, 60_000, () => (edgeGet(ROUTE).endsWith(' 200') ? true : undefined));
