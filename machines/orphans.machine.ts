@@ -2,7 +2,7 @@ import { assign, emit, fromPromise, setup } from 'xstate';
 import { afterFailure, errorCode, msUntil, notProvided, now } from './shared.ts';
 
 /**
- * The orphan scan (src/app/orphans.ts), run on start, after a restore, on a schedule and on demand.
+ * The orphan scan (src/app/effects/orphan-effects.ts), run on start, after a restore, on a schedule and on demand.
  * What each state does is in its `description`; the diagram is in docs/machines.md.
  * The schedule is kept in context (`nextScanAt`), so it survives restarts with the supervisor's snapshot.
  */
@@ -79,7 +79,7 @@ export const orphansMachine = setup({
   initial: 'scanning',
   states: {
     scanning: {
-      description: 'Scans the routes for orphans (src/app/orphans.ts). A RECHECK that arrives now only takes its new settings.',
+      description: 'Scans the routes for orphans (src/app/effects/orphan-effects.ts). A RECHECK that arrives now only takes its new settings.',
       invoke: {
         id: 'scan',
         src: 'scanOrphans',

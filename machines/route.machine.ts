@@ -123,7 +123,7 @@ const stepInput = ({ context }: { context: RouteContext }): StepInput => ({
   compensationErrors: context.compensationErrors,
 });
 
-/** A saga step the route machine declares; src/app/route-effects.ts provides the real one. */
+/** A saga step the route machine declares; src/app/effects/route-effects.ts provides the real one. */
 function step<TOutput>(name: string) {
   return fromPromise<TOutput, StepInput>(async () => notProvided('route', name));
 }

@@ -8,7 +8,7 @@ import { zonesMachine, type ZonesInput } from './zones.machine.ts';
 
 /**
  * The root actor. It invokes the long-lived children by name (so their snapshots persist with it) and spawns one
- * route saga per CNAME request or removal. The service in src/app/durable-supervisor.ts persists this actor with
+ * route saga per CNAME request or removal. The service in src/app/actors/durable-supervisor.ts persists this actor with
  * all its children to SQLite and restores it on boot; after a restore it sends RECHECK_ALL so every child
  * re-checks the world.
  *

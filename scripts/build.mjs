@@ -22,7 +22,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
  * The installed packages that dist/ loads at run time (all else is in the bundle): the two left out of it below, and
- * pino-pretty, which src/app/logger.ts requires when asked to print readable lines. scripts/runtime-modules.mjs
+ * pino-pretty, which src/app/config/logger.ts requires when asked to print readable lines. scripts/runtime-modules.mjs
  * copies them, with what they depend on, into the container image.
  */
 export const RUNTIME_PACKAGES = ['better-sqlite3', 'pino', 'pino-pretty'];

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { Config } from './app/config.ts';
+import type { Config } from './app/config/config.ts';
 import type { Database } from './store/database.ts';
 import { formatErrorForTerminal, toErrorShape, TunnelManagerError } from './errors.ts';
 import { assertSupportedRuntime } from './node-runtime.ts';
@@ -141,7 +141,7 @@ function requireDatabase(config: Config): void {
 }
 
 async function configFrom(options: Options): Promise<Config> {
-  const { loadConfig } = await import('./app/config.ts');
+  const { loadConfig } = await import('./app/config/config.ts');
   return loadConfig({
     ...(options.config === undefined ? {} : { path: options.config }),
     ...(options['data-dir'] === undefined ? {} : { dataDir: resolve(options['data-dir']) }),
@@ -189,7 +189,7 @@ async function serve(options: Options): Promise<number> {
       details: { pid: other, dataDir: config.dataDir },
     });
   }
-  const [{ createLogger, prettyDestination, resolveLogFormat }, { startMcpService }] = await Promise.all([import('./app/logger.ts'), import('./mcp/service.ts')]);
+  const [{ createLogger, prettyDestination, resolveLogFormat }, { startMcpService }] = await Promise.all([import('./app/config/logger.ts'), import('./root/mcp-service.ts')]);
   const pretty = resolveLogFormat(config.logging.format, process.stderr.isTTY === true) === 'pretty';
   const logger = createLogger({ level: config.logging.level, ...(pretty ? { destination: prettyDestination() } : {}) });
   logger.info({ config: config.source ?? 'embedded defaults', dataDir: config.dataDir }, 'tunnel-manager starting');
@@ -211,7 +211,7 @@ async function serve(options: Options): Promise<number> {
     ...(options.stdio && options.project ? { stdioProject: options.project } : {}),
   }).catch(async (error: unknown) => {
     // An address another program holds is the machine's problem, not a bug: say which listener and how to move it.
-    const [{ addressInUse }, { DEFAULT_EDGE_LISTEN }] = await Promise.all([import('./app/listen-conflict.ts'), import('./app/sandbox-mode.ts')]);
+    const [{ addressInUse }, { DEFAULT_EDGE_LISTEN }] = await Promise.all([import('./app/operations/listen-conflict.ts'), import('./app/config/sandbox-mode.ts')]);
     throw (
       addressInUse(error, {
         mcp: options.listen ?? config.mcp.listen,
@@ -222,7 +222,7 @@ async function serve(options: Options): Promise<number> {
   });
   mkdirSync(config.dataDir, { recursive: true });
   writeFileSync(servicePidfile(config), `${process.pid}\n`);
-  const { startHeapTrimmer } = await import('./app/heap-trim.ts');
+  const { startHeapTrimmer } = await import('./app/schedules/heap-trim.ts');
   const heap = startHeapTrimmer();
   const out = options.stdio ? process.stderr : process.stdout;
   const say = (text: string) => out.write(`${text}\n`);
@@ -251,7 +251,7 @@ async function serve(options: Options): Promise<number> {
   }
   // systemd (Type=notify): ready once MCP listens and cloudflared serves, or after a minute with the reason, so a
   // tunnel that cannot start yet does not keep the manager that supervises it from being "started".
-  const { sdNotify } = await import('./app/sd-notify.ts');
+  const { sdNotify } = await import('./app/operations/sd-notify.ts');
   void (async () => {
     const deadline = Date.now() + 60_000;
     while (!service.backend.status().state.startsWith('running') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
@@ -302,9 +302,9 @@ async function machinesExport(positionals: string[], options: Options): Promise<
   if (positionals[0] !== 'export') throw new UsageError('usage: tunnel-manager machines export --format json|mermaid [--out DIR] [--docs FILE]');
   const [{ MACHINES }, { machineToMermaid }, { renderMachinesDoc }, { machineConfigOf }] = await Promise.all([
     import('../machines/index.ts'),
-    import('./app/machine-diagram.ts'),
-    import('./app/machines-doc.ts'),
-    import('./app/machine-export.ts'),
+    import('./app/operations/machine-diagram.ts'),
+    import('./app/operations/machines-doc.ts'),
+    import('./app/operations/machine-export.ts'),
   ]);
   if (options.docs !== undefined) {
     writeFileSync(options.docs, renderMachinesDoc());
@@ -453,14 +453,14 @@ export async function main(argv: string[]): Promise<number> {
         return await serve(options);
       case 'status':
         return await withDatabase(options, async (db, config) => {
-          const { readStatus, formatStatus } = await import('./app/status.ts');
+          const { readStatus, formatStatus } = await import('./app/use-cases/tunnel-status.ts');
           const status = readStatus(db, config);
           print(options.json ? JSON.stringify(status, null, 2) : formatStatus(status));
           return EXIT.ok;
         });
       case 'inspect':
         return await withDatabase(options, async (db) => {
-          const { formatInspection, readInspection } = await import('./app/inspection.ts');
+          const { formatInspection, readInspection } = await import('./app/operations/inspection.ts');
           const limit = options.limit === undefined ? 30 : Number(options.limit);
           if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a whole number of at least 1');
           const report = readInspection(db, limit);
@@ -483,7 +483,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'doctor': {
         const config = await configFrom(options);
-        const [{ runDoctor, formatDoctor }, { STANDIN_CLOUDFLARED_BUNDLE }] = await Promise.all([import('./app/doctor.ts'), import('./package-root.ts')]);
+        const [{ runDoctor, formatDoctor }, { STANDIN_CLOUDFLARED_BUNDLE }] = await Promise.all([import('./app/operations/doctor.ts'), import('./package-root.ts')]);
         const checks = await runDoctor(
           config,
           { servicePidfile: servicePidfile(config), standin: STANDIN_CLOUDFLARED_BUNDLE },
@@ -494,7 +494,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'backup':
         return await withDatabase(options, async (_db, config) => {
-          const [{ backupDatabase, backupFileName }, { backupDir }] = await Promise.all([import('./store/backup.ts'), import('./app/backup-schedule.ts')]);
+          const [{ backupDatabase, backupFileName }, { backupDir }] = await Promise.all([import('./store/backup.ts'), import('./app/schedules/backup-schedule.ts')]);
           const target = options.out === undefined ? join(backupDir(config), backupFileName()) : resolve(options.out);
           const started = performance.now();
           const written = await backupDatabase(_db, target);
@@ -511,7 +511,7 @@ export async function main(argv: string[]): Promise<number> {
         const started = performance.now();
         const restored = await restoreDatabase(resolve(file), config.databasePath, latest);
         // A backup is input from outside: each route it brings back is served again only once the next start has
-        // checked it against the records, the projects and the ports (src/app/route-verification.ts).
+        // checked it against the records, the projects and the ports (src/app/effects/route-verification.ts).
         const [{ openDatabase }, { RoutesRepository }] = await Promise.all([import('./store/database.ts'), import('./store/routes-repository.ts')]);
         const { db } = openDatabase(config.databasePath);
         let unverified: number;
@@ -533,7 +533,7 @@ export async function main(argv: string[]): Promise<number> {
         if (rest.length > 0) throw new UsageError('usage: tunnel-manager recover [--dry-run] [--json]');
         const config = await configFrom(options);
         await requireServiceStopped(config, 'the ledger cannot be rebuilt under it (it is the only writer of the routes)');
-        const { recoverFromConfig, formatRecovery } = await import('./app/recover.ts');
+        const { recoverFromConfig, formatRecovery } = await import('./app/operations/recover.ts');
         const report = await recoverFromConfig(config, { dryRun: options['dry-run'] === true });
         print(options.json ? JSON.stringify(report, null, 2) : formatRecovery(report));
         return EXIT.ok;

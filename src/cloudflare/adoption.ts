@@ -6,7 +6,7 @@ import { classifyRecord, type RecordOwnership } from './ownership-marker.ts';
 /**
  * What adoption reads from Cloudflare: every CNAME of the given zones that points at our tunnel, with what its
  * ownership marker says. Cloudflare is only read. Deciding what enters the route ledger is the application's
- * (src/app/adoption.ts): the provider layer answers what it found and writes nothing.
+ * (src/app/effects/adoption.ts): the provider layer answers what it found and writes nothing.
  */
 
 export interface TunnelRecordFound {

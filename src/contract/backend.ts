@@ -9,7 +9,7 @@ import type { CnameRequest, CnameResult, DeleteResult, DomainView, OrphanScanRes
 import type { MetricsView, TunnelStatus } from './status.ts';
 
 /**
- * What the MCP tools need from the rest of the system (src/app/backend.ts implements it). Requests and results are
+ * What the MCP tools need from the rest of the system (src/app/use-cases/backend.ts implements it). Requests and results are
  * the types inferred from the tools' schemas (./routes.ts, ./status.ts, ./network.ts, ./admin.ts), so a tool's
  * answer and the backend's result cannot drift apart. Whether the principal may act on the resource is decided
  * before a call gets here (src/mcp/authorization.ts); the backend refuses only what no caller may do with the data.

@@ -2,7 +2,7 @@ import type { Database } from 'better-sqlite3';
 
 export type RouteStatus = 'pending' | 'active' | 'deleting' | 'failed' | 'adopted';
 export type RouteSource = 'request' | 'adopted';
-/** Why the orphan scan thinks a route has lost its reason to exist (src/app/orphans.ts). */
+/** Why the orphan scan thinks a route has lost its reason to exist (src/app/effects/orphan-effects.ts). */
 export type OrphanReason = 'project-removed' | 'record-missing' | 'port-unallocated';
 
 /** One row of the route ledger: who owns a hostname and where its ingress rule points. */

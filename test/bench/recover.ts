@@ -13,8 +13,8 @@
  */
 import { rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { loadConfig } from '../../src/app/config.ts';
-import type { RecoveryReport } from '../../src/app/recover.ts';
+import { loadConfig } from '../../src/app/config/config.ts';
+import type { RecoveryReport } from '../../src/app/operations/recover.ts';
 import { formatOwnershipComment } from '../../src/cloudflare/ownership-marker.ts';
 import { renderIngressConfig, type LedgerRule } from '../../src/cloudflared/ingress-render.ts';
 import { startCloudflareEmulator } from '../../src/sandbox/cloudflare-emulator/index.ts';

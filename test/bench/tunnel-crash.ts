@@ -16,7 +16,7 @@
  */
 import type { AnyActorRef } from 'xstate';
 import type { TunnelContext } from '../../machines/tunnel.machine.ts';
-import { stateToString } from '../../src/app/transition-recorder.ts';
+import { stateToString } from '../../src/app/actors/transition-recorder.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { startTestService } from '../helpers/service.ts';
 import { isMain, machineLine, spreadOf, verdict, writeDocSection, type Spread } from './support.ts';

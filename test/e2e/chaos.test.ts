@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { SandboxFile } from '../../src/app/sandbox-mode.ts';
+import type { SandboxFile } from '../../src/app/config/sandbox-mode.ts';
 import { MARKER_PREFIX } from '../../src/cloudflare/ownership-marker.ts';
 import { MANAGED_MARKER } from '../../src/cloudflared/ingress-render.ts';
 import { sandboxFileOf, startCli, waitUntil } from '../helpers/cli.ts';

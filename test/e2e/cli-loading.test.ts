@@ -18,7 +18,7 @@ const FORBIDDEN = [
   { name: 'the Cloudflare SDK', test: (input: string) => /(^|\/)node_modules\/cloudflare\//.test(input) },
   { name: 'dockerode', test: (input: string) => /(^|\/)node_modules\/(dockerode|docker-modem)\//.test(input) },
   { name: 'the sandbox', test: (input: string) => input.startsWith('src/sandbox/') },
-  { name: 'the service', test: (input: string) => input === 'src/app/service.ts' },
+  { name: 'the service', test: (input: string) => input === 'src/root/composition-root.ts' },
 ];
 
 interface Metafile {

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { resolveLogFormat } from '../../src/app/logger.ts';
+import { resolveLogFormat } from '../../src/app/config/logger.ts';
 import { BIN, startCli, waitUntil } from '../helpers/cli.ts';
 import { standinPidsFor } from '../helpers/standin-cloudflared.ts';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderMachinesDoc } from '../../src/app/machines-doc.ts';
+import { renderMachinesDoc } from '../../src/app/operations/machines-doc.ts';
 import { isProcessRunning } from '../../src/cloudflared/process-identity.ts';
 import { runCli, startCli, waitUntil } from '../helpers/cli.ts';
 

@@ -8,7 +8,7 @@ import { call, mcpClient, portOf, startOriginInRange, startTestService, viaEdge,
 /**
  * Parallel requests over real MCP HTTP sessions against one service. For one name: exactly one route — one DNS
  * record, one rule, one ledger row, one `route.created` — and every other caller gets a precise answer. What
- * applies (src/app/backend.ts): the name is reserved in the ledger (status `pending`) by the first saga; a request
+ * applies (src/app/use-cases/backend.ts): the name is reserved in the ledger (status `pending`) by the first saga; a request
  * that finds it reserved, or loses the reservation race in the saga's reserve step, gets HOSTNAME_TAKEN naming the
  * holder. Only the identical request (same owner, same port) that arrives once the route is `active` is answered as
  * an idempotent success ("already published"). Different names all proceed.

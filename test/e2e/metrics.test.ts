@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { Registry } from 'prom-client';
-import { startHealthServer } from '../../src/app/health-server.ts';
+import { startHealthServer } from '../../src/app/operations/health-server.ts';
 import { rawHttp } from '../helpers/raw-http.ts';
 import { call, mcpClient, portOf, startOrigin, startTestService } from '../helpers/service.ts';
 import type { Server } from 'node:http';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import type { SandboxFile } from '../../src/app/sandbox-mode.ts';
+import type { SandboxFile } from '../../src/app/config/sandbox-mode.ts';
 import { isProcessRunning } from '../../src/cloudflared/process-identity.ts';
 import { runCli, sandboxFileOf, startCli, waitUntil } from '../helpers/cli.ts';
 import { realCloudflaredForTests } from '../helpers/real-cloudflared.ts';

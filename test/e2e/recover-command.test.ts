@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { RecoveryReport } from '../../src/app/recover.ts';
+import type { RecoveryReport } from '../../src/app/operations/recover.ts';
 import { runCli, sandboxFileOf, startCli, waitUntil } from '../helpers/cli.ts';
 import { call, mcpClient, portOf, projectPorts, reservedProjects, startOriginInRange, viaEdge } from '../helpers/service.ts';
 

@@ -2,8 +2,8 @@ import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/app/logger.ts';
-import { startMcpService as startService, type McpService as Service } from '../../src/mcp/service.ts';
+import { createLogger } from '../../src/app/config/logger.ts';
+import { startMcpService as startService, type McpService as Service } from '../../src/root/mcp-service.ts';
 import { call, mcpClient, portOf, projectPorts, settled, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
 
 /**

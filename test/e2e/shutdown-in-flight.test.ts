@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { SandboxFile } from '../../src/app/sandbox-mode.ts';
+import type { SandboxFile } from '../../src/app/config/sandbox-mode.ts';
 import { sandboxFileOf, startCli, waitUntil } from '../helpers/cli.ts';
 import { standinPidsFor } from '../helpers/standin-cloudflared.ts';
 import { call, freePortInRange, mcpClient } from '../helpers/service.ts';

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { TunnelContext } from '../../machines/tunnel.machine.ts';
-import { createLogger } from '../../src/app/logger.ts';
-import { startMcpService as startService, type McpService as Service } from '../../src/mcp/service.ts';
+import { createLogger } from '../../src/app/config/logger.ts';
+import { startMcpService as startService, type McpService as Service } from '../../src/root/mcp-service.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { call, mcpClient, portOf, settled, startOriginInRange, startTestService, viaEdge, projectPorts } from '../helpers/service.ts';
 

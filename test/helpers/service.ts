@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { parseConfig, type Config } from '../../src/app/config.ts';
-import { createLogger } from '../../src/app/logger.ts';
+import { parseConfig, type Config } from '../../src/app/config/config.ts';
+import { createLogger } from '../../src/app/config/logger.ts';
 import { STANDIN_COMMAND } from './standin-cloudflared.ts';
-import { startMcpService as startService, type McpService as Service, type McpServiceOptions as ServiceOptions } from '../../src/mcp/service.ts';
+import { startMcpService as startService, type McpService as Service, type McpServiceOptions as ServiceOptions } from '../../src/root/mcp-service.ts';
 import type { EventRow } from '../../src/store/events-repository.ts';
 
 /**

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { adoptExistingRecords } from '../../../src/app/adoption.ts';
+import { adoptExistingRecords } from '../../../src/app/effects/adoption.ts';
 import { ZoneDirectory } from '../../../src/cloudflare/zones.ts';
 import { FIXTURE_PREEXISTING_TUNNEL_HOSTNAMES, FIXTURE_ZONES } from '../../../src/sandbox/cloudflare-emulator/index.ts';
 import { openDatabase, type Database } from '../../../src/store/database.ts';

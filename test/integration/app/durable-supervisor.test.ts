@@ -6,7 +6,7 @@ import { fromCallback, fromPromise } from 'xstate';
 import { supervisorMachine, type SupervisorSettings } from '../../../machines/supervisor.machine.ts';
 import { tunnelMachine } from '../../../machines/tunnel.machine.ts';
 import type { ProbeLoopInput, StartTunnelInput, StopTunnelInput, TunnelEvent, TunnelProcessInfo, WatchProcessInput } from '../../../machines/tunnel.machine.ts';
-import { startDurableSupervisor } from '../../../src/app/durable-supervisor.ts';
+import { startDurableSupervisor } from '../../../src/app/actors/durable-supervisor.ts';
 import { openDatabase } from '../../../src/store/database.ts';
 import { ActorRepository } from '../../../src/store/actor-repository.ts';
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { dueForRemoval, scanOrphans, type OrphanPolicy } from '../../../src/app/orphans.ts';
+import { dueForRemoval, scanOrphans, type OrphanPolicy } from '../../../src/app/effects/orphan-effects.ts';
 import { PortManager } from '../../../src/ports/port-manager.ts';
 import { FIXTURE_ZONES } from '../../../src/sandbox/cloudflare-emulator/fixture.ts';
 import { openDatabase } from '../../../src/store/database.ts';

@@ -5,7 +5,7 @@ import Dockerode from 'dockerode';
 import { createActor, type Actor } from 'xstate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topologyMachine, type TopologyEmitted } from '../../../machines/topology.machine.ts';
-import { changeSetOf, topologyActors } from '../../../src/docker/topology-actors.ts';
+import { changeSetOf, topologyActors } from '../../../src/app/effects/topology-effects.ts';
 import { detectTargetDrift } from '../../../src/docker/topology-drift.ts';
 import { TopologyTracker, type TopologyChangeSet } from '../../../src/docker/topology-tracker.ts';
 import { openDatabase, type Database } from '../../../src/store/database.ts';

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { labelProjectsOf, loadConfig, parseConfig } from '../../../src/app/config.ts';
+import { labelProjectsOf, loadConfig, parseConfig } from '../../../src/app/config/config.ts';
 import { TunnelManagerError } from '../../../src/errors.ts';
 
 function problemsOf(raw: unknown): { key: string; found: unknown; expected: string }[] {

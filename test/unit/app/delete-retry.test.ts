@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DELETE_RETRY_DELAYS_MS, describeDeleteRetries, nextDeleteRetryAt } from '../../../src/app/delete-retry.ts';
+import { DELETE_RETRY_DELAYS_MS, describeDeleteRetries, nextDeleteRetryAt } from '../../../src/app/schedules/delete-retry.ts';
 
 describe('when a delete whose DNS record could not be deleted runs again', () => {
   it('soon after the first failures, then backing off to every 5 minutes', () => {

@@ -6,8 +6,8 @@ import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_METRICS_LISTEN } from '../../../src/app/config.ts';
-import { startHealthServer, type HealthServer } from '../../../src/app/health-server.ts';
+import { DEFAULT_METRICS_LISTEN } from '../../../src/app/config/config.ts';
+import { startHealthServer, type HealthServer } from '../../../src/app/operations/health-server.ts';
 
 /**
  * deploy/Dockerfile is built and run in the deployment tests (test/deploy/image.test.ts, minutes); these are the
@@ -144,7 +144,7 @@ describe('deploy/Dockerfile', () => {
   it('serves the data directory of its volume, named in the environment so that every command finds it', () => {
     expect(jsonArgs(one('CMD'))).toEqual(['serve']);
     expect(envOf('TUNNEL_MANAGER_DATA_DIR')).toBe(jsonArgs(one('VOLUME'))[0]);
-    expect(readFileSync(join(ROOT, 'src', 'app', 'config.ts'), 'utf8')).toContain('env.TUNNEL_MANAGER_DATA_DIR');
+    expect(readFileSync(join(ROOT, 'src', 'app', 'config', 'config.ts'), 'utf8')).toContain('env.TUNNEL_MANAGER_DATA_DIR');
     expect(readFileSync(join(ROOT, 'src', 'cli.ts'), 'utf8')).toContain("case 'serve':");
     expect(one('USER').args).not.toBe('root');
   });

@@ -1,6 +1,6 @@
 import { getHeapStatistics } from 'node:v8';
 import { describe, expect, it } from 'vitest';
-import { startHeapTrimmer } from '../../../src/app/heap-trim.ts';
+import { startHeapTrimmer } from '../../../src/app/schedules/heap-trim.ts';
 
 describe('the heap trimmer', () => {
   it('gives back the pages a burst of garbage made the heap grow into, not only the objects', () => {

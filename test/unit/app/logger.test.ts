@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../../src/app/logger.ts';
+import { createLogger } from '../../../src/app/config/logger.ts';
 import { redact, REDACTED } from '../../../src/redact.ts';
 
 function capture() {

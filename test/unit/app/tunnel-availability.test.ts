@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, createMachine } from 'xstate';
 import type { TunnelContext } from '../../../machines/tunnel.machine.ts';
-import type { TunnelSnapshot } from '../../../src/app/backend-context.ts';
-import { notServingSoon, SOON_MS, waitForTunnelRunning } from '../../../src/app/tunnel-availability.ts';
+import type { TunnelSnapshot } from '../../../src/app/use-cases/context.ts';
+import { notServingSoon, SOON_MS, waitForTunnelRunning } from '../../../src/app/use-cases/tunnel-availability.ts';
 
 /** When a CNAME request can expect the tunnel to serve soon, and when it is told at once (issue 27, item 1). */
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 /**
  * Imports point one way (docs/architecture.md, "Layout"):
  *
- *   shared leaves, machines  ←  src/store  ←  adapters  ←  src/sandbox, src/contract  ←  src/app  ←  src/mcp  ←  src/cli.ts
+ *   shared leaves, machines  ←  src/store  ←  adapters  ←  src/sandbox, src/contract  ←  src/app  ←  src/mcp  ←  src/root  ←  src/cli.ts, src/commands
  *
  * Every source file's relative imports (static, `export … from`, `import type` and dynamic `import()`) are read
  * with the TypeScript scanner and checked against the table below; a failure names the file, the import and the rule.
@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
-type Layer = 'shared' | 'machines' | 'store' | 'adapter' | 'sandbox' | 'contract' | 'app' | 'mcp' | 'cli';
+type Layer = 'shared' | 'machines' | 'store' | 'adapter' | 'sandbox' | 'contract' | 'app' | 'mcp' | 'root' | 'cli';
 
 /** Which layer each area belongs to. An area is a folder of src/ (or machines/, a shared file, the CLI). */
 const LAYER_OF_AREA: Record<string, Layer> = {
@@ -31,6 +31,8 @@ const LAYER_OF_AREA: Record<string, Layer> = {
   contract: 'contract',
   app: 'app',
   mcp: 'mcp',
+  root: 'root',
+  commands: 'cli',
   cli: 'cli',
 };
 
@@ -45,9 +47,10 @@ const RULES: Record<Layer, { mayImport: Layer[]; rule: string }> = {
   },
   sandbox: { mayImport: ['shared', 'machines', 'adapter'], rule: 'the sandbox stands in for outside programs: it may reuse adapters, nothing above them' },
   contract: { mayImport: ['shared', 'machines', 'store', 'adapter'], rule: 'the tool contract sits under src/app: it may not import the app, MCP or the CLI' },
-  app: { mayImport: ['shared', 'machines', 'store', 'adapter', 'sandbox', 'contract'], rule: 'src/app sits under src/mcp and the CLI: it may not import them (take a front end as a parameter instead)' },
-  mcp: { mayImport: ['shared', 'machines', 'store', 'adapter', 'sandbox', 'contract', 'app'], rule: 'src/mcp sits under the CLI: it may not import src/cli.ts' },
-  cli: { mayImport: ['shared', 'machines', 'store', 'adapter', 'sandbox', 'contract', 'app', 'mcp'], rule: 'the CLI is the top: it may import everything' },
+  app: { mayImport: ['shared', 'machines', 'store', 'adapter', 'sandbox', 'contract'], rule: 'src/app sits under src/mcp and the composition root: it may not import them' },
+  mcp: { mayImport: ['shared', 'machines', 'store', 'adapter', 'sandbox', 'contract', 'app'], rule: 'src/mcp sits under the composition root: it may not import src/root or the CLI' },
+  root: { mayImport: ['shared', 'machines', 'store', 'adapter', 'sandbox', 'contract', 'app', 'mcp'], rule: 'the composition root wires everything below it and is started only by the CLI' },
+  cli: { mayImport: ['shared', 'machines', 'store', 'adapter', 'sandbox', 'contract', 'app', 'mcp', 'root'], rule: 'the CLI is the top: it may import everything' },
 };
 
 /** The area of a repository path (posix, relative to the root), or null for a file outside src/ and machines/. */
@@ -103,7 +106,7 @@ describe('import direction', () => {
     const imports = allImports();
     // The scan must have found the imports it checks (a broken scan would pass anything).
     expect(imports.length).toBeGreaterThan(500);
-    expect(imports.some((i) => i.file === 'src/app/service.ts' && i.target === 'src/store/database.ts')).toBe(true);
+    expect(imports.some((i) => i.file === 'src/root/composition-root.ts' && i.target === 'src/store/database.ts')).toBe(true);
     const broken = imports
       .map((i) => ({ ...i, why: violation(i.file, i.target) }))
       .filter((i) => i.why !== null)
@@ -116,17 +119,18 @@ describe('import direction', () => {
       `store (store) may not import docker (adapter): ${RULES.store.rule}`,
     );
     expect(violation('src/cloudflare/tunnel-configuration.ts', 'src/cloudflared/config-document.ts')).toMatch(/never another adapter/);
-    expect(violation('src/app/service.ts', 'src/mcp/http-server.ts')).toMatch(/^app \(app\) may not import mcp \(mcp\)/);
-    expect(violation('src/contract/backend.ts', 'src/app/status.ts')).toMatch(/tool contract sits under src\/app/);
+    expect(violation('src/app/use-cases/backend.ts', 'src/mcp/http-server.ts')).toMatch(/^app \(app\) may not import mcp \(mcp\)/);
+    expect(violation('src/mcp/server.ts', 'src/root/composition-root.ts')).toMatch(/^mcp \(mcp\) may not import root \(root\)/);
+    expect(violation('src/contract/backend.ts', 'src/app/use-cases/tunnel-status.ts')).toMatch(/tool contract sits under src\/app/);
     expect(violation('machines/tunnel.machine.ts', 'src/errors.ts')).toMatch(/machines are pure/);
-    expect(violation('src/errors.ts', 'src/app/config.ts')).toMatch(/shared leaf/);
+    expect(violation('src/errors.ts', 'src/app/config/config.ts')).toMatch(/shared leaf/);
     expect(violation('src/newthing/x.ts', 'src/errors.ts')).toMatch(/src\/newthing is in no layer/);
   });
 
   it('lets each layer import what is below it', () => {
-    expect(violation('src/mcp/server.ts', 'src/app/status.ts')).toBeNull();
-    expect(violation('src/cli.ts', 'src/mcp/service.ts')).toBeNull();
-    expect(violation('src/app/backend.ts', 'src/contract/backend.ts')).toBeNull();
+    expect(violation('src/mcp/server.ts', 'src/app/use-cases/tunnel-status.ts')).toBeNull();
+    expect(violation('src/cli.ts', 'src/root/mcp-service.ts')).toBeNull();
+    expect(violation('src/app/use-cases/backend.ts', 'src/contract/backend.ts')).toBeNull();
     expect(violation('src/docker/topology-tracker.ts', 'src/store/docker-repository.ts')).toBeNull();
     expect(violation('src/store/audit-repository.ts', 'src/redact.ts')).toBeNull();
     expect(violation('src/sandbox/standin-cloudflared/run.ts', 'src/cloudflared/ingress-validation.ts')).toBeNull();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, createMachine, fromPromise, type AnyStateMachine } from 'xstate';
 import { MACHINES } from '../../../machines/index.ts';
-import { machineConfigOf } from '../../../src/app/machine-export.ts';
+import { machineConfigOf } from '../../../src/app/operations/machine-export.ts';
 
 /**
  * `machines export --format json` writes configs that XState takes back: each machine's JSON, loaded with

@@ -1,0 +1,40 @@
+import { TunnelManagerError } from '../../errors.ts';
+
+/**
+ * The hostnames a project may ask for: RFC 1123 labels (a-z, 0-9, inner dashes, 1–63 characters), at most
+ * 253 characters in all, no wildcard, nothing that could break out of YAML, SQL or a log line.
+ */
+const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export function hostnameProblems(subdomain: string): string[] {
+  const problems: string[] = [];
+  if (subdomain.length === 0) return ['it is empty'];
+  if (subdomain !== subdomain.trim()) problems.push('it has leading or trailing white space');
+  if (/[\u0000-\u001f\u007f]/.test(subdomain)) problems.push('it contains control characters (newlines, tabs…)');
+  if (subdomain.includes('*')) problems.push('wildcards are not allowed: ask for one name at a time');
+  if (/[A-Z]/.test(subdomain)) problems.push('it has upper-case letters (DNS names are lower case here)');
+  if (/[^\x00-\x7f]/.test(subdomain)) problems.push('it has non-ASCII characters (use the punycode form, xn--…)');
+  if (problems.length > 0) return problems;
+  for (const label of subdomain.split('.')) {
+    if (label.length === 0) problems.push('it has an empty label (two dots in a row, or a dot at an end)');
+    else if (label.length > 63) problems.push(`the label "${label.slice(0, 20)}…" is longer than 63 characters`);
+    else if (!LABEL.test(label)) problems.push(`the label "${label}" may hold only a-z, 0-9 and inner dashes`);
+  }
+  return problems;
+}
+
+/** `subdomain.domain`, validated; the error names the argument and shows a valid example. */
+export function requestedHostname(subdomain: string, domain: string): string {
+  const problems = hostnameProblems(subdomain);
+  const hostname = `${subdomain}.${domain}`;
+  if (problems.length === 0 && hostname.length > 253) problems.push(`${hostname.length} characters in all, more than DNS allows (253)`);
+  if (problems.length > 0) {
+    throw new TunnelManagerError({
+      code: 'HOSTNAME_INVALID',
+      message: `subdomain ${JSON.stringify(subdomain.slice(0, 80))} is not a valid DNS name: ${problems.join('; ')}.`,
+      fix: 'Pass `subdomain` as lower-case labels of a-z, 0-9 and inner dashes separated by dots, e.g. "app" or "api.staging".',
+      details: { argument: 'subdomain', problems },
+    });
+  }
+  return hostname;
+}
