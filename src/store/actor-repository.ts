@@ -1,10 +1,27 @@
 import type { Database } from 'better-sqlite3';
+import { jsonValue } from './json-column.ts';
 
 export interface StoredSnapshot {
   actorId: string;
   machineVersion: string;
   snapshot: unknown;
   updatedAt: number;
+}
+
+interface SnapshotRow {
+  actor_id: string;
+  machine_version: string;
+  snapshot: string;
+  updated_at: number;
+}
+
+interface TransitionColumns {
+  id: number;
+  ts: number;
+  actor_id: string;
+  event_type: string;
+  from_state: string | null;
+  to_state: string;
 }
 
 export interface TransitionRow {
@@ -32,7 +49,7 @@ export class ActorRepository {
        ON CONFLICT (actor_id) DO UPDATE SET machine_version = excluded.machine_version,
          snapshot = excluded.snapshot, updated_at = excluded.updated_at`,
     );
-    this.selectSnapshot = db.prepare(
+    this.selectSnapshot = db.prepare<[string], SnapshotRow>(
       'SELECT actor_id, machine_version, snapshot, updated_at FROM actor_snapshots WHERE actor_id = ?',
     );
     this.deleteSnapshot = db.prepare('DELETE FROM actor_snapshots WHERE actor_id = ?');
@@ -42,10 +59,10 @@ export class ActorRepository {
     this.trimTransitions = db.prepare(
       'DELETE FROM actor_transitions WHERE id <= (SELECT MAX(id) FROM actor_transitions) - ?',
     );
-    this.selectRecent = db.prepare(
+    this.selectRecent = db.prepare<[number], TransitionColumns>(
       'SELECT id, ts, actor_id, event_type, from_state, to_state FROM actor_transitions ORDER BY id DESC LIMIT ?',
     );
-    this.selectRecentForActor = db.prepare(
+    this.selectRecentForActor = db.prepare<[string, number], TransitionColumns>(
       'SELECT id, ts, actor_id, event_type, from_state, to_state FROM actor_transitions WHERE actor_id = ? ORDER BY id DESC LIMIT ?',
     );
   }
@@ -55,14 +72,12 @@ export class ActorRepository {
   }
 
   loadSnapshot(actorId: string): StoredSnapshot | undefined {
-    const row = this.selectSnapshot.get(actorId) as
-      | { actor_id: string; machine_version: string; snapshot: string; updated_at: number }
-      | undefined;
+    const row = this.selectSnapshot.get(actorId);
     if (!row) return undefined;
     return {
       actorId: row.actor_id,
       machineVersion: row.machine_version,
-      snapshot: JSON.parse(row.snapshot) as unknown,
+      snapshot: jsonValue(row.snapshot),
       updatedAt: row.updated_at,
     };
   }
@@ -83,16 +98,7 @@ export class ActorRepository {
   }
 
   recentTransitions(limit: number, actorId?: string): TransitionRow[] {
-    const rows = (actorId === undefined
-      ? this.selectRecent.all(limit)
-      : this.selectRecentForActor.all(actorId, limit)) as {
-      id: number;
-      ts: number;
-      actor_id: string;
-      event_type: string;
-      from_state: string | null;
-      to_state: string;
-    }[];
+    const rows = actorId === undefined ? this.selectRecent.all(limit) : this.selectRecentForActor.all(actorId, limit);
     return rows.map((row) => ({
       id: row.id,
       ts: row.ts,

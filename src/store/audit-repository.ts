@@ -1,5 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import { redact, redactString } from '../redact.ts';
+import { jsonObject } from './json-column.ts';
 
 export type AuditOutcome = 'ok' | 'denied' | 'error';
 
@@ -15,6 +16,19 @@ export interface AuditEntry {
   errorCode?: string | null;
   durationMs?: number | null;
   details?: Record<string, unknown>;
+}
+
+interface AuditColumns {
+  id: number;
+  ts: number;
+  principal: string;
+  action: string;
+  target: string | null;
+  arguments: string;
+  outcome: AuditOutcome;
+  error_code: string | null;
+  duration_ms: number | null;
+  details: string;
 }
 
 export interface AuditRow extends Required<AuditEntry> {
@@ -37,8 +51,8 @@ export class AuditRepository {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const columns = 'id, ts, principal, action, target, arguments, outcome, error_code, duration_ms, details';
-    this.selectRecent = db.prepare(`SELECT ${columns} FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?`);
-    this.selectRecentForPrincipal = db.prepare(
+    this.selectRecent = db.prepare<[number, number], AuditColumns>(`SELECT ${columns} FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?`);
+    this.selectRecentForPrincipal = db.prepare<[string, number, number], AuditColumns>(
       `SELECT ${columns} FROM audit_log WHERE principal = ? AND id < ? ORDER BY id DESC LIMIT ?`,
     );
     this.deleteBefore = db.prepare('DELETE FROM audit_log WHERE ts < ?');
@@ -67,31 +81,21 @@ export class AuditRepository {
   /** Newest first, before the row id `before` (for paging). */
   recent(limit: number, options: { principal?: string; before?: number } = {}): AuditRow[] {
     const before = options.before ?? Number.MAX_SAFE_INTEGER;
-    const rows = (options.principal === undefined
-      ? this.selectRecent.all(before, limit)
-      : this.selectRecentForPrincipal.all(options.principal, before, limit)) as {
-      id: number;
-      ts: number;
-      principal: string;
-      action: string;
-      target: string | null;
-      arguments: string;
-      outcome: AuditOutcome;
-      error_code: string | null;
-      duration_ms: number | null;
-      details: string;
-    }[];
+    const rows =
+      options.principal === undefined
+        ? this.selectRecent.all(before, limit)
+        : this.selectRecentForPrincipal.all(options.principal, before, limit);
     return rows.map((row) => ({
       id: row.id,
       ts: row.ts,
       principal: row.principal,
       action: row.action,
       target: row.target,
-      arguments: JSON.parse(row.arguments) as Record<string, unknown>,
+      arguments: jsonObject(row.arguments),
       outcome: row.outcome,
       errorCode: row.error_code,
       durationMs: row.duration_ms,
-      details: JSON.parse(row.details) as Record<string, unknown>,
+      details: jsonObject(row.details),
     }));
   }
 }

@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
 import { TunnelManagerError } from '../errors.ts';
+import { schemaVersion } from './migrations.ts';
 
 /** Backup files written on the schedule: `tunnel-manager-<UTC time>.db`, so they sort by age. */
 const SCHEDULED = /^tunnel-manager-\d{8}T\d{6}Z\.db$/;
@@ -42,8 +43,8 @@ export function inspectBackup(file: string, latestVersion: number): { version: n
   let db: Database | undefined;
   try {
     db = new BetterSqlite3(file, { readonly: true, fileMustExist: true });
-    const version = db.pragma('user_version', { simple: true }) as number;
-    const routes = (db.prepare('SELECT COUNT(*) AS n FROM routes').get() as { n: number }).n;
+    const version = schemaVersion(db);
+    const routes = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM routes').get()?.n ?? 0;
     if (version > latestVersion) {
       throw new TunnelManagerError({
         code: 'INPUT_INVALID',
@@ -57,7 +58,7 @@ export function inspectBackup(file: string, latestVersion: number): { version: n
     if (error instanceof TunnelManagerError) throw error;
     throw new TunnelManagerError({
       code: 'INPUT_INVALID',
-      message: `${file} is not a Tunnel Manager database: ${(error as Error).message}`,
+      message: `${file} is not a Tunnel Manager database: ${error instanceof Error ? error.message : String(error)}`,
       fix: 'Pass a file written by `tunnel-manager backup` or by the backup schedule (<dataDir>/backups).',
       details: { file },
     });

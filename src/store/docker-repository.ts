@@ -1,5 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import { sortedBy, type DockerContainer, type DockerNetwork, type PortProtocol, type Topology } from '../topology-model.ts';
+import { jsonStringList, jsonStringRecord } from './json-column.ts';
 
 /**
  * The Docker topology as last seen: docker_networks, docker_containers, container_networks, container_ports.
@@ -33,11 +34,11 @@ export class DockerRepository {
       insertPort: db.prepare(
         'INSERT INTO container_ports (container_id, container_port, protocol, host_ip, host_port) VALUES (?, ?, ?, ?, ?)',
       ),
-      selectNetworks: db.prepare('SELECT id, name, driver, subnet, internal, labels FROM docker_networks'),
-      selectContainers: db.prepare('SELECT id, name, image, state, network_mode, labels, extra_hosts FROM docker_containers'),
-      selectMemberships: db.prepare('SELECT container_id, network_id, network_name, aliases, ip_address FROM container_networks'),
-      selectPorts: db.prepare('SELECT container_id, container_port, protocol, host_ip, host_port FROM container_ports ORDER BY id'),
-      selectLastSeen: db.prepare('SELECT MAX(seen_at) AS at FROM (SELECT seen_at FROM docker_networks UNION ALL SELECT seen_at FROM docker_containers)'),
+      selectNetworks: db.prepare<[], NetworkRow>('SELECT id, name, driver, subnet, internal, labels FROM docker_networks'),
+      selectContainers: db.prepare<[], ContainerRow>('SELECT id, name, image, state, network_mode, labels, extra_hosts FROM docker_containers'),
+      selectMemberships: db.prepare<[], MembershipRow>('SELECT container_id, network_id, network_name, aliases, ip_address FROM container_networks'),
+      selectPorts: db.prepare<[], PortRow>('SELECT container_id, container_port, protocol, host_ip, host_port FROM container_ports ORDER BY id'),
+      selectLastSeen: db.prepare<[], { at: number | null }>('SELECT MAX(seen_at) AS at FROM (SELECT seen_at FROM docker_networks UNION ALL SELECT seen_at FROM docker_containers)'),
     };
   }
 
@@ -69,34 +70,34 @@ export class DockerRepository {
 
   /** The stored topology, sorted by name (what the last sync and events left behind). */
   load(): Topology {
-    const networks = (this.statements.selectNetworks.all() as NetworkRow[]).map((row) => ({
+    const networks = this.statements.selectNetworks.all().map((row) => ({
       id: row.id,
       name: row.name,
       driver: row.driver,
       subnet: row.subnet,
       internal: row.internal === 1,
-      labels: JSON.parse(row.labels) as Record<string, string>,
+      labels: jsonStringRecord(row.labels),
     }));
     const memberships = new Map<string, DockerContainer['networks']>();
-    for (const row of this.statements.selectMemberships.all() as MembershipRow[]) {
+    for (const row of this.statements.selectMemberships.all()) {
       const list = memberships.get(row.container_id) ?? [];
-      list.push({ networkId: row.network_id, networkName: row.network_name, aliases: JSON.parse(row.aliases) as string[], ipAddress: row.ip_address });
+      list.push({ networkId: row.network_id, networkName: row.network_name, aliases: jsonStringList(row.aliases), ipAddress: row.ip_address });
       memberships.set(row.container_id, list);
     }
     const ports = new Map<string, DockerContainer['ports']>();
-    for (const row of this.statements.selectPorts.all() as PortRow[]) {
+    for (const row of this.statements.selectPorts.all()) {
       const list = ports.get(row.container_id) ?? [];
-      list.push({ containerPort: row.container_port, protocol: row.protocol as PortProtocol, hostIp: row.host_ip, hostPort: row.host_port });
+      list.push({ containerPort: row.container_port, protocol: row.protocol, hostIp: row.host_ip, hostPort: row.host_port });
       ports.set(row.container_id, list);
     }
-    const containers = (this.statements.selectContainers.all() as ContainerRow[]).map((row) => ({
+    const containers = this.statements.selectContainers.all().map((row) => ({
       id: row.id,
       name: row.name,
       image: row.image,
       state: row.state,
       networkMode: row.network_mode,
-      labels: JSON.parse(row.labels) as Record<string, string>,
-      extraHosts: JSON.parse(row.extra_hosts) as string[],
+      labels: jsonStringRecord(row.labels),
+      extraHosts: jsonStringList(row.extra_hosts),
       networks: sortedBy(memberships.get(row.id) ?? [], (m) => m.networkName),
       ports: ports.get(row.id) ?? [],
       command: null,
@@ -106,7 +107,7 @@ export class DockerRepository {
 
   /** When the stored topology was last confirmed, or null when nothing is stored. */
   lastSeenAt(): number | null {
-    return (this.statements.selectLastSeen.get() as { at: number | null }).at;
+    return this.statements.selectLastSeen.get()?.at ?? null;
   }
 
   private writeNetwork(network: DockerNetwork, at: number): void {
@@ -129,4 +130,4 @@ export class DockerRepository {
 interface NetworkRow { id: string; name: string; driver: string; subnet: string | null; internal: number; labels: string }
 interface ContainerRow { id: string; name: string; image: string; state: string; network_mode: string | null; labels: string; extra_hosts: string }
 interface MembershipRow { container_id: string; network_id: string; network_name: string; aliases: string; ip_address: string | null }
-interface PortRow { container_id: string; container_port: number; protocol: string; host_ip: string | null; host_port: number | null }
+interface PortRow { container_id: string; container_port: number; protocol: PortProtocol; host_ip: string | null; host_port: number | null }

@@ -40,11 +40,11 @@ export class DomainsRepository {
        ON CONFLICT (zone_id) DO UPDATE SET name = excluded.name, status = excluded.status, plan = excluded.plan,
          account_id = excluded.account_id, refreshed_at = excluded.refreshed_at`,
     );
-    this.selectAll = db.prepare('SELECT * FROM domains ORDER BY name');
-    this.selectByName = db.prepare('SELECT * FROM domains WHERE name = ?');
-    this.selectById = db.prepare('SELECT * FROM domains WHERE zone_id = ?');
+    this.selectAll = db.prepare<[], DomainRow>('SELECT * FROM domains ORDER BY name');
+    this.selectByName = db.prepare<[string], DomainRow>('SELECT * FROM domains WHERE name = ?');
+    this.selectById = db.prepare<[string], DomainRow>('SELECT * FROM domains WHERE zone_id = ?');
     this.deleteOne = db.prepare('DELETE FROM domains WHERE zone_id = ?');
-    this.selectRefreshedAt = db.prepare('SELECT MAX(refreshed_at) AS at FROM domains');
+    this.selectRefreshedAt = db.prepare<[], { at: number | null }>('SELECT MAX(refreshed_at) AS at FROM domains');
   }
 
   /** Makes the cache exactly `zones` (zones gone from the account are removed), in one transaction. */
@@ -74,21 +74,21 @@ export class DomainsRepository {
   }
 
   list(): Domain[] {
-    return (this.selectAll.all() as DomainRow[]).map(toDomain);
+    return this.selectAll.all().map(toDomain);
   }
 
   findByName(name: string): Domain | undefined {
-    const row = this.selectByName.get(name.toLowerCase()) as DomainRow | undefined;
+    const row = this.selectByName.get(name.toLowerCase());
     return row ? toDomain(row) : undefined;
   }
 
   findById(zoneId: string): Domain | undefined {
-    const row = this.selectById.get(zoneId) as DomainRow | undefined;
+    const row = this.selectById.get(zoneId);
     return row ? toDomain(row) : undefined;
   }
 
   /** When the cache was last refreshed, or null if it never was. */
   lastRefreshedAt(): number | null {
-    return (this.selectRefreshedAt.get() as { at: number | null }).at;
+    return this.selectRefreshedAt.get()?.at ?? null;
   }
 }

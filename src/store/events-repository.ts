@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3';
+import { jsonObject } from './json-column.ts';
 
 export interface EventRow {
   id: number;
@@ -7,6 +8,14 @@ export interface EventRow {
   /** The project the event concerns, or `*` for everyone. */
   project: string;
   data: Record<string, unknown>;
+}
+
+interface EventColumns {
+  id: number;
+  ts: number;
+  kind: string;
+  project: string;
+  data: string;
 }
 
 /** The `events` table: appended once, read from a cursor (the id). */
@@ -18,8 +27,8 @@ export class EventsRepository {
 
   constructor(db: Database) {
     this.insert = db.prepare('INSERT INTO events (ts, kind, project, data) VALUES (?, ?, ?, ?)');
-    this.selectSince = db.prepare('SELECT id, ts, kind, project, data FROM events WHERE id > ? ORDER BY id LIMIT ?');
-    this.selectSinceForProject = db.prepare(
+    this.selectSince = db.prepare<[number, number], EventColumns>('SELECT id, ts, kind, project, data FROM events WHERE id > ? ORDER BY id LIMIT ?');
+    this.selectSinceForProject = db.prepare<[number, string, number], EventColumns>(
       "SELECT id, ts, kind, project, data FROM events WHERE id > ? AND project IN (?, '*') ORDER BY id LIMIT ?",
     );
     this.deleteBefore = db.prepare('DELETE FROM events WHERE ts < ?');
@@ -37,15 +46,8 @@ export class EventsRepository {
 
   /** Events after `cursor`, oldest first; with `project`, only that project's and the broadcast ones. */
   since(cursor: number, limit: number, project?: string): EventRow[] {
-    const rows = (project === undefined
-      ? this.selectSince.all(cursor, limit)
-      : this.selectSinceForProject.all(cursor, project, limit)) as {
-      id: number;
-      ts: number;
-      kind: string;
-      project: string;
-      data: string;
-    }[];
-    return rows.map((row) => ({ ...row, data: JSON.parse(row.data) as Record<string, unknown> }));
+    const rows =
+      project === undefined ? this.selectSince.all(cursor, limit) : this.selectSinceForProject.all(cursor, project, limit);
+    return rows.map((row) => ({ ...row, data: jsonObject(row.data) }));
   }
 }

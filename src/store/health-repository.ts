@@ -54,6 +54,33 @@ interface SampleRow {
   error: string | null;
 }
 
+interface WindowRow {
+  samples: number;
+  ok: number;
+  degraded: number;
+  failed: number;
+  latency_avg: number | null;
+  ready_min: number | null;
+}
+
+/** What the window query answers over no sample (its aggregates always give one row; this keeps the type honest). */
+const EMPTY_WINDOW: WindowRow = { samples: 0, ok: 0, degraded: 0, failed: 0, latency_avg: null, ready_min: null };
+
+interface HourlyRow {
+  hour_start: number;
+  samples: number;
+  ok_samples: number;
+  degraded_samples: number;
+  failed_samples: number;
+  ready_min: number | null;
+  ready_avg: number | null;
+  ready_max: number | null;
+  latency_min: number | null;
+  latency_avg: number | null;
+  latency_max: number | null;
+  uptime_pct: number;
+}
+
 function toSample(row: SampleRow): HealthSample {
   const sample: HealthSample = {
     ts: row.ts,
@@ -106,8 +133,8 @@ export class HealthRepository {
          uptime_pct = excluded.uptime_pct`,
     );
     this.deleteBefore = db.prepare('DELETE FROM tunnel_health WHERE ts < ?');
-    this.selectLatest = db.prepare('SELECT * FROM tunnel_health ORDER BY ts DESC, id DESC LIMIT 1');
-    this.selectWindow = db.prepare(
+    this.selectLatest = db.prepare<[], SampleRow>('SELECT * FROM tunnel_health ORDER BY ts DESC, id DESC LIMIT 1');
+    this.selectWindow = db.prepare<[number], WindowRow>(
       `SELECT COUNT(*) AS samples,
               COALESCE(SUM(result = 'ok'), 0) AS ok,
               COALESCE(SUM(result = 'degraded'), 0) AS degraded,
@@ -116,11 +143,11 @@ export class HealthRepository {
               MIN(ready_connections) AS ready_min
          FROM tunnel_health WHERE ts >= ?`,
     );
-    this.selectStateSince = db.prepare(
+    this.selectStateSince = db.prepare<[HealthResult], { ts: number | null }>(
       'SELECT MIN(ts) AS ts FROM tunnel_health WHERE ts > COALESCE((SELECT MAX(ts) FROM tunnel_health WHERE result != ?), -1)',
     );
-    this.selectHourly = db.prepare('SELECT * FROM tunnel_health_hourly WHERE hour_start >= ? AND hour_start < ? ORDER BY hour_start');
-    this.selectRecent = db.prepare('SELECT * FROM tunnel_health ORDER BY ts DESC, id DESC LIMIT ?');
+    this.selectHourly = db.prepare<[number, number], HourlyRow>('SELECT * FROM tunnel_health_hourly WHERE hour_start >= ? AND hour_start < ? ORDER BY hour_start');
+    this.selectRecent = db.prepare<[number], SampleRow>('SELECT * FROM tunnel_health ORDER BY ts DESC, id DESC LIMIT ?');
     this.pruneTransaction = db.transaction((rollupUntil: number, deleteUntil: number) => {
       const rolled = this.rollupBefore.run(rollupUntil).changes;
       const deleted = this.deleteBefore.run(deleteUntil).changes;
@@ -154,26 +181,19 @@ export class HealthRepository {
   }
 
   latest(): HealthSample | null {
-    const row = this.selectLatest.get() as SampleRow | undefined;
+    const row = this.selectLatest.get();
     return row === undefined ? null : toSample(row);
   }
 
   recent(limit: number): HealthSample[] {
-    return (this.selectRecent.all(limit) as SampleRow[]).map(toSample);
+    return this.selectRecent.all(limit).map(toSample);
   }
 
   /** Health over the last `windowMs` (default 24 h) from raw samples, for status answers. */
   summary(now: number, windowMs = DAY_MS): HealthSummary {
     const latest = this.latest();
-    const row = this.selectWindow.get(now - windowMs) as {
-      samples: number;
-      ok: number;
-      degraded: number;
-      failed: number;
-      latency_avg: number | null;
-      ready_min: number | null;
-    };
-    const since = latest === null ? null : (this.selectStateSince.get(latest.result) as { ts: number | null }).ts;
+    const row = this.selectWindow.get(now - windowMs) ?? EMPTY_WINDOW;
+    const since = latest === null ? null : (this.selectStateSince.get(latest.result)?.ts ?? null);
     return {
       latest,
       windowMs,
@@ -189,19 +209,19 @@ export class HealthRepository {
   }
 
   hourly(from: number, to: number): HourlyHealth[] {
-    return (this.selectHourly.all(from, to) as Record<string, number | null>[]).map((row) => ({
-      hourStart: row.hour_start as number,
-      samples: row.samples as number,
-      okSamples: row.ok_samples as number,
-      degradedSamples: row.degraded_samples as number,
-      failedSamples: row.failed_samples as number,
+    return this.selectHourly.all(from, to).map((row) => ({
+      hourStart: row.hour_start,
+      samples: row.samples,
+      okSamples: row.ok_samples,
+      degradedSamples: row.degraded_samples,
+      failedSamples: row.failed_samples,
       readyMin: row.ready_min ?? null,
       readyAvg: row.ready_avg ?? null,
       readyMax: row.ready_max ?? null,
       latencyMin: row.latency_min ?? null,
       latencyAvg: row.latency_avg ?? null,
       latencyMax: row.latency_max ?? null,
-      uptimePct: row.uptime_pct as number,
+      uptimePct: row.uptime_pct,
     }));
   }
 }

@@ -22,7 +22,7 @@ export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
     .filter((entry): entry is { file: string; match: RegExpExecArray } => entry.match !== null)
     .map(({ file, match }) => ({
       version: Number(match[1]),
-      name: match[2] as string,
+      name: match[2] ?? '',
       sql: readFileSync(join(dir, file), 'utf8'),
     }))
     .sort((a, b) => a.version - b.version);
@@ -45,13 +45,20 @@ export interface MigrationReport {
   applied: string[];
 }
 
+/** `PRAGMA user_version`: the schema version the database is at (0 for a new file). */
+export function schemaVersion(db: Database): number {
+  const version: unknown = db.pragma('user_version', { simple: true });
+  if (typeof version !== 'number') throw new Error(`PRAGMA user_version answered ${String(version)}, not a number.`);
+  return version;
+}
+
 /**
  * Applies every migration newer than `PRAGMA user_version`, each in its own transaction together with
  * the version bump, so a failure leaves the database at the last good version.
  * Refuses a database written by a newer tunnel-manager.
  */
 export function migrate(db: Database, migrations: Migration[] = loadMigrations()): MigrationReport {
-  const from = db.pragma('user_version', { simple: true }) as number;
+  const from = schemaVersion(db);
   const latest = migrations.at(-1)?.version ?? 0;
   if (from > latest) {
     throw new TunnelManagerError({
@@ -73,7 +80,7 @@ export function migrate(db: Database, migrations: Migration[] = loadMigrations()
     } catch (error) {
       throw new TunnelManagerError({
         code: 'MIGRATION_FAILED',
-        message: `Migration ${String(migration.version).padStart(3, '0')}_${migration.name}.sql failed: ${(error as Error).message}`,
+        message: `Migration ${String(migration.version).padStart(3, '0')}_${migration.name}.sql failed: ${error instanceof Error ? error.message : String(error)}`,
         fix: 'The database was left at the previous version. Restore from backup or fix the migration, then run `tunnel-manager migrate` again.',
         details: { database: db.name, version: migration.version },
         cause: error,

@@ -32,20 +32,20 @@ export class PortsRepository {
 
   constructor(private readonly db: Database) {
     this.insert = db.prepare('INSERT INTO port_allocations (port, project, purpose, allocated_at) VALUES (?, ?, ?, ?)');
-    this.selectOne = db.prepare('SELECT * FROM port_allocations WHERE port = ?');
-    this.selectAll = db.prepare('SELECT * FROM port_allocations ORDER BY port');
-    this.selectByProject = db.prepare('SELECT * FROM port_allocations WHERE project = ? ORDER BY port');
-    this.selectTakenInRange = db.prepare('SELECT port FROM port_allocations WHERE port BETWEEN ? AND ? ORDER BY port');
+    this.selectOne = db.prepare<[number], Row>('SELECT * FROM port_allocations WHERE port = ?');
+    this.selectAll = db.prepare<[], Row>('SELECT * FROM port_allocations ORDER BY port');
+    this.selectByProject = db.prepare<[string], Row>('SELECT * FROM port_allocations WHERE project = ? ORDER BY port');
+    this.selectTakenInRange = db.prepare<[number, number], { port: number }>('SELECT port FROM port_allocations WHERE port BETWEEN ? AND ? ORDER BY port');
     this.deleteOne = db.prepare('DELETE FROM port_allocations WHERE port = ? AND project = ?');
   }
 
   find(port: number): PortAllocation | undefined {
-    const row = this.selectOne.get(port) as Row | undefined;
+    const row = this.selectOne.get(port);
     return row ? toAllocation(row) : undefined;
   }
 
   list(project?: string): PortAllocation[] {
-    const rows = (project === undefined ? this.selectAll.all() : this.selectByProject.all(project)) as Row[];
+    const rows = project === undefined ? this.selectAll.all() : this.selectByProject.all(project);
     return rows.map(toAllocation);
   }
 
@@ -65,7 +65,7 @@ export class PortsRepository {
       .transaction((): PortAllocation | undefined => {
         let chosen = port;
         if (chosen === null) {
-          const taken = new Set((this.selectTakenInRange.all(range.from, range.to) as { port: number }[]).map((row) => row.port));
+          const taken = new Set(this.selectTakenInRange.all(range.from, range.to).map((row) => row.port));
           for (let candidate = range.from; candidate <= range.to; candidate += 1) {
             if (!taken.has(candidate) && !avoid.has(candidate)) {
               chosen = candidate;

@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3';
+import { jsonObject } from './json-column.ts';
 
 export type RouteStatus = 'pending' | 'active' | 'deleting' | 'failed' | 'adopted';
 export type RouteSource = 'request' | 'adopted';
@@ -134,7 +135,7 @@ function toRoute(row: RouteRow): Route {
     service: row.service,
     targetReason: row.target_reason,
     path: row.path,
-    originRequest: row.origin_request === null ? null : (JSON.parse(row.origin_request) as Record<string, unknown>),
+    originRequest: row.origin_request === null ? null : jsonObject(row.origin_request),
     dnsRecordId: row.dns_record_id,
     dnsCreated: row.dns_created === 1,
     status: row.status,
@@ -153,6 +154,10 @@ function toRoute(row: RouteRow): Route {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
+}
+
+function isPatchKey(key: string): key is keyof RoutePatch {
+  return Object.hasOwn(COLUMN_OF, key);
 }
 
 function toColumnValue(key: keyof RoutePatch, value: unknown): unknown {
@@ -188,21 +193,21 @@ export class RoutesRepository {
        VALUES (@hostname, @zone_id, @zone_name, @project, @target_port, @service, @target_reason, @path,
          @origin_request, @dns_record_id, @dns_created, @status, @source, @expires_at, @request_id, @awaiting_service_since, @at, @at)`,
     );
-    this.selectOne = db.prepare('SELECT * FROM routes WHERE hostname = ?');
-    this.selectAll = db.prepare('SELECT * FROM routes ORDER BY hostname');
-    this.selectByProject = db.prepare('SELECT * FROM routes WHERE project = ? ORDER BY hostname');
-    this.selectByStatus = db.prepare('SELECT * FROM routes WHERE status = ? ORDER BY hostname');
-    this.selectServed = db.prepare("SELECT * FROM routes WHERE service IS NOT NULL AND status IN ('pending', 'active', 'adopted') AND unverified_since IS NULL ORDER BY hostname");
-    this.selectUnverified = db.prepare('SELECT * FROM routes WHERE unverified_since IS NOT NULL ORDER BY hostname');
+    this.selectOne = db.prepare<[string], RouteRow>('SELECT * FROM routes WHERE hostname = ?');
+    this.selectAll = db.prepare<[], RouteRow>('SELECT * FROM routes ORDER BY hostname');
+    this.selectByProject = db.prepare<[string], RouteRow>('SELECT * FROM routes WHERE project = ? ORDER BY hostname');
+    this.selectByStatus = db.prepare<[RouteStatus], RouteRow>('SELECT * FROM routes WHERE status = ? ORDER BY hostname');
+    this.selectServed = db.prepare<[], RouteRow>("SELECT * FROM routes WHERE service IS NOT NULL AND status IN ('pending', 'active', 'adopted') AND unverified_since IS NULL ORDER BY hostname");
+    this.selectUnverified = db.prepare<[], RouteRow>('SELECT * FROM routes WHERE unverified_since IS NOT NULL ORDER BY hostname');
     this.markUnverified = db.prepare('UPDATE routes SET unverified_since = ? WHERE unverified_since IS NULL');
-    this.selectLabelled = db.prepare('SELECT * FROM routes WHERE label_container IS NOT NULL ORDER BY hostname');
-    this.selectAwaiting = db.prepare("SELECT * FROM routes WHERE awaiting_service_since IS NOT NULL AND status = 'active' ORDER BY hostname");
+    this.selectLabelled = db.prepare<[], RouteRow>('SELECT * FROM routes WHERE label_container IS NOT NULL ORDER BY hostname');
+    this.selectAwaiting = db.prepare<[], RouteRow>("SELECT * FROM routes WHERE awaiting_service_since IS NOT NULL AND status = 'active' ORDER BY hostname");
     this.deleteOne = db.prepare('DELETE FROM routes WHERE hostname = ?');
-    this.countAll = db.prepare('SELECT COUNT(*) AS n FROM routes');
-    this.countByProject = db.prepare('SELECT COUNT(*) AS n FROM routes WHERE project = ?');
-    this.countRequestedBy = db.prepare("SELECT COUNT(*) AS n FROM routes WHERE project = ? AND source = 'request'");
-    this.pageAll = db.prepare('SELECT * FROM routes WHERE hostname > ? ORDER BY hostname LIMIT ?');
-    this.pageByProject = db.prepare('SELECT * FROM routes WHERE project = ? AND hostname > ? ORDER BY hostname LIMIT ?');
+    this.countAll = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM routes');
+    this.countByProject = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM routes WHERE project = ?');
+    this.countRequestedBy = db.prepare<[string], { n: number }>("SELECT COUNT(*) AS n FROM routes WHERE project = ? AND source = 'request'");
+    this.pageAll = db.prepare<[string, number], RouteRow>('SELECT * FROM routes WHERE hostname > ? ORDER BY hostname LIMIT ?');
+    this.pageByProject = db.prepare<[string, string, number], RouteRow>('SELECT * FROM routes WHERE project = ? AND hostname > ? ORDER BY hostname LIMIT ?');
   }
 
   /** Inserts a new row; throws SQLITE_CONSTRAINT_UNIQUE if the hostname is already in the ledger. */
@@ -226,7 +231,9 @@ export class RoutesRepository {
       awaiting_service_since: route.awaitingServiceSince ?? null,
       at: route.at,
     });
-    return this.find(route.hostname) as Route;
+    const inserted = this.find(route.hostname);
+    if (inserted === undefined) throw new Error(`The route ${route.hostname} was inserted but cannot be read back.`);
+    return inserted;
   }
 
   /**
@@ -248,18 +255,18 @@ export class RoutesRepository {
   }
 
   find(hostname: string): Route | undefined {
-    const row = this.selectOne.get(hostname) as RouteRow | undefined;
+    const row = this.selectOne.get(hostname);
     return row ? toRoute(row) : undefined;
   }
 
   list(filter: { project?: string } = {}): Route[] {
-    const rows = (filter.project === undefined ? this.selectAll.all() : this.selectByProject.all(filter.project)) as RouteRow[];
+    const rows = filter.project === undefined ? this.selectAll.all() : this.selectByProject.all(filter.project);
     return rows.map(toRoute);
   }
 
   /** The routes in one status (e.g. `deleting`, read on every ingress cycle), without reading the whole ledger. */
   withStatus(status: RouteStatus): Route[] {
-    return (this.selectByStatus.all(status) as RouteRow[]).map(toRoute);
+    return this.selectByStatus.all(status).map(toRoute);
   }
 
   /**
@@ -267,9 +274,11 @@ export class RoutesRepository {
    * to be checked after a restore), as the ingress renderer takes it (hostname order).
    */
   servedRules(): ServedRule[] {
-    return (this.selectServed.all() as RouteRow[]).map((row) => {
+    // The query keeps only rows with a service; the check says so to the type.
+    return this.selectServed.all().flatMap((row) => {
       const route = toRoute(row);
-      return { hostname: route.hostname, path: route.path, service: route.service as string, project: route.project, targetReason: route.targetReason, originRequest: route.originRequest };
+      if (route.service === null) return [];
+      return [{ hostname: route.hostname, path: route.path, service: route.service, project: route.project, targetReason: route.targetReason, originRequest: route.originRequest }];
     });
   }
 
@@ -287,7 +296,7 @@ export class RoutesRepository {
 
   /** The rows `restore` put back that the next start has not checked yet. */
   unverified(): Route[] {
-    return (this.selectUnverified.all() as RouteRow[]).map(toRoute);
+    return this.selectUnverified.all().map(toRoute);
   }
 
   /** Adopted routes being deleted: their hand-written rules go from config.yml with them. */
@@ -297,12 +306,12 @@ export class RoutesRepository {
 
   /** The routes declared by a container's labels. */
   labelled(): Route[] {
-    return (this.selectLabelled.all() as RouteRow[]).map(toRoute);
+    return this.selectLabelled.all().map(toRoute);
   }
 
   /** The active routes published ahead of their service that still wait for it to answer. */
   awaitingService(): Route[] {
-    return (this.selectAwaiting.all() as RouteRow[]).map(toRoute);
+    return this.selectAwaiting.all().map(toRoute);
   }
 
   /**
@@ -310,15 +319,16 @@ export class RoutesRepository {
    * and the total that matches the filter.
    */
   page(filter: { project?: string | undefined; after: string; limit: number }): { routes: Route[]; total: number } {
-    const rows = (filter.project === undefined
-      ? this.pageAll.all(filter.after, filter.limit)
-      : this.pageByProject.all(filter.project, filter.after, filter.limit)) as RouteRow[];
-    const total = (filter.project === undefined ? this.countAll.get() : this.countByProject.get(filter.project)) as { n: number };
-    return { routes: rows.map(toRoute), total: total.n };
+    const rows =
+      filter.project === undefined
+        ? this.pageAll.all(filter.after, filter.limit)
+        : this.pageByProject.all(filter.project, filter.after, filter.limit);
+    const total = filter.project === undefined ? this.countAll.get() : this.countByProject.get(filter.project);
+    return { routes: rows.map(toRoute), total: total?.n ?? 0 };
   }
 
   update(hostname: string, patch: RoutePatch, at: number): Route | undefined {
-    const keys = (Object.keys(patch) as (keyof RoutePatch)[]).filter((key) => patch[key] !== undefined);
+    const keys = Object.keys(patch).filter(isPatchKey).filter((key) => patch[key] !== undefined);
     if (keys.length > 0) {
       const assignments = keys.map((key) => `${COLUMN_OF[key]} = ?`).join(', ');
       this.db
@@ -337,10 +347,10 @@ export class RoutesRepository {
    * were found in the account, and counting them would put their owner at its quota without it asking for anything.
    */
   requestedBy(project: string): number {
-    return (this.countRequestedBy.get(project) as { n: number }).n;
+    return this.countRequestedBy.get(project)?.n ?? 0;
   }
 
   count(): number {
-    return (this.countAll.get() as { n: number }).n;
+    return this.countAll.get()?.n ?? 0;
   }
 }
