@@ -39,20 +39,47 @@ export const ROUTE_PATTERNS = [
 
 export type RoutePattern = (typeof ROUTE_PATTERNS)[number];
 
+const FAULT_STATUSES = [429, 500, 502, 503, 504] as const;
+type FaultStatus = (typeof FAULT_STATUSES)[number];
+
+const isNonNegativeNumber = (value: unknown): value is number => typeof value === 'number' && value >= 0;
+const isFaultStatus = (value: unknown): value is FaultStatus => FAULT_STATUSES.some((status) => status === value);
+const isDrop = (value: unknown): value is 'before' | 'after' => value === 'before' || value === 'after';
+const isTimes = (value: unknown): value is number => Number.isInteger(value) && typeof value === 'number' && value >= 1;
+
+/** An optional field: absent, or one that passes `guard`, else `message`. */
+function optionalField<T>(value: unknown, guard: (value: unknown) => value is T, message: string): { value?: T } {
+  if (value === undefined) return {};
+  if (!guard(value)) throw new Error(message);
+  return { value };
+}
+
+function checkFaultRoute(route: unknown): string {
+  if (typeof route !== 'string') throw new Error('fault.route must be a string such as "GET /zones" or "*"');
+  const [method, path] = route === '*' ? ['*', '*'] : route.split(' ');
+  if (route !== '*' && !ROUTE_PATTERNS.some((pattern) => routeMatches(`${method} ${path}`, pattern))) {
+    throw new Error(`fault.route ${JSON.stringify(route)} names no route; use one of: ${ROUTE_PATTERNS.join(', ')} (method may be *)`);
+  }
+  return route;
+}
+
 export function validateFaultSpec(value: unknown): FaultSpec {
   if (value === null || typeof value !== 'object') throw new Error('a fault is an object such as {"route":"POST /zones/:zone/dns_records","drop":"after","times":1}');
-  const spec = value as Record<string, unknown>;
-  if (typeof spec.route !== 'string') throw new Error('fault.route must be a string such as "GET /zones" or "*"');
-  const [method, path] = spec.route === '*' ? ['*', '*'] : spec.route.split(' ');
-  if (spec.route !== '*' && !ROUTE_PATTERNS.some((pattern) => routeMatches(`${method} ${path}`, pattern))) {
-    throw new Error(`fault.route ${JSON.stringify(spec.route)} names no route; use one of: ${ROUTE_PATTERNS.join(', ')} (method may be *)`);
-  }
-  if (spec.latencyMs !== undefined && !(typeof spec.latencyMs === 'number' && spec.latencyMs >= 0)) throw new Error('fault.latencyMs must be a number >= 0');
-  if (spec.status !== undefined && ![429, 500, 502, 503, 504].includes(spec.status as number)) throw new Error('fault.status must be one of 429, 500, 502, 503, 504');
-  if (spec.retryAfterSeconds !== undefined && !(typeof spec.retryAfterSeconds === 'number' && spec.retryAfterSeconds >= 0)) throw new Error('fault.retryAfterSeconds must be a number >= 0');
-  if (spec.drop !== undefined && spec.drop !== 'before' && spec.drop !== 'after') throw new Error('fault.drop must be "before" or "after"');
-  if (spec.times !== undefined && !(Number.isInteger(spec.times) && (spec.times as number) >= 1)) throw new Error('fault.times must be a whole number >= 1');
-  return spec as unknown as FaultSpec;
+  const spec: Partial<Record<string, unknown>> = { ...value };
+  const route = checkFaultRoute(spec.route);
+  const latencyMs = optionalField(spec.latencyMs, isNonNegativeNumber, 'fault.latencyMs must be a number >= 0');
+  const status = optionalField(spec.status, isFaultStatus, 'fault.status must be one of 429, 500, 502, 503, 504');
+  const retryAfterSeconds = optionalField(spec.retryAfterSeconds, isNonNegativeNumber, 'fault.retryAfterSeconds must be a number >= 0');
+  const drop = optionalField(spec.drop, isDrop, 'fault.drop must be "before" or "after"');
+  const times = optionalField(spec.times, isTimes, 'fault.times must be a whole number >= 1');
+  return {
+    route,
+    ...(latencyMs.value === undefined ? {} : { latencyMs: latencyMs.value }),
+    ...(status.value === undefined ? {} : { status: status.value }),
+    ...(retryAfterSeconds.value === undefined ? {} : { retryAfterSeconds: retryAfterSeconds.value }),
+    ...(drop.value === undefined ? {} : { drop: drop.value }),
+    ...(times.value === undefined ? {} : { times: times.value }),
+  };
 }
 
 /** Does a fault's route (`METHOD pattern`, `*` wildcards) cover this request's route pattern? */
@@ -70,11 +97,12 @@ export class FaultBoard {
     this.set(initial);
   }
 
-  set(specs: FaultSpec[]): void {
+  /** Replaces the faults; each is checked (an outside value, e.g. the admin endpoint's body, is welcome). */
+  set(specs: readonly unknown[]): void {
     this.faults = specs.map((spec) => ({ ...validateFaultSpec(spec), hits: 0 }));
   }
 
-  add(specs: FaultSpec[]): void {
+  add(specs: readonly unknown[]): void {
     this.faults.push(...specs.map((spec) => ({ ...validateFaultSpec(spec), hits: 0 })));
   }
 

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { ApiFailure, apiFailures } from './api-envelope.ts';
+import { isStringList } from '../json-guards.ts';
 import { commentLimitFor, isPaidPlan, RECORD_TYPES, type EmulatedRecord, type EmulatedZone, type RecordType } from './emulator-state.ts';
 
 /**
@@ -45,37 +46,58 @@ function checkContent(type: RecordType, content: unknown): string {
   return type === 'CNAME' ? content.toLowerCase().replace(/\.$/, '') : content;
 }
 
-/** Validates a full record body (POST, PUT) or an existing record merged with a patch (PATCH). */
-export function validateRecordInput(body: Record<string, unknown>, zone: EmulatedZone): RecordInput {
-  const type = typeof body.type === 'string' ? (body.type.toUpperCase() as RecordType) : undefined;
-  if (type === undefined || !RECORD_TYPES.includes(type)) throw apiFailures.invalidRecordType(String(body.type ?? ''));
-  const name = qualifyName(body.name, zone);
-  const content = checkContent(type, body.content);
-  if (type === 'CNAME' && content === name) throw apiFailures.invalidCnameContent();
+function isRecordType(value: string): value is RecordType {
+  return RECORD_TYPES.some((type) => type === value);
+}
 
-  if (body.proxied !== undefined && typeof body.proxied !== 'boolean') throw apiFailures.validation('proxied must be true or false.', 9003);
-  const proxied = body.proxied === true;
+function checkType(raw: unknown): RecordType {
+  const type = typeof raw === 'string' ? raw.toUpperCase() : undefined;
+  if (type === undefined || !isRecordType(type)) throw apiFailures.invalidRecordType(String(raw ?? ''));
+  return type;
+}
+
+function checkProxied(raw: unknown, type: RecordType): boolean {
+  if (raw !== undefined && typeof raw !== 'boolean') throw apiFailures.validation('proxied must be true or false.', 9003);
+  const proxied = raw === true;
   if (proxied && !PROXIABLE.includes(type)) throw new ApiFailure(400, [{ code: 9004, message: 'This record type cannot be proxied.' }]);
+  return proxied;
+}
 
-  const rawTtl = body.ttl ?? 1;
-  if (typeof rawTtl !== 'number' || !(rawTtl === 1 || (Number.isInteger(rawTtl) && rawTtl >= 60 && rawTtl <= 86400))) {
+function checkTtl(raw: unknown, proxied: boolean): number {
+  const ttl = raw ?? 1;
+  if (typeof ttl !== 'number' || !(ttl === 1 || (Number.isInteger(ttl) && ttl >= 60 && ttl <= 86400))) {
     throw new ApiFailure(400, [{ code: 9021, message: 'Invalid TTL. Must be between 60 and 86400 seconds, or 1 for Automatic.' }]);
   }
-  const ttl = proxied ? 1 : rawTtl;
+  return proxied ? 1 : ttl;
+}
 
-  if (body.comment !== undefined && body.comment !== null && typeof body.comment !== 'string') {
-    throw apiFailures.validation('comment must be a string.', 9312);
-  }
-  const comment = typeof body.comment === 'string' && body.comment !== '' ? body.comment : null;
+function checkComment(raw: unknown, zone: EmulatedZone): string | null {
+  if (raw !== undefined && raw !== null && typeof raw !== 'string') throw apiFailures.validation('comment must be a string.', 9312);
+  const comment = typeof raw === 'string' && raw !== '' ? raw : null;
   if (comment !== null && comment.length > commentLimitFor(zone.plan)) throw apiFailures.commentTooLong(commentLimitFor(zone.plan));
+  return comment;
+}
 
-  const tags = body.tags ?? [];
-  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && TAG.test(tag))) {
+function checkTags(raw: unknown, zone: EmulatedZone): string[] {
+  const tags = raw ?? [];
+  if (!isStringList(tags) || !tags.every((tag) => TAG.test(tag))) {
     throw apiFailures.validation('tags must be a list of strings of the form <name>:<value>.', 9315);
   }
   if (tags.length > 0 && !isPaidPlan(zone.plan)) throw apiFailures.tagsNotAllowed(tags.length);
+  return tags;
+}
 
-  return { name, type, content, proxied, ttl, comment, tags: tags as string[] };
+/** Validates a full record body (POST, PUT) or an existing record merged with a patch (PATCH). */
+export function validateRecordInput(body: Record<string, unknown>, zone: EmulatedZone): RecordInput {
+  const type = checkType(body.type);
+  const name = qualifyName(body.name, zone);
+  const content = checkContent(type, body.content);
+  if (type === 'CNAME' && content === name) throw apiFailures.invalidCnameContent();
+  const proxied = checkProxied(body.proxied, type);
+  const ttl = checkTtl(body.ttl, proxied);
+  const comment = checkComment(body.comment, zone);
+  const tags = checkTags(body.tags, zone);
+  return { name, type, content, proxied, ttl, comment, tags };
 }
 
 /** 81058 for an identical record, 81053 when a CNAME would share its name with any other record. */

@@ -2,7 +2,7 @@ import { getZone, listZones } from './routes/zones-routes.ts';
 import { createRecord, deleteRecord, getRecord, listRecords, patchRecord, putRecord } from './routes/dns-records-routes.ts';
 import { getTunnelConfiguration, putTunnelConfiguration } from './routes/tunnel-configuration-routes.ts';
 import type { RouteHandler } from './routes/route-context.ts';
-import type { RoutePattern } from './faults.ts';
+import { ROUTE_PATTERNS, type RoutePattern } from './faults.ts';
 
 /** Maps `METHOD /path` (relative to /client/v4) to the emulator's route pattern, its parameters and its handler. */
 
@@ -35,8 +35,8 @@ function matchPath(template: string, path: string): Record<string, string> | und
   if (want.length !== have.length) return undefined;
   const params: Record<string, string> = {};
   for (let i = 0; i < want.length; i += 1) {
-    const segment = want[i] as string;
-    const value = have[i] as string;
+    const segment = want[i] ?? '';
+    const value = have[i] ?? '';
     if (segment.startsWith(':')) {
       if (value === '') return undefined;
       params[segment.slice(1)] = decodeURIComponent(value);
@@ -49,12 +49,12 @@ function matchPath(template: string, path: string): Record<string, string> | und
 
 export function routeRequest(method: string, path: string): RouteMatch {
   let pathKnown = false;
-  for (const [pattern, handler] of Object.entries(HANDLERS) as [RoutePattern, RouteHandler][]) {
-    const [patternMethod, template] = pattern.split(' ') as [string, string];
+  for (const pattern of ROUTE_PATTERNS) {
+    const [patternMethod = '', template = ''] = pattern.split(' ');
     const params = matchPath(template, path);
     if (params === undefined) continue;
     pathKnown = true;
-    if (patternMethod === method) return { kind: 'route', pattern, params, handler };
+    if (patternMethod === method) return { kind: 'route', pattern, params, handler: HANDLERS[pattern] };
   }
   return pathKnown ? { kind: 'wrong-method' } : { kind: 'no-route' };
 }

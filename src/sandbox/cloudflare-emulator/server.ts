@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { ApiFailure, apiFailures, failureEnvelope, successEnvelope, type Envelope } from './api-envelope.ts';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { handleAdmin, type AdminContext } from './admin-routes.ts';
+import { ApiFailure, apiFailures, failureEnvelope } from './api-envelope.ts';
+import { API_PREFIX, handleApi, type ApiContext } from './api-handler.ts';
 import type { EmulatedTunnel, EmulatorState } from './emulator-state.ts';
 import { FaultBoard, type ActiveFault, type FaultSpec, type RoutePattern } from './faults.ts';
 import { createFixtureState, FIXTURE_ACCOUNT_ID, FIXTURE_TUNNEL_ID } from './fixture.ts';
-import { routeRequest } from './request-router.ts';
+import { send } from './http-exchange.ts';
+import { RequestLog, type RequestLogEntry } from './request-log.ts';
 import { ALL_SCOPES, type Scope } from './routes/route-context.ts';
 import { StateStore } from './state-store.ts';
 
@@ -14,8 +16,6 @@ import { StateStore } from './state-store.ts';
  * `/client/v4`, with Cloudflare's envelope and error codes, bearer tokens, and fault knobs.
  * Admin endpoints (bearer admin token): `GET /__admin/state`, `GET|POST /__admin/faults`, `POST /__admin/reset`.
  */
-
-export const API_PREFIX = '/client/v4';
 
 export interface EmulatorTokenSpec {
   token: string;
@@ -39,16 +39,6 @@ export interface CloudflareEmulatorOptions {
   statePath?: string;
   /** Faults active from the start. */
   faults?: FaultSpec[];
-}
-
-export interface RequestLogEntry {
-  at: number;
-  method: string;
-  /** The route pattern, or the raw path when no route matched. */
-  route: string;
-  path: string;
-  status: number | 'dropped';
-  fault?: ActiveFault;
 }
 
 export interface CloudflareEmulator {
@@ -75,150 +65,68 @@ export interface CloudflareEmulator {
   requests(): RequestLogEntry[];
 }
 
-const MAX_LOG = 5000;
-
 /** A 40-character URL-safe token, shaped like a Cloudflare API token. */
 export function newEmulatorToken(): string {
   return randomBytes(30).toString('base64url');
 }
 
-function send(response: ServerResponse, status: number, envelope: Envelope | Record<string, unknown>, headers: Record<string, string> = {}): void {
-  const body = JSON.stringify(envelope);
-  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
-  response.end(body);
+function tokenScopes(token: string, extraTokens: EmulatorTokenSpec[]): Map<string, ReadonlySet<Scope>> {
+  const scopesOf = new Map<string, ReadonlySet<Scope>>([[token, new Set(ALL_SCOPES)]]);
+  for (const extra of extraTokens) scopesOf.set(extra.token, new Set(extra.scopes));
+  return scopesOf;
 }
 
-async function readBody(request: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw apiFailures.invalidJson();
+/** The answer for whatever a handler threw: its ApiFailure, or 10002 naming the error. */
+function sendFailure(response: ServerResponse, error: unknown): void {
+  if (error instanceof ApiFailure) {
+    send(response, error.status, failureEnvelope(error.errors), error.headers);
+  } else {
+    const message = error instanceof Error ? error.message : String(error);
+    send(response, 500, failureEnvelope([{ code: 10002, message: `An unknown error has occurred (emulator: ${message})` }]));
   }
 }
 
-function bearer(request: IncomingMessage): string | undefined | null {
-  const header = request.headers.authorization;
-  if (header === undefined) return undefined;
-  const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header);
-  return match === null ? null : match[1];
+function createEmulatorServer(admin: AdminContext, api: ApiContext): Server {
+  return createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://127.0.0.1');
+    const work = url.pathname.startsWith('/__admin/')
+      ? handleAdmin(admin, request, response, url.pathname)
+      : url.pathname === API_PREFIX || url.pathname.startsWith(`${API_PREFIX}/`)
+        ? handleApi(api, request, response, url)
+        : Promise.reject(apiFailures.noRoute(url.pathname));
+    work.catch((error: unknown) => {
+      if (response.headersSent || request.socket.destroyed) return;
+      sendFailure(response, error);
+    });
+  });
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+async function listen(server: Server, port: number, host: string): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error(`The emulator listens on ${String(address)}, not on a TCP port.`);
+  return `http://${address.address}:${address.port}`;
+}
 
 export async function startCloudflareEmulator(options: CloudflareEmulatorOptions = {}): Promise<CloudflareEmulator> {
   const token = options.token ?? newEmulatorToken();
   const adminToken = options.adminToken ?? token;
-  const scopesOf = new Map<string, ReadonlySet<Scope>>([[token, new Set(ALL_SCOPES)]]);
-  for (const extra of options.extraTokens ?? []) scopesOf.set(extra.token, new Set(extra.scopes));
   const store = new StateStore(options.seed ?? createFixtureState, options.statePath);
   const faults = new FaultBoard(options.faults ?? []);
-  let log: RequestLogEntry[] = [];
-
-  const record = (entry: RequestLogEntry) => {
-    log.push(entry);
-    if (log.length > MAX_LOG) log = log.slice(-MAX_LOG);
+  const log = new RequestLog();
+  const reset = (): void => {
+    store.reset();
+    faults.clear();
+    log.clear();
   };
-
-  async function handleAdmin(request: IncomingMessage, response: ServerResponse, path: string): Promise<void> {
-    if (bearer(request) !== adminToken) {
-      send(response, 401, failureEnvelope([{ code: 10000, message: 'Authentication error (admin token required)' }]));
-      return;
-    }
-    const body = request.method === 'POST' ? await readBody(request) : undefined;
-    if (path === '/__admin/state' && request.method === 'GET') {
-      send(response, 200, successEnvelope({ state: store.snapshot(), faults: faults.list(), requests: log }));
-    } else if (path === '/__admin/faults' && request.method === 'GET') {
-      send(response, 200, successEnvelope(faults.list()));
-    } else if (path === '/__admin/faults' && request.method === 'POST') {
-      const input = (body ?? {}) as { faults?: unknown; mode?: unknown };
-      const specs = Array.isArray(input.faults) ? (input.faults as FaultSpec[]) : [];
-      try {
-        if (input.mode === 'append') faults.add(specs);
-        else faults.set(specs);
-      } catch (error) {
-        send(response, 400, failureEnvelope([{ code: 1004, message: (error as Error).message }]));
-        return;
-      }
-      send(response, 200, successEnvelope(faults.list()));
-    } else if (path === '/__admin/reset' && request.method === 'POST') {
-      store.reset();
-      faults.clear();
-      log = [];
-      send(response, 200, successEnvelope({ reset: true }));
-    } else {
-      send(response, 404, failureEnvelope([{ code: 7000, message: `No admin route for ${request.method} ${path}` }]));
-    }
-  }
-
-  async function handleApi(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
-    const method = request.method ?? 'GET';
-    const path = url.pathname.slice(API_PREFIX.length) || '/';
-    const match = routeRequest(method, path);
-    if (match.kind === 'no-route') throw apiFailures.noRoute(url.pathname);
-    if (match.kind === 'wrong-method') throw apiFailures.methodNotAllowed();
-
-    const fault = faults.take(match.pattern);
-    const entry: RequestLogEntry = { at: Date.now(), method, route: match.pattern, path, status: 200, ...(fault ? { fault } : {}) };
-    try {
-      if (fault?.latencyMs) await sleep(fault.latencyMs);
-      if (fault?.drop === 'before') {
-        entry.status = 'dropped';
-        request.socket.destroy();
-        return;
-      }
-      if (fault?.status === 429) throw apiFailures.rateLimited(fault.retryAfterSeconds ?? 1);
-      if (fault?.status !== undefined) throw apiFailures.internal(fault.status);
-
-      const presented = bearer(request);
-      if (presented === undefined || presented === null) throw apiFailures.malformedAuthorization();
-      const scopes = scopesOf.get(presented);
-      if (scopes === undefined) throw apiFailures.invalidToken();
-      if (match.handler.scope !== 'self' && !scopes.has(match.handler.scope)) throw apiFailures.missingPermission();
-
-      const body = await readBody(request);
-      const answer = match.handler.handle({ params: match.params, query: url.searchParams, body, path: url.pathname, store });
-      if (fault?.drop === 'after') {
-        entry.status = 'dropped';
-        request.socket.destroy();
-        return;
-      }
-      entry.status = answer.status ?? 200;
-      send(response, entry.status, successEnvelope(answer.result, answer.resultInfo));
-    } catch (error) {
-      if (error instanceof ApiFailure) entry.status = error.status;
-      throw error;
-    } finally {
-      record(entry);
-    }
-  }
-
-  const server = createServer((request, response) => {
-    const url = new URL(request.url ?? '/', 'http://127.0.0.1');
-    const work = url.pathname.startsWith('/__admin/')
-      ? handleAdmin(request, response, url.pathname)
-      : url.pathname === API_PREFIX || url.pathname.startsWith(`${API_PREFIX}/`)
-        ? handleApi(request, response, url)
-        : Promise.reject(apiFailures.noRoute(url.pathname));
-    work.catch((error: unknown) => {
-      if (response.headersSent || request.socket.destroyed) return;
-      if (error instanceof ApiFailure) {
-        send(response, error.status, failureEnvelope(error.errors), error.headers);
-      } else {
-        send(response, 500, failureEnvelope([{ code: 10002, message: `An unknown error has occurred (emulator: ${(error as Error).message})` }]));
-      }
-    });
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  const base = `http://${address.address}:${address.port}`;
+  const server = createEmulatorServer(
+    { adminToken, store, faults, log, reset },
+    { store, faults, log, scopesOf: tokenScopes(token, options.extraTokens ?? []) },
+  );
+  const base = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
 
   return {
     url: base,
@@ -241,13 +149,10 @@ export async function startCloudflareEmulator(options: CloudflareEmulatorOptions
       return found === undefined ? undefined : structuredClone(found);
     },
     onChange: (listener) => store.onChange(listener),
-    reset: () => {
-      store.reset();
-      faults.clear();
-      log = [];
-    },
-    requests: () => log.map((entry) => ({ ...entry })),
+    reset,
+    requests: () => log.copies(),
   };
 }
 
-export type { FaultSpec, ActiveFault, RoutePattern };
+export type { FaultSpec, ActiveFault, RoutePattern, RequestLogEntry };
+export { API_PREFIX };

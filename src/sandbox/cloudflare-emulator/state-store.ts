@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { cloneState, type EmulatorState } from './emulator-state.ts';
+import { isJsonObject } from '../json-guards.ts';
 
 /**
  * Holds the emulator's state in memory and, when given a path, in a JSON file: loaded at start
@@ -15,7 +16,7 @@ export class StateStore {
     private readonly seed: () => EmulatorState,
     private readonly path?: string,
   ) {
-    this.current = path !== undefined && existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as EmulatorState) : seed();
+    this.current = path !== undefined && existsSync(path) ? readStateFile(path) : seed();
     this.persist();
   }
 
@@ -52,6 +53,26 @@ export class StateStore {
     writeFileSync(temp, JSON.stringify(this.current, null, 2) + '\n', { mode: 0o600 });
     renameSync(temp, this.path);
   }
+}
+
+/**
+ * The state file this emulator wrote: its shape is checked at the top (four lists), enough to refuse a file that is
+ * not one, naming it; the entries are the emulator's own JSON.
+ */
+function readStateFile(path: string): EmulatorState {
+  const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
+  if (!isEmulatorState(parsed)) throw new Error(`${path} is not an emulator state file (it needs accounts, zones, records and tunnels lists).`);
+  return parsed;
+}
+
+function isEmulatorState(value: unknown): value is EmulatorState {
+  return (
+    isJsonObject(value) &&
+    Array.isArray(value.accounts) &&
+    Array.isArray(value.zones) &&
+    Array.isArray(value.records) &&
+    Array.isArray(value.tunnels)
+  );
 }
 
 /** A Cloudflare-style identifier: 32 lowercase hex digits. */

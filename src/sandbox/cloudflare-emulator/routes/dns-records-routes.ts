@@ -29,7 +29,7 @@ export function recordShape(record: EmulatedRecord): Record<string, unknown> {
 
 function tagFilters(query: URLSearchParams): Predicate<EmulatedRecord>[] {
   const predicates: Predicate<EmulatedRecord>[] = [];
-  const split = (tag: string) => {
+  const split = (tag: string): [string, string] => {
     const at = tag.indexOf(':');
     return at < 0 ? [tag.toLowerCase(), ''] : [tag.slice(0, at).toLowerCase(), tag.slice(at + 1).toLowerCase()];
   };
@@ -50,7 +50,7 @@ function tagFilters(query: URLSearchParams): Predicate<EmulatedRecord>[] {
   for (const [key, test] of operators) {
     const raw = query.get(key);
     if (raw === null) continue;
-    const [name, want] = split(raw) as [string, string];
+    const [name, want] = split(raw);
     predicates.push((r) => {
       const have = valueOf(r, name);
       return have !== undefined && test(have, want);

@@ -2,6 +2,7 @@ import type { ResultInfo } from '../api-envelope.ts';
 import { apiFailures } from '../api-envelope.ts';
 import type { EmulatedZone } from '../emulator-state.ts';
 import type { StateStore } from '../state-store.ts';
+import { isJsonObject } from '../../json-guards.ts';
 
 /** What an API token may do in the emulator (the permission groups the adapter needs). */
 export type Scope = 'zone:read' | 'dns:read' | 'dns:edit' | 'tunnel:read' | 'tunnel:edit';
@@ -39,6 +40,6 @@ export function zoneFromPath(context: RouteContext): EmulatedZone {
 /** The JSON body as an object, or 9207 when it is missing or not an object. */
 export function bodyObject(context: RouteContext): Record<string, unknown> {
   const body = context.body;
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw apiFailures.invalidJson();
-  return body as Record<string, unknown>;
+  if (!isJsonObject(body)) throw apiFailures.invalidJson();
+  return body;
 }

@@ -1,5 +1,6 @@
 import { apiFailures } from '../api-envelope.ts';
 import type { EmulatedIngressRule, EmulatedTunnel } from '../emulator-state.ts';
+import { isJsonObject, isObjectLike } from '../../json-guards.ts';
 import { bodyObject, type RouteContext, type RouteHandler } from './route-context.ts';
 
 /**
@@ -30,25 +31,30 @@ function configurationShape(tunnel: EmulatedTunnel): Record<string, unknown> {
 /** The API's originRequest takes its timeouts in seconds (numbers), not cloudflared's duration strings. */
 const NUMERIC_ORIGIN_KEYS = ['connectTimeout', 'tlsTimeout', 'tcpKeepAlive', 'keepAliveTimeout'];
 
-function validateOriginRequest(value: unknown, where: string): void {
-  if (value === undefined) return;
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw apiFailures.invalidTunnelConfiguration(`${where} must be an object`);
+function validateOriginRequest(value: unknown, where: string): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined;
+  if (!isJsonObject(value)) throw apiFailures.invalidTunnelConfiguration(`${where} must be an object`);
   for (const key of NUMERIC_ORIGIN_KEYS) {
-    const field = (value as Record<string, unknown>)[key];
+    const field = value[key];
     if (field !== undefined && typeof field !== 'number') throw apiFailures.invalidTunnelConfiguration(`${where}.${key} must be a number of seconds`);
   }
+  return value;
+}
+
+/** One rule as the API takes it: an object with a service; its other fields are kept as they came. */
+function validateRule(rule: unknown, index: number): EmulatedIngressRule {
+  if (!isObjectLike(rule) || typeof rule.service !== 'string') {
+    throw apiFailures.invalidTunnelConfiguration(`config.ingress[${index}] needs a service`);
+  }
+  const originRequest = validateOriginRequest(rule.originRequest, `config.ingress[${index}].originRequest`);
+  return { ...rule, service: rule.service, ...(originRequest === undefined ? {} : { originRequest }) };
 }
 
 function validateIngress(value: unknown): EmulatedIngressRule[] {
   if (!Array.isArray(value) || value.length === 0) throw apiFailures.invalidTunnelConfiguration('config.ingress must be a non-empty list of rules');
-  value.forEach((rule, index) => {
-    if (rule === null || typeof rule !== 'object' || typeof (rule as EmulatedIngressRule).service !== 'string') {
-      throw apiFailures.invalidTunnelConfiguration(`config.ingress[${index}] needs a service`);
-    }
-    validateOriginRequest((rule as { originRequest?: unknown }).originRequest, `config.ingress[${index}].originRequest`);
-  });
-  const rules = value as EmulatedIngressRule[];
-  const last = rules[rules.length - 1] as EmulatedIngressRule;
+  const rules = value.map(validateRule);
+  const last = rules.at(-1);
+  if (last === undefined) throw apiFailures.invalidTunnelConfiguration('config.ingress must be a non-empty list of rules');
   if ((last.hostname !== undefined && last.hostname !== '' && last.hostname !== '*') || (last.path !== undefined && last.path !== '')) {
     throw apiFailures.invalidTunnelConfiguration('the last ingress rule must match all URLs (no hostname, or "*", and no path)');
   }
@@ -75,12 +81,12 @@ export const putTunnelConfiguration: RouteHandler = {
     const tunnel = tunnelFromPath(context);
     const body = bodyObject(context);
     const config = body.config;
-    if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    if (!isJsonObject(config)) {
       throw apiFailures.invalidTunnelConfiguration('config must be an object with an ingress list');
     }
-    const { ingress, ...rest } = config as Record<string, unknown>;
+    const { ingress, ...rest } = config;
     validateOriginRequest(rest.originRequest, 'config.originRequest');
-    tunnel.config = { ...(rest as Record<string, unknown>), ingress: validateIngress(ingress) };
+    tunnel.config = { ...rest, ingress: validateIngress(ingress) };
     tunnel.version += 1;
     tunnel.source = 'cloudflare';
     context.store.changed();
