@@ -74,7 +74,7 @@ export function parseGoDuration(text: string): number | null {
   const unitMs: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   let total = 0;
   for (const match of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) {
-    total += Number(match[1]) * (unitMs[match[2] as string] as number);
+    total += Number(match[1]) * (unitMs[match[2] ?? ''] ?? 0);
   }
   return Math.round(total);
 }
@@ -83,55 +83,57 @@ function incorrectUsage(flag: string): StandinCommand {
   return { kind: 'usage-error', message: `Incorrect Usage: flag provided but not defined: -${flag}` };
 }
 
-export function parseStandinCommandLine(argv: readonly string[]): StandinCommand {
-  const positionals: string[] = [];
-  const values = new Map<string, string>();
+interface ParsedFlags {
+  positionals: string[];
+  values: Map<string, string>;
+}
+
+/** One flag at argv[i]: records its value and answers the index of the last argument it used, or a command to stop with. */
+function readFlag(argv: readonly string[], i: number, arg: string, parsed: ParsedFlags): number | StandinCommand {
+  const body = arg.replace(/^--?/, '');
+  const eq = body.indexOf('=');
+  const name = eq === -1 ? body : body.slice(0, eq);
+  if (name === 'version' || name === 'v') return { kind: 'version' };
+  const edgeFlag = EDGE_FLAGS.has(name) && parsed.positionals[0] === 'standin-edge';
+  if (!edgeFlag && BOOLEAN_FLAGS.has(name)) return i;
+  if (!edgeFlag && !VALUE_FLAGS.has(name)) return incorrectUsage(name);
+  const value = eq === -1 ? argv[i + 1] : body.slice(eq + 1);
+  if (value === undefined) return { kind: 'usage-error', message: `flag needs an argument: -${name}` };
+  parsed.values.set(name, value);
+  return eq === -1 ? i + 1 : i;
+}
+
+/** Positional arguments and flag values, flags anywhere; a version flag or a bad flag ends it as a command. */
+function readArguments(argv: readonly string[]): ParsedFlags | StandinCommand {
+  const parsed: ParsedFlags = { positionals: [], values: new Map() };
   for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i] as string;
+    const arg = argv[i] ?? '';
     if (arg === '--') {
-      positionals.push(...argv.slice(i + 1));
+      parsed.positionals.push(...argv.slice(i + 1));
       break;
     }
     if (!arg.startsWith('-') || arg === '-') {
-      positionals.push(arg);
+      parsed.positionals.push(arg);
       continue;
     }
-    const body = arg.replace(/^--?/, '');
-    const eq = body.indexOf('=');
-    const name = eq === -1 ? body : body.slice(0, eq);
-    if (name === 'version' || name === 'v') return { kind: 'version' };
-    if (EDGE_FLAGS.has(name) && positionals[0] === 'standin-edge') {
-      const value = eq === -1 ? argv[++i] : body.slice(eq + 1);
-      if (value === undefined) return { kind: 'usage-error', message: `flag needs an argument: -${name}` };
-      values.set(name, value);
-      continue;
-    }
-    if (BOOLEAN_FLAGS.has(name)) continue;
-    if (!VALUE_FLAGS.has(name)) return incorrectUsage(name);
-    const value = eq === -1 ? argv[++i] : body.slice(eq + 1);
-    if (value === undefined) return { kind: 'usage-error', message: `flag needs an argument: -${name}` };
-    values.set(name, value);
+    const next = readFlag(argv, i, arg, parsed);
+    if (typeof next !== 'number') return next;
+    i = next;
   }
+  return parsed;
+}
 
-  if (positionals[0] === 'version') return { kind: 'version' };
-  if (positionals[0] === 'standin-edge') {
-    const listen = values.get('listen');
-    if (listen === undefined) return { kind: 'usage-error', message: 'standin-edge requires --listen HOST:PORT' };
-    const tunnelListen = values.get('tunnel-listen') ?? null;
-    const caDir = values.get('ca-dir') ?? null;
-    if (tunnelListen !== null && caDir === null) return { kind: 'usage-error', message: 'standin-edge --tunnel-listen needs --ca-dir DIR (where the edge keeps the CA cloudflared trusts)' };
-    return { kind: 'edge', listen, tunnelListen, caDir };
-  }
-  if (positionals[0] !== 'tunnel' || positionals[1] !== 'run') {
-    return {
-      kind: 'usage-error',
-      message: `the stand-in cloudflared only runs tunnels: expected "tunnel [flags] run [flags] TUNNEL", got "${argv.join(' ')}"`,
-    };
-  }
-  if (positionals.length > 3) {
-    return { kind: 'usage-error', message: `"cloudflared tunnel run" accepts only one argument, the ID or name of the tunnel; got ${positionals.slice(2).join(' ')}` };
-  }
+function edgeCommand(values: Map<string, string>): StandinCommand {
+  const listen = values.get('listen');
+  if (listen === undefined) return { kind: 'usage-error', message: 'standin-edge requires --listen HOST:PORT' };
+  const tunnelListen = values.get('tunnel-listen') ?? null;
+  const caDir = values.get('ca-dir') ?? null;
+  if (tunnelListen !== null && caDir === null) return { kind: 'usage-error', message: 'standin-edge --tunnel-listen needs --ca-dir DIR (where the edge keeps the CA cloudflared trusts)' };
+  return { kind: 'edge', listen, tunnelListen, caDir };
+}
 
+/** --grace-period (a Go duration, default 30 s) and --ha-connections (a whole number >= 1), or the usage error. */
+function numericFlags(values: Map<string, string>): { gracePeriodMs: number; haConnections: number | null } | StandinCommand {
   const grace = values.get('grace-period');
   const gracePeriodMs = grace === undefined ? 30_000 : parseGoDuration(grace);
   if (gracePeriodMs === null) {
@@ -142,6 +144,22 @@ export function parseStandinCommandLine(argv: readonly string[]): StandinCommand
   if (haConnections !== null && (!Number.isInteger(haConnections) || haConnections < 1)) {
     return { kind: 'usage-error', message: `invalid value "${ha}" for flag -ha-connections: expected a whole number of at least 1` };
   }
+  return { gracePeriodMs, haConnections };
+}
+
+function tunnelRunCommand(argv: readonly string[], { positionals, values }: ParsedFlags): StandinCommand {
+  if (positionals[0] !== 'tunnel' || positionals[1] !== 'run') {
+    return {
+      kind: 'usage-error',
+      message: `the stand-in cloudflared only runs tunnels: expected "tunnel [flags] run [flags] TUNNEL", got "${argv.join(' ')}"`,
+    };
+  }
+  if (positionals.length > 3) {
+    return { kind: 'usage-error', message: `"cloudflared tunnel run" accepts only one argument, the ID or name of the tunnel; got ${positionals.slice(2).join(' ')}` };
+  }
+  const numbers = numericFlags(values);
+  if ('kind' in numbers) return numbers;
+  const { gracePeriodMs, haConnections } = numbers;
   return {
     kind: 'tunnel-run',
     configPath: values.get('config') ?? null,
@@ -153,4 +171,12 @@ export function parseStandinCommandLine(argv: readonly string[]): StandinCommand
     haConnections,
     tunnelId: positionals[2] ?? null,
   };
+}
+
+export function parseStandinCommandLine(argv: readonly string[]): StandinCommand {
+  const parsed = readArguments(argv);
+  if ('kind' in parsed) return parsed;
+  if (parsed.positionals[0] === 'version') return { kind: 'version' };
+  if (parsed.positionals[0] === 'standin-edge') return edgeCommand(parsed.values);
+  return tunnelRunCommand(argv, parsed);
 }

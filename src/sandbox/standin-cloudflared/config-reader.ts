@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { CloudflaredConfig, IngressRule, OriginRequest } from '../../ingress-model.ts';
 import { validateCloudflaredConfig } from '../../cloudflared/ingress-validation.ts';
+import { isJsonObject } from '../json-guards.ts';
 
 /**
  * Reads config.yml the way cloudflared does at start-up and checks it with the manager's own rules
@@ -18,13 +19,32 @@ function defaultConfigPaths(): string[] {
   return dirs.flatMap((dir) => [join(dir, 'config.yml'), join(dir, 'config.yaml')]);
 }
 
+/**
+ * The YAML's `ingress` list handed on as it came: validateCloudflaredConfig checks every rule field by field (a rule
+ * that is not a mapping, a service that is not a string), with cloudflared's messages, so nothing is dropped here.
+ */
+function isIngressList(value: unknown): value is IngressRule[] {
+  return Array.isArray(value);
+}
+
+/** The YAML's `originRequest` handed on as it came: the validator refuses one that is not a mapping, naming it. */
+function isOriginRequestCandidate(value: unknown): value is OriginRequest {
+  return value !== undefined;
+}
+
 function toConfig(raw: Record<string, unknown>): CloudflaredConfig {
   const { tunnel, 'credentials-file': credentialsFile, originRequest, ingress, ...extra } = raw;
-  const config: CloudflaredConfig = { ingress: Array.isArray(ingress) ? (ingress as IngressRule[]) : [], extra };
+  const config: CloudflaredConfig = { ingress: isIngressList(ingress) ? ingress : [], extra };
   if (typeof tunnel === 'string') config.tunnel = tunnel;
   if (typeof credentialsFile === 'string') config['credentials-file'] = credentialsFile;
-  if (originRequest !== undefined) config.originRequest = originRequest as OriginRequest;
+  if (isOriginRequestCandidate(originRequest)) config.originRequest = originRequest;
   return config;
+}
+
+function readErrorLine(path: string, error: unknown): string {
+  const missing = error instanceof Error && 'code' in error && error.code === 'ENOENT';
+  const reason = missing ? 'no such file or directory' : error instanceof Error ? error.message : String(error);
+  return `Cannot read config file error="open ${path}: ${reason}"`;
 }
 
 export function readStandinConfig(configPath: string | null): ConfigReadResult {
@@ -39,18 +59,18 @@ export function readStandinConfig(configPath: string | null): ConfigReadResult {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    return { ok: false, errors: [`Cannot read config file error="open ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (error as Error).message}"`] };
+    return { ok: false, errors: [readErrorLine(path, error)] };
   }
   let raw: unknown;
   try {
     raw = parseYaml(text);
   } catch (error) {
-    return { ok: false, errors: [`Error parsing YAML in config file at ${path} error="${(error as Error).message.split('\n')[0]}"`] };
+    return { ok: false, errors: [`Error parsing YAML in config file at ${path} error="${(error instanceof Error ? error.message : String(error)).split('\n')[0]}"`] };
   }
-  if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
+  if (raw !== null && raw !== undefined && !isJsonObject(raw)) {
     return { ok: false, errors: [`Error parsing YAML in config file at ${path} error="the top level must be a mapping of keys"`] };
   }
-  const config = toConfig((raw ?? {}) as Record<string, unknown>);
+  const config = toConfig(isJsonObject(raw) ? raw : {});
   const issues = validateCloudflaredConfig(config);
   if (issues.length > 0) {
     return {

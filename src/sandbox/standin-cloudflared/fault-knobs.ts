@@ -91,7 +91,7 @@ export function parseFaultFile(text: string, path = 'TM_STANDIN_FAULT_FILE'): Fa
     if (line === '') return;
     const [word, ...args] = line.split(/\s+/);
     if (word === 'refuse-start' && args.length === 0) directives.refuseStart = true;
-    else if (word === 'refuse-hostname' && args.length === 1) directives.refuseHostnames.push((args[0] as string).toLowerCase());
+    else if (word === 'refuse-hostname' && args.length === 1) directives.refuseHostnames.push((args[0] ?? '').toLowerCase());
     else if (word === 'slow-start' && args.length === 1 && Number.isFinite(Number(args[0])) && Number(args[0]) >= 0) directives.slowStartMs = Math.round(Number(args[0]) * 1000);
     else throw new KnobError(`${path}:${index + 1}: ${JSON.stringify(line)} is not a fault (expected "refuse-start", "refuse-hostname HOST" or "slow-start SECONDS")`);
   });

@@ -1,5 +1,4 @@
 import http, { type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { splitHostPort } from '../edge/standin-protocol.ts';
 
 /**
@@ -60,7 +59,8 @@ export async function startMetricsServer(address: string | null, source: Metrics
   for (const candidate of candidates) {
     try {
       await listen(server, candidate);
-      const bound = server.address() as AddressInfo;
+      const bound = server.address();
+      if (bound === null || typeof bound === 'string') throw new Error(`The metrics server listens on ${String(bound)}, not on a TCP port.`);
       return { server, address: `${splitHostPort(candidate).host}:${bound.port}` };
     } catch (error) {
       lastError = error;

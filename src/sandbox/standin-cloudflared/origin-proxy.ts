@@ -86,7 +86,7 @@ export function createOriginHandler(options: OriginProxyOptions): (req: Incoming
     res.on('close', () => {
       counters.concurrentRequests -= 1;
     });
-    const path = (req.url ?? '/').split('?')[0] as string;
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     const rule = options.match(hostnameOf(req), path);
     if (rule === undefined) {
       // A valid config always ends in a catch-all; this only happens with a config that skipped validation.

@@ -1,16 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
 import http, { type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { matchIngressRule } from '../../cloudflared/ingress-validation.ts';
+import type { CloudflaredConfig } from '../../ingress-model.ts';
 import { parseStandinCommandLine, type TunnelRunOptions } from './command-line.ts';
 import { readStandinConfig } from './config-reader.ts';
 import { startSandboxEdge } from '../edge/edge.ts';
-import { EdgeConnector } from './edge-connector.ts';
 import { KnobError, readFaultFile, readFaultKnobs, type FaultFileDirectives, type FaultKnobs } from './fault-knobs.ts';
 import { startMetricsServer } from './metrics-server.ts';
 import { createOriginHandler } from './origin-proxy.ts';
-import { RequestCounters } from './request-counters.ts';
+import { TunnelSession, type Level, type Log } from './tunnel-session.ts';
 import { STANDIN_MARK, STANDIN_VERSION } from './version.ts';
 
 /**
@@ -20,7 +17,6 @@ import { STANDIN_MARK, STANDIN_VERSION } from './version.ts';
  */
 export { STANDIN_VERSION } from './version.ts';
 
-type Level = 'DBG' | 'INF' | 'WRN' | 'ERR';
 const LEVEL_RANK: Record<Level, number> = { DBG: 0, INF: 1, WRN: 2, ERR: 3 };
 const LOGLEVEL_RANK: Record<string, number> = { debug: 0, info: 1, warn: 2, error: 3, fatal: 4 };
 
@@ -30,16 +26,12 @@ export interface StandinIo {
   stderr: NodeJS.WritableStream;
 }
 
-function createLog(stderr: NodeJS.WritableStream, loglevel: string): (level: Level, message: string) => void {
+function createLog(stderr: NodeJS.WritableStream, loglevel: string): Log {
   const threshold = LOGLEVEL_RANK[loglevel] ?? 1;
   return (level, message) => {
     if (LEVEL_RANK[level] < threshold) return;
     stderr.write(`${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} ${level} ${message}\n`);
   };
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function runEdge(options: { listen: string; tunnelListen: string | null; caDir: string | null }, io: StandinIo): Promise<number> {
@@ -65,22 +57,33 @@ async function runEdge(options: { listen: string; tunnelListen: string | null; c
 function listenOrigin(server: Server, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, host, () => resolve((server.address() as AddressInfo).port));
+    server.listen(0, host, () => {
+      const address = server.address();
+      if (address === null || typeof address === 'string') reject(new Error(`The origin listens on ${String(address)}, not on a TCP port.`));
+      else resolve(address.port);
+    });
   });
 }
 
-async function runTunnel(options: TunnelRunOptions, knobs: FaultKnobs, io: StandinIo): Promise<number> {
-  const log = createLog(io.stderr, options.loglevel);
+interface CheckedStart {
+  config: CloudflaredConfig;
+  path: string;
+  tunnelId: string;
+  faults: FaultFileDirectives;
+}
+
+/** The config file, the tunnel's id and the fault file, or null after logging why the tunnel does not start. */
+function checkStart(options: TunnelRunOptions, knobs: FaultKnobs, log: Log): CheckedStart | null {
   const read = readStandinConfig(options.configPath);
   if (!read.ok) {
     read.errors.forEach((error) => log('ERR', error));
-    return 1;
+    return null;
   }
   const { config } = read;
   const tunnelId = options.tunnelId ?? config.tunnel ?? null;
   if (tunnelId === null) {
     log('ERR', '"cloudflared tunnel run" requires the ID or name of the tunnel to run as the last command line argument or in the configuration file.');
-    return 1;
+    return null;
   }
   let faults: FaultFileDirectives;
   try {
@@ -88,42 +91,48 @@ async function runTunnel(options: TunnelRunOptions, knobs: FaultKnobs, io: Stand
   } catch (error) {
     if (!(error instanceof KnobError)) throw error;
     log('ERR', error.message);
-    return 1;
+    return null;
   }
   const refused = faults.refuseStart
     ? 'refuse-start'
     : config.ingress.find((rule) => typeof rule.hostname === 'string' && faults.refuseHostnames.includes(rule.hostname.toLowerCase()))?.hostname;
   if (refused !== undefined) {
     log('ERR', `Couldn't start tunnel error="the configuration was refused (fault injected by ${knobs.faultFile}: ${refused === 'refuse-start' ? 'refuse-start' : `refuse-hostname ${refused}`})"`);
-    return 1;
+    return null;
   }
-  const slowStartMs = faults.slowStartMs ?? knobs.slowStartMs;
-  const connectorId = randomUUID();
-  const edgeAddress = options.edge ?? knobs.edge;
-  const wanted = knobs.readyConnections ?? options.haConnections ?? 4;
-  const counters = new RequestCounters();
-  let connector: EdgeConnector | null = null;
-  let simulatedReady = 0;
-  const readyConnections = (): number => (knobs.neverReady ? 0 : connector !== null ? connector.readyConnections : simulatedReady);
+  return { config, path: read.path, tunnelId, faults };
+}
 
-  log('INF', `Starting tunnel tunnelID=${tunnelId} version=${STANDIN_VERSION} pid=${process.pid}`);
-  log('INF', `Settings: config=${read.path} rules=${config.ingress.length} gracePeriod=${options.gracePeriodMs}ms`);
-
-  let metrics: { server: Server; address: string };
+async function startMetrics(options: TunnelRunOptions, knobs: FaultKnobs, session: TunnelSession, log: Log): Promise<{ server: Server; address: string } | null> {
+  const { counters } = session;
   try {
-    metrics = await startMetricsServer(options.metricsAddress, {
-      connectorId,
-      readyConnections,
+    return await startMetricsServer(options.metricsAddress, {
+      connectorId: session.connectorId,
+      readyConnections: () => session.readyConnections(),
       hang: knobs.hang,
       metricsText: () => {
-        counters.haConnections = readyConnections();
+        counters.haConnections = session.readyConnections();
         return counters.render({ version: STANDIN_VERSION });
       },
     });
   } catch (error) {
-    log('ERR', `failed to start the metrics server error="${(error as Error).message}"`);
-    return 1;
+    log('ERR', `failed to start the metrics server error="${error instanceof Error ? error.message : String(error)}"`);
+    return null;
   }
+}
+
+async function runTunnel(options: TunnelRunOptions, knobs: FaultKnobs, io: StandinIo): Promise<number> {
+  const log = createLog(io.stderr, options.loglevel);
+  const checked = checkStart(options, knobs, log);
+  if (checked === null) return 1;
+  const { config, tunnelId } = checked;
+  const session = new TunnelSession(options, knobs, checked.faults, tunnelId, log);
+
+  log('INF', `Starting tunnel tunnelID=${tunnelId} version=${STANDIN_VERSION} pid=${process.pid}`);
+  log('INF', `Settings: config=${checked.path} rules=${config.ingress.length} gracePeriod=${options.gracePeriodMs}ms`);
+
+  const metrics = await startMetrics(options, knobs, session, log);
+  if (metrics === null) return 1;
   log('INF', `Starting metrics server on ${metrics.address}/metrics`);
 
   const rules = config.ingress;
@@ -131,113 +140,21 @@ async function runTunnel(options: TunnelRunOptions, knobs: FaultKnobs, io: Stand
     createOriginHandler({
       match: (hostname, path) => rules[matchIngressRule(rules, hostname, path)],
       defaults: config.originRequest ?? {},
-      counters,
+      counters: session.counters,
       log,
     }),
   );
   const originPort = await listenOrigin(origin, knobs.originListen);
+  // 0.0.0.0 (a stand-in in a container): the edge sends to the address the registration came from.
+  session.start(`http://${knobs.originListen}:${originPort}`);
 
-  let finish: (code: number) => void = () => undefined;
-  const finished = new Promise<number>((resolve) => {
-    finish = resolve;
-  });
-  let pidfileWritten = false;
-  const writePidfile = (): void => {
-    if (options.pidfile === null || pidfileWritten) return;
-    pidfileWritten = true;
-    writeFileSync(options.pidfile, `${process.pid}\n`);
-  };
-
-  const timers: NodeJS.Timeout[] = [];
-  if (knobs.exitAfterMs !== null) {
-    timers.push(
-      setTimeout(() => {
-        log('ERR', `TM_STANDIN_EXIT_AFTER reached: exiting with code 1 as a crashed cloudflared would`);
-        finish(1);
-      }, knobs.exitAfterMs),
-    );
-  }
-
-  let shuttingDown = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (knobs.ignoreSigterm) {
-      log('WRN', `Received ${signal} and ignoring it (TM_STANDIN_IGNORE_SIGTERM)`);
-      return;
-    }
-    if (shuttingDown) {
-      log('INF', `Received a second signal ${signal}: exiting now`);
-      finish(0);
-      return;
-    }
-    shuttingDown = true;
-    log('INF', `Initiating graceful shutdown due to signal ${signal} ...`);
-    connector?.stop();
-    simulatedReady = 0;
-    const unregisteredAt = Date.now();
-    const deadline = unregisteredAt + options.gracePeriodMs;
-    // Requests the edge sent just before it saw the connections close still arrive: wait a moment for them,
-    // then until nothing is in flight, or the grace period ends.
-    const check = (): void => {
-      const now = Date.now();
-      const settled = now - unregisteredAt >= Math.min(200, options.gracePeriodMs);
-      if ((settled && counters.concurrentRequests === 0) || now >= deadline) {
-        if (counters.concurrentRequests > 0) log('WRN', `Grace period over with ${counters.concurrentRequests} request(s) still in flight`);
-        finish(0);
-        return;
-      }
-      timers.push(setTimeout(check, 20));
-    };
-    check();
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-
-  const connect = async (): Promise<void> => {
-    if (slowStartMs > 0) {
-      log('INF', `Slow start: connecting in ${slowStartMs} ms (${faults.slowStartMs !== null ? 'TM_STANDIN_FAULT_FILE' : 'TM_STANDIN_SLOW_START'})`);
-      await delay(slowStartMs);
-    }
-    if (shuttingDown) return;
-    if (knobs.neverReady) {
-      log('WRN', 'Never registering a connection (TM_STANDIN_NEVER_READY): /ready stays 503');
-      return;
-    }
-    if (edgeAddress === null) {
-      simulatedReady = wanted;
-      log('INF', `No sandbox edge configured (--edge or TM_STANDIN_EDGE): reporting ${wanted} ready connection(s) without one`);
-      writePidfile();
-      return;
-    }
-    connector = new EdgeConnector({
-      edge: edgeAddress,
-      connectorId,
-      tunnelId,
-      // 0.0.0.0 (a stand-in in a container): the edge sends to the address the registration came from.
-      originUrl: `http://${knobs.originListen}:${originPort}`,
-      connections: wanted,
-      log,
-      onRegistered: (index, location) => {
-        counters.registrations += 1;
-        counters.locations.set(index, location);
-      },
-      onChange: (ready) => {
-        if (ready > 0) writePidfile();
-      },
-    });
-    connector.start();
-  };
-  void connect();
-
-  const code = await finished;
-  process.off('SIGTERM', onSignal);
-  process.off('SIGINT', onSignal);
-  timers.forEach((timer) => clearTimeout(timer));
-  (connector as EdgeConnector | null)?.stop();
+  const code = await session.finished;
+  session.stop();
   for (const server of [origin, metrics.server]) {
     server.close();
     server.closeAllConnections();
   }
-  if (pidfileWritten && options.pidfile !== null) rmSync(options.pidfile, { force: true });
+  session.removePidfile();
   log('INF', code === 0 ? 'Tunnel server stopped' : `Tunnel server exiting with code ${code}`);
   return code;
 }
