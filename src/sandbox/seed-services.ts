@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { FIXTURE_PREEXISTING_TUNNEL_HOSTNAMES } from './cloudflare-emulator/fixture.ts';
+import { isObjectLike } from './json-guards.ts';
 
 /**
  * The sandbox as the VM is today, before the manager takes over: the Cloudflare emulator already has the four CNAMEs
@@ -39,15 +39,16 @@ export interface SeedOptions {
 
 const STATE_FILE = 'seed-services.json';
 
+/** A kept entry: `{ hostname, port }` with a whole-number port. */
+function isKeptEntry(entry: unknown): entry is SeedService {
+  return isObjectLike(entry) && typeof entry.hostname === 'string' && Number.isInteger(entry.port);
+}
+
 function keptPorts(file: string): Map<string, number> {
   try {
-    const kept = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    const kept: unknown = JSON.parse(readFileSync(file, 'utf8'));
     if (!Array.isArray(kept)) return new Map();
-    return new Map(
-      (kept as Partial<SeedService>[])
-        .filter((entry) => typeof entry.hostname === 'string' && Number.isInteger(entry.port))
-        .map((entry) => [entry.hostname as string, entry.port as number]),
-    );
+    return new Map(kept.filter(isKeptEntry).map((entry) => [entry.hostname, entry.port]));
   } catch {
     return new Map();
   }
@@ -66,7 +67,9 @@ function listen(server: Server, port: number): Promise<number> {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => {
       server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
+      const address = server.address();
+      if (address === null || typeof address === 'string') reject(new Error(`The seed service listens on ${String(address)}, not on a TCP port.`));
+      else resolve(address.port);
     });
   });
 }

@@ -88,7 +88,7 @@ export class StructReader {
   }
 
   private get segment(): Buffer {
-    return this.segments[this.at.segment] as Buffer;
+    return segmentOf(this.segments, this.at.segment);
   }
 
   u8(offset: number): number {
@@ -165,8 +165,15 @@ export class StructReader {
   }
 
   private segmentAt(location: Location): Buffer {
-    return this.segments[location.segment] as Buffer;
+    return segmentOf(this.segments, location.segment);
   }
+}
+
+/** A segment of the message; a pointer naming one the message does not have is malformed. */
+function segmentOf(segments: readonly Buffer[], index: number): Buffer {
+  const segment = segments[index];
+  if (segment === undefined) throw new CapnpError('a pointer names a missing segment');
+  return segment;
 }
 
 function signedOffset(low: number): number {
@@ -211,7 +218,7 @@ function listAt(segments: readonly Buffer[], at: Location, high: number): Resolv
   const count = high >>> 3;
   if (elementSize !== 7) return { kind: 'list', at, elementSize, count };
   // Composite: a tag word (element count, struct sizes) precedes the elements; this reader does not need them.
-  const segment = segments[at.segment] as Buffer;
+  const segment = segmentOf(segments, at.segment);
   const elements = segment.readInt32LE(at.word * WORD) >> 2;
   return { kind: 'list', at: { segment: at.segment, word: at.word + 1 }, elementSize, count: elements };
 }
@@ -297,7 +304,8 @@ export class StructBuilder {
     const at = this.byteAt(bit >> 3, 1);
     const mask = 1 << (bit & 7);
     const bytes = this.arena.bytes;
-    bytes[at] = value ? (bytes[at] as number) | mask : (bytes[at] as number) & ~mask;
+    const old = bytes.readUInt8(at);
+    bytes.writeUInt8(value ? old | mask : old & ~mask & 0xff, at);
     return this;
   }
 

@@ -33,16 +33,22 @@ const octetString = (content: Buffer): Buffer => tlv(0x04, content);
 const bitString = (content: Buffer, unusedBits = 0): Buffer => tlv(0x03, Buffer.concat([Buffer.from([unusedBits]), content]));
 const booleanTrue = (): Buffer => tlv(0x01, Buffer.from([0xff]));
 
+/** A private key as PKCS#8 PEM text (Node answers a string for the PEM format). */
+function pkcs8Pem(key: KeyObject): string {
+  const exported = key.export({ type: 'pkcs8', format: 'pem' });
+  return typeof exported === 'string' ? exported : exported.toString('utf8');
+}
+
 /** A non-negative INTEGER from big-endian bytes (a leading 0 keeps it positive). */
 function integer(bytes: Buffer): Buffer {
   let start = 0;
   while (start < bytes.length - 1 && bytes[start] === 0) start += 1;
   const trimmed = bytes.subarray(start);
-  return tlv(0x02, (trimmed[0] as number) & 0x80 ? Buffer.concat([Buffer.from([0]), trimmed]) : trimmed);
+  return tlv(0x02, (trimmed[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), trimmed]) : trimmed);
 }
 
 function objectIdentifier(dotted: string): Buffer {
-  const [first, second, ...rest] = dotted.split('.').map(Number) as [number, number, ...number[]];
+  const [first = 0, second = 0, ...rest] = dotted.split('.').map(Number);
   const bytes = [first * 40 + second];
   for (const arc of rest) {
     const chunk = [arc & 0x7f];
@@ -161,7 +167,7 @@ export function issueServerCertificate(ca: CertificateAuthority, names: readonly
       extension('2.5.29.17', false, sequence(...names.map((dns) => tlv(0x82, Buffer.from(dns, 'ascii'))))),
     ],
   });
-  return { certPem: pem('CERTIFICATE', der), keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
+  return { certPem: pem('CERTIFICATE', der), keyPem: pkcs8Pem(privateKey) };
 }
 
 /**
@@ -182,7 +188,7 @@ export function loadOrCreateCertificateAuthority(dir: string): CertificateAuthor
     chmodSync(temporary, mode);
     renameSync(temporary, path);
   };
-  writeAtomically(keyPath, ca.key.export({ type: 'pkcs8', format: 'pem' }) as string, 0o600);
+  writeAtomically(keyPath, pkcs8Pem(ca.key), 0o600);
   writeAtomically(certPath, ca.certPem, 0o644);
   return { ...ca, certPath };
 }

@@ -1,13 +1,13 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import http from 'node:http';
 import tls, { type TLSSocket } from 'node:tls';
 import { splitHostPort } from '../../host-port.ts';
 import { EDGE_SERVER_NAMES, issueServerCertificate, loadOrCreateCertificateAuthority } from './certificates.ts';
-import { acceptStandinRegistration, type StandinConnection } from './standin-registrations.ts';
-import { CONNECT_PATH, STATUS_PATH } from './standin-protocol.ts';
+import { ConnectionPool, type EdgeConnectorInfo } from './connection-pool.ts';
+import { createPublicServer } from './public-listener.ts';
 import { TunnelConnection, type RegistrationDecision } from './tunnel-connection.ts';
 import type { ConnectionRegistration } from './tunnel-rpc.ts';
+
+export type { EdgeConnectorInfo } from './connection-pool.ts';
 
 /**
  * The sandbox edge: the public side of the sandbox's tunnel, playing Cloudflare's part
@@ -41,22 +41,6 @@ export interface TunnelDirectory {
   onConfigurationChange?(listener: (tunnelId: string) => void): () => void;
 }
 
-export interface EdgeConnectorInfo {
-  connectorId: string;
-  tunnelId: string;
-  kind: 'cloudflared' | 'standin';
-  /** cloudflared's version as it registered (empty for the stand-in). */
-  version: string;
-  /** Registered connections taking requests. */
-  connections: number;
-  /** Connections that unregistered and are finishing their requests. */
-  draining: number;
-  /** The configuration cloudflared reported after registering (a locally managed tunnel), as JSON. */
-  localConfiguration: string | null;
-  /** The remote configuration version cloudflared last applied (a remotely managed tunnel). */
-  appliedVersion: number | null;
-}
-
 export interface SandboxEdge {
   /** "HOST:PORT" of the public listener. */
   address: string;
@@ -88,30 +72,15 @@ export interface SandboxEdgeOptions {
   keepDrainedConnections?: boolean;
 }
 
-type EdgeConnection = StandinConnection | TunnelConnection;
-
-/** Cloudflare answers 530 with error 1033 when no connector of the tunnel is connected. */
-function answerNoConnector(res: ServerResponse): void {
-  res.writeHead(530, { 'content-type': 'text/plain; charset=utf-8', 'cf-error-code': '1033' });
-  res.end('error code: 1033\n');
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 function listen(server: http.Server | tls.Server, address: string): Promise<string> {
   const { host, port } = splitHostPort(address);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
       server.off('error', reject);
-      resolve(`${host}:${(server.address() as AddressInfo).port}`);
+      const bound = server.address();
+      if (bound === null || typeof bound === 'string') reject(new Error(`The sandbox edge listens on ${String(bound)}, not on a TCP port.`));
+      else resolve(`${host}:${bound.port}`);
     });
   });
 }
@@ -128,91 +97,29 @@ function decideRegistration(tunnels: TunnelDirectory | undefined, registration: 
   return { ok: true, remotelyManaged: tunnel.remoteConfiguration !== null };
 }
 
-class ConnectionPool {
-  readonly all = new Set<EdgeConnection>();
-  private next = 0;
-  private watchers = new Set<() => void>();
-  readonly localConfiguration = new Map<string, string>();
-  readonly appliedVersion = new Map<string, number>();
-
-  add(connection: EdgeConnection): void {
-    this.all.add(connection);
-    this.changed();
-  }
-
-  remove(connection: EdgeConnection): void {
-    this.all.delete(connection);
-    this.changed();
-  }
-
-  changed(): void {
-    this.watchers.forEach((watcher) => watcher());
-  }
-
-  watch(watcher: () => void): () => void {
-    this.watchers.add(watcher);
-    return () => this.watchers.delete(watcher);
-  }
-
-  /** The next connection taking requests, round robin over every connection of every connector. */
-  pick(can: (connection: EdgeConnection) => boolean = () => true): EdgeConnection | null {
-    const candidates = [...this.all].filter((connection) => connection.accepting && can(connection));
-    if (candidates.length === 0) return null;
-    return candidates[this.next++ % candidates.length] as EdgeConnection;
-  }
-
-  describe(): EdgeConnectorInfo[] {
-    const byConnector = new Map<string, EdgeConnectorInfo>();
-    for (const connection of this.all) {
-      const real = connection instanceof TunnelConnection;
-      const connectorId = real ? (connection.registration?.connectorId ?? '') : connection.connectorId;
-      const info = byConnector.get(connectorId) ?? {
-        connectorId,
-        tunnelId: real ? (connection.registration?.tunnelId ?? '') : connection.tunnelId,
-        kind: real ? ('cloudflared' as const) : ('standin' as const),
-        version: real ? (connection.registration?.version ?? '') : '',
-        connections: 0,
-        draining: 0,
-        localConfiguration: this.localConfiguration.get(connectorId) ?? null,
-        appliedVersion: this.appliedVersion.get(connectorId) ?? null,
-      };
-      if (connection.accepting) info.connections += 1;
-      else if (real && connection.state === 'draining') info.draining += 1;
-      byConnector.set(connectorId, info);
+/** Pushes the current remote configuration to each cloudflared of `tunnelId` that has not applied it yet. */
+async function pushConfiguration(pool: ConnectionPool, tunnels: TunnelDirectory | undefined, tunnelId: string): Promise<void> {
+  const remote = tunnels?.lookup(tunnelId)?.remoteConfiguration;
+  if (!remote) return;
+  const connectors = new Set<string>();
+  for (const connection of pool.all) {
+    if (!(connection instanceof TunnelConnection) || !connection.accepting || connection.registration?.tunnelId !== tunnelId) continue;
+    const connectorId = connection.registration.connectorId;
+    if (connectors.has(connectorId) || (pool.appliedVersion.get(connectorId) ?? -1) >= remote.version) continue;
+    connectors.add(connectorId);
+    try {
+      const answer = await connection.pushConfiguration(remote.version, remote.config);
+      pool.appliedVersion.set(connectorId, answer.lastAppliedVersion);
+      pool.changed();
+    } catch {
+      connectors.delete(connectorId);
     }
-    return [...byConnector.values()].filter((info) => info.connections + info.draining > 0);
   }
 }
 
-export async function startSandboxEdge(options: SandboxEdgeOptions): Promise<SandboxEdge> {
-  const pool = new ConnectionPool();
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  const location = options.location ?? 'sbx01';
-  /** Every TLS connection from a cloudflared, registered or not (closed with the edge). */
-  const tunnelConnections = new Set<TunnelConnection>();
-
-  /** Pushes the current remote configuration to each cloudflared of `tunnelId` that has not applied it yet. */
-  async function pushConfiguration(tunnelId: string): Promise<void> {
-    const record = options.tunnels?.lookup(tunnelId);
-    const remote = record?.remoteConfiguration;
-    if (!remote) return;
-    const connectors = new Set<string>();
-    for (const connection of pool.all) {
-      if (!(connection instanceof TunnelConnection) || !connection.accepting || connection.registration?.tunnelId !== tunnelId) continue;
-      const connectorId = connection.registration.connectorId;
-      if (connectors.has(connectorId) || (pool.appliedVersion.get(connectorId) ?? -1) >= remote.version) continue;
-      connectors.add(connectorId);
-      try {
-        const answer = await connection.pushConfiguration(remote.version, remote.config);
-        pool.appliedVersion.set(connectorId, answer.lastAppliedVersion);
-        pool.changed();
-      } catch {
-        connectors.delete(connectorId);
-      }
-    }
-  }
-
-  function acceptTunnelConnection(socket: TLSSocket): void {
+/** Where the real cloudflared's TLS connections land: each one a TunnelConnection, known to `open` until it closes. */
+function tunnelConnectionAcceptor(pool: ConnectionPool, options: SandboxEdgeOptions, location: string, open: Set<TunnelConnection>): (socket: TLSSocket) => void {
+  return (socket) => {
     const connection = new TunnelConnection({
       socket,
       location,
@@ -220,7 +127,7 @@ export async function startSandboxEdge(options: SandboxEdgeOptions): Promise<San
       decide: (registration) => decideRegistration(options.tunnels, registration),
       onRegistered: (registered) => {
         pool.add(registered);
-        if (registered.remotelyManaged && registered.registration) void pushConfiguration(registered.registration.tunnelId);
+        if (registered.remotelyManaged && registered.registration) void pushConfiguration(pool, options.tunnels, registered.registration.tunnelId);
       },
       onUnavailable: (gone) => {
         if (gone.state === 'closed') pool.remove(gone);
@@ -231,100 +138,69 @@ export async function startSandboxEdge(options: SandboxEdgeOptions): Promise<San
         pool.changed();
       },
     });
-    tunnelConnections.add(connection);
+    open.add(connection);
     socket.on('close', () => {
-      tunnelConnections.delete(connection);
+      open.delete(connection);
       pool.remove(connection);
     });
-  }
+  };
+}
 
-  async function forward(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBody(req);
-    // A connection that went away between being picked and being asked is skipped: the request goes to the next one.
-    let tried = 0;
-    for (; tried < 8; tried += 1) {
-      const connection = pool.pick();
-      if (connection === null) break;
-      if (await connection.forward(req, res, body)) return;
-    }
-    if (tried === 0) {
-      answerNoConnector(res);
-      return;
-    }
-    // Connectors were there but none answered (the one that had the request went away): a bad gateway.
-    res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' });
-    res.end('error code: 502 (no connector answered)\n');
-  }
+interface TunnelListener {
+  server: tls.Server;
+  address: string;
+  caPath: string;
+}
 
-  async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    for (let tried = 0; tried < 8; tried += 1) {
-      const connection = pool.pick((candidate) => candidate instanceof TunnelConnection);
-      if (!(connection instanceof TunnelConnection)) break;
-      if (await connection.upgrade(req, socket, head)) return;
-    }
-    socket.end('HTTP/1.1 530 Origin Unreachable\r\ncf-error-code: 1033\r\ncontent-length: 0\r\n\r\n');
-  }
+/** The TLS listener for the real cloudflared, with a certificate from the sandbox's CA. */
+async function startTunnelListener(tunnelListen: string, caDir: string | undefined, accept: (socket: TLSSocket) => void): Promise<TunnelListener> {
+  if (caDir === undefined) throw new Error('the sandbox edge needs caDir to listen for cloudflared (its CA is kept there)');
+  const ca = loadOrCreateCertificateAuthority(caDir);
+  const leaf = issueServerCertificate(ca, EDGE_SERVER_NAMES);
+  // cloudflared offers no ALPN and only the P-256 curve; it is the HTTP/2 server on this connection.
+  const server = tls.createServer({ key: leaf.keyPem, cert: `${leaf.certPem}${ca.certPem}`, minVersion: 'TLSv1.2', ecdhCurve: 'P-256:X25519' }, accept);
+  server.on('tlsClientError', () => undefined);
+  return { server, address: await listen(server, tunnelListen), caPath: ca.certPath };
+}
 
-  const server = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method === 'POST' && path === CONNECT_PATH) {
-      acceptStandinRegistration(req, res, agent, location, { onOpen: (connection) => pool.add(connection), onClose: (connection) => pool.remove(connection) });
-      return;
-    }
-    if (req.method === 'GET' && path === STATUS_PATH) {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ pid: process.pid, connectors: pool.describe() }));
-      return;
-    }
-    forward(req, res).catch(() => {
-      if (!res.headersSent) res.writeHead(502);
-      res.end();
+function waitForConnectors(pool: ConnectionPool, address: string, timeoutMs: number, until: (connectors: EdgeConnectorInfo[]) => boolean): Promise<void> {
+  if (until(pool.describe())) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const stop = pool.watch(() => {
+      if (!until(pool.describe())) return;
+      stop();
+      clearTimeout(timer);
+      resolve();
     });
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`the connectors registered with the sandbox edge at ${address} did not reach the expected state within ${timeoutMs} ms: ${JSON.stringify(pool.describe())}`));
+    }, timeoutMs);
   });
-  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-    upgrade(req, socket, head).catch(() => socket.destroy());
-  });
-  server.keepAliveTimeout = 5_000;
-  // Registration requests are held open for as long as the connector lives.
-  server.requestTimeout = 0;
-  const address = await listen(server, options.listen);
+}
 
-  let tunnelServer: tls.Server | null = null;
-  let tunnelAddress: string | null = null;
-  let caPath: string | null = null;
-  if (options.tunnelListen !== undefined) {
-    if (options.caDir === undefined) throw new Error('the sandbox edge needs caDir to listen for cloudflared (its CA is kept there)');
-    const ca = loadOrCreateCertificateAuthority(options.caDir);
-    const leaf = issueServerCertificate(ca, EDGE_SERVER_NAMES);
-    caPath = ca.certPath;
-    // cloudflared offers no ALPN and only the P-256 curve; it is the HTTP/2 server on this connection.
-    tunnelServer = tls.createServer({ key: leaf.keyPem, cert: `${leaf.certPem}${ca.certPem}`, minVersion: 'TLSv1.2', ecdhCurve: 'P-256:X25519' }, acceptTunnelConnection);
-    tunnelServer.on('tlsClientError', () => undefined);
-    tunnelAddress = await listen(tunnelServer, options.tunnelListen);
-  }
-  const unsubscribe = options.tunnels?.onConfigurationChange?.((tunnelId) => void pushConfiguration(tunnelId));
+export async function startSandboxEdge(options: SandboxEdgeOptions): Promise<SandboxEdge> {
+  const pool = new ConnectionPool();
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const location = options.location ?? 'sbx01';
+  /** Every TLS connection from a cloudflared, registered or not (closed with the edge). */
+  const tunnelConnections = new Set<TunnelConnection>();
+  const server = createPublicServer(pool, agent, location);
+  const address = await listen(server, options.listen);
+  const tunnel =
+    options.tunnelListen === undefined
+      ? null
+      : await startTunnelListener(options.tunnelListen, options.caDir, tunnelConnectionAcceptor(pool, options, location, tunnelConnections));
+  const unsubscribe = options.tunnels?.onConfigurationChange?.((tunnelId) => void pushConfiguration(pool, options.tunnels, tunnelId));
 
   return {
     address,
     port: Number(address.slice(address.lastIndexOf(':') + 1)),
-    tunnelAddress,
-    caPath,
+    tunnelAddress: tunnel?.address ?? null,
+    caPath: tunnel?.caPath ?? null,
     connectors: () => pool.describe(),
-    waitForConnectors(timeoutMs, until = (connectors) => connectors.some((connector) => connector.connections > 0)) {
-      if (until(pool.describe())) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const stop = pool.watch(() => {
-          if (!until(pool.describe())) return;
-          stop();
-          clearTimeout(timer);
-          resolve();
-        });
-        const timer = setTimeout(() => {
-          stop();
-          reject(new Error(`the connectors registered with the sandbox edge at ${address} did not reach the expected state within ${timeoutMs} ms: ${JSON.stringify(pool.describe())}`));
-        }, timeoutMs);
-      });
-    },
+    waitForConnectors: (timeoutMs, until = (connectors) => connectors.some((connector) => connector.connections > 0)) =>
+      waitForConnectors(pool, address, timeoutMs, until),
     async close() {
       unsubscribe?.();
       for (const connection of tunnelConnections) connection.close();
@@ -333,7 +209,7 @@ export async function startSandboxEdge(options: SandboxEdgeOptions): Promise<San
           server.close(() => resolve());
           server.closeAllConnections();
         }),
-        new Promise<void>((resolve) => (tunnelServer ? tunnelServer.close(() => resolve()) : resolve())),
+        new Promise<void>((resolve) => (tunnel ? tunnel.server.close(() => resolve()) : resolve())),
       ]);
       agent.destroy();
     },

@@ -3,6 +3,7 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHt
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { isJsonObject } from '../json-guards.ts';
 import { CapnpError, readFrame } from './capnp.ts';
 import { decodeResponseHeaders, requestHeadersFor, statusLine, type VisitorRequest } from './proxy-headers.ts';
 import {
@@ -300,7 +301,11 @@ export class TunnelConnection {
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
         try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as { lastAppliedVersion: number; err: unknown });
+          const answer: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          if (!isJsonObject(answer) || typeof answer.lastAppliedVersion !== 'number') {
+            throw new Error(`cloudflared answered the configuration push with ${JSON.stringify(answer)}, not {"lastAppliedVersion":N,"err":...}`);
+          }
+          resolve({ lastAppliedVersion: answer.lastAppliedVersion, err: answer.err });
         } catch (error) {
           reject(error instanceof Error ? error : new Error(String(error)));
         }

@@ -32,35 +32,34 @@ export type RpcMessage =
   | { kind: 'abort'; reason: string }
   | { kind: 'other'; which: number };
 
+function decodeCall(body: StructReader | null, which: number): RpcMessage {
+  if (body === null) return { kind: 'other', which };
+  const target = body.struct(0);
+  const promised = target !== null && target.u16(4) === 1;
+  return {
+    kind: 'call',
+    questionId: body.u32(0),
+    interfaceId: body.u64(8),
+    methodId: body.u16(4),
+    target: promised ? { promisedAnswer: target.struct(0)?.u32(0) ?? 0 } : { importedCap: target?.u32(0) ?? 0 },
+    params: body.struct(1)?.struct(0) ?? null,
+  };
+}
+
+/** One decoder per Message union tag the edge reads; every other tag is `other`. */
+const DECODERS: Partial<Record<number, (body: StructReader | null, which: number) => RpcMessage>> = {
+  [MESSAGE.bootstrap]: (body) => ({ kind: 'bootstrap', questionId: body?.u32(0) ?? 0 }),
+  [MESSAGE.call]: decodeCall,
+  [MESSAGE.finish]: (body) => ({ kind: 'finish', questionId: body?.u32(0) ?? 0 }),
+  [MESSAGE.release]: (body) => ({ kind: 'release', id: body?.u32(0) ?? 0, count: body?.u32(4) ?? 0 }),
+  [MESSAGE.abort]: (body) => ({ kind: 'abort', reason: body?.text(0) ?? '' }),
+};
+
 export function decodeRpcMessage(segments: readonly Buffer[]): RpcMessage {
   const message = rootOf(segments);
   const which = message.u16(0);
-  const body = message.struct(0);
-  switch (which) {
-    case MESSAGE.bootstrap:
-      return { kind: 'bootstrap', questionId: body?.u32(0) ?? 0 };
-    case MESSAGE.call: {
-      if (body === null) return { kind: 'other', which };
-      const target = body.struct(0);
-      const promised = target !== null && target.u16(4) === 1;
-      return {
-        kind: 'call',
-        questionId: body.u32(0),
-        interfaceId: body.u64(8),
-        methodId: body.u16(4),
-        target: promised ? { promisedAnswer: target?.struct(0)?.u32(0) ?? 0 } : { importedCap: target?.u32(0) ?? 0 },
-        params: body.struct(1)?.struct(0) ?? null,
-      };
-    }
-    case MESSAGE.finish:
-      return { kind: 'finish', questionId: body?.u32(0) ?? 0 };
-    case MESSAGE.release:
-      return { kind: 'release', id: body?.u32(0) ?? 0, count: body?.u32(4) ?? 0 };
-    case MESSAGE.abort:
-      return { kind: 'abort', reason: body?.text(0) ?? '' };
-    default:
-      return { kind: 'other', which };
-  }
+  const decode = DECODERS[which];
+  return decode === undefined ? { kind: 'other', which } : decode(message.struct(0), which);
 }
 
 /** A Return message whose union is `results`: `fill` writes the Payload (content pointer 0, cap table pointer 1). */
@@ -150,22 +149,33 @@ function ipText(bytes: Buffer | null): string | null {
   return bytes.toString('hex').replace(/(.{4})(?!$)/g, '$1:');
 }
 
-/** registerConnection's parameters (auth, tunnelId, connIndex, options). */
-export function decodeRegistration(params: StructReader | null): ConnectionRegistration {
-  const auth = params?.struct(0) ?? null;
-  const options = params?.struct(2) ?? null;
-  const client = options?.struct(0) ?? null;
+/** ClientInfo: who is connecting (connector id, version, architecture, features). */
+function decodeClient(client: StructReader | null): Pick<ConnectionRegistration, 'connectorId' | 'version' | 'arch' | 'features'> {
+  if (client === null) return { connectorId: '', version: '', arch: '', features: [] };
+  return { connectorId: uuidText(client.data(0)), version: client.text(2) ?? '', arch: client.text(3) ?? '', features: client.textList(1) };
+}
+
+/** ConnectionAuth: the account tag and the tunnel's secret. */
+function decodeAuth(auth: StructReader | null): Pick<ConnectionRegistration, 'accountTag' | 'tunnelSecret'> {
+  return { accountTag: auth?.text(0) ?? '', tunnelSecret: auth?.data(1) ?? Buffer.alloc(0) };
+}
+
+/** ConnectionOptions: the client, how many attempts came before, the origin's local IP. */
+function decodeOptions(options: StructReader | null): Pick<ConnectionRegistration, 'connectorId' | 'version' | 'arch' | 'features' | 'numPreviousAttempts' | 'originLocalIp'> {
   return {
-    accountTag: auth?.text(0) ?? '',
-    tunnelSecret: auth?.data(1) ?? Buffer.alloc(0),
-    tunnelId: uuidText(params?.data(1) ?? null),
-    connIndex: params?.u8(0) ?? 0,
-    connectorId: uuidText(client?.data(0) ?? null),
-    version: client?.text(2) ?? '',
-    arch: client?.text(3) ?? '',
-    features: client?.textList(1) ?? [],
+    ...decodeClient(options?.struct(0) ?? null),
     numPreviousAttempts: options?.u8(2) ?? 0,
     originLocalIp: ipText(options?.data(1) ?? null),
+  };
+}
+
+/** registerConnection's parameters (auth, tunnelId, connIndex, options). */
+export function decodeRegistration(params: StructReader | null): ConnectionRegistration {
+  return {
+    ...decodeAuth(params?.struct(0) ?? null),
+    tunnelId: uuidText(params?.data(1) ?? null),
+    connIndex: params?.u8(0) ?? 0,
+    ...decodeOptions(params?.struct(2) ?? null),
   };
 }
 
