@@ -1,4 +1,5 @@
 import { parsePrometheusText } from './prometheus-text.ts';
+import { readyConnectionsIn } from './ready-endpoint.ts';
 
 /**
  * Whether a cloudflared that was told to stop (SIGTERM) has nothing left to do: every connection unregistered
@@ -10,8 +11,8 @@ import { parsePrometheusText } from './prometheus-text.ts';
 /** Whether a stopping cloudflared has unregistered every connection (`/ready` says 0): the edge sends it nothing new. */
 export async function hasUnregistered(metricsAddress: string, timeoutMs = 1_000): Promise<boolean> {
   try {
-    const ready = (await (await fetch(`http://${metricsAddress}/ready`, { signal: AbortSignal.timeout(timeoutMs) })).json()) as { readyConnections?: unknown };
-    return ready.readyConnections === 0;
+    const ready: unknown = await (await fetch(`http://${metricsAddress}/ready`, { signal: AbortSignal.timeout(timeoutMs) })).json();
+    return readyConnectionsIn(ready) === 0;
   } catch {
     return false;
   }
