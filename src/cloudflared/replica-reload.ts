@@ -6,7 +6,7 @@ import { formatIngressIssues, validateCloudflaredConfig } from './ingress-valida
 import { isProcessRunning } from './process-identity.ts';
 import type { ProcessDriver, ProcessExit, TunnelProcess } from './process-driver.ts';
 import { pidListensOn } from './socket-owner.ts';
-import type { SpawnDriver, SpawnedProcess } from './spawn-driver.ts';
+import type { SpawnDriver, SpawnedProcess } from './drivers/spawn-driver.ts';
 
 /**
  * Applying a new config.yml to a running tunnel.

@@ -1,7 +1,7 @@
 import type Dockerode from 'dockerode';
-import { TunnelManagerError } from '../errors.ts';
-import { messageOf, statusCodeOf } from '../thrown.ts';
-import type { ProcessDriver, ProcessExit, StopOutcome, TunnelProcess } from './process-driver.ts';
+import { TunnelManagerError } from '../../errors.ts';
+import { messageOf, statusCodeOf } from '../../thrown.ts';
+import type { ProcessDriver, ProcessExit, StopOutcome, TunnelProcess } from '../process-driver.ts';
 
 /**
  * cloudflared in a Docker container, driven through the Engine API (dockerode): start, stop, restart,

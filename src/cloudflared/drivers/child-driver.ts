@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
-import { TunnelManagerError } from '../errors.ts';
-import { isProcessRunning, watchProcessEnd } from './process-identity.ts';
+import { TunnelManagerError } from '../../errors.ts';
+import { isProcessRunning, watchProcessEnd } from '../process-identity.ts';
 import { waitForSpawn } from './spawn-failure.ts';
-import type { ProcessDriver, ProcessExit, StopOutcome, TunnelProcess } from './process-driver.ts';
+import type { ProcessDriver, ProcessExit, StopOutcome, TunnelProcess } from '../process-driver.ts';
 
 export interface ChildDriverOptions {
   /** Executable and its arguments, e.g. ['cloudflared', 'tunnel', '--config', F, '--metrics', A, 'run', ID]. */

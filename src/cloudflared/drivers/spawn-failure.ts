@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import { TunnelManagerError } from '../errors.ts';
-import { errnoCodeOf, messageOf } from '../thrown.ts';
+import { TunnelManagerError } from '../../errors.ts';
+import { errnoCodeOf, messageOf } from '../../thrown.ts';
 
 /**
  * Resolves once the OS has started the process; a process that could not be started at all (no such file,

@@ -2,13 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { TunnelManagerError } from '../errors.ts';
+import { TunnelManagerError } from '../../errors.ts';
 import { endWhenIdle, untilUnregistered } from './drain-watch.ts';
-import { isProcessRunning, isRunningCommand, waitForProcessEnd, watchProcessEnd } from './process-identity.ts';
+import { isProcessRunning, isRunningCommand, waitForProcessEnd, watchProcessEnd } from '../process-identity.ts';
 import { waitForSpawn } from './spawn-failure.ts';
-import type { ProcessDriver, ProcessExit, StopOutcome, TunnelProcess } from './process-driver.ts';
+import type { ProcessDriver, ProcessExit, StopOutcome, TunnelProcess } from '../process-driver.ts';
 import { SpawnPidfiles, type PidfileRecord } from './spawn-pidfiles.ts';
-import { buildTunnelArgv } from './tunnel-command.ts';
+import { buildTunnelArgv } from '../tunnel-command.ts';
 
 /**
  * cloudflared started by the manager itself, detached, with a pidfile: the process outlives the manager,

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { readProcessArgv } from './process-identity.ts';
+import { readProcessArgv } from '../process-identity.ts';
 
 /**
  * The spawn driver's two files: the pidfile, naming the live cloudflared (JSON: pid, argv, metrics address, start

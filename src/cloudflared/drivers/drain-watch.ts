@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
-import type { StopOutcome } from './process-driver.ts';
-import { isProcessRunning } from './process-identity.ts';
-import { parsePrometheusText } from './prometheus-text.ts';
-import { readyConnectionsIn } from './ready-endpoint.ts';
+import type { StopOutcome } from '../process-driver.ts';
+import { isProcessRunning } from '../process-identity.ts';
+import { parsePrometheusText } from '../prometheus-text.ts';
+import { readyConnectionsIn } from '../ready-endpoint.ts';
 
 /** Whether a stopping cloudflared has unregistered every connection (`/ready` says 0): the edge sends it nothing new. */
 export async function hasUnregistered(metricsAddress: string, timeoutMs = 1_000): Promise<boolean> {
