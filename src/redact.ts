@@ -20,23 +20,23 @@ export function redactString(value: string): string {
   return SECRET_VALUE_PATTERNS.reduce((text, pattern) => text.replace(pattern, REDACTED), value);
 }
 
-/** A deep copy with secret keys blanked and token-like strings replaced. Cycles and depth are bounded. */
-export function redact<T>(value: T, depth = 0): T {
-  if (depth > 8) return '[…]' as T;
-  if (typeof value === 'string') return redactString(value) as T;
-  if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1)) as T;
-  if (value !== null && typeof value === 'object') {
-    if (value instanceof Error) {
-      return { name: value.name, message: redactString(value.message) } as T;
-    }
-    const out: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
-      const isHashField = /hash$/i.test(key);
-      const copy = SECRET_KEY.test(key) && !isHashField && item !== undefined && item !== null ? REDACTED : redact(item, depth + 1);
-      // A `__proto__` key (JSON.parse makes it an own key) must stay a key, not become the copy's prototype.
-      Object.defineProperty(out, key, { value: copy, enumerable: true, writable: true, configurable: true });
-    }
-    return out as T;
+/**
+ * A deep copy with secret keys blanked and token-like strings replaced. Cycles and depth are bounded.
+ * Callers keep the shape they passed in (the copy has the same keys); an Error comes back as `{ name, message }`.
+ */
+export function redact<T>(value: T, depth?: number): T;
+export function redact(value: unknown, depth = 0): unknown {
+  if (depth > 8) return '[…]';
+  if (typeof value === 'string') return redactString(value);
+  if (Array.isArray(value)) return value.map((item: unknown) => redact(item, depth + 1));
+  if (value === null || typeof value !== 'object') return value;
+  if (value instanceof Error) return { name: value.name, message: redactString(value.message) };
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    const isHashField = /hash$/i.test(key);
+    const copy = SECRET_KEY.test(key) && !isHashField && item !== undefined && item !== null ? REDACTED : redact(item, depth + 1);
+    // A `__proto__` key (JSON.parse makes it an own key) must stay a key, not become the copy's prototype.
+    Object.defineProperty(out, key, { value: copy, enumerable: true, writable: true, configurable: true });
   }
-  return value;
+  return out;
 }

@@ -1,6 +1,8 @@
 import type { HealthSample } from '../health-sample.ts';
 import type { ProcessDriver } from './process-driver.ts';
+import { errnoCodeOf, messageOf } from '../thrown.ts';
 import { parsePrometheusText, sumSamples } from './prometheus-text.ts';
+import { readyConnectionsIn } from './ready-endpoint.ts';
 
 /**
  * One health probe of cloudflared: is the process there, does `/ready` on the metrics address answer 200,
@@ -20,22 +22,17 @@ export interface HealthProbeOptions {
   now?: () => number;
 }
 
-interface ReadyBody {
-  status?: number;
-  readyConnections?: number;
-  connectorId?: string;
-}
-
 async function fetchWithin(url: string, deadline: number): Promise<Response> {
   const remaining = Math.max(1, deadline - Date.now());
   return fetch(url, { signal: AbortSignal.timeout(remaining), headers: { accept: 'application/json, text/plain' } });
 }
 
 function describeFailure(error: unknown, what: string, timeoutMs: number): string {
-  const name = (error as Error).name;
+  const name = error instanceof Error ? error.name : undefined;
   if (name === 'TimeoutError' || name === 'AbortError') return `${what} did not answer within ${timeoutMs} ms`;
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return `${what} is unreachable (${cause?.code ?? cause?.message ?? (error as Error).message})`;
+  const cause = error instanceof Error ? error.cause : undefined;
+  const causeText = errnoCodeOf(cause) ?? (cause instanceof Error ? cause.message : undefined);
+  return `${what} is unreachable (${causeText ?? messageOf(error)})`;
 }
 
 export async function probeTunnelHealth(options: HealthProbeOptions): Promise<HealthSample> {
@@ -60,18 +57,18 @@ export async function probeTunnelHealth(options: HealthProbeOptions): Promise<He
   const address = typeof options.metricsAddress === 'function' ? options.metricsAddress() : options.metricsAddress;
   const deadline = Date.now() + options.timeoutMs;
   const started = performance.now();
-  let ready: ReadyBody;
+  let ready: unknown;
   let status: number;
   try {
     const response = await fetchWithin(`http://${address}/ready`, deadline);
     status = response.status;
-    ready = (await response.json().catch(() => ({}))) as ReadyBody;
+    ready = await response.json().catch(() => ({}));
     sample.latencyMs = Math.round((performance.now() - started) * 100) / 100;
   } catch (error) {
     sample.error = describeFailure(error, `/ready on ${address}`, options.timeoutMs);
     return sample;
   }
-  sample.readyConnections = typeof ready.readyConnections === 'number' ? ready.readyConnections : null;
+  sample.readyConnections = readyConnectionsIn(ready);
   if (status !== 200) {
     sample.error = `/ready on ${address} answered ${status} with ${sample.readyConnections ?? 'unknown'} ready connection(s)`;
     return sample;

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { errnoCodeOf } from '../thrown.ts';
 
 /**
  * What /proc says about a pid that is not (or no longer) our child: whether it really runs — a zombie
@@ -10,7 +11,7 @@ export function isProcessRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+    if (errnoCodeOf(error) !== 'EPERM') return false;
   }
   try {
     // Field 3 of /proc/PID/stat, after the parenthesised command name (which may itself hold spaces).

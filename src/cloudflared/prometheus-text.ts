@@ -29,6 +29,25 @@ function parseValue(text: string): number | null {
   return Number(text);
 }
 
+/** Reads the escaped text of a label value from `start` (just after its opening quote) to its closing quote. */
+function readLabelValue(line: string, start: number, label: string): { value: string; end: number } | string {
+  let value = '';
+  let i = start;
+  for (;;) {
+    const char = line[i];
+    if (char === undefined) return `unterminated value for label ${label}`;
+    if (char === '"') return { value, end: i + 1 };
+    if (char === '\\') {
+      const next = line[i + 1];
+      value += next === 'n' ? '\n' : (next ?? '');
+      i += 2;
+      continue;
+    }
+    value += char;
+    i += 1;
+  }
+}
+
 /** Reads `{a="1",b="2"}` starting at `start` (the `{`); returns the labels and the index after `}`. */
 function parseLabels(line: string, start: number): { labels: Record<string, string>; end: number } | string {
   const labels: Record<string, string> = {};
@@ -44,23 +63,10 @@ function parseLabels(line: string, start: number): { labels: Record<string, stri
     i += 1;
     while (line[i] === ' ') i += 1;
     if (line[i] !== '"') return `expected a quoted value for label ${name[0]}`;
-    i += 1;
-    let value = '';
-    for (;;) {
-      const char = line[i];
-      if (char === undefined) return `unterminated value for label ${name[0]}`;
-      if (char === '"') break;
-      if (char === '\\') {
-        const next = line[i + 1];
-        value += next === 'n' ? '\n' : (next ?? '');
-        i += 2;
-        continue;
-      }
-      value += char;
-      i += 1;
-    }
-    labels[name[0]] = value;
-    i += 1;
+    const value = readLabelValue(line, i + 1, name[0]);
+    if (typeof value === 'string') return value;
+    labels[name[0]] = value.value;
+    i = value.end;
   }
 }
 
@@ -71,7 +77,8 @@ export function parsePrometheusText(text: string): PrometheusParseResult {
     if (line === '') return;
     if (line.startsWith('#')) {
       const type = /^#\s*TYPE\s+(\S+)\s+(\S+)/.exec(line);
-      if (type !== null) result.types[type[1] as string] = type[2] as string;
+      const [, metric, kind] = type ?? [];
+      if (metric !== undefined && kind !== undefined) result.types[metric] = kind;
       return;
     }
     const fail = (problem: string): void => {

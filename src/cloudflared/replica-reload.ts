@@ -4,9 +4,9 @@ import { TunnelManagerError } from '../errors.ts';
 import type { CloudflaredConfig } from '../ingress-model.ts';
 import { formatIngressIssues, validateCloudflaredConfig } from './ingress-validation.ts';
 import { isProcessRunning } from './process-identity.ts';
-import type { ProcessDriver, ProcessExit } from './process-driver.ts';
+import type { ProcessDriver, ProcessExit, TunnelProcess } from './process-driver.ts';
 import { pidListensOn } from './socket-owner.ts';
-import type { SpawnDriver, SpawnedProcess } from './spawn-driver.ts';
+import type { SpawnDriver, SpawnedProcess } from './drivers/spawn-driver.ts';
 
 /**
  * Applying a new config.yml to a running tunnel.
@@ -122,6 +122,84 @@ async function waitForReplica(driver: SpawnDriver, replica: SpawnedProcess, time
   }
 }
 
+/** The reload's error when the replica was not ready (after stopping it when it still runs); the old tunnel keeps serving. */
+async function replicaFailed(
+  options: ReplicaReloadOptions,
+  replica: SpawnedProcess,
+  oldPid: number,
+  waited: Exclude<ReplicaWait, { outcome: 'ready' }>,
+): Promise<TunnelManagerError> {
+  const { driver } = options;
+  if (waited.outcome === 'aborted') {
+    await driver.stopPid(replica.pid, 1_000);
+    return new TunnelManagerError({
+      code: 'RELOAD_FAILED',
+      message: `The reload was overtaken (the tunnel is restarting or stopping): replica pid ${replica.pid} was stopped.`,
+      fix: 'Nothing to do: the restart or stop that overtook it reads config.yml as it is now.',
+      details: { oldPid, replicaPid: replica.pid, keptRunning: true },
+    });
+  }
+  if (waited.outcome === 'exited') {
+    const log = logTail(driver.logPath);
+    // cloudflared's own reason is its last error line; the caller of a route request sees only the message.
+    const reason = log.split('\n').reverse().find((line) => / ERR /.test(line))?.replace(/^\S+ ERR /, '');
+    return new TunnelManagerError({
+      code: 'RELOAD_FAILED',
+      message: `cloudflared refused the new configuration: the replica ${waited.exit.reason} before it was ready${reason ? ` (${reason})` : ''}. The running tunnel (pid ${oldPid}) keeps the previous configuration.`,
+      fix: `Read cloudflared's reason below (also in ${driver.logPath}), correct config.yml, and reload again.`,
+      details: { oldPid, replicaPid: replica.pid, exit: waited.exit, log, keptRunning: true },
+    });
+  }
+  options.logger?.warn({ replicaPid: replica.pid, timeoutMs: options.readyTimeoutMs, foreign: waited.foreign }, 'reload: replica not ready in time; the running tunnel keeps serving');
+  await driver.stopPid(replica.pid, 1_000);
+  const seconds = Math.round(options.readyTimeoutMs / 1000);
+  return new TunnelManagerError({
+    code: 'RELOAD_FAILED',
+    message: waited.foreign
+      ? `Another program, not the new replica (pid ${replica.pid}), answers on ${replica.metricsAddress}; the replica was stopped. The running tunnel (pid ${oldPid}) keeps the previous configuration.`
+      : `The new replica (pid ${replica.pid}) was not ready within ${seconds} s and was stopped. The running tunnel (pid ${oldPid}) keeps the previous configuration.`,
+    fix: waited.foreign
+      ? `Free ${replica.metricsAddress} (\`ss -ltnp 'sport = :${portOf(replica.metricsAddress)}'\` names the program), then reload again.`
+      : `Check cloudflared's log (${driver.logPath}) for why it was slow; if the machine is just slow, raise reload.replicaReadyTimeoutSeconds (now ${seconds}). Then reload again.`,
+    details: { oldPid, replicaPid: replica.pid, timeoutMs: options.readyTimeoutMs, foreignAnswer: waited.foreign, keptRunning: true },
+  });
+}
+
+/** Waits for the replica's address to be free of older replicas and of other programs; RELOAD_FAILED when it is taken. */
+async function claimAddress(options: ReplicaReloadOptions, oldPid: number): Promise<string> {
+  const address = options.driver.nextMetricsAddress();
+  // An old replica of an earlier reload may still be draining on this address.
+  await options.driver.drained(address);
+  try {
+    await options.assertAddressFree?.(address);
+  } catch (error) {
+    const cause = error instanceof Error ? error.message : String(error);
+    throw new TunnelManagerError({
+      code: 'RELOAD_FAILED',
+      message: `No replica was started: its metrics address ${address} is taken by another program (${cause}). The running tunnel (pid ${oldPid}) keeps the previous configuration.`,
+      fix: `Free ${address} (find the program with \`ss -ltnp 'sport = :${portOf(address)}'\`), or move cloudflared.metricsAddress to a port pair nobody else uses; then reload again.`,
+      details: { oldPid, metricsAddress: address, keptRunning: true },
+    });
+  }
+  return address;
+}
+
+/** Makes the ready replica live and drains the old process; resolves once the old one takes no new request. */
+async function handOver(options: ReplicaReloadOptions, old: TunnelProcess & { pid: number }, replica: SpawnedProcess): Promise<number> {
+  const { driver, logger } = options;
+  const readyAt = Date.now();
+  const oldAddress = old.handle ?? driver.metricsAddress();
+  driver.promote(replica);
+  const drain = driver.drain(old.pid, oldAddress, options.drainGraceMs);
+  drain.ended
+    .then((stopped) => logger?.info({ oldPid: old.pid, newPid: replica.pid, drainMs: stopped.durationMs, oldStopped: stopped.how }, 'reload: the old replica has drained'))
+    .catch((error: unknown) => logger?.warn({ err: error, oldPid: old.pid }, 'reload: draining the old replica failed'));
+  // Done once the old replica takes no new request (it unregistered at once on SIGTERM): from then on every request
+  // reaches the new configuration. Its requests in flight finish in the background.
+  await drain.unregistered;
+  return Date.now() - readyAt;
+}
+
 export async function reloadWithReplica(options: ReplicaReloadOptions): Promise<ReloadResult> {
   const started = Date.now();
   const { driver } = options;
@@ -137,77 +215,15 @@ export async function reloadWithReplica(options: ReplicaReloadOptions): Promise<
       oldPid: null,
     };
   }
-
-  const address = driver.nextMetricsAddress();
-  // An old replica of an earlier reload may still be draining on this address.
-  await driver.drained(address);
-  try {
-    await options.assertAddressFree?.(address);
-  } catch (error) {
-    const cause = error instanceof Error ? error.message : String(error);
-    throw new TunnelManagerError({
-      code: 'RELOAD_FAILED',
-      message: `No replica was started: its metrics address ${address} is taken by another program (${cause}). The running tunnel (pid ${old.pid}) keeps the previous configuration.`,
-      fix: `Free ${address} (find the program with \`ss -ltnp 'sport = :${portOf(address)}'\`), or move cloudflared.metricsAddress to a port pair nobody else uses; then reload again.`,
-      details: { oldPid: old.pid, metricsAddress: address, keptRunning: true },
-    });
-  }
+  const oldPid = old.pid;
+  const address = await claimAddress(options, oldPid);
   const replica = await driver.spawnProcess(address);
-  options.logger?.info({ oldPid: old.pid, replicaPid: replica.pid, metrics: replica.metricsAddress }, 'reload: replica started, waiting for /ready');
+  options.logger?.info({ oldPid, replicaPid: replica.pid, metrics: replica.metricsAddress }, 'reload: replica started, waiting for /ready');
   const waited = await waitForReplica(driver, replica, options.readyTimeoutMs, options.readyPollMs ?? 50, options.signal);
-
-  if (waited.outcome === 'aborted') {
-    await driver.stopPid(replica.pid, 1_000);
-    throw new TunnelManagerError({
-      code: 'RELOAD_FAILED',
-      message: `The reload was overtaken (the tunnel is restarting or stopping): replica pid ${replica.pid} was stopped.`,
-      fix: 'Nothing to do: the restart or stop that overtook it reads config.yml as it is now.',
-      details: { oldPid: old.pid, replicaPid: replica.pid, keptRunning: true },
-    });
-  }
-
-  if (waited.outcome === 'exited') {
-    const log = logTail(driver.logPath);
-    // cloudflared's own reason is its last error line; the caller of a route request sees only the message.
-    const reason = log.split('\n').reverse().find((line) => / ERR /.test(line))?.replace(/^\S+ ERR /, '');
-    throw new TunnelManagerError({
-      code: 'RELOAD_FAILED',
-      message: `cloudflared refused the new configuration: the replica ${waited.exit.reason} before it was ready${reason ? ` (${reason})` : ''}. The running tunnel (pid ${old.pid}) keeps the previous configuration.`,
-      fix: `Read cloudflared's reason below (also in ${driver.logPath}), correct config.yml, and reload again.`,
-      details: { oldPid: old.pid, replicaPid: replica.pid, exit: waited.exit, log, keptRunning: true },
-    });
-  }
-
-  if (waited.outcome === 'timeout') {
-    options.logger?.warn({ replicaPid: replica.pid, timeoutMs: options.readyTimeoutMs, foreign: waited.foreign }, 'reload: replica not ready in time; the running tunnel keeps serving');
-    await driver.stopPid(replica.pid, 1_000);
-    const seconds = Math.round(options.readyTimeoutMs / 1000);
-    throw new TunnelManagerError({
-      code: 'RELOAD_FAILED',
-      message: waited.foreign
-        ? `Another program, not the new replica (pid ${replica.pid}), answers on ${replica.metricsAddress}; the replica was stopped. The running tunnel (pid ${old.pid}) keeps the previous configuration.`
-        : `The new replica (pid ${replica.pid}) was not ready within ${seconds} s and was stopped. The running tunnel (pid ${old.pid}) keeps the previous configuration.`,
-      fix: waited.foreign
-        ? `Free ${replica.metricsAddress} (\`ss -ltnp 'sport = :${portOf(replica.metricsAddress)}'\` names the program), then reload again.`
-        : `Check cloudflared's log (${driver.logPath}) for why it was slow; if the machine is just slow, raise reload.replicaReadyTimeoutSeconds (now ${seconds}). Then reload again.`,
-      details: { oldPid: old.pid, replicaPid: replica.pid, timeoutMs: options.readyTimeoutMs, foreignAnswer: waited.foreign, keptRunning: true },
-    });
-  }
-
-  const readyAt = Date.now();
-  const oldAddress = old.handle ?? driver.metricsAddress();
-  driver.promote(replica);
-  const logger = options.logger;
-  const drain = driver.drain(old.pid, oldAddress, options.drainGraceMs);
-  drain.ended
-    .then((stopped) => logger?.info({ oldPid: old.pid, newPid: replica.pid, drainMs: stopped.durationMs, oldStopped: stopped.how }, 'reload: the old replica has drained'))
-    .catch((error: unknown) => logger?.warn({ err: error, oldPid: old.pid }, 'reload: draining the old replica failed'));
-  // Done once the old replica takes no new request (it unregistered at once on SIGTERM): from then on every request
-  // reaches the new configuration. Its requests in flight finish in the background.
-  await drain.unregistered;
-  const overlapMs = Date.now() - readyAt;
-  options.logger?.info({ oldPid: old.pid, newPid: replica.pid, overlapMs }, 'reload: replica live, the old one unregistered and drains');
-  return { strategy: 'replica', overlapMs, durationMs: Date.now() - started, newPid: replica.pid, oldPid: old.pid };
+  if (waited.outcome !== 'ready') throw await replicaFailed(options, replica, oldPid, waited);
+  const overlapMs = await handOver(options, { ...old, pid: oldPid }, replica);
+  options.logger?.info({ oldPid, newPid: replica.pid, overlapMs }, 'reload: replica live, the old one unregistered and drains');
+  return { strategy: 'replica', overlapMs, durationMs: Date.now() - started, newPid: replica.pid, oldPid };
 }
 
 /** Stop, then start: works for every driver (a container or a unit restarts in place). */

@@ -54,10 +54,10 @@ export async function listenersOn(port: number): Promise<{ pid: number; command:
   const inodes = await listeningInodes('/proc/self/net', port);
   if (inodes.size === 0) return [];
   const found: { pid: number; command: string }[] = [];
-  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+  for (const entry of await readdir('/proc').catch((): string[] => [])) {
     const pid = Number(entry);
     if (!Number.isInteger(pid) || pid <= 0) continue;
-    const held = await socketInodesOf(pid).catch(() => [] as string[]);
+    const held = await socketInodesOf(pid).catch((): string[] => []);
     if (!held.some((inode) => inodes.has(inode))) continue;
     const command = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean).join(' ');
     found.push({ pid, command });

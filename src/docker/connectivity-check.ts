@@ -5,7 +5,11 @@ import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { TunnelManagerError } from '../errors.ts';
+import { messageOf, statusCodeOf } from '../thrown.ts';
+import { CHECK_SCRIPT, parseScriptOutput, type CheckStep, type ConnectivityReport } from './connectivity-report.ts';
 import type { CloudflaredPlacement } from './target-selection.ts';
+
+export { parseScriptOutput, type CheckStep, type CheckStepName, type ConnectivityReport } from './connectivity-report.ts';
 
 /**
  * Can cloudflared reach this target? Checked from cloudflared's own vantage point:
@@ -17,32 +21,6 @@ import type { CloudflaredPlacement } from './target-selection.ts';
  *   (the official cloudflared image has no shell, hence the helper by default).
  * Any HTTP answer, even 404 or 502, means the target is reachable; the status is reported.
  */
-
-export type CheckStepName = 'resolve' | 'tcp' | 'http';
-
-export interface CheckStep {
-  step: CheckStepName;
-  ok: boolean;
-  latencyMs: number | null;
-  detail: string;
-}
-
-export interface ConnectivityReport {
-  /** True when an HTTP answer came back from the target. */
-  ok: boolean;
-  target: string;
-  /** `host`, `helper-container` or `exec`. */
-  method: 'host' | 'helper-container' | 'exec';
-  /** Exactly where the check ran from, in plain words. */
-  vantage: string;
-  steps: CheckStep[];
-  httpStatus: number | null;
-  /** TCP connect time (ms), when it connected. */
-  latencyMs: number | null;
-  /** Granularity of the latencies: 1 ms from the host, 10 ms inside a container (/proc/uptime). */
-  latencyResolutionMs: number;
-  error: string | null;
-}
 
 export interface ConnectivityCheckOptions {
   cloudflared: CloudflaredPlacement;
@@ -125,7 +103,7 @@ async function checkFromHost(url: URL, target: string, vantage: string, hostHead
     addresses = net.isIP(host) !== 0 ? [host] : (await lookup(host, { all: true })).map((entry) => entry.address);
     steps.push({ step: 'resolve', ok: true, latencyMs: elapsed(started), detail: `${host} → ${addresses.join(', ')}` });
   } catch (error) {
-    const detail = `${host} did not resolve: ${(error as Error).message}`;
+    const detail = `${host} did not resolve: ${messageOf(error)}`;
     steps.push({ step: 'resolve', ok: false, latencyMs: elapsed(started), detail });
     return report(detail, null);
   }
@@ -155,7 +133,7 @@ async function checkFromHost(url: URL, target: string, vantage: string, hostHead
     steps.push({ step: 'http', ok: true, latencyMs: elapsed(started), detail: `GET ${url.href} answered ${status}` });
     return report(null, status);
   } catch (error) {
-    const detail = `GET ${url.href} failed: ${(error as Error).message}`;
+    const detail = `GET ${url.href} failed: ${messageOf(error)}`;
     steps.push({ step: 'http', ok: false, latencyMs: elapsed(started), detail });
     return report(detail, null);
   }
@@ -199,30 +177,6 @@ function httpGet(url: URL, hostHeader: string | undefined, timeoutMs: number): P
 // ---------------------------------------------------------------------------------------------
 // From cloudflared's container
 
-/** Runs inside busybox with TM_HOST, TM_PORT, TM_URL, TM_HOST_HEADER, TM_TIMEOUT in the environment. */
-const CHECK_SCRIPT = [
-  'now() { read up _ < /proc/uptime; echo "$up"; }',
-  'is_ip() { case "$1" in *[!0-9.]*) case "$1" in *:*) return 0;; *) return 1;; esac;; *) return 0;; esac; }',
-  's=$(now)',
-  'if is_ip "$TM_HOST"; then r="ok literal address";',
-  'elif awk -v h="$TM_HOST" \'{for(i=2;i<=NF;i++) if($i==h) f=1} END{exit !f}\' /etc/hosts; then r="ok /etc/hosts";',
-  'elif nslookup "$TM_HOST" >/dev/null 2>&1; then r="ok DNS";',
-  'else r="fail no /etc/hosts entry and DNS has no answer"; fi',
-  'echo "@@resolve $s $(now) $r"',
-  'case "$r" in fail*) exit 0;; esac',
-  's=$(now)',
-  'out=$(nc -w "$TM_TIMEOUT" "$TM_HOST" "$TM_PORT" -e true 2>&1); rc=$?',
-  'echo "@@tcp $s $(now) $rc $(echo "$out" | tr "\\n" " ")"',
-  '[ "$rc" = 0 ] || exit 0',
-  's=$(now)',
-  'set -- -S -O /dev/null',
-  '[ -n "$TM_HOST_HEADER" ] && set -- "$@" --header "Host: $TM_HOST_HEADER"',
-  'case "$TM_URL" in https:*) set -- "$@" --no-check-certificate;; esac',
-  'out=$(timeout "$TM_TIMEOUT" wget "$@" "$TM_URL" 2>&1); rc=$?',
-  'echo "@@http $s $(now) $rc"',
-  'echo "$out" | sed "s/^/@@| /"',
-].join('\n');
-
 async function checkFromContainer(
   docker: Dockerode,
   url: URL,
@@ -245,7 +199,7 @@ async function checkFromContainer(
   try {
     info = await cloudflared.inspect();
   } catch (error) {
-    return failed(`cloudflared container "${cloudflaredName}" could not be inspected: ${(error as Error).message}`);
+    return failed(`cloudflared container "${cloudflaredName}" could not be inspected: ${messageOf(error)}`);
   }
   if (!info.State.Running) return failed(`cloudflared container "${cloudflaredName}" is ${info.State.Status}, so nothing can be checked from it`);
 
@@ -263,7 +217,7 @@ async function checkFromContainer(
       ? await runExec(cloudflared, env, timeoutMs * 3 + 5_000)
       : await runHelper(docker, helperImage, info.Id, env, timeoutMs * 3 + 10_000);
   } catch (error) {
-    return failed((error as Error).message);
+    return failed(messageOf(error));
   }
   return parseScriptOutput(output, options.target, method, vantage);
 }
@@ -279,15 +233,15 @@ async function runHelper(docker: Dockerode, image: string, cloudflaredId: string
       HostConfig: { NetworkMode: `container:${cloudflaredId}` },
     });
   } catch (error) {
-    const status = (error as { statusCode?: number }).statusCode;
+    const status = statusCodeOf(error);
     throw new Error(status === 404
       ? `helper image "${image}" is not present locally; load it (\`docker pull ${image}\` or \`docker load\`) or set the helper image`
-      : `helper container could not be created: ${(error as Error).message}`);
+      : `helper container could not be created: ${messageOf(error)}`);
   }
   try {
     await container.start();
     const result = await Promise.race([
-      container.wait() as Promise<{ StatusCode: number }>,
+      container.wait().then(() => true),
       new Promise<null>((resolve) => setTimeout(() => resolve(null), deadlineMs).unref()),
     ]);
     if (result === null) throw new Error(`helper container did not finish within ${deadlineMs} ms`);
@@ -324,49 +278,4 @@ export function demultiplex(buffer: Buffer): string {
     offset += 8 + length;
   }
   return offset === 0 && buffer.length > 0 ? buffer.toString('utf8') : text;
-}
-
-export function parseScriptOutput(output: string, target: string, method: ConnectivityReport['method'], vantage: string): ConnectivityReport {
-  const steps: CheckStep[] = [];
-  let httpStatus: number | null = null;
-  let error: string | null = null;
-  const lines = output.split('\n');
-  const httpLines = lines.filter((line) => line.startsWith('@@| ')).map((line) => line.slice(4));
-  const ms = (start: string, end: string) => Math.round((Number(end) - Number(start)) * 1000);
-  for (const line of lines) {
-    const match = /^@@(resolve|tcp|http) (\S+) (\S+) ?(.*)$/.exec(line);
-    if (match === null) continue;
-    const [, step, start, end, rest] = match as unknown as [string, CheckStepName, string, string, string];
-    if (step === 'resolve') {
-      const ok = rest.startsWith('ok');
-      steps.push({ step, ok, latencyMs: ms(start, end), detail: `${new URL(target).hostname}: ${rest.replace(/^(ok|fail) /, '')}` });
-      if (!ok) error = `${new URL(target).hostname} does not resolve from cloudflared's network namespace`;
-    } else if (step === 'tcp') {
-      const [code, ...words] = rest.split(' ');
-      const ok = code === '0';
-      const detail = ok ? 'TCP connect succeeded' : `TCP connect failed: ${words.join(' ').trim() || `nc exited ${code}`}`;
-      steps.push({ step, ok, latencyMs: ms(start, end), detail });
-      if (!ok) error = detail;
-    } else {
-      const statusLine = httpLines.map((l) => /HTTP\/\d(?:\.\d)? (\d{3})/.exec(l)).find((m) => m !== null);
-      httpStatus = statusLine ? Number(statusLine[1]) : null;
-      const detail = httpStatus !== null
-        ? `GET ${target} answered ${httpStatus}`
-        : `GET ${target} failed: ${httpLines.map((l) => l.trim()).filter((l) => l !== '').join(' ') || `wget exited ${rest}`}`;
-      steps.push({ step, ok: httpStatus !== null, latencyMs: ms(start, end), detail });
-      if (httpStatus === null) error = detail;
-    }
-  }
-  if (steps.length === 0) error = `the check produced no result: ${output.trim().slice(0, 300) || 'no output'}`;
-  return {
-    ok: httpStatus !== null,
-    target,
-    method,
-    vantage,
-    steps,
-    httpStatus,
-    latencyMs: steps.find((s) => s.step === 'tcp' && s.ok)?.latencyMs ?? null,
-    latencyResolutionMs: 10,
-    error,
-  };
 }

@@ -88,7 +88,7 @@ function ipv6FromProc(hex: string): string | null {
   // An IPv4-mapped address (::ffff:a.b.c.d) is an IPv4 listener.
   if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) return bytes.slice(12).join('.');
   const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
+  for (let i = 0; i < 16; i += 2) groups.push((((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0)).toString(16));
   return compressIpv6(groups);
 }
 
@@ -103,9 +103,10 @@ const isLoopback = (address: string) => address.startsWith('127.') || address ==
 /** What a list of listening addresses for one port means. */
 export function classifyListeners(addresses: readonly string[], where: string): ListenDetection {
   const unique = [...new Set(addresses)].sort((a, b) => Number(isLoopback(b)) - Number(isLoopback(a)) || (a < b ? -1 : a > b ? 1 : 0));
-  if (unique.length === 0) return { kind: 'not-listening', evidence: `nothing listens on that port in ${where}` };
+  const [first] = unique;
+  if (first === undefined) return { kind: 'not-listening', evidence: `nothing listens on that port in ${where}` };
   if (unique.some(isWildcard)) return { kind: 'all', evidence: `${where} listens on ${unique.join(', ')}` };
-  return { kind: 'only', address: unique[0]!, evidence: `${where} listens on ${unique.join(', ')} only` };
+  return { kind: 'only', address: first, evidence: `${where} listens on ${unique.join(', ')} only` };
 }
 
 /**

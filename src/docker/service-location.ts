@@ -92,21 +92,9 @@ export function needsListenEvidence(topology: Topology, hostPort: number): boole
  */
 function locateByHostPort(topology: Topology, request: HostPortRequest): ServiceLocation {
   const port = request.hostPort;
-  const project = request.project ?? null;
   const running = topology.containers.filter((c) => c.state === 'running');
-
-  const publishers = ownCandidates(sortedBy(running.filter((c) => publishes(c, port)), (c) => c.name), port, project, 'publishes');
-  if (publishers.length > 1) throw ambiguousHostPort(port, publishers);
-  const publisher = publishers[0];
-  if (publisher !== undefined) {
-    const binding = sortedBy(publisher.ports.filter((p) => p.protocol === 'tcp' && p.hostPort === port), (p) => `${p.hostIp ?? ''} ${String(p.containerPort).padStart(5, '0')}`)[0]!;
-    return {
-      ...containerPlacement(topology, publisher, binding.containerPort, port, request.listenAddress ?? null, null),
-      evidence: `container "${publisher.name}" publishes host port ${port} → ${binding.containerPort}/tcp`,
-      listening: null,
-    };
-  }
-
+  const published = locateByPublisher(topology, request, running);
+  if (published !== null) return published;
   const evidence = request.evidence ?? null;
   if (evidence === null || (evidence.host === null && evidence.containers === null)) {
     return {
@@ -116,33 +104,53 @@ function locateByHostPort(topology: Topology, request: HostPortRequest): Service
       listening: null,
     };
   }
+  const listeners = listenersOf(topology, request, evidence);
+  return locateReachableListener(request, listeners) ?? locateAttributableListener(request, listeners, evidence) ?? locateByExpose(topology, request, running, listeners);
+}
 
+/** The one running container that publishes the port (two are ambiguous), or null when none does. */
+function locateByPublisher(topology: Topology, request: HostPortRequest, running: DockerContainer[]): ServiceLocation | null {
+  const port = request.hostPort;
+  const publishers = ownCandidates(sortedBy(running.filter((c) => publishes(c, port)), (c) => c.name), port, request.project ?? null, 'publishes');
+  if (publishers.length > 1) throw ambiguousHostPort(port, publishers);
+  const publisher = publishers[0];
+  if (publisher === undefined) return null;
+  const [binding] = sortedBy(publisher.ports.filter((p) => p.protocol === 'tcp' && p.hostPort === port), (p) => `${p.hostIp ?? ''} ${String(p.containerPort).padStart(5, '0')}`);
+  if (binding === undefined) return null;
+  return {
+    ...containerPlacement(topology, publisher, binding.containerPort, port, request.listenAddress ?? null, null),
+    evidence: `container "${publisher.name}" publishes host port ${port} → ${binding.containerPort}/tcp`,
+    listening: null,
+  };
+}
+
+/** Who listens on the port, by the evidence: a host process, then the project's candidate containers by name. */
+function listenersOf(topology: Topology, request: HostPortRequest, evidence: PortEvidence): Listener[] {
+  const port = request.hostPort;
   const hostAddresses = evidence.host ?? [];
-  const listeningContainers = ownCandidates(
-    sortedBy((evidence.containers ?? []).flatMap((entry) => {
-      const container = findContainer(topology, entry.name);
-      return container === undefined ? [] : [container];
-    }), (c) => c.name),
-    port,
-    project,
-    'listens on',
-    hostAddresses.length > 0,
-  );
-  const entryOf = (name: string) => evidence.containers?.find((entry) => entry.name === name);
-  const addressesOf = (name: string) => entryOf(name)?.addresses ?? [];
-  const listeners: Listener[] = [
-    ...(hostAddresses.length > 0
-      ? [{
-          what: `a host process (${hostAddresses.join(', ')})`,
-          container: null,
-          location: {
-            placement: { kind: 'host' as const, port, listenAddress: request.listenAddress ?? listenAddressOf(hostAddresses) },
+  const found = (evidence.containers ?? []).flatMap((entry) => {
+    const container = findContainer(topology, entry.name);
+    return container === undefined ? [] : [container];
+  });
+  const listeningContainers = ownCandidates(sortedBy(found, (c) => c.name), port, request.project ?? null, 'listens on', hostAddresses.length > 0);
+  const addressesOf = (name: string) => evidence.containers?.find((entry) => entry.name === name)?.addresses ?? [];
+  const host: Listener[] =
+    hostAddresses.length === 0
+      ? []
+      : [
+          {
+            what: `a host process (${hostAddresses.join(', ')})`,
             container: null,
-            evidence: `a host process listens on ${hostAddresses.join(', ')} port ${port}`,
-            listening: true,
+            location: {
+              placement: { kind: 'host', port, listenAddress: request.listenAddress ?? listenAddressOf(hostAddresses) },
+              container: null,
+              evidence: `a host process listens on ${hostAddresses.join(', ')} port ${port}`,
+              listening: true,
+            },
           },
-        }]
-      : []),
+        ];
+  return [
+    ...host,
     ...listeningContainers.map((c) => ({
       what: `container "${c.name}" (${addressesOf(c.name).join(', ')})`,
       container: c,
@@ -153,30 +161,46 @@ function locateByHostPort(topology: Topology, request: HostPortRequest): Service
       },
     })),
   ];
+}
+
+/** The one listener cloudflared reaches at this port (several: the one labelled for the project), or null for none. */
+function locateReachableListener(request: HostPortRequest, listeners: Listener[]): ServiceLocation | null {
+  const port = request.hostPort;
+  const project = request.project ?? null;
   const cloudflared = request.cloudflared ?? null;
   const reachable = cloudflared === null ? listeners : listeners.filter((l) => reachesAtPort(cloudflared, l.location.placement, port));
+  if (reachable.length === 0) return null;
   const unreachable = listeners.filter((l) => !reachable.includes(l));
   const aside = unreachable.length === 0 ? '' : ` (${unreachable.map((l) => `${l.what.replace(/ \(.*\)$/, '')} listens on port ${port} only where cloudflared does not reach it at that port`).join('; ')})`;
-  const noPublisher = `no container publishes host port ${port}`;
-  if (reachable.length > 0) {
-    const own = reachable.length > 1 && project !== null ? reachable.filter((l) => l.container?.labels[PROJECT_LABEL] === project) : [];
-    const chosen = reachable.length === 1 ? reachable[0]! : own.length === 1 ? own[0]! : null;
-    if (chosen === null) throw ambiguousListeners(port, reachable.map((l) => l.what));
-    const tie = reachable.length > 1 ? `, labelled ${PROJECT_LABEL}=${project} (also listening: ${reachable.filter((l) => l !== chosen).map((l) => l.what).join(', ')})` : '';
-    return { ...chosen.location, evidence: `${noPublisher}; ${chosen.location.evidence}${tie}${aside}` };
-  }
-  // Nothing cloudflared reaches at this port: the refusal names the listener that is the project's service (the
-  // change that makes it reachable), never one that was already running before the port was allocated.
-  const attributable = listeners.filter((l) => l.container === null || attributed(l.container, entryOf(l.container.name)?.startedAt ?? null, project, request.allocatedAt ?? null));
+  const own = reachable.length > 1 && project !== null ? reachable.filter((l) => l.container?.labels[PROJECT_LABEL] === project) : [];
+  const [chosen] = reachable.length === 1 ? reachable : own.length === 1 ? own : [];
+  if (chosen === undefined) throw ambiguousListeners(port, reachable.map((l) => l.what));
+  const tie = reachable.length > 1 ? `, labelled ${PROJECT_LABEL}=${project} (also listening: ${reachable.filter((l) => l !== chosen).map((l) => l.what).join(', ')})` : '';
+  return { ...chosen.location, evidence: `no container publishes host port ${port}; ${chosen.location.evidence}${tie}${aside}` };
+}
+
+/**
+ * Nothing cloudflared reaches at this port: the refusal names the listener that is the project's service (the
+ * change that makes it reachable), never one that was already running before the port was allocated.
+ */
+function locateAttributableListener(request: HostPortRequest, listeners: Listener[], evidence: PortEvidence): ServiceLocation | null {
+  const port = request.hostPort;
+  const startedAt = (name: string) => evidence.containers?.find((entry) => entry.name === name)?.startedAt ?? null;
+  const attributable = listeners.filter((l) => l.container === null || attributed(l.container, startedAt(l.container.name), request.project ?? null, request.allocatedAt ?? null));
   if (attributable.length > 1) throw ambiguousListeners(port, attributable.map((l) => l.what));
-  const attributed1 = attributable[0];
-  if (attributed1 !== undefined) return { ...attributed1.location, evidence: `${noPublisher}; ${attributed1.location.evidence}` };
+  const chosen = attributable[0];
+  return chosen === undefined ? null : { ...chosen.location, evidence: `no container publishes host port ${port}; ${chosen.location.evidence}` };
+}
+
+/** Nothing that could be the service listens: a running container that declares `EXPOSE` for the port, else the host. */
+function locateByExpose(topology: Topology, request: HostPortRequest, running: DockerContainer[], listeners: Listener[]): ServiceLocation {
+  const port = request.hostPort;
   const unrelated =
     listeners.length === 0
       ? ''
       : ` (${listeners.map((l) => l.what.replace(/ \(.*\)$/, '')).join(', ')} listens on port ${port} only inside its own network namespace and was running before the port was allocated: not taken for this port's service)`;
-
-  const exposers = ownCandidates(sortedBy(running.filter((c) => c.ports.some((p) => p.protocol === 'tcp' && p.containerPort === port && p.hostPort === null)), (c) => c.name), port, project, 'exposes');
+  const exposes = (c: DockerContainer) => c.ports.some((p) => p.protocol === 'tcp' && p.containerPort === port && p.hostPort === null);
+  const exposers = ownCandidates(sortedBy(running.filter(exposes), (c) => c.name), port, request.project ?? null, 'exposes');
   if (exposers.length > 1) throw ambiguousListeners(port, exposers.map((c) => `container "${c.name}" (EXPOSE ${port}, nothing listening yet)`));
   const exposer = exposers[0];
   if (exposer !== undefined) {
@@ -239,14 +263,14 @@ function listenAddressOf(addresses: readonly string[]): string | null {
  */
 function ownCandidates(candidates: DockerContainer[], port: number, project: string | null, how: string, otherEvidence = false): DockerContainer[] {
   if (project === null) return candidates;
-  const foreign = (c: DockerContainer) => {
+  const foreignOwner = (c: DockerContainer): string | null => {
     const owner = c.labels[PROJECT_LABEL];
-    return owner !== undefined && owner !== '' && owner !== project;
+    return owner !== undefined && owner !== '' && owner !== project ? owner : null;
   };
-  const own = candidates.filter((c) => !foreign(c));
-  const other = candidates.find(foreign);
-  if (own.length === 0 && other !== undefined && !otherEvidence) {
-    const owner = other.labels[PROJECT_LABEL]!;
+  const own = candidates.filter((c) => foreignOwner(c) === null);
+  const other = candidates.find((c) => foreignOwner(c) !== null);
+  const owner = other === undefined ? null : foreignOwner(other);
+  if (own.length === 0 && other !== undefined && owner !== null && !otherEvidence) {
     throw new TunnelManagerError({
       code: 'TARGET_OTHER_PROJECT',
       message: `Port ${port} is served by container "${other.name}", which ${how} it and is labelled ${PROJECT_LABEL}=${owner}: a route of ${project} never reaches another project's service.`,

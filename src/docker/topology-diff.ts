@@ -45,19 +45,23 @@ export function describeDiff(diff: TopologyDiff): string[] {
   for (const n of diff.networks.changed) lines.push(`network ${n.name} changed (${n.fields.join(', ')})`);
   for (const c of diff.containers.added) lines.push(`container ${c.name} created (${c.state})`);
   for (const c of diff.containers.removed) lines.push(`container ${c.name} removed`);
-  for (const c of diff.containers.changed) {
-    if (c.fields.includes('name')) lines.push(`container ${c.before.name} renamed to ${c.after.name}`);
-    if (c.fields.includes('state')) lines.push(`container ${c.name} ${c.before.state} → ${c.after.state}`);
-    if (c.fields.includes('networks')) {
-      const { joined, left } = membershipChange(c.before, c.after);
-      if (joined.length > 0) lines.push(`container ${c.name} joined ${joined.join(', ')}`);
-      if (left.length > 0) lines.push(`container ${c.name} left ${left.join(', ')}`);
-      if (joined.length === 0 && left.length === 0) lines.push(`container ${c.name} network addresses changed`);
-    }
-    if (c.fields.includes('ports')) lines.push(`container ${c.name} port bindings changed`);
-    const rest = c.fields.filter((f) => !['name', 'state', 'networks', 'ports'].includes(f));
-    if (rest.length > 0) lines.push(`container ${c.name} changed (${rest.join(', ')})`);
+  for (const c of diff.containers.changed) lines.push(...describeContainerChange(c));
+  return lines;
+}
+
+function describeContainerChange(c: Changed<DockerContainer>): string[] {
+  const lines: string[] = [];
+  if (c.fields.includes('name')) lines.push(`container ${c.before.name} renamed to ${c.after.name}`);
+  if (c.fields.includes('state')) lines.push(`container ${c.name} ${c.before.state} → ${c.after.state}`);
+  if (c.fields.includes('networks')) {
+    const { joined, left } = membershipChange(c.before, c.after);
+    if (joined.length > 0) lines.push(`container ${c.name} joined ${joined.join(', ')}`);
+    if (left.length > 0) lines.push(`container ${c.name} left ${left.join(', ')}`);
+    if (joined.length === 0 && left.length === 0) lines.push(`container ${c.name} network addresses changed`);
   }
+  if (c.fields.includes('ports')) lines.push(`container ${c.name} port bindings changed`);
+  const rest = c.fields.filter((f) => !['name', 'state', 'networks', 'ports'].includes(f));
+  if (rest.length > 0) lines.push(`container ${c.name} changed (${rest.join(', ')})`);
   return lines;
 }
 
@@ -107,7 +111,7 @@ function same(a: unknown, b: unknown): boolean {
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
     v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(sortedBy(Object.entries(v as Record<string, unknown>), ([k]) => k))
+      ? Object.fromEntries(sortedBy(Object.entries(v), ([k]) => k))
       : v,
   );
 }

@@ -1,6 +1,8 @@
 import type Dockerode from 'dockerode';
+import { z } from 'zod';
 import { TunnelManagerError } from '../errors.ts';
-import { sortedBy, type DockerContainer, type DockerNetwork, type PortBinding, type PortProtocol, type Topology } from './topology-model.ts';
+import { statusCodeOf } from '../thrown.ts';
+import { sortedBy, type DockerContainer, type DockerNetwork, type NetworkMembership, type PortBinding, type PortProtocol, type Topology } from './topology-model.ts';
 
 /**
  * Reads the topology from the Docker engine: every network, every container (running or not)
@@ -59,18 +61,6 @@ export function networkFromInspect(info: Dockerode.NetworkInspectInfo): DockerNe
 }
 
 export function containerFromInspect(info: Dockerode.ContainerInspectInfo): DockerContainer {
-  const networks = Object.entries(info.NetworkSettings?.Networks ?? {}).map(([networkName, endpoint]) => ({
-    networkId: endpoint.NetworkID || networkName,
-    networkName,
-    aliases: Array.isArray(endpoint.Aliases) ? sortedBy(endpoint.Aliases as string[], (a) => a) : [],
-    ipAddress: endpoint.IPAddress ? endpoint.IPAddress : null,
-  }));
-  const running = info.State?.Running === true;
-  // A running container reports the ports actually bound (random host ports resolved);
-  // a stopped one only has its configuration.
-  const bound = running ? info.NetworkSettings?.Ports : undefined;
-  const configured = info.HostConfig?.PortBindings as Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | undefined;
-  const exposed = Object.keys(info.Config?.ExposedPorts ?? {});
   const command = [...toArray(info.Config?.Entrypoint), ...toArray(info.Config?.Cmd)].join(' ');
   return {
     id: info.Id,
@@ -80,23 +70,56 @@ export function containerFromInspect(info: Dockerode.ContainerInspectInfo): Dock
     networkMode: info.HostConfig?.NetworkMode ?? null,
     labels: { ...(info.Config?.Labels ?? {}) },
     extraHosts: [...(info.HostConfig?.ExtraHosts ?? [])],
-    networks: sortedBy(networks, (m) => m.networkName),
-    ports: portBindings(bound ?? configured ?? {}, exposed),
+    networks: membershipsFromInspect(info),
+    ports: portsFromInspect(info),
     command: command === '' ? null : command,
   };
 }
 
-function portBindings(
-  map: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null | undefined>,
-  exposed: string[],
-): PortBinding[] {
+function membershipsFromInspect(info: Dockerode.ContainerInspectInfo): NetworkMembership[] {
+  const networks = Object.entries(info.NetworkSettings?.Networks ?? {}).map(([networkName, endpoint]) => ({
+    networkId: endpoint.NetworkID || networkName,
+    networkName,
+    aliases: Array.isArray(endpoint.Aliases) ? sortedBy(endpoint.Aliases.filter((a): a is string => typeof a === 'string'), (a) => a) : [],
+    ipAddress: endpoint.IPAddress ? endpoint.IPAddress : null,
+  }));
+  return sortedBy(networks, (m) => m.networkName);
+}
+
+/** `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}], "443/tcp": null}`, as the Engine writes port maps. */
+const PortMapSchema = z.record(z.array(z.object({ HostIp: z.string().optional(), HostPort: z.string().optional() })).nullable().optional());
+
+type PortMap = z.infer<typeof PortMapSchema>;
+
+function portMapOf(value: unknown): PortMap | undefined {
+  if (value === undefined || value === null) return undefined;
+  const parsed = PortMapSchema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
+function portsFromInspect(info: Dockerode.ContainerInspectInfo): PortBinding[] {
+  // A running container reports the ports actually bound (random host ports resolved);
+  // a stopped one only has its configuration.
+  const bound = info.State?.Running === true ? portMapOf(info.NetworkSettings?.Ports) : undefined;
+  const configured = portMapOf(info.HostConfig?.PortBindings);
+  const exposed = Object.keys(info.Config?.ExposedPorts ?? {});
+  return portBindings(bound ?? configured ?? {}, exposed);
+}
+
+const PROTOCOLS: readonly PortProtocol[] = ['tcp', 'udp', 'sctp'];
+
+function protocolOf(text: string | undefined): PortProtocol | undefined {
+  return PROTOCOLS.find((protocol) => protocol === (text ?? 'tcp'));
+}
+
+function portBindings(map: PortMap, exposed: string[]): PortBinding[] {
   const bindings: PortBinding[] = [];
   const keys = new Set([...Object.keys(map), ...exposed]);
   for (const key of keys) {
     const [portText, protocolText] = key.split('/');
     const containerPort = Number(portText);
-    if (!Number.isInteger(containerPort)) continue;
-    const protocol = (protocolText ?? 'tcp') as PortProtocol;
+    const protocol = protocolOf(protocolText);
+    if (!Number.isInteger(containerPort) || protocol === undefined) continue;
     const hosts = map[key] ?? [];
     if (hosts.length === 0) {
       bindings.push({ containerPort, protocol, hostIp: null, hostPort: null });
@@ -116,7 +139,7 @@ function toArray(value: string | string[] | null | undefined): string[] {
 }
 
 export function isNotFound(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { statusCode?: number }).statusCode === 404;
+  return statusCodeOf(error) === 404;
 }
 
 export function dockerUnavailable(error: unknown): TunnelManagerError {
@@ -132,13 +155,10 @@ export function dockerUnavailable(error: unknown): TunnelManagerError {
 }
 
 async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
+  // One iterator shared by every worker: each takes the next item when it is free.
+  const queue = items.values();
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next]!;
-      next += 1;
-      await work(item);
-    }
+    for (const item of queue) await work(item);
   });
   await Promise.all(workers);
 }

@@ -3,7 +3,7 @@ import { locateCloudflared, type CloudflaredLocation, type LocateCloudflaredOpti
 import { locateService, type ServiceLocation, type ServiceRequest } from './service-location.ts';
 import { selectTarget, type TargetSelection } from './target-selection.ts';
 import { diffTopology, renamesIn } from './topology-diff.ts';
-import { findContainer, sortedBy, type Topology } from './topology-model.ts';
+import { findContainer, sortedBy, type DockerContainer, type Topology } from './topology-model.ts';
 
 /**
  * Drift: a topology change that breaks the target of an active route (its container moved network,
@@ -56,84 +56,108 @@ export function detectTargetDrift(input: DriftInput): DriftFinding[] {
   const renamed = renamesIn(diffTopology(input.before, input.after));
   const cfBefore = tryLocateCloudflared(input.before, input.cloudflared);
   const cfAfter = tryLocateCloudflared(input.after, input.cloudflared);
-  const findings: DriftFinding[] = [];
-  for (const route of sortedBy(input.routes, (r) => r.hostname)) {
-    const request = requestOf(route, [...(cfBefore?.placement.kind === 'container' ? cfBefore.placement.hostGatewayNames : []), ...(cfAfter?.placement.kind === 'container' ? cfAfter.placement.hostGatewayNames : [])]);
-    if (request === null || cfBefore === null) continue;
-    const was = evaluate(input.before, request, route, cfBefore);
-    if (was === null || !worksWith(was.selection, route.service)) continue;
+  if (cfBefore === null) return [];
+  const gatewayNames = [...gatewayNamesOf(cfBefore), ...gatewayNamesOf(cfAfter)];
+  return sortedBy(input.routes, (r) => r.hostname).flatMap((route) => {
+    const finding = driftOf({ input, renamed, cfBefore, cfAfter }, route, gatewayNames);
+    return finding === null ? [] : [finding];
+  });
+}
 
-    const finding = (cause: DriftCause, proposal: TargetSelection | null, explanation: string): DriftFinding => ({
-      hostname: route.hostname,
-      project: route.project,
-      cause,
-      previousTarget: route.service,
-      proposal,
-      explanation,
-      event: {
-        kind: 'route.target_drift',
-        project: route.project,
-        data: {
-          hostname: route.hostname,
-          cause,
-          previousTarget: route.service,
-          proposedTarget: proposal?.ok ? proposal.target : null,
-          reason: proposal === null ? explanation : proposal.reason,
-          explanation,
-          recommendations: proposal !== null && !proposal.ok ? proposal.recommendations : [],
-        },
-      },
-    });
+interface DriftContext {
+  input: DriftInput;
+  renamed: ReadonlyMap<string, string>;
+  cfBefore: CloudflaredLocation;
+  cfAfter: CloudflaredLocation | null;
+}
 
-    if (cfAfter === null) {
-      findings.push(finding('cloudflared-moved', null, `The cloudflared container can no longer be found, so ${route.service} cannot be reached from it.`));
-      continue;
+type Evaluation = { location: ServiceLocation; selection: TargetSelection };
+
+function gatewayNamesOf(cloudflared: CloudflaredLocation | null): string[] {
+  return cloudflared?.placement.kind === 'container' ? cloudflared.placement.hostGatewayNames : [];
+}
+
+/** Whether the route's target worked before the change and not after, and why; null when it did not drift. */
+function driftOf(context: DriftContext, route: RouteTarget, gatewayNames: readonly string[]): DriftFinding | null {
+  const { input, renamed, cfBefore, cfAfter } = context;
+  const request = requestOf(route, gatewayNames);
+  if (request === null) return null;
+  const was = evaluate(input.before, request, route, cfBefore);
+  if (was === null || !worksWith(was.selection, route.service)) return null;
+  if (cfAfter === null) return findingFor(route, 'cloudflared-moved', null, `The cloudflared container can no longer be found, so ${route.service} cannot be reached from it.`);
+  let requestAfter = request;
+  if ('container' in request && findContainer(input.after, request.container) === undefined) {
+    const newName = renamed.get(request.container);
+    if (newName === undefined) {
+      return findingFor(route, 'container-gone', null, `Container "${request.container}" behind ${route.hostname} was removed; nothing serves ${route.service} any more.`);
     }
-
-    const wasContainer = was.location.container;
-    let requestAfter = request;
-    if ('container' in request && findContainer(input.after, request.container) === undefined) {
-      const newName = renamed.get(request.container);
-      if (newName === undefined) {
-        findings.push(finding('container-gone', null, `Container "${request.container}" behind ${route.hostname} was removed; nothing serves ${route.service} any more.`));
-        continue;
-      }
-      requestAfter = { ...request, container: newName };
-    }
-    const now = evaluate(input.after, requestAfter, route, cfAfter);
-    if (now === null) continue;
-    const nowContainer = now.location.container;
-
-    if (wasContainer !== null && nowContainer?.id !== wasContainer.id) {
-      // The host port used to be published by a container that no longer does.
-      const current = input.after.containers.find((c) => c.id === wasContainer.id);
-      if (current === undefined || isBeingRemoved(current.state)) {
-        // Gone (or going): nothing will serve that port again by itself, so no new target is proposed (the host port
-        // now looks like "a host process" only because nothing publishes it).
-        findings.push(finding('container-gone', null, `Container "${wasContainer.name}", which published host port ${'hostPort' in request ? request.hostPort : '?'} for ${route.hostname}, ${current === undefined ? 'was removed' : 'is being removed'}; nothing serves ${route.service} any more.`));
-      } else if (current.state !== 'running') {
-        // Stopped: the route's target is right again once it runs; proposing another would be wrong.
-        findings.push(finding('container-stopped', null, `Container "${current.name}", which published the port behind ${route.hostname}, is ${current.state}; start it with \`docker start ${current.name}\`.`));
-      } else {
-        findings.push(finding('port-unpublished', now.selection, `Container "${current.name}" no longer publishes host port ${'hostPort' in request ? request.hostPort : '?'}; ${nowContainer === null ? 'no container publishes it now, so only a host process could answer' : `container "${nowContainer.name}" publishes it now`}.`));
-      }
-      continue;
-    }
-    if (worksWith(now.selection, route.service)) continue;
-
-    if (nowContainer !== null && wasContainer !== null && nowContainer.name !== wasContainer.name) {
-      findings.push(finding('container-renamed', now.selection, `Container "${wasContainer.name}" was renamed to "${nowContainer.name}"; ${route.service} no longer resolves.`));
-    } else if (nowContainer !== null && isBeingRemoved(nowContainer.state)) {
-      findings.push(finding('container-gone', null, `Container "${nowContainer.name}" behind ${route.hostname} is being removed; nothing serves ${route.service} any more.`));
-    } else if (nowContainer !== null && nowContainer.state !== 'running') {
-      findings.push(finding('container-stopped', now.selection, `Container "${nowContainer.name}" behind ${route.hostname} is ${nowContainer.state}.`));
-    } else if (JSON.stringify(cfBefore.placement) !== JSON.stringify(cfAfter.placement)) {
-      findings.push(finding('cloudflared-moved', now.selection, `cloudflared's networks changed (${cfAfter.evidence}); ${route.service} is no longer reachable from it.`));
-    } else {
-      findings.push(finding('network-changed', now.selection, `The networks or published ports of ${nowContainer === null ? 'the service' : `container "${nowContainer.name}"`} changed; ${route.service} is no longer reachable from cloudflared.`));
-    }
+    requestAfter = { ...request, container: newName };
   }
-  return findings;
+  const now = evaluate(input.after, requestAfter, route, cfAfter);
+  if (now === null) return null;
+  const wasContainer = was.location.container;
+  if (wasContainer !== null && now.location.container?.id !== wasContainer.id) return publisherChanged(input.after, route, request, wasContainer, now);
+  if (worksWith(now.selection, route.service)) return null;
+  return whyBroken(route, wasContainer, now, cfBefore, cfAfter);
+}
+
+/** The host port used to be published by a container that no longer does: gone, stopped, or it unpublished the port. */
+function publisherChanged(after: Topology, route: RouteTarget, request: ServiceRequest, wasContainer: DockerContainer, now: Evaluation): DriftFinding {
+  const current = after.containers.find((c) => c.id === wasContainer.id);
+  const hostPort = 'hostPort' in request ? request.hostPort : '?';
+  if (current === undefined || isBeingRemoved(current.state)) {
+    // Gone (or going): nothing will serve that port again by itself, so no new target is proposed (the host port
+    // now looks like "a host process" only because nothing publishes it).
+    return findingFor(route, 'container-gone', null, `Container "${wasContainer.name}", which published host port ${hostPort} for ${route.hostname}, ${current === undefined ? 'was removed' : 'is being removed'}; nothing serves ${route.service} any more.`);
+  }
+  if (current.state !== 'running') {
+    // Stopped: the route's target is right again once it runs; proposing another would be wrong.
+    return findingFor(route, 'container-stopped', null, `Container "${current.name}", which published the port behind ${route.hostname}, is ${current.state}; start it with \`docker start ${current.name}\`.`);
+  }
+  const nowContainer = now.location.container;
+  return findingFor(route, 'port-unpublished', now.selection, `Container "${current.name}" no longer publishes host port ${hostPort}; ${nowContainer === null ? 'no container publishes it now, so only a host process could answer' : `container "${nowContainer.name}" publishes it now`}.`);
+}
+
+/** The same service no longer works with the route's target: renamed, going, stopped, cloudflared moved, or networks changed. */
+function whyBroken(route: RouteTarget, wasContainer: DockerContainer | null, now: Evaluation, cfBefore: CloudflaredLocation, cfAfter: CloudflaredLocation): DriftFinding {
+  const nowContainer = now.location.container;
+  if (nowContainer !== null && wasContainer !== null && nowContainer.name !== wasContainer.name) {
+    return findingFor(route, 'container-renamed', now.selection, `Container "${wasContainer.name}" was renamed to "${nowContainer.name}"; ${route.service} no longer resolves.`);
+  }
+  if (nowContainer !== null && isBeingRemoved(nowContainer.state)) {
+    return findingFor(route, 'container-gone', null, `Container "${nowContainer.name}" behind ${route.hostname} is being removed; nothing serves ${route.service} any more.`);
+  }
+  if (nowContainer !== null && nowContainer.state !== 'running') {
+    return findingFor(route, 'container-stopped', now.selection, `Container "${nowContainer.name}" behind ${route.hostname} is ${nowContainer.state}.`);
+  }
+  if (JSON.stringify(cfBefore.placement) !== JSON.stringify(cfAfter.placement)) {
+    return findingFor(route, 'cloudflared-moved', now.selection, `cloudflared's networks changed (${cfAfter.evidence}); ${route.service} is no longer reachable from it.`);
+  }
+  return findingFor(route, 'network-changed', now.selection, `The networks or published ports of ${nowContainer === null ? 'the service' : `container "${nowContainer.name}"`} changed; ${route.service} is no longer reachable from cloudflared.`);
+}
+
+function findingFor(route: RouteTarget, cause: DriftCause, proposal: TargetSelection | null, explanation: string): DriftFinding {
+  return {
+    hostname: route.hostname,
+    project: route.project,
+    cause,
+    previousTarget: route.service,
+    proposal,
+    explanation,
+    event: {
+      kind: 'route.target_drift',
+      project: route.project,
+      data: {
+        hostname: route.hostname,
+        cause,
+        previousTarget: route.service,
+        proposedTarget: proposal?.ok ? proposal.target : null,
+        reason: proposal === null ? explanation : proposal.reason,
+        explanation,
+        recommendations: proposal !== null && !proposal.ok ? proposal.recommendations : [],
+      },
+    },
+  };
 }
 
 /** Docker's states of a container on its way out (`docker rm -f` passes through them before the destroy event). */
@@ -157,7 +181,7 @@ export function requestOf(route: RouteTarget, hostGatewayNames: readonly string[
   return { container: host, port, hostPortHint: route.targetPort ?? null };
 }
 
-function evaluate(topology: Topology, request: ServiceRequest, route: RouteTarget, cloudflared: CloudflaredLocation): { location: ServiceLocation; selection: TargetSelection } | null {
+function evaluate(topology: Topology, request: ServiceRequest, route: RouteTarget, cloudflared: CloudflaredLocation): Evaluation | null {
   let location: ServiceLocation;
   try {
     location = locateService(topology, request);

@@ -1,4 +1,5 @@
 import type Dockerode from 'dockerode';
+import { z } from 'zod';
 
 /**
  * The Docker events stream, reduced to what the topology needs: which container or network
@@ -19,10 +20,23 @@ const CONTAINER_ACTIONS = new Set(['create', 'start', 'stop', 'die', 'kill', 'pa
 const NETWORK_ACTIONS = new Set(['create', 'destroy', 'remove']);
 const MEMBERSHIP_ACTIONS = new Set(['connect', 'disconnect']);
 
-interface RawDockerEvent {
-  Type?: string;
-  Action?: string;
-  Actor?: { ID?: string; Attributes?: Record<string, string> };
+/** The fields of an event on `GET /events` this module reads; a line that does not fit is not an event. */
+const RawDockerEventSchema = z.object({
+  Type: z.string().optional(),
+  Action: z.string().optional(),
+  Actor: z.object({ ID: z.string().optional(), Attributes: z.record(z.string()).optional() }).optional(),
+});
+
+type RawDockerEvent = z.infer<typeof RawDockerEventSchema>;
+
+/** One line of the events stream as an event, or null when it is not JSON or not an event. */
+function parseEventLine(line: string): RawDockerEvent | null {
+  try {
+    const parsed = RawDockerEventSchema.safeParse(JSON.parse(line));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
 }
 
 /** What a raw Docker event means for the topology, or null when it means nothing (exec, health, images…). */
@@ -82,12 +96,8 @@ export function watchDockerEvents(docker: Dockerode, handlers: WatchHandlers): E
           buffer = buffer.slice(newline + 1);
           newline = buffer.indexOf('\n');
           if (line === '') continue;
-          let parsed: RawDockerEvent;
-          try {
-            parsed = JSON.parse(line) as RawDockerEvent;
-          } catch {
-            continue;
-          }
+          const parsed = parseEventLine(line);
+          if (parsed === null) continue;
           const hint = hintFromDockerEvent(parsed);
           if (hint !== null && !stopped) handlers.onHint(hint);
         }
@@ -108,5 +118,5 @@ export function watchDockerEvents(docker: Dockerode, handlers: WatchHandlers): E
 }
 
 function destroy(stream: NodeJS.ReadableStream): void {
-  (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+  if ('destroy' in stream && typeof stream.destroy === 'function') stream.destroy();
 }

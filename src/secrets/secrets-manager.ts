@@ -81,7 +81,7 @@ export class SecretsManager {
   get(name: string): string | undefined {
     const location = this.locate(name);
     if (location === undefined) return undefined;
-    const value = location.source === 'env' ? (this.env[location.where] as string) : readSecretFile(location.where);
+    const value = location.source === 'env' ? (this.env[location.where] ?? '') : readSecretFile(location.where);
     return value === '' ? undefined : value;
   }
 

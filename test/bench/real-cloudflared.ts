@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { TunnelContext } from '../../machines/tunnel.machine.ts';
 import { reloadWithReplica, type ReloadResult } from '../../src/cloudflared/replica-reload.ts';
-import { SpawnDriver } from '../../src/cloudflared/spawn-driver.ts';
+import { SpawnDriver } from '../../src/cloudflared/drivers/spawn-driver.ts';
 import { startSandboxEdge, type SandboxEdge } from '../../src/sandbox/edge/edge.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { REAL_CLOUDFLARED } from '../helpers/real-cloudflared.ts';

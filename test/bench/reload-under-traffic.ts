@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import http from 'node:http';
 import os from 'node:os';
 import { reloadWithReplica, type ReloadResult } from '../../src/cloudflared/replica-reload.ts';
-import { SpawnDriver } from '../../src/cloudflared/spawn-driver.ts';
+import { SpawnDriver } from '../../src/cloudflared/drivers/spawn-driver.ts';
 import { startSandboxEdge } from '../../src/sandbox/edge/edge.ts';
 import { writeDocSection } from './support.ts';
 import { REPO_ROOT, STANDIN_COMMAND, TUNNEL_ID, freePort, startOrigin, tempDir, waitReady, writeTunnelConfig } from '../helpers/standin-cloudflared.ts';

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
-import { ChildProcessDriver } from '../../cloudflared/child-driver.ts';
-import { DockerDriver } from '../../cloudflared/docker-driver.ts';
+import { ChildProcessDriver } from '../../cloudflared/drivers/child-driver.ts';
+import { DockerDriver } from '../../cloudflared/drivers/docker-driver.ts';
 import type { ProcessDriver } from '../../cloudflared/process-driver.ts';
-import { SpawnDriver } from '../../cloudflared/spawn-driver.ts';
-import { SystemdDriver } from '../../cloudflared/systemd-driver.ts';
+import { SpawnDriver } from '../../cloudflared/drivers/spawn-driver.ts';
+import { SystemdDriver } from '../../cloudflared/drivers/systemd-driver.ts';
 import { buildTunnelArgv } from '../../cloudflared/tunnel-command.ts';
 import { STANDIN_CLOUDFLARED_BUNDLE } from '../../package-root.ts';
 import type { Config } from './config.ts';

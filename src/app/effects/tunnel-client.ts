@@ -8,7 +8,7 @@ import { probeTunnelHealth } from '../../cloudflared/health-probe.ts';
 import { assertAddressFree } from '../../cloudflared/metrics-address.ts';
 import type { ProcessDriver } from '../../cloudflared/process-driver.ts';
 import { pushRemoteConfiguration, reloadWithReplica, restartTunnel, type ReloadResult } from '../../cloudflared/replica-reload.ts';
-import { SpawnDriver } from '../../cloudflared/spawn-driver.ts';
+import { SpawnDriver } from '../../cloudflared/drivers/spawn-driver.ts';
 import { TunnelManagerError } from '../../errors.ts';
 import type { HealthSample } from '../../health-sample.ts';
 import type { HealthRepository } from '../../store/health-repository.ts';

@@ -2,7 +2,7 @@ import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import { tunnelMachine, type ProbeLoopInput, type StartTunnelInput, type StopTunnelInput, type TunnelEvent, type TunnelProcessInfo, type TunnelSettings, type WatchProcessInput } from '../../../machines/tunnel.machine.ts';
-import { ChildProcessDriver } from '../../../src/cloudflared/child-driver.ts';
+import { ChildProcessDriver } from '../../../src/cloudflared/drivers/child-driver.ts';
 import { isProcessRunning } from '../../../src/cloudflared/process-identity.ts';
 
 /** A real child process that ignores SIGTERM, as a hung cloudflared would. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Dockerode from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DockerDriver, MANAGED_LABEL } from '../../../src/cloudflared/docker-driver.ts';
+import { DockerDriver, MANAGED_LABEL } from '../../../src/cloudflared/drivers/docker-driver.ts';
 import type { ProcessExit } from '../../../src/cloudflared/process-driver.ts';
 import { tempDir } from '../../helpers/standin-cloudflared.ts';
 

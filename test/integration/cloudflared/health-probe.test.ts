@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { probeTunnelHealth } from '../../../src/cloudflared/health-probe.ts';
 import type { HealthSample } from '../../../src/health-sample.ts';
-import { SpawnDriver } from '../../../src/cloudflared/spawn-driver.ts';
+import { SpawnDriver } from '../../../src/cloudflared/drivers/spawn-driver.ts';
 import { startSandboxEdge } from '../../../src/sandbox/edge/edge.ts';
 import { REPO_ROOT, STANDIN_COMMAND, TUNNEL_ID, freePort, getViaEdge, tempDir, waitFor, writeTunnelConfig } from '../../helpers/standin-cloudflared.ts';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isProcessRunning, waitForProcessEnd } from '../../../src/cloudflared/process-identity.ts';
 import { reloadWithReplica } from '../../../src/cloudflared/replica-reload.ts';
-import { SpawnDriver } from '../../../src/cloudflared/spawn-driver.ts';
+import { SpawnDriver } from '../../../src/cloudflared/drivers/spawn-driver.ts';
 import { startSandboxEdge, type SandboxEdge } from '../../../src/sandbox/edge/edge.ts';
 import { realCloudflaredForTests } from '../../helpers/real-cloudflared.ts';
 import { TUNNEL_ID, cloudflaredPidsFor, freePort, startOrigin, tempDir, waitReady, writeTunnelConfig } from '../../helpers/standin-cloudflared.ts';

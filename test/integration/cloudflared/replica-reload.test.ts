@@ -5,7 +5,7 @@ import type { CloudflaredConfig } from '../../../src/ingress-model.ts';
 import { isProcessRunning, waitForProcessEnd } from '../../../src/cloudflared/process-identity.ts';
 import { assertAddressFree } from '../../../src/cloudflared/metrics-address.ts';
 import { pushRemoteConfiguration, reloadWithReplica, restartTunnel } from '../../../src/cloudflared/replica-reload.ts';
-import { SpawnDriver } from '../../../src/cloudflared/spawn-driver.ts';
+import { SpawnDriver } from '../../../src/cloudflared/drivers/spawn-driver.ts';
 import { startSandboxEdge, type SandboxEdge } from '../../../src/sandbox/edge/edge.ts';
 import { REPO_ROOT, STANDIN_COMMAND, TUNNEL_ID, freePort, getViaEdge, startOrigin, tempDir, waitReady, writeTunnelConfig } from '../../helpers/standin-cloudflared.ts';
 

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { isProcessRunning } from '../../../src/cloudflared/process-identity.ts';
 import type { ProcessExit } from '../../../src/cloudflared/process-driver.ts';
-import { SpawnDriver, type SpawnDriverOptions } from '../../../src/cloudflared/spawn-driver.ts';
+import { SpawnDriver, type SpawnDriverOptions } from '../../../src/cloudflared/drivers/spawn-driver.ts';
 import { REPO_ROOT, STANDIN_COMMAND, TUNNEL_ID, freePort, tempDir, waitFor, waitReady, writeTunnelConfig } from '../../helpers/standin-cloudflared.ts';
 
 const run = promisify(execFile);

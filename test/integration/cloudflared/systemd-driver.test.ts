@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { isProcessRunning, readProcessArgv } from '../../../src/cloudflared/process-identity.ts';
 import type { ProcessExit } from '../../../src/cloudflared/process-driver.ts';
-import { SystemdDriver } from '../../../src/cloudflared/systemd-driver.ts';
+import { SystemdDriver } from '../../../src/cloudflared/drivers/systemd-driver.ts';
 import { buildTunnelArgv } from '../../../src/cloudflared/tunnel-command.ts';
 import { REPO_ROOT, STANDIN_COMMAND, TUNNEL_ID, freePort, tempDir, waitFor, waitReady, writeTunnelConfig } from '../../helpers/standin-cloudflared.ts';
 

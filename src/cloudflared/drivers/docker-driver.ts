@@ -1,6 +1,7 @@
 import type Dockerode from 'dockerode';
-import { TunnelManagerError } from '../errors.ts';
-import type { ProcessDriver, ProcessExit, StopOutcome, TunnelProcess } from './process-driver.ts';
+import { TunnelManagerError } from '../../errors.ts';
+import { messageOf, statusCodeOf } from '../../thrown.ts';
+import type { ProcessDriver, ProcessExit, StopOutcome, TunnelProcess } from '../process-driver.ts';
 
 /**
  * cloudflared in a Docker container, driven through the Engine API (dockerode): start, stop, restart,
@@ -32,7 +33,7 @@ export interface DockerDriverOptions {
 export const MANAGED_LABEL = 'tunnel-manager.managed';
 
 function isNotFound(error: unknown): boolean {
-  return (error as { statusCode?: number }).statusCode === 404;
+  return statusCodeOf(error) === 404;
 }
 
 export class DockerDriver implements ProcessDriver {
@@ -43,9 +44,9 @@ export class DockerDriver implements ProcessDriver {
   private unavailable(error: unknown, action: string): TunnelManagerError {
     return new TunnelManagerError({
       code: 'DOCKER_UNAVAILABLE',
-      message: `Docker could not ${action} the container ${this.options.containerName}: ${(error as Error).message}`,
+      message: `Docker could not ${action} the container ${this.options.containerName}: ${messageOf(error)}`,
       fix: 'Check that dockerd is running (`docker info`) and that this user can reach its socket (member of the docker group, or docker.socketPath in the configuration).',
-      details: { container: this.options.containerName, action, statusCode: (error as { statusCode?: number }).statusCode },
+      details: { container: this.options.containerName, action, statusCode: statusCodeOf(error) },
       cause: error,
     });
   }
@@ -84,10 +85,10 @@ export class DockerDriver implements ProcessDriver {
         },
       });
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) {
+      if (statusCodeOf(error) === 404) {
         throw new TunnelManagerError({
           code: 'TUNNEL_START_FAILED',
-          message: `The image ${spec.image} for the cloudflared container is not available: ${(error as Error).message}`,
+          message: `The image ${spec.image} for the cloudflared container is not available: ${messageOf(error)}`,
           fix: `Pull or build it first: \`docker pull ${spec.image}\`.`,
           details: { image: spec.image },
           cause: error,
@@ -109,10 +110,10 @@ export class DockerDriver implements ProcessDriver {
       await this.options.docker.getContainer(this.options.containerName).start();
     } catch (error) {
       // 304: already started by someone else in the meantime.
-      if ((error as { statusCode?: number }).statusCode !== 304) {
+      if (statusCodeOf(error) !== 304) {
         throw new TunnelManagerError({
           code: 'TUNNEL_START_FAILED',
-          message: `The cloudflared container ${this.options.containerName} did not start: ${(error as Error).message}`,
+          message: `The cloudflared container ${this.options.containerName} did not start: ${messageOf(error)}`,
           fix: `See \`docker logs ${this.options.containerName}\` and \`docker inspect ${this.options.containerName}\`.`,
           details: { container: this.options.containerName },
           cause: error,
@@ -138,7 +139,7 @@ export class DockerDriver implements ProcessDriver {
     try {
       await this.options.docker.getContainer(this.options.containerName).stop({ t: Math.max(0, Math.ceil(graceMs / 1000)) });
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode !== 304) throw this.unavailable(error, 'stop');
+      if (statusCodeOf(error) !== 304) throw this.unavailable(error, 'stop');
     }
     const after = await this.inspect();
     // 137 = 128 + SIGKILL: the grace ran out (or the process was OOM-killed).
@@ -194,7 +195,7 @@ export class DockerDriver implements ProcessDriver {
         report({
           code: null,
           signal: null,
-          reason: isNotFound(error) ? `is gone (container ${this.options.containerName} was removed)` : `could not be watched: ${(error as Error).message}`,
+          reason: isNotFound(error) ? `is gone (container ${this.options.containerName} was removed)` : `could not be watched: ${messageOf(error)}`,
         });
       });
     return () => {

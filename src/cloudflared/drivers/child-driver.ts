@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
-import { TunnelManagerError } from '../errors.ts';
-import { isProcessRunning, watchProcessEnd } from './process-identity.ts';
+import { TunnelManagerError } from '../../errors.ts';
+import { isProcessRunning, watchProcessEnd } from '../process-identity.ts';
 import { waitForSpawn } from './spawn-failure.ts';
-import type { ProcessDriver, ProcessExit, StopOutcome, TunnelProcess } from './process-driver.ts';
+import type { ProcessDriver, ProcessExit, StopOutcome, TunnelProcess } from '../process-driver.ts';
 
 export interface ChildDriverOptions {
   /** Executable and its arguments, e.g. ['cloudflared', 'tunnel', '--config', F, '--metrics', A, 'run', ID]. */
@@ -32,12 +32,19 @@ export class ChildProcessDriver implements ProcessDriver {
 
   constructor(private readonly options: ChildDriverOptions) {}
 
+  /** Our child while it runs, else null. */
+  private running(): ChildProcess | null {
+    const child = this.child;
+    return child !== null && child.exitCode === null && child.signalCode === null ? child : null;
+  }
+
   private alive(): boolean {
-    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+    return this.running() !== null;
   }
 
   async start(): Promise<TunnelProcess> {
-    if (this.alive()) return { pid: this.child!.pid ?? null, adopted: true };
+    const running = this.running();
+    if (running !== null) return { pid: running.pid ?? null, adopted: true };
     const [command, ...args] = this.options.argv;
     if (!command) {
       throw new TunnelManagerError({
@@ -71,8 +78,8 @@ export class ChildProcessDriver implements ProcessDriver {
 
   async stop(graceMs: number): Promise<StopOutcome> {
     const started = Date.now();
-    if (!this.alive() || !this.exited) return { how: 'not-running', durationMs: 0 };
-    const child = this.child!;
+    const child = this.running();
+    if (child === null || !this.exited) return { how: 'not-running', durationMs: 0 };
     const exited = this.exited;
     child.kill('SIGTERM');
     let timer: NodeJS.Timeout | undefined;
@@ -91,7 +98,8 @@ export class ChildProcessDriver implements ProcessDriver {
   }
 
   async current(): Promise<TunnelProcess | null> {
-    return this.alive() ? { pid: this.child!.pid ?? null, adopted: false } : null;
+    const running = this.running();
+    return running !== null ? { pid: running.pid ?? null, adopted: false } : null;
   }
 
   watch(target: TunnelProcess, onExit: (exit: ProcessExit) => void): () => void {

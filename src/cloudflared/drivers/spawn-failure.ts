@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import { TunnelManagerError } from '../errors.ts';
+import { TunnelManagerError } from '../../errors.ts';
+import { errnoCodeOf, messageOf } from '../../thrown.ts';
 
 /**
  * Resolves once the OS has started the process; a process that could not be started at all (no such file,
@@ -12,15 +13,15 @@ export async function waitForSpawn(child: ChildProcess, command: string): Promis
       child.once('error', reject);
     });
   } catch (error) {
-    const errno = error as NodeJS.ErrnoException;
+    const errno = errnoCodeOf(error);
     throw new TunnelManagerError({
       code: 'TUNNEL_START_FAILED',
-      message: `cloudflared could not be started: ${errno.message}`,
+      message: `cloudflared could not be started: ${messageOf(error)}`,
       fix:
-        errno.code === 'ENOENT'
+        errno === 'ENOENT'
           ? `Install cloudflared or correct cloudflared.command (now ${JSON.stringify(command)}); the path must exist and be executable.`
           : `Check that ${command} is executable by this user.`,
-      details: { command, errno: errno.code },
+      details: { command, errno },
       cause: error,
     });
   }

@@ -1,19 +1,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { hasUnregistered, isIdleAfterStop } from './drain-watch.ts';
-import { isProcessRunning, isRunningCommand, readProcessArgv, waitForProcessEnd, watchProcessEnd } from './process-identity.ts';
+import { TunnelManagerError } from '../../errors.ts';
+import { endWhenIdle, untilUnregistered } from './drain-watch.ts';
+import { isProcessRunning, isRunningCommand, waitForProcessEnd, watchProcessEnd } from '../process-identity.ts';
 import { waitForSpawn } from './spawn-failure.ts';
-import type { ProcessDriver, ProcessExit, StopOutcome, TunnelProcess } from './process-driver.ts';
-import { buildTunnelArgv } from './tunnel-command.ts';
+import type { ProcessDriver, ProcessExit, StopOutcome, TunnelProcess } from '../process-driver.ts';
+import { SpawnPidfiles, type PidfileRecord } from './spawn-pidfiles.ts';
+import { buildTunnelArgv } from '../tunnel-command.ts';
 
 /**
  * cloudflared started by the manager itself, detached, with a pidfile: the process outlives the manager,
  * and a manager that starts again ADOPTS it (same pid) instead of restarting the tunnel — an upgrade or a
  * crash of the manager costs no tunnel downtime.
  *
- * The pidfile is the driver's own (JSON: pid, argv, metrics address, start time), written atomically right
+ * The pidfile is the driver's own (JSON: pid, argv, metrics address, start time; spawn-pidfiles.ts), written atomically right
  * after the spawn. It is trusted only when /proc says the pid is still running exactly the recorded
  * command line; a stale pidfile (pid gone, or reused by another program) is discarded.
  *
@@ -46,13 +48,6 @@ export interface SpawnDriverOptions {
   watchIntervalMs?: number;
 }
 
-interface PidfileRecord {
-  pid: number;
-  argv: string[];
-  metricsAddress: string;
-  startedAt: number;
-}
-
 interface OwnChild {
   child: ChildProcess;
   exited: Promise<ProcessExit>;
@@ -68,6 +63,10 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null): Proce
   return { code, signal, reason: signal ? `was killed by ${signal}` : `exited with code ${code ?? 'unknown'}` };
 }
 
+function startFailed(message: string, fix: string): TunnelManagerError {
+  return new TunnelManagerError({ code: 'TUNNEL_START_FAILED', message, fix });
+}
+
 function portAfter(address: string, by: number): string {
   const colon = address.lastIndexOf(':');
   return `${address.slice(0, colon)}:${Number(address.slice(colon + 1)) + by}`;
@@ -80,7 +79,11 @@ export class SpawnDriver implements ProcessDriver {
   /** Processes being drained in the background, by the metrics address they hold until they end. */
   private readonly drains = new Map<string, Promise<StopOutcome>>();
 
-  constructor(private readonly options: SpawnDriverOptions) {}
+  private readonly files: SpawnPidfiles;
+
+  constructor(private readonly options: SpawnDriverOptions) {
+    this.files = new SpawnPidfiles(options.pidfile, (argv) => this.metricsAddresses().find((address) => argv.join('\0') === this.argvFor(address).join('\0')));
+  }
 
   get logPath(): string {
     return this.options.logPath ?? join(dirname(this.options.pidfile), 'cloudflared.log');
@@ -124,8 +127,8 @@ export class SpawnDriver implements ProcessDriver {
   nextMetricsAddress(): string {
     const addresses = this.metricsAddresses();
     const liveAt = addresses.indexOf(this.live?.metricsAddress ?? '');
-    const inTurn = addresses.map((_, step) => addresses[(liveAt + 1 + step) % addresses.length] as string).filter((address) => address !== this.live?.metricsAddress);
-    return inTurn.find((address) => !this.drains.has(address)) ?? [...this.drains.keys()].find((address) => inTurn.includes(address)) ?? (inTurn[0] as string);
+    const inTurn = [...addresses.slice(liveAt + 1), ...addresses.slice(0, liveAt + 1)].filter((address) => address !== this.live?.metricsAddress);
+    return inTurn.find((address) => !this.drains.has(address)) ?? [...this.drains.keys()].find((address) => inTurn.includes(address)) ?? inTurn[0] ?? this.options.metricsAddress;
   }
 
   argvFor(metricsAddress: string): string[] {
@@ -138,86 +141,21 @@ export class SpawnDriver implements ProcessDriver {
     });
   }
 
-  private readPidfile(): PidfileRecord | null {
-    if (!existsSync(this.options.pidfile)) return null;
-    const text = readFileSync(this.options.pidfile, 'utf8').trim();
-    if (/^\d+$/.test(text)) {
-      // A bare pid (as cloudflared's own --pidfile writes): recover the rest from /proc.
-      const pid = Number(text);
-      const argv = readProcessArgv(pid);
-      if (argv === null) return null;
-      const metricsAddress = this.metricsAddresses().find((address) => argv.join('\0') === this.argvFor(address).join('\0'));
-      return metricsAddress === undefined ? null : { pid, argv, metricsAddress, startedAt: 0 };
-    }
-    try {
-      const record = JSON.parse(text) as PidfileRecord;
-      if (!Number.isInteger(record.pid) || !Array.isArray(record.argv) || typeof record.metricsAddress !== 'string') return null;
-      return record;
-    } catch {
-      return null;
-    }
-  }
-
-  private get othersFile(): string {
-    return `${this.options.pidfile}.others`;
-  }
-
-  private readOthers(): PidfileRecord[] {
-    try {
-      const parsed = JSON.parse(readFileSync(this.othersFile, 'utf8')) as PidfileRecord[];
-      return Array.isArray(parsed) ? parsed.filter((record) => Number.isInteger(record?.pid) && Array.isArray(record.argv)) : [];
-    } catch {
-      return [];
-    }
-  }
-
-  private writeOthers(records: PidfileRecord[]): void {
-    if (records.length === 0) {
-      rmSync(this.othersFile, { force: true });
-      return;
-    }
-    mkdirSync(dirname(this.othersFile), { recursive: true });
-    const temp = `${this.othersFile}.${process.pid}.tmp`;
-    writeFileSync(temp, `${JSON.stringify(records)}\n`, { mode: 0o644 });
-    renameSync(temp, this.othersFile);
-  }
-
-  private addOther(record: PidfileRecord): void {
-    this.writeOthers([...this.readOthers().filter((other) => other.pid !== record.pid), record]);
-  }
-
-  private removeOther(pid: number): void {
-    const others = this.readOthers();
-    if (others.some((other) => other.pid === pid)) this.writeOthers(others.filter((other) => other.pid !== pid));
-  }
-
   /**
    * Stops the processes a previous manager started and left behind that are not the live one (a reload it did
    * not finish). Returns their pids. Our own command line is checked first, so a reused pid is never signalled.
    */
   async reapAbandoned(graceMs: number): Promise<number[]> {
-    const livePid = this.live?.pid ?? this.readPidfile()?.pid ?? null;
+    const livePid = this.live?.pid ?? this.files.read()?.pid ?? null;
     const reaped: number[] = [];
-    for (const record of this.readOthers()) {
+    for (const record of this.files.readOthers()) {
       if (record.pid === livePid || this.children.has(record.pid) || !isRunningCommand(record.pid, record.argv)) continue;
       this.options.logger?.warn({ pid: record.pid, metricsAddress: record.metricsAddress }, 'stopping a cloudflared left behind by an unfinished reload');
       await this.stopPid(record.pid, graceMs);
       reaped.push(record.pid);
     }
-    this.writeOthers(this.readOthers().filter((record) => record.pid !== livePid && isRunningCommand(record.pid, record.argv)));
+    this.files.writeOthers(this.files.readOthers().filter((record) => record.pid !== livePid && isRunningCommand(record.pid, record.argv)));
     return reaped;
-  }
-
-  private writePidfile(record: PidfileRecord): void {
-    mkdirSync(dirname(this.options.pidfile), { recursive: true });
-    const temp = `${this.options.pidfile}.${process.pid}.tmp`;
-    writeFileSync(temp, `${JSON.stringify(record)}\n`, { mode: 0o644 });
-    renameSync(temp, this.options.pidfile);
-  }
-
-  private clearPidfile(pid: number): void {
-    const record = this.readPidfile();
-    if (record === null || record.pid === pid) rmSync(this.options.pidfile, { force: true });
   }
 
   /**
@@ -226,11 +164,11 @@ export class SpawnDriver implements ProcessDriver {
    * process with an outdated command line is reported, to be replaced by the caller).
    */
   private inspectPidfile(): { adoptable: PidfileRecord } | { outdated: PidfileRecord } | null {
-    const record = this.readPidfile();
+    const record = this.files.read();
     if (record === null) return null;
     if (!isRunningCommand(record.pid, record.argv)) {
       this.options.logger?.info({ pid: record.pid, pidfile: this.options.pidfile }, 'pidfile names a process that is no longer cloudflared; discarding it');
-      rmSync(this.options.pidfile, { force: true });
+      this.files.remove();
       return null;
     }
     const expected = this.metricsAddresses().map((address) => this.argvFor(address).join('\0'));
@@ -251,7 +189,7 @@ export class SpawnDriver implements ProcessDriver {
         'the running cloudflared was started with another command line; replacing it',
       );
       await this.stopPid(found.outdated.pid, 10_000);
-      rmSync(this.options.pidfile, { force: true });
+      this.files.remove();
     }
     const address = this.startAddress();
     await this.drained(address);
@@ -267,7 +205,8 @@ export class SpawnDriver implements ProcessDriver {
   async spawnProcess(metricsAddress: string): Promise<SpawnedProcess> {
     await this.reapAbandoned(2_000);
     const argv = this.argvFor(metricsAddress);
-    const [command, ...args] = argv as [string, ...string[]];
+    const [command, ...args] = argv;
+    if (command === undefined) throw startFailed('No cloudflared command is configured.', 'Set cloudflared.command in the configuration, e.g. ["/usr/local/bin/cloudflared"].');
     mkdirSync(dirname(this.logPath), { recursive: true });
     const logFd = openSync(this.logPath, 'a');
     let child: ChildProcess;
@@ -286,8 +225,9 @@ export class SpawnDriver implements ProcessDriver {
     });
     await waitForSpawn(child, command);
     child.unref();
-    const pid = child.pid as number;
-    this.addOther({ pid, argv, metricsAddress, startedAt: Date.now() });
+    const pid = child.pid;
+    if (pid === undefined) throw startFailed(`${command} started but the OS reported no pid for it.`, `Check that ${command} runs by hand; see ${this.logPath}.`);
+    this.files.addOther({ pid, argv, metricsAddress, startedAt: Date.now() });
     this.children.set(pid, { child, exited });
     void exited.then(() => this.children.delete(pid));
     this.options.logger?.info({ pid, metricsAddress, log: this.logPath }, 'started cloudflared (detached)');
@@ -299,9 +239,9 @@ export class SpawnDriver implements ProcessDriver {
     const record: PidfileRecord = { pid: process.pid, argv: process.argv, metricsAddress: process.metricsAddress, startedAt: Date.now() };
     const previous = this.live;
     // The one it replaces is about to drain: listed until it has stopped, so a crash meanwhile does not orphan it.
-    if (previous !== null && previous.pid !== record.pid && isProcessRunning(previous.pid)) this.addOther(previous);
-    this.writePidfile(record);
-    this.removeOther(record.pid);
+    if (previous !== null && previous.pid !== record.pid && isProcessRunning(previous.pid)) this.files.addOther(previous);
+    this.files.write(record);
+    this.files.removeOther(record.pid);
     this.live = record;
   }
 
@@ -317,39 +257,8 @@ export class SpawnDriver implements ProcessDriver {
       if (this.drains.get(metricsAddress) === ended) this.drains.delete(metricsAddress);
     });
     this.drains.set(metricsAddress, ended);
-    void this.endWhenIdle(pid, metricsAddress, ended);
-    return { ended, unregistered: this.untilUnregistered(pid, metricsAddress, ended, unregisterWaitMs) };
-  }
-
-  /** Resolves once `pid` reports no registered connection (or has ended, or `timeoutMs` passed). */
-  private async untilUnregistered(pid: number, metricsAddress: string, ended: Promise<StopOutcome>, timeoutMs: number): Promise<void> {
-    let over = false;
-    void ended.then(() => (over = true));
-    const deadline = Date.now() + timeoutMs;
-    while (!over && isProcessRunning(pid) && Date.now() < deadline) {
-      if (await hasUnregistered(metricsAddress)) return;
-      await new Promise((resolve) => setTimeout(resolve, 20).unref());
-    }
-  }
-
-  /** Sends the second signal once the stopping process is idle twice in a row (250 ms apart), unless it ended first. */
-  private async endWhenIdle(pid: number, metricsAddress: string, ended: Promise<StopOutcome>): Promise<void> {
-    let over = false;
-    void ended.then(() => (over = true));
-    let idleInARow = 0;
-    while (!over && isProcessRunning(pid)) {
-      await new Promise((resolve) => setTimeout(resolve, 250).unref());
-      if (over) return;
-      idleInARow = (await isIdleAfterStop(metricsAddress)) ? idleInARow + 1 : 0;
-      if (idleInARow < 2 || over) continue;
-      this.options.logger?.info({ pid }, 'the old cloudflared has unregistered and has nothing in flight: ending it now');
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // ended meanwhile
-      }
-      return;
-    }
+    void endWhenIdle(pid, metricsAddress, ended, this.options.logger);
+    return { ended, unregistered: untilUnregistered(pid, metricsAddress, ended, unregisterWaitMs) };
   }
 
   /** Resolves once no drained process holds `metricsAddress` any more. */
@@ -362,7 +271,7 @@ export class SpawnDriver implements ProcessDriver {
     try {
       return await this.signalAndWait(pid, graceMs);
     } finally {
-      if (!isProcessRunning(pid)) this.removeOther(pid);
+      if (!isProcessRunning(pid)) this.files.removeOther(pid);
     }
   }
 
@@ -398,7 +307,7 @@ export class SpawnDriver implements ProcessDriver {
     }
     if (record === null) return { how: 'not-running', durationMs: 0 };
     const outcome = await this.stopPid(record.pid, graceMs);
-    this.clearPidfile(record.pid);
+    this.files.clear(record.pid);
     if (this.live?.pid === record.pid) this.live = null;
     return outcome;
   }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { TunnelManagerError } from '../errors.ts';
-import { watchProcessEnd } from './process-identity.ts';
-import type { ProcessDriver, ProcessExit, StopOutcome, TunnelProcess } from './process-driver.ts';
+import { TunnelManagerError } from '../../errors.ts';
+import { watchProcessEnd } from '../process-identity.ts';
+import type { ProcessDriver, ProcessExit, StopOutcome, TunnelProcess } from '../process-driver.ts';
 
 /**
  * cloudflared as its own systemd unit (e.g. the `cloudflared.service` that `cloudflared service install`
