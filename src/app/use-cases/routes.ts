@@ -132,6 +132,14 @@ function provisionPlan(context: BackendContext, project: string, hostname: strin
   ];
 }
 
+/** A saga that ended not ok always says why; should one not, the caller still gets the one error shape. */
+const SAGA_FAILED_UNSAID = {
+  code: 'INTERNAL',
+  message: 'The route saga failed without saying why.',
+  fix: 'This is a bug in tunnel-manager: check tunnel_list_cnames for the route, the service log around this time, and report it.',
+  details: {},
+};
+
 /** Runs the provision saga; a failure is answered with what failed, after the saga undid everything it did. */
 async function provision(context: BackendContext, request: RouteRequest, hooks: CallHooks) {
   const output = await context.options.runner.run(request, {
@@ -139,7 +147,7 @@ async function provision(context: BackendContext, request: RouteRequest, hooks: 
     ...(hooks.signal ? { signal: hooks.signal } : {}),
   });
   if (!output.ok) {
-    const error = output.error!;
+    const error = output.error ?? SAGA_FAILED_UNSAID;
     // The undo could not delete the record it made: the row stays, `deleting`, and says so (route-effects.ts).
     const kept = context.options.routes.find(request.hostname);
     const recordLeft = output.timings.some((timing) => timing.step === 'reserve') && kept?.status === 'deleting' && kept.requestId === null;
@@ -229,7 +237,7 @@ async function deprovision(context: BackendContext, route: Route, hooks: CallHoo
     expiresAt: route.expiresAt,
   }, { ...(hooks.progress ? { onStep: (step: string) => hooks.progress?.(`deleting ${hostname}: ${step}`) } : {}) });
   if (!output.ok) {
-    const error = output.error!;
+    const error = output.error ?? SAGA_FAILED_UNSAID;
     const after = context.options.routes.find(hostname);
     const ruleRemoved = output.timings.some((timing) => timing.step === 'removeIngress') && after?.status === 'deleting';
     if (ruleRemoved) {
