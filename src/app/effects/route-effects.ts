@@ -141,8 +141,29 @@ async function reserveRoute({ routes, now, routesPerProject }: Steps, { request 
   if (!reserved.inserted) throw routeQuotaExceeded(request.project, reserved.held, routesPerProject);
 }
 
+/**
+ * Deletes the record a failed create may have made, and says what it found. Clean-up is the service's work: a
+ * project's spent Cloudflare share must never leave a record behind. Once no record of ours is left the row says so;
+ * otherwise it keeps `dnsCreated` and the release keeps the row for the retry schedule. RECORD_NOT_OWNED means the
+ * name holds only records that are not ours (the create lost a race, Cloudflare refused it): nothing of ours is left.
+ */
+async function undoFailedCreate({ routes, provider, now }: Steps, request: StepInput['request']): Promise<string> {
+  const noneLeft = (said: string) => {
+    routes.update(request.hostname, { dnsRecordId: null, dnsCreated: false }, now());
+    return said;
+  };
+  try {
+    const outcome = await runForService(() => provider.deleteOwnedCname({ zoneId: request.zoneId, hostname: request.hostname, owner: request.project }));
+    return noneLeft(outcome.deleted ? 'deleted the record the failed create had made' : 'no record had been made');
+  } catch (cleanupError) {
+    if (cleanupError instanceof TunnelManagerError && cleanupError.code === 'RECORD_NOT_OWNED') return noneLeft('no record had been made: the name holds only records that are not ours');
+    return `could not check for a record the failed create may have made: ${cleanupError instanceof Error ? cleanupError.message : String(cleanupError)}`;
+  }
+}
+
 /** Makes sure the marked, proxied CNAME exists, and records whether this saga created it. */
-async function ensureDnsRecord({ routes, provider, domains, now }: Steps, { request }: StepInput): Promise<{ recordId: string; created: boolean }> {
+async function ensureDnsRecord(steps: Steps, { request }: StepInput): Promise<{ recordId: string; created: boolean }> {
+  const { routes, provider, domains, now } = steps;
   const zonePlan = domains.findById(request.zoneId)?.plan ?? null;
   // Only a record this saga created may be deleted by its rollback. The intent is written to the ledger row
   // BEFORE the create is sent: a create whose answer was lost, or a step re-run after a restart, still knows
@@ -174,15 +195,7 @@ async function ensureDnsRecord({ routes, provider, domains, now }: Steps, { requ
     if (!sentBefore && !sentNow) throw error;
     // A create was sent and the step still failed (e.g. its answer was lost, then Cloudflare stayed
     // unavailable): the record may exist. Undo it here, since the saga has no record id to compensate with.
-    // Clean-up is the service's work: a project's spent Cloudflare share must never leave a record behind.
-    // Once the clean-up confirms no record is left, the row says so; otherwise it keeps `dnsCreated` and the release
-    // keeps the row for the retry schedule.
-    const cleanup = await runForService(() => provider.deleteOwnedCname({ zoneId: request.zoneId, hostname: request.hostname, owner: request.project }))
-      .then((outcome) => {
-        routes.update(request.hostname, { dnsRecordId: null, dnsCreated: false }, now());
-        return outcome.deleted ? 'deleted the record the failed create had made' : 'no record had been made';
-      })
-      .catch((cleanupError: unknown) => `could not check for a record the failed create may have made: ${cleanupError instanceof Error ? cleanupError.message : String(cleanupError)}`);
+    const cleanup = await undoFailedCreate(steps, request);
     if (error instanceof TunnelManagerError) {
       throw new TunnelManagerError({ code: error.code, message: error.message, fix: error.fix, details: { ...error.details, cleanup }, cause: error });
     }

@@ -178,6 +178,11 @@ describe('ensureDnsRecord', () => {
     const error = await failureOf(runStep('ensureDnsRecord', input(req)));
     expect(error.code).toBe('RECORD_EXISTS');
     expect(recordsNamed('race.153.se')).toEqual([expect.objectContaining({ id: theirs.record.id })]);
+    // The create made nothing (Cloudflare refused it), so the undo gives the name back: no row left `deleting` for a
+    // retry schedule that would try, and be refused, to delete a record that was never ours.
+    expect(routes.find('race.153.se')?.dnsCreated).toBe(false);
+    await runStep('releaseReservation', input(req, { error: { code: error.code, message: error.message, fix: error.fix, details: error.details } }));
+    expect(routes.find('race.153.se')).toBeUndefined();
   });
 });
 
