@@ -67,3 +67,26 @@ describe('planDeleteCname', () => {
     expect(remove([record({ id: 'adopted-1' })], 'meta-supervisor')).toMatchObject({ action: 'refuse', reason: 'foreign' });
   });
 });
+
+describe('the plan as a table: what exists under the name, who asks → the change', () => {
+  const foreignA = record({ type: 'A', content: '192.0.2.1' });
+  const unmarkedCname = record({});
+  const otherTunnel = ours('consilio', { content: 'other.cfargotunnel.com' });
+  const cases: { exists: string; records: DnsRecord[]; ensure: string; remove: string }[] = [
+    { exists: 'nothing', records: [], ensure: 'create', remove: 'absent' },
+    { exists: 'another name only', records: [record({ name: 'other.153.se' })], ensure: 'create', remove: 'absent' },
+    { exists: 'ours, proxied', records: [ours('consilio')], ensure: 'reuse', remove: 'delete' },
+    { exists: 'ours, proxy off', records: [ours('consilio', { proxied: false })], ensure: 'repair', remove: 'delete' },
+    { exists: "another project's", records: [ours('odin')], ensure: 'refuse other-owner', remove: 'refuse other-owner' },
+    { exists: "another tunnel's", records: [otherTunnel], ensure: 'refuse other-tunnel', remove: 'refuse other-tunnel' },
+    { exists: 'a foreign A record', records: [foreignA], ensure: 'refuse foreign', remove: 'refuse foreign' },
+    { exists: 'an unmarked CNAME to our tunnel', records: [unmarkedCname], ensure: 'refuse foreign', remove: 'refuse foreign' },
+    { exists: 'ours and a foreign TXT', records: [ours('consilio'), record({ id: 'r2', type: 'TXT', content: 'v=spf1' })], ensure: 'refuse foreign', remove: 'delete' },
+  ];
+  const said = (plan: { action: string; reason?: string }) => (plan.action === 'refuse' ? `refuse ${plan.reason}` : plan.action);
+
+  it.each(cases)('$exists: ensure → $ensure, delete → $remove (asked by consilio)', ({ records, ensure: ensured, remove: removed }) => {
+    expect(said(ensure(records))).toBe(ensured);
+    expect(said(remove(records))).toBe(removed);
+  });
+});
