@@ -33,6 +33,11 @@ export interface RouteRequest {
   expiresAt: number | null;
   /** Published ahead of its service (nothing answered when it was checked): the ledger row says since when it waits. */
   awaitingService?: boolean;
+  /**
+   * provision: the DNS plan the request made (src/cloudflare/record-plan.ts), carried to the DNS step so a name is
+   * planned once per request. Opaque to the machine (it imports nothing of src/); the step checks it.
+   */
+  dnsPlan?: unknown;
 }
 
 export interface StepTiming {

@@ -1,7 +1,8 @@
 import type { Domain } from '../store/domains-repository.ts';
-import type { CloudflareProvider } from './cloudflare-provider.ts';
+import type { Hostname } from '../hostname.ts';
 import type { DnsRecord } from './cloudflare-types.ts';
-import { classifyRecord, type RecordOwnership } from './ownership-marker.ts';
+import type { RecordOwnership } from './ownership-marker.ts';
+import type { OwnershipRegistry } from './ownership-registry.ts';
 
 /**
  * What adoption reads from Cloudflare: every CNAME of the given zones that points at our tunnel, with what its
@@ -10,8 +11,7 @@ import { classifyRecord, type RecordOwnership } from './ownership-marker.ts';
  */
 
 export interface TunnelRecordFound {
-  /** The record's name, lower case. */
-  hostname: string;
+  hostname: Hostname;
   zoneId: string;
   zoneName: string;
   record: DnsRecord;
@@ -25,20 +25,20 @@ export interface TunnelRecordScan {
 }
 
 export async function findTunnelRecords(
-  provider: Pick<CloudflareProvider, 'findTunnelCnames' | 'tunnelTarget'>,
+  registry: Pick<OwnershipRegistry, 'findTunnelCnames' | 'ownership'>,
   zones: Pick<Domain, 'zoneId' | 'name'>[],
 ): Promise<TunnelRecordScan> {
   const scan: TunnelRecordScan = { records: [], scannedZones: [] };
   for (const zone of zones) {
-    const records = await provider.findTunnelCnames(zone.zoneId);
+    const records = await registry.findTunnelCnames(zone.zoneId);
     scan.scannedZones.push(zone.name);
     for (const record of records) {
       scan.records.push({
-        hostname: record.name.toLowerCase(),
+        hostname: record.name,
         zoneId: zone.zoneId,
         zoneName: zone.name,
         record,
-        ownership: classifyRecord(record, provider.tunnelTarget),
+        ownership: registry.ownership(record),
       });
     }
   }

@@ -1,3 +1,5 @@
+import type { Hostname } from '../hostname.ts';
+
 /** The shapes Tunnel Manager reads from Cloudflare, reduced to what it uses. */
 
 export interface CloudflareZone {
@@ -12,7 +14,8 @@ export interface CloudflareZone {
 export interface DnsRecord {
   id: string;
   zoneId: string;
-  name: string;
+  /** Normalised where the answer enters (dns-provider.ts). */
+  name: Hostname;
   type: string;
   content: string;
   proxied: boolean;

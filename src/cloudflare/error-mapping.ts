@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { APIConnectionError, APIError } from 'cloudflare/core/error';
 import { TunnelManagerError } from '../errors.ts';
 
@@ -44,14 +45,18 @@ const REQUEST_FIXES: Record<number, string> = {
   81044: 'The record was deleted meanwhile (by hand or by another process); refresh and retry the request.',
 };
 
+const errorItem = z.object({ code: z.number(), message: z.unknown().optional(), error_chain: z.unknown().optional() });
+
 /** All codes in the answer, including nested `error_chain` entries. */
 export function cloudflareErrorItems(error: APIError): CloudflareErrorItem[] {
   const items: CloudflareErrorItem[] = [];
   const visit = (list: unknown) => {
     if (!Array.isArray(list)) return;
-    for (const item of list as { code?: unknown; message?: unknown; error_chain?: unknown }[]) {
-      if (typeof item?.code === 'number') items.push({ code: item.code, message: String(item.message ?? '') });
-      visit(item?.error_chain);
+    for (const entry of list) {
+      const item = errorItem.safeParse(entry);
+      if (!item.success) continue;
+      items.push({ code: item.data.code, message: String(item.data.message ?? '') });
+      visit(item.data.error_chain);
     }
   };
   visit(error.errors);
@@ -73,85 +78,115 @@ function describe(items: CloudflareErrorItem[]): string {
   return items.length === 0 ? 'no Cloudflare error code' : items.map((item) => `${item.code} ${item.message}`).join('; ');
 }
 
+/** What every rule below looks at: the answer, its codes, and the details every mapped error carries. */
+interface Answer {
+  error: APIError;
+  status: number;
+  items: CloudflareErrorItem[];
+  codes: Set<number>;
+  details: Record<string, unknown>;
+  context: CloudflareCallContext;
+}
+
+const has = (answer: Answer, set: Set<number>) => [...answer.codes].some((code) => set.has(code));
+
+function connectionFailure(error: unknown, context: CloudflareCallContext, base: Record<string, unknown>): TunnelManagerError {
+  const cause = error instanceof Error ? (error.cause instanceof Error ? `${error.message} (${error.cause.message})` : error.message) : String(error);
+  return new TunnelManagerError({
+    code: 'CLOUDFLARE_UNAVAILABLE',
+    message: `Could not reach the Cloudflare API while ${context.operation}: ${cause}.`,
+    fix: 'Nothing was changed by this call as far as we know. Retry in a minute; if it persists, check the VM\'s network and DNS (curl -sI https://api.cloudflare.com/client/v4) and https://www.cloudflarestatus.com.',
+    details: { ...base, cause },
+    cause: error,
+  });
+}
+
+function rateLimited(answer: Answer): TunnelManagerError | null {
+  if (answer.status !== 429 && !has(answer, RATE_LIMIT_CODES)) return null;
+  const wait = retryAfterSeconds(answer.error.headers) ?? DEFAULT_RETRY_AFTER_SECONDS;
+  return new TunnelManagerError({
+    code: 'CLOUDFLARE_RATE_LIMITED',
+    message: `Cloudflare rate-limited the API token while ${answer.context.operation}; it asks to wait ${wait} s.`,
+    fix: `Retry the same call after ${wait} seconds. Cloudflare allows 1,200 requests per 5 minutes per token; avoid loops of requests.`,
+    details: { ...answer.details, retryAfterSeconds: wait, source: 'cloudflare' },
+    cause: answer.error,
+  });
+}
+
+function authFailed(answer: Answer): TunnelManagerError | null {
+  const { status, codes } = answer;
+  if (!(status === 401 || has(answer, AUTH_CODES) || (status === 403 && !has(answer, RECORD_EXISTS_CODES)))) return null;
+  const missingPermission = codes.has(10000) && !codes.has(9109);
+  return new TunnelManagerError({
+    code: 'CLOUDFLARE_AUTH_FAILED',
+    message: missingPermission
+      ? `The Cloudflare API token lacks a permission needed for ${answer.context.operation} (${describe(answer.items)}).`
+      : `Cloudflare rejected the API token while ${answer.context.operation} (${describe(answer.items)}).`,
+    fix: missingPermission ? `Give the token the missing permission, or replace it. ${TOKEN_FIX}` : TOKEN_FIX,
+    details: answer.details,
+    cause: answer.error,
+  });
+}
+
+function serverFailed(answer: Answer): TunnelManagerError | null {
+  if (answer.status < 500) return null;
+  return new TunnelManagerError({
+    code: 'CLOUDFLARE_UNAVAILABLE',
+    message: `The Cloudflare API failed with HTTP ${answer.status} while ${answer.context.operation} (${describe(answer.items)}).`,
+    fix: 'This is on Cloudflare\'s side. Retry in a minute; https://www.cloudflarestatus.com shows ongoing incidents.',
+    details: answer.details,
+    cause: answer.error,
+  });
+}
+
+function recordExists(answer: Answer): TunnelManagerError | null {
+  if (!has(answer, RECORD_EXISTS_CODES)) return null;
+  return new TunnelManagerError({
+    code: 'RECORD_EXISTS',
+    message: `Cloudflare already has a record named ${answer.context.hostname ?? 'that'} that conflicts (${describe(answer.items)}).`,
+    fix: 'Pick another hostname, or ask the meta-supervisor to look at the existing record in the Cloudflare dashboard; Tunnel Manager never overwrites a record it does not own.',
+    details: answer.details,
+    cause: answer.error,
+  });
+}
+
+function zoneNotFound(answer: Answer): TunnelManagerError | null {
+  const { context } = answer;
+  if (!(has(answer, ZONE_CODES) || (answer.status === 404 && context.zoneId !== undefined && !answer.codes.has(81044)))) return null;
+  return new TunnelManagerError({
+    code: 'ZONE_NOT_FOUND',
+    message: `Cloudflare does not know the zone ${context.zoneId ?? ''} (or the token cannot see it) while ${context.operation} (${describe(answer.items)}).`.replace('zone  (', 'zone ('),
+    fix: 'Refresh the zones (the zones list tool, or restart) and use a zone listed there; if the zone is missing, add it to the account or give the token access to it.',
+    details: answer.details,
+    cause: answer.error,
+  });
+}
+
+function requestFailed(answer: Answer): TunnelManagerError {
+  const known = [...answer.codes].map((code) => REQUEST_FIXES[code]).find((fix) => fix !== undefined);
+  return new TunnelManagerError({
+    code: 'CLOUDFLARE_REQUEST_FAILED',
+    message: `Cloudflare refused ${answer.context.operation} with HTTP ${answer.status} (${describe(answer.items)}).`,
+    fix: known ?? 'Read details.cloudflareErrors; if the request looks right, report it with those codes (it may be a bug in tunnel-manager).',
+    details: answer.details,
+    cause: answer.error,
+  });
+}
+
+/** The rules, most specific first: the first that recognises the answer maps it. */
+const RULES = [rateLimited, authFailed, serverFailed, recordExists, zoneNotFound];
+
 export function mapCloudflareError(error: unknown, context: CloudflareCallContext): TunnelManagerError {
   if (error instanceof TunnelManagerError) return error;
   // The client-side rate limiter throws from inside fetch; the SDK wraps it as a connection error.
   if (error instanceof APIConnectionError && error.cause instanceof TunnelManagerError) return error.cause;
-
   const base = { operation: context.operation, ...(context.zoneId ? { zoneId: context.zoneId } : {}), ...(context.hostname ? { hostname: context.hostname } : {}) };
-
-  if (error instanceof APIConnectionError || !(error instanceof APIError) || error.status === undefined) {
-    const cause = error instanceof Error ? (error.cause instanceof Error ? `${error.message} (${error.cause.message})` : error.message) : String(error);
-    return new TunnelManagerError({
-      code: 'CLOUDFLARE_UNAVAILABLE',
-      message: `Could not reach the Cloudflare API while ${context.operation}: ${cause}.`,
-      fix: 'Nothing was changed by this call as far as we know. Retry in a minute; if it persists, check the VM\'s network and DNS (curl -sI https://api.cloudflare.com/client/v4) and https://www.cloudflarestatus.com.',
-      details: { ...base, cause },
-      cause: error,
-    });
-  }
-
-  const status = error.status;
+  if (error instanceof APIConnectionError || !(error instanceof APIError) || error.status === undefined) return connectionFailure(error, context, base);
   const items = cloudflareErrorItems(error);
-  const codes = new Set(items.map((item) => item.code));
-  const details = { ...base, httpStatus: status, cloudflareErrors: items };
-  const has = (set: Set<number>) => [...codes].some((code) => set.has(code));
-
-  if (status === 429 || has(RATE_LIMIT_CODES)) {
-    const wait = retryAfterSeconds(error.headers) ?? DEFAULT_RETRY_AFTER_SECONDS;
-    return new TunnelManagerError({
-      code: 'CLOUDFLARE_RATE_LIMITED',
-      message: `Cloudflare rate-limited the API token while ${context.operation}; it asks to wait ${wait} s.`,
-      fix: `Retry the same call after ${wait} seconds. Cloudflare allows 1,200 requests per 5 minutes per token; avoid loops of requests.`,
-      details: { ...details, retryAfterSeconds: wait, source: 'cloudflare' },
-      cause: error,
-    });
+  const answer: Answer = { error, status: error.status, items, codes: new Set(items.map((item) => item.code)), details: { ...base, httpStatus: error.status, cloudflareErrors: items }, context };
+  for (const rule of RULES) {
+    const mapped = rule(answer);
+    if (mapped !== null) return mapped;
   }
-  if (status === 401 || has(AUTH_CODES) || (status === 403 && !has(RECORD_EXISTS_CODES))) {
-    const missingPermission = codes.has(10000) && !codes.has(9109);
-    return new TunnelManagerError({
-      code: 'CLOUDFLARE_AUTH_FAILED',
-      message: missingPermission
-        ? `The Cloudflare API token lacks a permission needed for ${context.operation} (${describe(items)}).`
-        : `Cloudflare rejected the API token while ${context.operation} (${describe(items)}).`,
-      fix: missingPermission ? `Give the token the missing permission, or replace it. ${TOKEN_FIX}` : TOKEN_FIX,
-      details,
-      cause: error,
-    });
-  }
-  if (status >= 500) {
-    return new TunnelManagerError({
-      code: 'CLOUDFLARE_UNAVAILABLE',
-      message: `The Cloudflare API failed with HTTP ${status} while ${context.operation} (${describe(items)}).`,
-      fix: 'This is on Cloudflare\'s side. Retry in a minute; https://www.cloudflarestatus.com shows ongoing incidents.',
-      details,
-      cause: error,
-    });
-  }
-  if (has(RECORD_EXISTS_CODES)) {
-    return new TunnelManagerError({
-      code: 'RECORD_EXISTS',
-      message: `Cloudflare already has a record named ${context.hostname ?? 'that'} that conflicts (${describe(items)}).`,
-      fix: 'Pick another hostname, or ask the meta-supervisor to look at the existing record in the Cloudflare dashboard; Tunnel Manager never overwrites a record it does not own.',
-      details,
-      cause: error,
-    });
-  }
-  if (has(ZONE_CODES) || (status === 404 && context.zoneId !== undefined && !codes.has(81044))) {
-    return new TunnelManagerError({
-      code: 'ZONE_NOT_FOUND',
-      message: `Cloudflare does not know the zone ${context.zoneId ?? ''} (or the token cannot see it) while ${context.operation} (${describe(items)}).`.replace('zone  (', 'zone ('),
-      fix: 'Refresh the zones (the zones list tool, or restart) and use a zone listed there; if the zone is missing, add it to the account or give the token access to it.',
-      details,
-      cause: error,
-    });
-  }
-  const known = [...codes].map((code) => REQUEST_FIXES[code]).find((fix) => fix !== undefined);
-  return new TunnelManagerError({
-    code: 'CLOUDFLARE_REQUEST_FAILED',
-    message: `Cloudflare refused ${context.operation} with HTTP ${status} (${describe(items)}).`,
-    fix: known ?? 'Read details.cloudflareErrors; if the request looks right, report it with those codes (it may be a bug in tunnel-manager).',
-    details,
-    cause: error,
-  });
+  return requestFailed(answer);
 }

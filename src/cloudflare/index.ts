@@ -1,6 +1,8 @@
 /** The Cloudflare adapter: what the composition root wires in. */
 export { createCloudflareProvider } from './cloudflare-provider.ts';
-export type { CloudflareProvider, CloudflareProviderOptions, EnsureCnameInput, EnsureCnameResult, DeleteCnameInput, DeleteCnameResult } from './cloudflare-provider.ts';
+export type { CloudflareProvider, CloudflareProviderOptions } from './cloudflare-provider.ts';
+export type { EnsureCnameInput, EnsureCnameResult, DeleteCnameInput, DeleteCnameResult, OwnershipRegistry } from './ownership-registry.ts';
+export type { DnsProvider } from './dns-provider.ts';
 export { ZoneDirectory } from './zones.ts';
 export type { ZoneDirectoryOptions, ZoneRefreshReport } from './zones.ts';
 export { findTunnelRecords } from './adoption.ts';

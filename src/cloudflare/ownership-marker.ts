@@ -1,4 +1,5 @@
 import { TunnelManagerError } from '../errors.ts';
+import { sameHostname } from '../hostname.ts';
 import { planAllowsTags, type DnsRecord } from './cloudflare-types.ts';
 
 /**
@@ -44,11 +45,17 @@ export function ownershipTags(owner: string, plan: string | null): string[] {
   return planAllowsTags(plan) ? [`${OWNER_TAG_NAME}:${owner}`] : [];
 }
 
+/** The one owner named, or null when none is or several disagree. */
+function onlyOne(owners: ReadonlySet<string>): string | null {
+  const [first, ...others] = owners;
+  return first !== undefined && others.length === 0 ? first : null;
+}
+
 /** The owner named by the comment's marker, or null (no marker, or markers naming different owners). */
 export function parseOwnershipComment(comment: string | null | undefined): string | null {
   if (comment === null || comment === undefined) return null;
-  const owners = new Set([...comment.matchAll(MARKER_IN_COMMENT)].map((match) => match[1] as string));
-  return owners.size === 1 ? ([...owners][0] as string) : null;
+  const owners = new Set([...comment.matchAll(MARKER_IN_COMMENT)].flatMap((match) => (match[1] === undefined ? [] : [match[1]])));
+  return onlyOne(owners);
 }
 
 /** The owner named by an owner tag, or null (none, or several disagreeing). */
@@ -59,7 +66,7 @@ export function parseOwnershipTags(tags: readonly string[]): string | null {
       .map((tag) => tag.slice(OWNER_TAG_NAME.length + 1).toLowerCase())
       .filter((owner) => OWNER.test(owner)),
   );
-  return owners.size === 1 ? ([...owners][0] as string) : null;
+  return onlyOne(owners);
 }
 
 export type RecordOwnership =
@@ -72,6 +79,6 @@ export type RecordOwnership =
 export function classifyRecord(record: Pick<DnsRecord, 'type' | 'content' | 'comment' | 'tags'>, tunnelTarget: string): RecordOwnership {
   const owner = parseOwnershipComment(record.comment) ?? parseOwnershipTags(record.tags);
   if (owner === null) return { kind: 'foreign' };
-  const pointsAtTunnel = record.type === 'CNAME' && record.content.toLowerCase() === tunnelTarget.toLowerCase();
+  const pointsAtTunnel = record.type === 'CNAME' && sameHostname(record.content, tunnelTarget);
   return pointsAtTunnel ? { kind: 'ours', owner } : { kind: 'marked-elsewhere', owner };
 }

@@ -36,6 +36,22 @@ export interface RateLimiterStats {
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Drops the grants at or before `cutoff` (the oldest come first). */
+function dropBefore(granted: number[], cutoff: number): void {
+  let first = granted[0];
+  while (first !== undefined && first <= cutoff) {
+    granted.shift();
+    first = granted[0];
+  }
+}
+
+/** The time of grant `index`, which the caller knows exists (it counted them). */
+function grantAt(granted: readonly number[], index: number): number {
+  const at = granted[index];
+  if (at === undefined) throw new RangeError(`RateLimiter: no grant ${index} of ${granted.length}`);
+  return at;
+}
+
 export class RateLimiter {
   readonly limit: number;
   readonly windowMs: number;
@@ -69,13 +85,13 @@ export class RateLimiter {
    */
   reserve(): number {
     const now = this.now();
-    while (this.granted.length > 0 && (this.granted[0] as number) <= now - this.windowMs) this.granted.shift();
+    dropBefore(this.granted, now - this.windowMs);
     const project = this.project();
     const mine = project === null ? null : this.grantedTo.get(project) ?? [];
     if (mine !== null && project !== null) {
-      while (mine.length > 0 && (mine[0] as number) <= now - this.windowMs) mine.shift();
+      dropBefore(mine, now - this.windowMs);
       if (mine.length >= this.projectLimit) {
-        const seconds = Math.max(1, Math.ceil(((mine[mine.length - this.projectLimit] as number) + this.windowMs - now) / 1000));
+        const seconds = Math.max(1, Math.ceil((grantAt(mine, mine.length - this.projectLimit) + this.windowMs - now) / 1000));
         throw new TunnelManagerError({
           code: 'CLOUDFLARE_RATE_LIMITED',
           message: `${project} has used its share of Tunnel Manager's Cloudflare budget (${this.projectLimit} of ${this.limit} requests per ${this.windowMs / 1000} s); the others keep theirs. The next slot for ${project} is in ${seconds} s.`,
@@ -85,7 +101,7 @@ export class RateLimiter {
       }
     }
     const length = this.granted.length;
-    const at = length < this.limit ? now : Math.max(now, (this.granted[length - this.limit] as number) + this.windowMs);
+    const at = length < this.limit ? now : Math.max(now, grantAt(this.granted, length - this.limit) + this.windowMs);
     const wait = at - now;
     if (wait > this.maxWaitMs) {
       const seconds = Math.ceil(wait / 1000);

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { CloudflareClient as Cloudflare } from './client.ts';
 import type { IngressRule, OriginRequest } from '../ingress-model.ts';
 
@@ -30,7 +31,7 @@ const DURATION_UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1
 export function durationSeconds(text: string): number | undefined {
   const parts = [...text.trim().matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/g)];
   if (parts.length === 0 || parts.map((part) => part[0]).join('') !== text.trim()) return undefined;
-  return parts.reduce((total, part) => total + Number(part[1]) * (DURATION_UNIT_MS[part[2] as string] ?? 0), 0) / 1000;
+  return parts.reduce((total, part) => total + Number(part[1]) * (DURATION_UNIT_MS[part[2] ?? ''] ?? 0), 0) / 1000;
 }
 
 function mapDurations(origin: Record<string, unknown>, convert: (value: unknown) => unknown): Record<string, unknown> {
@@ -49,21 +50,38 @@ function originRequestFromApi(origin: Record<string, unknown>): OriginRequest {
   return mapDurations(origin, (value) => (typeof value === 'number' ? `${value}s` : value));
 }
 
+/** What we read of the API's answer; anything else in it is kept as it is (rules) or ignored. */
+const originShape = z.record(z.unknown());
+const ruleShape = z.object({ hostname: z.string().optional(), service: z.string(), originRequest: originShape.optional() }).passthrough();
+const answerShape = z
+  .object({
+    version: z.unknown(),
+    source: z.unknown(),
+    config: z.object({ ingress: z.unknown(), originRequest: z.unknown() }).partial().nullable().optional(),
+  })
+  .partial();
+
+function toRules(ingress: unknown): IngressRule[] {
+  const rules = z.array(ruleShape).safeParse(ingress);
+  if (!rules.success) return [];
+  // The API wants `hostname: ""` on a catch-all rule; the ingress model leaves it out.
+  return rules.data.map(({ hostname, originRequest, ...rule }) => ({
+    ...(hostname ? { hostname } : {}),
+    ...rule,
+    ...(originRequest ? { originRequest: originRequestFromApi(originRequest) } : {}),
+  }));
+}
+
 function toConfiguration(raw: unknown): TunnelConfiguration {
-  const value = (raw ?? {}) as { version?: unknown; source?: unknown; config?: { ingress?: unknown; originRequest?: unknown } | null };
+  const parsed = answerShape.safeParse(raw ?? {});
+  const value = parsed.success ? parsed.data : {};
   const config = value.config ?? {};
+  const origin = originShape.safeParse(config.originRequest);
   return {
     version: typeof value.version === 'number' ? value.version : 0,
     source: value.source === 'local' || value.source === 'cloudflare' ? value.source : null,
-    // The API wants `hostname: ""` on a catch-all rule; the ingress model leaves it out.
-    ingress: Array.isArray(config.ingress)
-      ? (config.ingress as (IngressRule & { originRequest?: Record<string, unknown> })[]).map(({ hostname, originRequest, ...rule }) => ({
-          ...(hostname ? { hostname } : {}),
-          ...rule,
-          ...(originRequest ? { originRequest: originRequestFromApi(originRequest) } : {}),
-        }))
-      : [],
-    ...(config.originRequest && typeof config.originRequest === 'object' ? { originRequest: originRequestFromApi(config.originRequest as Record<string, unknown>) } : {}),
+    ingress: toRules(config.ingress),
+    ...(origin.success ? { originRequest: originRequestFromApi(origin.data) } : {}),
   };
 }
 

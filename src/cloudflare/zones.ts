@@ -1,6 +1,7 @@
 import type { CloudflareClient as Cloudflare } from './client.ts';
 import type { Zone } from 'cloudflare/resources/zones/zones';
 import { TunnelManagerError } from '../errors.ts';
+import { toHostname } from '../hostname.ts';
 import type { Domain, DomainsRepository } from '../store/domains-repository.ts';
 import { collectAllPages } from './collect-pages.ts';
 import type { CloudflareZone } from './cloudflare-types.ts';
@@ -11,10 +12,10 @@ import type { CloudflareZone } from './cloudflare-types.ts';
  */
 
 export function toCloudflareZone(zone: Zone): CloudflareZone {
-  const plan = (zone.plan as { legacy_id?: unknown } | undefined)?.legacy_id;
+  const plan: unknown = zone.plan === undefined ? undefined : Reflect.get(zone.plan, 'legacy_id');
   return {
     id: zone.id,
-    name: zone.name.toLowerCase(),
+    name: toHostname(zone.name),
     status: zone.status ?? 'active',
     plan: typeof plan === 'string' ? plan : null,
     accountId: zone.account?.id ?? null,
@@ -72,7 +73,7 @@ export class ZoneDirectory {
 
   /** The zone a hostname lives in: the longest zone name it equals or ends with. */
   resolveZone(hostname: string): Domain {
-    const name = hostname.toLowerCase().replace(/\.$/, '');
+    const name = toHostname(hostname.replace(/\.$/, ''));
     const match = this.list()
       .filter((zone) => name === zone.name || name.endsWith(`.${zone.name}`))
       .sort((a, b) => b.name.length - a.name.length)[0];
@@ -91,7 +92,7 @@ export class ZoneDirectory {
 
   /** `app` → `app.<default zone>`; a name with a dot is taken as a full hostname. */
   qualify(nameOrHostname: string): string {
-    const name = nameOrHostname.toLowerCase().replace(/\.$/, '');
+    const name = toHostname(nameOrHostname.replace(/\.$/, ''));
     return name.includes('.') ? name : `${name}.${this.defaultZone().name}`;
   }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { describedObject, portArgument as port } from './arguments.ts';
+import { hostnameArgument } from '../hostname.ts';
 
 /**
  * What tunnel_request_cname takes and answers, what tunnel_delete_cname, tunnel_list_domains and tunnel_scan_orphans
@@ -21,7 +22,7 @@ const originRequest = z
 export const cnameRequestSchema = z
   .object({
     subdomain: z.string().max(253, 'at most 253 characters').describe('e.g. "app" or "api.staging"'),
-    domain: z.string().max(253).optional().describe('a zone of the account (tunnel_list_domains); default: the default zone'),
+    domain: hostnameArgument.optional().describe('a zone of the account (tunnel_list_domains); default: the default zone'),
     targetPort: port.describe('a port allocated to you'),
     originRequest: originRequest.optional(),
     expiresInSeconds: z

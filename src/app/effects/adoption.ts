@@ -1,5 +1,5 @@
 import { findTunnelRecords } from '../../cloudflare/adoption.ts';
-import type { CloudflareProvider } from '../../cloudflare/cloudflare-provider.ts';
+import type { OwnershipRegistry } from '../../cloudflare/ownership-registry.ts';
 import type { Domain } from '../../store/domains-repository.ts';
 import type { RoutesRepository } from '../../store/routes-repository.ts';
 
@@ -11,7 +11,7 @@ import type { RoutesRepository } from '../../store/routes-repository.ts';
  */
 
 export interface AdoptionOptions {
-  provider: Pick<CloudflareProvider, 'findTunnelCnames' | 'tunnelTarget'>;
+  provider: Pick<OwnershipRegistry, 'findTunnelCnames' | 'ownership'>;
   routes: RoutesRepository;
   /** The zones to scan, usually ZoneDirectory.list(). */
   zones: Pick<Domain, 'zoneId' | 'name'>[];
@@ -57,12 +57,40 @@ export interface AdoptionReport {
   scannedZones: string[];
 }
 
+type Found = Awaited<ReturnType<typeof findTunnelRecords>>['records'][number];
+
+/**
+ * The rule config.yml still holds for a record of ours, when its project may serve it: the row comes back `active`
+ * with that target. Null when there is no such rule, or its port is refused (reported, adopted without a target).
+ */
+function servedRule(options: AdoptionOptions, found: Found, owner: string, report: AdoptionReport) {
+  const rule = found.ownership.kind === 'ours' ? options.managedRules?.get(found.hostname) : undefined;
+  if (rule === undefined || rule.path !== null) return null;
+  const port = Number(/:(\d+)(?:\/|$)/.exec(rule.service)?.[1]);
+  const targetPort = Number.isInteger(port) && port > 0 ? port : null;
+  const refused = targetPort === null ? null : (options.claimPort?.(owner, targetPort, found.hostname) ?? null);
+  if (refused === null) return { ...rule, targetPort };
+  report.refused.push({ hostname: found.hostname, reason: `not served: its rule targets port ${targetPort}, which ${owner} cannot hold (${refused}); adopted without a target` });
+  return null;
+}
+
+/** The ledger row of a found record: recovered with its rule (`active`), or adopted (no target, not served). */
+function rowFor(found: Found, owner: string, rule: ReturnType<typeof servedRule>, at: number) {
+  const record = { hostname: found.hostname, zoneId: found.zoneId, zoneName: found.zoneName, project: owner, path: null, dnsRecordId: found.record.id, expiresAt: null, at };
+  if (rule !== null) {
+    const targetReason = "recovered from config.yml and the record's ownership marker after the ledger was lost";
+    return { ...record, targetPort: rule.targetPort, service: rule.service, targetReason, originRequest: rule.originRequest, dnsCreated: true, status: 'active' as const, source: 'request' as const };
+  }
+  return { ...record, targetPort: null, service: null, targetReason: null, originRequest: null, dnsCreated: false, status: 'adopted' as const, source: 'adopted' as const };
+}
+
 export async function adoptExistingRecords(options: AdoptionOptions): Promise<AdoptionReport> {
   const adoptOwner = options.adoptOwner ?? 'meta-supervisor';
   const now = options.now ?? Date.now;
   const scan = await findTunnelRecords(options.provider, options.zones);
   const report: AdoptionReport = { adopted: [], skipped: [], refused: [], scannedZones: scan.scannedZones };
-  for (const { hostname, zoneId, zoneName, record, ownership } of scan.records) {
+  for (const found of scan.records) {
+    const { hostname, zoneName, record, ownership } = found;
     const inLedger = options.routes.find(hostname);
     if (inLedger !== undefined) {
       report.skipped.push({ hostname, reason: `already in the ledger (owner ${inLedger.project}, status ${inLedger.status})` });
@@ -73,50 +101,10 @@ export async function adoptExistingRecords(options: AdoptionOptions): Promise<Ad
       report.refused.push({ hostname, reason: `its ownership marker names ${owner}, which is not a configured project: not taken into the ledger (the orphan scan reports it)` });
       continue;
     }
-    const rule = ownership.kind === 'ours' ? options.managedRules?.get(hostname) : undefined;
-    const port = rule === undefined ? Number.NaN : Number(/:(\d+)(?:\/|$)/.exec(rule.service)?.[1]);
-    const targetPort = Number.isInteger(port) && port > 0 ? port : null;
-    const portRefused = rule === undefined || rule.path !== null || targetPort === null ? null : (options.claimPort?.(owner, targetPort, hostname) ?? null);
-    if (portRefused !== null) report.refused.push({ hostname, reason: `not served: its rule targets port ${targetPort}, which ${owner} cannot hold (${portRefused}); adopted without a target` });
-    if (rule !== undefined && rule.path === null && portRefused === null) {
-      options.routes.insert({
-        hostname,
-        zoneId,
-        zoneName,
-        project: owner,
-        targetPort,
-        service: rule.service,
-        targetReason: 'recovered from config.yml and the record\'s ownership marker after the ledger was lost',
-        path: null,
-        originRequest: rule.originRequest,
-        dnsRecordId: record.id,
-        dnsCreated: true,
-        status: 'active',
-        source: 'request',
-        expiresAt: null,
-        at: now(),
-      });
-      report.adopted.push({ hostname, zoneName, recordId: record.id, owner, basis: 'recovered' });
-      continue;
-    }
-    options.routes.insert({
-      hostname,
-      zoneId,
-      zoneName,
-      project: owner,
-      targetPort: null,
-      service: null,
-      targetReason: null,
-      path: null,
-      originRequest: null,
-      dnsRecordId: record.id,
-      dnsCreated: false,
-      status: 'adopted',
-      source: 'adopted',
-      expiresAt: null,
-      at: now(),
-    });
-    report.adopted.push({ hostname, zoneName, recordId: record.id, owner, basis: ownership.kind === 'ours' ? 'marker' : 'unmarked' });
+    const rule = servedRule(options, found, owner, report);
+    options.routes.insert(rowFor(found, owner, rule, now()));
+    const basis = rule !== null ? 'recovered' : ownership.kind === 'ours' ? 'marker' : 'unmarked';
+    report.adopted.push({ hostname, zoneName, recordId: record.id, owner, basis });
   }
   return report;
 }

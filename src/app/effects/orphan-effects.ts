@@ -22,8 +22,8 @@
 import type { Logger } from 'pino';
 import { fromPromise } from 'xstate';
 import { orphansMachine, type OrphanScanOutput } from '../../../machines/orphans.machine.ts';
-import type { CloudflareProvider } from '../../cloudflare/cloudflare-provider.ts';
-import { classifyRecord } from '../../cloudflare/ownership-marker.ts';
+import type { DnsRecord } from '../../cloudflare/cloudflare-types.ts';
+import type { OwnershipRegistry } from '../../cloudflare/ownership-registry.ts';
 import type { OrphanScanResult } from '../../contract/routes.ts';
 import { toErrorShape } from '../../errors.ts';
 import type { PortAllocation } from '../../store/ports-repository.ts';
@@ -47,7 +47,7 @@ function deleteCall(hostname: string): string {
 }
 
 /**
- * Why `route` is an orphan, or null. `tunnelNames` is the set of lower-case names that have a CNAME to the
+ * Why `route` is an orphan, or null. `tunnelNames` is the set of (normalised) names that have a CNAME to the
  * tunnel in the route's zone, or null when the zone was not listed (the record check is then skipped).
  */
 export function classifyRoute(
@@ -77,7 +77,7 @@ export function classifyRoute(
           : `Otherwise it is removed at ${new Date(at).toISOString()} (orphans.projectRemovedGraceHours), or now by the meta-supervisor: ${deleteCall(hostname)}.`),
     };
   }
-  if (facts.tunnelNames !== null && !facts.tunnelNames.has(hostname.toLowerCase())) {
+  if (facts.tunnelNames !== null && !facts.tunnelNames.has(hostname)) {
     return {
       hostname,
       project,
@@ -107,7 +107,7 @@ export interface OrphanScanDeps {
   routes: RoutesRepository;
   allocations: () => PortAllocation[];
   projects: () => ReadonlySet<string>;
-  provider: Pick<CloudflareProvider, 'findTunnelCnames' | 'tunnelTarget'>;
+  provider: Pick<OwnershipRegistry, 'findTunnelCnames' | 'ownership'>;
   /** Every zone of the account (the zones cache): unledgered records are looked for in all of them. */
   zones?: () => { zoneId: string; name: string }[];
   policy: OrphanPolicy;
@@ -122,6 +122,82 @@ export function removalTime(route: Route, policy: OrphanPolicy, now: number): nu
   return since + policy.projectRemovedGraceHours * 3_600_000;
 }
 
+/** The tunnel CNAMEs of every zone the scan looks at, by zone id; a zone gone from the account has none. */
+interface TunnelRecords {
+  byZone: Map<string, { name: string; records: DnsRecord[] }>;
+  zonesGone: Set<string>;
+}
+
+/** Lists the tunnel CNAMEs of the routes' zones and of every zone of the account. Throws when a zone cannot be listed. */
+async function listTunnelRecords(deps: OrphanScanDeps, settled: readonly Route[]): Promise<TunnelRecords> {
+  const found: TunnelRecords = { byZone: new Map(), zonesGone: new Set() };
+  const zonesToList = new Map<string, string>(settled.map((route) => [route.zoneId, route.zoneName]));
+  for (const zone of deps.zones?.() ?? []) if (!zonesToList.has(zone.zoneId)) zonesToList.set(zone.zoneId, zone.name);
+  for (const [zoneId, zoneName] of zonesToList) {
+    let records: DnsRecord[];
+    try {
+      records = await deps.provider.findTunnelCnames(zoneId);
+    } catch (error) {
+      // A zone deleted from the account has no records: its routes are orphans, not a reason to stop scanning.
+      if (toErrorShape(error).code !== 'ZONE_NOT_FOUND') throw error;
+      records = [];
+      found.zonesGone.add(zoneId);
+    }
+    found.byZone.set(zoneId, { name: zoneName, records });
+  }
+  return found;
+}
+
+/** Records marked as ours that the ledger does not hold: adopted for a configured project, reported either way. */
+function reportUnledgered(deps: OrphanScanDeps, found: TunnelRecords, all: readonly Route[], projects: ReadonlySet<string>, now: number): OrphanScanResult['unledgered'] {
+  const unledgered: OrphanScanResult['unledgered'] = [];
+  // Ledger rows and record names are both normalised where they entered: compared as they are.
+  const inLedger = new Set(all.map((route) => route.hostname));
+  for (const [zoneId, { name: zone, records }] of found.byZone) {
+    for (const record of records) {
+      const ownership = deps.provider.ownership(record);
+      const hostname = record.name;
+      if (ownership.kind !== 'ours' || inLedger.has(hostname)) continue;
+      // Looked up again: a request may have reserved the name while the zones were listed.
+      const adopted = projects.has(ownership.owner) && deps.routes.find(hostname) === undefined;
+      if (adopted) adoptUnledgered(deps.routes, { hostname, zoneId, zone, recordId: record.id, owner: ownership.owner }, now);
+      const fix = adopted
+        ? `${hostname} is now listed as an adopted route of ${ownership.owner} (tunnel_list_cnames; it serves nothing). To remove the record: tunnel_delete_cname { "hostname": "${hostname}" } (${ownership.owner} or the meta-supervisor); to publish it again, delete it, then tunnel_request_cname.`
+        : `No project ${ownership.owner} is configured: the meta-supervisor deletes record ${record.id} in the Cloudflare dashboard if nobody uses ${hostname}, or puts the project back in the configuration (the next scan then adopts it for ${ownership.owner}).`;
+      unledgered.push({ hostname, zone, recordId: record.id, owner: ownership.owner, adopted, fix });
+      deps.publish('record.unledgered', adopted ? ownership.owner : '*', { hostname, zone, recordId: record.id, adopted, fix });
+    }
+  }
+  return unledgered;
+}
+
+/** Flags one settled route (or clears its flag) in the ledger, tells its owner, and notes it in the result. */
+function judgeRoute(deps: OrphanScanDeps, route: Route, facts: Omit<Parameters<typeof classifyRoute>[1], 'removeAt'>, result: OrphanScanResult): void {
+  const now = result.at;
+  const removeAt = removalTime(route, deps.policy, now);
+  const finding = classifyRoute(route, { ...facts, removeAt });
+  if (finding === null) {
+    if (route.orphanReason !== null) {
+      deps.routes.update(route.hostname, { orphanedSince: null, orphanReason: null }, now);
+      deps.publish('route.orphan_resolved', route.project, { hostname: route.hostname, was: route.orphanReason });
+      result.resolved.push(route.hostname);
+    }
+    return;
+  }
+  let since = route.orphanedSince ?? now;
+  if (route.orphanReason !== finding.reason) {
+    since = now;
+    deps.routes.update(route.hostname, { orphanedSince: since, orphanReason: finding.reason }, now);
+    // A new reason counts from now, which is what removalTime gave a route not yet flagged for it.
+    deps.publish('route.orphaned', route.project, {
+      ...finding,
+      removeAt: finding.reason === 'project-removed' && removeAt !== null ? new Date(removeAt).toISOString() : null,
+    });
+    result.newlyOrphaned.push(route.hostname);
+  }
+  result.orphans.push({ ...finding, since: new Date(since).toISOString() });
+}
+
 /**
  * Looks at every settled route, flags the orphans in the ledger (`orphanedSince`, `orphanReason`), tells the
  * owner of each new orphan and of each one resolved. Throws (changing nothing) when a zone cannot be listed.
@@ -130,76 +206,15 @@ export async function scanOrphans(deps: OrphanScanDeps): Promise<OrphanScanResul
   const now = (deps.now ?? Date.now)();
   const all = deps.routes.list();
   const settled = all.filter(isSettled);
-  const tunnelNamesByZone = new Map<string, Set<string>>();
-  const tunnelRecordsByZone = new Map<string, { name: string; records: Awaited<ReturnType<CloudflareProvider['findTunnelCnames']>> }>();
-  const zonesGone = new Set<string>();
-  const zonesChecked: string[] = [];
-  const zonesToList = new Map<string, string>(settled.map((route) => [route.zoneId, route.zoneName]));
-  for (const zone of deps.zones?.() ?? []) if (!zonesToList.has(zone.zoneId)) zonesToList.set(zone.zoneId, zone.name);
-  for (const [zoneId, zoneName] of zonesToList) {
-    let records: Awaited<ReturnType<CloudflareProvider['findTunnelCnames']>>;
-    try {
-      records = await deps.provider.findTunnelCnames(zoneId);
-    } catch (error) {
-      // A zone deleted from the account has no records: its routes are orphans, not a reason to stop scanning.
-      if (toErrorShape(error).code !== 'ZONE_NOT_FOUND') throw error;
-      records = [];
-      zonesGone.add(zoneId);
-    }
-    tunnelNamesByZone.set(zoneId, new Set(records.map((record) => record.name.toLowerCase())));
-    tunnelRecordsByZone.set(zoneId, { name: zoneName, records });
-    zonesChecked.push(zoneName);
-  }
+  const found = await listTunnelRecords(deps, settled);
+  const zonesChecked = [...found.byZone.values()].map((zone) => zone.name);
   const projects = deps.projects();
   const portHolder = new Map(deps.allocations().map((allocation) => [allocation.port, allocation.project]));
   const result: OrphanScanResult = { at: now, routes: settled.length, zonesChecked, orphans: [], newlyOrphaned: [], resolved: [], unledgered: [] };
-
-  const inLedger = new Set(all.map((route) => route.hostname.toLowerCase()));
-  for (const [zoneId, { name: zone, records }] of tunnelRecordsByZone) {
-    for (const record of records) {
-      const ownership = classifyRecord(record, deps.provider.tunnelTarget);
-      const hostname = record.name.toLowerCase();
-      if (ownership.kind !== 'ours' || inLedger.has(hostname)) continue;
-      // Looked up again: a request may have reserved the name while the zones were listed.
-      const adopted = projects.has(ownership.owner) && deps.routes.find(hostname) === undefined;
-      if (adopted) adoptUnledgered(deps.routes, { hostname, zoneId, zone, recordId: record.id, owner: ownership.owner }, now);
-      const fix = adopted
-        ? `${hostname} is now listed as an adopted route of ${ownership.owner} (tunnel_list_cnames; it serves nothing). To remove the record: tunnel_delete_cname { "hostname": "${hostname}" } (${ownership.owner} or the meta-supervisor); to publish it again, delete it, then tunnel_request_cname.`
-        : `No project ${ownership.owner} is configured: the meta-supervisor deletes record ${record.id} in the Cloudflare dashboard if nobody uses ${hostname}, or puts the project back in the configuration (the next scan then adopts it for ${ownership.owner}).`;
-      result.unledgered.push({ hostname, zone, recordId: record.id, owner: ownership.owner, adopted, fix });
-      deps.publish('record.unledgered', adopted ? ownership.owner : '*', { hostname, zone, recordId: record.id, adopted, fix });
-    }
-  }
-
+  result.unledgered = reportUnledgered(deps, found, all, projects, now);
+  const namesByZone = new Map([...found.byZone].map(([zoneId, zone]) => [zoneId, new Set<string>(zone.records.map((record) => record.name))]));
   for (const route of settled) {
-    const removeAt = removalTime(route, deps.policy, now);
-    const finding = classifyRoute(route, {
-      projects,
-      portHolder,
-      tunnelNames: tunnelNamesByZone.get(route.zoneId) ?? null,
-      zoneGone: zonesGone.has(route.zoneId),
-      removeAt,
-    });
-    if (finding === null) {
-      if (route.orphanReason !== null) {
-        deps.routes.update(route.hostname, { orphanedSince: null, orphanReason: null }, now);
-        deps.publish('route.orphan_resolved', route.project, { hostname: route.hostname, was: route.orphanReason });
-        result.resolved.push(route.hostname);
-      }
-      continue;
-    }
-    let since = route.orphanedSince ?? now;
-    if (route.orphanReason !== finding.reason) {
-      since = now;
-      deps.routes.update(route.hostname, { orphanedSince: since, orphanReason: finding.reason }, now);
-      // A new reason counts from now, which is what removalTime gave a route not yet flagged for it.
-      deps.publish('route.orphaned', route.project, {
-        ...finding,
-        removeAt: finding.reason === 'project-removed' && removeAt !== null ? new Date(removeAt).toISOString() : null,
-      });
-      result.newlyOrphaned.push(route.hostname);
-    }
-    result.orphans.push({ ...finding, since: new Date(since).toISOString() });
+    judgeRoute(deps, route, { projects, portHolder, tunnelNames: namesByZone.get(route.zoneId) ?? null, zoneGone: found.zonesGone.has(route.zoneId) }, result);
   }
   return result;
 }

@@ -1,13 +1,13 @@
 import { fromPromise } from 'xstate';
 import type { MarkDeletingOutput, RouteErrorShape, RouteMachine, StepInput } from '../../../machines/route.machine.ts';
 import type { CloudflareProvider } from '../../cloudflare/cloudflare-provider.ts';
-import { classifyRecord } from '../../cloudflare/ownership-marker.ts';
+import { acceptedPlanOf } from '../../cloudflare/record-plan.ts';
 import { requestIngressChange, type IngressActor } from '../../cloudflared/ingress-runtime.ts';
 import { runForService } from '../../request-context.ts';
 import { TunnelManagerError, type ErrorCode } from '../../errors.ts';
 import type { AuditRepository } from '../../store/audit-repository.ts';
 import type { DomainsRepository } from '../../store/domains-repository.ts';
-import type { Route, RoutesRepository } from '../../store/routes-repository.ts';
+import type { Route, RoutesRepository, RouteStatus } from '../../store/routes-repository.ts';
 import { DELETE_RETRY_DELAYS_MS, describeDeleteRetries, nextDeleteRetryAt } from '../schedules/delete-retry.ts';
 import { routeQuotaExceeded } from '../use-cases/route-quota.ts';
 import type { EventBus } from '../actors/event-bus.ts';
@@ -30,7 +30,26 @@ export interface RouteEffectsOptions {
 }
 
 function isUniqueViolation(error: unknown): boolean {
-  return (error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' || (error as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+  const code: unknown = error instanceof Error ? Reflect.get(error, 'code') : undefined;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/** Every status a route row may have: checked by the compiler against the store's type. */
+const ROUTE_STATUSES: Record<RouteStatus, true> = { pending: true, active: true, deleting: true, failed: true, adopted: true };
+
+function isRouteStatus(status: string): status is RouteStatus {
+  return Object.hasOwn(ROUTE_STATUSES, status);
+}
+
+/** The status a saga kept of the row before its removal (persisted with the saga: read back as an outside value). */
+function routeStatusOf(status: string): RouteStatus {
+  if (isRouteStatus(status)) return status;
+  throw new TunnelManagerError({
+    code: 'INTERNAL',
+    message: `The removal saga kept the route's earlier status as ${JSON.stringify(status)}, which is no route status.`,
+    fix: 'This is a bug in tunnel-manager. The route stays `deleting`; report it with the service log around this time.',
+    details: { status },
+  });
 }
 
 /** What every step works with: the options, with the clock settled. */
@@ -122,9 +141,30 @@ async function reserveRoute({ routes, now, routesPerProject }: Steps, { request 
   if (!reserved.inserted) throw routeQuotaExceeded(request.project, reserved.held, routesPerProject);
 }
 
+/**
+ * Deletes the record a failed create may have made, and says what it found. Clean-up is the service's work: a
+ * project's spent Cloudflare share must never leave a record behind. Once no record of ours is left the row says so;
+ * otherwise it keeps `dnsCreated` and the release keeps the row for the retry schedule. RECORD_NOT_OWNED means the
+ * name holds only records that are not ours (the create lost a race, Cloudflare refused it): nothing of ours is left.
+ */
+async function undoFailedCreate({ routes, provider, now }: Steps, request: StepInput['request']): Promise<string> {
+  const noneLeft = (said: string) => {
+    routes.update(request.hostname, { dnsRecordId: null, dnsCreated: false }, now());
+    return said;
+  };
+  try {
+    const outcome = await runForService(() => provider.deleteOwnedCname({ zoneId: request.zoneId, hostname: request.hostname, owner: request.project }));
+    return noneLeft(outcome.deleted ? 'deleted the record the failed create had made' : 'no record had been made');
+  } catch (cleanupError) {
+    if (cleanupError instanceof TunnelManagerError && cleanupError.code === 'RECORD_NOT_OWNED') return noneLeft('no record had been made: the name holds only records that are not ours');
+    return `could not check for a record the failed create may have made: ${cleanupError instanceof Error ? cleanupError.message : String(cleanupError)}`;
+  }
+}
+
 /** Makes sure the marked, proxied CNAME exists, and records whether this saga created it. */
-async function ensureDnsRecord({ routes, provider, domains, now }: Steps, { request }: StepInput): Promise<{ recordId: string; created: boolean }> {
-  const plan = domains.findById(request.zoneId)?.plan ?? null;
+async function ensureDnsRecord(steps: Steps, { request }: StepInput): Promise<{ recordId: string; created: boolean }> {
+  const { routes, provider, domains, now } = steps;
+  const zonePlan = domains.findById(request.zoneId)?.plan ?? null;
   // Only a record this saga created may be deleted by its rollback. The intent is written to the ledger row
   // BEFORE the create is sent: a create whose answer was lost, or a step re-run after a restart, still knows
   // the record it finds is its own; a record of ours that was there before (left by an earlier route of the
@@ -132,17 +172,22 @@ async function ensureDnsRecord({ routes, provider, domains, now }: Steps, { requ
   const held = routes.find(request.hostname);
   const sentBefore = held?.requestId === request.requestId && held.dnsCreated;
   let sentNow = false;
+  const ensure = {
+    zoneId: request.zoneId,
+    hostname: request.hostname,
+    owner: request.project,
+    zonePlan,
+    beforeCreate: () => {
+      sentNow = true;
+      routes.update(request.hostname, { dnsCreated: true }, now());
+    },
+  };
   try {
-    const result = await provider.ensureCname({
-      zoneId: request.zoneId,
-      hostname: request.hostname,
-      owner: request.project,
-      zonePlan: plan,
-      beforeCreate: () => {
-        sentNow = true;
-        routes.update(request.hostname, { dnsCreated: true }, now());
-      },
-    });
+    // The plan the request made (once, in its check) is carried out as it is: the registry re-checks only the race
+    // (a create answered "exists" looks again and takes the record only if it is ours), and a retry after a transient
+    // failure looks afresh. A saga without one (started by an older version) plans here.
+    const carried = acceptedPlanOf(request.dnsPlan);
+    const result = carried === null ? await provider.ensureCname(ensure) : await provider.carryOut(ensure, carried);
     const created = sentBefore || sentNow || result.created;
     routes.update(request.hostname, { dnsRecordId: result.record.id, dnsCreated: created }, now());
     return { recordId: result.record.id, created };
@@ -150,15 +195,7 @@ async function ensureDnsRecord({ routes, provider, domains, now }: Steps, { requ
     if (!sentBefore && !sentNow) throw error;
     // A create was sent and the step still failed (e.g. its answer was lost, then Cloudflare stayed
     // unavailable): the record may exist. Undo it here, since the saga has no record id to compensate with.
-    // Clean-up is the service's work: a project's spent Cloudflare share must never leave a record behind.
-    // Once the clean-up confirms no record is left, the row says so; otherwise it keeps `dnsCreated` and the release
-    // keeps the row for the retry schedule.
-    const cleanup = await runForService(() => provider.deleteOwnedCname({ zoneId: request.zoneId, hostname: request.hostname, owner: request.project }))
-      .then((outcome) => {
-        routes.update(request.hostname, { dnsRecordId: null, dnsCreated: false }, now());
-        return outcome.deleted ? 'deleted the record the failed create had made' : 'no record had been made';
-      })
-      .catch((cleanupError: unknown) => `could not check for a record the failed create may have made: ${(cleanupError as Error).message}`);
+    const cleanup = await undoFailedCreate(steps, request);
     if (error instanceof TunnelManagerError) {
       throw new TunnelManagerError({ code: error.code, message: error.message, fix: error.fix, details: { ...error.details, cleanup }, cause: error });
     }
@@ -211,7 +248,7 @@ async function markDeleting(steps: Steps, input: StepInput): Promise<MarkDeletin
 async function ourRecordId({ provider }: Steps, route: Route): Promise<string | null> {
   const records = await runForService(() => provider.findRecords(route.zoneId, route.hostname));
   const ours = records.find((record) => {
-    const ownership = classifyRecord(record, provider.tunnelTarget);
+    const ownership = provider.ownership(record);
     return ownership.kind === 'ours' && ownership.owner === route.project;
   });
   return ours?.id ?? null;
@@ -223,7 +260,7 @@ async function restoreRoute(steps: Steps, input: StepInput): Promise<void> {
   const route = steps.routes.find(request.hostname);
   if (!route || route.requestId !== request.requestId || previous === null) return;
   // The rule could not be removed, so it still serves: the row goes back to what it was, nothing was deleted.
-  steps.routes.update(route.hostname, { status: previous.status as Route['status'], service: previous.service, requestId: null, lastError: error ? `${error.code}: ${error.message}` : null }, steps.now());
+  steps.routes.update(route.hostname, { status: routeStatusOf(previous.status), service: previous.service, requestId: null, lastError: error ? `${error.code}: ${error.message}` : null }, steps.now());
   // "Could not be removed" may be a retry after a crash whose first attempt did remove it (the cycle finished,
   // the manager died before the saga moved on). The row is back, so the rule must be too: render it again (no
   // change when it is there). Without this, an active route could sit without a rule until some other cycle.

@@ -1,6 +1,5 @@
-import type { CloudflareProvider } from '../../cloudflare/cloudflare-provider.ts';
 import type { DnsRecord } from '../../cloudflare/cloudflare-types.ts';
-import { classifyRecord } from '../../cloudflare/ownership-marker.ts';
+import type { OwnershipRegistry } from '../../cloudflare/ownership-registry.ts';
 import { toErrorShape } from '../../errors.ts';
 import type { PortAllocation } from '../../store/ports-repository.ts';
 import type { Route, RoutesRepository } from '../../store/routes-repository.ts';
@@ -18,7 +17,7 @@ import type { Route, RoutesRepository } from '../../store/routes-repository.ts';
 
 export interface VerificationDeps {
   routes: RoutesRepository;
-  provider: Pick<CloudflareProvider, 'findTunnelCnames' | 'tunnelTarget'>;
+  provider: Pick<OwnershipRegistry, 'findTunnelCnames' | 'ownership'>;
   projects: ReadonlySet<string>;
   allocations: () => PortAllocation[];
   /** The meta-supervisor: told of every row that is not served. */
@@ -35,10 +34,10 @@ export interface VerificationOutcome {
 }
 
 /** Whether the tunnel CNAMEs of the route's zone hold its record: ours for its project, or the one it adopted. */
-function recordIsOurs(route: Route, records: DnsRecord[], tunnelTarget: string): { ours: boolean; named: number } {
-  const named = records.filter((record) => record.name.toLowerCase() === route.hostname);
+function recordIsOurs(route: Route, records: DnsRecord[], registry: VerificationDeps['provider']): { ours: boolean; named: number } {
+  const named = records.filter((record) => record.name === route.hostname);
   const ours = named.some((record) => {
-    const ownership = classifyRecord(record, tunnelTarget);
+    const ownership = registry.ownership(record);
     if (ownership.kind === 'ours') return ownership.owner === route.project;
     return route.source === 'adopted' && record.id === route.dnsRecordId;
   });
@@ -74,7 +73,7 @@ export async function verifyRestoredRoutes(deps: VerificationDeps): Promise<Veri
   }
   const facts = { projects: deps.projects, portHolder: new Map(deps.allocations().map((allocation) => [allocation.port, allocation.project])) };
   for (const route of unverified) {
-    const record = recordIsOurs(route, recordsByZone.get(route.zoneId) ?? [], deps.provider.tunnelTarget);
+    const record = recordIsOurs(route, recordsByZone.get(route.zoneId) ?? [], deps.provider);
     const problem = route.status === 'failed' ? null : problemWith(route, record, facts);
     if (problem === null) {
       deps.routes.update(route.hostname, { unverifiedSince: null }, now());

@@ -111,7 +111,7 @@ export interface RecoveryReport {
 export interface RecoverLedgerOptions {
   db: Database;
   databasePath: string;
-  provider: Pick<CloudflareProvider, 'listZones' | 'findTunnelCnames' | 'tunnelTarget'>;
+  provider: Pick<CloudflareProvider, 'listZones' | 'findTunnelCnames' | 'ownership'>;
   defaultZone: string;
   adoptOwner: string;
   /** The projects and their port ranges (config.projects). */

@@ -1,4 +1,5 @@
 import { TunnelManagerError } from '../../errors.ts';
+import { HOSTNAME_MAX_LENGTH, toHostname, type Hostname } from '../../hostname.ts';
 
 /**
  * The hostnames a project may ask for: RFC 1123 labels (a-z, 0-9, inner dashes, 1–63 characters), at most
@@ -23,11 +24,14 @@ export function hostnameProblems(subdomain: string): string[] {
   return problems;
 }
 
-/** `subdomain.domain`, validated; the error names the argument and shows a valid example. */
-export function requestedHostname(subdomain: string, domain: string): string {
+/**
+ * `subdomain.domain`, validated; the error names the argument and shows a valid example. The subdomain is judged as
+ * given (upper case and blanks are refused, not normalised: a project asks for exactly the name it gets).
+ */
+export function requestedHostname(subdomain: string, domain: string): Hostname {
   const problems = hostnameProblems(subdomain);
   const hostname = `${subdomain}.${domain}`;
-  if (problems.length === 0 && hostname.length > 253) problems.push(`${hostname.length} characters in all, more than DNS allows (253)`);
+  if (problems.length === 0 && hostname.length > HOSTNAME_MAX_LENGTH) problems.push(`${hostname.length} characters in all, more than DNS allows (${HOSTNAME_MAX_LENGTH})`);
   if (problems.length > 0) {
     throw new TunnelManagerError({
       code: 'HOSTNAME_INVALID',
@@ -36,5 +40,5 @@ export function requestedHostname(subdomain: string, domain: string): string {
       details: { argument: 'subdomain', problems },
     });
   }
-  return hostname;
+  return toHostname(hostname);
 }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { PROJECT_LABEL } from '../../docker/service-location.ts';
 import type { DockerContainer, Topology } from '../../topology-model.ts';
 import { TunnelManagerError, toErrorShape, type ErrorShape } from '../../errors.ts';
+import { toHostname, type Hostname } from '../../hostname.ts';
 import type { RoutesRepository } from '../../store/routes-repository.ts';
 import type { ServiceBackend } from './backend.ts';
 import type { EventBus } from '../actors/event-bus.ts';
@@ -136,7 +137,7 @@ function projectFor(options: LabelRoutesOptions, declared: DeclaredRoute): strin
 }
 
 /** A declared hostname as the subdomain under the longest zone of the account that holds it. */
-function split(backend: LabelRoutesOptions['backend'], hostname: string): { subdomain: string; domain: string } {
+function split(backend: LabelRoutesOptions['backend'], hostname: string): { subdomain: string; domain: Hostname } {
   const zone = backend
     .listDomains()
     .map((domain) => domain.name)
@@ -150,7 +151,7 @@ function split(backend: LabelRoutesOptions['backend'], hostname: string): { subd
       details: { hostname },
     });
   }
-  return { subdomain: hostname.slice(0, -(zone.length + 1)), domain: zone };
+  return { subdomain: hostname.slice(0, -(zone.length + 1)), domain: toHostname(zone) };
 }
 
 /** Publishes a declared route (or keeps the one there); a refusal is told once per state of the container. */

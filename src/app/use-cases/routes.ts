@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { RouteRequest } from '../../../machines/route.machine.ts';
 import type { OrphansEmitted } from '../../../machines/orphans.machine.ts';
-import { recordExistsError } from '../../cloudflare/cloudflare-provider.ts';
-import { planEnsureCname } from '../../cloudflare/record-plan.ts';
+import { recordExistsError } from '../../cloudflare/record-errors.ts';
+import type { AcceptedPlan } from '../../cloudflare/record-plan.ts';
 import { targetUnreachableError, type TargetChosen, type TargetSelection } from '../../docker/target-selection.ts';
 import type { CallHooks } from '../../contract/backend.ts';
 import type { Principal } from '../../contract/principal.ts';
 import type { CnameRequest, CnameResult, DeleteResult, OrphanScanResult } from '../../contract/routes.ts';
 import { TunnelManagerError, type ErrorCode } from '../../errors.ts';
+import { parseHostname, type Hostname } from '../../hostname.ts';
 import type { Domain } from '../../store/domains-repository.ts';
 import type { Route } from '../../store/routes-repository.ts';
 import type { BackendContext, ServiceBackend } from './context.ts';
@@ -22,7 +23,9 @@ import { notServingSoon } from './tunnel-availability.ts';
 
 function zoneFor(context: BackendContext, domain: string | undefined): Domain {
   const { config, domains, zones } = context.options;
-  const name = (domain ?? config.tunnel.defaultZone).toLowerCase();
+  // The contract gives a Hostname already; the label watcher and the expiry schedule call the backend directly.
+  const asked = domain ?? config.tunnel.defaultZone;
+  const name = parseHostname(asked) ?? asked;
   const zone = domains.findByName(name);
   if (!zone) {
     const known = zones.list().map((z) => z.name);
@@ -74,21 +77,19 @@ function assertUnderRouteQuota(context: BackendContext, project: string): void {
 }
 
 /**
- * The name is free for the caller in the ledger (a new name within the project's route quota) and in Cloudflare: refuses early (and accurately for dryRun) when
- * Cloudflare has a record of that name that is not ours. Answers the caller's identical active route, if any, and
- * whether a record of ours exists.
+ * The name is free for the caller in the ledger (a new name within the project's route quota) and in Cloudflare:
+ * refuses early (and accurately for dryRun) when Cloudflare has a record of that name that is not ours. Answers the
+ * caller's identical active route, if any, and the request's one DNS plan (src/cloudflare/record-plan.ts): made here,
+ * once, and carried to the saga's DNS step, which trusts it and re-checks only the race (ownership-registry.ts).
  */
-async function checkNameFree(context: BackendContext, principal: Principal, zone: Domain, hostname: string, targetPort: number) {
-  const { provider } = context.options;
+async function checkNameFree(context: BackendContext, principal: Principal, zone: Domain, hostname: Hostname, targetPort: number) {
   if (!heldByCaller(context, principal, hostname, targetPort)) assertUnderRouteQuota(context, principal.project);
-  const records = await provider.findRecords(zone.zoneId, hostname);
+  const plan = await context.options.provider.planCname({ zoneId: zone.zoneId, hostname, owner: principal.project });
   // Another request may have reserved the name while we looked (and may already have made its record): that is
   // a HOSTNAME_TAKEN, not a foreign record.
   const existing = heldByCaller(context, principal, hostname, targetPort);
-  // The same plan the DNS step carries out: one rule for "this name is not ours", one refusal for it.
-  const recordPlan = planEnsureCname({ hostname, owner: principal.project, tunnelTarget: provider.tunnelTarget, existing: records });
-  if (recordPlan.action === 'refuse') throw recordExistsError(recordPlan, hostname, zone.zoneId);
-  return { existing, recordExists: records.length > 0 };
+  if (plan.action === 'refuse') throw recordExistsError(plan, hostname, zone.zoneId);
+  return { existing, plan };
 }
 
 function chosenOrThrow(selection: TargetSelection): TargetChosen {
@@ -102,34 +103,42 @@ function chosenOrThrow(selection: TargetSelection): TargetChosen {
  * the one answered, as when they ran in turn. Then the route's warning: an identical active route is answered as
  * done, anything new is checked first.
  */
-async function nameAndTarget(context: BackendContext, principal: Principal, zone: Domain, hostname: string, request: CnameRequest) {
+async function nameAndTarget(context: BackendContext, principal: Principal, zone: Domain, hostname: Hostname, request: CnameRequest) {
   const [name, chosen] = await Promise.allSettled([
     checkNameFree(context, principal, zone, hostname, request.targetPort),
     chooseTarget(context, request.targetPort, principal.project),
   ]);
   if (name.status === 'rejected') throw name.reason;
-  const { existing, recordExists } = name.value;
+  const { existing, plan } = name.value;
   // The caller's identical active route is done whatever the port looks like now: answered as it is.
   if (existing?.service && (chosen.status === 'rejected' || !chosen.value.selection.ok)) {
-    return { existing, recordExists, target: { target: existing.service, reason: existing.targetReason ?? 'as published', alternatives: [] }, warning: null };
+    return { existing, plan, target: { target: existing.service, reason: existing.targetReason ?? 'as published', alternatives: [] }, warning: null };
   }
   if (chosen.status === 'rejected') throw chosen.reason;
   const target = chosenOrThrow(chosen.value.selection);
   const warning = existing ? null : await answeringOrAhead(context, request.targetPort, target, chosen.value.cloudflared, request.publishAhead === true);
-  return { existing, recordExists, target, warning };
+  return { existing, plan, target, warning };
 }
 
 /** The steps a provision takes, in plain words (a dry run answers them). */
-function provisionPlan(context: BackendContext, project: string, hostname: string, target: string, recordExists: boolean): string[] {
+function provisionPlan(context: BackendContext, project: string, hostname: string, target: string, plan: AcceptedPlan): string[] {
   const { provider, config } = context.options;
   return [
     `reserve ${hostname} for ${project} in the ledger`,
-    recordExists ? `reuse our CNAME ${hostname} → ${provider.tunnelTarget}` : `create the proxied CNAME ${hostname} → ${provider.tunnelTarget} marked as owned by ${project}`,
+    plan.action !== 'create' ? `reuse our CNAME ${hostname} → ${provider.tunnelTarget}` : `create the proxied CNAME ${hostname} → ${provider.tunnelTarget} marked as owned by ${project}`,
     `add the ingress rule ${hostname} → ${target} to ${config.cloudflared.configPath}, commit it and reload cloudflared`,
     'wait until the tunnel is ready',
     'mark the route active and tell subscribers',
   ];
 }
+
+/** A saga that ended not ok always says why; should one not, the caller still gets the one error shape. */
+const SAGA_FAILED_UNSAID = {
+  code: 'INTERNAL',
+  message: 'The route saga failed without saying why.',
+  fix: 'This is a bug in tunnel-manager: check tunnel_list_cnames for the route, the service log around this time, and report it.',
+  details: {},
+};
 
 /** Runs the provision saga; a failure is answered with what failed, after the saga undid everything it did. */
 async function provision(context: BackendContext, request: RouteRequest, hooks: CallHooks) {
@@ -138,7 +147,7 @@ async function provision(context: BackendContext, request: RouteRequest, hooks: 
     ...(hooks.signal ? { signal: hooks.signal } : {}),
   });
   if (!output.ok) {
-    const error = output.error!;
+    const error = output.error ?? SAGA_FAILED_UNSAID;
     // The undo could not delete the record it made: the row stays, `deleting`, and says so (route-effects.ts).
     const kept = context.options.routes.find(request.hostname);
     const recordLeft = output.timings.some((timing) => timing.step === 'reserve') && kept?.status === 'deleting' && kept.requestId === null;
@@ -166,7 +175,7 @@ async function requestCname(context: BackendContext, principal: Principal, reque
   const zone = zoneFor(context, request.domain);
   const hostname = requestedHostname(request.subdomain, zone.name);
   context.options.ports.assertOwned(principal.project, request.targetPort);
-  const { existing, recordExists, target, warning } = await nameAndTarget(context, principal, zone, hostname, request);
+  const { existing, plan, target, warning } = await nameAndTarget(context, principal, zone, hostname, request);
   const expiresAt = request.expiresInSeconds === undefined ? null : Date.now() + request.expiresInSeconds * 1000;
   const base = {
     url: `https://${hostname}`,
@@ -175,7 +184,7 @@ async function requestCname(context: BackendContext, principal: Principal, reque
     target: target.target,
     reason: target.reason,
     alternatives: target.alternatives.map((a) => `${a.target} (${a.reason})`),
-    plan: provisionPlan(context, principal.project, hostname, target.target, recordExists),
+    plan: provisionPlan(context, principal.project, hostname, target.target, plan),
     expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(),
     warning,
   };
@@ -202,6 +211,7 @@ async function requestCname(context: BackendContext, principal: Principal, reque
     originRequest: request.originRequest ?? null,
     expiresAt,
     ...(warning !== null && warning.startsWith('published ahead') ? { awaitingService: true } : {}),
+    dnsPlan: plan,
   }, hooks);
   return { ...base, dryRun: false, timings: output.timings, dnsRecordId: output.dnsRecordId, commit: output.commit };
 }
@@ -227,7 +237,7 @@ async function deprovision(context: BackendContext, route: Route, hooks: CallHoo
     expiresAt: route.expiresAt,
   }, { ...(hooks.progress ? { onStep: (step: string) => hooks.progress?.(`deleting ${hostname}: ${step}`) } : {}) });
   if (!output.ok) {
-    const error = output.error!;
+    const error = output.error ?? SAGA_FAILED_UNSAID;
     const after = context.options.routes.find(hostname);
     const ruleRemoved = output.timings.some((timing) => timing.step === 'removeIngress') && after?.status === 'deleting';
     if (ruleRemoved) {
@@ -259,9 +269,10 @@ async function deprovision(context: BackendContext, route: Route, hooks: CallHoo
 
 /** The route a delete may start on: one in the ledger, not being published or deleted right now. */
 function deletableRoute(context: BackendContext, asGiven: string): Route {
-  // Errors about the argument quote it as given; everything else uses the ledger's lower-case name.
-  const hostname = asGiven.toLowerCase();
-  const route = context.options.routes.find(hostname);
+  // Errors about the argument quote it as given; everything else uses the ledger's normalised name.
+  const name = parseHostname(asGiven);
+  const hostname = name ?? asGiven;
+  const route = name === null ? undefined : context.options.routes.find(name);
   // A name that is no DNS name at all gets a clearer answer than "not found" (any name in the ledger,
   // adopted ones included, stays deletable whatever its form).
   const problems = route ? [] : hostnameProblems(hostname);

@@ -2,17 +2,20 @@ import { describe, expect, it } from 'vitest';
 import type { DnsRecord } from '../../../src/cloudflare/cloudflare-types.ts';
 import { formatOwnershipComment } from '../../../src/cloudflare/ownership-marker.ts';
 import { planDeleteCname, planEnsureCname } from '../../../src/cloudflare/record-plan.ts';
+import { toHostname } from '../../../src/hostname.ts';
 
 const TARGET = 'fe2ec8b5-790f-4973-ad07-e03a4e4dd45b.cfargotunnel.com';
 
-function record(fields: Partial<DnsRecord>): DnsRecord {
-  return { id: 'r1', zoneId: 'z', name: 'app.153.se', type: 'CNAME', content: TARGET, proxied: true, ttl: 1, comment: null, tags: [], ...fields };
+/** A record as the provider answers it: its name made a Hostname where it entered. */
+function record(fields: Partial<Omit<DnsRecord, 'name'>> & { name?: string }): DnsRecord {
+  const { name, ...rest } = fields;
+  return { id: 'r1', zoneId: 'z', type: 'CNAME', content: TARGET, proxied: true, ttl: 1, comment: null, tags: [], ...rest, name: toHostname(name ?? 'app.153.se') };
 }
 
-const ours = (owner: string, fields: Partial<DnsRecord> = {}) => record({ comment: formatOwnershipComment(owner), ...fields });
-const ensure = (existing: DnsRecord[], owner = 'consilio') => planEnsureCname({ hostname: 'app.153.se', owner, tunnelTarget: TARGET, existing });
+const ours = (owner: string, fields: Parameters<typeof record>[0] = {}) => record({ comment: formatOwnershipComment(owner), ...fields });
+const ensure = (existing: DnsRecord[], owner = 'consilio') => planEnsureCname({ hostname: toHostname('app.153.se'), owner, tunnelTarget: TARGET, existing });
 const remove = (existing: DnsRecord[], owner = 'consilio', adoptedRecordId?: string) =>
-  planDeleteCname({ hostname: 'app.153.se', owner, tunnelTarget: TARGET, existing, ...(adoptedRecordId === undefined ? {} : { adoptedRecordId }) });
+  planDeleteCname({ hostname: toHostname('app.153.se'), owner, tunnelTarget: TARGET, existing, ...(adoptedRecordId === undefined ? {} : { adoptedRecordId }) });
 
 describe('planEnsureCname', () => {
   it('creates when nothing has the name (records of other names do not count)', () => {
@@ -41,7 +44,7 @@ describe('planEnsureCname', () => {
     expect(ensure([ours('consilio', { content: 'other.cfargotunnel.com' })])).toMatchObject({ action: 'refuse', reason: 'other-tunnel', owner: 'consilio', tunnelTarget: 'other.cfargotunnel.com' });
   });
 
-  it('compares names case-insensitively', () => {
+  it('compares names as Hostnames: a record named in capitals by Cloudflare is the same name', () => {
     expect(ensure([ours('consilio', { name: 'APP.153.se' })])).toMatchObject({ action: 'reuse' });
   });
 });
@@ -62,5 +65,28 @@ describe('planDeleteCname', () => {
     expect(remove([record({ id: 'adopted-1' })], 'meta-supervisor', 'another-id')).toMatchObject({ action: 'refuse' });
     expect(remove([record({ id: 'adopted-1', content: 'elsewhere.example.net' })], 'meta-supervisor', 'adopted-1')).toMatchObject({ action: 'refuse' });
     expect(remove([record({ id: 'adopted-1' })], 'meta-supervisor')).toMatchObject({ action: 'refuse', reason: 'foreign' });
+  });
+});
+
+describe('the plan as a table: what exists under the name, who asks → the change', () => {
+  const foreignA = record({ type: 'A', content: '192.0.2.1' });
+  const unmarkedCname = record({});
+  const otherTunnel = ours('consilio', { content: 'other.cfargotunnel.com' });
+  const cases: { exists: string; records: DnsRecord[]; ensure: string; remove: string }[] = [
+    { exists: 'nothing', records: [], ensure: 'create', remove: 'absent' },
+    { exists: 'another name only', records: [record({ name: 'other.153.se' })], ensure: 'create', remove: 'absent' },
+    { exists: 'ours, proxied', records: [ours('consilio')], ensure: 'reuse', remove: 'delete' },
+    { exists: 'ours, proxy off', records: [ours('consilio', { proxied: false })], ensure: 'repair', remove: 'delete' },
+    { exists: "another project's", records: [ours('odin')], ensure: 'refuse other-owner', remove: 'refuse other-owner' },
+    { exists: "another tunnel's", records: [otherTunnel], ensure: 'refuse other-tunnel', remove: 'refuse other-tunnel' },
+    { exists: 'a foreign A record', records: [foreignA], ensure: 'refuse foreign', remove: 'refuse foreign' },
+    { exists: 'an unmarked CNAME to our tunnel', records: [unmarkedCname], ensure: 'refuse foreign', remove: 'refuse foreign' },
+    { exists: 'ours and a foreign TXT', records: [ours('consilio'), record({ id: 'r2', type: 'TXT', content: 'v=spf1' })], ensure: 'refuse foreign', remove: 'delete' },
+  ];
+  const said = (plan: { action: string; reason?: string }) => (plan.action === 'refuse' ? `refuse ${plan.reason}` : plan.action);
+
+  it.each(cases)('$exists: ensure → $ensure, delete → $remove (asked by consilio)', ({ records, ensure: ensured, remove: removed }) => {
+    expect(said(ensure(records))).toBe(ensured);
+    expect(said(remove(records))).toBe(removed);
   });
 });
