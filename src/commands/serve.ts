@@ -122,7 +122,7 @@ export const serve: Command = async (_positionals, options) => {
   const manager = await start(config, options, logger);
   mkdirSync(config.dataDir, { recursive: true });
   writeFileSync(servicePidfile(config), `${process.pid}\n`);
-  const heap = startHeapTrimmer();
+  const heap = startHeapTrimmer({ logger });
   announce(manager, config, options.stdio ? process.stderr : process.stdout);
   void notifyReady(manager);
   return new Promise<number>((resolveExit) => {
