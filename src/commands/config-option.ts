@@ -13,7 +13,7 @@ export function configFrom(options: Options): Config {
 }
 
 /**
- * Commands that read what a service left behind must not create a database where there is none: that would
+ * Commands that read what a tunnel manager left behind must not create a database where there is none: that would
  * answer "unknown" as if all were well, and leave an empty database in a mistyped directory.
  */
 export function requireDatabase(config: Config): void {

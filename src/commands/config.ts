@@ -4,7 +4,7 @@ import { IngressService, readConfigHistory } from '../cloudflared/ingress-servic
 import { TunnelManagerError } from '../errors.ts';
 import { configFrom, requireDatabase } from './config-option.ts';
 import { EXIT, print, UsageError, type Command, type Options } from './options.ts';
-import { runningService } from './service-process.ts';
+import { runningManager } from './manager-process.ts';
 
 /** `config history [--limit N] [--json]`: the versions of config.yml kept in git. */
 async function history(config: Config, options: Options): Promise<number> {
@@ -20,7 +20,7 @@ async function history(config: Config, options: Options): Promise<number> {
 /** `config rollback COMMIT`: config.yml as it was at COMMIT, only while the tunnel manager (its one writer) is stopped. */
 async function rollback(config: Config, commit: string | undefined): Promise<number> {
   if (!commit) throw new UsageError('usage: tunnel-manager config rollback COMMIT (see `tunnel-manager config history`)');
-  const running = runningService(config);
+  const running = runningManager(config);
   if (running !== null) {
     throw new TunnelManagerError({
       code: 'INPUT_INVALID',

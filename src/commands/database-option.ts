@@ -3,7 +3,7 @@ import { openDatabase, type Database } from '../store/database.ts';
 import { configFrom, requireDatabase } from './config-option.ts';
 import type { Options } from './options.ts';
 
-/** Opens the database a service left behind (refusing to create one), hands it to `use`, and closes it. */
+/** Opens the database a tunnel manager left behind (refusing to create one), hands it to `use`, and closes it. */
 export async function withDatabase<T>(options: Options, use: (db: Database, config: Config) => T | Promise<T>): Promise<T> {
   const config = configFrom(options);
   requireDatabase(config);

@@ -2,14 +2,14 @@ import { formatDoctor, runDoctor } from '../app/operations/doctor.ts';
 import { STANDIN_CLOUDFLARED_BUNDLE } from '../package-root.ts';
 import { configFrom } from './config-option.ts';
 import { EXIT, print, type Command } from './options.ts';
-import { servicePidfile } from './service-process.ts';
+import { managerPidfile } from './manager-process.ts';
 
 /** `tunnel-manager doctor [--json] [--listen …] [--edge-listen …]`: checks what serve needs; exit 1 on a problem. */
 export const doctor: Command = async (_positionals, options) => {
   const config = configFrom(options);
   const checks = await runDoctor(
     config,
-    { servicePidfile: servicePidfile(config), standin: STANDIN_CLOUDFLARED_BUNDLE },
+    { managerPidfile: managerPidfile(config), standin: STANDIN_CLOUDFLARED_BUNDLE },
     { ...(options.listen ? { listen: options.listen } : {}), ...(options['edge-listen'] ? { edgeListen: options['edge-listen'] } : {}) },
   );
   const problem = checks.some((check) => check.status === 'problem');

@@ -5,13 +5,13 @@ import { loadMigrations } from '../store/migrations.ts';
 import { RoutesRepository } from '../store/routes-repository.ts';
 import { configFrom } from './config-option.ts';
 import { EXIT, print, UsageError, type Command } from './options.ts';
-import { requireServiceStopped } from './service-process.ts';
+import { requireManagerStopped } from './manager-process.ts';
 
 /** `tunnel-manager restore FILE`: a backup in place of the database (tunnel manager stopped; the current one is kept). */
 export const restore: Command = async ([file], options) => {
   if (file === undefined) throw new UsageError('usage: tunnel-manager restore FILE (a file written by `tunnel-manager backup`)');
   const config = configFrom(options);
-  requireServiceStopped(config, 'a database cannot be replaced under it');
+  requireManagerStopped(config, 'a database cannot be replaced under it');
   const latest = Math.max(...loadMigrations().map((migration) => migration.version));
   const started = performance.now();
   const restored = await restoreDatabase(resolve(file), config.databasePath, latest);

@@ -11,12 +11,12 @@ import { TunnelManagerError } from '../errors.ts';
 import { startTunnelManager, type TunnelManager } from '../root/composition-root.ts';
 import { configFrom } from './config-option.ts';
 import { EXIT, UsageError, type Command, type Options } from './options.ts';
-import { runningService, servicePidfile } from './service-process.ts';
+import { runningManager, managerPidfile } from './manager-process.ts';
 
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
 function refuseSecondManager(config: Config): void {
-  const other = runningService(config);
+  const other = runningManager(config);
   if (other === null) return;
   throw new TunnelManagerError({
     code: 'INPUT_INVALID',
@@ -121,7 +121,7 @@ export const serve: Command = async (_positionals, options) => {
   const signals = holdStopSignals(logger);
   const manager = await start(config, options, logger);
   mkdirSync(config.dataDir, { recursive: true });
-  writeFileSync(servicePidfile(config), `${process.pid}\n`);
+  writeFileSync(managerPidfile(config), `${process.pid}\n`);
   const heap = startHeapTrimmer({ logger });
   announce(manager, config, options.stdio ? process.stderr : process.stdout);
   void notifyReady(manager);
@@ -139,7 +139,7 @@ export const serve: Command = async (_positionals, options) => {
       manager
         .stop()
         .then(() => {
-          rmSync(servicePidfile(config), { force: true });
+          rmSync(managerPidfile(config), { force: true });
           resolveExit(EXIT.ok);
         })
         .catch((error: unknown) => {

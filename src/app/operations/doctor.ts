@@ -178,7 +178,7 @@ function checkConfigGit(config: Config): DoctorCheck {
  * Cloudflare token and what it may do, the API and the clock, the tunnel's credentials, cloudflared, the addresses
  * the service and cloudflared listen on, Docker, and config.yml's git history. Each problem comes with its fix.
  */
-export async function runDoctor(config: Config, paths: { servicePidfile: string; standin: string }, options: DoctorOptions = {}): Promise<DoctorCheck[]> {
+export async function runDoctor(config: Config, paths: { managerPidfile: string; standin: string }, options: DoctorOptions = {}): Promise<DoctorCheck[]> {
   const env = options.env ?? process.env;
   const sandbox = !config.cloudflare.apiBaseUrl;
   return [
@@ -189,7 +189,7 @@ export async function runDoctor(config: Config, paths: { servicePidfile: string;
     ...(await checkApi(config, sandbox, env, options.maxClockSkewMs ?? 60_000)),
     checkCredentialsFile(config, sandbox),
     checkCloudflared(config, sandbox, paths.standin),
-    ...(await checkAddresses(config, paths.servicePidfile, options)),
+    ...(await checkAddresses(config, paths.managerPidfile, options)),
     await checkDocker(config),
     checkConfigGit(config),
     ...checkFiles(config),
