@@ -6,7 +6,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/app/config/config.ts';
 import { createLogger } from '../../src/app/config/logger.ts';
-import { startMcpService as startService, type McpService as Service } from '../../src/root/mcp-service.ts';
+import { startTunnelManager as startService, type TunnelManager as Service } from '../../src/root/composition-root.ts';
 import { STANDIN_CLOUDFLARED_BUNDLE } from '../../src/package-root.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { DockerTestScope, TEST_IMAGE, dockerForTests, ensureStandinImage, ensureTestImage } from '../helpers/docker.ts';

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, type Config } from '../../src/app/config/config.ts';
 import { createLogger } from '../../src/app/config/logger.ts';
 import { isProcessRunning } from '../../src/cloudflared/process-identity.ts';
-import { startMcpService as startService, type McpService as Service } from '../../src/root/mcp-service.ts';
+import { startTunnelManager as startService, type TunnelManager as Service } from '../../src/root/composition-root.ts';
 import { startCloudflareEmulator, type CloudflareEmulator } from '../../src/sandbox/cloudflare-emulator/index.ts';
 import { emulatorTunnelDirectory } from '../../src/sandbox/cloudflare-emulator/tunnel-directory.ts';
 import { startSandboxEdge, type SandboxEdge } from '../../src/sandbox/edge/edge.ts';

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { TunnelContext } from '../../machines/tunnel.machine.ts';
-import type { McpService as Service } from '../../src/root/mcp-service.ts';
+import type { TunnelManager as Service } from '../../src/root/composition-root.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { realCloudflaredForTests } from '../helpers/real-cloudflared.ts';
 import { keepAliveTraffic } from '../helpers/traffic.ts';

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/app/config/logger.ts';
-import { startMcpService as startService, type McpService as Service } from '../../src/root/mcp-service.ts';
+import { startTunnelManager as startService, type TunnelManager as Service } from '../../src/root/composition-root.ts';
 import { call, mcpClient, portOf, projectPorts, settled, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
 
 /**

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { TunnelContext } from '../../machines/tunnel.machine.ts';
 import { createLogger } from '../../src/app/config/logger.ts';
-import { startMcpService as startService, type McpService as Service } from '../../src/root/mcp-service.ts';
+import { startTunnelManager as startService, type TunnelManager as Service } from '../../src/root/composition-root.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { call, mcpClient, portOf, settled, startOriginInRange, startTestService, viaEdge, projectPorts } from '../helpers/service.ts';
 

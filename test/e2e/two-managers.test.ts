@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/app/config/config.ts';
 import { createLogger } from '../../src/app/config/logger.ts';
-import { startMcpService as startService, type McpService as Service } from '../../src/root/mcp-service.ts';
+import { startTunnelManager as startService, type TunnelManager as Service } from '../../src/root/composition-root.ts';
 import type { TunnelManagerError } from '../../src/errors.ts';
 import { STANDIN_CLOUDFLARED_BUNDLE } from '../../src/package-root.ts';
 import { startCloudflareEmulator, type CloudflareEmulator } from '../../src/sandbox/cloudflare-emulator/index.ts';

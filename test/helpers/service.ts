@@ -8,7 +8,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { parseConfig, type Config } from '../../src/app/config/config.ts';
 import { createLogger } from '../../src/app/config/logger.ts';
 import { STANDIN_COMMAND } from './standin-cloudflared.ts';
-import { startMcpService as startService, type McpService as Service, type McpServiceOptions as ServiceOptions } from '../../src/root/mcp-service.ts';
+import { startTunnelManager as startService, type TunnelManager as Service, type TunnelManagerOptions as ServiceOptions } from '../../src/root/composition-root.ts';
 import type { EventRow } from '../../src/store/events-repository.ts';
 
 /**

@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { describeIssue } from './config-issues.ts';
+import { hostPort, origin, positiveHours, positiveSeconds, projectName, projectSchema } from './config-values.ts';
 import { TunnelManagerError } from '../../errors.ts';
 
 /**
@@ -10,52 +12,10 @@ import { TunnelManagerError } from '../../errors.ts';
  * Reference with every key: docs/configuration.md.
  */
 
-const hostPort = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'a HOST:PORT address such as 127.0.0.1:8787')
-  .refine((value) => Number(value.slice(value.lastIndexOf(':') + 1)) <= 65535, 'a port from 0 to 65535');
-
 /** The manager's metrics and health listener, by default (the Prometheus exporters' port range). */
 export const DEFAULT_METRICS_LISTEN = '127.0.0.1:9464';
 /** Its default in the sandbox, where every port is a free one unless the configuration names its own. */
 export const SANDBOX_METRICS_LISTEN = '127.0.0.1:0';
-
-/** A web origin as browsers send it: `scheme://host[:port]`, lower case, no path, no trailing slash. */
-const origin = z
-  .string()
-  .regex(/^https?:\/\/(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/, 'an origin such as https://dashboard.example.com or http://localhost:6274 (scheme, host, optional port; lower case; no path)');
-
-const portRange = z
-  .string()
-  .regex(/^\d{1,5}-\d{1,5}$/, 'a port range FROM-TO such as 3100-3199')
-  .transform((value, ctx) => {
-    const [from, to] = value.split('-').map(Number) as [number, number];
-    if (from < 1 || to > 65535 || from > to) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'a port range FROM-TO with 1 <= FROM <= TO <= 65535' });
-      return z.NEVER;
-    }
-    return { from, to };
-  });
-
-const projectName = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a project name of lowercase letters, digits and dashes (at most 63), such as consilio');
-
-const tokenHash = z
-  .string()
-  .regex(/^sha256:[0-9a-f]{64}$/, 'sha256:<64 hex digits>, as printed by `tunnel-manager token hash`');
-
-const projectSchema = z
-  .object({
-    name: projectName,
-    role: z.enum(['ps', 'ms']),
-    ports: portRange,
-    tokenHash: tokenHash.optional(),
-  })
-  .strict();
-
-const positiveSeconds = z.number().positive('a number of seconds greater than 0');
-const positiveHours = z.number().positive('a number of hours greater than 0');
 
 export const configSchema = z
   .object({
@@ -327,34 +287,6 @@ export type Config = ParsedConfig & {
   metrics: ParsedConfig['metrics'] & { listen: string };
 };
 
-function valueAt(raw: unknown, path: (string | number)[]): unknown {
-  let node: unknown = raw;
-  for (const key of path) {
-    if (node === null || typeof node !== 'object') return undefined;
-    node = (node as Record<string | number, unknown>)[key];
-  }
-  return node;
-}
-
-function keyName(path: (string | number)[]): string {
-  return path.reduce<string>((name, key) => (typeof key === 'number' ? `${name}[${key}]` : name ? `${name}.${key}` : key), '');
-}
-
-function describeIssue(issue: z.ZodIssue, raw: unknown): { key: string; found: unknown; expected: string } {
-  if (issue.code === z.ZodIssueCode.unrecognized_keys) {
-    const key = keyName([...issue.path, issue.keys[0] as string]);
-    return { key, found: valueAt(raw, [...issue.path, issue.keys[0] as string]), expected: 'no such key (remove it or check its spelling in docs/configuration.md)' };
-  }
-  const found = valueAt(raw, issue.path);
-  let expected = issue.message;
-  if (issue.code === z.ZodIssueCode.invalid_type) {
-    expected = issue.received === 'undefined' ? `a value of type ${issue.expected} (the key is required)` : `a value of type ${issue.expected}`;
-  } else if (issue.code === z.ZodIssueCode.invalid_enum_value) {
-    expected = `one of ${issue.options.map((option) => JSON.stringify(option)).join(', ')}`;
-  }
-  return { key: keyName(issue.path) || '(top level)', found, expected };
-}
-
 /**
  * Validates a parsed YAML value. Every problem names the key, the value found and the form expected;
  * all problems are reported at once.
@@ -418,7 +350,7 @@ export function loadConfig(options: { path?: string; env?: NodeJS.ProcessEnv; da
   } catch (error) {
     throw new TunnelManagerError({
       code: 'CONFIG_INVALID',
-      message: `${absolute} is not valid YAML: ${(error as Error).message}`,
+      message: `${absolute} is not valid YAML: ${error instanceof Error ? error.message : String(error)}`,
       fix: 'Fix the YAML syntax at the line and column given above.',
       details: { path: absolute },
       cause: error,

@@ -11,12 +11,19 @@ export function resolveLogFormat(format: LogFormat, stderrIsTty: boolean): 'json
   return format === 'auto' ? (stderrIsTty ? 'pretty' : 'json') : format;
 }
 
+type PrettyFactory = (options: Record<string, unknown>) => DestinationStream;
+
+function isPrettyFactory(value: unknown): value is PrettyFactory {
+  return typeof value === 'function';
+}
+
 /**
  * pino's own pretty printer, as a synchronous stream on stderr (no worker thread), loaded only when asked for: an
  * operator at a terminal reads lines like `12:00:01.234 INFO: tunnel-manager starting`, not JSON.
  */
 export function prettyDestination(): DestinationStream {
-  const pretty = createRequire(import.meta.url)('pino-pretty') as (options: Record<string, unknown>) => DestinationStream;
+  const pretty: unknown = createRequire(import.meta.url)('pino-pretty');
+  if (!isPrettyFactory(pretty)) throw new Error('pino-pretty did not export its factory function: reinstall it (npm ci)');
   return pretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' });
 }
 
@@ -34,8 +41,10 @@ export function createLogger(options: { level?: string; destination?: Destinatio
       },
       hooks: {
         logMethod(args, method) {
-          const cleaned = args.map((arg) => (typeof arg === 'string' ? redactString(arg) : arg)) as Parameters<typeof method>;
-          method.apply(this, cleaned);
+          args.forEach((arg, index) => {
+            if (typeof arg === 'string') args[index] = redactString(arg);
+          });
+          method.apply(this, args);
         },
       },
     },

@@ -28,25 +28,30 @@ export interface DriverContext {
   docker?: Dockerode;
 }
 
+/** The cloudflared command line the spawn and child drivers run. */
+function tunnelCommandOf(config: Config, context: DriverContext) {
+  return {
+    command: context.cloudflared?.command ?? cloudflaredCommand(config),
+    configPath: config.cloudflared.configPath,
+    metricsAddress: context.metricsAddresses?.[0] ?? config.cloudflared.metricsAddress,
+    tunnelId: config.tunnel.id,
+    flags: ['--grace-period', `${config.reload.drainGraceSeconds}s`, '--no-autoupdate', ...(context.cloudflared?.flags ?? [])],
+  };
+}
+
 /** The process driver named by `cloudflared.driver`, with the command line cloudflared runs. */
 export function createProcessDriver(config: Config, context: DriverContext = {}): ProcessDriver & { metricsAddress?: () => string } {
   const { cloudflared } = config;
-  const flags = ['--grace-period', `${config.reload.drainGraceSeconds}s`, '--no-autoupdate', ...(context.cloudflared?.flags ?? [])];
-  const base = {
-    command: context.cloudflared?.command ?? cloudflaredCommand(config),
-    configPath: cloudflared.configPath,
-    metricsAddress: context.metricsAddresses?.[0] ?? cloudflared.metricsAddress,
-    tunnelId: config.tunnel.id,
-    flags,
-  };
+  const base = tunnelCommandOf(config, context);
+  // What the two drivers that start cloudflared themselves take when the caller gave it.
+  const passed = { ...(context.env ? { env: context.env } : {}), ...(context.logger ? { logger: context.logger } : {}) };
   switch (cloudflared.driver) {
     case 'spawn':
       return new SpawnDriver({
         ...base,
         ...(context.metricsAddresses ? { replicaMetricsAddresses: context.metricsAddresses.slice(1) } : {}),
         pidfile: join(config.dataDir, 'cloudflared', 'cloudflared.pid'),
-        ...(context.env ? { env: context.env } : {}),
-        ...(context.logger ? { logger: context.logger } : {}),
+        ...passed,
       });
     case 'systemd':
       return new SystemdDriver({ unit: cloudflared.systemdUnit });
@@ -58,8 +63,7 @@ export function createProcessDriver(config: Config, context: DriverContext = {})
     case 'child':
       return new ChildProcessDriver({
         argv: buildTunnelArgv(base),
-        ...(context.env ? { env: context.env } : {}),
-        ...(context.logger ? { logger: context.logger } : {}),
+        ...passed,
       });
   }
 }

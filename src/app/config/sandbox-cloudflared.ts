@@ -41,14 +41,14 @@ function onPath(name: string, path: string | undefined): string | null {
 
 /** Runs `command --version`; the version and whether it is the stand-in, or why it could not be run. */
 function versionOf(command: readonly string[]): { version: string; standin: boolean } | { error: string } {
-  const [executable, ...args] = command as [string, ...string[]];
+  const [executable = '', ...args] = command;
   try {
     const output = execFileSync(executable, [...args, '--version'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] });
     const version = /version (\S+)/.exec(output)?.[1];
     if (version === undefined) return { error: `\`${command.join(' ')} --version\` printed no version ("${output.trim().slice(0, 120)}")` };
     return { version, standin: output.includes(STANDIN_MARK) };
   } catch (error) {
-    return { error: (error as Error).message.split('\n')[0] ?? String(error) };
+    return { error: (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? String(error) };
   }
 }
 

@@ -71,9 +71,10 @@ async function freePort(wanted = 0, host = '127.0.0.1'): Promise<number> {
     server.once('error', reject);
     server.listen(wanted, host, () => resolve());
   });
-  const { port } = server.address() as AddressInfo;
+  const address: AddressInfo | string | null = server.address();
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  if (address === null || typeof address === 'string') throw new Error(`no TCP port was bound on ${host} (${String(address)})`);
+  return address.port;
 }
 
 /**
@@ -90,7 +91,7 @@ async function sandboxMetricsAddresses(config: Config, sandboxDir: string): Prom
   const file = join(sandboxDir, 'metrics-addresses.json');
   let kept: string[] = [];
   try {
-    const parsed = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as unknown) : [];
+    const parsed: unknown = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : [];
     if (Array.isArray(parsed) && parsed.every((address) => typeof address === 'string')) kept = parsed;
   } catch {
     // unreadable: choose again
@@ -147,11 +148,13 @@ function writeTunnelCredentials(sandboxDir: string, emulator: CloudflareEmulator
 
 /** The flags that point the real cloudflared at the sandbox edge: one `--edge` per connection, its CA, HTTP/2. */
 function realCloudflaredFlags(config: Config, edge: SandboxEdge, credentialsFile: string): string[] {
-  const address = edge.tunnelAddress as string;
+  const address = edge.tunnelAddress;
+  const caPath = edge.caPath;
+  if (address === null || caPath === null) throw new Error('the sandbox edge has no TLS tunnel address: it was started without the real cloudflared in mind');
   return [
     ...Array.from({ length: config.cloudflared.expectedConnections }, () => ['--edge', address]).flat(),
     '--cacert',
-    edge.caPath as string,
+    caPath,
     '--protocol',
     'http2',
     '--credentials-file',
@@ -162,7 +165,10 @@ function realCloudflaredFlags(config: Config, edge: SandboxEdge, credentialsFile
 function previousTokens(file: string): Record<string, string> {
   if (!existsSync(file)) return {};
   try {
-    return (JSON.parse(readFileSync(file, 'utf8')) as Partial<SandboxFile>).tokens ?? {};
+    const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    const tokens: unknown = typeof parsed === 'object' && parsed !== null && 'tokens' in parsed ? parsed.tokens : undefined;
+    if (typeof tokens !== 'object' || tokens === null) return {};
+    return Object.fromEntries(Object.entries(tokens).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
   } catch {
     return {};
   }

@@ -1,11 +1,12 @@
 import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { isListening } from '../../cloudflared/metrics-address.ts';
 import { isProcessRunning } from '../../cloudflared/process-identity.ts';
 import { listenersOn, pidListensOn } from '../../cloudflared/socket-owner.ts';
 import type { Config } from '../config/config.ts';
 import { DEFAULT_METRICS_LISTEN } from '../config/config.ts';
-import { DEFAULT_EDGE_LISTEN, DEFAULT_METRICS_ADDRESS, type SandboxFile } from '../config/sandbox-mode.ts';
+import { DEFAULT_EDGE_LISTEN, DEFAULT_METRICS_ADDRESS } from '../config/sandbox-mode.ts';
 
 /**
  * doctor's checks of the addresses `serve` listens on: which addresses (the sandbox's own, from sandbox.json and its
@@ -36,13 +37,21 @@ function check(name: string, status: AddressCheck['status'], detail: string, fix
   return { name, status, detail, ...(fix === undefined ? {} : { fix }) };
 }
 
-function readJson<T>(file: string): T | null {
+function readJson(file: string): unknown {
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as T;
+    const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    return parsed;
   } catch {
     return null;
   }
 }
+
+/** What doctor reads of a running sandbox's sandbox.json: its pid and where it listens. */
+const RunningSandbox = z.object({ pid: z.number(), mcpUrl: z.string(), edgeUrl: z.string(), metricsUrl: z.string().optional() }).passthrough();
+type RunningSandbox = z.infer<typeof RunningSandbox>;
+
+/** The cloudflared pidfile the spawn driver writes. */
+const CloudflaredPidfile = z.object({ pid: z.unknown(), metricsAddress: z.unknown() }).partial().passthrough();
 
 /** Whether process `pid` holds `file` open (null when /proc does not say: another user's process). */
 function holdsOpen(pid: number, file: string): boolean | null {
@@ -70,7 +79,7 @@ function holdsOpen(pid: number, file: string): boolean | null {
  * A pidfile naming a live process that does not (a stale file whose pid was reused) is no manager.
  */
 export function managerOf(config: Config, pidfile: string): { pid: number; verified: boolean } | null {
-  const pid = Number(readJson<number>(pidfile) ?? NaN);
+  const pid = Number(readJson(pidfile) ?? NaN);
   if (!Number.isInteger(pid) || pid <= 0 || !isProcessRunning(pid)) return null;
   const holds = holdsOpen(pid, config.databasePath);
   if (holds === false) return null;
@@ -79,7 +88,8 @@ export function managerOf(config: Config, pidfile: string): { pid: number; verif
 
 /** The cloudflared this manager started (the spawn driver's pidfile), when it is alive. */
 function cloudflaredOf(config: Config): { pid: number; metricsAddress: string | null } | null {
-  const file = readJson<{ pid?: unknown; metricsAddress?: unknown }>(join(config.dataDir, 'cloudflared', 'cloudflared.pid'));
+  const parsed = CloudflaredPidfile.safeParse(readJson(join(config.dataDir, 'cloudflared', 'cloudflared.pid')));
+  const file = parsed.success ? parsed.data : null;
   const pid = Number(file?.pid);
   if (!Number.isInteger(pid) || pid <= 0 || !isProcessRunning(pid)) return null;
   return { pid, metricsAddress: typeof file?.metricsAddress === 'string' ? file.metricsAddress : null };
@@ -114,57 +124,78 @@ function chosenAtStart(name: string, what: string): AddressCheck {
 function sandboxCloudflaredAddresses(config: Config): string[] | null {
   const configured = config.cloudflared.metricsAddress;
   if (configured !== DEFAULT_METRICS_ADDRESS && !configured.endsWith(':0')) return [configured];
-  const kept = readJson<unknown>(join(config.dataDir, 'sandbox', 'metrics-addresses.json'));
+  const kept = readJson(join(config.dataDir, 'sandbox', 'metrics-addresses.json'));
   return Array.isArray(kept) && kept.every((address) => typeof address === 'string') ? kept : null;
 }
 
-export async function checkAddresses(config: Config, pidfile: string, options: AddressOptions = {}): Promise<AddressCheck[]> {
-  const sandbox = !config.cloudflare.apiBaseUrl;
-  const manager = managerOf(config, pidfile);
-  const cloudflared = cloudflaredOf(config);
-  const managerOwner: Owner[] = manager ? [{ pid: manager.pid, what: 'this manager' }] : [];
-  const cloudflaredOwner: Owner[] = cloudflared ? [{ pid: cloudflared.pid, what: "cloudflared, started by this data directory's manager" }] : [];
-  const moveMcp = 'serve elsewhere: --listen HOST:PORT (mcp.listen; port 0 picks a free one)';
-  const moveEdge = 'serve the sandbox edge elsewhere: --edge-listen HOST:PORT (127.0.0.1:0 picks a free one)';
-  const moveMetrics = 'set metrics.listen to another address (port 0 picks a free one) or off';
-  const moveCloudflared = 'set cloudflared.metricsAddress to a free address';
+interface Owners {
+  manager: Owner[];
+  cloudflared: Owner[];
+}
 
-  if (!sandbox) {
-    return [
-      await checkAddress('cloudflared.metricsAddress', config.cloudflared.metricsAddress, cloudflaredOwner, moveCloudflared),
-      await checkAddress('mcp.listen', options.listen ?? config.mcp.listen, managerOwner, moveMcp),
-      config.metrics.listen === 'off' ? check('metrics.listen', 'skipped', 'off') : await checkAddress('metrics.listen', config.metrics.listen, managerOwner, moveMetrics),
-    ];
-  }
+const MOVE = {
+  mcp: 'serve elsewhere: --listen HOST:PORT (mcp.listen; port 0 picks a free one)',
+  edge: 'serve the sandbox edge elsewhere: --edge-listen HOST:PORT (127.0.0.1:0 picks a free one)',
+  metrics: 'set metrics.listen to another address (port 0 picks a free one) or off',
+  cloudflared: 'set cloudflared.metricsAddress to a free address',
+} as const;
 
-  // The sandbox: a running manager's actual addresses are in sandbox.json; otherwise those serve will use.
-  const info = manager ? readJson<SandboxFile>(join(config.dataDir, 'sandbox.json')) : null;
-  const running = info !== null && info.pid === manager?.pid ? info : null;
-  const cloudflaredAddresses = cloudflared?.metricsAddress ? [cloudflared.metricsAddress] : sandboxCloudflaredAddresses(config);
+async function productionAddresses(config: Config, owners: Owners, options: AddressOptions): Promise<AddressCheck[]> {
+  return [
+    await checkAddress('cloudflared.metricsAddress', config.cloudflared.metricsAddress, owners.cloudflared, MOVE.cloudflared),
+    await checkAddress('mcp.listen', options.listen ?? config.mcp.listen, owners.manager, MOVE.mcp),
+    config.metrics.listen === 'off' ? check('metrics.listen', 'skipped', 'off') : await checkAddress('metrics.listen', config.metrics.listen, owners.manager, MOVE.metrics),
+  ];
+}
+
+/** The sandbox cloudflared's metrics addresses: the live one and, when two were kept, the replica's. */
+async function sandboxCloudflaredChecks(config: Config, cloudflared: { metricsAddress: string | null } | null, owners: Owners): Promise<AddressCheck[]> {
+  const addresses = cloudflared?.metricsAddress ? [cloudflared.metricsAddress] : sandboxCloudflaredAddresses(config);
+  if (addresses === null) return [chosenAtStart('cloudflared.metricsAddress', "the sandbox's cloudflared")];
   const checks: AddressCheck[] = [];
-  for (const [index, address] of (cloudflaredAddresses ?? []).entries()) {
-    const name = 'cloudflared.metricsAddress';
-    const result = await checkAddress(name, address, cloudflaredOwner, moveCloudflared);
-    checks.push(cloudflaredAddresses!.length > 1 ? { ...result, detail: `${result.detail} (${index === 0 ? 'live' : 'replica'} address kept in ${join(config.dataDir, 'sandbox')})` } : result);
+  for (const [index, address] of addresses.entries()) {
+    const result = await checkAddress('cloudflared.metricsAddress', address, owners.cloudflared, MOVE.cloudflared);
+    checks.push(addresses.length > 1 ? { ...result, detail: `${result.detail} (${index === 0 ? 'live' : 'replica'} address kept in ${join(config.dataDir, 'sandbox')})` } : result);
   }
-  if (cloudflaredAddresses === null) checks.push(chosenAtStart('cloudflared.metricsAddress', "the sandbox's cloudflared"));
-  if (running) {
-    checks.push(running.mcpUrl === 'stdio' ? check('mcp.listen', 'skipped', 'MCP over stdio') : await checkAddress('mcp.listen', hostPortOf(running.mcpUrl), managerOwner, moveMcp));
-    checks.push(await checkAddress('sandbox edge', hostPortOf(running.edgeUrl), managerOwner, moveEdge));
-    checks.push(running.metricsUrl ? await checkAddress('metrics.listen', hostPortOf(running.metricsUrl), managerOwner, moveMetrics) : check('metrics.listen', 'skipped', 'off'));
-    return checks;
-  }
+  return checks;
+}
+
+/** A running sandbox's actual addresses, from its sandbox.json. */
+async function runningSandboxChecks(running: RunningSandbox, owners: Owners): Promise<AddressCheck[]> {
+  return [
+    running.mcpUrl === 'stdio' ? check('mcp.listen', 'skipped', 'MCP over stdio') : await checkAddress('mcp.listen', hostPortOf(running.mcpUrl), owners.manager, MOVE.mcp),
+    await checkAddress('sandbox edge', hostPortOf(running.edgeUrl), owners.manager, MOVE.edge),
+    running.metricsUrl ? await checkAddress('metrics.listen', hostPortOf(running.metricsUrl), owners.manager, MOVE.metrics) : check('metrics.listen', 'skipped', 'off'),
+  ];
+}
+
+/** The addresses `serve` will take in the sandbox (those with port 0 are chosen when it starts). */
+async function plannedSandboxChecks(config: Config, owners: Owners, options: AddressOptions): Promise<AddressCheck[]> {
   const mcp = options.listen ?? config.mcp.listen;
   const edge = options.edgeListen ?? DEFAULT_EDGE_LISTEN;
-  checks.push(portOf(mcp) === 0 ? chosenAtStart('mcp.listen', 'MCP') : await checkAddress('mcp.listen', mcp, managerOwner, moveMcp));
-  checks.push(portOf(edge) === 0 ? chosenAtStart('sandbox edge', 'the sandbox edge') : await checkAddress('sandbox edge', edge, managerOwner, moveEdge));
   const metrics = config.metrics.listen;
-  checks.push(
+  return [
+    portOf(mcp) === 0 ? chosenAtStart('mcp.listen', 'MCP') : await checkAddress('mcp.listen', mcp, owners.manager, MOVE.mcp),
+    portOf(edge) === 0 ? chosenAtStart('sandbox edge', 'the sandbox edge') : await checkAddress('sandbox edge', edge, owners.manager, MOVE.edge),
     metrics === 'off'
       ? check('metrics.listen', 'skipped', 'off')
       : metrics === DEFAULT_METRICS_LISTEN || portOf(metrics) === 0
         ? chosenAtStart('metrics.listen', "the sandbox's metrics and health")
-        : await checkAddress('metrics.listen', metrics, managerOwner, moveMetrics),
-  );
-  return checks;
+        : await checkAddress('metrics.listen', metrics, owners.manager, MOVE.metrics),
+  ];
+}
+
+export async function checkAddresses(config: Config, pidfile: string, options: AddressOptions = {}): Promise<AddressCheck[]> {
+  const manager = managerOf(config, pidfile);
+  const cloudflared = cloudflaredOf(config);
+  const owners: Owners = {
+    manager: manager ? [{ pid: manager.pid, what: 'this manager' }] : [],
+    cloudflared: cloudflared ? [{ pid: cloudflared.pid, what: "cloudflared, started by this data directory's manager" }] : [],
+  };
+  if (config.cloudflare.apiBaseUrl) return productionAddresses(config, owners, options);
+  // The sandbox: a running manager's actual addresses are in sandbox.json; otherwise those serve will use.
+  const info = manager ? RunningSandbox.safeParse(readJson(join(config.dataDir, 'sandbox.json'))) : null;
+  const running = info?.success === true && info.data.pid === manager?.pid ? info.data : null;
+  const cloudflaredChecks = await sandboxCloudflaredChecks(config, cloudflared, owners);
+  return [...cloudflaredChecks, ...(running ? await runningSandboxChecks(running, owners) : await plannedSandboxChecks(config, owners, options))];
 }

@@ -9,3 +9,8 @@ export interface DoctorCheck {
 export function check(name: string, status: DoctorCheck['status'], detail: string, fix?: string): DoctorCheck {
   return { name, status, detail, ...(fix === undefined ? {} : { fix }) };
 }
+
+/** The message of a caught error, whatever was thrown. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -3,10 +3,12 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, sta
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { userInfo } from 'node:os';
+import { TunnelManagerError } from '../../errors.ts';
 import { SecretsManager } from '../../secrets/secrets-manager.ts';
 import type { Config } from '../config/config.ts';
 import { checkAddresses, type AddressOptions } from './doctor-addresses.ts';
-import { check, type DoctorCheck } from './doctor-check.ts';
+import { checkApi } from './doctor-api.ts';
+import { check, messageOf, type DoctorCheck } from './doctor-check.ts';
 import { checkFiles } from './doctor-files.ts';
 
 export type { DoctorCheck };
@@ -30,7 +32,7 @@ function checkDataDir(config: Config): DoctorCheck {
     writeFileSync(probe, '');
     rmSync(probe);
   } catch (error) {
-    return check('data directory', 'problem', `${dir} is not writable: ${(error as Error).message}`, `Give the user that runs tunnel-manager write access: chown -R "$(id -un)" ${dir}`);
+    return check('data directory', 'problem', `${dir} is not writable: ${messageOf(error)}`, `Give the user that runs tunnel-manager write access: chown -R "$(id -un)" ${dir}`);
   }
   const mode = statSync(dir).mode & 0o777;
   if ((mode & 0o022) !== 0) {
@@ -44,7 +46,7 @@ function checkDatabase(config: Config): DoctorCheck {
   try {
     accessSync(config.databasePath, constants.R_OK | constants.W_OK);
   } catch (error) {
-    return check('database', 'problem', `${config.databasePath}: ${(error as Error).message}`, `Make it readable and writable by the user that runs tunnel-manager (chown, chmod 600).`);
+    return check('database', 'problem', `${config.databasePath}: ${messageOf(error)}`, `Make it readable and writable by the user that runs tunnel-manager (chown, chmod 600).`);
   }
   return check('database', 'ok', config.databasePath);
 }
@@ -56,8 +58,7 @@ function checkToken(config: Config, sandbox: boolean, env: NodeJS.ProcessEnv): D
   try {
     location = secrets.locate(config.cloudflare.apiTokenSecret);
   } catch (error) {
-    const shape = error as { message?: string; fix?: string };
-    return check('Cloudflare API token', 'problem', shape.message ?? String(error), shape.fix ?? 'chmod 600 the secret file.');
+    return check('Cloudflare API token', 'problem', messageOf(error), error instanceof TunnelManagerError ? error.fix : 'chmod 600 the secret file.');
   }
   if (!location) {
     const credentials = env.CREDENTIALS_DIRECTORY;
@@ -74,86 +75,26 @@ function checkToken(config: Config, sandbox: boolean, env: NodeJS.ProcessEnv): D
   return check('Cloudflare API token', 'ok', `found (${location.source})`);
 }
 
-/** Token verification, the reads the manager needs, and the clock, against the real API. */
-async function checkApi(config: Config, sandbox: boolean, env: NodeJS.ProcessEnv, maxSkewMs: number): Promise<DoctorCheck[]> {
-  const names = ['Cloudflare API reachable, token active', 'zones: read', 'DNS records: read', 'tunnel configuration: read', 'clock'];
-  if (sandbox) return names.map((name) => check(name, 'skipped', 'sandbox mode'));
-  let token: string | undefined;
-  try {
-    token = new SecretsManager({ env, secretsDir: join(config.dataDir, 'secrets') }).get(config.cloudflare.apiTokenSecret);
-  } catch {
-    token = undefined;
-  }
-  if (!token) return names.map((name) => check(name, 'skipped', 'no API token (see above)'));
-  const base = (config.cloudflare.apiBaseUrl as string).replace(/\/$/, '');
-  const get = async (path: string) => {
-    const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
-    const body = (await response.json().catch(() => null)) as { success?: boolean; result?: unknown; errors?: { message?: string }[] } | null;
-    return { status: response.status, body, date: response.headers.get('date') };
-  };
-  const results: DoctorCheck[] = [];
-  let verify: Awaited<ReturnType<typeof get>>;
-  try {
-    verify = await get('/user/tokens/verify');
-  } catch (error) {
-    return [
-      check(names[0] as string, 'problem', `${base} did not answer: ${(error as Error).message}`, 'Check the network path to the API (DNS, proxy, firewall) and cloudflare.apiBaseUrl.'),
-      ...names.slice(1).map((name) => check(name, 'skipped', 'the API did not answer')),
-    ];
-  }
-  const active = verify.status === 200 && (verify.body?.result as { status?: string } | undefined)?.status === 'active';
-  results.push(
-    active
-      ? check(names[0] as string, 'ok', `${base}: token active`)
-      : check(names[0] as string, 'problem', `the token is not active (HTTP ${verify.status}: ${verify.body?.errors?.[0]?.message ?? 'no detail'})`, 'Create a new API token with Zone:Read, DNS:Edit and Cloudflare Tunnel:Read, and store it where the token check above looks.'),
-  );
-  const read = async (name: string, path: string, fix: string) => {
-    try {
-      const answer = await get(path);
-      results.push(answer.status === 200 ? check(name, 'ok', `GET ${path}`) : check(name, 'problem', `GET ${path} answered HTTP ${answer.status}`, fix));
-    } catch (error) {
-      results.push(check(name, 'problem', `GET ${path} failed: ${(error as Error).message}`, fix));
-    }
-  };
-  await read('zones: read', '/zones?per_page=5', 'Give the token the permission Zone:Read on the zones routes are published on.');
-  const zones = await get(`/zones?name=${encodeURIComponent(config.tunnel.defaultZone)}`).catch(() => null);
-  const zoneId = ((zones?.body?.result as { id?: string }[] | undefined) ?? [])[0]?.id;
-  if (zoneId) await read('DNS records: read', `/zones/${zoneId}/dns_records?per_page=5`, 'Give the token the permission DNS:Edit on the zones routes are published on.');
-  else results.push(check('DNS records: read', 'problem', `the default zone ${config.tunnel.defaultZone} was not found with this token`, 'Set tunnel.defaultZone to a zone of the account, or give the token access to it.'));
-  await read(
-    'tunnel configuration: read',
-    `/accounts/${config.cloudflare.accountId}/cfd_tunnel/${config.tunnel.id}/configurations`,
-    'Give the token the permission Cloudflare Tunnel:Read on the account, and check cloudflare.accountId and tunnel.id.',
-  );
-  const skew = verify.date === null ? null : Date.now() - Date.parse(verify.date);
-  results.push(
-    skew === null || Number.isNaN(skew)
-      ? check('clock', 'warning', 'the API sent no Date header to compare with')
-      : Math.abs(skew) > maxSkewMs
-        ? check('clock', 'problem', `this machine's clock is ${Math.round(skew / 1000)} s off the API's`, 'Synchronise the clock (systemctl enable --now systemd-timesyncd, or chrony).')
-        : check('clock', 'ok', `within ${Math.max(1, Math.round(Math.abs(skew) / 1000))} s of the API's`),
-  );
-  return results;
-}
-
 function checkCredentialsFile(config: Config, sandbox: boolean): DoctorCheck {
   if (sandbox) return check('tunnel credentials', 'skipped', 'sandbox mode: the stand-in cloudflared needs none');
   const file = config.cloudflared.credentialsFile;
   if (!file) return check('tunnel credentials', 'warning', 'cloudflared.credentialsFile is not set: cloudflared must find its credentials by itself (e.g. a token in its own unit)');
   try {
-    const credentials = JSON.parse(readFileSync(file, 'utf8')) as { TunnelID?: string };
-    if (credentials.TunnelID !== undefined && credentials.TunnelID !== config.tunnel.id) {
-      return check('tunnel credentials', 'problem', `${file} is for tunnel ${credentials.TunnelID}, the configuration says ${config.tunnel.id}`, 'Point cloudflared.credentialsFile at this tunnel\'s credentials, or fix tunnel.id.');
+    const credentials: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    const tunnelId = typeof credentials === 'object' && credentials !== null && 'TunnelID' in credentials ? credentials.TunnelID : undefined;
+    if (tunnelId !== undefined && tunnelId !== config.tunnel.id) {
+      return check('tunnel credentials', 'problem', `${file} is for tunnel ${String(tunnelId)}, the configuration says ${config.tunnel.id}`, 'Point cloudflared.credentialsFile at this tunnel\'s credentials, or fix tunnel.id.');
     }
     return check('tunnel credentials', 'ok', file);
   } catch (error) {
-    return check('tunnel credentials', 'problem', `${file}: ${(error as Error).message}`, 'Create it with `cloudflared tunnel create` or copy it from the machine that did, readable by the service user.');
+    return check('tunnel credentials', 'problem', `${file}: ${messageOf(error)}`, 'Create it with `cloudflared tunnel create` or copy it from the machine that did, readable by the service user.');
   }
 }
 
 function checkCloudflared(config: Config, sandbox: boolean, standin: string): DoctorCheck {
   const command = sandbox ? [process.execPath, standin] : (config.cloudflared.command ?? ['cloudflared']);
-  const result = spawnSync(command[0] as string, [...command.slice(1), '--version'], { encoding: 'utf8', timeout: 10_000 });
+  const [program = 'cloudflared', ...args] = command;
+  const result = spawnSync(program, [...args, '--version'], { encoding: 'utf8', timeout: 10_000 });
   if (result.error || result.status !== 0) {
     return check(
       'cloudflared',
@@ -237,7 +178,7 @@ function checkConfigGit(config: Config): DoctorCheck {
  * Cloudflare token and what it may do, the API and the clock, the tunnel's credentials, cloudflared, the addresses
  * the service and cloudflared listen on, Docker, and config.yml's git history. Each problem comes with its fix.
  */
-export async function runDoctor(config: Config, paths: { servicePidfile: string; standin: string }, options: DoctorOptions = {}): Promise<DoctorCheck[]> {
+export async function runDoctor(config: Config, paths: { managerPidfile: string; standin: string }, options: DoctorOptions = {}): Promise<DoctorCheck[]> {
   const env = options.env ?? process.env;
   const sandbox = !config.cloudflare.apiBaseUrl;
   return [
@@ -248,7 +189,7 @@ export async function runDoctor(config: Config, paths: { servicePidfile: string;
     ...(await checkApi(config, sandbox, env, options.maxClockSkewMs ?? 60_000)),
     checkCredentialsFile(config, sandbox),
     checkCloudflared(config, sandbox, paths.standin),
-    ...(await checkAddresses(config, paths.servicePidfile, options)),
+    ...(await checkAddresses(config, paths.managerPidfile, options)),
     await checkDocker(config),
     checkConfigGit(config),
     ...checkFiles(config),

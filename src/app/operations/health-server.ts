@@ -28,6 +28,12 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
   res.end(body);
 }
 
+/** The port a listening server got (the one asked for, or the one the OS chose for port 0). */
+function boundPortOf(address: AddressInfo | string | null): number {
+  if (address === null || typeof address === 'string') throw new Error(`the metrics listener is not on a TCP port (${String(address)})`);
+  return address.port;
+}
+
 /**
  * The operator's listener, apart from MCP and needing no token: `/metrics` (the manager, Prometheus text),
  * `/healthz` (the process answers), `/readyz` (restored and the tunnel running; 503 with the reason otherwise), and
@@ -40,49 +46,60 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
   const hostInUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
   let boundPort = options.port;
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    // The MCP listener's rule against DNS rebinding (src/listener-guard.ts): a page under a foreign name reads nothing.
+  /** The MCP listener's rule against DNS rebinding (src/listener-guard.ts): a page under a foreign name reads nothing. */
+  function refuseForeignName(req: IncomingMessage, res: ServerResponse): boolean {
     const badHost = guard.refusedHost(req.headers.host);
     const refused = badHost ?? guard.refusedOrigin(req.headers.origin, req.headers['sec-fetch-site']);
-    if (refused !== null) {
-      const what = badHost !== null ? 'Host' : 'Origin';
-      const shape: ErrorShape = {
-        code: 'FORBIDDEN',
-        message: `The ${what} ${JSON.stringify(refused.slice(0, 200))} is not a name of this metrics listener (DNS rebinding protection).`,
-        fix: `Scrape http://${hostInUrl}:${boundPort}/metrics${isLoopbackHost(options.host) ? ' (or localhost, 127.0.0.1 or [::1] on that port)' : ''}; browser pages under other names are refused.`,
-        details: { [what.toLowerCase()]: refused.slice(0, 200) },
-      };
-      send(res, 403, 'application/json', JSON.stringify({ error: shape }));
+    if (refused === null) return false;
+    const what = badHost !== null ? 'Host' : 'Origin';
+    const shape: ErrorShape = {
+      code: 'FORBIDDEN',
+      message: `The ${what} ${JSON.stringify(refused.slice(0, 200))} is not a name of this metrics listener (DNS rebinding protection).`,
+      fix: `Scrape http://${hostInUrl}:${boundPort}/metrics${isLoopbackHost(options.host) ? ' (or localhost, 127.0.0.1 or [::1] on that port)' : ''}; browser pages under other names are refused.`,
+      details: { [what.toLowerCase()]: refused.slice(0, 200) },
+    };
+    send(res, 403, 'application/json', JSON.stringify({ error: shape }));
+    return true;
+  }
+
+  /** cloudflared's own metrics, from wherever the live process serves them. */
+  async function proxyCloudflaredMetrics(res: ServerResponse): Promise<void> {
+    const address = options.cloudflaredMetricsAddress();
+    if (address === null) {
+      send(res, 503, 'text/plain', 'cloudflared is not running\n');
       return;
     }
+    try {
+      const upstream = await fetch(`http://${address}/metrics`, { signal: AbortSignal.timeout(5000) });
+      send(res, upstream.status, upstream.headers.get('content-type') ?? 'text/plain', await upstream.text());
+    } catch (error) {
+      send(res, 502, 'text/plain', `cloudflared did not answer on ${address}: ${error instanceof Error ? error.message : String(error)}\n`);
+    }
+  }
+
+  const routes = new Map<string, (res: ServerResponse) => Promise<void> | void>([
+    ['/metrics', async (res) => send(res, 200, registry.contentType, await registry.metrics())],
+    ['/healthz', (res) => send(res, 200, 'application/json', JSON.stringify({ status: 'ok' }))],
+    [
+      '/readyz',
+      (res) => {
+        const { ready, reason } = options.readiness();
+        send(res, ready ? 200 : 503, 'application/json', JSON.stringify({ status: ready ? 'ready' : 'not ready', reason }));
+      },
+    ],
+    ['/cloudflared/metrics', proxyCloudflaredMetrics],
+  ]);
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (refuseForeignName(req, res)) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' });
       res.end();
       return;
     }
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (path === '/metrics') {
-      send(res, 200, registry.contentType, await registry.metrics());
-    } else if (path === '/healthz') {
-      send(res, 200, 'application/json', JSON.stringify({ status: 'ok' }));
-    } else if (path === '/readyz') {
-      const { ready, reason } = options.readiness();
-      send(res, ready ? 200 : 503, 'application/json', JSON.stringify({ status: ready ? 'ready' : 'not ready', reason }));
-    } else if (path === '/cloudflared/metrics') {
-      const address = options.cloudflaredMetricsAddress();
-      if (address === null) {
-        send(res, 503, 'text/plain', 'cloudflared is not running\n');
-        return;
-      }
-      try {
-        const upstream = await fetch(`http://${address}/metrics`, { signal: AbortSignal.timeout(5000) });
-        send(res, upstream.status, upstream.headers.get('content-type') ?? 'text/plain', await upstream.text());
-      } catch (error) {
-        send(res, 502, 'text/plain', `cloudflared did not answer on ${address}: ${(error as Error).message}\n`);
-      }
-    } else {
-      send(res, 404, 'text/plain', 'Served here: /metrics, /healthz, /readyz, /cloudflared/metrics\n');
-    }
+    const route = routes.get(new URL(req.url ?? '/', 'http://localhost').pathname);
+    if (route) await route(res);
+    else send(res, 404, 'text/plain', 'Served here: /metrics, /healthz, /readyz, /cloudflared/metrics\n');
   }
 
   const server = createServer((req, res) => {
@@ -99,7 +116,7 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
       resolve();
     });
   });
-  boundPort = (server.address() as AddressInfo).port;
+  boundPort = boundPortOf(server.address());
   const url = `http://${hostInUrl}:${boundPort}`;
   logger?.info({ url }, 'metrics and health listening');
   return {

@@ -17,6 +17,11 @@ interface PersistedNode {
 
 const LEFT_OUT = new Set(['settings']);
 
+/** A persisted XState snapshot node: every field is optional, so any object is one (the fields are read with care). */
+function isPersistedNode(value: unknown): value is PersistedNode {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 function operatorContext(context: Record<string, unknown> | undefined): Record<string, unknown> {
   if (!context) return {};
   return Object.fromEntries(Object.entries(context).filter(([key]) => !LEFT_OUT.has(key)));
@@ -33,7 +38,7 @@ function walk(path: string, node: PersistedNode, into: ActorView[]): void {
     context: operatorContext(node.context),
     effects: children.filter(([, child]) => child.snapshot?.value === undefined).map(([id]) => id),
   });
-  for (const [id, child] of machines) walk(`${path}/${id}`, child.snapshot!, into);
+  for (const [id, child] of machines) if (child.snapshot) walk(`${path}/${id}`, child.snapshot, into);
 }
 
 /** Every actor's state and context from the persisted snapshot, plus recent transitions (newest last). */
@@ -41,7 +46,7 @@ export function readInspection(db: Database, transitionLimit = 30): InspectionRe
   const repository = new ActorRepository(db);
   const stored = repository.loadSnapshot(SUPERVISOR_ACTOR_ID);
   const actors: ActorView[] = [];
-  if (stored) walk('supervisor', stored.snapshot as PersistedNode, actors);
+  if (stored && isPersistedNode(stored.snapshot)) walk('supervisor', stored.snapshot, actors);
   const transitions = repository
     .recentTransitions(transitionLimit)
     .reverse()

@@ -19,7 +19,7 @@ const portOf = (address: string): number => Number(address.slice(address.lastInd
 export function addressInUse(error: unknown, listeners: ServeListeners): TunnelManagerError | null {
   const shape = environmentErrorShape(error);
   if (shape?.code !== 'ADDRESS_IN_USE') return null;
-  const port = (error as { port?: number }).port;
+  const port = typeof error === 'object' && error !== null && 'port' in error && typeof error.port === 'number' ? error.port : undefined;
   const taken = String(shape.details.address ?? `port ${port ?? '?'}`);
   const which = (address: string | null): boolean => address !== null && port !== undefined && portOf(address) === port;
   const find = `\`ss -ltnp 'sport = :${port ?? 'PORT'}'\` shows who holds it (another tunnel-manager, perhaps: \`tunnel-manager status --data-dir DIR\`)`;

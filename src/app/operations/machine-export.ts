@@ -12,7 +12,7 @@ import type { AnyStateMachine } from 'xstate';
  * look at it in a visualizer.
  */
 export function machineConfigOf(machine: AnyStateMachine): Record<string, unknown> {
-  return exportNode(machine.config as Record<string, unknown>, [machine.id], true);
+  return exportNode(jsonOf(machine.config), [machine.id], true);
 }
 
 type Json = Record<string, unknown>;
@@ -20,42 +20,51 @@ type Json = Record<string, unknown>;
 /** Keys whose values are functions of the running machine, not part of its shape. */
 const DROPPED_WHEN_FUNCTION = new Set(['context', 'input', 'output', 'params']);
 
+/** Keys of a state node copied as they are (`context` too: a function was dropped before). */
+const COPIED = new Set(['initial', 'type', 'history', 'target', 'description', 'tags', 'meta', 'version', 'context']);
+
 function isFunction(value: unknown): value is ((...args: unknown[]) => unknown) & Record<string, unknown> {
   return typeof value === 'function';
+}
+
+function isJson(value: unknown): value is Json {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function jsonOf(value: unknown): Json {
+  return isJson(value) ? value : {};
+}
+
+/** An object with a string `type` (a named guard or action, maybe with params): its type and plain params. */
+function typed(value: unknown): { type: string; params?: unknown } | null {
+  if (!isJson(value) || typeof value.type !== 'string') return null;
+  const params = value.params;
+  return params === undefined || isFunction(params) ? { type: value.type } : { type: value.type, params };
 }
 
 /** A readable name for a guard: its own name, a combinator of names, or its place in the machine. */
 function guardName(guard: unknown, where: string): string {
   if (typeof guard === 'string') return guard;
   if (isFunction(guard)) {
-    const check = guard.check as { name?: string } | undefined;
-    const parts = guard.guards as unknown[] | undefined;
-    if (check?.name && Array.isArray(parts)) {
-      const combinator = check.name.replace(/^check/, '').toLowerCase();
-      return `${combinator}(${parts.map((part) => guardName(part, where)).join(', ')})`;
+    const checkName = isFunction(guard.check) ? guard.check.name : undefined;
+    const parts = guard.guards;
+    if (checkName && Array.isArray(parts)) {
+      const combinator = checkName.replace(/^check/, '').toLowerCase();
+      return `${combinator}(${parts.map((part: unknown) => guardName(part, where)).join(', ')})`;
     }
     return `guard@${where}`;
   }
-  if (guard !== null && typeof guard === 'object' && typeof (guard as Json).type === 'string') return (guard as Json).type as string;
-  return `guard@${where}`;
+  return typed(guard)?.type ?? `guard@${where}`;
 }
 
 function exportGuard(guard: unknown, where: string): unknown {
-  if (guard !== null && typeof guard === 'object' && typeof (guard as Json).type === 'string') {
-    const params = (guard as Json).params;
-    return params === undefined || isFunction(params) ? { type: (guard as Json).type } : { type: (guard as Json).type, params };
-  }
-  return guardName(guard, where);
+  return typed(guard) ?? guardName(guard, where);
 }
 
 function exportAction(action: unknown, where: string): unknown {
   if (typeof action === 'string') return action;
   if (isFunction(action)) return `${typeof action.type === 'string' ? action.type : 'action'}@${where}`;
-  if (action !== null && typeof action === 'object' && typeof (action as Json).type === 'string') {
-    const params = (action as Json).params;
-    return params === undefined || isFunction(params) ? { type: (action as Json).type } : { type: (action as Json).type, params };
-  }
-  return `action@${where}`;
+  return typed(action) ?? `action@${where}`;
 }
 
 function exportActions(actions: unknown, where: string): unknown {
@@ -66,9 +75,8 @@ function exportActions(actions: unknown, where: string): unknown {
 function exportTransitions(transitions: unknown, where: string): unknown {
   if (Array.isArray(transitions)) return transitions.map((transition, index) => exportTransitions(transition, `${where}[${index}]`));
   if (typeof transitions === 'string' || transitions === undefined) return transitions;
-  const transition = transitions as Json;
   const out: Json = {};
-  for (const [key, value] of Object.entries(transition)) {
+  for (const [key, value] of Object.entries(jsonOf(transitions))) {
     if (key === 'guard') out.guard = exportGuard(value, where);
     else if (key === 'actions') out.actions = exportActions(value, `${where}.actions`);
     else if (key === 'target' || key === 'reenter' || key === 'description' || key === 'meta') out[key] = value;
@@ -78,9 +86,8 @@ function exportTransitions(transitions: unknown, where: string): unknown {
 
 function exportInvoke(invoke: unknown, where: string): unknown {
   if (Array.isArray(invoke)) return invoke.map((one, index) => exportInvoke(one, `${where}[${index}]`));
-  const definition = invoke as Json;
   const out: Json = {};
-  for (const [key, value] of Object.entries(definition)) {
+  for (const [key, value] of Object.entries(jsonOf(invoke))) {
     if (key === 'src') out.src = typeof value === 'string' ? value : `actor@${where}`;
     else if (key === 'onDone' || key === 'onError' || key === 'onSnapshot') out[key] = exportTransitions(value, `${where}.${key}`);
     else if (key === 'id' || key === 'systemId') out[key] = value;
@@ -89,51 +96,36 @@ function exportInvoke(invoke: unknown, where: string): unknown {
   return out;
 }
 
+/** Each keyed map of transitions (`on`, `after`), exported entry by entry. */
+function exportTransitionMap(value: unknown, where: string): Json {
+  return Object.fromEntries(Object.entries(jsonOf(value)).map(([key, transitions]) => [key, exportTransitions(transitions, `${where}.${key}`)]));
+}
+
+/** How each key of a state node is exported; a key not here (types, output, other code) is not part of the shape. */
+const NODE_KEYS: Record<string, (value: unknown, where: string, path: string[]) => unknown> = {
+  states: (value, _where, path) => Object.fromEntries(Object.entries(jsonOf(value)).map(([name, child]) => [name, exportNode(jsonOf(child), [...path, name], false)])),
+  on: (value, where) => exportTransitionMap(value, `${where}.on`),
+  after: (value, where) => exportTransitionMap(value, `${where}.after`),
+  always: (value, where) => exportTransitions(value, `${where}.always`),
+  onDone: (value, where) => exportTransitions(value, `${where}.onDone`),
+  entry: (value, where) => exportActions(value, `${where}.entry`),
+  exit: (value, where) => exportActions(value, `${where}.exit`),
+  invoke: (value, where) => exportInvoke(value, `${where}.invoke`),
+};
+
 function exportNode(config: Json, path: string[], isRoot: boolean): Json {
   const where = path.join('.');
   const out: Json = {};
   if (isRoot && typeof config.id === 'string') out.id = config.id;
   for (const [key, value] of Object.entries(config)) {
     if (isFunction(value) && DROPPED_WHEN_FUNCTION.has(key)) continue;
-    switch (key) {
-      case 'id':
-        if (!isRoot) out.id = value;
-        break;
-      case 'states':
-        out.states = Object.fromEntries(Object.entries(value as Record<string, Json>).map(([name, child]) => [name, exportNode(child, [...path, name], false)]));
-        break;
-      case 'on':
-        out.on = Object.fromEntries(Object.entries(value as Json).map(([event, transitions]) => [event, exportTransitions(transitions, `${where}.on.${event}`)]));
-        break;
-      case 'after':
-        out.after = Object.fromEntries(Object.entries(value as Json).map(([delay, transitions]) => [delay, exportTransitions(transitions, `${where}.after.${delay}`)]));
-        break;
-      case 'always':
-      case 'onDone':
-        out[key] = exportTransitions(value, `${where}.${key}`);
-        break;
-      case 'entry':
-      case 'exit':
-        out[key] = exportActions(value, `${where}.${key}`);
-        break;
-      case 'invoke':
-        out.invoke = exportInvoke(value, `${where}.invoke`);
-        break;
-      case 'initial':
-      case 'type':
-      case 'history':
-      case 'target':
-      case 'description':
-      case 'tags':
-      case 'meta':
-      case 'version':
-        out[key] = value;
-        break;
-      case 'context':
-        out.context = value; // a function was skipped above; a plain object stays
-        break;
-      default:
-        break; // types, output and other code-only keys are not part of the shape
+    const exporter = NODE_KEYS[key];
+    if (key === 'id') {
+      if (!isRoot) out.id = value;
+    } else if (exporter) {
+      out[key] = exporter(value, where, path);
+    } else if (COPIED.has(key)) {
+      out[key] = value;
     }
   }
   return out;

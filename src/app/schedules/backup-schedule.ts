@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Database } from 'better-sqlite3';
 import { backupDatabase, backupFileName, rotateBackups } from '../../store/backup.ts';
+import { startRounds } from './rounds.ts';
 
 /** Where backups go: `backup.dir`, or `<dataDir>/backups`. */
 export function backupDir(config: { dataDir: string; backup: { dir?: string | undefined } }): string {
@@ -14,21 +15,14 @@ export function backupDir(config: { dataDir: string; backup: { dir?: string | un
  */
 export function startBackupSchedule(options: { db: Database; dir: string; intervalMs: number; keep: number; logger: Logger }): () => void {
   if (options.intervalMs <= 0) return () => undefined;
-  let running = false;
-  const run = async (): Promise<void> => {
-    if (running) return;
-    running = true;
+  const backup = async (): Promise<void> => {
     try {
       const written = await backupDatabase(options.db, join(options.dir, backupFileName()));
       const removed = rotateBackups(options.dir, options.keep);
       options.logger.info({ ...written, removed }, 'database backed up');
     } catch (error) {
       options.logger.error({ err: error, dir: options.dir }, 'database backup failed; trying again at the next interval');
-    } finally {
-      running = false;
     }
   };
-  const timer = setInterval(() => void run(), options.intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
+  return startRounds(backup, { intervalMs: options.intervalMs, skipWhenBusy: true, logger: options.logger, what: 'backing up the database' }).stop;
 }

@@ -1,5 +1,7 @@
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import type { Logger } from 'pino';
+import { startRounds } from './rounds.ts';
 
 /**
  * Gives garbage back to the system while the service is idle.
@@ -25,6 +27,8 @@ export interface HeapTrimmer {
 }
 
 export interface HeapTrimOptions {
+  /** Where a failed round is logged. */
+  logger: Logger;
   /** The first collection, for what the boot left behind: default 10 s after the trimmer starts. */
   firstAfterMs?: number;
   /** How often to look, default 30 s. */
@@ -36,12 +40,18 @@ export interface HeapTrimOptions {
 /** V8's `gc` with options: `last-resort` is the collection V8 runs under memory pressure (CollectAllAvailableGarbage). */
 type Gc = (options?: { type: 'major'; execution: 'sync'; flavor: 'regular' | 'last-resort' }) => void;
 
-function exposeGc(): Gc {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as Gc;
+function isGc(value: unknown): value is Gc {
+  return typeof value === 'function';
 }
 
-export function startHeapTrimmer(options: HeapTrimOptions = {}): HeapTrimmer {
+function exposeGc(): Gc {
+  setFlagsFromString('--expose-gc');
+  const gc: unknown = runInNewContext('gc');
+  if (!isGc(gc)) throw new Error('V8 did not expose gc after --expose-gc: the heap trimmer cannot run on this Node');
+  return gc;
+}
+
+export function startHeapTrimmer(options: HeapTrimOptions): HeapTrimmer {
   const gc = exposeGc();
   const growth = options.growthBytes ?? 2 * 1024 * 1024;
   let baseline = 0;
@@ -51,17 +61,12 @@ export function startHeapTrimmer(options: HeapTrimOptions = {}): HeapTrimmer {
     baseline = getHeapStatistics().used_heap_size;
     return Math.max(0, before - baseline) / (1024 * 1024);
   };
-  const timer = setInterval(() => {
-    if (getHeapStatistics().used_heap_size - baseline > growth) collect();
-  }, options.intervalMs ?? 30_000);
-  timer.unref();
-  const first = setTimeout(collect, options.firstAfterMs ?? 10_000);
-  first.unref();
-  return {
-    collect,
-    stop: () => {
-      clearTimeout(first);
-      clearInterval(timer);
+  // The first round, 10 s in, collects what the boot left behind (the baseline starts at 0).
+  const rounds = startRounds(
+    () => {
+      if (getHeapStatistics().used_heap_size - baseline > growth) collect();
     },
-  };
+    { intervalMs: options.intervalMs ?? 30_000, firstAfterMs: options.firstAfterMs ?? 10_000, logger: options.logger, what: 'trimming the heap' },
+  );
+  return { collect, stop: rounds.stop };
 }

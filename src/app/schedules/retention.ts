@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AuditRepository } from '../../store/audit-repository.ts';
 import type { EventsRepository } from '../../store/events-repository.ts';
+import { startRounds } from './rounds.ts';
 
 const DAY_MS = 24 * 60 * 60_000;
 
@@ -23,7 +24,5 @@ export function startRetention(options: {
     if (audit + events > 0) options.logger.info({ auditRows: audit, events, auditDays: options.auditDays, eventsDays: options.eventsDays }, 'pruned old audit rows and events');
   };
   prune();
-  const timer = setInterval(prune, DAY_MS);
-  timer.unref();
-  return () => clearInterval(timer);
+  return startRounds(prune, { intervalMs: DAY_MS, logger: options.logger, what: 'pruning old audit rows and events' }).stop;
 }

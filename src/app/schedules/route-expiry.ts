@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { RoutesRepository } from '../../store/routes-repository.ts';
 import type { ServiceBackend } from '../use-cases/backend.ts';
 import { dueForRemoval, type OrphanPolicy } from '../effects/orphan-effects.ts';
+import { startRounds } from './rounds.ts';
 
 /**
  * Routes asked for with an expiry are removed once it has passed, and the routes of a project that left the
@@ -36,7 +37,6 @@ export function startRouteExpiry(options: {
         .catch((error: unknown) => options.logger.warn({ err: error, hostname, why }, 'could not remove a route; will retry'));
     }
   };
-  const timer = setInterval(removeDue, options.intervalMs ?? 60_000);
-  timer.unref();
-  return { removeDue, stop: () => clearInterval(timer) };
+  const rounds = startRounds(removeDue, { intervalMs: options.intervalMs ?? 60_000, logger: options.logger, what: 'removing the routes that are due' });
+  return { removeDue, stop: rounds.stop };
 }

@@ -145,7 +145,7 @@ describe('deploy/Dockerfile', () => {
     expect(jsonArgs(one('CMD'))).toEqual(['serve']);
     expect(envOf('TUNNEL_MANAGER_DATA_DIR')).toBe(jsonArgs(one('VOLUME'))[0]);
     expect(readFileSync(join(ROOT, 'src', 'app', 'config', 'config.ts'), 'utf8')).toContain('env.TUNNEL_MANAGER_DATA_DIR');
-    expect(readFileSync(join(ROOT, 'src', 'cli.ts'), 'utf8')).toContain("case 'serve':");
+    expect(readFileSync(join(ROOT, 'src', 'cli.ts'), 'utf8')).toContain("serve: async () => (await import('./commands/serve.ts')).serve");
     expect(one('USER').args).not.toBe('root');
   });
 

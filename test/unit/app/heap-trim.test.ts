@@ -1,10 +1,11 @@
 import { getHeapStatistics } from 'node:v8';
 import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../../src/app/config/logger.ts';
 import { startHeapTrimmer } from '../../../src/app/schedules/heap-trim.ts';
 
 describe('the heap trimmer', () => {
   it('gives back the pages a burst of garbage made the heap grow into, not only the objects', () => {
-    const trimmer = startHeapTrimmer({ firstAfterMs: 3_600_000, intervalMs: 3_600_000 });
+    const trimmer = startHeapTrimmer({ firstAfterMs: 3_600_000, intervalMs: 3_600_000, logger: createLogger({ level: 'silent' }) });
     try {
       trimmer.collect();
       const before = getHeapStatistics().total_heap_size;

@@ -1,0 +1,120 @@
+import { join } from 'node:path';
+import { z } from 'zod';
+import { SecretsManager } from '../../secrets/secrets-manager.ts';
+import type { Config } from '../config/config.ts';
+import { check, messageOf, type DoctorCheck } from './doctor-check.ts';
+
+const NAMES = {
+  api: 'Cloudflare API reachable, token active',
+  zones: 'zones: read',
+  dns: 'DNS records: read',
+  tunnel: 'tunnel configuration: read',
+  clock: 'clock',
+} as const;
+
+/** The part of a Cloudflare API answer doctor reads; anything else in it is ignored. */
+const ApiBody = z
+  .object({
+    result: z.unknown().optional(),
+    errors: z.array(z.object({ message: z.string().optional() }).passthrough()).optional(),
+  })
+  .passthrough();
+type ApiBody = z.infer<typeof ApiBody>;
+const TokenStatus = z.object({ status: z.string().optional() }).passthrough();
+const ZoneList = z.array(z.object({ id: z.string().optional() }).passthrough());
+
+interface Answer {
+  status: number;
+  body: ApiBody | null;
+  date: string | null;
+}
+
+type Get = (path: string) => Promise<Answer>;
+
+function apiGetter(base: string, token: string): Get {
+  return async (path) => {
+    const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
+    const json: unknown = await response.json().catch(() => null);
+    const parsed = ApiBody.safeParse(json);
+    return { status: response.status, body: parsed.success ? parsed.data : null, date: response.headers.get('date') };
+  };
+}
+
+function tokenOf(config: Config, env: NodeJS.ProcessEnv): string | undefined {
+  try {
+    return new SecretsManager({ env, secretsDir: join(config.dataDir, 'secrets') }).get(config.cloudflare.apiTokenSecret);
+  } catch {
+    return undefined;
+  }
+}
+
+function verifyCheck(base: string, verify: Answer): DoctorCheck {
+  const status = TokenStatus.safeParse(verify.body?.result);
+  const active = verify.status === 200 && status.success && status.data.status === 'active';
+  return active
+    ? check(NAMES.api, 'ok', `${base}: token active`)
+    : check(
+        NAMES.api,
+        'problem',
+        `the token is not active (HTTP ${verify.status}: ${verify.body?.errors?.[0]?.message ?? 'no detail'})`,
+        'Create a new API token with Zone:Read, DNS:Edit and Cloudflare Tunnel:Read, and store it where the token check above looks.',
+      );
+}
+
+async function readCheck(get: Get, name: string, path: string, fix: string): Promise<DoctorCheck> {
+  try {
+    const answer = await get(path);
+    return answer.status === 200 ? check(name, 'ok', `GET ${path}`) : check(name, 'problem', `GET ${path} answered HTTP ${answer.status}`, fix);
+  } catch (error) {
+    return check(name, 'problem', `GET ${path} failed: ${messageOf(error)}`, fix);
+  }
+}
+
+async function dnsCheck(get: Get, config: Config): Promise<DoctorCheck> {
+  const zones = await get(`/zones?name=${encodeURIComponent(config.tunnel.defaultZone)}`).catch(() => null);
+  const list = ZoneList.safeParse(zones?.body?.result);
+  const zoneId = list.success ? list.data[0]?.id : undefined;
+  if (zoneId) return readCheck(get, NAMES.dns, `/zones/${zoneId}/dns_records?per_page=5`, 'Give the token the permission DNS:Edit on the zones routes are published on.');
+  return check(NAMES.dns, 'problem', `the default zone ${config.tunnel.defaultZone} was not found with this token`, 'Set tunnel.defaultZone to a zone of the account, or give the token access to it.');
+}
+
+function clockCheck(date: string | null, maxSkewMs: number): DoctorCheck {
+  const skew = date === null ? null : Date.now() - Date.parse(date);
+  if (skew === null || Number.isNaN(skew)) return check(NAMES.clock, 'warning', 'the API sent no Date header to compare with');
+  if (Math.abs(skew) > maxSkewMs) {
+    return check(NAMES.clock, 'problem', `this machine's clock is ${Math.round(skew / 1000)} s off the API's`, 'Synchronise the clock (systemctl enable --now systemd-timesyncd, or chrony).');
+  }
+  return check(NAMES.clock, 'ok', `within ${Math.max(1, Math.round(Math.abs(skew) / 1000))} s of the API's`);
+}
+
+/** Token verification, the reads the manager needs, and the clock, against the real API. */
+export async function checkApi(config: Config, sandbox: boolean, env: NodeJS.ProcessEnv, maxSkewMs: number): Promise<DoctorCheck[]> {
+  const names = Object.values(NAMES);
+  if (sandbox || config.cloudflare.apiBaseUrl === undefined) return names.map((name) => check(name, 'skipped', 'sandbox mode'));
+  const token = tokenOf(config, env);
+  if (!token) return names.map((name) => check(name, 'skipped', 'no API token (see above)'));
+  const base = config.cloudflare.apiBaseUrl.replace(/\/$/, '');
+  const get = apiGetter(base, token);
+  let verify: Answer;
+  try {
+    verify = await get('/user/tokens/verify');
+  } catch (error) {
+    return [
+      check(NAMES.api, 'problem', `${base} did not answer: ${messageOf(error)}`, 'Check the network path to the API (DNS, proxy, firewall) and cloudflare.apiBaseUrl.'),
+      ...names.slice(1).map((name) => check(name, 'skipped', 'the API did not answer')),
+    ];
+  }
+  const results = [verifyCheck(base, verify)];
+  results.push(await readCheck(get, NAMES.zones, '/zones?per_page=5', 'Give the token the permission Zone:Read on the zones routes are published on.'));
+  results.push(await dnsCheck(get, config));
+  results.push(
+    await readCheck(
+      get,
+      NAMES.tunnel,
+      `/accounts/${config.cloudflare.accountId}/cfd_tunnel/${config.tunnel.id}/configurations`,
+      'Give the token the permission Cloudflare Tunnel:Read on the account, and check cloudflare.accountId and tunnel.id.',
+    ),
+  );
+  results.push(clockCheck(verify.date, maxSkewMs));
+  return results;
+}
