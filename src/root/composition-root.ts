@@ -8,7 +8,6 @@ import { tunnelMachine } from '../../machines/tunnel.machine.ts';
 import type { CloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
 import { ZoneDirectory } from '../cloudflare/zones.ts';
 import type { ManagedRuleOnDisk } from '../cloudflared/ingress-render.ts';
-import type { IngressActor } from '../cloudflared/ingress-runtime.ts';
 import type { ProcessDriver } from '../cloudflared/process-driver.ts';
 import { topologyActors } from '../app/effects/topology-effects.ts';
 import { TopologyTracker } from '../docker/topology-tracker.ts';
@@ -46,7 +45,7 @@ import { RouteRunner } from '../app/actors/route-runner.ts';
 import { startSandboxEnvironment, writeSandboxInfo, type SandboxEnvironment, type SandboxFile } from '../app/config/sandbox-mode.ts';
 import { startAnswerWatch } from '../app/schedules/origin-answer-watch.ts';
 import { assertInspectorUrl, startStatelyInspector } from '../app/actors/stately-inspector.ts';
-import { supervisorChild } from '../app/actors/supervisor-children.ts';
+import { supervisorChild, type ChildOf } from '../app/actors/supervisor-children.ts';
 import { createTunnelClient, type TunnelClient } from '../app/effects/tunnel-client.ts';
 import { provideTunnelEffects } from '../app/effects/tunnel-effects.ts';
 import { provideZonesEffects } from '../app/effects/zones-effects.ts';
@@ -161,7 +160,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     const { sandbox, provider, zones, docker, tunnelClient } = await connectAdapters({ config, options, mode, store, metrics, cleanups });
     // Set before the supervisor starts (beforeStart): restored children resume their effects during start().
     let supervisorActor: DurableSupervisor['actor'] | null = null;
-    const childOf = (id: string): AnyActorRef => supervisorChild(supervisorActor ?? undefined, id);
+    const childOf: ChildOf = (id) => supervisorChild(supervisorActor ?? undefined, id);
     const ingress = await openIngress({ config, routes: store.routes, bus: store.bus, audit: store.audit, childOf });
     const tracker = new TopologyTracker(docker, new DockerRepository(db));
     store.ports.avoidPortsInUse(() => portsInUse(tracker.current()));
@@ -343,7 +342,7 @@ function provideActors(deps: {
   tunnelClient: TunnelClient;
   ingress: IngressWiring;
   rulesAtBoot: ReadonlyMap<string, ManagedRuleOnDisk>;
-  childOf: (id: string) => AnyActorRef;
+  childOf: ChildOf;
   logger: Logger;
   afterOrphanScan: () => void;
 }) {
@@ -387,7 +386,7 @@ function provideActors(deps: {
         routes: store.routes,
         domains: store.domains,
         provider,
-        ingress: () => childOf('ingress') as unknown as IngressActor,
+        ingress: () => childOf('ingress'),
         tunnelReady: () => waitForTunnelRunning(childOf('tunnel'), deps.options.tunnelReadyTimeoutMs ?? 60_000),
         bus: store.bus,
         audit: store.audit,

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { RouteRequest } from '../../../machines/route.machine.ts';
-import type { OrphansEmitted } from '../../../machines/orphans.machine.ts';
 import { recordExistsError } from '../../cloudflare/cloudflare-provider.ts';
 import { planEnsureCname } from '../../cloudflare/record-plan.ts';
 import { targetUnreachableError, type TargetChosen, type TargetSelection } from '../../docker/target-selection.ts';
@@ -15,7 +14,8 @@ import { answeringOrAhead, chooseTarget } from './network.ts';
 import { describeDeleteRetries } from '../schedules/delete-retry.ts';
 import { hostnameProblems, requestedHostname } from './hostname.ts';
 import { routeQuotaExceeded } from './route-quota.ts';
-import { askActor, supervisorChild } from '../actors/supervisor-children.ts';
+import { ask, type Outcome } from '../../actor-ask.ts';
+import { supervisorChild } from '../actors/supervisor-children.ts';
 import { notServingSoon } from './tunnel-availability.ts';
 
 /** The backend's routes part: publishing and deleting CNAMEs, the ledger's reads, the zones, the orphan scan. */
@@ -297,21 +297,24 @@ function deletableRoute(context: BackendContext, asGiven: string): Route {
 /** Runs the orphan scan now, or waits for the one running: the first outcome after asking answers this request too. */
 function scanOrphans(context: BackendContext): Promise<OrphanScanResult> {
   const orphans = supervisorChild(context.options.supervisor(), 'orphans');
-  type Emitted<K extends OrphansEmitted['type']> = Extract<OrphansEmitted, { type: K }>;
-  return askActor<OrphanScanResult>(
+  return ask(
     orphans,
+    { type: 'SCAN' },
     {
-      'orphans.scanned': (event: Emitted<'orphans.scanned'>) => ({ value: event.result as OrphanScanResult }),
-      'orphans.scan_failed': (event: Emitted<'orphans.scan_failed'>) => ({
-        error: new TunnelManagerError({
-          code: event.code as ErrorCode,
-          message: `The orphan scan could not list the DNS records: ${event.error}`,
-          fix: `Nothing was changed. The scan retries by itself in ${Math.round(event.retryInMs / 1000)} s; call tunnel_scan_orphans again later.`,
-          details: { retryInMs: event.retryInMs },
-        }),
-      }),
+      emitted: (event): Outcome<OrphanScanResult> => {
+        if (event.type === 'orphans.scanned') return { value: event.result as OrphanScanResult };
+        return {
+          error: new TunnelManagerError({
+            code: event.code as ErrorCode,
+            message: `The orphan scan could not list the DNS records: ${event.error}`,
+            fix: `Nothing was changed. The scan retries by itself in ${Math.round(event.retryInMs / 1000)} s; call tunnel_scan_orphans again later.`,
+            details: { retryInMs: event.retryInMs },
+          }),
+        };
+      },
     },
-    () => orphans.send({ type: 'SCAN' }),
+    // The orphans machine answers every scan itself (scanned, or failed with its retry time).
+    null,
   );
 }
 
