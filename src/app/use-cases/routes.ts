@@ -6,7 +6,7 @@ import { targetUnreachableError, type TargetChosen, type TargetSelection } from 
 import type { CallHooks } from '../../contract/backend.ts';
 import type { Principal } from '../../contract/principal.ts';
 import type { CnameRequest, CnameResult, DeleteResult, OrphanScanResult } from '../../contract/routes.ts';
-import { TunnelManagerError, type ErrorCode } from '../../errors.ts';
+import { TunnelManagerError } from '../../errors.ts';
 import type { Domain } from '../../store/domains-repository.ts';
 import type { Route } from '../../store/routes-repository.ts';
 import type { BackendContext, ServiceBackend } from './context.ts';
@@ -143,7 +143,7 @@ async function provision(context: BackendContext, request: RouteRequest, hooks: 
     const kept = context.options.routes.find(request.hostname);
     const recordLeft = output.timings.some((timing) => timing.step === 'reserve') && kept?.status === 'deleting' && kept.requestId === null;
     throw new TunnelManagerError({
-      code: error.code as never,
+      code: error.code,
       message: recordLeft
         ? `${error.message} The rest was undone, but the DNS record this request created could not be deleted (${kept.lastError ?? 'unknown reason'}): ${request.hostname} stays listed as \`deleting\` until it is gone.`
         : `${error.message} Everything done for this request was undone.`,
@@ -233,7 +233,7 @@ async function deprovision(context: BackendContext, route: Route, hooks: CallHoo
     if (ruleRemoved) {
       const nextRetryAt = after.nextRetryAt === null ? null : new Date(after.nextRetryAt).toISOString();
       throw new TunnelManagerError({
-        code: error.code as never,
+        code: error.code,
         message: `${hostname} is half deleted: its ingress rule is removed (it no longer serves), but its DNS record could not be deleted: ${error.message} The route stays listed as \`deleting\` until the record is gone.`,
         fix:
           `Nothing to do but wait: the delete is retried by itself${nextRetryAt === null ? '' : ` at ${nextRetryAt}`} (${describeDeleteRetries()}; tunnel_list_cnames shows when). ` +
@@ -242,7 +242,7 @@ async function deprovision(context: BackendContext, route: Route, hooks: CallHoo
       });
     }
     throw new TunnelManagerError({
-      code: error.code as never,
+      code: error.code,
       message: `${hostname} was not deleted: ${error.message} Nothing was changed: the route, its rule and its DNS record are as they were.`,
       fix: error.fix,
       details: { ...error.details, hostname, ruleRemoved: false, dnsRecordDeleted: false, ledgerStatus: after?.status ?? null },
@@ -305,7 +305,7 @@ function scanOrphans(context: BackendContext): Promise<OrphanScanResult> {
         if (event.type === 'orphans.scanned') return { value: event.result as OrphanScanResult };
         return {
           error: new TunnelManagerError({
-            code: event.code as ErrorCode,
+            code: event.code,
             message: `The orphan scan could not list the DNS records: ${event.error}`,
             fix: `Nothing was changed. The scan retries by itself in ${Math.round(event.retryInMs / 1000)} s; call tunnel_scan_orphans again later.`,
             details: { retryInMs: event.retryInMs },
