@@ -30,7 +30,7 @@ function reportSteps(child: RouteSaga, onStep: (step: string) => void): void {
 /** A saga's end: its output once done, its failure once it errored. */
 function sagaEnd(snapshot: SagaSnapshot): Outcome<RouteOutput> {
   if (snapshot.status === 'done') return { value: snapshot.output };
-  if (snapshot.status === 'error') return { error: snapshot.error instanceof Error ? snapshot.error : new Error(String(snapshot.error)) };
+  if (snapshot.status === 'error') return { error: snapshot.error };
   return undefined;
 }
 
@@ -113,7 +113,7 @@ export class RouteRunner {
       (error: unknown) => {
         this.waiting.delete(requestId);
         this.supervisor().send({ type: 'ROUTE.FINISHED', requestId });
-        throw error;
+        throw error instanceof Error ? error : new Error(String(error));
       },
     );
     this.waiting.set(requestId, promise);
