@@ -1,5 +1,6 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
 import { afterFailure, errorCode, msUntil, notProvided, now } from './shared.ts';
+import type { ErrorCode } from './error-codes.ts';
 
 /**
  * The orphan scan (src/app/effects/orphan-effects.ts), run on start, after a restore, on a schedule and on demand.
@@ -28,14 +29,14 @@ export interface OrphansContext extends OrphansInput {
   nextScanAt: number | null;
   lastError: string | null;
   /** The stable code of the last failure (CLOUDFLARE_UNAVAILABLE, CLOUDFLARE_AUTH_FAILED, …). */
-  lastErrorCode: string | null;
+  lastErrorCode: ErrorCode | null;
 }
 
 export type OrphansEvent = { type: 'SCAN' } | { type: 'RECHECK'; settings?: OrphansInput };
 
 export type OrphansEmitted =
   | { type: 'orphans.scanned'; result: OrphanScanOutput; at: number }
-  | { type: 'orphans.scan_failed'; code: string; error: string; retryInMs: number; at: number };
+  | { type: 'orphans.scan_failed'; code: ErrorCode; error: string; retryInMs: number; at: number };
 
 export const orphansMachine = setup({
   types: {

@@ -1,5 +1,6 @@
 import { assign, fromPromise, not, setup } from 'xstate';
 import { notProvided, now } from './shared.ts';
+import { isErrorCode, type ErrorCode } from './error-codes.ts';
 
 /**
  * One CNAME request (provision) or removal (deprovision), as a saga with a state per step and per compensation.
@@ -12,7 +13,7 @@ import { notProvided, now } from './shared.ts';
  */
 
 export interface RouteErrorShape {
-  code: string;
+  code: ErrorCode;
   message: string;
   fix: string;
   details: Record<string, unknown>;
@@ -108,8 +109,8 @@ export const CANCELLED_ERROR: RouteErrorShape = {
 
 function toShape(error: unknown): RouteErrorShape {
   if (error && typeof error === 'object' && 'code' in error && 'fix' in error) {
-    const e = error as { code: string; message?: string; fix: string; details?: Record<string, unknown> };
-    return { code: e.code, message: e.message ?? String(error), fix: e.fix, details: e.details ?? {} };
+    const e = error as { code: unknown; message?: string; fix: string; details?: Record<string, unknown> };
+    return { code: isErrorCode(e.code) ? e.code : 'INTERNAL', message: e.message ?? String(error), fix: e.fix, details: e.details ?? {} };
   }
   return {
     code: 'INTERNAL',

@@ -3,6 +3,7 @@
  * error, and when a periodic task retries. Small functions only; machine files import them so each of these
  * means the same everywhere.
  */
+import { isErrorCode, type ErrorCode } from './error-codes.ts';
 
 /** Wall time in milliseconds. Machines read it only here, so tests can move it with fake timers. */
 export function now(): number {
@@ -24,10 +25,10 @@ export function errorText(error: unknown): string {
   return String(error);
 }
 
-/** An error's stable code when it has one (our error shape), else `INTERNAL`. */
-export function errorCode(error: unknown): string {
-  const code = error && typeof error === 'object' ? (error as { code?: unknown }).code : undefined;
-  return typeof code === 'string' && /^[A-Z][A-Z_]+$/.test(code) ? code : 'INTERNAL';
+/** An error's stable code when it has one of ours (machines/error-codes.ts), else `INTERNAL`. */
+export function errorCode(error: unknown): ErrorCode {
+  const code = error && typeof error === 'object' && 'code' in error ? error.code : undefined;
+  return isErrorCode(code) ? code : 'INTERNAL';
 }
 
 /** Whether a failed reload says the previous cloudflared kept serving (a replica that never took over). */

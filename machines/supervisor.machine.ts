@@ -12,8 +12,24 @@ import { zonesMachine, type ZonesInput } from './zones.machine.ts';
  * all its children to SQLite and restores it on boot; after a restore it sends RECHECK_ALL so every child
  * re-checks the world.
  *
- * Adding a long-lived child = one line in `actors` and one line in `invoke`.
+ * Adding a long-lived child = one line in `SupervisorChildren`, one in `actors` and one in `invoke`.
  */
+
+/**
+ * The long-lived children: child id → the name of its logic in `actors`. XState types `snapshot.children.<id>`
+ * from it, so src reaches a child as its own actor ref (src/app/actors/supervisor-children.ts), never by cast.
+ * Route sagas (`route-<requestId>`) are spawned under ids not listed here: they are typed as route actors.
+ */
+export type SupervisorChildren = {
+  tunnel: 'tunnel';
+  topology: 'topology';
+  zones: 'zones';
+  ingress: 'ingress';
+  orphans: 'orphans';
+};
+
+/** The id of a long-lived child of the supervisor. */
+export type SupervisorChildId = keyof SupervisorChildren;
 
 export interface SupervisorSettings {
   tunnel: TunnelSettings;
@@ -43,6 +59,7 @@ export const supervisorMachine = setup({
     context: {} as SupervisorContext,
     events: {} as SupervisorEvent,
     input: {} as SupervisorSettings,
+    children: {} as SupervisorChildren,
   },
   actors: {
     tunnel: tunnelMachine,

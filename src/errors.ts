@@ -6,72 +6,11 @@
  * MCP tools turn it into an `isError` result with the same fields in `structuredContent`,
  * the CLI prints it and exits non-zero, the audit row stores `code`.
  */
-export type ErrorCode =
-  // configuration and input
-  | 'CONFIG_INVALID'
-  | 'CONFIG_NOT_FOUND'
-  | 'INPUT_INVALID'
-  // store
-  | 'DATABASE_TOO_NEW'
-  | 'MIGRATION_FAILED'
-  | 'DATABASE_NOT_FOUND'
-  // identity and ownership
-  | 'UNAUTHENTICATED'
-  | 'FORBIDDEN'
-  | 'PORT_NOT_OWNED'
-  | 'PORT_OUT_OF_RANGE'
-  | 'PORT_TAKEN'
-  | 'PORT_RANGE_EXHAUSTED'
-  | 'HOSTNAME_INVALID'
-  | 'HOSTNAME_TAKEN'
-  | 'ROUTE_NOT_FOUND'
-  | 'ROUTE_NOT_OWNED'
-  | 'ROUTE_BUSY'
-  | 'ROUTE_QUOTA_EXCEEDED'
-  // cloudflare
-  | 'ZONE_NOT_FOUND'
-  | 'RECORD_EXISTS'
-  | 'RECORD_NOT_OWNED'
-  | 'CLOUDFLARE_AUTH_FAILED'
-  | 'CLOUDFLARE_RATE_LIMITED'
-  | 'CLOUDFLARE_UNAVAILABLE'
-  | 'CLOUDFLARE_REQUEST_FAILED'
-  // cloudflared and ingress
-  | 'INGRESS_INVALID'
-  | 'CONFIG_FILE_DRIFT'
-  | 'RELOAD_FAILED'
-  | 'TUNNEL_START_FAILED'
-  | 'TUNNEL_NOT_RUNNING'
-  | 'TUNNEL_STOP_FAILED'
-  | 'CLOUDFLARED_NOT_RUNNABLE'
-  | 'GIT_FAILED'
-  | 'CONFIG_WRITE_FAILED'
-  // docker and targets
-  | 'DOCKER_UNAVAILABLE'
-  | 'TARGET_UNREACHABLE'
-  | 'TARGET_AMBIGUOUS'
-  | 'TARGET_NOT_ANSWERING'
-  | 'TARGET_OTHER_PROJECT'
-  | 'CONTAINER_NOT_FOUND'
-  // secrets
-  | 'SECRET_MISSING'
-  | 'SECRET_INSECURE'
-  // the MCP surface
-  | 'RESOURCE_NOT_FOUND'
-  | 'RATE_LIMITED'
-  | 'CANCELLED'
-  | 'SHUTTING_DOWN'
-  // the environment the command runs in (the CLI's own problems, and system errors the code does not expect)
-  | 'ADDRESS_IN_USE'
-  | 'ADDRESS_NOT_AVAILABLE'
-  | 'PERMISSION_DENIED'
-  | 'FILE_NOT_FOUND'
-  | 'SERVICE_UNREACHABLE'
-  | 'CALL_TIMED_OUT'
-  // the runtime
-  | 'RUNTIME_UNSUPPORTED'
-  // anything else
-  | 'INTERNAL';
+import type { ErrorCode } from '../machines/error-codes.ts';
+
+/** The codes are listed once, in machines/error-codes.ts, so the machines' outcomes use the same ones. */
+export type { ErrorCode } from '../machines/error-codes.ts';
+export { ERROR_CODES, isErrorCode } from '../machines/error-codes.ts';
 
 export interface ErrorShape {
   code: ErrorCode;
@@ -108,8 +47,63 @@ interface SystemError extends Error {
 }
 
 function isSystemError(error: unknown): error is SystemError {
-  return error instanceof Error && typeof (error as { code?: unknown }).code === 'string' && /^E[A-Z]+$/.test(String((error as { code?: unknown }).code));
+  return error instanceof Error && 'code' in error && typeof error.code === 'string' && /^E[A-Z]+$/.test(error.code);
 }
+
+/** Where a system error happened, in words: the address (`host:port`) and the path, when Node says. */
+interface Place {
+  address: string | null;
+  path: string | null;
+}
+
+function addressInUse(error: SystemError, { address }: Place): ErrorShape {
+  return {
+    code: 'ADDRESS_IN_USE',
+    message: `Another program already listens on ${address ?? 'the address'}.`,
+    fix: `Find it with \`ss -ltnp 'sport = :${error.port ?? 'PORT'}'\` and stop it, or configure another address (port 0 picks a free one).`,
+    details: { address },
+  };
+}
+
+function addressNotAvailable(_error: SystemError, { address }: Place): ErrorShape {
+  return {
+    code: 'ADDRESS_NOT_AVAILABLE',
+    message: `${address ?? 'The address'} is not an address of this machine.`,
+    fix: 'Listen on an address this machine has (127.0.0.1 for this machine only; `ip -brief address` lists them).',
+    details: { address },
+  };
+}
+
+function permissionDenied(error: SystemError, { address, path }: Place): ErrorShape {
+  return {
+    code: 'PERMISSION_DENIED',
+    message: `Permission denied: ${error.syscall ?? 'access'} ${path ?? address ?? ''}`.trim() + '.',
+    fix: path
+      ? `Run as a user that may use ${path} (the service's own user, e.g. \`sudo -u tunnel-manager …\`), or point --data-dir, --config or --out at a place this user may write; \`ls -ld ${path}\` and the directories above it show owner and mode.`
+      : `Run as a user allowed to do this${address ? ` (ports below 1024 need CAP_NET_BIND_SERVICE: listen on a port above 1023)` : ''}.`,
+    details: { path, address, syscall: error.syscall ?? null },
+  };
+}
+
+function fileNotFound(error: SystemError, { path }: Place): ErrorShape {
+  return {
+    code: 'FILE_NOT_FOUND',
+    message: `No such file or directory: ${path ?? error.message}.`,
+    fix: `Check the path${path ? ` ${path}` : ''}: create what is missing, or pass the right one.`,
+    details: { path, syscall: error.syscall ?? null },
+  };
+}
+
+/** Node's system error codes we turn into our own, and how. */
+const ENVIRONMENT_ERRORS: Readonly<Record<string, (error: SystemError, place: Place) => ErrorShape>> = {
+  EADDRINUSE: addressInUse,
+  EADDRNOTAVAIL: addressNotAvailable,
+  EACCES: permissionDenied,
+  EPERM: permissionDenied,
+  EROFS: permissionDenied,
+  ENOENT: fileNotFound,
+  ENOTDIR: fileNotFound,
+};
 
 /**
  * A problem of the machine rather than of tunnel-manager, as its own code with a fix: an address another program
@@ -117,45 +111,10 @@ function isSystemError(error: unknown): error is SystemError {
  */
 export function environmentErrorShape(error: unknown): ErrorShape | null {
   if (!isSystemError(error)) return null;
+  const shape = ENVIRONMENT_ERRORS[error.code];
+  if (shape === undefined) return null;
   const address = error.address === undefined ? null : `${error.address}${error.port === undefined ? '' : `:${error.port}`}`;
-  const path = error.path ?? null;
-  switch (error.code) {
-    case 'EADDRINUSE':
-      return {
-        code: 'ADDRESS_IN_USE',
-        message: `Another program already listens on ${address ?? 'the address'}.`,
-        fix: `Find it with \`ss -ltnp 'sport = :${error.port ?? 'PORT'}'\` and stop it, or configure another address (port 0 picks a free one).`,
-        details: { address },
-      };
-    case 'EADDRNOTAVAIL':
-      return {
-        code: 'ADDRESS_NOT_AVAILABLE',
-        message: `${address ?? 'The address'} is not an address of this machine.`,
-        fix: 'Listen on an address this machine has (127.0.0.1 for this machine only; `ip -brief address` lists them).',
-        details: { address },
-      };
-    case 'EACCES':
-    case 'EPERM':
-    case 'EROFS':
-      return {
-        code: 'PERMISSION_DENIED',
-        message: `Permission denied: ${error.syscall ?? 'access'} ${path ?? address ?? ''}`.trim() + '.',
-        fix: path
-          ? `Run as a user that may use ${path} (the service's own user, e.g. \`sudo -u tunnel-manager …\`), or point --data-dir, --config or --out at a place this user may write; \`ls -ld ${path}\` and the directories above it show owner and mode.`
-          : `Run as a user allowed to do this${address ? ` (ports below 1024 need CAP_NET_BIND_SERVICE: listen on a port above 1023)` : ''}.`,
-        details: { path, address, syscall: error.syscall ?? null },
-      };
-    case 'ENOENT':
-    case 'ENOTDIR':
-      return {
-        code: 'FILE_NOT_FOUND',
-        message: `No such file or directory: ${path ?? error.message}.`,
-        fix: `Check the path${path ? ` ${path}` : ''}: create what is missing, or pass the right one.`,
-        details: { path, syscall: error.syscall ?? null },
-      };
-    default:
-      return null;
-  }
+  return shape(error, { address, path: error.path ?? null });
 }
 
 /**

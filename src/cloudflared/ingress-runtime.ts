@@ -2,12 +2,14 @@
  * Running the ingress machine with real effects: the actors to `.provide()`, and two helpers that send a
  * request to a running ingress actor and wait for its outcome (for route sagas and `config rollback`).
  */
-import { createActor, fromPromise, type Actor } from 'xstate';
+import { createActor, fromPromise, type ActorRefFrom } from 'xstate';
+import { ask } from '../actor-ask.ts';
 import { TunnelManagerError, type ErrorCode } from '../errors.ts';
 import {
   ingressMachine,
   type IngressChange,
   type IngressEmitted,
+  type IngressEvent,
   type ReloadInput,
   type ReloadOutput,
   type RenderInput,
@@ -68,7 +70,8 @@ export function provideIngressMachine(deps: IngressRuntimeDeps) {
   return ingressMachine.provide({ actors: ingressActors(deps) });
 }
 
-export type IngressActor = Actor<typeof ingressMachine>;
+/** A running ingress actor: one started alone, or the supervisor's child. */
+export type IngressActor = ActorRefFrom<typeof ingressMachine>;
 
 /** Starts an ingress actor with real effects (and, with `watch`, the file watcher feeding it hand edits). */
 export function startIngressActor(deps: IngressRuntimeDeps, options: { watch?: boolean } = {}): { actor: IngressActor; stop: () => void } {
@@ -88,25 +91,20 @@ export function startIngressActor(deps: IngressRuntimeDeps, options: { watch?: b
 
 type Outcome = Extract<IngressEmitted, { type: 'ingress.applied' | 'ingress.failed' | 'ingress.restored' | 'ingress.restore_failed' }>;
 
-function waitForOutcome(actor: IngressActor, belongs: (event: Outcome) => boolean): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const subscriptions: { unsubscribe: () => void }[] = [];
-    const done = (event: Outcome): void => {
-      if (!belongs(event)) return;
-      for (const subscription of subscriptions) subscription.unsubscribe();
-      resolve(event);
-    };
-    for (const type of ['ingress.applied', 'ingress.failed', 'ingress.restored', 'ingress.restore_failed'] as const) {
-      subscriptions.push(actor.on(type, (event) => done(event)));
-    }
-  });
+const OUTCOME_TYPES: ReadonlySet<string> = new Set(['ingress.applied', 'ingress.failed', 'ingress.restored', 'ingress.restore_failed']);
+
+function isOutcome(event: IngressEmitted): event is Outcome {
+  return OUTCOME_TYPES.has(event.type);
+}
+
+/** Sends `event` and resolves with the first cycle outcome that `belongs` to it (the machine answers every cycle itself). */
+function askIngress(actor: IngressActor, event: IngressEvent, belongs: (event: Outcome) => boolean): Promise<Outcome> {
+  return ask(actor, event, { emitted: (emitted) => (isOutcome(emitted) && belongs(emitted) ? { value: emitted } : undefined) }, null);
 }
 
 /** Sends a change and resolves with the outcome of the cycle that applied it (`change.requestId` is required). */
 export function requestIngressChange(actor: IngressActor, change: IngressChange & { requestId: string }): Promise<Outcome> {
-  const outcome = waitForOutcome(actor, (event) => event.changes.some((candidate) => candidate.requestId === change.requestId));
-  actor.send({ type: 'CHANGE', change });
-  return outcome;
+  return askIngress(actor, { type: 'CHANGE', change }, (event) => event.changes.some((candidate) => candidate.requestId === change.requestId));
 }
 
 /**
@@ -114,9 +112,11 @@ export function requestIngressChange(actor: IngressActor, change: IngressChange 
  * like any version. Resolves with the commit written; throws the failure as a TunnelManagerError.
  */
 export async function rollbackIngress(actor: IngressActor, commit: string): Promise<{ commit: string | null; reloaded: boolean }> {
-  const outcome = waitForOutcome(actor, (event) => ('rollbackOf' in event && event.rollbackOf === commit) || event.type === 'ingress.restored' || event.type === 'ingress.restore_failed');
-  actor.send({ type: 'ROLLBACK', commit });
-  const event = await outcome;
+  const event = await askIngress(
+    actor,
+    { type: 'ROLLBACK', commit },
+    (candidate) => ('rollbackOf' in candidate && candidate.rollbackOf === commit) || candidate.type === 'ingress.restored' || candidate.type === 'ingress.restore_failed',
+  );
   if (event.type === 'ingress.applied') return { commit: event.commit, reloaded: event.reloaded };
   if (event.type === 'ingress.failed') throw new TunnelManagerError({ code: event.error.code as ErrorCode, message: event.error.message, fix: event.error.fix, details: { commit } });
   const reason = event.reloadError?.message ?? 'unknown reason';

@@ -1,6 +1,5 @@
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
-import type { AnyActorRef } from 'xstate';
 import { routeMachine } from '../../machines/route.machine.ts';
 import { supervisorMachine } from '../../machines/supervisor.machine.ts';
 import { topologyMachine } from '../../machines/topology.machine.ts';
@@ -8,7 +7,6 @@ import { tunnelMachine } from '../../machines/tunnel.machine.ts';
 import type { CloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
 import type { ZoneDirectory } from '../cloudflare/zones.ts';
 import type { ManagedRuleOnDisk } from '../cloudflared/ingress-render.ts';
-import type { IngressActor } from '../cloudflared/ingress-runtime.ts';
 import type { ProcessDriver } from '../cloudflared/process-driver.ts';
 import { topologyActors } from '../app/effects/topology-effects.ts';
 import { TopologyTracker } from '../docker/topology-tracker.ts';
@@ -31,7 +29,7 @@ import { provideRouteEffects } from '../app/effects/route-effects.ts';
 import type { RouteExpiry } from '../app/schedules/route-expiry.ts';
 import { writeSandboxInfo, type SandboxEnvironment, type SandboxFile } from '../app/config/sandbox-mode.ts';
 import { assertInspectorUrl } from '../app/actors/stately-inspector.ts';
-import { supervisorChild } from '../app/actors/supervisor-children.ts';
+import { supervisorChild, type ChildOf } from '../app/actors/supervisor-children.ts';
 import type { TunnelClient } from '../app/effects/tunnel-client.ts';
 import { provideTunnelEffects } from '../app/effects/tunnel-effects.ts';
 import { provideZonesEffects } from '../app/effects/zones-effects.ts';
@@ -133,7 +131,7 @@ async function startCore(deps: { config: Config; options: TunnelManagerOptions; 
   const adapters = await connectAdapters({ config, mode: deps.mode, edgeListen: options.edgeListen, logger, store, metrics, cleanups });
   // Set before the supervisor starts (beforeStart): restored children resume their effects during start().
   let supervisorActor: DurableSupervisor['actor'] | null = null;
-  const childOf = (id: string): AnyActorRef => supervisorChild(supervisorActor ?? undefined, id);
+  const childOf: ChildOf = (id) => supervisorChild(supervisorActor ?? undefined, id);
   const ingress = await openIngress({ config, routes: store.routes, bus: store.bus, audit: store.audit, childOf });
   const tracker = new TopologyTracker(adapters.docker, new DockerRepository(db));
   store.ports.avoidPortsInUse(() => portsInUse(tracker.current()));
@@ -213,7 +211,7 @@ function provideActors(deps: {
   tunnelClient: TunnelClient;
   ingress: IngressWiring;
   rulesAtBoot: ReadonlyMap<string, ManagedRuleOnDisk>;
-  childOf: (id: string) => AnyActorRef;
+  childOf: ChildOf;
   logger: Logger;
   afterOrphanScan: () => void;
 }) {
@@ -257,7 +255,7 @@ function provideActors(deps: {
         routes: store.routes,
         domains: store.domains,
         provider,
-        ingress: () => childOf('ingress') as unknown as IngressActor,
+        ingress: () => childOf('ingress'),
         tunnelReady: () => waitForTunnelRunning(childOf('tunnel'), deps.options.tunnelReadyTimeoutMs ?? 60_000),
         bus: store.bus,
         audit: store.audit,

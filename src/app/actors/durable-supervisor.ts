@@ -1,10 +1,15 @@
-import { createActor, type Actor, type InspectionEvent } from 'xstate';
+import { createActor, type Actor, type InspectionEvent, type Snapshot } from 'xstate';
 import type { Logger } from 'pino';
 import type { SupervisorMachine, SupervisorSettings } from '../../../machines/supervisor.machine.ts';
 import type { ActorRepository } from '../../store/actor-repository.ts';
 import { TransitionRecorder } from './transition-recorder.ts';
 
 export const SUPERVISOR_ACTOR_ID = 'supervisor';
+
+/** Whether a stored value looks like a persisted actor snapshot (XState checks the rest when it restores it). */
+function isPersistedSnapshot(value: unknown): value is Snapshot<unknown> {
+  return typeof value === 'object' && value !== null && 'status' in value && typeof value.status === 'string';
+}
 
 export interface DurableSupervisorOptions {
   /** The supervisor machine with real implementations provided. */
@@ -82,16 +87,18 @@ export function startDurableSupervisor(options: DurableSupervisorOptions): Durab
     logger?.warn({ stored: stored.machineVersion, current: machineVersion }, 'machine definitions changed: starting fresh, children re-check the world');
   } else if (stored) {
     try {
+      const { snapshot } = stored;
+      if (!isPersistedSnapshot(snapshot)) throw new Error('the stored value is not an actor snapshot (it has no status)');
       actor = createActor(options.machine, {
         id: SUPERVISOR_ACTOR_ID,
-        snapshot: stored.snapshot as never,
+        snapshot,
         input: options.settings,
         inspect,
       });
       boot = { restored: true, reason: `restored snapshot written at ${new Date(stored.updatedAt).toISOString()}` };
     } catch (error) {
       logger?.error({ err: error }, 'the persisted snapshot could not be restored: starting fresh');
-      boot = { restored: false, reason: `persisted snapshot unreadable: ${(error as Error).message}` };
+      boot = { restored: false, reason: `persisted snapshot unreadable: ${error instanceof Error ? error.message : String(error)}` };
       actor = undefined;
     }
   }

@@ -1,14 +1,21 @@
-import type { Actor, AnyActorRef } from 'xstate';
+import type { Actor } from 'xstate';
 import type { Logger } from 'pino';
 import type { RouteOutput, RouteRequest } from '../../../machines/route.machine.ts';
-import { ROUTE_ACTOR_PREFIX, type SupervisorMachine } from '../../../machines/supervisor.machine.ts';
+import type { SupervisorMachine } from '../../../machines/supervisor.machine.ts';
 import type { AuditRepository } from '../../store/audit-repository.ts';
+import { ask, type Outcome } from '../../actor-ask.ts';
 import type { EventBus } from './event-bus.ts';
+import { routeSaga, routeSagaIds, type RouteSaga } from './supervisor-children.ts';
 
-/** Calls `onStep` with each state a saga enters, until it stops. */
-function reportSteps(child: AnyActorRef, onStep: (step: string) => void): void {
+type SagaSnapshot = ReturnType<RouteSaga['getSnapshot']>;
+
+/**
+ * Calls `onStep` with each state a saga enters, until it stops. A subscription, not an `ask`: progress is a stream
+ * of answers to one request, not one answer.
+ */
+function reportSteps(child: RouteSaga, onStep: (step: string) => void): void {
   let last = '';
-  const report = (snapshot: { value?: unknown; status?: string }) => {
+  const report = (snapshot: SagaSnapshot) => {
     const step = typeof snapshot.value === 'string' ? snapshot.value : JSON.stringify(snapshot.value);
     if (step !== last) {
       last = step;
@@ -16,8 +23,15 @@ function reportSteps(child: AnyActorRef, onStep: (step: string) => void): void {
     }
     if (snapshot.status !== 'active') subscription.unsubscribe();
   };
-  const subscription = child.subscribe({ next: (snapshot) => report(snapshot as never), error: () => subscription.unsubscribe() });
-  report(child.getSnapshot() as never);
+  const subscription = child.subscribe({ next: report, error: () => subscription.unsubscribe() });
+  report(child.getSnapshot());
+}
+
+/** A saga's end: its output once done, its failure once it errored. */
+function sagaEnd(snapshot: SagaSnapshot): Outcome<RouteOutput> {
+  if (snapshot.status === 'done') return { value: snapshot.output };
+  if (snapshot.status === 'error') return { error: snapshot.error };
+  return undefined;
 }
 
 /**
@@ -49,13 +63,13 @@ export class RouteRunner {
     // Persist the new saga at once, before its first step writes anything (the reserve step yields first): a crash
     // right after must find the saga that owns the reservation, or the ledger row would stay `pending` forever.
     this.flush();
-    const child = actor.getSnapshot().children[`${ROUTE_ACTOR_PREFIX}${request.requestId}`];
+    const child = routeSaga(actor, request.requestId);
     if (!child) throw new Error(`the route saga ${request.requestId} did not start`);
-    if (options.onStep) reportSteps(child as AnyActorRef, options.onStep);
-    const outcome = this.follow(request.requestId, child as AnyActorRef);
+    if (options.onStep) reportSteps(child, options.onStep);
+    const outcome = this.follow(request.requestId, child);
     const { signal } = options;
     if (signal) {
-      const cancel = () => (child as AnyActorRef).send({ type: 'CANCEL' });
+      const cancel = () => child.send({ type: 'CANCEL' });
       if (signal.aborted) cancel();
       else {
         signal.addEventListener('abort', cancel, { once: true });
@@ -68,14 +82,13 @@ export class RouteRunner {
 
   /** Sagas restored from the snapshot: follow each to its end. */
   resumeAll(): number {
-    const children = this.supervisor().getSnapshot().children as Record<string, AnyActorRef | undefined>;
+    const supervisor = this.supervisor();
     let resumed = 0;
-    for (const [id, child] of Object.entries(children)) {
-      if (!id.startsWith(ROUTE_ACTOR_PREFIX) || !child) continue;
-      const requestId = id.slice(ROUTE_ACTOR_PREFIX.length);
-      if (this.waiting.has(requestId)) continue;
+    for (const requestId of routeSagaIds(supervisor)) {
+      const child = routeSaga(supervisor, requestId);
+      if (child === undefined || this.waiting.has(requestId)) continue;
       resumed += 1;
-      this.logger?.info({ requestId, state: (child.getSnapshot() as { value?: unknown }).value }, 'resuming a route saga restored from the snapshot');
+      this.logger?.info({ requestId, state: child.getSnapshot().value }, 'resuming a route saga restored from the snapshot');
       void this.follow(requestId, child).then((output) => {
         this.audit.record({
           ts: Date.now(),
@@ -91,41 +104,38 @@ export class RouteRunner {
     return resumed;
   }
 
-  private follow(requestId: string, child: AnyActorRef): Promise<RouteOutput> {
+  /** Waits for the saga's end (its snapshot, not a request: a restored saga is followed without asking anything). */
+  private follow(requestId: string, child: RouteSaga): Promise<RouteOutput> {
     const existing = this.waiting.get(requestId);
     if (existing) return existing;
-    const promise = new Promise<RouteOutput>((resolve, reject) => {
-      const settle = (snapshot: { status: string; output?: unknown; error?: unknown }) => {
-        if (snapshot.status === 'done') {
-          subscription?.unsubscribe();
-          const output = snapshot.output as RouteOutput;
-          if (!output.ok) {
-            this.bus.publish('route.failed', output.request.project, {
-              hostname: output.request.hostname,
-              kind: output.request.kind,
-              error: output.error,
-              compensationErrors: output.compensationErrors,
-            });
-          }
-          this.waiting.delete(requestId);
-          this.onFinished(output);
-          this.supervisor().send({ type: 'ROUTE.FINISHED', requestId });
-          // The caller is told the outcome only once the snapshot no longer holds the saga: a restart right after
-          // the answer does not run its last steps again.
-          this.flush();
-          resolve(output);
-        } else if (snapshot.status === 'error') {
-          subscription?.unsubscribe();
-          this.waiting.delete(requestId);
-          this.supervisor().send({ type: 'ROUTE.FINISHED', requestId });
-          reject(snapshot.error instanceof Error ? snapshot.error : new Error(String(snapshot.error)));
-        }
-      };
-      let subscription: { unsubscribe(): void } | undefined = undefined;
-      subscription = child.subscribe({ next: (snapshot) => settle(snapshot as never), error: (error) => settle({ status: 'error', error }) });
-      settle(child.getSnapshot() as never);
-    });
+    const promise = ask(child, null, { snapshot: sagaEnd }, null).then(
+      (output) => this.finished(requestId, output),
+      (error: unknown) => {
+        this.waiting.delete(requestId);
+        this.supervisor().send({ type: 'ROUTE.FINISHED', requestId });
+        throw error instanceof Error ? error : new Error(String(error));
+      },
+    );
     this.waiting.set(requestId, promise);
     return promise;
+  }
+
+  /** A saga is done: say a failure, drop the saga, and persist that before the caller hears the outcome. */
+  private finished(requestId: string, output: RouteOutput): RouteOutput {
+    if (!output.ok) {
+      this.bus.publish('route.failed', output.request.project, {
+        hostname: output.request.hostname,
+        kind: output.request.kind,
+        error: output.error,
+        compensationErrors: output.compensationErrors,
+      });
+    }
+    this.waiting.delete(requestId);
+    this.onFinished(output);
+    this.supervisor().send({ type: 'ROUTE.FINISHED', requestId });
+    // The caller is told the outcome only once the snapshot no longer holds the saga: a restart right after
+    // the answer does not run its last steps again.
+    this.flush();
+    return output;
   }
 }

@@ -30,8 +30,11 @@ export function assertInspectorUrl(url: string): void {
 /** The inspection event with its snapshot's context and its event redacted (the rest is left as XState made it). */
 function redactedInspection(event: InspectionEvent): InspectionEvent {
   if (event.type === '@xstate.snapshot') {
-    const snapshot = event.snapshot as unknown as Record<string, unknown>;
-    return { ...event, event: redact(event.event), snapshot: { ...snapshot, context: redact(snapshot.context) } as never };
+    const { snapshot } = event;
+    // A machine's snapshot carries a context; other actors' snapshots (promises, callbacks) have none to redact.
+    if (!('context' in snapshot)) return { ...event, event: redact(event.event) };
+    const redacted = { ...snapshot, context: redact(snapshot.context) };
+    return { ...event, event: redact(event.event), snapshot: redacted };
   }
   if (event.type === '@xstate.event') return { ...event, event: redact(event.event) };
   return event;

@@ -1,32 +1,32 @@
-import type { Actor, AnyActorRef } from 'xstate';
-import type { SupervisorMachine } from '../../../machines/supervisor.machine.ts';
+import type { Actor, SnapshotFrom } from 'xstate';
+import { ROUTE_ACTOR_PREFIX, type SupervisorChildId, type SupervisorMachine } from '../../../machines/supervisor.machine.ts';
+
+type Children = SnapshotFrom<SupervisorMachine>['children'];
+
+/** The actor ref of a long-lived child of the supervisor, typed by its id (`SupervisorChildren` in the machine). */
+export type SupervisorChild<K extends SupervisorChildId> = NonNullable<Children[K]>;
+
+/** The actor ref of a route saga (spawned as `route-<requestId>`). */
+export type RouteSaga = NonNullable<Children[`${typeof ROUTE_ACTOR_PREFIX}${string}`]>;
+
+/** Reaches a long-lived child by id, typed: how the composition root hands the children to the effects. */
+export type ChildOf = <K extends SupervisorChildId>(id: K) => SupervisorChild<K>;
 
 /** A long-lived child of the supervisor (tunnel, topology, zones, ingress, orphans), or a clear failure when it is absent. */
-export function supervisorChild(supervisor: Actor<SupervisorMachine> | undefined, id: string): AnyActorRef {
-  const children = supervisor?.getSnapshot().children as Record<string, AnyActorRef | undefined> | undefined;
-  const ref = children?.[id];
-  if (!ref) throw new Error(`the supervisor has no ${id} child`);
+export function supervisorChild<K extends SupervisorChildId>(supervisor: Actor<SupervisorMachine> | undefined, id: K): SupervisorChild<K> {
+  const ref = supervisor?.getSnapshot().children[id];
+  if (ref === undefined) throw new Error(`the supervisor has no ${id} child${supervisor === undefined ? ' (it has not started yet)' : ''}`);
   return ref;
 }
 
-/** What a listener makes of an emitted event: not ours (keep waiting), or the request's answer or failure. */
-export type Outcome<T> = undefined | { value: T } | { error: unknown };
+/** The route saga of `requestId`, or undefined when the supervisor runs none (finished, or never started). */
+export function routeSaga(supervisor: Actor<SupervisorMachine>, requestId: string): RouteSaga | undefined {
+  return supervisor.getSnapshot().children[`${ROUTE_ACTOR_PREFIX}${requestId}`];
+}
 
-/**
- * Sends a request to an actor and settles with the first emitted event that one of `on` (event type → reading)
- * answers; every listener is removed once it has.
- */
-export function askActor<T>(actor: AnyActorRef, on: Record<string, (event: never) => Outcome<T>>, send: () => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const subscriptions = Object.entries(on).map(([type, read]) =>
-      actor.on(type, (event) => {
-        const outcome = read(event as never);
-        if (outcome === undefined) return;
-        subscriptions.forEach((s) => s.unsubscribe());
-        if ('value' in outcome) resolve(outcome.value);
-        else reject(outcome.error);
-      }),
-    );
-    send();
-  });
+/** The request ids of the route sagas the supervisor runs now. */
+export function routeSagaIds(supervisor: Actor<SupervisorMachine>): string[] {
+  return Object.keys(supervisor.getSnapshot().children)
+    .filter((id) => id.startsWith(ROUTE_ACTOR_PREFIX))
+    .map((id) => id.slice(ROUTE_ACTOR_PREFIX.length));
 }

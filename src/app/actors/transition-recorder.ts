@@ -5,7 +5,7 @@ import type { ActorRepository, TransitionRow } from '../../store/actor-repositor
 export function stateToString(value: unknown): string {
   if (typeof value === 'string') return value;
   if (value && typeof value === 'object') {
-    return Object.entries(value as Record<string, unknown>)
+    return Object.entries(value)
       .map(([key, child]) => {
         const inner = stateToString(child);
         return inner ? `${key}.${inner}` : key;
@@ -31,9 +31,11 @@ export class TransitionRecorder {
 
   readonly inspect = (event: InspectionEvent): void => {
     if (event.type !== '@xstate.snapshot') return;
-    const snapshot = event.snapshot as { value?: unknown; status?: string };
-    if (snapshot.value === undefined) return;
-    const actorId = (event.actorRef as { id?: string }).id ?? event.actorRef.sessionId;
+    const { snapshot } = event;
+    // Only machines have a state value (promise and callback actors have none).
+    if (!('value' in snapshot) || snapshot.value === undefined) return;
+    const { actorRef } = event;
+    const actorId = 'id' in actorRef && typeof actorRef.id === 'string' ? actorRef.id : actorRef.sessionId;
     const to = stateToString(snapshot.value);
     const from = this.lastState.get(actorId) ?? null;
     if (from === to) return;

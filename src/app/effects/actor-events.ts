@@ -1,11 +1,8 @@
 import type { Logger } from 'pino';
-import type { AnyActorRef } from 'xstate';
-import type { IngressEmitted } from '../../../machines/ingress.machine.ts';
 import type { TopologyEmitted } from '../../../machines/topology.machine.ts';
-import type { TunnelEmitted } from '../../../machines/tunnel.machine.ts';
-import type { ZonesEmitted } from '../../../machines/zones.machine.ts';
 import type { Config } from '../config/config.ts';
 import type { EventBus } from '../actors/event-bus.ts';
+import type { ChildOf } from '../actors/supervisor-children.ts';
 import type { ManagerMetrics } from '../operations/metrics.ts';
 
 /**
@@ -14,7 +11,7 @@ import type { ManagerMetrics } from '../operations/metrics.ts';
  * drift and label routes).
  */
 export function reportActorEvents(options: {
-  childOf: (id: string) => AnyActorRef;
+  childOf: ChildOf;
   config: Config;
   bus: EventBus;
   metrics: ManagerMetrics;
@@ -22,7 +19,7 @@ export function reportActorEvents(options: {
   onTopologyChanged: (event: Extract<TopologyEmitted, { type: 'topology.changed' }>) => void;
 }): void {
   const { childOf, config, bus, metrics, logger } = options;
-  childOf('tunnel').on('*', (event: TunnelEmitted) => {
+  childOf('tunnel').on('*', (event) => {
     if (event.type === 'tunnel.reloaded') {
       metrics.reload(event.outcome?.strategy ?? 'on-next-start', 'ok');
       return;
@@ -32,12 +29,12 @@ export function reportActorEvents(options: {
     bus.publish(type, '*', data, at);
     logger.info({ event: type, ...data }, `tunnel event: ${type}`);
   });
-  childOf('topology').on('*', (event: TopologyEmitted) => {
+  childOf('topology').on('*', (event) => {
     metrics.dockerEvent(event.type.replace(/^topology\./, ''));
     if (event.type === 'topology.unavailable') logger.warn({ error: event.error, attempt: event.attempt }, 'Docker is unavailable; host targets keep working');
     if (event.type === 'topology.changed') options.onTopologyChanged(event);
   });
-  childOf('zones').on('*', (event: ZonesEmitted) => {
+  childOf('zones').on('*', (event) => {
     if (event.type !== 'zones.refreshed') {
       logger.warn({ error: event.error, retryInMs: event.retryInMs }, 'zone refresh failed');
       return;
@@ -47,7 +44,7 @@ export function reportActorEvents(options: {
     if (event.adopted.length > 0) bus.publish('routes.adopted', config.cloudflare.adoptOwner, { hostnames: event.adopted });
     if (event.adopted.length > 0 || checked.length > 0) childOf('ingress').send({ type: 'CHANGE', change: { hostname: '*', action: 'resync', project: '*' } });
   });
-  childOf('ingress').on('*', (event: IngressEmitted) => {
+  childOf('ingress').on('*', (event) => {
     if (event.type === 'ingress.restored' || event.type === 'ingress.restore_failed') {
       bus.publish(`config.${event.type === 'ingress.restored' ? 'restored' : 'restore_failed'}`, '*', {
         failedCommit: event.failedCommit,

@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { AnyActorRef } from 'xstate';
-import type { TunnelEmitted } from '../../../machines/tunnel.machine.ts';
 import { provideIngressMachine } from '../../cloudflared/ingress-runtime.ts';
 import { IngressService } from '../../cloudflared/ingress-service.ts';
 import { TunnelManagerError } from '../../errors.ts';
@@ -10,7 +8,8 @@ import type { AuditRepository } from '../../store/audit-repository.ts';
 import type { RoutesRepository } from '../../store/routes-repository.ts';
 import type { Config } from '../config/config.ts';
 import type { EventBus } from '../actors/event-bus.ts';
-import { askActor } from '../actors/supervisor-children.ts';
+import { ask } from '../../actor-ask.ts';
+import type { ChildOf, SupervisorChild } from '../actors/supervisor-children.ts';
 
 /**
  * The ingress actor's effects: the config.yml it is the only writer of (rendered from the ledger, validated, written
@@ -30,7 +29,7 @@ export interface IngressWiringOptions {
   bus: EventBus;
   audit: AuditRepository;
   /** A child of the root actor by id (the tunnel, the ingress actor itself). */
-  childOf: (id: string) => AnyActorRef;
+  childOf: ChildOf;
 }
 
 export async function openIngress(options: IngressWiringOptions): Promise<IngressWiring> {
@@ -67,27 +66,28 @@ export async function openIngress(options: IngressWiringOptions): Promise<Ingres
 }
 
 /** Asks the tunnel actor for a reload and waits for the answer to this very request (reloads coalesce). */
-async function reloadThroughTunnel(tunnel: AnyActorRef): Promise<void> {
+async function reloadThroughTunnel(tunnel: SupervisorChild<'tunnel'>): Promise<void> {
   const requestId = randomUUID();
-  type Emitted<K extends TunnelEmitted['type']> = Extract<TunnelEmitted, { type: K }>;
-  await askActor<void>(
+  await ask(
     tunnel,
+    { type: 'RELOAD', requestId },
     {
-      'tunnel.reloaded': (event: Emitted<'tunnel.reloaded'>) => (event.requestIds.includes(requestId) ? { value: undefined } : undefined),
-      'tunnel.reload_failed': (event: Emitted<'tunnel.reload_failed'>) =>
-        event.requestIds.includes(requestId)
-          ? {
-              error: new TunnelManagerError({
-                code: 'RELOAD_FAILED',
-                message: `cloudflared did not take the new config: ${event.error}`,
-                fix: event.keptRunning
-                  ? 'The previous cloudflared keeps serving its previous config. Check the cloudflared log and `tunnel-manager config history`.'
-                  : 'Check the cloudflared log and `tunnel-manager config history`; the tunnel restarts on the restored config.',
-                details: { keptRunning: event.keptRunning },
-              }),
-            }
-          : undefined,
+      emitted: (event) => {
+        if (event.type === 'tunnel.reloaded' && event.requestIds.includes(requestId)) return { value: undefined };
+        if (event.type !== 'tunnel.reload_failed' || !event.requestIds.includes(requestId)) return undefined;
+        return {
+          error: new TunnelManagerError({
+            code: 'RELOAD_FAILED',
+            message: `cloudflared did not take the new config: ${event.error}`,
+            fix: event.keptRunning
+              ? 'The previous cloudflared keeps serving its previous config. Check the cloudflared log and `tunnel-manager config history`.'
+              : 'Check the cloudflared log and `tunnel-manager config history`; the tunnel restarts on the restored config.',
+            details: { keptRunning: event.keptRunning },
+          }),
+        };
+      },
     },
-    () => tunnel.send({ type: 'RELOAD', requestId }),
+    // The tunnel machine answers every reload itself, within its own reload timeout.
+    null,
   );
 }

@@ -43,10 +43,15 @@ export function toTopologyUpdate(change: TopologyChangeSet): TopologyUpdate {
   return { changed: !change.diff.empty, summary: describeDiff(change.diff), change };
 }
 
+/** Whether a machine's opaque `change` is the change set this adapter put there (a diff, before and after). */
+function isChangeSet(change: unknown): change is TopologyChangeSet {
+  if (typeof change !== 'object' || change === null) return false;
+  return 'diff' in change && change.diff !== undefined && 'before' in change && change.before !== undefined && 'after' in change && change.after !== undefined;
+}
+
 /** The typed change set behind a `topology.changed` event's `update`. */
 export function changeSetOf(update: TopologyUpdate): TopologyChangeSet | null {
-  const change = update.change as Partial<TopologyChangeSet> | undefined;
-  return change?.diff !== undefined && change.before !== undefined && change.after !== undefined ? (change as TopologyChangeSet) : null;
+  return isChangeSet(update.change) ? update.change : null;
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

@@ -49,13 +49,14 @@ const EVENT_OF: Record<ProbeSample['result'], 'PROBE_OK' | 'PROBE_DEGRADED' | 'P
   failed: 'PROBE_FAILED',
 };
 
-/**
- * The tunnel machine with its effects: a process driver and a health probe.
- * A start is: start (or adopt) the process, then wait until a probe says ready; a start that never
- * becomes ready is stopped again and fails, which sends the machine to backoff.
- */
-export function provideTunnelEffects(machine: TunnelMachine, options: TunnelEffectsOptions): TunnelMachine {
-  const { driver, probe, logger } = options;
+/** Whether a process answers, from its probes: at once after a start, and again while it opens its connections. */
+interface Readiness {
+  waitUntilReady(settings: TunnelSettings): Promise<ProbeSample>;
+  allConnections(ready: ProbeSample, until?: number): Promise<ProbeSample>;
+}
+
+function readinessOf(options: TunnelEffectsOptions): Readiness {
+  const { driver, probe } = options;
   const readyPollMs = options.readyPollMs ?? 250;
 
   /**
@@ -91,6 +92,67 @@ export function provideTunnelEffects(machine: TunnelMachine, options: TunnelEffe
     }
     return last;
   }
+
+  return { waitUntilReady, allConnections };
+}
+
+/**
+ * Probes the running process every `intervalMs` and tells the machine what it found; a process that has just taken
+ * over gets a few seconds to open all its connections before a probe says degraded.
+ */
+function probeLoopOf(options: TunnelEffectsOptions, readiness: Readiness) {
+  const { probe, logger } = options;
+  const { allConnections } = readiness;
+  return fromCallback<TunnelEvent, ProbeLoopInput>(({ sendBack, input }) => {
+    let busy = false;
+    let active = true;
+    let timer: NodeJS.Timeout | undefined;
+    // The loop starts again each time a process takes over (a start, a reload, a restart): a probe in the first
+    // seconds that finds fewer connections than expected waits for the rest before it says degraded.
+    const settledAt = Date.now() + FRESH_PROCESS_SETTLE_MS;
+    const tick = (): void => {
+      if (busy) return;
+      busy = true;
+      probe()
+        .then((sample) => (Date.now() < settledAt ? allConnections(sample, settledAt) : sample))
+        .then((sample) => {
+          if (!active) return;
+          options.onSample?.(sample, input.process);
+          sendBack({ type: EVENT_OF[sample.result], sample });
+        })
+        .catch((error: unknown) => logger?.error({ err: error }, 'health probe threw'))
+        .finally(() => {
+          busy = false;
+        });
+    };
+    // The cadence survives reloads and restarts (each re-creates this loop): the next probe is due one interval
+    // after the last one, not one interval after the loop started again.
+    const last = input.lastProbe;
+    const due = last === null ? input.intervalMs : Math.max(0, last.at + input.intervalMs - Date.now());
+    // A degraded last probe (the start's own, say: ready with its first connection) is checked again within a second.
+    const firstIn = last?.result === 'degraded' ? Math.min(due, DEGRADED_RECHECK_MS) : due;
+    const first = setTimeout(() => {
+      if (!active) return;
+      tick();
+      timer = setInterval(tick, input.intervalMs);
+    }, firstIn);
+    return () => {
+      active = false;
+      clearTimeout(first);
+      clearInterval(timer);
+    };
+  });
+}
+
+/**
+ * The tunnel machine with its effects: a process driver and a health probe.
+ * A start is: start (or adopt) the process, then wait until a probe says ready; a start that never
+ * becomes ready is stopped again and fails, which sends the machine to backoff.
+ */
+export function provideTunnelEffects(machine: TunnelMachine, options: TunnelEffectsOptions): TunnelMachine {
+  const { driver, logger } = options;
+  const readiness = readinessOf(options);
+  const { waitUntilReady } = readiness;
 
   return machine.provide({
     actors: {
@@ -133,45 +195,7 @@ export function provideTunnelEffects(machine: TunnelMachine, options: TunnelEffe
           sendBack({ type: 'PROCESS_EXITED', code: exit.code, signal: exit.signal, reason: exit.reason });
         });
       }),
-      probeLoop: fromCallback<TunnelEvent, ProbeLoopInput>(({ sendBack, input }) => {
-        let busy = false;
-        let active = true;
-        let timer: NodeJS.Timeout | undefined;
-        // The loop starts again each time a process takes over (a start, a reload, a restart): a probe in the first
-        // seconds that finds fewer connections than expected waits for the rest before it says degraded.
-        const settledAt = Date.now() + FRESH_PROCESS_SETTLE_MS;
-        const tick = (): void => {
-          if (busy) return;
-          busy = true;
-          probe()
-            .then((sample) => (Date.now() < settledAt ? allConnections(sample, settledAt) : sample))
-            .then((sample) => {
-              if (!active) return;
-              options.onSample?.(sample, input.process);
-              sendBack({ type: EVENT_OF[sample.result], sample });
-            })
-            .catch((error: unknown) => logger?.error({ err: error }, 'health probe threw'))
-            .finally(() => {
-              busy = false;
-            });
-        };
-        // The cadence survives reloads and restarts (each re-creates this loop): the next probe is due one interval
-        // after the last one, not one interval after the loop started again.
-        const last = input.lastProbe;
-        const due = last === null ? input.intervalMs : Math.max(0, last.at + input.intervalMs - Date.now());
-        // A degraded last probe (the start's own, say: ready with its first connection) is checked again within a second.
-        const firstIn = last?.result === 'degraded' ? Math.min(due, DEGRADED_RECHECK_MS) : due;
-        const first = setTimeout(() => {
-          if (!active) return;
-          tick();
-          timer = setInterval(tick, input.intervalMs);
-        }, firstIn);
-        return () => {
-          active = false;
-          clearTimeout(first);
-          clearInterval(timer);
-        };
-      }),
+      probeLoop: probeLoopOf(options, readiness),
     },
   });
 }

@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { RouteRequest } from '../../../machines/route.machine.ts';
-import type { OrphansEmitted } from '../../../machines/orphans.machine.ts';
+import type { RouteErrorShape, RouteRequest } from '../../../machines/route.machine.ts';
 import { recordExistsError } from '../../cloudflare/record-errors.ts';
 import type { AcceptedPlan } from '../../cloudflare/record-plan.ts';
 import { targetUnreachableError, type TargetChosen, type TargetSelection } from '../../docker/target-selection.ts';
 import type { CallHooks } from '../../contract/backend.ts';
 import type { Principal } from '../../contract/principal.ts';
 import type { CnameRequest, CnameResult, DeleteResult, OrphanScanResult } from '../../contract/routes.ts';
-import { TunnelManagerError, type ErrorCode } from '../../errors.ts';
+import { TunnelManagerError } from '../../errors.ts';
 import { parseHostname, type Hostname } from '../../hostname.ts';
 import type { Domain } from '../../store/domains-repository.ts';
 import type { Route } from '../../store/routes-repository.ts';
@@ -16,7 +15,8 @@ import { answeringOrAhead, chooseTarget } from './network.ts';
 import { describeDeleteRetries } from '../schedules/delete-retry.ts';
 import { hostnameProblems, requestedHostname } from './hostname.ts';
 import { routeQuotaExceeded } from './route-quota.ts';
-import { askActor, supervisorChild } from '../actors/supervisor-children.ts';
+import { ask, type Outcome } from '../../actor-ask.ts';
+import { supervisorChild } from '../actors/supervisor-children.ts';
 import { notServingSoon } from './tunnel-availability.ts';
 
 /** The backend's routes part: publishing and deleting CNAMEs, the ledger's reads, the zones, the orphan scan. */
@@ -133,7 +133,7 @@ function provisionPlan(context: BackendContext, project: string, hostname: strin
 }
 
 /** A saga that ended not ok always says why; should one not, the caller still gets the one error shape. */
-const SAGA_FAILED_UNSAID = {
+const SAGA_FAILED_UNSAID: RouteErrorShape = {
   code: 'INTERNAL',
   message: 'The route saga failed without saying why.',
   fix: 'This is a bug in tunnel-manager: check tunnel_list_cnames for the route, the service log around this time, and report it.',
@@ -152,7 +152,7 @@ async function provision(context: BackendContext, request: RouteRequest, hooks: 
     const kept = context.options.routes.find(request.hostname);
     const recordLeft = output.timings.some((timing) => timing.step === 'reserve') && kept?.status === 'deleting' && kept.requestId === null;
     throw new TunnelManagerError({
-      code: error.code as never,
+      code: error.code,
       message: recordLeft
         ? `${error.message} The rest was undone, but the DNS record this request created could not be deleted (${kept.lastError ?? 'unknown reason'}): ${request.hostname} stays listed as \`deleting\` until it is gone.`
         : `${error.message} Everything done for this request was undone.`,
@@ -243,7 +243,7 @@ async function deprovision(context: BackendContext, route: Route, hooks: CallHoo
     if (ruleRemoved) {
       const nextRetryAt = after.nextRetryAt === null ? null : new Date(after.nextRetryAt).toISOString();
       throw new TunnelManagerError({
-        code: error.code as never,
+        code: error.code,
         message: `${hostname} is half deleted: its ingress rule is removed (it no longer serves), but its DNS record could not be deleted: ${error.message} The route stays listed as \`deleting\` until the record is gone.`,
         fix:
           `Nothing to do but wait: the delete is retried by itself${nextRetryAt === null ? '' : ` at ${nextRetryAt}`} (${describeDeleteRetries()}; tunnel_list_cnames shows when). ` +
@@ -252,7 +252,7 @@ async function deprovision(context: BackendContext, route: Route, hooks: CallHoo
       });
     }
     throw new TunnelManagerError({
-      code: error.code as never,
+      code: error.code,
       message: `${hostname} was not deleted: ${error.message} Nothing was changed: the route, its rule and its DNS record are as they were.`,
       fix: error.fix,
       details: { ...error.details, hostname, ruleRemoved: false, dnsRecordDeleted: false, ledgerStatus: after?.status ?? null },
@@ -308,21 +308,24 @@ function deletableRoute(context: BackendContext, asGiven: string): Route {
 /** Runs the orphan scan now, or waits for the one running: the first outcome after asking answers this request too. */
 function scanOrphans(context: BackendContext): Promise<OrphanScanResult> {
   const orphans = supervisorChild(context.options.supervisor(), 'orphans');
-  type Emitted<K extends OrphansEmitted['type']> = Extract<OrphansEmitted, { type: K }>;
-  return askActor<OrphanScanResult>(
+  return ask(
     orphans,
+    { type: 'SCAN' },
     {
-      'orphans.scanned': (event: Emitted<'orphans.scanned'>) => ({ value: event.result as OrphanScanResult }),
-      'orphans.scan_failed': (event: Emitted<'orphans.scan_failed'>) => ({
-        error: new TunnelManagerError({
-          code: event.code as ErrorCode,
-          message: `The orphan scan could not list the DNS records: ${event.error}`,
-          fix: `Nothing was changed. The scan retries by itself in ${Math.round(event.retryInMs / 1000)} s; call tunnel_scan_orphans again later.`,
-          details: { retryInMs: event.retryInMs },
-        }),
-      }),
+      emitted: (event): Outcome<OrphanScanResult> => {
+        if (event.type === 'orphans.scanned') return { value: event.result as OrphanScanResult };
+        return {
+          error: new TunnelManagerError({
+            code: event.code,
+            message: `The orphan scan could not list the DNS records: ${event.error}`,
+            fix: `Nothing was changed. The scan retries by itself in ${Math.round(event.retryInMs / 1000)} s; call tunnel_scan_orphans again later.`,
+            details: { retryInMs: event.retryInMs },
+          }),
+        };
+      },
     },
-    () => orphans.send({ type: 'SCAN' }),
+    // The orphans machine answers every scan itself (scanned, or failed with its retry time).
+    null,
   );
 }
 

@@ -1,4 +1,4 @@
-import { rollbackIngress, type IngressActor } from '../../cloudflared/ingress-runtime.ts';
+import { rollbackIngress } from '../../cloudflared/ingress-runtime.ts';
 import { parsePrometheusText } from '../../cloudflared/prometheus-text.ts';
 import type { RollbackView } from '../../contract/admin.ts';
 import type { Principal } from '../../contract/principal.ts';
@@ -79,7 +79,7 @@ async function restartTunnel(context: BackendContext, by: Principal): Promise<Tu
 }
 
 async function rollbackConfig(context: BackendContext, commit: string): Promise<RollbackView> {
-  const ingress = supervisorChild(context.options.supervisor(), 'ingress') as unknown as IngressActor;
+  const ingress = supervisorChild(context.options.supervisor(), 'ingress');
   const result = await rollbackIngress(ingress, commit);
   return { commit, restoredFrom: commit, newCommit: result.commit, reloaded: result.reloaded };
 }

@@ -1,7 +1,8 @@
-import type { AnyActorRef } from 'xstate';
 import { TunnelManagerError } from '../../errors.ts';
-import type { TunnelSnapshot } from './context.ts';
+import type { ActorRef, Snapshot } from 'xstate';
+import type { TunnelContext } from '../../../machines/tunnel.machine.ts';
 import { stateToString } from '../actors/transition-recorder.ts';
+import { ask, type Outcome } from '../../actor-ask.ts';
 
 /**
  * Whether the tunnel will serve a new route soon, from the tunnel actor's snapshot: what a CNAME request checks before
@@ -10,6 +11,12 @@ import { stateToString } from '../actors/transition-recorder.ts';
  * Soon: running, or on its way (booting, starting, restarting, reloading), or backing off with at most SOON_MS left.
  * Not soon: backing off longer (the persisted `backoffUntil` says until when), stopping, stopped.
  */
+
+/** What availability reads of the tunnel actor's snapshot. */
+type TunnelSnapshot = { value: unknown; context: Pick<TunnelContext, 'backoffUntil' | 'lastError' | 'consecutiveFailures'> };
+
+/** The tunnel actor as the wait sees it: its snapshots (the supervisor's tunnel child, or a stand-in). */
+export type TunnelReadings = ActorRef<Snapshot<unknown> & TunnelSnapshot, never>;
 
 /** A backoff with at most this much left counts as "starting": the first step of the schedule (5 s) is one. */
 export const SOON_MS = 10_000;
@@ -58,46 +65,30 @@ export function notServingSoon(snapshot: TunnelSnapshot, now: number, options: {
   return null;
 }
 
+/** TUNNEL_NOT_RUNNING for a wait that ran out: the tunnel did not come up within `timeoutMs`. */
+function notUpInTime(snapshot: TunnelSnapshot, timeoutMs: number): TunnelManagerError {
+  return new TunnelManagerError({
+    code: 'TUNNEL_NOT_RUNNING',
+    message: `cloudflared did not come up within ${Math.round(timeoutMs / 1000)} s (state ${stateOf(snapshot)}${snapshot.context.lastError ? `: ${snapshot.context.lastError}` : ''}).`,
+    fix: 'Check tunnel_get_status; the tunnel restarts by itself on its backoff schedule. Retry the request once it is up.',
+    details: { state: stateOf(snapshot), nextStartAt: snapshot.context.backoffUntil === null ? null : new Date(snapshot.context.backoffUntil).toISOString() },
+  });
+}
+
 /**
  * Waits until the tunnel actor is running (up or degraded). Gives up at once with TUNNEL_NOT_RUNNING when the tunnel
  * will not serve soon (notServingSoon), or goes into backoff while it waits (a start failed); else after `timeoutMs`.
  */
-export function waitForTunnelRunning(tunnel: AnyActorRef, timeoutMs: number, outcome = 'Everything done for this request was undone.'): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let previous = stateOf(tunnel.getSnapshot() as TunnelSnapshot);
-    let settled = false;
-    const finish = (error: TunnelManagerError | null) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      subscription?.unsubscribe();
-      if (error === null) resolve();
-      else reject(error);
-    };
-    const check = (snapshot: TunnelSnapshot) => {
-      const state = stateOf(snapshot);
-      const justFailed = state === 'backoff' && previous !== 'backoff';
-      previous = state;
-      if (isTunnelRunning(snapshot)) finish(null);
-      else {
-        const error = notServingSoon(snapshot, Date.now(), { justFailed, outcome });
-        if (error !== null) finish(error);
-      }
-    };
-    const timer = setTimeout(() => {
-      const snapshot = tunnel.getSnapshot() as TunnelSnapshot;
-      finish(
-        new TunnelManagerError({
-          code: 'TUNNEL_NOT_RUNNING',
-          message: `cloudflared did not come up within ${Math.round(timeoutMs / 1000)} s (state ${stateOf(snapshot)}${snapshot.context.lastError ? `: ${snapshot.context.lastError}` : ''}).`,
-          fix: 'Check tunnel_get_status; the tunnel restarts by itself on its backoff schedule. Retry the request once it is up.',
-          details: { state: stateOf(snapshot), nextStartAt: snapshot.context.backoffUntil === null ? null : new Date(snapshot.context.backoffUntil).toISOString() },
-        }),
-      );
-    }, timeoutMs);
-    let subscription: { unsubscribe(): void } | undefined;
-    // A backoff under way when the wait begins is judged by its time left; one entered while waiting is a failed start.
-    check(tunnel.getSnapshot() as TunnelSnapshot);
-    if (!settled) subscription = tunnel.subscribe((snapshot) => check(snapshot as TunnelSnapshot));
-  });
+export function waitForTunnelRunning(tunnel: TunnelReadings, timeoutMs: number, outcome = 'Everything done for this request was undone.'): Promise<void> {
+  // A backoff under way when the wait begins is judged by its time left; one entered while waiting is a failed start.
+  let previous = stateOf(tunnel.getSnapshot());
+  const read = (snapshot: TunnelSnapshot): Outcome<void> => {
+    const state = stateOf(snapshot);
+    const justFailed = state === 'backoff' && previous !== 'backoff';
+    previous = state;
+    if (isTunnelRunning(snapshot)) return { value: undefined };
+    const error = notServingSoon(snapshot, Date.now(), { justFailed, outcome });
+    return error === null ? undefined : { error };
+  };
+  return ask(tunnel, null, { snapshot: read }, { ms: timeoutMs, error: () => notUpInTime(tunnel.getSnapshot(), timeoutMs) });
 }

@@ -213,7 +213,7 @@ describe('the compensations of a failed provision', () => {
     const req = request('stuck.153.se', { dnsPlan: { action: 'create' } });
     await runStep('reserveRoute', input(req));
     await runStep('ensureDnsRecord', input(req));
-    const failure = { code: 'CLOUDFLARE_UNAVAILABLE', message: 'down', fix: 'wait', details: {} };
+    const failure = { code: 'CLOUDFLARE_UNAVAILABLE' as const, message: 'down', fix: 'wait', details: {} };
     await runStep('releaseReservation', input(req, { compensationErrors: [failure] }));
     expect(routes.find('stuck.153.se')).toMatchObject({ status: 'deleting', requestId: null, deleteAttempts: 1, nextRetryAt: now + 60_000 });
     expect(routes.find('stuck.153.se')?.lastError).toContain('could not delete its DNS record');
@@ -253,7 +253,7 @@ describe('the removal steps', () => {
     await publish('retry.153.se');
     const removal = request('retry.153.se', { kind: 'deprovision', requestId: 'del-2' });
     await runStep('markDeleting', input(removal));
-    const error = { code: 'CLOUDFLARE_UNAVAILABLE', message: 'Cloudflare is down', fix: 'wait', details: {} };
+    const error = { code: 'CLOUDFLARE_UNAVAILABLE' as const, message: 'Cloudflare is down', fix: 'wait', details: {} };
     await runStep('keepForRetry', input(removal, { error }));
     expect(routes.find('retry.153.se')).toMatchObject({ status: 'deleting', requestId: null, service: null, deleteAttempts: 1, nextRetryAt: now + 60_000 });
     expect(events.find((event) => event.kind === 'route.delete_failed')).toMatchObject({ project: 'consilio', data: { attempts: 1 } });
