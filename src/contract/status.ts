@@ -100,3 +100,9 @@ export const metricsSchema = describedObject(
 );
 
 export type MetricsView = z.infer<typeof metricsSchema>;
+
+/** tunnel_ping's answer. */
+export const pingSchema = describedObject(
+  { pong: z.literal(true), time: z.string(), project: z.string() },
+  { pong: 'always true', time: "the server's time (ISO 8601)", project: 'the project your token belongs to' },
+);

@@ -13,6 +13,7 @@ import { ToolCallLimiter } from './call-limits.ts';
 import { CallsInFlight, shuttingDown } from './calls-in-flight.ts';
 import { isLoopbackHost, listenerGuard } from '../listener-guard.ts';
 import { createMcpServer, type McpSession } from './server.ts';
+import { sessionRefusal } from './authorization.ts';
 
 export const MCP_PATH = '/mcp';
 
@@ -218,14 +219,10 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
         });
         return;
       }
-      if (session.principal.project !== principal.project) {
-        denials.deny(principal.project, 'FORBIDDEN', sessionId);
-        sendError(res, 403, {
-          code: 'FORBIDDEN',
-          message: 'This session belongs to another project.',
-          fix: 'Use your own session: initialize one with your token.',
-          details: {},
-        });
+      const notYours = sessionRefusal(principal, session.principal.project);
+      if (notYours !== null) {
+        denials.deny(principal.project, notYours.code, sessionId);
+        sendError(res, 403, notYours);
         return;
       }
       touch(session, res);

@@ -33,6 +33,7 @@ import { startDurableSupervisor, type DurableSupervisor } from '../app/actors/du
 import { EventBus } from '../app/actors/event-bus.ts';
 import { startManagerHealthServer } from '../app/operations/health-server.ts';
 import { openIngress, type IngressWiring } from '../app/effects/ingress-effects.ts';
+import { authorizeLabelRoute, policyFacts } from '../mcp/authorization.ts';
 import { startLabelRoutes, type LabelRoutes } from '../app/use-cases/label-routes.ts';
 import { machinesVersion } from '../app/actors/machine-version.ts';
 import { createManagerMetrics, statusClass, type ManagerMetrics } from '../app/operations/metrics.ts';
@@ -442,6 +443,7 @@ function startSchedules(deps: { config: Config; options: ServiceOptions; db: Dat
   stops.push(answerWatch.stop);
   let labelRoutes: LabelRoutes | null = null;
   if (config.labels.enabled) {
+    const projectRoles = new Map(config.projects.map((project) => [project.name, project.role]));
     const labels = startLabelRoutes({
       topology: () => deps.tracker.current(),
       backend,
@@ -451,8 +453,8 @@ function startSchedules(deps: { config: Config; options: ServiceOptions; db: Dat
       graceMs: config.labels.releaseGraceSeconds * 1000,
       intervalMs: Math.max(1_000, Math.min(30_000, (config.labels.releaseGraceSeconds * 1000) / 2)),
       operatorProject: config.projects.find((project) => project.role === 'ms')?.name ?? config.cloudflare.adoptOwner,
-      labelProjects: labelProjectsOf(config),
-      projects: new Map(config.projects.map((project) => [project.name, project.role])),
+      mayPublish: (label) => authorizeLabelRoute(label, { labelProjects: labelProjectsOf(config), projects: projectRoles }, policyFacts(backend)),
+      projects: projectRoles,
     });
     labelRoutes = labels;
     stops.push(labels.stop);

@@ -5,7 +5,6 @@ import { recordExistsError } from '../../cloudflare/cloudflare-provider.ts';
 import { planEnsureCname } from '../../cloudflare/record-plan.ts';
 import { targetUnreachableError, type TargetChosen, type TargetSelection } from '../../docker/target-selection.ts';
 import type { CallHooks } from '../../contract/backend.ts';
-import type { Principal } from '../../contract/principal.ts';
 import type { CnameRequest, CnameResult, DeleteResult, OrphanScanResult } from '../../contract/routes.ts';
 import { TunnelManagerError, type ErrorCode } from '../../errors.ts';
 import type { Domain } from '../../store/domains-repository.ts';
@@ -46,17 +45,17 @@ function zoneFor(context: BackendContext, domain: string | undefined): Domain {
  * The ledger holds the name: the identical request of the owner of an active route is answered as done (the route
  * is returned), anything else is a conflict.
  */
-function heldByCaller(context: BackendContext, principal: Principal, hostname: string, targetPort: number): Route | undefined {
+function heldByCaller(context: BackendContext, project: string, hostname: string, targetPort: number): Route | undefined {
   const held = context.options.routes.find(hostname);
-  if (held && !(held.project === principal.project && held.targetPort === targetPort && held.status === 'active')) {
+  if (held && !(held.project === project && held.targetPort === targetPort && held.status === 'active')) {
     throw new TunnelManagerError({
       code: 'HOSTNAME_TAKEN',
       message:
-        held.project === principal.project
+        held.project === project
           ? `${hostname} is already yours (${held.status}, port ${held.targetPort ?? 'unknown'}).`
           : `${hostname} belongs to ${held.project}.`,
       fix:
-        held.project === principal.project
+        held.project === project
           ? `To move it to port ${targetPort}, delete it first (tunnel_delete_cname { "hostname": "${hostname}" }) and request it again.`
           : 'Choose another subdomain.',
       details: { hostname, owner: held.project, status: held.status },
@@ -78,15 +77,15 @@ function assertUnderRouteQuota(context: BackendContext, project: string): void {
  * Cloudflare has a record of that name that is not ours. Answers the caller's identical active route, if any, and
  * whether a record of ours exists.
  */
-async function checkNameFree(context: BackendContext, principal: Principal, zone: Domain, hostname: string, targetPort: number) {
+async function checkNameFree(context: BackendContext, project: string, zone: Domain, hostname: string, targetPort: number) {
   const { provider } = context.options;
-  if (!heldByCaller(context, principal, hostname, targetPort)) assertUnderRouteQuota(context, principal.project);
+  if (!heldByCaller(context, project, hostname, targetPort)) assertUnderRouteQuota(context, project);
   const records = await provider.findRecords(zone.zoneId, hostname);
   // Another request may have reserved the name while we looked (and may already have made its record): that is
   // a HOSTNAME_TAKEN, not a foreign record.
-  const existing = heldByCaller(context, principal, hostname, targetPort);
+  const existing = heldByCaller(context, project, hostname, targetPort);
   // The same plan the DNS step carries out: one rule for "this name is not ours", one refusal for it.
-  const recordPlan = planEnsureCname({ hostname, owner: principal.project, tunnelTarget: provider.tunnelTarget, existing: records });
+  const recordPlan = planEnsureCname({ hostname, owner: project, tunnelTarget: provider.tunnelTarget, existing: records });
   if (recordPlan.action === 'refuse') throw recordExistsError(recordPlan, hostname, zone.zoneId);
   return { existing, recordExists: records.length > 0 };
 }
@@ -102,10 +101,10 @@ function chosenOrThrow(selection: TargetSelection): TargetChosen {
  * the one answered, as when they ran in turn. Then the route's warning: an identical active route is answered as
  * done, anything new is checked first.
  */
-async function nameAndTarget(context: BackendContext, principal: Principal, zone: Domain, hostname: string, request: CnameRequest) {
+async function nameAndTarget(context: BackendContext, project: string, zone: Domain, hostname: string, request: CnameRequest) {
   const [name, chosen] = await Promise.allSettled([
-    checkNameFree(context, principal, zone, hostname, request.targetPort),
-    chooseTarget(context, request.targetPort, principal.project),
+    checkNameFree(context, project, zone, hostname, request.targetPort),
+    chooseTarget(context, request.targetPort, project),
   ]);
   if (name.status === 'rejected') throw name.reason;
   const { existing, recordExists } = name.value;
@@ -162,11 +161,10 @@ async function provision(context: BackendContext, request: RouteRequest, hooks: 
   return output;
 }
 
-async function requestCname(context: BackendContext, principal: Principal, request: CnameRequest, hooks: CallHooks): Promise<CnameResult> {
+async function requestCname(context: BackendContext, project: string, request: CnameRequest, hooks: CallHooks): Promise<CnameResult> {
   const zone = zoneFor(context, request.domain);
   const hostname = requestedHostname(request.subdomain, zone.name);
-  context.options.ports.assertOwned(principal.project, request.targetPort);
-  const { existing, recordExists, target, warning } = await nameAndTarget(context, principal, zone, hostname, request);
+  const { existing, recordExists, target, warning } = await nameAndTarget(context, project, zone, hostname, request);
   const expiresAt = request.expiresInSeconds === undefined ? null : Date.now() + request.expiresInSeconds * 1000;
   const base = {
     url: `https://${hostname}`,
@@ -175,7 +173,7 @@ async function requestCname(context: BackendContext, principal: Principal, reque
     target: target.target,
     reason: target.reason,
     alternatives: target.alternatives.map((a) => `${a.target} (${a.reason})`),
-    plan: provisionPlan(context, principal.project, hostname, target.target, recordExists),
+    plan: provisionPlan(context, project, hostname, target.target, recordExists),
     expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(),
     warning,
   };
@@ -192,7 +190,7 @@ async function requestCname(context: BackendContext, principal: Principal, reque
   const output = await provision(context, {
     requestId: randomUUID(),
     kind: 'provision',
-    project: principal.project,
+    project,
     hostname,
     zoneId: zone.zoneId,
     zoneName: zone.name,
@@ -320,8 +318,8 @@ export function backendRoutes(
 ): Pick<ServiceBackend, 'requestCname' | 'deleteCname' | 'retryDelete' | 'findRoute' | 'listRoutes' | 'pageRoutes' | 'listDomains' | 'scanOrphans'> {
   const { config, routes, domains } = context.options;
   return {
-    requestCname: async (principal, request, hooks = {}) => requestCname(context, principal, request, hooks),
-    deleteCname: async (_principal, hostname, hooks = {}) => deprovision(context, deletableRoute(context, hostname), hooks),
+    requestCname: async (project, request, hooks = {}) => requestCname(context, project, request, hooks),
+    deleteCname: async (hostname, hooks = {}) => deprovision(context, deletableRoute(context, hostname), hooks),
     retryDelete: async (hostname: string) => {
       const route = routes.find(hostname);
       if (!route || route.status !== 'deleting' || route.requestId !== null) return null;

@@ -1,7 +1,6 @@
 import { rollbackIngress, type IngressActor } from '../../cloudflared/ingress-runtime.ts';
 import { parsePrometheusText } from '../../cloudflared/prometheus-text.ts';
 import type { RollbackView } from '../../contract/admin.ts';
-import type { Principal } from '../../contract/principal.ts';
 import type { MetricsView, TunnelStatus } from '../../contract/status.ts';
 import type { BackendContext, ServiceBackend } from './context.ts';
 import { TunnelManagerError } from '../../errors.ts';
@@ -51,7 +50,7 @@ async function metrics(context: BackendContext): Promise<MetricsView> {
 }
 
 /** tunnel_restart: restarts cloudflared and answers the status once it runs again. */
-async function restartTunnel(context: BackendContext, by: Principal): Promise<TunnelStatus> {
+async function restartTunnel(context: BackendContext, by: string): Promise<TunnelStatus> {
   const { config, bus } = context.options;
   const tunnel = supervisorChild(context.options.supervisor(), 'tunnel');
   const before = context.tunnelSnapshot();
@@ -63,7 +62,7 @@ async function restartTunnel(context: BackendContext, by: Principal): Promise<Tu
   // emits nothing for that (it reports failures), so say it here, for the events log and the subscribers of
   // tunnel://status. A tunnel that was already down (backoff) reports its own recovery when it starts.
   const outage = wasUp && context.tunnelSnapshot().value !== 'replacing';
-  if (outage) bus.publish('tunnel.down', '*', { reason: `restart requested by ${by.project}`, manual: true, pid: before.context.process?.pid ?? null }, downAt);
+  if (outage) bus.publish('tunnel.down', '*', { reason: `restart requested by ${by}`, manual: true, pid: before.context.process?.pid ?? null }, downAt);
   await waitForTunnelRunning(tunnel, (config.restart.startTimeoutSeconds + config.restart.stopGraceSeconds + 5) * 1000, 'The restart did not bring it up.');
   if (outage) bus.publish('tunnel.recovered', '*', { downForMs: Date.now() - downAt, pid: context.tunnelSnapshot().context.process?.pid ?? null, manual: true });
   const after = context.tunnelSnapshot().context;
@@ -93,7 +92,7 @@ export function backendStatus(
     metrics: () => metrics(context),
     restartTunnel: async (by) => restartTunnel(context, by),
     events: (cursor, limit, project) => options.events.since(cursor, limit, project),
-    rollbackConfig: async (_principal, commit) => rollbackConfig(context, commit),
+    rollbackConfig: async (commit) => rollbackConfig(context, commit),
     audit: (query) => options.audit.recent(query.limit, { ...(query.principal ? { principal: query.principal } : {}), ...(query.before ? { before: query.before } : {}) }),
     recordAudit: (entry) => {
       options.audit.record(entry);
