@@ -57,8 +57,9 @@ export function declaredRoutes(topology: Topology): DeclaredRoute[] {
 function portOf(container: DockerContainer): number | null {
   const label = container.labels[PORT_LABEL];
   if (label !== undefined) return /^\d{1,5}$/.test(label.trim()) ? Number(label.trim()) : Number.NaN;
-  const published = [...new Set(container.ports.filter((p) => p.protocol === 'tcp' && p.hostPort !== null).map((p) => p.hostPort as number))];
-  return published.length === 1 ? published[0]! : null;
+  const published = [...new Set(container.ports.flatMap((p) => (p.protocol === 'tcp' && p.hostPort !== null ? [p.hostPort] : [])))];
+  const [only] = published;
+  return published.length === 1 && only !== undefined ? only : null;
 }
 
 export interface LabelRoutesOptions {

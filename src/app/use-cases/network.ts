@@ -131,10 +131,7 @@ async function connectivity(context: BackendContext, project: string | null, por
 function topologyView(context: BackendContext): TopologyView {
   const topology = context.options.topology.current();
   const located = whereIsCloudflared(context, topology);
-  const topologyActor = supervisorChild(context.options.supervisor(), 'topology').getSnapshot() as {
-    hasTag?: (tag: string) => boolean;
-    context: { lastError: string | null };
-  };
+  const topologyActor: { hasTag?: (tag: string) => boolean; context: { lastError: string | null } } = supervisorChild(context.options.supervisor(), 'topology').getSnapshot();
   const available = topologyActor.hasTag?.('available') ?? false;
   return {
     available,

@@ -2,7 +2,7 @@ import { rollbackIngress, type IngressActor } from '../../cloudflared/ingress-ru
 import { parsePrometheusText } from '../../cloudflared/prometheus-text.ts';
 import type { RollbackView } from '../../contract/admin.ts';
 import type { MetricsView, TunnelStatus } from '../../contract/status.ts';
-import type { BackendContext, ServiceBackend } from './context.ts';
+import type { BackendContext, ServiceBackend, TunnelSnapshot } from './context.ts';
 import { TunnelManagerError } from '../../errors.ts';
 import { readInspection } from '../operations/inspection.ts';
 import { supervisorChild } from '../actors/supervisor-children.ts';
@@ -49,7 +49,18 @@ async function metrics(context: BackendContext): Promise<MetricsView> {
   };
 }
 
-/** tunnel_restart: restarts cloudflared and answers the status once it runs again. */
+/** A restart that replaced a running cloudflared must have a new process: else the old one keeps serving, and that is said. */
+function assertTookOver(before: TunnelSnapshot, after: TunnelSnapshot['context']): void {
+  if (after.process?.pid !== before.context.process?.pid) return;
+  throw new TunnelManagerError({
+    code: 'TUNNEL_START_FAILED',
+    message: `The new cloudflared did not take over${after.lastError ? ` (${after.lastError})` : ''}; the running one (pid ${after.process?.pid ?? '?'}) keeps serving.`,
+    fix: 'Read the reason above and cloudflared\'s log (data directory, cloudflared/cloudflared.log); correct it, then call tunnel_restart again.',
+    details: { pid: after.process?.pid ?? null, lastError: after.lastError },
+  });
+}
+
+/** tunnel_restart: restarts cloudflared and answers the status once it runs again. `by`: the project that asked. */
 async function restartTunnel(context: BackendContext, by: string): Promise<TunnelStatus> {
   const { config, bus } = context.options;
   const tunnel = supervisorChild(context.options.supervisor(), 'tunnel');
@@ -65,15 +76,7 @@ async function restartTunnel(context: BackendContext, by: string): Promise<Tunne
   if (outage) bus.publish('tunnel.down', '*', { reason: `restart requested by ${by}`, manual: true, pid: before.context.process?.pid ?? null }, downAt);
   await waitForTunnelRunning(tunnel, (config.restart.startTimeoutSeconds + config.restart.stopGraceSeconds + 5) * 1000, 'The restart did not bring it up.');
   if (outage) bus.publish('tunnel.recovered', '*', { downForMs: Date.now() - downAt, pid: context.tunnelSnapshot().context.process?.pid ?? null, manual: true });
-  const after = context.tunnelSnapshot().context;
-  if (!outage && wasUp && after.process?.pid === before.context.process?.pid) {
-    throw new TunnelManagerError({
-      code: 'TUNNEL_START_FAILED',
-      message: `The new cloudflared did not take over${after.lastError ? ` (${after.lastError})` : ''}; the running one (pid ${after.process?.pid ?? '?'}) keeps serving.`,
-      fix: 'Read the reason above and cloudflared\'s log (data directory, cloudflared/cloudflared.log); correct it, then call tunnel_restart again.',
-      details: { pid: after.process?.pid ?? null, lastError: after.lastError },
-    });
-  }
+  if (!outage && wasUp) assertTookOver(before, context.tunnelSnapshot().context);
   return context.status();
 }
 

@@ -64,7 +64,8 @@ export function notServingSoon(snapshot: TunnelSnapshot, now: number, options: {
  */
 export function waitForTunnelRunning(tunnel: AnyActorRef, timeoutMs: number, outcome = 'Everything done for this request was undone.'): Promise<void> {
   return new Promise((resolve, reject) => {
-    let previous = stateOf(tunnel.getSnapshot() as TunnelSnapshot);
+    const snapshotNow = (): TunnelSnapshot => tunnel.getSnapshot();
+    let previous = stateOf(snapshotNow());
     let settled = false;
     const finish = (error: TunnelManagerError | null) => {
       if (settled) return;
@@ -85,7 +86,7 @@ export function waitForTunnelRunning(tunnel: AnyActorRef, timeoutMs: number, out
       }
     };
     const timer = setTimeout(() => {
-      const snapshot = tunnel.getSnapshot() as TunnelSnapshot;
+      const snapshot = snapshotNow();
       finish(
         new TunnelManagerError({
           code: 'TUNNEL_NOT_RUNNING',
@@ -97,7 +98,7 @@ export function waitForTunnelRunning(tunnel: AnyActorRef, timeoutMs: number, out
     }, timeoutMs);
     let subscription: { unsubscribe(): void } | undefined;
     // A backoff under way when the wait begins is judged by its time left; one entered while waiting is a failed start.
-    check(tunnel.getSnapshot() as TunnelSnapshot);
-    if (!settled) subscription = tunnel.subscribe((snapshot) => check(snapshot as TunnelSnapshot));
+    check(snapshotNow());
+    if (!settled) subscription = tunnel.subscribe((snapshot: TunnelSnapshot) => check(snapshot));
   });
 }

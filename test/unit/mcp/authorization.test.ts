@@ -98,7 +98,7 @@ const REFUSAL = /'(FORBIDDEN|ROUTE_NOT_OWNED|PORT_NOT_OWNED|UNAUTHENTICATED)'/g;
  */
 const ALLOWED: Record<string, { roleBranches?: number; refusals?: number; why: string }> = {
   'src/errors.ts': { refusals: 4, why: 'the union of every error code' },
-  'src/mcp/http-server.ts': { refusals: 5, why: 'DNS-rebinding guard (Host, Origin) and authentication (no or a wrong bearer token)' },
+  'src/mcp/http-refusals.ts': { refusals: 3, why: 'DNS-rebinding guard (Host, Origin) and authentication (no or a wrong bearer token)' },
   'src/mcp/principal.ts': { refusals: 1, why: 'authentication: the stdio project named at launch must exist' },
   'src/app/operations/health-server.ts': { refusals: 1, why: "the metrics listener's DNS-rebinding guard" },
   'src/cli.ts': { refusals: 1, why: 'the CLI has no token to send: said before any call is made' },
