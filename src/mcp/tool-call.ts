@@ -17,10 +17,10 @@ import { toolListOf } from './tool-list.ts';
 
 /**
  * `tools/call` as it arrives, with `arguments` left as sent (moved to `sent`). The SDK's Server checks a tools/call
- * request against its own schema after ours has parsed it (Server.setRequestHandler); its check of `arguments`
- * answered a non-object with -32603 and raw zod text, crashed on `{"constructor": null}`, and turned a `__proto__` key
- * into a prototype. With `arguments` moved aside, every call reaches the wrapper below, which refuses what is not an
- * object of plain keys, with -32602 and a readable message, and audits it.
+ * request against its own schema after ours has parsed it (Server.setRequestHandler), and that check reads
+ * `arguments` as a record: a non-object would be refused there with zod's own text, before any handler runs and
+ * unaudited, and a `{"constructor": null}` once crashed it. With `arguments` moved aside, every call reaches the
+ * wrapper below, which refuses what is not an object of plain keys, with -32602 and a readable message, and audits it.
  */
 export const ToolCallRequestSchema = z
   .object({
