@@ -444,6 +444,7 @@ function startSchedules(deps: { config: Config; options: ServiceOptions; db: Dat
   let labelRoutes: LabelRoutes | null = null;
   if (config.labels.enabled) {
     const projectRoles = new Map(config.projects.map((project) => [project.name, project.role]));
+    const labelRules = { labelProjects: labelProjectsOf(config), projects: projectRoles };
     const labels = startLabelRoutes({
       topology: () => deps.tracker.current(),
       backend,
@@ -453,7 +454,7 @@ function startSchedules(deps: { config: Config; options: ServiceOptions; db: Dat
       graceMs: config.labels.releaseGraceSeconds * 1000,
       intervalMs: Math.max(1_000, Math.min(30_000, (config.labels.releaseGraceSeconds * 1000) / 2)),
       operatorProject: config.projects.find((project) => project.role === 'ms')?.name ?? config.cloudflare.adoptOwner,
-      mayPublish: (label) => authorizeLabelRoute(label, { labelProjects: labelProjectsOf(config), projects: projectRoles }, policyFacts(backend)),
+      mayPublish: (label) => authorizeLabelRoute(label, labelRules, policyFacts(backend)),
       projects: projectRoles,
     });
     labelRoutes = labels;
