@@ -57,7 +57,8 @@ export function listenerGuard(host: string, allowedOrigins: readonly string[] = 
       if (origin === undefined) return secFetchSite === 'cross-site' ? '(cross-site, no Origin)' : null;
       if (allowed.has(origin.toLowerCase())) return null;
       const match = /^https?:\/\/([^/]+)$/i.exec(origin);
-      return match !== null && accepts(match[1] as string) ? null : origin;
+      const host = match?.[1];
+      return host !== undefined && accepts(host) ? null : origin;
     },
   };
 }

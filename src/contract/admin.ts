@@ -56,3 +56,38 @@ export const inspectionSchema = describedObject(
 
 /** The persisted state of every actor and the recent transitions (supervisor_inspect, `tunnel-manager inspect`). */
 export type InspectionReport = z.infer<typeof inspectionSchema>;
+
+/** tunnel_get_audit's answer: audit rows, newest first. */
+export const auditSchema = describedObject(
+    {
+      entries: z.array(
+        describedObject(
+          {
+            id: z.number(),
+            time: z.string(),
+            principal: z.string(),
+            action: z.string(),
+            target: z.string().nullable(),
+            arguments: z.record(z.unknown()),
+            outcome: z.enum(['ok', 'denied', 'error']),
+            errorCode: z.string().nullable(),
+            durationMs: z.number().nullable(),
+            details: z.record(z.unknown()),
+          },
+          {
+            id: "the row's id: pass it as `before` to page back",
+            time: 'when (ISO 8601)',
+            principal: 'who: a project, "unauthenticated", or "system" for the manager itself',
+            action: 'what: a tool name, mcp.connect, or a change the manager made (route.expired, ingress.drift…)',
+            target: 'on what: a hostname, a port, a commit (tokens redacted)',
+            arguments: 'the arguments, secrets redacted',
+            outcome: 'ok; denied: not allowed (wrong project, role or token); error: it failed',
+            errorCode: 'the error code when it did not succeed',
+            durationMs: 'how long it took, in milliseconds',
+            details: 'more about it (the error details, repeated denials counted…), secrets redacted',
+          },
+        ),
+      ),
+    },
+    { entries: 'audit rows, newest first' },
+  );

@@ -4,6 +4,3 @@ export interface Principal {
   role: 'ps' | 'ms';
 }
 
-export function isMetaSupervisor(principal: Principal): boolean {
-  return principal.role === 'ms';
-}

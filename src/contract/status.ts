@@ -5,10 +5,14 @@ import { describedObject } from './arguments.ts';
 /** What tunnel_get_status, tunnel_restart and tunnel_get_metrics answer; the backend's types are inferred from these schemas. */
 
 /** The leaf states of a machine, dotted as status shows them (`running.up`). */
-function leafStates(node: { states?: Record<string, unknown> }, prefix = ''): string[] {
+interface StateNode {
+  states?: Record<string, StateNode>;
+}
+
+function leafStates(node: StateNode, prefix = ''): string[] {
   const children = Object.entries(node.states ?? {});
   if (children.length === 0) return [prefix];
-  return children.flatMap(([key, child]) => leafStates(child as { states?: Record<string, unknown> }, prefix === '' ? key : `${prefix}.${key}`));
+  return children.flatMap(([key, child]) => leafStates(child, prefix === '' ? key : `${prefix}.${key}`));
 }
 
 /** Every state the tunnel actor can be in, and `unknown` before the service ever ran on this data directory. */
@@ -100,3 +104,9 @@ export const metricsSchema = describedObject(
 );
 
 export type MetricsView = z.infer<typeof metricsSchema>;
+
+/** tunnel_ping's answer. */
+export const pingSchema = describedObject(
+  { pong: z.literal(true), time: z.string(), project: z.string() },
+  { pong: 'always true', time: "the server's time (ISO 8601)", project: 'the project your token belongs to' },
+);

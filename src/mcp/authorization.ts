@@ -1,21 +1,24 @@
+import type { McpBackend } from '../contract/backend.ts';
 import type { Principal } from '../contract/principal.ts';
-import { TunnelManagerError } from '../errors.ts';
+import { PROJECT_LABEL } from '../docker/service-location.ts';
+import { TunnelManagerError, type ErrorShape } from '../errors.ts';
 import type { EventRow } from '../store/events-repository.ts';
 
 /**
  * Authorization, in one place: may this principal make this call on this resource? Every tool call and resource read
  * passes through `authorizeTool` (before its arguments are read) and `authorize` (with the resource its arguments
  * name), and the handler gets the decision (`Grant`); handlers and the backend decide nothing about who may act.
- * What the backend still refuses is about the data and holds for every caller alike: a route only targets a port
- * allocated to its project, a name in the ledger or a foreign DNS record is not taken over, a port is released only
- * by the project that holds it.
+ * What the backend still refuses is about the data and holds for every caller alike: a name in the ledger or a
+ * foreign DNS record is not taken over, a port is released only by the project that holds it.
  *
  * The rules:
  * - the meta-supervisor may do everything;
  * - a tool declared `access: 'ms'` is the meta-supervisor's alone (FORBIDDEN);
  * - a project supervisor acts for its own project only: naming another in `project` is FORBIDDEN;
  * - a route may be changed by its owner only (ROUTE_NOT_OWNED); adopted routes belong to the owner they were adopted for;
- * - a port's connectivity is checked for its project only (PORT_NOT_OWNED);
+ * - a route targets only a port allocated to the project it is for, whoever asks (PORT_NOT_OWNED);
+ * - a port's connectivity is checked by its project only (PORT_NOT_OWNED), or by the meta-supervisor;
+ * - an MCP session is used by the project that opened it only (FORBIDDEN);
  * - the tunnel, the zones and the topology are read by everyone; events are read as `eventFor` says.
  */
 
@@ -30,8 +33,12 @@ export type Resource =
   | { kind: 'project'; project: string | undefined; mode: 'act' | 'read'; refusal?: Refusal }
   /** An existing route, by hostname as given (a name not in the ledger is the backend's ROUTE_NOT_FOUND). */
   | { kind: 'route'; hostname: string }
-  /** A port, by number: its project's. */
-  | { kind: 'port'; port: number };
+  /**
+   * A port, by number. `target`: the port a route of the call's project will send traffic to, which must be allocated
+   * to that project, whoever calls (the meta-supervisor's routes included: a route never targets another project's
+   * port). `inspect`: a port looked at (connectivity, advice): a project supervisor's own, any for the meta-supervisor.
+   */
+  | { kind: 'port'; port: number; use: 'target' | 'inspect' };
 
 /** How a refused `project` is worded: "<caller> may not <doing> <project>.", with the fix. */
 export interface Refusal {
@@ -40,9 +47,12 @@ export interface Refusal {
   details?: Record<string, unknown>;
 }
 
-/** What the policy decided: the project the call is for (undefined: every project, for the meta-supervisor's reads). */
+/** What the policy decided. */
 export interface Grant {
+  /** The project the call is for (undefined: every project, for the meta-supervisor's reads and inspections). */
   project: string | undefined;
+  /** The project a change is made for: `project`, or the caller's own when it reads every project. */
+  actsFor: string;
 }
 
 /** What the policy reads about resources. */
@@ -74,38 +84,115 @@ export function authorizeTool(principal: Principal, tool: { name: string; access
   });
 }
 
+/** The grant for a call on the caller's own project. */
+function own(principal: Principal): Grant {
+  return { project: principal.project, actsFor: principal.project };
+}
+
+function decideProject(principal: Principal, resource: Extract<Resource, { kind: 'project' }>): Grant {
+  const { project } = resource;
+  const ms = principal.role === 'ms';
+  if (project === undefined || project === principal.project) {
+    return { project: ms && resource.mode === 'read' ? project : principal.project, actsFor: principal.project };
+  }
+  if (ms) return { project, actsFor: project };
+  const refusal = resource.refusal ?? ACT_FOR;
+  throw new TunnelManagerError({
+    code: 'FORBIDDEN',
+    message: `${principal.project} may not ${refusal.doing} ${project}.`,
+    fix: refusal.fix,
+    details: refusal.details ?? { project },
+  });
+}
+
+function decideRoute(principal: Principal, hostname: string, facts: PolicyFacts): Grant {
+  const owner = facts.routeOwner(hostname.toLowerCase());
+  if (owner === undefined || owner === principal.project || principal.role === 'ms') return own(principal);
+  throw new TunnelManagerError({
+    code: 'ROUTE_NOT_OWNED',
+    message: `${hostname} belongs to ${owner}, not to ${principal.project}.`,
+    fix: 'You can delete only your own routes (tunnel_list_cnames lists them). Ask the meta-supervisor if this one must go.',
+    details: { hostname, owner },
+  });
+}
+
+function decidePort(principal: Principal, resource: Extract<Resource, { kind: 'port' }>, facts: PolicyFacts): Grant {
+  if (resource.use === 'inspect' && principal.role === 'ms') return { project: undefined, actsFor: principal.project };
+  facts.assertPortOwned(principal.project, resource.port);
+  return own(principal);
+}
+
 /** Decides a call on a resource: answers the grant, or throws the refusal with its fix. */
 export function authorize(principal: Principal, resource: Resource, facts: PolicyFacts): Grant {
-  const ms = principal.role === 'ms';
   switch (resource.kind) {
     case 'shared':
-      return { project: principal.project };
-    case 'project': {
-      const { project } = resource;
-      if (project === undefined || project === principal.project) return { project: ms && resource.mode === 'read' ? project : principal.project };
-      if (ms) return { project };
-      const refusal = resource.refusal ?? ACT_FOR;
-      throw new TunnelManagerError({
-        code: 'FORBIDDEN',
-        message: `${principal.project} may not ${refusal.doing} ${project}.`,
-        fix: refusal.fix,
-        details: refusal.details ?? { project },
-      });
-    }
-    case 'route': {
-      const owner = facts.routeOwner(resource.hostname.toLowerCase());
-      if (owner === undefined || owner === principal.project || ms) return { project: principal.project };
-      throw new TunnelManagerError({
-        code: 'ROUTE_NOT_OWNED',
-        message: `${resource.hostname} belongs to ${owner}, not to ${principal.project}.`,
-        fix: 'You can delete only your own routes (tunnel_list_cnames lists them). Ask the meta-supervisor if this one must go.',
-        details: { hostname: resource.hostname, owner },
-      });
-    }
+      return own(principal);
+    case 'project':
+      return decideProject(principal, resource);
+    case 'route':
+      return decideRoute(principal, resource.hostname, facts);
     case 'port':
-      if (!ms) facts.assertPortOwned(principal.project, resource.port);
-      return { project: principal.project };
+      return decidePort(principal, resource, facts);
   }
+}
+
+/**
+ * A request on an MCP session: a session belongs to the project that opened it, and is refused to another's token
+ * (FORBIDDEN). Answers the refusal, or null when the caller may use the session.
+ */
+export function sessionRefusal(principal: Principal, sessionOwner: string): ErrorShape | null {
+  if (principal.project === sessionOwner) return null;
+  return { code: 'FORBIDDEN', message: 'This session belongs to another project.', fix: 'Use your own session: initialize one with your token.', details: {} };
+}
+
+/** A route a container declares by labels, for the project its label names (src/app/use-cases/label-routes.ts). */
+export interface LabelRoute {
+  container: string;
+  hostname: string;
+  port: number;
+  project: string;
+  /** The project already holds a route of that name on that port (asked for with the tool): it is honoured as it is. */
+  held: boolean;
+}
+
+/** Who may declare routes by label: the configuration's `labels.projects`, and every project with its role. */
+export interface LabelRules {
+  labelProjects: ReadonlySet<string>;
+  projects: ReadonlyMap<string, 'ps' | 'ms'>;
+}
+
+function labelRefusalReason(project: string, rules: LabelRules): string {
+  if (!rules.projects.has(project)) return `there is no project named ${JSON.stringify(project.slice(0, 63))}`;
+  if (rules.projects.get(project) === 'ms') return `${project} is the meta-supervisor, and labels never act for it`;
+  return `${project} is not among the projects allowed to declare routes by label (labels.projects)`;
+}
+
+/**
+ * A label route acts for the project its label names, as that project's supervisor would: only a project of
+ * `labels.projects` (never the meta-supervisor), and only on a port allocated to it (PORT_NOT_OWNED, as for
+ * tunnel_request_cname; a route it already holds is honoured as it is). Throws the refusal with its fix.
+ */
+export function authorizeLabelRoute(label: LabelRoute, rules: LabelRules, facts: PolicyFacts): void {
+  const { container, hostname, port, project } = label;
+  if (!rules.labelProjects.has(project)) {
+    throw new TunnelManagerError({
+      code: 'FORBIDDEN',
+      message: `Container "${container}" asks for ${hostname} for ${project.slice(0, 63)}, but ${labelRefusalReason(project, rules)}; nothing was created.`,
+      fix: `Label routes are for a project supervisor's own containers (allowed: ${[...rules.labelProjects].join(', ') || 'none'}): name your project in ${PROJECT_LABEL}, or publish with tunnel_request_cname; the operator chooses the projects with labels.projects.`,
+      details: { container, hostname, port, project: project.slice(0, 63), allowed: [...rules.labelProjects] },
+    });
+  }
+  if (!label.held) authorize({ project, role: 'ps' }, { kind: 'port', port, use: 'target' }, facts);
+}
+
+/** What the policy reads about resources, from the backend's ledger and port allocations. */
+export function policyFacts(backend: Pick<McpBackend, 'findRoute' | 'ports'>): PolicyFacts {
+  return {
+    routeOwner: (hostname) => backend.findRoute(hostname)?.project,
+    assertPortOwned: (project, port) => {
+      backend.ports.assertOwned(project, port);
+    },
+  };
 }
 
 /** The `project` of an event that concerns everyone. */

@@ -23,14 +23,14 @@ export class ToolCallLimiter {
     if (this.perMinute === 0) return;
     const now = this.now();
     const calls = this.calls.get(project) ?? [];
-    while (calls.length > 0 && (calls[0] as number) <= now - 60_000) calls.shift();
+    while (calls[0] !== undefined && calls[0] <= now - 60_000) calls.shift();
     if (calls.length < this.perMinute) {
       calls.push(now);
       this.calls.set(project, calls);
       this.refusedWindow.delete(project);
       return;
     }
-    const retryAfterSeconds = Math.max(1, Math.ceil(((calls[0] as number) + 60_000 - now) / 1000));
+    const retryAfterSeconds = Math.max(1, Math.ceil(((calls[0] ?? now) + 60_000 - now) / 1000));
     const firstRefusal = !this.refusedWindow.has(project);
     this.refusedWindow.set(project, now);
     throw new TunnelManagerError({

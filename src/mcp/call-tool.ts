@@ -35,16 +35,24 @@ export function parseToolArguments(pairs: string[]): Record<string, unknown> {
   return args;
 }
 
+/**
+ * A value a Tunnel Manager server sent as its error shape: a code, a message and a fix (the code is passed on as the
+ * server made it; `details` may be missing from an older server).
+ */
+function isShape(value: unknown): value is ErrorShape {
+  if (typeof value !== 'object' || value === null) return false;
+  return 'code' in value && typeof value.code === 'string' && 'message' in value && typeof value.message === 'string' && 'fix' in value && typeof value.fix === 'string';
+}
+
 /** The error shape a server put in its refusal (JSON-RPC `data`, or the JSON body of an HTTP error), as it made it. */
 function serverShape(error: unknown): ErrorShape | null {
-  const isShape = (value: unknown): value is ErrorShape =>
-    typeof value === 'object' && value !== null && typeof (value as ErrorShape).code === 'string' && typeof (value as ErrorShape).message === 'string' && typeof (value as ErrorShape).fix === 'string';
   if (error instanceof McpError && isShape(error.data)) return { ...error.data, details: error.data.details ?? {} };
   if (error instanceof StreamableHTTPError) {
     const body = /\{.*\}/s.exec(error.message)?.[0];
     try {
-      const parsed = body === undefined ? null : (JSON.parse(body) as { error?: unknown });
-      if (isShape(parsed?.error)) return { ...parsed.error, details: parsed.error.details ?? {} };
+      const parsed: unknown = body === undefined ? null : JSON.parse(body);
+      const inner: unknown = typeof parsed === 'object' && parsed !== null && 'error' in parsed ? parsed.error : undefined;
+      if (isShape(inner)) return { ...inner, details: inner.details ?? {} };
     } catch {
       // not our JSON: no shape to pass on
     }
@@ -54,8 +62,8 @@ function serverShape(error: unknown): ErrorShape | null {
 
 /** Why the connection itself failed (ECONNREFUSED…), when it did. */
 function connectionFailure(error: unknown): string | null {
-  const cause = error instanceof Error ? (error.cause as { code?: unknown } | undefined) : undefined;
-  return typeof cause?.code === 'string' ? cause.code : null;
+  const cause: unknown = error instanceof Error ? error.cause : undefined;
+  return typeof cause === 'object' && cause !== null && 'code' in cause && typeof cause.code === 'string' ? cause.code : null;
 }
 
 /**

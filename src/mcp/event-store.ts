@@ -1,5 +1,5 @@
 import type { EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 
 /** Messages kept per session for a client that reconnects; older ones are gone (it reads tunnel_get_events). */
 export const RESUMABLE_MESSAGES = 100;
@@ -23,10 +23,11 @@ interface Stored {
  * here as well only to drop it made 1.5 MB of garbage a call.
  */
 function textLength(message: JSONRPCMessage): number {
-  const content = (message as { result?: { content?: unknown } }).result?.content;
+  const result: unknown = 'result' in message ? message.result : undefined;
+  const content: unknown = typeof result === 'object' && result !== null && 'content' in result ? result.content : undefined;
   if (!Array.isArray(content)) return 0;
   let length = 0;
-  for (const item of content as { text?: unknown }[]) if (typeof item?.text === 'string') length += item.text.length;
+  for (const item of content) if (typeof item === 'object' && item !== null && 'text' in item && typeof item.text === 'string') length += item.text.length;
   return length;
 }
 
@@ -60,7 +61,11 @@ export class SessionEventStore implements EventStore {
       this.messages.push({ id, streamId, json });
       this.bytes += json.length;
     }
-    while (this.messages.length > this.limit || this.bytes > this.maxBytes) this.bytes -= this.messages.shift()!.json.length;
+    while (this.messages.length > this.limit || this.bytes > this.maxBytes) {
+      const dropped = this.messages.shift();
+      if (dropped === undefined) break;
+      this.bytes -= dropped.json.length;
+    }
     return Promise.resolve(id);
   }
 
@@ -75,7 +80,7 @@ export class SessionEventStore implements EventStore {
     for (const stored of this.messages) {
       if (stored.streamId !== streamId) continue;
       if (Number(stored.id.slice(stored.id.lastIndexOf(':') + 1)) <= after) continue;
-      await send(stored.id, JSON.parse(stored.json) as JSONRPCMessage);
+      await send(stored.id, JSONRPCMessageSchema.parse(JSON.parse(stored.json)));
     }
     return streamId;
   }

@@ -3,7 +3,7 @@ import type { EventRow } from '../store/events-repository.ts';
 import type { McpBackend } from '../contract/backend.ts';
 import type { Principal } from '../contract/principal.ts';
 import { authorize, type PolicyFacts } from './authorization.ts';
-import { routeView } from './tools/route-tools.ts';
+import { routeView } from '../contract/route-view.ts';
 
 /**
  * Subscribable resources: `tunnel://status` (everyone) and `tunnel://routes/{project}` (that project and the MS).

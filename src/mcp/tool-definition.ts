@@ -1,16 +1,20 @@
 import type { z } from 'zod';
 import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { McpBackend, Progress } from '../contract/backend.ts';
-import type { Principal } from '../contract/principal.ts';
+import type { EventRow } from '../store/events-repository.ts';
 import type { Resource } from './authorization.ts';
 
+/**
+ * What a tool's handler gets besides its arguments: what the authorization policy decided (src/mcp/authorization.ts),
+ * never the caller's identity. The handler decides nothing about who may act.
+ */
 export interface ToolContext {
-  principal: Principal;
-  /**
-   * The project the call is for, as the authorization policy decided it (src/mcp/authorization.ts): the caller's own,
-   * the one the meta-supervisor named, or undefined for the meta-supervisor's reads of every project.
-   */
+  /** The project the call is for: the caller's own, the one the meta-supervisor named, or undefined for the meta-supervisor's reads of every project. */
   project: string | undefined;
+  /** The project a change is made for (never undefined): `project`, or the caller's own for a read of every project. */
+  actsFor: string;
+  /** An event as the caller may read it (the policy's one rule, `eventFor`), or null when it may not. */
+  seeEvent(event: EventRow): EventRow | null;
   backend: McpBackend;
   /** Present when the caller sent a progressToken: each call sends one notifications/progress. */
   progress?: Progress;
@@ -19,11 +23,10 @@ export interface ToolContext {
 }
 
 /**
- * One MCP tool: its schemas, annotations, who may call it, what it acts on and its handler, side by side.
- * The handler decides nothing about who may act: `access` and `resource` are what the authorization policy
- * (src/mcp/authorization.ts) decides from, before the handler runs, and a refusal is audited.
+ * One MCP tool as written in its file: its schemas, annotations, who may call it, what it acts on and its handler,
+ * side by side. `access` and `resource` are what the policy decides from, before the handler runs.
  */
-export interface ToolDefinition<I extends z.ZodTypeAny = z.ZodTypeAny, O extends z.ZodTypeAny = z.ZodTypeAny> {
+export interface ToolSpec<I extends z.ZodTypeAny, O extends z.ZodTypeAny> {
   name: string;
   title: string;
   description: string;
@@ -41,8 +44,67 @@ export interface ToolDefinition<I extends z.ZodTypeAny = z.ZodTypeAny, O extends
   handler: (args: z.output<I>, context: ToolContext) => Promise<z.input<O>> | z.input<O>;
 }
 
-export function defineTool<I extends z.ZodTypeAny, O extends z.ZodTypeAny>(definition: ToolDefinition<I, O>): ToolDefinition<I, O> {
-  return definition;
+/** A call whose arguments parsed: what it acts on, its audit target, and the work (answering the tool's output). */
+export interface PreparedCall {
+  resource: Resource;
+  target: string | null;
+  run(context: ToolContext): Promise<Record<string, unknown>>;
 }
 
-export type AnyToolDefinition = ToolDefinition<z.ZodTypeAny, z.ZodTypeAny>;
+/** The arguments did not parse: zod's failure, to be worded for the caller. */
+export interface RejectedCall {
+  rejected: z.ZodError;
+}
+
+/**
+ * A tool as the front end sees it, whatever its argument types: its published parts, and `prepare`, which parses
+ * the arguments and binds them to the handler (the types stay inside, so no registry of tools needs a cast).
+ */
+export interface Tool {
+  name: string;
+  title: string;
+  description: string;
+  input: z.ZodTypeAny;
+  output: z.ZodTypeAny;
+  annotations: ToolAnnotations;
+  access: 'any' | 'ms';
+  secretArguments: readonly string[];
+  /** The names of the arguments the tool takes (what an unknown-argument refusal lists). */
+  argumentNames: readonly string[];
+  prepare(args: unknown): PreparedCall | RejectedCall;
+}
+
+function argumentNamesOf(input: z.ZodTypeAny): string[] {
+  const shape: unknown = 'shape' in input ? input.shape : undefined;
+  return typeof shape === 'object' && shape !== null ? Object.keys(shape) : [];
+}
+
+/** An answer that is an object (every tool's output schema is one), or a clear failure. */
+function asRecord(value: unknown, tool: string): Record<string, unknown> {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) return Object.fromEntries(Object.entries(value));
+  throw new Error(`${tool} answered ${typeof value}, not an object: its output schema must describe an object.`);
+}
+
+export function defineTool<I extends z.ZodTypeAny, O extends z.ZodTypeAny>(spec: ToolSpec<I, O>): Tool {
+  return {
+    name: spec.name,
+    title: spec.title,
+    description: spec.description,
+    input: spec.input,
+    output: spec.output,
+    annotations: spec.annotations,
+    access: spec.access,
+    secretArguments: spec.secretArguments ?? [],
+    argumentNames: argumentNamesOf(spec.input),
+    prepare(args) {
+      const parsed = spec.input.safeParse(args);
+      if (!parsed.success) return { rejected: parsed.error };
+      const data: z.output<I> = parsed.data;
+      return {
+        resource: spec.resource?.(data) ?? { kind: 'shared' },
+        target: spec.auditTarget?.(data) ?? null,
+        run: async (context) => asRecord(spec.output.parse(await spec.handler(data, context)), spec.name),
+      };
+    },
+  };
+}

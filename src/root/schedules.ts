@@ -8,6 +8,7 @@ import { startRetention } from '../app/schedules/retention.ts';
 import { startRouteExpiry } from '../app/schedules/route-expiry.ts';
 import type { ServiceBackend } from '../app/use-cases/backend.ts';
 import { startLabelRoutes, type LabelRoutes } from '../app/use-cases/label-routes.ts';
+import { authorizeLabelRoute, policyFacts } from '../mcp/authorization.ts';
 import type { TopologyTracker } from '../docker/topology-tracker.ts';
 import type { Database } from '../store/database.ts';
 import { orphanPolicyOf } from './actor-tree.ts';
@@ -53,6 +54,9 @@ export function startSchedules(deps: ScheduleDeps) {
 /** Routes from container labels, reconciled once now and then on every topology change and round. */
 function startLabels(deps: ScheduleDeps): LabelRoutes {
   const { config, store } = deps;
+  const projectRoles = new Map(config.projects.map((project) => [project.name, project.role]));
+  // Read from the configuration once: the policy decides each label from them (src/mcp/authorization.ts).
+  const labelRules = { labelProjects: labelProjectsOf(config), projects: projectRoles };
   const labels = startLabelRoutes({
     topology: () => deps.tracker.current(),
     backend: deps.backend,
@@ -62,8 +66,8 @@ function startLabels(deps: ScheduleDeps): LabelRoutes {
     graceMs: config.labels.releaseGraceSeconds * 1000,
     intervalMs: Math.max(1_000, Math.min(30_000, (config.labels.releaseGraceSeconds * 1000) / 2)),
     operatorProject: config.projects.find((project) => project.role === 'ms')?.name ?? config.cloudflare.adoptOwner,
-    labelProjects: labelProjectsOf(config),
-    projects: new Map(config.projects.map((project) => [project.name, project.role])),
+    mayPublish: (label) => authorizeLabelRoute(label, labelRules, policyFacts(deps.backend)),
+    projects: projectRoles,
   });
   void labels.reconcile();
   return labels;

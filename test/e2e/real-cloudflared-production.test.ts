@@ -25,7 +25,7 @@ import { cloudflaredPidsFor, freePort } from '../helpers/standin-cloudflared.ts'
 const binary = realCloudflaredForTests('the real cloudflared under a production-mode manager');
 
 const root = mkdtempSync(join(tmpdir(), 'tm-real-production-'));
-const consilio = { project: 'consilio', role: 'ps' as const };
+const consilio = 'consilio';
 let emulator: CloudflareEmulator;
 let edge: SandboxEdge;
 let origin: Server;

@@ -23,7 +23,7 @@ import { freePort } from '../helpers/standin-cloudflared.ts';
 const TUNNEL_A = 'fe2ec8b5-790f-4973-ad07-e03a4e4dd45b';
 const TUNNEL_B = '0b0b0b0b-1111-4222-8333-944444444444';
 const root = mkdtempSync(join(tmpdir(), 'tm-two-managers-'));
-const consilio = { project: 'consilio', role: 'ps' as const };
+const consilio = 'consilio';
 
 let emulator: CloudflareEmulator;
 let edge: SandboxEdge;
@@ -107,8 +107,8 @@ describe('two managers, one Cloudflare account, two tunnels', () => {
     const snapshot = JSON.stringify(emulator.state().records.map((record) => [record.id, record.name, record.content, record.comment]).sort());
 
     // B cannot delete A's route (it is not in B's ledger), and A cannot delete B's.
-    await expect(b.backend.deleteCname({ project: 'meta-supervisor', role: 'ms' }, 'shared.153.se')).rejects.toMatchObject({ code: 'ROUTE_NOT_FOUND' });
-    await expect(a.backend.deleteCname({ project: 'meta-supervisor', role: 'ms' }, 'b-only.153.se')).rejects.toMatchObject({ code: 'ROUTE_NOT_FOUND' });
+    await expect(b.backend.deleteCname('shared.153.se')).rejects.toMatchObject({ code: 'ROUTE_NOT_FOUND' });
+    await expect(a.backend.deleteCname('b-only.153.se')).rejects.toMatchObject({ code: 'ROUTE_NOT_FOUND' });
 
     // Each one's orphan scan looks at its own ledger only: nothing of the other's is flagged, nothing changes.
     const scanA = await a.backend.scanOrphans();

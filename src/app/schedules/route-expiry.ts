@@ -7,7 +7,7 @@ import { startRounds } from './rounds.ts';
 /**
  * Routes asked for with an expiry are removed once it has passed, and the routes of a project that left the
  * configuration once its grace period has: checked every minute, at boot, and after every orphan scan (a grace of 0
- * means "at the scan"). A removal is a `tunnel_delete_cname` by the system; one that fails is tried at the next check.
+ * means "at the scan"). A removal is the backend's deleteCname, for the service itself (no caller, so nothing to authorize); one that fails is tried at the next check.
  */
 export interface RouteExpiry {
   /** Removes whatever is due now. */
@@ -32,7 +32,7 @@ export function startRouteExpiry(options: {
     }
     for (const [hostname, { project, why }] of due) {
       options.backend
-        .deleteCname({ project: 'system', role: 'ms' }, hostname)
+        .deleteCname(hostname)
         .then(() => options.logger.info({ hostname, project, why }, 'route removed'))
         .catch((error: unknown) => options.logger.warn({ err: error, hostname, why }, 'could not remove a route; will retry'));
     }

@@ -68,7 +68,7 @@ export interface BackendContext {
 }
 
 export function backendContext(options: BackendOptions): BackendContext {
-  const tunnelSnapshot = () => supervisorChild(options.supervisor(), 'tunnel').getSnapshot() as TunnelSnapshot;
+  const tunnelSnapshot = (): TunnelSnapshot => supervisorChild(options.supervisor(), 'tunnel').getSnapshot();
   return {
     options,
     tunnelSnapshot,

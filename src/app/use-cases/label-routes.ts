@@ -58,8 +58,9 @@ export function declaredRoutes(topology: Topology): DeclaredRoute[] {
 function portOf(container: DockerContainer): number | null {
   const label = container.labels[PORT_LABEL];
   if (label !== undefined) return /^\d{1,5}$/.test(label.trim()) ? Number(label.trim()) : Number.NaN;
-  const published = [...new Set(container.ports.filter((p) => p.protocol === 'tcp' && p.hostPort !== null).map((p) => p.hostPort as number))];
-  return published.length === 1 ? published[0]! : null;
+  const published = [...new Set(container.ports.flatMap((p) => (p.protocol === 'tcp' && p.hostPort !== null ? [p.hostPort] : [])))];
+  const [only] = published;
+  return published.length === 1 && only !== undefined ? only : null;
 }
 
 export interface LabelRoutesOptions {
@@ -74,8 +75,11 @@ export interface LabelRoutesOptions {
   intervalMs: number;
   /** The meta-supervisor: told of every refused label (and the only one told when the label names no project). */
   operatorProject: string;
-  /** The projects whose containers may declare routes by label (`labels.projects`; project supervisors only). */
-  labelProjects: ReadonlySet<string>;
+  /**
+   * The authorization policy's decision on a label route (src/mcp/authorization.ts, `authorizeLabelRoute`, wired by
+   * the composition root): the project must be one of `labels.projects` and hold the port. Throws the refusal.
+   */
+  mayPublish(label: { container: string; hostname: string; port: number; project: string; held: boolean }): void;
   /** Every configured project and its role: a refusal is told to the project a label names only when it is one. */
   projects: ReadonlyMap<string, 'ps' | 'ms'>;
   now?: () => number;
@@ -98,11 +102,10 @@ interface LabelState {
 }
 
 /**
- * The project a label acts for: the one it names, when that project may declare routes by label. Refuses a label
- * without a usable port or without a project, and one naming a project that may not (the port's ownership is the
- * tool's own check).
+ * The project a label acts for and the port it names. Refuses a label without a usable port or without a project;
+ * whether that project may have this route is the policy's decision (`mayPublish`).
  */
-function projectFor(options: LabelRoutesOptions, declared: DeclaredRoute): string {
+function labelled(declared: DeclaredRoute): { project: string; port: number } {
   const { container, hostname, port, project } = declared;
   if (port === null || !Number.isInteger(port) || port < 1 || port > 65_535) {
     throw new TunnelManagerError({
@@ -120,20 +123,7 @@ function projectFor(options: LabelRoutesOptions, declared: DeclaredRoute): strin
       details: { container, hostname, port, label: PROJECT_LABEL },
     });
   }
-  if (!options.labelProjects.has(project)) {
-    const why = !options.projects.has(project)
-      ? `there is no project named ${JSON.stringify(project.slice(0, 63))}`
-      : options.projects.get(project) === 'ms'
-        ? `${project} is the meta-supervisor, and labels never act for it`
-        : `${project} is not among the projects allowed to declare routes by label (labels.projects)`;
-    throw new TunnelManagerError({
-      code: 'FORBIDDEN',
-      message: `Container "${container}" asks for ${hostname} for ${project.slice(0, 63)}, but ${why}; nothing was created.`,
-      fix: `Label routes are for a project supervisor's own containers (allowed: ${[...options.labelProjects].join(', ') || 'none'}): name your project in ${PROJECT_LABEL}, or publish with tunnel_request_cname; the operator chooses the projects with labels.projects.`,
-      details: { container, hostname, port, project: project.slice(0, 63), allowed: [...options.labelProjects] },
-    });
-  }
-  return project;
+  return { project, port };
 }
 
 /** A declared hostname as the subdomain under the longest zone of the account that holds it. */
@@ -167,11 +157,13 @@ async function ensure(state: LabelState, declared: DeclaredRoute): Promise<void>
   }
   if (!declared.running || refused.get(key) === declared.fingerprint) return;
   try {
-    const project = projectFor(options, declared);
+    const { project, port } = labelled(declared);
     // Asked for with the tool already, by the same project: the label is honoured as it is (and never releases it).
-    if (existing !== undefined && existing.project === project && existing.targetPort === declared.port) return;
+    const held = existing !== undefined && existing.project === project && existing.targetPort === port;
+    options.mayPublish({ container: declared.container, hostname: declared.hostname, port, project, held });
+    if (held) return;
     const { subdomain, domain } = split(options.backend, declared.hostname);
-    const result = await options.backend.requestCname({ project, role: 'ps' }, { subdomain, domain, targetPort: declared.port as number, publishAhead: true });
+    const result = await options.backend.requestCname(project, { subdomain, domain, targetPort: port, publishAhead: true });
     options.routes.update(declared.hostname, { labelContainer: declared.container }, now());
     refused.delete(key);
     options.bus.publish('route.label_published', project, { container: declared.container, hostname: declared.hostname, target: result.target, warning: result.warning });
@@ -208,7 +200,7 @@ async function release(state: LabelState, declared: DeclaredRoute[]): Promise<vo
     goneSince.set(route.hostname, since);
     if (now() - since < options.graceMs) continue;
     try {
-      await options.backend.deleteCname({ project: route.project, role: 'ps' }, route.hostname);
+      await options.backend.deleteCname(route.hostname);
       goneSince.delete(route.hostname);
       options.bus.publish('route.label_released', route.project, { container: route.labelContainer, hostname: route.hostname, goneForMs: now() - since });
     } catch (error) {

@@ -6,7 +6,6 @@ import { locateService, needsListenEvidence, type ServiceLocation } from '../../
 import { selectTarget, type TargetChosen, type TargetSelection } from '../../docker/target-selection.ts';
 import { topologyToMermaid } from '../../docker/topology-diagram.ts';
 import type { ConnectivityView, TopologyView } from '../../contract/network.ts';
-import type { Principal } from '../../contract/principal.ts';
 import { TunnelManagerError } from '../../errors.ts';
 import type { Topology } from '../../topology-model.ts';
 import type { BackendContext, ServiceBackend } from './context.ts';
@@ -95,8 +94,9 @@ export async function answeringOrAhead(
 }
 
 /** tunnel_check_connectivity and tunnel_recommend_config: the target for the port, and whether it answers. */
-async function connectivity(context: BackendContext, principal: Principal, port: number): Promise<ConnectivityView> {
-  const { selection, cloudflared } = await chooseTarget(context, port, principal.role === 'ms' ? null : principal.project);
+/** `project`: the port's project as the policy decided it, or null for the meta-supervisor, who may look at any port. */
+async function connectivity(context: BackendContext, project: string | null, port: number): Promise<ConnectivityView> {
+  const { selection, cloudflared } = await chooseTarget(context, port, project);
   if (!selection.ok) {
     return {
       port,
@@ -131,10 +131,7 @@ async function connectivity(context: BackendContext, principal: Principal, port:
 function topologyView(context: BackendContext): TopologyView {
   const topology = context.options.topology.current();
   const located = whereIsCloudflared(context, topology);
-  const topologyActor = supervisorChild(context.options.supervisor(), 'topology').getSnapshot() as {
-    hasTag?: (tag: string) => boolean;
-    context: { lastError: string | null };
-  };
+  const topologyActor: { hasTag?: (tag: string) => boolean; context: { lastError: string | null } } = supervisorChild(context.options.supervisor(), 'topology').getSnapshot();
   const available = topologyActor.hasTag?.('available') ?? false;
   return {
     available,
@@ -147,7 +144,7 @@ function topologyView(context: BackendContext): TopologyView {
 }
 
 export function backendNetwork(context: BackendContext): Pick<ServiceBackend, 'verifyTarget' | 'checkConnectivity' | 'recommendConfig' | 'topology'> {
-  const check = (principal: Principal, port: number) => connectivity(context, principal, port);
+  const check = (project: string | null, port: number) => connectivity(context, project, port);
   return {
     verifyTarget: (target: string) => verify(context, whereIsCloudflared(context, context.options.topology.current()), target),
     checkConnectivity: check,

@@ -21,8 +21,7 @@ export function retargetAfterChange(
   const findings = detectTargetDrift({
     routes: deps.routes
       .list()
-      .filter((r) => r.status === 'active' && r.service !== null)
-      .map((r) => ({ hostname: r.hostname, project: r.project, service: r.service as string, targetPort: r.targetPort })),
+      .flatMap((r) => (r.status === 'active' && r.service !== null ? [{ hostname: r.hostname, project: r.project, service: r.service, targetPort: r.targetPort }] : [])),
     before: change.before,
     after: change.after,
     cloudflared: cloudflaredLocationOptions(deps.config),

@@ -4,7 +4,6 @@ import { recordExistsError } from '../../cloudflare/record-errors.ts';
 import type { AcceptedPlan } from '../../cloudflare/record-plan.ts';
 import { targetUnreachableError, type TargetChosen, type TargetSelection } from '../../docker/target-selection.ts';
 import type { CallHooks } from '../../contract/backend.ts';
-import type { Principal } from '../../contract/principal.ts';
 import type { CnameRequest, CnameResult, DeleteResult, OrphanScanResult } from '../../contract/routes.ts';
 import { TunnelManagerError } from '../../errors.ts';
 import { parseHostname, type Hostname } from '../../hostname.ts';
@@ -49,17 +48,17 @@ function zoneFor(context: BackendContext, domain: string | undefined): Domain {
  * The ledger holds the name: the identical request of the owner of an active route is answered as done (the route
  * is returned), anything else is a conflict.
  */
-function heldByCaller(context: BackendContext, principal: Principal, hostname: string, targetPort: number): Route | undefined {
+function heldByCaller(context: BackendContext, project: string, hostname: string, targetPort: number): Route | undefined {
   const held = context.options.routes.find(hostname);
-  if (held && !(held.project === principal.project && held.targetPort === targetPort && held.status === 'active')) {
+  if (held && !(held.project === project && held.targetPort === targetPort && held.status === 'active')) {
     throw new TunnelManagerError({
       code: 'HOSTNAME_TAKEN',
       message:
-        held.project === principal.project
+        held.project === project
           ? `${hostname} is already yours (${held.status}, port ${held.targetPort ?? 'unknown'}).`
           : `${hostname} belongs to ${held.project}.`,
       fix:
-        held.project === principal.project
+        held.project === project
           ? `To move it to port ${targetPort}, delete it first (tunnel_delete_cname { "hostname": "${hostname}" }) and request it again.`
           : 'Choose another subdomain.',
       details: { hostname, owner: held.project, status: held.status },
@@ -82,12 +81,12 @@ function assertUnderRouteQuota(context: BackendContext, project: string): void {
  * caller's identical active route, if any, and the request's one DNS plan (src/cloudflare/record-plan.ts): made here,
  * once, and carried to the saga's DNS step, which trusts it and re-checks only the race (ownership-registry.ts).
  */
-async function checkNameFree(context: BackendContext, principal: Principal, zone: Domain, hostname: Hostname, targetPort: number) {
-  if (!heldByCaller(context, principal, hostname, targetPort)) assertUnderRouteQuota(context, principal.project);
-  const plan = await context.options.provider.planCname({ zoneId: zone.zoneId, hostname, owner: principal.project });
+async function checkNameFree(context: BackendContext, project: string, zone: Domain, hostname: Hostname, targetPort: number) {
+  if (!heldByCaller(context, project, hostname, targetPort)) assertUnderRouteQuota(context, project);
+  const plan = await context.options.provider.planCname({ zoneId: zone.zoneId, hostname, owner: project });
   // Another request may have reserved the name while we looked (and may already have made its record): that is
   // a HOSTNAME_TAKEN, not a foreign record.
-  const existing = heldByCaller(context, principal, hostname, targetPort);
+  const existing = heldByCaller(context, project, hostname, targetPort);
   if (plan.action === 'refuse') throw recordExistsError(plan, hostname, zone.zoneId);
   return { existing, plan };
 }
@@ -103,10 +102,10 @@ function chosenOrThrow(selection: TargetSelection): TargetChosen {
  * the one answered, as when they ran in turn. Then the route's warning: an identical active route is answered as
  * done, anything new is checked first.
  */
-async function nameAndTarget(context: BackendContext, principal: Principal, zone: Domain, hostname: Hostname, request: CnameRequest) {
+async function nameAndTarget(context: BackendContext, project: string, zone: Domain, hostname: Hostname, request: CnameRequest) {
   const [name, chosen] = await Promise.allSettled([
-    checkNameFree(context, principal, zone, hostname, request.targetPort),
-    chooseTarget(context, request.targetPort, principal.project),
+    checkNameFree(context, project, zone, hostname, request.targetPort),
+    chooseTarget(context, request.targetPort, project),
   ]);
   if (name.status === 'rejected') throw name.reason;
   const { existing, plan } = name.value;
@@ -171,11 +170,10 @@ async function provision(context: BackendContext, request: RouteRequest, hooks: 
   return output;
 }
 
-async function requestCname(context: BackendContext, principal: Principal, request: CnameRequest, hooks: CallHooks): Promise<CnameResult> {
+async function requestCname(context: BackendContext, project: string, request: CnameRequest, hooks: CallHooks): Promise<CnameResult> {
   const zone = zoneFor(context, request.domain);
   const hostname = requestedHostname(request.subdomain, zone.name);
-  context.options.ports.assertOwned(principal.project, request.targetPort);
-  const { existing, plan, target, warning } = await nameAndTarget(context, principal, zone, hostname, request);
+  const { existing, plan, target, warning } = await nameAndTarget(context, project, zone, hostname, request);
   const expiresAt = request.expiresInSeconds === undefined ? null : Date.now() + request.expiresInSeconds * 1000;
   const base = {
     url: `https://${hostname}`,
@@ -184,7 +182,7 @@ async function requestCname(context: BackendContext, principal: Principal, reque
     target: target.target,
     reason: target.reason,
     alternatives: target.alternatives.map((a) => `${a.target} (${a.reason})`),
-    plan: provisionPlan(context, principal.project, hostname, target.target, plan),
+    plan: provisionPlan(context, project, hostname, target.target, plan),
     expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(),
     warning,
   };
@@ -201,7 +199,7 @@ async function requestCname(context: BackendContext, principal: Principal, reque
   const output = await provision(context, {
     requestId: randomUUID(),
     kind: 'provision',
-    project: principal.project,
+    project,
     hostname,
     zoneId: zone.zoneId,
     zoneName: zone.name,
@@ -334,8 +332,8 @@ export function backendRoutes(
 ): Pick<ServiceBackend, 'requestCname' | 'deleteCname' | 'retryDelete' | 'findRoute' | 'listRoutes' | 'pageRoutes' | 'listDomains' | 'scanOrphans'> {
   const { config, routes, domains } = context.options;
   return {
-    requestCname: async (principal, request, hooks = {}) => requestCname(context, principal, request, hooks),
-    deleteCname: async (_principal, hostname, hooks = {}) => deprovision(context, deletableRoute(context, hostname), hooks),
+    requestCname: async (project, request, hooks = {}) => requestCname(context, project, request, hooks),
+    deleteCname: async (hostname, hooks = {}) => deprovision(context, deletableRoute(context, hostname), hooks),
     retryDelete: async (hostname: string) => {
       const route = routes.find(hostname);
       if (!route || route.status !== 'deleting' || route.requestId !== null) return null;

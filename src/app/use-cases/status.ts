@@ -1,9 +1,8 @@
 import { rollbackIngress } from '../../cloudflared/ingress-runtime.ts';
 import { parsePrometheusText } from '../../cloudflared/prometheus-text.ts';
 import type { RollbackView } from '../../contract/admin.ts';
-import type { Principal } from '../../contract/principal.ts';
 import type { MetricsView, TunnelStatus } from '../../contract/status.ts';
-import type { BackendContext, ServiceBackend } from './context.ts';
+import type { BackendContext, ServiceBackend, TunnelSnapshot } from './context.ts';
 import { TunnelManagerError } from '../../errors.ts';
 import { readInspection } from '../operations/inspection.ts';
 import { supervisorChild } from '../actors/supervisor-children.ts';
@@ -50,8 +49,19 @@ async function metrics(context: BackendContext): Promise<MetricsView> {
   };
 }
 
-/** tunnel_restart: restarts cloudflared and answers the status once it runs again. */
-async function restartTunnel(context: BackendContext, by: Principal): Promise<TunnelStatus> {
+/** A restart that replaced a running cloudflared must have a new process: else the old one keeps serving, and that is said. */
+function assertTookOver(before: TunnelSnapshot, after: TunnelSnapshot['context']): void {
+  if (after.process?.pid !== before.context.process?.pid) return;
+  throw new TunnelManagerError({
+    code: 'TUNNEL_START_FAILED',
+    message: `The new cloudflared did not take over${after.lastError ? ` (${after.lastError})` : ''}; the running one (pid ${after.process?.pid ?? '?'}) keeps serving.`,
+    fix: 'Read the reason above and cloudflared\'s log (data directory, cloudflared/cloudflared.log); correct it, then call tunnel_restart again.',
+    details: { pid: after.process?.pid ?? null, lastError: after.lastError },
+  });
+}
+
+/** tunnel_restart: restarts cloudflared and answers the status once it runs again. `by`: the project that asked. */
+async function restartTunnel(context: BackendContext, by: string): Promise<TunnelStatus> {
   const { config, bus } = context.options;
   const tunnel = supervisorChild(context.options.supervisor(), 'tunnel');
   const before = context.tunnelSnapshot();
@@ -63,18 +73,10 @@ async function restartTunnel(context: BackendContext, by: Principal): Promise<Tu
   // emits nothing for that (it reports failures), so say it here, for the events log and the subscribers of
   // tunnel://status. A tunnel that was already down (backoff) reports its own recovery when it starts.
   const outage = wasUp && context.tunnelSnapshot().value !== 'replacing';
-  if (outage) bus.publish('tunnel.down', '*', { reason: `restart requested by ${by.project}`, manual: true, pid: before.context.process?.pid ?? null }, downAt);
+  if (outage) bus.publish('tunnel.down', '*', { reason: `restart requested by ${by}`, manual: true, pid: before.context.process?.pid ?? null }, downAt);
   await waitForTunnelRunning(tunnel, (config.restart.startTimeoutSeconds + config.restart.stopGraceSeconds + 5) * 1000, 'The restart did not bring it up.');
   if (outage) bus.publish('tunnel.recovered', '*', { downForMs: Date.now() - downAt, pid: context.tunnelSnapshot().context.process?.pid ?? null, manual: true });
-  const after = context.tunnelSnapshot().context;
-  if (!outage && wasUp && after.process?.pid === before.context.process?.pid) {
-    throw new TunnelManagerError({
-      code: 'TUNNEL_START_FAILED',
-      message: `The new cloudflared did not take over${after.lastError ? ` (${after.lastError})` : ''}; the running one (pid ${after.process?.pid ?? '?'}) keeps serving.`,
-      fix: 'Read the reason above and cloudflared\'s log (data directory, cloudflared/cloudflared.log); correct it, then call tunnel_restart again.',
-      details: { pid: after.process?.pid ?? null, lastError: after.lastError },
-    });
-  }
+  if (!outage && wasUp) assertTookOver(before, context.tunnelSnapshot().context);
   return context.status();
 }
 
@@ -93,7 +95,7 @@ export function backendStatus(
     metrics: () => metrics(context),
     restartTunnel: async (by) => restartTunnel(context, by),
     events: (cursor, limit, project) => options.events.since(cursor, limit, project),
-    rollbackConfig: async (_principal, commit) => rollbackConfig(context, commit),
+    rollbackConfig: async (commit) => rollbackConfig(context, commit),
     audit: (query) => options.audit.recent(query.limit, { ...(query.principal ? { principal: query.principal } : {}), ...(query.before ? { before: query.before } : {}) }),
     recordAudit: (entry) => {
       options.audit.record(entry);

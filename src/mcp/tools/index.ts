@@ -1,17 +1,43 @@
-import type { AnyToolDefinition } from '../tool-definition.ts';
-import { ADMIN_TOOLS } from './admin-tools.ts';
-import { EVENT_TOOLS } from './event-tools.ts';
-import { NETWORK_TOOLS } from './network-tools.ts';
-import { PORT_TOOLS } from './port-tools.ts';
-import { ROUTE_TOOLS } from './route-tools.ts';
-import { STATUS_TOOLS } from './status-tools.ts';
+import type { Tool } from '../tool-definition.ts';
+import { getAudit } from './admin/get-audit.ts';
+import { inspectSupervisor } from './admin/inspect.ts';
+import { rollbackConfig } from './admin/rollback-config.ts';
+import { checkConnectivity } from './network/check-connectivity.ts';
+import { recommendConfig } from './network/recommend-config.ts';
+import { getTopology } from './network/topology.ts';
+import { allocatePort } from './ports/allocate.ts';
+import { listPorts } from './ports/list.ts';
+import { releasePort } from './ports/release.ts';
+import { deleteCname } from './routes/delete-cname.ts';
+import { listCnames } from './routes/list-cnames.ts';
+import { listDomains } from './routes/list-domains.ts';
+import { requestCname } from './routes/request-cname.ts';
+import { scanOrphans } from './routes/scan-orphans.ts';
+import { getEvents } from './status/get-events.ts';
+import { getMetrics } from './status/get-metrics.ts';
+import { getStatus } from './status/get-status.ts';
+import { ping } from './status/ping.ts';
+import { restartTunnel } from './status/restart.ts';
 
-/** Every tool, grouped by concern (one file per group). */
-export const ALL_TOOLS: AnyToolDefinition[] = [
-  ...STATUS_TOOLS,
-  ...ROUTE_TOOLS,
-  ...PORT_TOOLS,
-  ...NETWORK_TOOLS,
-  ...EVENT_TOOLS,
-  ...ADMIN_TOOLS,
-] as unknown as AnyToolDefinition[];
+/** Every tool, one per file, in the order tools/list shows them. */
+export const ALL_TOOLS: readonly Tool[] = [
+  ping,
+  getStatus,
+  getMetrics,
+  restartTunnel,
+  requestCname,
+  deleteCname,
+  listCnames,
+  listDomains,
+  scanOrphans,
+  allocatePort,
+  releasePort,
+  listPorts,
+  checkConnectivity,
+  recommendConfig,
+  getTopology,
+  getEvents,
+  rollbackConfig,
+  getAudit,
+  inspectSupervisor,
+];

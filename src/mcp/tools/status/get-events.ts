@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { eventFor } from '../authorization.ts';
-import { defineTool } from '../tool-definition.ts';
-import { describedObject } from '../../contract/arguments.ts';
+import { defineTool } from '../../tool-definition.ts';
+import { eventsSchema } from '../../../contract/events.ts';
 
 export const getEvents = defineTool({
   name: 'tunnel_get_events',
@@ -15,36 +14,17 @@ export const getEvents = defineTool({
       limit: z.number().int().min(1).max(500).default(100).describe('events per call, 1 to 500 (default 100)'),
     })
     .strict(),
-  output: describedObject(
-    {
-      events: z.array(
-        describedObject(
-          { id: z.number(), time: z.string(), kind: z.string(), project: z.string(), data: z.record(z.unknown()) },
-          {
-            id: "the event's id: the cursor to pass next time",
-            time: 'when it happened (ISO 8601)',
-            kind: 'what happened, e.g. tunnel.down, tunnel.recovered, route.created, route.failed, route.orphaned',
-            project: 'the project it concerns, or "*" for everyone',
-            data: 'the details of this kind of event (hostname, reason, error, fix…)',
-          },
-        ),
-      ),
-      nextCursor: z.number(),
-    },
-    { events: 'the events after your cursor, oldest first', nextCursor: 'pass as `cursor` next time (your cursor again when nothing is new)' },
-  ),
+  output: eventsSchema,
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   access: 'any',
   // A project supervisor's events are its own and the broadcast ones; the meta-supervisor reads every project's.
   resource: () => ({ kind: 'project', project: undefined, mode: 'read' }),
-  handler: (args, { backend, principal, project }) => {
+  handler: (args, { backend, project, seeEvent }) => {
     const rows = backend.events(args.cursor, args.limit, project);
-    const visible = rows.map((row) => eventFor(principal, row)).filter((row) => row !== null);
+    const visible = rows.map(seeEvent).filter((row) => row !== null);
     return {
       events: visible.map((row) => ({ id: row.id, time: new Date(row.ts).toISOString(), kind: row.kind, project: row.project, data: row.data })),
       nextCursor: rows.at(-1)?.id ?? args.cursor,
     };
   },
 });
-
-export const EVENT_TOOLS = [getEvents];
