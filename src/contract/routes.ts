@@ -170,4 +170,5 @@ export const orphanScanSchema = describedObject(
 export type OrphanScanView = z.infer<typeof orphanScanSchema>;
 
 /** The orphan scan's result as the orphans actor emits it: the answer of tunnel_scan_orphans with the time in milliseconds. */
-export type OrphanScanResult = Omit<OrphanScanView, 'scannedAt'> & { at: number };
+export const orphanScanResultSchema = orphanScanSchema.omit({ scannedAt: true }).extend({ at: z.number() });
+export type OrphanScanResult = z.infer<typeof orphanScanResultSchema>;

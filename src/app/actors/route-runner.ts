@@ -15,16 +15,23 @@ type SagaSnapshot = ReturnType<RouteSaga['getSnapshot']>;
  */
 function reportSteps(child: RouteSaga, onStep: (step: string) => void): void {
   let last = '';
-  const report = (snapshot: SagaSnapshot) => {
+  const report = (snapshot: SagaSnapshot): boolean => {
     const step = typeof snapshot.value === 'string' ? snapshot.value : JSON.stringify(snapshot.value);
     if (step !== last) {
       last = step;
       onStep(step);
     }
-    if (snapshot.status !== 'active') subscription.unsubscribe();
+    return snapshot.status === 'active';
   };
-  const subscription = child.subscribe({ next: report, error: () => subscription.unsubscribe() });
-  report(child.getSnapshot());
+  // A saga that has already ended reports its last step and is not subscribed to (XState answers a subscription to
+  // a stopped actor at once, before the subscription could be stored).
+  if (!report(child.getSnapshot())) return;
+  const subscription = child.subscribe({
+    next: (snapshot) => {
+      if (!report(snapshot)) subscription.unsubscribe();
+    },
+    error: () => subscription.unsubscribe(),
+  });
 }
 
 /** A saga's end: its output once done, its failure once it errored. */

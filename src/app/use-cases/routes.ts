@@ -4,7 +4,7 @@ import { recordExistsError } from '../../cloudflare/record-errors.ts';
 import type { AcceptedPlan } from '../../cloudflare/record-plan.ts';
 import { targetUnreachableError, type TargetChosen, type TargetSelection } from '../../docker/target-selection.ts';
 import type { CallHooks } from '../../contract/backend.ts';
-import type { CnameRequest, CnameResult, DeleteResult, OrphanScanResult } from '../../contract/routes.ts';
+import { orphanScanResultSchema, type CnameRequest, type CnameResult, type DeleteResult, type OrphanScanResult } from '../../contract/routes.ts';
 import { TunnelManagerError } from '../../errors.ts';
 import { parseHostname, type Hostname } from '../../hostname.ts';
 import type { Domain } from '../../store/domains-repository.ts';
@@ -311,7 +311,11 @@ function scanOrphans(context: BackendContext): Promise<OrphanScanResult> {
     { type: 'SCAN' },
     {
       emitted: (event): Outcome<OrphanScanResult> => {
-        if (event.type === 'orphans.scanned') return { value: event.result as OrphanScanResult };
+        // The machine knows the scan's outline; the effect emits the whole answer, read back through its schema.
+        if (event.type === 'orphans.scanned') {
+          const read = orphanScanResultSchema.safeParse(event.result);
+          return read.success ? { value: read.data } : { error: new TunnelManagerError({ code: 'INTERNAL', message: `The orphan scan answered in an unexpected shape: ${read.error.message}`, fix: 'This is a bug in tunnel-manager: report it with the service log around this time.', details: {} }) };
+        }
         return {
           error: new TunnelManagerError({
             code: event.code,
