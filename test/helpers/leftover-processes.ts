@@ -101,20 +101,17 @@ export function mentionsRunDir(argv: readonly string[], runDir: string): boolean
  */
 export function findLeftovers(runDir: string): LeftoverProcess[] {
   const found = new Map<number, LeftoverProcess>();
-  for (const pidfile of pidfilesUnder(runDir)) {
-    for (const pid of pidsInPidfile(pidfile)) {
-      if (pid === process.pid || found.has(pid) || !isProcessRunning(pid)) continue;
-      const argv = readProcessArgv(pid);
-      if (argv !== null && mentionsRunDir(argv, runDir)) found.set(pid, { pid, argv, foundBy: pidfile });
-    }
-  }
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    if (pid === process.pid || found.has(pid) || !isProcessRunning(pid)) continue;
+  const consider = (pid: number, foundBy: string, belongs: (argv: string[]) => boolean): void => {
+    if (pid === process.pid || found.has(pid) || !isProcessRunning(pid)) return;
     const argv = readProcessArgv(pid);
-    if (argv === null || !argv.some((arg) => OUR_PROGRAMS.some((program) => arg.endsWith(program)))) continue;
-    if (mentionsRunDir(argv, runDir)) found.set(pid, { pid, argv, foundBy: 'cmdline' });
+    if (argv !== null && belongs(argv)) found.set(pid, { pid, argv, foundBy });
+  };
+  for (const pidfile of pidfilesUnder(runDir)) {
+    for (const pid of pidsInPidfile(pidfile)) consider(pid, pidfile, (argv) => mentionsRunDir(argv, runDir));
+  }
+  const ours = (argv: string[]): boolean => argv.some((arg) => OUR_PROGRAMS.some((program) => arg.endsWith(program)));
+  for (const entry of readdirSync('/proc')) {
+    if (/^\d+$/.test(entry)) consider(Number(entry), 'cmdline', (argv) => ours(argv) && mentionsRunDir(argv, runDir));
   }
   return [...found.values()];
 }

@@ -67,23 +67,28 @@ export async function startTestService(
 export async function settled(service: Service, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const children = service.supervisor.actor.getSnapshot().children as Record<string, { getSnapshot(): { value: unknown; context?: unknown } } | undefined>;
-    const zones = children.zones?.getSnapshot().value;
-    const ingress = children.ingress?.getSnapshot().value;
-    const tunnelSnapshot = children.tunnel?.getSnapshot();
-    const tunnel = tunnelSnapshot?.value;
-    const ready = zones === 'ready' && ingress === 'idle' && typeof tunnel === 'object' && tunnel !== null && 'running' in tunnel;
-    if (ready) return;
-    if (Date.now() > deadline) {
-      // Say why the tunnel is not running (its last error, restarts), so a failure on a loaded CI machine is diagnosable.
-      const context = (tunnelSnapshot?.context ?? {}) as { lastError?: string | null; restartCount?: number };
-      throw new Error(
-        `the service did not settle: zones ${JSON.stringify(zones)}, ingress ${JSON.stringify(ingress)}, tunnel ${JSON.stringify(tunnel)}` +
-          ` (last error: ${context.lastError ?? 'none'}, restarts: ${context.restartCount ?? 0})`,
-      );
-    }
+    const boot = bootProgress(service);
+    if (boot.done) return;
+    // Say why the tunnel is not running (its last error, restarts), so a failure on a loaded CI machine is diagnosable.
+    if (Date.now() > deadline) throw new Error(`the service did not settle: ${boot.describe()}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** How far the boot work is: zones refreshed, the ingress actor idle, the tunnel running. */
+function bootProgress(service: Service): { done: boolean; describe(): string } {
+  const children = service.supervisor.actor.getSnapshot().children;
+  const zones = children.zones?.getSnapshot().value;
+  const ingress = children.ingress?.getSnapshot().value;
+  const tunnelSnapshot = children.tunnel?.getSnapshot();
+  const tunnel = tunnelSnapshot?.value;
+  const running = typeof tunnel === 'object' && tunnel !== null && 'running' in tunnel;
+  return {
+    done: zones === 'ready' && ingress === 'idle' && running,
+    describe: () =>
+      `zones ${JSON.stringify(zones)}, ingress ${JSON.stringify(ingress)}, tunnel ${JSON.stringify(tunnel)}` +
+      ` (last error: ${tunnelSnapshot?.context.lastError ?? 'none'}, restarts: ${tunnelSnapshot?.context.restartCount ?? 0})`,
+  };
 }
 
 export async function mcpClient(url: string, token: string): Promise<Client> {
