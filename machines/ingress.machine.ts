@@ -33,8 +33,11 @@ export interface IngressFailure {
 }
 
 export interface RenderInput { changes: IngressChange[] }
-/** The rendered file, ready to write. Extra fields pass through to `write` untouched. */
-export interface RenderOutput { content: string; [key: string]: unknown }
+/**
+ * The rendered file, ready to write, and the file on disk it was rendered from (`write` refuses when that changed
+ * since). Extra fields pass through to `write` untouched.
+ */
+export interface RenderOutput { content: string; basedOn: string | null; [key: string]: unknown }
 export interface WriteInput { rendered: RenderOutput; changes: IngressChange[] }
 export interface WriteOutput {
   /** Whether the file's bytes changed. */

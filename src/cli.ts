@@ -340,7 +340,7 @@ async function configCommand(positionals: string[], options: Options): Promise<n
   if (sub === 'history') {
     if (!existsSync(config.cloudflared.configPath) && !existsSync(config.databasePath)) requireDatabase(config);
     const limit = options.limit === undefined ? 20 : Number(options.limit);
-    const { readConfigHistory } = await import('./cloudflared/ingress-service.ts');
+    const { readConfigHistory } = await import('./cloudflared/ingress-loader.ts');
     const versions = await readConfigHistory(config.cloudflared.configPath, limit);
     if (options.json) print(JSON.stringify(versions, null, 2));
     else if (versions.length === 0) print(`No history yet for ${config.cloudflared.configPath}.`);
@@ -358,9 +358,9 @@ async function configCommand(positionals: string[], options: Options): Promise<n
         details: { pid: running },
       });
     }
-    const { IngressService } = await import('./cloudflared/ingress-service.ts');
-    const service = await IngressService.open({ configPath: config.cloudflared.configPath, gitBackup: true });
-    const result = await service.rollbackTo(commit);
+    const { IngressLoader } = await import('./cloudflared/ingress-loader.ts');
+    const loader = await IngressLoader.open({ configPath: config.cloudflared.configPath, gitBackup: true });
+    const result = await loader.rollbackTo(commit);
     print(
       `restored ${config.cloudflared.configPath} from ${result.restoredFrom.slice(0, 12)}${result.commit ? ` as commit ${result.commit.slice(0, 12)}` : ' (no change)'}; ` +
         'cloudflared loads it when the service starts (managed rules follow the route ledger).',

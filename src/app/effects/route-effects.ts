@@ -2,7 +2,7 @@ import { fromPromise } from 'xstate';
 import type { MarkDeletingOutput, RouteErrorShape, RouteMachine, StepInput } from '../../../machines/route.machine.ts';
 import type { CloudflareProvider } from '../../cloudflare/cloudflare-provider.ts';
 import { classifyRecord } from '../../cloudflare/ownership-marker.ts';
-import { requestIngressChange, type IngressActor } from '../../cloudflared/ingress-runtime.ts';
+import { requestIngressChange, type IngressActor } from './ingress-effects.ts';
 import { runForService } from '../../request-context.ts';
 import { TunnelManagerError, type ErrorCode } from '../../errors.ts';
 import type { AuditRepository } from '../../store/audit-repository.ts';

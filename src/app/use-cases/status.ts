@@ -1,4 +1,4 @@
-import { rollbackIngress, type IngressActor } from '../../cloudflared/ingress-runtime.ts';
+import { rollbackIngress, type IngressActor } from '../effects/ingress-effects.ts';
 import { parsePrometheusText } from '../../cloudflared/prometheus-text.ts';
 import type { RollbackView } from '../../contract/admin.ts';
 import type { Principal } from '../../contract/principal.ts';
