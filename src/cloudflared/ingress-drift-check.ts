@@ -7,6 +7,7 @@
 import { TunnelManagerError } from '../errors.ts';
 import type { IngressRule } from '../ingress-model.ts';
 import type { ConfigDocument } from './config-document.ts';
+import { isRecord } from './config-values.ts';
 import { detectDrift, type DriftPolicy, type DriftReport, type ManagedRuleEdit } from './ingress-drift.ts';
 import type { GeneratedConfig } from './ingress-generator.ts';
 import { ruleKey, type LedgerRule } from './ingress-render.ts';
@@ -41,10 +42,6 @@ export interface DriftOutcome {
   reports: IngressReport[];
   /** Set when the file on disk was edited into something cloudflared would refuse: nothing may be written. */
   refused: TunnelManagerError | null;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 /** The ledger rule an edit takes over, or why it stays the ledger's (`keep`). */

@@ -14,6 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { toErrorShape, type ErrorShape } from '../errors.ts';
 import { ConfigDocument, type IngressRuleChunk } from './config-document.ts';
+import { isRecord } from './config-values.ts';
 import type { IngressIssue, IngressRule } from '../ingress-model.ts';
 import { hasOwnManagedMarker, ruleKey } from './ingress-render.ts';
 import { validateCloudflaredConfig } from './ingress-validation.ts';
@@ -58,9 +59,7 @@ export interface DriftReport {
 /** A stable text for a value: object keys sorted, so key order in the file does not count as a change. */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, inner: unknown) =>
-    inner !== null && typeof inner === 'object' && !Array.isArray(inner)
-      ? Object.fromEntries(Object.entries(inner as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : inner,
+    isRecord(inner) ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : inner,
   );
 }
 
@@ -102,35 +101,23 @@ export function detectDrift(lastWritten: string | null, onDisk: string | null): 
   } catch {
     return emptyReport('drift', disk);
   }
+  return compareVersions(previous, disk);
+}
+
+/** What a hand edit changed between the version we wrote (`previous`) and the file on disk, both valid. */
+function compareVersions(previous: ConfigDocument, disk: ConfigDocument): DriftReport {
   const report = emptyReport('drift', disk);
-  const diskByKey = new Map(disk.rules().map((chunk) => [keyOf(chunk), chunk]));
-  const previousManaged = new Set<string>();
-  for (const chunk of previous.rules()) {
-    if (!hasOwnManagedMarker(chunk)) continue;
-    const key = keyOf(chunk);
-    previousManaged.add(key);
-    const now = diskByKey.get(key);
-    if (now && canonicalJson(now.rule) === canonicalJson(chunk.rule)) continue;
-    const { hostname, path } = chunk.rule;
-    report.editedManaged.push({
-      hostname: String(hostname),
-      path: typeof path === 'string' && path !== '' ? path : null,
-      before: chunk.rule,
-      after: now ? now.rule : null,
-    });
-  }
-  const previousUnmanaged = new Map(
-    previous
-      .rules()
-      .filter((chunk) => !previousManaged.has(keyOf(chunk)))
-      .map((chunk) => [`${keyOf(chunk)}\u0000${canonicalJson(chunk.rule)}`, chunk]),
-  );
-  const diskUnmanaged = new Map(
-    disk
-      .rules()
-      .filter((chunk) => !previousManaged.has(keyOf(chunk)))
-      .map((chunk) => [`${keyOf(chunk)}\u0000${canonicalJson(chunk.rule)}`, chunk]),
-  );
+  const { edited, managedKeys } = editedManagedRules(previous, disk);
+  report.editedManaged = edited;
+  const unmanaged = (document: ConfigDocument): Map<string, IngressRuleChunk> =>
+    new Map(
+      document
+        .rules()
+        .filter((chunk) => !managedKeys.has(keyOf(chunk)))
+        .map((chunk) => [`${keyOf(chunk)}\u0000${canonicalJson(chunk.rule)}`, chunk]),
+    );
+  const previousUnmanaged = unmanaged(previous);
+  const diskUnmanaged = unmanaged(disk);
   for (const [key, chunk] of diskUnmanaged) if (!previousUnmanaged.has(key)) report.addedUnmanaged.push(refOf(chunk));
   for (const [key, chunk] of previousUnmanaged) if (!diskUnmanaged.has(key)) report.removedUnmanaged.push(refOf(chunk));
   const { ingress: _diskIngress, ...diskRest } = disk.model();
@@ -139,6 +126,28 @@ export function detectDrift(lastWritten: string | null, onDisk: string | null): 
     canonicalJson(diskRest) !== canonicalJson(previousRest) ||
     (report.editedManaged.length === 0 && report.addedUnmanaged.length === 0 && report.removedUnmanaged.length === 0);
   return report;
+}
+
+/** The managed rules of `previous` that are not on disk as we wrote them, and the keys of all its managed rules. */
+function editedManagedRules(previous: ConfigDocument, disk: ConfigDocument): { edited: ManagedRuleEdit[]; managedKeys: Set<string> } {
+  const diskByKey = new Map(disk.rules().map((chunk) => [keyOf(chunk), chunk]));
+  const managedKeys = new Set<string>();
+  const edited: ManagedRuleEdit[] = [];
+  for (const chunk of previous.rules()) {
+    if (!hasOwnManagedMarker(chunk)) continue;
+    const key = keyOf(chunk);
+    managedKeys.add(key);
+    const now = diskByKey.get(key);
+    if (now && canonicalJson(now.rule) === canonicalJson(chunk.rule)) continue;
+    const { hostname, path } = chunk.rule;
+    edited.push({
+      hostname: String(hostname),
+      path: typeof path === 'string' && path !== '' ? path : null,
+      before: chunk.rule,
+      after: now ? now.rule : null,
+    });
+  }
+  return { edited, managedKeys };
 }
 
 /**
