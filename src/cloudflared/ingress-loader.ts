@@ -15,9 +15,10 @@
  *   supervisor writes (at most every 200 ms); the version that counts after a restart is tagged in git
  *   (`tunnel-manager-last-good`), which `restoreLastGood` reads first.
  * - `pendingCommit` is a promise (not data a snapshot can hold), alive only while a reload runs: after a restart
- *   there is no reload in flight for it, and the version it was recording is on disk, where the start render finds it
- *   (compared with HEAD) and commits the version it writes. The machine keeps what it needs of it in its context:
- *   the commit id `reload` answers.
+ *   there is no reload in flight for it, and the version it was recording is on disk. The start render finds it there
+ *   as a difference from HEAD (reported as a hand edit: after a crash nothing tells the two apart) and commits the
+ *   version it writes, so git catches up on start. The machine keeps what it needs of it in its context: the commit
+ *   id `reload` answers (`written.commit`, `lastCommit`).
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
