@@ -6,7 +6,7 @@
  */
 import type { CloudflaredConfig, IngressRule } from '../ingress-model.ts';
 import { ConfigDocument } from './config-document.ts';
-import { canonicalJson } from './ingress-drift.ts';
+import { canonicalJson } from './config-values.ts';
 import { ruleKey, type LedgerRule } from './ingress-render.ts';
 
 export interface RuleChange {
@@ -80,7 +80,7 @@ export function summarizeText(text: string | null): VersionSummary {
   try {
     const document = ConfigDocument.parse(text);
     const chunks = document.rules();
-    return summaryOf(document.model(), (_rule, index) => chunks[index]?.commentLines.map((line) => OWNER.exec(line)?.[1]).find((found) => found !== undefined) ?? null);
+    return summaryOf(document.view(), (_rule, index) => chunks[index]?.commentLines.map((line) => OWNER.exec(line)?.[1]).find((found) => found !== undefined) ?? null);
   } catch {
     return EMPTY_SUMMARY;
   }

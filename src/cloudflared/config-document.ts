@@ -10,7 +10,7 @@
 import { isMap, isNode, isScalar, isSeq, parseDocument, visit, type Document } from 'yaml';
 import { TunnelManagerError } from '../errors.ts';
 import type { CloudflaredConfig, IngressRule } from '../ingress-model.ts';
-import { isRecord } from './config-values.ts';
+import { canonicalJson, isRecord } from './config-values.ts';
 
 /** One ingress rule as it stands in the file. */
 export interface IngressRuleChunk {
@@ -144,6 +144,31 @@ function hasAliases(doc: Document): boolean {
   return found;
 }
 
+/** The typed model of a file's plain data, sharing its values. */
+function modelOf(raw: Record<string, unknown>): CloudflaredConfig {
+  const { tunnel, 'credentials-file': credentialsFile, originRequest, ingress, ...extra } = raw;
+  const config: CloudflaredConfig = { ingress: Array.isArray(ingress) ? ingress.map(toRule) : [], extra };
+  // A value of another type than the model's stays under its key in `extra` (validation reads originRequest there too).
+  if (typeof tunnel === 'string') config.tunnel = tunnel;
+  else if (tunnel !== undefined) extra.tunnel = tunnel;
+  if (typeof credentialsFile === 'string') config['credentials-file'] = credentialsFile;
+  else if (credentialsFile !== undefined) extra['credentials-file'] = credentialsFile;
+  if (isRecord(originRequest)) config.originRequest = originRequest;
+  else if (originRequest !== undefined) extra.originRequest = originRequest;
+  return config;
+}
+
+/** Each frozen rule's canonical text (a rule shared by two versions is keyed once). */
+const ruleKeys = new WeakMap<IngressRule, string>();
+
+function ruleSemanticKey(rule: IngressRule): string {
+  const known = ruleKeys.get(rule);
+  if (known !== undefined) return known;
+  const key = canonicalJson(rule);
+  if (Object.isFrozen(rule)) ruleKeys.set(rule, key);
+  return key;
+}
+
 /** Parses the text as YAML whose top level is a mapping; throws INGRESS_INVALID naming the line otherwise. */
 function parseMapping(source: string, where: string): Document {
   const doc = parseDocument(source, { uniqueKeys: true });
@@ -202,6 +227,7 @@ function chunksOf(source: string, items: readonly unknown[], blockStart: number)
 export class ConfigDocument {
   /** The file as plain data (yaml's toJS), frozen: model() hands out copies. */
   private readonly raw: Record<string, unknown>;
+  private modelView: CloudflaredConfig | undefined;
 
   private constructor(
     /** The exact text this document was parsed from. */
@@ -253,19 +279,28 @@ export class ConfigDocument {
     return this.chunks;
   }
 
-  /** The file as the typed model (every key we do not model lands in `extra`). */
+  /** The file as the typed model (every key we do not model lands in `extra`): a copy the caller may change. */
   model(): CloudflaredConfig {
-    const raw = structuredClone(this.raw);
-    const { tunnel, 'credentials-file': credentialsFile, originRequest, ingress, ...extra } = raw;
-    const config: CloudflaredConfig = { ingress: Array.isArray(ingress) ? ingress.map(toRule) : [], extra };
-    // A value of another type than the model's stays under its key in `extra` (validation reads originRequest there too).
-    if (typeof tunnel === 'string') config.tunnel = tunnel;
-    else if (tunnel !== undefined) extra.tunnel = tunnel;
-    if (typeof credentialsFile === 'string') config['credentials-file'] = credentialsFile;
-    else if (credentialsFile !== undefined) extra['credentials-file'] = credentialsFile;
-    if (isRecord(originRequest)) config.originRequest = originRequest;
-    else if (originRequest !== undefined) extra.originRequest = originRequest;
-    return config;
+    return structuredClone(this.view());
+  }
+
+  /**
+   * The same model, sharing the document's frozen values instead of copying them: for reading. The rules of unchanged
+   * managed rules are the same objects from one rendered version to the next (see renderIngressConfig), so what is
+   * known about a rule (its validation, its semantic key) is known again without a pass over its fields.
+   */
+  view(): CloudflaredConfig {
+    this.modelView ??= modelOf(this.raw);
+    return this.modelView;
+  }
+
+  /**
+   * What cloudflared would see of this file, as text: equal for two files exactly when their models are (comments,
+   * layout and key order aside). Each rule's part is computed once per rule object.
+   */
+  semanticKey(): string {
+    const { ingress, ...rest } = this.view();
+    return [canonicalJson(rest), ...ingress.map(ruleSemanticKey)].join('\n');
   }
 
   /** The exact source text: parse → serialize round-trips byte for byte. */

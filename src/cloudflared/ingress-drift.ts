@@ -14,7 +14,9 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { toErrorShape, type ErrorShape } from '../errors.ts';
 import { ConfigDocument, type IngressRuleChunk } from './config-document.ts';
-import { isRecord } from './config-values.ts';
+import { canonicalJson } from './config-values.ts';
+
+export { canonicalJson };
 import type { IngressIssue, IngressRule } from '../ingress-model.ts';
 import { hasOwnManagedMarker, ruleKey } from './ingress-render.ts';
 import { validateCloudflaredConfig } from './ingress-validation.ts';
@@ -56,13 +58,6 @@ export interface DriftReport {
   disk: ConfigDocument | null;
 }
 
-/** A stable text for a value: object keys sorted, so key order in the file does not count as a change. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) =>
-    isRecord(inner) ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : inner,
-  );
-}
-
 function keyOf(chunk: IngressRuleChunk): string {
   const { hostname, path } = chunk.rule;
   return ruleKey(typeof hostname === 'string' ? hostname : '', typeof path === 'string' ? path : '');
@@ -91,7 +86,7 @@ export function detectDrift(lastWritten: string | null, onDisk: string | null): 
     return { ...emptyReport('invalid', null), parseError: toErrorShape(error) };
   }
   if (lastWritten !== null && onDisk === lastWritten) return emptyReport('none', disk);
-  const issues = onDisk.trim() === '' && lastWritten === null ? [] : validateCloudflaredConfig(disk.model());
+  const issues = onDisk.trim() === '' && lastWritten === null ? [] : validateCloudflaredConfig(disk.view());
   if (issues.length > 0) return { ...emptyReport('invalid', disk), issues };
   if (lastWritten === null) return emptyReport('none', disk);
 
@@ -120,8 +115,8 @@ function compareVersions(previous: ConfigDocument, disk: ConfigDocument): DriftR
   const diskUnmanaged = unmanaged(disk);
   for (const [key, chunk] of diskUnmanaged) if (!previousUnmanaged.has(key)) report.addedUnmanaged.push(refOf(chunk));
   for (const [key, chunk] of previousUnmanaged) if (!diskUnmanaged.has(key)) report.removedUnmanaged.push(refOf(chunk));
-  const { ingress: _diskIngress, ...diskRest } = disk.model();
-  const { ingress: _previousIngress, ...previousRest } = previous.model();
+  const { ingress: _diskIngress, ...diskRest } = disk.view();
+  const { ingress: _previousIngress, ...previousRest } = previous.view();
   report.otherChanges =
     canonicalJson(diskRest) !== canonicalJson(previousRest) ||
     (report.editedManaged.length === 0 && report.addedUnmanaged.length === 0 && report.removedUnmanaged.length === 0);

@@ -29,7 +29,6 @@ import { commitMessage, summarizeText, type VersionSummary } from './config-comm
 import { ConfigDocument } from './config-document.ts';
 import { writeFileAtomically } from './config-file-writer.ts';
 import { ConfigGit, type ConfigVersion } from './config-git.ts';
-import { canonicalJson } from './ingress-drift.ts';
 import { generateConfig, invalidConfig } from './ingress-generator.ts';
 import type { LedgerRule } from './ingress-render.ts';
 import { validateConfigText } from './ingress-validation.ts';
@@ -76,7 +75,7 @@ function semanticKey(content: string | null): string | null {
   if (known) return known.key;
   let key: string;
   try {
-    key = canonicalJson(ConfigDocument.parse(content).model());
+    key = ConfigDocument.parse(content).semanticKey();
   } catch {
     return `unparseable:${content}`;
   }

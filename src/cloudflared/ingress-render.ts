@@ -252,7 +252,7 @@ export function renderIngressConfig(document: ConfigDocument | null, ledger: rea
   // The new document is made from its parts, not parsed from the text just made (ConfigDocument.withIngress).
   const rendered = base.withIngress(parts, DEFAULT_FILE_HEADER);
   const content = rendered.source;
-  const config = rendered.model();
+  const config = rendered.view();
   return {
     content,
     config,

@@ -103,4 +103,14 @@ describe('validateIngressRules (cloudflared rules)', () => {
     ]);
     expect(issues[0]?.message).toContain('originRequest must be a mapping of settings, got string');
   });
+
+  it('a frozen rule (as a config document holds it) is named each time it is wrong, and a sound one stays sound in another place', () => {
+    const wrong: IngressRule = Object.freeze({ hostname: 'x.example.com', service: 'nope' });
+    const sound: IngressRule = Object.freeze({ hostname: 'y.example.com', service: 'http://localhost:1' });
+    for (let round = 0; round < 2; round += 1) {
+      expect(validateIngressRules([wrong, sound, CATCH_ALL]).map((issue) => [issue.index, issue.kind])).toEqual([[0, 'bad-service']]);
+    }
+    expect(validateIngressRules([sound, sound, CATCH_ALL]).map((issue) => [issue.index, issue.kind])).toEqual([[1, 'duplicate-rule']]);
+    expect(validateIngressRules([CATCH_ALL, sound]).map((issue) => [issue.index, issue.kind])).toEqual([[0, 'catch-all-before-last'], [1, 'catch-all-not-last']]);
+  });
 });
