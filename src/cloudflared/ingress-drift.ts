@@ -15,8 +15,6 @@ import { basename, dirname } from 'node:path';
 import { toErrorShape, type ErrorShape } from '../errors.ts';
 import { ConfigDocument, type IngressRuleChunk } from './config-document.ts';
 import { canonicalJson } from './config-values.ts';
-
-export { canonicalJson };
 import type { IngressIssue, IngressRule } from '../ingress-model.ts';
 import { hasOwnManagedMarker, ruleKey } from './ingress-render.ts';
 import { validateCloudflaredConfig } from './ingress-validation.ts';
