@@ -1,5 +1,6 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
-import { keptRunning, notProvided } from './shared.ts';
+import type { ErrorCode } from './error-codes.ts';
+import { errorCode, keptRunning, notProvided } from './shared.ts';
 
 /**
  * The only writer of cloudflared's config.yml. What each state does is in its `description`; the diagram is in
@@ -25,7 +26,7 @@ export interface IngressChange {
 
 /** A failure in plain data (errors are not serializable; this is what lands in context and events). */
 export interface IngressFailure {
-  code: string;
+  code: ErrorCode;
   message: string;
   fix: string;
   /** A refused reload left the previous cloudflared running on the previous file (a replica that never took over). */
@@ -33,8 +34,11 @@ export interface IngressFailure {
 }
 
 export interface RenderInput { changes: IngressChange[] }
-/** The rendered file, ready to write. Extra fields pass through to `write` untouched. */
-export interface RenderOutput { content: string; [key: string]: unknown }
+/**
+ * The rendered file, ready to write, and the file on disk it was rendered from (`write` refuses when that changed
+ * since). Extra fields pass through to `write` untouched.
+ */
+export interface RenderOutput { content: string; basedOn: string | null; [key: string]: unknown }
 export interface WriteInput { rendered: RenderOutput; changes: IngressChange[] }
 export interface WriteOutput {
   /** Whether the file's bytes changed. */
@@ -94,7 +98,7 @@ export function describeFailure(error: unknown): IngressFailure {
   if (error !== null && typeof error === 'object') {
     const shape = error as { code?: unknown; message?: unknown; fix?: unknown };
     return {
-      code: typeof shape.code === 'string' ? shape.code : 'INTERNAL',
+      code: errorCode(error),
       message: typeof shape.message === 'string' ? shape.message : String(error),
       fix: typeof shape.fix === 'string' ? shape.fix : 'See the service log around this time.',
       ...(keptRunning(error) ? { keptRunning: true } : {}),

@@ -6,7 +6,7 @@
  */
 import type { CloudflaredConfig, IngressRule } from '../ingress-model.ts';
 import { ConfigDocument } from './config-document.ts';
-import { canonicalJson } from './ingress-drift.ts';
+import { canonicalJson } from './config-values.ts';
 import { ruleKey, type LedgerRule } from './ingress-render.ts';
 
 export interface RuleChange {
@@ -80,7 +80,7 @@ export function summarizeText(text: string | null): VersionSummary {
   try {
     const document = ConfigDocument.parse(text);
     const chunks = document.rules();
-    return summaryOf(document.model(), (_rule, index) => chunks[index]?.commentLines.map((line) => OWNER.exec(line)?.[1]).find((found) => found !== undefined) ?? null);
+    return summaryOf(document.view(), (_rule, index) => chunks[index]?.commentLines.map((line) => OWNER.exec(line)?.[1]).find((found) => found !== undefined) ?? null);
   } catch {
     return EMPTY_SUMMARY;
   }
@@ -166,13 +166,25 @@ export function commitMessage(before: VersionSummary, after: VersionSummary, opt
   const changes = ruleChanges(before, after);
   // A first version (nothing before it) names its rules; its settings are not changes.
   const settings = Object.keys(before.rules).length === 0 && Object.keys(before.settings).length === 0 ? [] : settingsChanged(before, after);
-  const single = changes.length === 1 ? describeRuleChange(changes[0] as RuleChange) : null;
-  const rules =
-    changes.length === 0 ? null : single !== null && single.length <= SUBJECT_LIMIT ? single : listed(changes).length <= SUBJECT_LIMIT ? listed(changes) : counted(changes);
+  const [only] = changes;
+  const single = changes.length === 1 && only !== undefined ? describeRuleChange(only) : null;
+  const rules = changes.length === 0 ? null : rulesPart(changes, single);
   const summary = [rules, settings.length > 0 ? `settings ${settings.join(', ')} changed` : null].filter((part) => part !== null).join('; ') || 'no ingress rule changed';
   const subject = `ingress: ${options.label ? `${options.label}: ` : ''}${summary}`;
   const body = changes.length > 1 || (single !== null && single !== summary) ? changes.map((change) => `- ${describeRuleChange(change)}`) : [];
-  const why = options.why ? [`Why: ${options.why}`] : [];
-  const rest = [...body, ...(body.length > 0 && why.length > 0 ? [''] : []), ...why];
+  return withBody(subject, body, options.why);
+}
+
+/** The subject, then the body lines, then `Why: …` (a blank line between the parts that are there). */
+function withBody(subject: string, body: readonly string[], why: string | null | undefined): string {
+  const whyLines = why ? [`Why: ${why}`] : [];
+  const rest = [...body, ...(body.length > 0 && whyLines.length > 0 ? [''] : []), ...whyLines];
   return rest.length === 0 ? subject : `${subject}\n\n${rest.join('\n')}`;
+}
+
+/** The subject's rule part: the one change in full, else the changes listed, else counted, whichever fits first. */
+function rulesPart(changes: readonly RuleChange[], single: string | null): string {
+  if (single !== null && single.length <= SUBJECT_LIMIT) return single;
+  const list = listed(changes);
+  return list.length <= SUBJECT_LIMIT ? list : counted(changes);
 }

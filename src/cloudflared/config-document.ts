@@ -7,9 +7,10 @@
  * chunks (kept ones verbatim, generated ones fresh); everything outside the block is never re-serialized.
  * So an unchanged document serializes to exactly its source, and unmanaged rules keep every byte.
  */
-import { isMap, isScalar, isSeq, parseDocument, visit, type Document, type Pair } from 'yaml';
+import { isMap, isNode, isScalar, isSeq, parseDocument, visit, type Document } from 'yaml';
 import { TunnelManagerError } from '../errors.ts';
-import type { CloudflaredConfig, IngressRule, OriginRequest } from '../ingress-model.ts';
+import type { CloudflaredConfig, IngressRule } from '../ingress-model.ts';
+import { canonicalJson, isRecord } from './config-values.ts';
 
 /** One ingress rule as it stands in the file. */
 export interface IngressRuleChunk {
@@ -80,13 +81,24 @@ function commentLinesOf(chunkHead: string): string[] {
     .map((line) => line.replace(/^#\s?/, ''));
 }
 
+/**
+ * Whether a list item is a rule mapping. Only the mapping is checked here: its fields keep the values YAML gave,
+ * whatever their type, because validateIngressRules is the one place that reports a wrong type with its fix, and
+ * every reader runs it before a rule is used (the writer, the drift check, the stand-in, the reload).
+ */
+function isRuleMapping(value: unknown): value is IngressRule {
+  return isRecord(value);
+}
+
+/** A list item as a rule; a scalar where a rule should be becomes a rule without a service, which validation names. */
 function toRule(value: unknown): IngressRule {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { service: value as string };
-  return value as IngressRule;
+  if (isRuleMapping(value)) return value;
+  return { service: typeof value === 'string' ? value : '' };
 }
 
 function toPlain(doc: Document): Record<string, unknown> {
-  return (doc.toJS() ?? {}) as Record<string, unknown>;
+  const plain: unknown = doc.toJS();
+  return isRecord(plain) ? plain : {};
 }
 
 function describeYamlErrors(doc: Document): string {
@@ -96,7 +108,7 @@ function describeYamlErrors(doc: Document): string {
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const inner of Object.values(value as Record<string, unknown>)) deepFreeze(inner);
+    for (const inner of Object.values(value)) deepFreeze(inner);
   }
   return value;
 }
@@ -132,9 +144,90 @@ function hasAliases(doc: Document): boolean {
   return found;
 }
 
+/** The typed model of a file's plain data, sharing its values. */
+function modelOf(raw: Record<string, unknown>): CloudflaredConfig {
+  const { tunnel, 'credentials-file': credentialsFile, originRequest, ingress, ...extra } = raw;
+  const config: CloudflaredConfig = { ingress: Array.isArray(ingress) ? ingress.map(toRule) : [], extra };
+  // A value of another type than the model's stays under its key in `extra` (validation reads originRequest there too).
+  if (typeof tunnel === 'string') config.tunnel = tunnel;
+  else if (tunnel !== undefined) extra.tunnel = tunnel;
+  if (typeof credentialsFile === 'string') config['credentials-file'] = credentialsFile;
+  else if (credentialsFile !== undefined) extra['credentials-file'] = credentialsFile;
+  if (isRecord(originRequest)) config.originRequest = originRequest;
+  else if (originRequest !== undefined) extra.originRequest = originRequest;
+  return config;
+}
+
+/** Each frozen rule's canonical text (a rule shared by two versions is keyed once). */
+const ruleKeys = new WeakMap<IngressRule, string>();
+
+function ruleSemanticKey(rule: IngressRule): string {
+  const known = ruleKeys.get(rule);
+  if (known !== undefined) return known;
+  const key = canonicalJson(rule);
+  if (Object.isFrozen(rule)) ruleKeys.set(rule, key);
+  return key;
+}
+
+/** Parses the text as YAML whose top level is a mapping; throws INGRESS_INVALID naming the line otherwise. */
+function parseMapping(source: string, where: string): Document {
+  const doc = parseDocument(source, { uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new TunnelManagerError({
+      code: 'INGRESS_INVALID',
+      message: `${where} is not valid YAML: ${describeYamlErrors(doc)}`,
+      fix: `Fix the YAML at the line named (indentation, quotes, duplicate keys) in ${where}, or restore a good version with \`tunnel-manager config history\` and \`tunnel-manager config rollback <commit>\`.`,
+      details: { file: where, errors: doc.errors.map((error) => error.message) },
+    });
+  }
+  if (doc.contents !== null && !isMap(doc.contents)) {
+    throw new TunnelManagerError({
+      code: 'INGRESS_INVALID',
+      message: `${where} must be a mapping of keys (tunnel, credentials-file, ingress, …), not a ${isSeq(doc.contents) ? 'list' : 'single value'}.`,
+      fix: `Rewrite ${where} as \`key: value\` lines with an \`ingress:\` list, or restore a good version with \`tunnel-manager config rollback <commit>\`.`,
+      details: { file: where },
+    });
+  }
+  return doc;
+}
+
+/** The `ingress:` list when it is a non-empty block list we can splice into: its items and where its key ends. */
+function ingressBlock(doc: Document): { items: readonly unknown[]; keyEnd: number } | null {
+  if (!isMap(doc.contents)) return null;
+  const pair = doc.contents.items.find((item) => isScalar(item.key) && item.key.value === 'ingress');
+  const seq = pair?.value;
+  if (!pair || !isSeq(seq) || seq.flow === true || seq.items.length === 0) return null;
+  const keyRange = isScalar(pair.key) ? pair.key.range : null;
+  return keyRange ? { items: seq.items, keyEnd: keyRange[1] } : null;
+}
+
+/** Cuts the block list into one chunk per rule, each with the blank lines and comments that lead into it. */
+function chunksOf(source: string, items: readonly unknown[], blockStart: number): { chunks: IngressRuleChunk[]; dashIndent: number; end: number } {
+  const chunks: IngressRuleChunk[] = [];
+  let cursor = blockStart;
+  let dashIndent = 2;
+  let leadsIntoNext = leadingLinePattern(dashIndent);
+  items.forEach((item, index) => {
+    const range = isNode(item) ? item.range : null;
+    if (!isNode(item) || !range) throw new Error('yaml node without a source range');
+    const itemLineStart = lineStartBefore(source, range[0]);
+    if (index === 0) {
+      dashIndent = (/^ */.exec(source.slice(itemLineStart)) ?? [''])[0].length;
+      leadsIntoNext = leadingLinePattern(dashIndent);
+    }
+    const end = itemEnd(source, range, leadsIntoNext);
+    const text = source.slice(cursor, end);
+    const rule = toRule(item.toJSON());
+    chunks.push({ index, rule, commentLines: commentLinesOf(source.slice(cursor, itemLineStart)), text });
+    cursor = end;
+  });
+  return { chunks, dashIndent, end: cursor };
+}
+
 export class ConfigDocument {
   /** The file as plain data (yaml's toJS), frozen: model() hands out copies. */
   private readonly raw: Record<string, unknown>;
+  private modelView: CloudflaredConfig | undefined;
 
   private constructor(
     /** The exact text this document was parsed from. */
@@ -167,56 +260,17 @@ export class ConfigDocument {
   private static parseText(source: string, where: string): ConfigDocument {
     const eol: IngressLayout['eol'] = source.includes('\r\n') ? '\r\n' : '\n';
     if (source.trim() === '') return new ConfigDocument(source, null, [], null, { dashIndent: 2, eol }, {}, false);
-    const doc = parseDocument(source, { uniqueKeys: true });
-    if (doc.errors.length > 0) {
-      throw new TunnelManagerError({
-        code: 'INGRESS_INVALID',
-        message: `${where} is not valid YAML: ${describeYamlErrors(doc)}`,
-        fix: `Fix the YAML at the line named (indentation, quotes, duplicate keys) in ${where}, or restore a good version with \`tunnel-manager config history\` and \`tunnel-manager config rollback <commit>\`.`,
-        details: { file: where, errors: doc.errors.map((error) => error.message) },
-      });
-    }
-    if (doc.contents !== null && !isMap(doc.contents)) {
-      throw new TunnelManagerError({
-        code: 'INGRESS_INVALID',
-        message: `${where} must be a mapping of keys (tunnel, credentials-file, ingress, …), not a ${isSeq(doc.contents) ? 'list' : 'single value'}.`,
-        fix: `Rewrite ${where} as \`key: value\` lines with an \`ingress:\` list, or restore a good version with \`tunnel-manager config rollback <commit>\`.`,
-        details: { file: where },
-      });
-    }
-    const pair = isMap(doc.contents)
-      ? (doc.contents.items as Pair[]).find((item) => isScalar(item.key) && item.key.value === 'ingress')
-      : undefined;
-    const seq = pair?.value;
-    const block = isSeq(seq) && seq.flow !== true && seq.items.length > 0 && pair && isScalar(pair.key) && pair.key.range;
+    const doc = parseMapping(source, where);
+    const block = ingressBlock(doc);
     if (!block) {
-      const ingress = doc.toJS()?.ingress;
-      const rules = Array.isArray(ingress) ? ingress.map(toRule) : [];
+      const plain = toPlain(doc);
+      const rules = Array.isArray(plain.ingress) ? plain.ingress.map(toRule) : [];
       const chunks = rules.map((rule, index) => ({ index, rule, commentLines: [], text: '' }));
-      return new ConfigDocument(source, doc, chunks, null, { dashIndent: 2, eol }, toPlain(doc), hasAliases(doc));
+      return new ConfigDocument(source, doc, chunks, null, { dashIndent: 2, eol }, plain, hasAliases(doc));
     }
-    const sequence = seq;
-    const keyRange = (pair.key as { range: [number, number, number] }).range;
-    const blockStart = lineEndAfter(source, keyRange[1]);
-    const chunks: IngressRuleChunk[] = [];
-    let cursor = blockStart;
-    let dashIndent = 2;
-    let leadsIntoNext = leadingLinePattern(dashIndent);
-    sequence.items.forEach((item, index) => {
-      const range = (item as { range?: [number, number, number] }).range;
-      if (!range) throw new Error('yaml node without a source range');
-      const itemLineStart = lineStartBefore(source, range[0]);
-      if (index === 0) {
-        dashIndent = (/^ */.exec(source.slice(itemLineStart)) ?? [''])[0].length;
-        leadsIntoNext = leadingLinePattern(dashIndent);
-      }
-      const end = itemEnd(source, range, leadsIntoNext);
-      const text = source.slice(cursor, end);
-      const rule = toRule((item as { toJSON: () => unknown }).toJSON());
-      chunks.push({ index, rule, commentLines: commentLinesOf(source.slice(cursor, itemLineStart)), text });
-      cursor = end;
-    });
-    const plan = { before: source.slice(0, blockStart), after: source.slice(cursor) };
+    const blockStart = lineEndAfter(source, block.keyEnd);
+    const { chunks, dashIndent, end } = chunksOf(source, block.items, blockStart);
+    const plan = { before: source.slice(0, blockStart), after: source.slice(end) };
     return new ConfigDocument(source, null, chunks, plan, { dashIndent, eol }, toPlain(doc), hasAliases(doc));
   }
 
@@ -225,15 +279,28 @@ export class ConfigDocument {
     return this.chunks;
   }
 
-  /** The file as the typed model (every key we do not model lands in `extra`). */
+  /** The file as the typed model (every key we do not model lands in `extra`): a copy the caller may change. */
   model(): CloudflaredConfig {
-    const raw = structuredClone(this.raw);
-    const { tunnel, 'credentials-file': credentialsFile, originRequest, ingress, ...extra } = raw;
-    const config: CloudflaredConfig = { ingress: Array.isArray(ingress) ? ingress.map(toRule) : [], extra };
-    if (tunnel !== undefined) config.tunnel = tunnel as string;
-    if (credentialsFile !== undefined) config['credentials-file'] = credentialsFile as string;
-    if (originRequest !== undefined) config.originRequest = originRequest as OriginRequest;
-    return config;
+    return structuredClone(this.view());
+  }
+
+  /**
+   * The same model, sharing the document's frozen values instead of copying them: for reading. The rules of unchanged
+   * managed rules are the same objects from one rendered version to the next (see renderIngressConfig), so what is
+   * known about a rule (its validation, its semantic key) is known again without a pass over its fields.
+   */
+  view(): CloudflaredConfig {
+    this.modelView ??= modelOf(this.raw);
+    return this.modelView;
+  }
+
+  /**
+   * What cloudflared would see of this file, as text: equal for two files exactly when their models are (comments,
+   * layout and key order aside). Each rule's part is computed once per rule object.
+   */
+  semanticKey(): string {
+    const { ingress, ...rest } = this.view();
+    return [canonicalJson(rest), ...ingress.map(ruleSemanticKey)].join('\n');
   }
 
   /** The exact source text: parse → serialize round-trips byte for byte. */

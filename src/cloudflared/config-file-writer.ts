@@ -8,6 +8,7 @@ import { constants } from 'node:fs';
 import { chmod, chown, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { TunnelManagerError } from '../errors.ts';
+import { errnoCodeOf } from '../thrown.ts';
 
 export interface AtomicWriteOptions {
   /** Mode for a file that does not exist yet (an existing file keeps its own). Default 0o640. */
@@ -37,7 +38,7 @@ function isProcessAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    return errnoCodeOf(error) === 'EPERM';
   }
 }
 
@@ -66,7 +67,7 @@ async function fsyncDirectory(directory: string): Promise<void> {
   try {
     await handle.sync();
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = errnoCodeOf(error);
     if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EPERM') throw error;
   } finally {
     await handle.close();
@@ -74,7 +75,7 @@ async function fsyncDirectory(directory: string): Promise<void> {
 }
 
 function writeFailed(path: string, step: string, error: unknown): TunnelManagerError {
-  const code = (error as NodeJS.ErrnoException).code ?? 'unknown';
+  const code = errnoCodeOf(error) ?? 'unknown';
   return new TunnelManagerError({
     code: 'CONFIG_WRITE_FAILED',
     message: `Could not write ${path} (${step} failed: ${code}). The previous file is untouched.`,
@@ -89,57 +90,73 @@ function writeFailed(path: string, step: string, error: unknown): TunnelManagerE
   });
 }
 
+type Original = { mode: number; uid: number; gid: number };
+
+/** The file's mode and owner (null when there is none), and whether it already holds exactly `bytes`. */
+async function readOriginal(path: string, bytes: Buffer): Promise<{ original: Original | null; unchanged: boolean }> {
+  try {
+    const info = await stat(path);
+    const original = { mode: info.mode & 0o7777, uid: info.uid, gid: info.gid };
+    const current = await readFile(path);
+    return { original, unchanged: current.equals(bytes) };
+  } catch (error) {
+    if (errnoCodeOf(error) !== 'ENOENT') throw writeFailed(path, 'reading the current file', error);
+    return { original: null, unchanged: false };
+  }
+}
+
+/** Gives the temp file the original's owner; false when this user may not (EPERM), and the file gets ours. */
+async function keepOwner(tempPath: string, original: Original, progress: { step: string }): Promise<boolean> {
+  const mine = await stat(tempPath);
+  if (mine.uid === original.uid && mine.gid === original.gid) return true;
+  progress.step = 'setting the owner';
+  try {
+    await chown(tempPath, original.uid, original.gid);
+    return true;
+  } catch (error) {
+    if (errnoCodeOf(error) !== 'EPERM') throw error;
+    return false;
+  }
+}
+
+/** Creates the temp file with `bytes`, synced to disk. */
+async function writeTemp(tempPath: string, bytes: Buffer, mode: number, progress: { step: string }): Promise<void> {
+  const handle = await open(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+  try {
+    progress.step = 'writing the temp file';
+    await handle.writeFile(bytes);
+    progress.step = 'syncing the temp file';
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Replaces `path` with `content` atomically; does nothing when the file already holds exactly `content`. */
 export async function writeFileAtomically(path: string, content: string, options: AtomicWriteOptions = {}): Promise<AtomicWriteResult> {
   const bytes = Buffer.from(content, 'utf8');
-  let original: { mode: number; uid: number; gid: number } | null = null;
-  try {
-    const info = await stat(path);
-    original = { mode: info.mode & 0o7777, uid: info.uid, gid: info.gid };
-    const current = await readFile(path);
-    if (current.equals(bytes)) return { changed: false, path, mode: original.mode, ownerKept: true };
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw writeFailed(path, 'reading the current file', error);
-  }
+  const { original, unchanged } = await readOriginal(path, bytes);
+  if (original && unchanged) return { changed: false, path, mode: original.mode, ownerKept: true };
   await removeStaleTempFiles(path);
 
   const mode = original?.mode ?? options.modeForNewFile ?? 0o640;
   const tempPath = tempPathFor(path);
-  let step = 'creating the temp file';
+  const progress = { step: 'creating the temp file' };
   let ownerKept = true;
   try {
-    const handle = await open(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
-    try {
-      step = 'writing the temp file';
-      await handle.writeFile(bytes);
-      step = 'syncing the temp file';
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    step = 'setting the mode';
+    await writeTemp(tempPath, bytes, mode, progress);
+    progress.step = 'setting the mode';
     await chmod(tempPath, mode);
-    if (original) {
-      const mine = await stat(tempPath);
-      if (mine.uid !== original.uid || mine.gid !== original.gid) {
-        step = 'setting the owner';
-        try {
-          await chown(tempPath, original.uid, original.gid);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'EPERM') throw error;
-          ownerKept = false;
-        }
-      }
-    }
+    if (original) ownerKept = await keepOwner(tempPath, original, progress);
     await options.onTempWritten?.(tempPath);
-    step = 'renaming the temp file over the original';
+    progress.step = 'renaming the temp file over the original';
     await rename(tempPath, path);
-    step = 'syncing the directory';
+    progress.step = 'syncing the directory';
     await fsyncDirectory(dirname(path));
   } catch (error) {
     await unlink(tempPath).catch(() => undefined);
     if (error instanceof TunnelManagerError) throw error;
-    throw writeFailed(path, step, error);
+    throw writeFailed(path, progress.step, error);
   }
   return { changed: true, path, mode, ownerKept };
 }

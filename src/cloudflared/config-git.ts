@@ -64,6 +64,17 @@ export function gitignoreFor(configFileName: string, credentialsFile?: string): 
   return `${lines.join('\n')}\n`;
 }
 
+/** A git command that failed: git's first words on standard error, its exit code and what it printed. */
+class GitCommandError extends Error {
+  constructor(
+    reason: string,
+    readonly exitCode: unknown,
+    readonly stdout: string,
+  ) {
+    super(reason);
+  }
+}
+
 /**
  * Runs `git <args>` in `directory` and resolves with its standard output; rejects with git's own first words
  * on standard error. (Plain execFile: simple-git waited a fixed 50 ms after every command that printed
@@ -74,7 +85,7 @@ function runGit(directory: string, args: string[]): Promise<string> {
     execFile('git', args, { cwd: directory, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } }, (error, stdout, stderr) => {
       if (error) {
         const reason = String(stderr).trim() || error.message;
-        reject(Object.assign(new Error(reason), { exitCode: (error as { code?: unknown }).code, stdout: String(stdout) }));
+        reject(new GitCommandError(reason, error.code, String(stdout)));
         return;
       }
       resolve(String(stdout));
@@ -145,11 +156,11 @@ export class ConfigGit {
         // `git commit -- PATHS` commits those files as they are on disk: no `git add` process once they are tracked.
         await commit();
       } catch (error) {
-        const stdout = (error as { stdout?: string }).stdout ?? '';
+        const stdout = error instanceof GitCommandError ? error.stdout : '';
         // Nothing changed: git says so on stdout and exits 1.
         if (/nothing to commit|no changes added/.test(stdout)) return null;
         // Not tracked yet (the first version): stage them by name once, then commit.
-        if (!/did not match any file\(s\) known to git/.test((error as Error).message)) throw error;
+        if (!(error instanceof Error) || !/did not match any file\(s\) known to git/.test(error.message)) throw error;
         await this.git.raw(['add', '--', ...paths]);
         await commit();
       }

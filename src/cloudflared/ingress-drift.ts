@@ -14,6 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { toErrorShape, type ErrorShape } from '../errors.ts';
 import { ConfigDocument, type IngressRuleChunk } from './config-document.ts';
+import { canonicalJson } from './config-values.ts';
 import type { IngressIssue, IngressRule } from '../ingress-model.ts';
 import { hasOwnManagedMarker, ruleKey } from './ingress-render.ts';
 import { validateCloudflaredConfig } from './ingress-validation.ts';
@@ -55,15 +56,6 @@ export interface DriftReport {
   disk: ConfigDocument | null;
 }
 
-/** A stable text for a value: object keys sorted, so key order in the file does not count as a change. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) =>
-    inner !== null && typeof inner === 'object' && !Array.isArray(inner)
-      ? Object.fromEntries(Object.entries(inner as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : inner,
-  );
-}
-
 function keyOf(chunk: IngressRuleChunk): string {
   const { hostname, path } = chunk.rule;
   return ruleKey(typeof hostname === 'string' ? hostname : '', typeof path === 'string' ? path : '');
@@ -92,7 +84,7 @@ export function detectDrift(lastWritten: string | null, onDisk: string | null): 
     return { ...emptyReport('invalid', null), parseError: toErrorShape(error) };
   }
   if (lastWritten !== null && onDisk === lastWritten) return emptyReport('none', disk);
-  const issues = onDisk.trim() === '' && lastWritten === null ? [] : validateCloudflaredConfig(disk.model());
+  const issues = onDisk.trim() === '' && lastWritten === null ? [] : validateCloudflaredConfig(disk.view());
   if (issues.length > 0) return { ...emptyReport('invalid', disk), issues };
   if (lastWritten === null) return emptyReport('none', disk);
 
@@ -102,43 +94,53 @@ export function detectDrift(lastWritten: string | null, onDisk: string | null): 
   } catch {
     return emptyReport('drift', disk);
   }
+  return compareVersions(previous, disk);
+}
+
+/** What a hand edit changed between the version we wrote (`previous`) and the file on disk, both valid. */
+function compareVersions(previous: ConfigDocument, disk: ConfigDocument): DriftReport {
   const report = emptyReport('drift', disk);
+  const { edited, managedKeys } = editedManagedRules(previous, disk);
+  report.editedManaged = edited;
+  const unmanaged = (document: ConfigDocument): Map<string, IngressRuleChunk> =>
+    new Map(
+      document
+        .rules()
+        .filter((chunk) => !managedKeys.has(keyOf(chunk)))
+        .map((chunk) => [`${keyOf(chunk)}\u0000${canonicalJson(chunk.rule)}`, chunk]),
+    );
+  const previousUnmanaged = unmanaged(previous);
+  const diskUnmanaged = unmanaged(disk);
+  for (const [key, chunk] of diskUnmanaged) if (!previousUnmanaged.has(key)) report.addedUnmanaged.push(refOf(chunk));
+  for (const [key, chunk] of previousUnmanaged) if (!diskUnmanaged.has(key)) report.removedUnmanaged.push(refOf(chunk));
+  const { ingress: _diskIngress, ...diskRest } = disk.view();
+  const { ingress: _previousIngress, ...previousRest } = previous.view();
+  report.otherChanges =
+    canonicalJson(diskRest) !== canonicalJson(previousRest) ||
+    (report.editedManaged.length === 0 && report.addedUnmanaged.length === 0 && report.removedUnmanaged.length === 0);
+  return report;
+}
+
+/** The managed rules of `previous` that are not on disk as we wrote them, and the keys of all its managed rules. */
+function editedManagedRules(previous: ConfigDocument, disk: ConfigDocument): { edited: ManagedRuleEdit[]; managedKeys: Set<string> } {
   const diskByKey = new Map(disk.rules().map((chunk) => [keyOf(chunk), chunk]));
-  const previousManaged = new Set<string>();
+  const managedKeys = new Set<string>();
+  const edited: ManagedRuleEdit[] = [];
   for (const chunk of previous.rules()) {
     if (!hasOwnManagedMarker(chunk)) continue;
     const key = keyOf(chunk);
-    previousManaged.add(key);
+    managedKeys.add(key);
     const now = diskByKey.get(key);
     if (now && canonicalJson(now.rule) === canonicalJson(chunk.rule)) continue;
     const { hostname, path } = chunk.rule;
-    report.editedManaged.push({
+    edited.push({
       hostname: String(hostname),
       path: typeof path === 'string' && path !== '' ? path : null,
       before: chunk.rule,
       after: now ? now.rule : null,
     });
   }
-  const previousUnmanaged = new Map(
-    previous
-      .rules()
-      .filter((chunk) => !previousManaged.has(keyOf(chunk)))
-      .map((chunk) => [`${keyOf(chunk)}\u0000${canonicalJson(chunk.rule)}`, chunk]),
-  );
-  const diskUnmanaged = new Map(
-    disk
-      .rules()
-      .filter((chunk) => !previousManaged.has(keyOf(chunk)))
-      .map((chunk) => [`${keyOf(chunk)}\u0000${canonicalJson(chunk.rule)}`, chunk]),
-  );
-  for (const [key, chunk] of diskUnmanaged) if (!previousUnmanaged.has(key)) report.addedUnmanaged.push(refOf(chunk));
-  for (const [key, chunk] of previousUnmanaged) if (!diskUnmanaged.has(key)) report.removedUnmanaged.push(refOf(chunk));
-  const { ingress: _diskIngress, ...diskRest } = disk.model();
-  const { ingress: _previousIngress, ...previousRest } = previous.model();
-  report.otherChanges =
-    canonicalJson(diskRest) !== canonicalJson(previousRest) ||
-    (report.editedManaged.length === 0 && report.addedUnmanaged.length === 0 && report.removedUnmanaged.length === 0);
-  return report;
+  return { edited, managedKeys };
 }
 
 /**

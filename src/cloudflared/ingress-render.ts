@@ -9,6 +9,7 @@
  */
 import { Document } from 'yaml';
 import { ConfigDocument, type IngressPart, type IngressRuleChunk } from './config-document.ts';
+import { isRecord } from './config-values.ts';
 import { hostnameMatches } from './ingress-match.ts';
 import type { CloudflaredConfig, IngressIssue, IngressRule } from '../ingress-model.ts';
 import { isCatchAllRule, validateCloudflaredConfig } from './ingress-validation.ts';
@@ -77,38 +78,44 @@ function isWildcard(hostname: string): boolean {
   return hostname.startsWith('*.');
 }
 
-/** Exact hostnames before wildcards (narrower wildcards first), longer paths first, then by hostname and path. */
-export function compareLedgerRules(a: LedgerRule, b: LedgerRule): number {
+/** Wildcards after exact hostnames; among wildcards, the one with more labels (narrower) first. */
+function byWildcard(a: LedgerRule, b: LedgerRule): number {
   const wildA = isWildcard(a.hostname) ? 1 : 0;
   const wildB = isWildcard(b.hostname) ? 1 : 0;
   if (wildA !== wildB) return wildA - wildB;
-  if (wildA === 1) {
-    const labels = b.hostname.split('.').length - a.hostname.split('.').length;
-    if (labels !== 0) return labels;
-  }
-  const pathLength = (b.path ?? '').length - (a.path ?? '').length;
-  if (pathLength !== 0) return pathLength;
-  const byHost = a.hostname.toLowerCase() < b.hostname.toLowerCase() ? -1 : a.hostname.toLowerCase() > b.hostname.toLowerCase() ? 1 : 0;
-  if (byHost !== 0) return byHost;
+  return wildA === 1 ? b.hostname.split('.').length - a.hostname.split('.').length : 0;
+}
+
+function byText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Exact hostnames before wildcards (narrower wildcards first), longer paths first, then by hostname and path. */
+export function compareLedgerRules(a: LedgerRule, b: LedgerRule): number {
   const pathA = a.path ?? '';
   const pathB = b.path ?? '';
-  if (pathA !== pathB) return pathA < pathB ? -1 : 1;
-  // Same hostname and path twice (never from a sound ledger): still a total order, so output never depends on input order.
-  const restA = JSON.stringify(sortedKeys(a));
-  const restB = JSON.stringify(sortedKeys(b));
-  return restA < restB ? -1 : restA > restB ? 1 : 0;
+  return (
+    byWildcard(a, b) ||
+    pathB.length - pathA.length ||
+    byText(a.hostname.toLowerCase(), b.hostname.toLowerCase()) ||
+    byText(pathA, pathB) ||
+    // Same hostname and path twice (never from a sound ledger): still a total order, so output never depends on input order.
+    byText(JSON.stringify(sortedKeys(a)), JSON.stringify(sortedKeys(b)))
+  );
 }
 
 function sortedKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortedKeys);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.keys(value as Record<string, unknown>)
-        .sort()
-        .map((key) => [key, sortedKeys((value as Record<string, unknown>)[key])]),
-    );
-  }
-  return value;
+  return isRecord(value) ? sortedRecord(value) : value;
+}
+
+/** The same mapping with its keys in order, all the way down. */
+function sortedRecord(value: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.keys(value)
+      .sort()
+      .map((key) => [key, sortedKeys(value[key])]),
+  );
 }
 
 function indentBlock(yamlText: string, dashIndent: number, eol: string): string {
@@ -126,7 +133,7 @@ function ruleYaml(rule: IngressRule): string {
 function managedRule(rule: LedgerRule): IngressRule {
   const ordered: IngressRule = { hostname: rule.hostname.toLowerCase(), ...(rule.path ? { path: rule.path } : {}), service: rule.service };
   if (rule.originRequest && Object.keys(rule.originRequest).length > 0) {
-    ordered.originRequest = sortedKeys(rule.originRequest) as NonNullable<IngressRule['originRequest']>;
+    ordered.originRequest = sortedRecord(rule.originRequest);
   }
   return ordered;
 }
@@ -245,7 +252,7 @@ export function renderIngressConfig(document: ConfigDocument | null, ledger: rea
   // The new document is made from its parts, not parsed from the text just made (ConfigDocument.withIngress).
   const rendered = base.withIngress(parts, DEFAULT_FILE_HEADER);
   const content = rendered.source;
-  const config = rendered.model();
+  const config = rendered.view();
   return {
     content,
     config,
@@ -288,7 +295,7 @@ export function managedRulesIn(text: string | null): Map<string, ManagedRuleOnDi
   for (const chunk of document.rules()) {
     const { hostname, service, path, originRequest } = chunk.rule;
     if (typeof hostname !== 'string' || typeof service !== 'string' || !hasOwnManagedMarker(chunk)) continue;
-    rules.set(hostname.toLowerCase(), { service, path: typeof path === 'string' ? path : null, originRequest: (originRequest as Record<string, unknown> | undefined) ?? null });
+    rules.set(hostname.toLowerCase(), { service, path: typeof path === 'string' ? path : null, originRequest: isRecord(originRequest) ? originRequest : null });
   }
   return rules;
 }

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Config } from '../app/config/config.ts';
-import { IngressService, readConfigHistory } from '../cloudflared/ingress-service.ts';
+import { IngressLoader, readConfigHistory } from '../cloudflared/ingress-loader.ts';
 import { TunnelManagerError } from '../errors.ts';
 import { configFrom, requireDatabase } from './config-option.ts';
 import { EXIT, print, UsageError, type Command, type Options } from './options.ts';
@@ -29,8 +29,8 @@ async function rollback(config: Config, commit: string | undefined): Promise<num
       details: { pid: running },
     });
   }
-  const ingress = await IngressService.open({ configPath: config.cloudflared.configPath, gitBackup: true });
-  const result = await ingress.rollbackTo(commit);
+  const loader = await IngressLoader.open({ configPath: config.cloudflared.configPath, gitBackup: true });
+  const result = await loader.rollbackTo(commit);
   print(
     `restored ${config.cloudflared.configPath} from ${result.restoredFrom.slice(0, 12)}${result.commit ? ` as commit ${result.commit.slice(0, 12)}` : ' (no change)'}; ` +
       'cloudflared loads it when the service starts (managed rules follow the route ledger).',

@@ -2,9 +2,9 @@ import { fromPromise } from 'xstate';
 import type { MarkDeletingOutput, RouteErrorShape, RouteMachine, StepInput } from '../../../machines/route.machine.ts';
 import type { CloudflareProvider } from '../../cloudflare/cloudflare-provider.ts';
 import { acceptedPlanOf } from '../../cloudflare/record-plan.ts';
-import { requestIngressChange, type IngressActor } from '../../cloudflared/ingress-runtime.ts';
+import { requestIngressChange, type IngressActor } from './ingress-effects.ts';
 import { runForService } from '../../request-context.ts';
-import { TunnelManagerError, type ErrorCode } from '../../errors.ts';
+import { TunnelManagerError } from '../../errors.ts';
 import type { AuditRepository } from '../../store/audit-repository.ts';
 import type { DomainsRepository } from '../../store/domains-repository.ts';
 import type { Route, RoutesRepository, RouteStatus } from '../../store/routes-repository.ts';
@@ -68,7 +68,7 @@ async function ingressChange(steps: Steps, input: StepInput, action: 'add' | 're
   if (outcome.type === 'ingress.applied') return { commit: outcome.commit };
   if (outcome.type === 'ingress.failed') {
     throw new TunnelManagerError({
-      code: outcome.error.code as ErrorCode,
+      code: outcome.error.code,
       message: `The ingress change for ${request.hostname} failed at ${outcome.stage}: ${outcome.error.message}`,
       fix: outcome.error.fix,
       details: { stage: outcome.stage },

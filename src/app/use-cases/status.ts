@@ -1,4 +1,4 @@
-import { rollbackIngress } from '../../cloudflared/ingress-runtime.ts';
+import { rollbackIngress } from '../effects/ingress-effects.ts';
 import { parsePrometheusText } from '../../cloudflared/prometheus-text.ts';
 import type { RollbackView } from '../../contract/admin.ts';
 import type { MetricsView, TunnelStatus } from '../../contract/status.ts';

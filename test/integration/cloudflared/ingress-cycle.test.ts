@@ -9,8 +9,9 @@ import type { IngressEmitted, ReloadInput } from '../../../machines/ingress.mach
 import { ConfigDocument } from '../../../src/cloudflared/config-document.ts';
 import type { DriftPolicy } from '../../../src/cloudflared/ingress-drift.ts';
 import type { LedgerRule } from '../../../src/cloudflared/ingress-render.ts';
-import { requestIngressChange, rollbackIngress, startIngressActor, type IngressActor } from '../../../src/cloudflared/ingress-runtime.ts';
-import { IngressService, readConfigHistory, type AdoptedEdit, type IngressReporter } from '../../../src/cloudflared/ingress-service.ts';
+import { requestIngressChange, rollbackIngress, startIngressActor, type AdoptedEdit, type IngressActor, type IngressReporter } from '../../../src/app/effects/ingress-effects.ts';
+import { DriftCheck } from '../../../src/cloudflared/ingress-drift-check.ts';
+import { IngressLoader, readConfigHistory } from '../../../src/cloudflared/ingress-loader.ts';
 import { validateCloudflaredConfig } from '../../../src/cloudflared/ingress-validation.ts';
 import { waitUntil } from '../../helpers/cli.ts';
 
@@ -65,7 +66,7 @@ class ControlledReload {
 }
 
 interface Harness {
-  service: IngressService;
+  loader: IngressLoader;
   actor: IngressActor;
   stop: () => void;
   reload: ControlledReload;
@@ -95,22 +96,28 @@ async function start(options: { driftPolicy?: DriftPolicy; watch?: boolean } = {
   const reports: Harness['reports'] = { events: [], audits: [] };
   const adopted: AdoptedEdit[] = [];
   const ledger: LedgerRule[] = [];
-  const service = await IngressService.open({
-    configPath,
-    credentialsFile: join(dir, 'creds.json'),
-    driftPolicy: options.driftPolicy ?? 'keep-ledger',
-    reporter: { event: (event) => reports.events.push(event), audit: (entry) => reports.audits.push(entry) },
-    adoptEdit: (edit) => {
-      adopted.push(edit);
-      const index = ledger.findIndex((rule) => rule.hostname === edit.hostname);
-      if (index !== -1) ledger[index] = { ...(ledger[index] as LedgerRule), service: edit.service, targetReason: edit.targetReason };
-    },
-  });
+  const credentialsFile = join(dir, 'creds.json');
+  const loader = await IngressLoader.open({ configPath, credentialsFile });
   const reload = new ControlledReload(configPath);
-  const { actor, stop } = startIngressActor({ service, readLedger: () => ledger, reload: reload.reload }, { watch: options.watch ?? false });
+  const { actor, stop } = startIngressActor(
+    {
+      loader,
+      drift: new DriftCheck(configPath, options.driftPolicy ?? 'keep-ledger'),
+      newFile: { credentialsFile },
+      readLedger: () => ledger,
+      reporter: { event: (event) => reports.events.push(event), audit: (entry) => reports.audits.push(entry) },
+      adoptEdit: (edit) => {
+        adopted.push(edit);
+        const index = ledger.findIndex((rule) => rule.hostname === edit.hostname);
+        if (index !== -1) ledger[index] = { ...(ledger[index] as LedgerRule), service: edit.service, targetReason: edit.targetReason };
+      },
+      reload: reload.reload,
+    },
+    { watch: options.watch ?? false },
+  );
   const emitted: IngressEmitted[] = [];
   for (const type of ['ingress.applied', 'ingress.failed', 'ingress.restored', 'ingress.restore_failed'] as const) actor.on(type, (event) => emitted.push(event));
-  harness = { service, actor, stop, reload, ledger, reports, adopted, emitted };
+  harness = { loader, actor, stop, reload, ledger, reports, adopted, emitted };
   return harness;
 }
 

@@ -36,7 +36,7 @@ function world(options: { failReloadOf?: string; renderError?: Error; commitDuri
       render: fromPromise<RenderOutput, RenderInput>(async ({ input }) => {
         if (options.renderError) throw options.renderError;
         state.renders.push(input.changes);
-        return { content: `v${state.version + 1}` };
+        return { content: `v${state.version + 1}`, basedOn: null };
       }),
       write: fromPromise<WriteOutput, WriteInput>(async ({ input }) => {
         const changed = input.rendered.content !== state.file;

@@ -184,4 +184,22 @@ describe('renderIngressConfig', () => {
       { numRuns: Number(process.env.PROPERTY_RUNS ?? 150), ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}) },
     );
   });
+
+  it('a route change re-checks the changed rule: a bad one among 200 unchanged is still refused, and each version keys what cloudflared sees', () => {
+    const routes = (count: number): LedgerRule[] =>
+      Array.from({ length: count }, (_, n) => ({ hostname: `app${n}.example.com`, service: `http://localhost:${3000 + n}`, project: 'alpha' }));
+    const first = renderIngressConfig(null, routes(200));
+    expect(first.issues).toEqual([]);
+    // The next version shares the unchanged rules' objects with the first (the validation and the key of those are remembered).
+    const bad = renderIngressConfig(ConfigDocument.parse(first.content), [...routes(200), { hostname: 'bad.example.com', service: 'http://localhost:1/path', project: 'beta' }]);
+    expect(bad.issues.map((issue) => [issue.kind, issue.hostname])).toEqual([['service-has-path', 'bad.example.com']]);
+    const changed = renderIngressConfig(ConfigDocument.parse(first.content), [...routes(199), { hostname: 'app199.example.com', service: 'http://localhost:9999', project: 'alpha' }]);
+    expect(changed.issues).toEqual([]);
+    const keyOf = (text: string): string => ConfigDocument.parse(text).semanticKey();
+    expect(keyOf(changed.content)).not.toBe(keyOf(first.content));
+    expect(keyOf(renderIngressConfig(ConfigDocument.parse(changed.content), routes(200)).content)).toBe(keyOf(first.content));
+    // Comments and layout are not what cloudflared sees; a fresh parse keys the same as the made document.
+    expect(keyOf(`# a comment\n${first.content}`)).toBe(keyOf(first.content));
+    expect(ConfigDocument.parseFresh(first.content).semanticKey()).toBe(keyOf(first.content));
+  });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IngressIssueKind, IngressRule } from '../../../src/ingress-model.ts';
-import { validateCloudflaredConfig, validateIngressRules } from '../../../src/cloudflared/ingress-validation.ts';
+import { validateCloudflaredConfig, validateConfigText, validateIngressRules } from '../../../src/cloudflared/ingress-validation.ts';
 
 const CATCH_ALL: IngressRule = { service: 'http_status:404' };
 const app = (extra: Partial<IngressRule> = {}): IngressRule => ({ hostname: 'app.example.com', service: 'http://localhost:8080', ...extra });
@@ -90,5 +90,27 @@ describe('validateIngressRules (cloudflared rules)', () => {
     expect(issues).toHaveLength(1);
     expect(issues[0]?.index).toBeNull();
     expect(issues[0]?.field).toBe('originRequest');
+  });
+
+  it('reads a file whose values have another type than the model: each is still named with its fix', () => {
+    // The model keeps a top-level originRequest that is no mapping in `extra`; validation must still refuse it.
+    const text = 'tunnel: 12345\noriginRequest: fast\ningress:\n  - hostname: 7\n    service: http://localhost:1\n  - 404\n';
+    const issues = validateConfigText(text);
+    expect(issues.map((issue) => [issue.index, issue.kind])).toEqual([
+      [null, 'bad-origin-request'],
+      [0, 'bad-hostname'],
+      [1, 'bad-service'],
+    ]);
+    expect(issues[0]?.message).toContain('originRequest must be a mapping of settings, got string');
+  });
+
+  it('a frozen rule (as a config document holds it) is named each time it is wrong, and a sound one stays sound in another place', () => {
+    const wrong: IngressRule = Object.freeze({ hostname: 'x.example.com', service: 'nope' });
+    const sound: IngressRule = Object.freeze({ hostname: 'y.example.com', service: 'http://localhost:1' });
+    for (let round = 0; round < 2; round += 1) {
+      expect(validateIngressRules([wrong, sound, CATCH_ALL]).map((issue) => [issue.index, issue.kind])).toEqual([[0, 'bad-service']]);
+    }
+    expect(validateIngressRules([sound, sound, CATCH_ALL]).map((issue) => [issue.index, issue.kind])).toEqual([[1, 'duplicate-rule']]);
+    expect(validateIngressRules([CATCH_ALL, sound]).map((issue) => [issue.index, issue.kind])).toEqual([[0, 'catch-all-before-last'], [1, 'catch-all-not-last']]);
   });
 });
