@@ -131,8 +131,19 @@ let unansweredAtStop = 0;
 const interrupted = (result: { isError: boolean; data: { code?: string } }) => result.isError && result.data.code === 'SHUTTING_DOWN';
 
 /**
+ * Whether a call that threw was still answered: sent after the stop began, it is refused at the door (HTTP 503
+ * SHUTTING_DOWN, or no listener any more: ECONNREFUSED). A cut connection or a client timeout is no answer.
+ */
+function refusedAtTheDoor(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  const cause = error instanceof Error && error.cause !== null && typeof error.cause === 'object' && 'code' in error.cause ? error.cause.code : undefined;
+  return message.includes('SHUTTING_DOWN') || cause === 'ECONNREFUSED';
+}
+
+/**
  * A burst of concurrent requests and deletes, not awaited: the round decides what happens while they run. Each one
- * settles `true` when its caller got an answer, `false` when it got none (its connection cut, or its timeout).
+ * settles `true` when its caller got an answer (or, sent after a stop began, was refused at the door), `false` when
+ * it got none (its connection cut, or its timeout).
  */
 function burst(m: Manager, port: number, round: number): Promise<boolean>[] {
   const operations: Promise<boolean>[] = [];
@@ -146,7 +157,7 @@ function burst(m: Manager, port: number, round: number): Promise<boolean>[] {
             if (!interrupted(result)) answers.push({ op: 'request', hostname: `${subdomain}.153.se`, ok: !result.isError });
             return true;
           })
-          .catch(() => false),
+          .catch(refusedAtTheDoor),
       );
     } else {
       operations.push(
@@ -159,7 +170,7 @@ function burst(m: Manager, port: number, round: number): Promise<boolean>[] {
             if (!interrupted(result)) answers.push({ op: 'delete', hostname, ok: !result.isError && result.data.deleted === true });
             return true;
           })
-          .catch(() => false),
+          .catch(refusedAtTheDoor),
       );
     }
   }

@@ -79,7 +79,9 @@ describe('a graceful stop with calls in flight', () => {
 
     const stopAt = Date.now();
     first.cli.child.kill('SIGTERM');
-    // A call made during the stop is refused at once, not left waiting.
+    // A call made during the stop is refused at once, not left waiting. "During": once the manager has taken the signal
+    // (it logs it, then closes the MCP listener first), not merely after kill() returned.
+    await waitUntil(() => first.cli.output().includes('"msg":"shutting down"') || undefined, 30_000, 'the manager to take SIGTERM');
     const late = await sessions[0]!.callTool({ name: 'tunnel_get_status', arguments: {} }, undefined, { timeout: 60_000 }).then(
       (result) => ({ kind: 'result' as const, data: result.structuredContent as { code?: string } }),
       (error: { code?: number; message?: string }) => ({ kind: 'rejected' as const, code: error.code, message: String(error.message) }),
