@@ -14,7 +14,7 @@ import { portsInUse } from '../docker/ports-in-use.ts';
 import { openDatabase, type Database } from '../store/database.ts';
 import { DockerRepository } from '../store/docker-repository.ts';
 import { reportActorEvents } from '../app/effects/actor-events.ts';
-import { createBackend, waitForTunnelRunning, type ServiceBackend } from '../app/use-cases/backend.ts';
+import { createBackend, waitForTunnelRunning, type ManagerBackend } from '../app/use-cases/backend.ts';
 import type { Config } from '../app/config/config.ts';
 import type { DurableSupervisor } from '../app/actors/durable-supervisor.ts';
 import type { EventBus } from '../app/actors/event-bus.ts';
@@ -51,7 +51,7 @@ export interface TunnelManager {
   supervisor: DurableSupervisor;
   bus: EventBus;
   driver: ProcessDriver;
-  backend: ServiceBackend;
+  backend: ManagerBackend;
   /** The MCP Streamable HTTP server (null when MCP is spoken over stdio). */
   mcp: McpHttpServer | null;
   sandbox: SandboxEnvironment | null;
@@ -107,7 +107,7 @@ export async function startTunnelManager(config: Config, options: TunnelManagerO
 
 /** What is wired before the backend exists, and reached by it through these late-bound references. */
 interface LateBound {
-  backend: ServiceBackend | null;
+  backend: ManagerBackend | null;
   labelRoutes: LabelRoutes | null;
   expiry: RouteExpiry | null;
 }
@@ -191,7 +191,7 @@ async function serveCore(core: Core, deps: { config: Config; options: TunnelMana
 }
 
 /** Every tool call's audit row (it has a duration) is also counted and timed in the metrics. */
-function timeToolCalls(backend: ServiceBackend, metrics: ManagerMetrics): void {
+function timeToolCalls(backend: ManagerBackend, metrics: ManagerMetrics): void {
   const recordAudit = backend.recordAudit.bind(backend);
   backend.recordAudit = (entry) => {
     recordAudit(entry);

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../app/config/config.ts';
-import type { ServiceBackend } from '../app/use-cases/backend.ts';
+import type { ManagerBackend } from '../app/use-cases/backend.ts';
 import { splitHostPort } from '../host-port.ts';
 import { startMcpHttpServer, type McpHttpServer } from '../mcp/http-server.ts';
 import { PrincipalDirectory } from '../mcp/principal.ts';
@@ -35,7 +35,7 @@ function principalsOf(config: Config, sandboxTokens: Record<string, string> | nu
 export async function startMcpFrontEnd(deps: {
   config: Config;
   options: TunnelManagerOptions;
-  backend: ServiceBackend;
+  backend: ManagerBackend;
   logger: Logger;
   sandboxTokens: Record<string, string> | null;
 }): Promise<McpFrontEnd> {

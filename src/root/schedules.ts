@@ -6,7 +6,7 @@ import { startDeleteRetries } from '../app/schedules/delete-retry.ts';
 import { startAnswerWatch } from '../app/schedules/origin-answer-watch.ts';
 import { startRetention } from '../app/schedules/retention.ts';
 import { startRouteExpiry } from '../app/schedules/route-expiry.ts';
-import type { ServiceBackend } from '../app/use-cases/backend.ts';
+import type { ManagerBackend } from '../app/use-cases/backend.ts';
 import { startLabelRoutes, type LabelRoutes } from '../app/use-cases/label-routes.ts';
 import { authorizeLabelRoute, policyFacts } from '../mcp/authorization.ts';
 import type { TopologyTracker } from '../docker/topology-tracker.ts';
@@ -19,7 +19,7 @@ interface ScheduleDeps {
   backupIntervalMs: number | undefined;
   db: Database;
   store: Store;
-  backend: ServiceBackend;
+  backend: ManagerBackend;
   tracker: TopologyTracker;
   logger: Logger;
 }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { RoutesRepository } from '../../store/routes-repository.ts';
-import type { ServiceBackend } from '../use-cases/backend.ts';
+import type { ManagerBackend } from '../use-cases/backend.ts';
 import { dueForRemoval, type OrphanPolicy } from '../effects/orphan-effects.ts';
 import { startRounds } from './rounds.ts';
 
@@ -18,7 +18,7 @@ export interface RouteExpiry {
 export function startRouteExpiry(options: {
   routes: RoutesRepository;
   policy: OrphanPolicy;
-  backend: Pick<ServiceBackend, 'deleteCname'>;
+  backend: Pick<ManagerBackend, 'deleteCname'>;
   logger: Logger;
   intervalMs?: number;
 }): RouteExpiry {

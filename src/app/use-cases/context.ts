@@ -48,8 +48,8 @@ export interface BackendOptions {
   metricsAddress: () => string;
 }
 
-/** The backend of the MCP tools, plus what the service's own schedules call. */
-export type ServiceBackend = McpBackend & {
+/** The backend of the MCP tools, plus what the tunnel manager's own schedules call. */
+export type ManagerBackend = McpBackend & {
   /** A new delete for a route a failed delete left `deleting` (the retry schedule); null when there is none to retry. */
   retryDelete(hostname: string): Promise<DeleteResult | null>;
   /** The connectivity check for a target, from where cloudflared runs now (the publish-ahead watch uses it). */

@@ -4,7 +4,7 @@ import type { DockerContainer, Topology } from '../../topology-model.ts';
 import { TunnelManagerError, toErrorShape, type ErrorShape } from '../../errors.ts';
 import { toHostname, type Hostname } from '../../hostname.ts';
 import type { RoutesRepository } from '../../store/routes-repository.ts';
-import type { ServiceBackend } from './backend.ts';
+import type { ManagerBackend } from './backend.ts';
 import type { EventBus } from '../actors/event-bus.ts';
 import { startRounds } from '../schedules/rounds.ts';
 
@@ -65,7 +65,7 @@ function portOf(container: DockerContainer): number | null {
 
 export interface LabelRoutesOptions {
   topology: () => Topology;
-  backend: Pick<ServiceBackend, 'requestCname' | 'deleteCname' | 'listDomains'>;
+  backend: Pick<ManagerBackend, 'requestCname' | 'deleteCname' | 'listDomains'>;
   routes: RoutesRepository;
   bus: EventBus;
   logger: Logger;

@@ -8,7 +8,7 @@ import { topologyToMermaid } from '../../docker/topology-diagram.ts';
 import type { ConnectivityView, TopologyView } from '../../contract/network.ts';
 import { TunnelManagerError } from '../../errors.ts';
 import type { Topology } from '../../topology-model.ts';
-import type { BackendContext, ServiceBackend } from './context.ts';
+import type { BackendContext, ManagerBackend } from './context.ts';
 import { cloudflaredLocationOptions } from '../config/cloudflared-placement.ts';
 import { supervisorChild } from '../actors/supervisor-children.ts';
 
@@ -143,7 +143,7 @@ function topologyView(context: BackendContext): TopologyView {
   };
 }
 
-export function backendNetwork(context: BackendContext): Pick<ServiceBackend, 'verifyTarget' | 'checkConnectivity' | 'recommendConfig' | 'topology'> {
+export function backendNetwork(context: BackendContext): Pick<ManagerBackend, 'verifyTarget' | 'checkConnectivity' | 'recommendConfig' | 'topology'> {
   const check = (project: string | null, port: number) => connectivity(context, project, port);
   return {
     verifyTarget: (target: string) => verify(context, whereIsCloudflared(context, context.options.topology.current()), target),

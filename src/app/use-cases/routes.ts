@@ -9,7 +9,7 @@ import { TunnelManagerError } from '../../errors.ts';
 import { parseHostname, type Hostname } from '../../hostname.ts';
 import type { Domain } from '../../store/domains-repository.ts';
 import type { Route } from '../../store/routes-repository.ts';
-import type { BackendContext, ServiceBackend } from './context.ts';
+import type { BackendContext, ManagerBackend } from './context.ts';
 import { answeringOrAhead, chooseTarget } from './network.ts';
 import { describeDeleteRetries } from '../schedules/delete-retry.ts';
 import { hostnameProblems, requestedHostname } from './hostname.ts';
@@ -333,7 +333,7 @@ function scanOrphans(context: BackendContext): Promise<OrphanScanResult> {
 
 export function backendRoutes(
   context: BackendContext,
-): Pick<ServiceBackend, 'requestCname' | 'deleteCname' | 'retryDelete' | 'findRoute' | 'listRoutes' | 'pageRoutes' | 'listDomains' | 'scanOrphans'> {
+): Pick<ManagerBackend, 'requestCname' | 'deleteCname' | 'retryDelete' | 'findRoute' | 'listRoutes' | 'pageRoutes' | 'listDomains' | 'scanOrphans'> {
   const { config, routes, domains } = context.options;
   return {
     requestCname: async (project, request, hooks = {}) => requestCname(context, project, request, hooks),

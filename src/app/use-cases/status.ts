@@ -2,7 +2,7 @@ import { rollbackIngress } from '../effects/ingress-effects.ts';
 import { parsePrometheusText } from '../../cloudflared/prometheus-text.ts';
 import type { RollbackView } from '../../contract/admin.ts';
 import type { MetricsView, TunnelStatus } from '../../contract/status.ts';
-import type { BackendContext, ServiceBackend, TunnelSnapshot } from './context.ts';
+import type { BackendContext, ManagerBackend, TunnelSnapshot } from './context.ts';
 import { TunnelManagerError } from '../../errors.ts';
 import { readInspection } from '../operations/inspection.ts';
 import { supervisorChild } from '../actors/supervisor-children.ts';
@@ -88,7 +88,7 @@ async function rollbackConfig(context: BackendContext, commit: string): Promise<
 
 export function backendStatus(
   context: BackendContext,
-): Pick<ServiceBackend, 'status' | 'metrics' | 'restartTunnel' | 'events' | 'rollbackConfig' | 'audit' | 'recordAudit' | 'inspect' | 'onEvent'> {
+): Pick<ManagerBackend, 'status' | 'metrics' | 'restartTunnel' | 'events' | 'rollbackConfig' | 'audit' | 'recordAudit' | 'inspect' | 'onEvent'> {
   const { options } = context;
   return {
     status: context.status,
