@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { TunnelManagerError } from '../errors.ts';
 import type { CloudflaredConfig } from '../ingress-model.ts';
-import { formatIngressIssues, validateCloudflaredConfig } from './ingress-validation.ts';
+import { formatIngressIssues, validateCloudflaredConfig } from './ingress/ingress-validation.ts';
 import { isProcessRunning } from './process-identity.ts';
 import type { ProcessDriver, ProcessExit, TunnelProcess } from './process-driver.ts';
 import { pidListensOn } from './socket-owner.ts';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Config } from '../app/config/config.ts';
-import { IngressLoader, readConfigHistory } from '../cloudflared/ingress-loader.ts';
+import { IngressLoader, readConfigHistory } from '../cloudflared/ingress/ingress-loader.ts';
 import { TunnelManagerError } from '../errors.ts';
 import { configFrom, requireDatabase } from './config-option.ts';
 import { EXIT, print, UsageError, type Command, type Options } from './options.ts';

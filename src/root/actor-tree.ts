@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { waitFor, type AnyActorRef } from 'xstate';
 import type { SupervisorMachine, SupervisorSettings } from '../../machines/supervisor.machine.ts';
-import type { ManagedRuleOnDisk } from '../cloudflared/ingress-render.ts';
+import type { ManagedRuleOnDisk } from '../cloudflared/ingress/ingress-render.ts';
 import type { ProcessDriver } from '../cloudflared/process-driver.ts';
 import type { Config } from '../app/config/config.ts';
 import type { SandboxEnvironment } from '../app/config/sandbox-mode.ts';

@@ -6,7 +6,7 @@ import { topologyMachine } from '../../machines/topology.machine.ts';
 import { tunnelMachine } from '../../machines/tunnel.machine.ts';
 import type { CloudflareProvider } from '../cloudflare/cloudflare-provider.ts';
 import type { ZoneDirectory } from '../cloudflare/zones.ts';
-import type { ManagedRuleOnDisk } from '../cloudflared/ingress-render.ts';
+import type { ManagedRuleOnDisk } from '../cloudflared/ingress/ingress-render.ts';
 import type { ProcessDriver } from '../cloudflared/process-driver.ts';
 import { topologyActors } from '../app/effects/topology-effects.ts';
 import { TopologyTracker } from '../docker/topology-tracker.ts';

@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { loadConfig } from '../../src/app/config/config.ts';
 import type { RecoveryReport } from '../../src/app/operations/recover.ts';
 import { formatOwnershipComment } from '../../src/cloudflare/ownership-marker.ts';
-import { renderIngressConfig, type LedgerRule } from '../../src/cloudflared/ingress-render.ts';
+import { renderIngressConfig, type LedgerRule } from '../../src/cloudflared/ingress/ingress-render.ts';
 import { startCloudflareEmulator } from '../../src/sandbox/cloudflare-emulator/index.ts';
 import { createFixtureState, FIXTURE_ZONES } from '../../src/sandbox/cloudflare-emulator/fixture.ts';
 import { runCli } from '../helpers/cli.ts';

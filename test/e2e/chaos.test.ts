@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { SandboxFile } from '../../src/app/config/sandbox-mode.ts';
 import { MARKER_PREFIX } from '../../src/cloudflare/ownership-marker.ts';
-import { MANAGED_MARKER } from '../../src/cloudflared/ingress-render.ts';
+import { MANAGED_MARKER } from '../../src/cloudflared/ingress/ingress-render.ts';
 import { sandboxFileOf, startCli, waitUntil } from '../helpers/cli.ts';
 import { realCloudflaredForTests } from '../helpers/real-cloudflared.ts';
 import { cloudflaredPidsFor, freePort } from '../helpers/standin-cloudflared.ts';

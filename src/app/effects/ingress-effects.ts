@@ -27,11 +27,11 @@ import {
   type WriteInput,
   type WriteOutput,
 } from '../../../machines/ingress.machine.ts';
-import { DriftCheck, type AdoptedEdit, type IngressReport } from '../../cloudflared/ingress-drift-check.ts';
-import { ConfigFileWatcher } from '../../cloudflared/ingress-drift.ts';
-import { baseDocument, commitLabelFor, generateConfig, type GeneratedConfig, type NewFileSettings } from '../../cloudflared/ingress-generator.ts';
-import { IngressLoader, type WriteOutcome } from '../../cloudflared/ingress-loader.ts';
-import type { LedgerRule } from '../../cloudflared/ingress-render.ts';
+import { DriftCheck, type AdoptedEdit, type IngressReport } from '../../cloudflared/ingress/ingress-drift-check.ts';
+import { ConfigFileWatcher } from '../../cloudflared/ingress/ingress-drift.ts';
+import { baseDocument, commitLabelFor, generateConfig, type GeneratedConfig, type NewFileSettings } from '../../cloudflared/ingress/ingress-generator.ts';
+import { IngressLoader, type WriteOutcome } from '../../cloudflared/ingress/ingress-loader.ts';
+import type { LedgerRule } from '../../cloudflared/ingress/ingress-render.ts';
 import { TunnelManagerError } from '../../errors.ts';
 import type { AuditRepository } from '../../store/audit-repository.ts';
 import type { RoutesRepository } from '../../store/routes-repository.ts';

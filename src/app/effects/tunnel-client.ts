@@ -3,7 +3,7 @@ import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import type { ProbeSample } from '../../../machines/tunnel.machine.ts';
 import type { CloudflareProvider } from '../../cloudflare/cloudflare-provider.ts';
-import { ConfigDocument } from '../../cloudflared/config-document.ts';
+import { ConfigDocument } from '../../cloudflared/ingress/config-document.ts';
 import { probeTunnelHealth } from '../../cloudflared/health-probe.ts';
 import { assertAddressFree } from '../../cloudflared/metrics-address.ts';
 import type { ProcessDriver } from '../../cloudflared/process-driver.ts';

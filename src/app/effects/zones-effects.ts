@@ -2,7 +2,7 @@ import { fromPromise } from 'xstate';
 import { zonesMachine, type RefreshOutput } from '../../../machines/zones.machine.ts';
 import type { CloudflareProvider } from '../../cloudflare/cloudflare-provider.ts';
 import type { ZoneDirectory } from '../../cloudflare/zones.ts';
-import type { ManagedRuleOnDisk } from '../../cloudflared/ingress-render.ts';
+import type { ManagedRuleOnDisk } from '../../cloudflared/ingress/ingress-render.ts';
 import type { PortManager } from '../../ports/port-manager.ts';
 import type { RoutesRepository } from '../../store/routes-repository.ts';
 import type { Config } from '../config/config.ts';

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { adoptExistingRecords, type AdoptionOptions, type AdoptionReport } from '../effects/adoption.ts';
 import type { CloudflareProvider } from '../../cloudflare/cloudflare-provider.ts';
 import { ZoneDirectory } from '../../cloudflare/zones.ts';
-import { managedRulesIn, type ManagedRuleOnDisk } from '../../cloudflared/ingress-render.ts';
+import { managedRulesIn, type ManagedRuleOnDisk } from '../../cloudflared/ingress/ingress-render.ts';
 import { toErrorShape } from '../../errors.ts';
 import { PortManager, type ProjectRange } from '../../ports/port-manager.ts';
 import { AuditRepository } from '../../store/audit-repository.ts';

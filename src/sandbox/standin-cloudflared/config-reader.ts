@@ -3,12 +3,12 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { CloudflaredConfig, IngressRule, OriginRequest } from '../../ingress-model.ts';
-import { validateCloudflaredConfig } from '../../cloudflared/ingress-validation.ts';
+import { validateCloudflaredConfig } from '../../cloudflared/ingress/ingress-validation.ts';
 import { isJsonObject } from '../json-guards.ts';
 
 /**
  * Reads config.yml the way cloudflared does at start-up and checks it with the manager's own rules
- * (src/cloudflared/ingress-validation.ts), so the stand-in refuses exactly what the manager refuses.
+ * (src/cloudflared/ingress/ingress-validation.ts), so the stand-in refuses exactly what the manager refuses.
  * Failures come back as cloudflared-like error lines, each naming the rule.
  */
 export type ConfigReadResult = { ok: true; path: string; config: CloudflaredConfig } | { ok: false; errors: string[] };

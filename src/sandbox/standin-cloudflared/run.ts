@@ -1,5 +1,5 @@
 import http, { type Server } from 'node:http';
-import { matchIngressRule } from '../../cloudflared/ingress-validation.ts';
+import { matchIngressRule } from '../../cloudflared/ingress/ingress-validation.ts';
 import type { CloudflaredConfig } from '../../ingress-model.ts';
 import { parseStandinCommandLine, type TunnelRunOptions } from './command-line.ts';
 import { readStandinConfig } from './config-reader.ts';

@@ -4,7 +4,7 @@ import { chmod, chown, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeFileAtomically } from '../../../src/cloudflared/config-file-writer.ts';
+import { writeFileAtomically } from '../../../src/cloudflared/ingress/config-file-writer.ts';
 
 const CRASH_WRITER = new URL('./fixtures/crash-writer.ts', import.meta.url).pathname;
 

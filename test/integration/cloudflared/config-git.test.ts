@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigGit, LAST_GOOD_TAG } from '../../../src/cloudflared/config-git.ts';
+import { ConfigGit, LAST_GOOD_TAG } from '../../../src/cloudflared/ingress/config-git.ts';
 
 // A machine with no git identity at all: no global or system config.
 const savedEnv = { ...process.env };

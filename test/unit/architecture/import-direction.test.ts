@@ -118,7 +118,7 @@ describe('import direction', () => {
     expect(violation('src/store/docker-repository.ts', 'src/docker/topology-model.ts')).toBe(
       `store (store) may not import docker (adapter): ${RULES.store.rule}`,
     );
-    expect(violation('src/cloudflare/tunnel-configuration.ts', 'src/cloudflared/config-document.ts')).toMatch(/never another adapter/);
+    expect(violation('src/cloudflare/tunnel-configuration.ts', 'src/cloudflared/ingress/config-document.ts')).toMatch(/never another adapter/);
     expect(violation('src/app/use-cases/backend.ts', 'src/mcp/http-server.ts')).toMatch(/^app \(app\) may not import mcp \(mcp\)/);
     expect(violation('src/mcp/server.ts', 'src/root/composition-root.ts')).toMatch(/^mcp \(mcp\) may not import root \(root\)/);
     expect(violation('src/contract/backend.ts', 'src/app/use-cases/tunnel-status.ts')).toMatch(/tool contract sits under src\/app/);
@@ -135,6 +135,6 @@ describe('import direction', () => {
     expect(violation('src/app/use-cases/backend.ts', 'src/contract/backend.ts')).toBeNull();
     expect(violation('src/docker/topology-tracker.ts', 'src/store/docker-repository.ts')).toBeNull();
     expect(violation('src/store/audit-repository.ts', 'src/redact.ts')).toBeNull();
-    expect(violation('src/sandbox/standin-cloudflared/run.ts', 'src/cloudflared/ingress-validation.ts')).toBeNull();
+    expect(violation('src/sandbox/standin-cloudflared/run.ts', 'src/cloudflared/ingress/ingress-validation.ts')).toBeNull();
   });
 });

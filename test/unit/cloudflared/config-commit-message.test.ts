@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { commitMessage as fromSummaries, summarizeText } from '../../../src/cloudflared/config-commit-message.ts';
-import { renderIngressConfig, type LedgerRule } from '../../../src/cloudflared/ingress-render.ts';
-import { ConfigDocument } from '../../../src/cloudflared/config-document.ts';
+import { commitMessage as fromSummaries, summarizeText } from '../../../src/cloudflared/ingress/config-commit-message.ts';
+import { renderIngressConfig, type LedgerRule } from '../../../src/cloudflared/ingress/ingress-render.ts';
+import { ConfigDocument } from '../../../src/cloudflared/ingress/config-document.ts';
 
 /** The commit message names what a version changes, read from the two files (the ingress cycle test covers the wiring). */
 

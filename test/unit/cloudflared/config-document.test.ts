@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigDocument } from '../../../src/cloudflared/config-document.ts';
+import { ConfigDocument } from '../../../src/cloudflared/ingress/config-document.ts';
 import { TunnelManagerError } from '../../../src/errors.ts';
 import { REAL_WORLD_CONFIG } from './fixtures.ts';
 

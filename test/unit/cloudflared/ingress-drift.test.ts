@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigDocument } from '../../../src/cloudflared/config-document.ts';
-import { detectDrift } from '../../../src/cloudflared/ingress-drift.ts';
-import { renderIngressConfig, type LedgerRule } from '../../../src/cloudflared/ingress-render.ts';
+import { ConfigDocument } from '../../../src/cloudflared/ingress/config-document.ts';
+import { detectDrift } from '../../../src/cloudflared/ingress/ingress-drift.ts';
+import { renderIngressConfig, type LedgerRule } from '../../../src/cloudflared/ingress/ingress-render.ts';
 import { REAL_WORLD_CONFIG } from './fixtures.ts';
 
 const LEDGER: LedgerRule[] = [

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IngressRule } from '../../../src/ingress-model.ts';
-import { matchIngressRule } from '../../../src/cloudflared/ingress-validation.ts';
+import { matchIngressRule } from '../../../src/cloudflared/ingress/ingress-validation.ts';
 
 const RULES: IngressRule[] = [
   { hostname: 'app.example.com', path: '^/api/', service: 'http://localhost:1' },

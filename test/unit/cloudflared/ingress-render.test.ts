@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConfigDocument } from '../../../src/cloudflared/config-document.ts';
-import { matchIngressRule } from '../../../src/cloudflared/ingress-match.ts';
-import { renderIngressConfig, type LedgerRule } from '../../../src/cloudflared/ingress-render.ts';
-import { validateCloudflaredConfig } from '../../../src/cloudflared/ingress-validation.ts';
+import { ConfigDocument } from '../../../src/cloudflared/ingress/config-document.ts';
+import { matchIngressRule } from '../../../src/cloudflared/ingress/ingress-match.ts';
+import { renderIngressConfig, type LedgerRule } from '../../../src/cloudflared/ingress/ingress-render.ts';
+import { validateCloudflaredConfig } from '../../../src/cloudflared/ingress/ingress-validation.ts';
 import { REAL_WORLD_CONFIG } from './fixtures.ts';
 
 const LEDGER: LedgerRule[] = [

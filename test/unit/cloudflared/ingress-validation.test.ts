@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IngressIssueKind, IngressRule } from '../../../src/ingress-model.ts';
-import { validateCloudflaredConfig, validateConfigText, validateIngressRules } from '../../../src/cloudflared/ingress-validation.ts';
+import { validateCloudflaredConfig, validateConfigText, validateIngressRules } from '../../../src/cloudflared/ingress/ingress-validation.ts';
 
 const CATCH_ALL: IngressRule = { service: 'http_status:404' };
 const app = (extra: Partial<IngressRule> = {}): IngressRule => ({ hostname: 'app.example.com', service: 'http://localhost:8080', ...extra });

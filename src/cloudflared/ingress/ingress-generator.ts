@@ -3,8 +3,8 @@
  * cloudflared would. Pure: it reads no file and writes none (the loader does, ingress-loader.ts), and reports nothing
  * (what is worth reporting comes back as data, see ingress-drift-check.ts).
  */
-import { TunnelManagerError } from '../errors.ts';
-import type { IngressIssue } from '../ingress-model.ts';
+import { TunnelManagerError } from '../../errors.ts';
+import type { IngressIssue } from '../../ingress-model.ts';
 import { summarizeRendered, type VersionSummary } from './config-commit-message.ts';
 import { ConfigDocument } from './config-document.ts';
 import { DEFAULT_FILE_HEADER, renderIngressConfig, type LedgerRule, type RenderedIngress } from './ingress-render.ts';

@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { TunnelManagerError } from '../errors.ts';
+import { TunnelManagerError } from '../../errors.ts';
 
 export const LAST_GOOD_TAG = 'tunnel-manager-last-good';
 const IDENTITY = { name: 'tunnel-manager', email: 'tunnel-manager@localhost' };

@@ -12,10 +12,10 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { toErrorShape, type ErrorShape } from '../errors.ts';
+import { toErrorShape, type ErrorShape } from '../../errors.ts';
 import { ConfigDocument, type IngressRuleChunk } from './config-document.ts';
 import { canonicalJson } from './config-values.ts';
-import type { IngressIssue, IngressRule } from '../ingress-model.ts';
+import type { IngressIssue, IngressRule } from '../../ingress-model.ts';
 import { hasOwnManagedMarker, ruleKey } from './ingress-render.ts';
 import { validateCloudflaredConfig } from './ingress-validation.ts';
 

@@ -7,7 +7,7 @@
  * - A rule with a path matches when its regex finds a match anywhere in the request path (unanchored).
  * - When nothing matches, the last rule (the catch-all in a valid file) answers.
  */
-import type { IngressRule } from '../ingress-model.ts';
+import type { IngressRule } from '../../ingress-model.ts';
 import { compileIngressPath } from './ingress-path-regex.ts';
 
 function stripPort(host: string): string {

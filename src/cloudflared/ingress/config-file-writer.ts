@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, chown, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { TunnelManagerError } from '../errors.ts';
-import { errnoCodeOf } from '../thrown.ts';
+import { TunnelManagerError } from '../../errors.ts';
+import { errnoCodeOf } from '../../thrown.ts';
 
 export interface AtomicWriteOptions {
   /** Mode for a file that does not exist yet (an existing file keeps its own). Default 0o640. */

@@ -23,8 +23,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { describeFailure } from '../../machines/ingress.machine.ts';
-import { TunnelManagerError } from '../errors.ts';
+import { describeFailure } from '../../../machines/ingress.machine.ts';
+import { TunnelManagerError } from '../../errors.ts';
 import { commitMessage, summarizeText, type VersionSummary } from './config-commit-message.ts';
 import { ConfigDocument } from './config-document.ts';
 import { writeFileAtomically } from './config-file-writer.ts';

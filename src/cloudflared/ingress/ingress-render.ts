@@ -11,7 +11,7 @@ import { Document } from 'yaml';
 import { ConfigDocument, type IngressPart, type IngressRuleChunk } from './config-document.ts';
 import { isRecord } from './config-values.ts';
 import { hostnameMatches } from './ingress-match.ts';
-import type { CloudflaredConfig, IngressIssue, IngressRule } from '../ingress-model.ts';
+import type { CloudflaredConfig, IngressIssue, IngressRule } from '../../ingress-model.ts';
 import { isCatchAllRule, validateCloudflaredConfig } from './ingress-validation.ts';
 
 /** A route from the ledger, as the file needs it. */

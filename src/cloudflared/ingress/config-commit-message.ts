@@ -4,7 +4,7 @@
  * hand-written), read by comparing the new file with the version before it. A batch or a hand edit is named rule by
  * rule, not "4 changes" or "file-edited *": `git log` alone says which names and projects each version touched.
  */
-import type { CloudflaredConfig, IngressRule } from '../ingress-model.ts';
+import type { CloudflaredConfig, IngressRule } from '../../ingress-model.ts';
 import { ConfigDocument } from './config-document.ts';
 import { canonicalJson } from './config-values.ts';
 import { ruleKey, type LedgerRule } from './ingress-render.ts';

@@ -7,8 +7,8 @@
  * wildcard that is not a whole leftmost label (`*foo.example.com` is accepted by cloudflared but
  * never matches anything).
  */
-import { TunnelManagerError } from '../errors.ts';
-import type { CloudflaredConfig, IngressIssue, IngressIssueKind, IngressRule } from '../ingress-model.ts';
+import { TunnelManagerError } from '../../errors.ts';
+import type { CloudflaredConfig, IngressIssue, IngressIssueKind, IngressRule } from '../../ingress-model.ts';
 import { isRecord } from './config-values.ts';
 import { ConfigDocument } from './config-document.ts';
 import { compileIngressPath } from './ingress-path-regex.ts';

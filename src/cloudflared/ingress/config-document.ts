@@ -8,8 +8,8 @@
  * So an unchanged document serializes to exactly its source, and unmanaged rules keep every byte.
  */
 import { isMap, isNode, isScalar, isSeq, parseDocument, visit, type Document } from 'yaml';
-import { TunnelManagerError } from '../errors.ts';
-import type { CloudflaredConfig, IngressRule } from '../ingress-model.ts';
+import { TunnelManagerError } from '../../errors.ts';
+import type { CloudflaredConfig, IngressRule } from '../../ingress-model.ts';
 import { canonicalJson, isRecord } from './config-values.ts';
 
 /** One ingress rule as it stands in the file. */

@@ -4,8 +4,8 @@
  * reports come back as data, and the ingress effects (src/app/effects/ingress-effects.ts) take them to the ledger,
  * the events table and the audit log. The only state is which reports were already made, so one edit is reported once.
  */
-import { TunnelManagerError } from '../errors.ts';
-import type { IngressRule } from '../ingress-model.ts';
+import { TunnelManagerError } from '../../errors.ts';
+import type { IngressRule } from '../../ingress-model.ts';
 import type { ConfigDocument } from './config-document.ts';
 import { isRecord } from './config-values.ts';
 import { detectDrift, type DriftPolicy, type DriftReport, type ManagedRuleEdit } from './ingress-drift.ts';
