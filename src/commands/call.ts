@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../app/config/config.ts';
 import { TunnelManagerError } from '../errors.ts';
+import { isJsonObject } from '../json-guards.ts';
 import { callTool, parseToolArguments } from '../mcp/call-tool.ts';
 import { configFrom } from './config-option.ts';
 import { EXIT, print, UsageError, type Command, type Options } from './options.ts';
@@ -12,15 +13,12 @@ interface SandboxHints {
   tokens?: Record<string, string>;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function sandboxHints(file: string): SandboxHints {
   if (!existsSync(file)) return {};
   const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
-  if (!isRecord(parsed)) return {};
-  const tokens = isRecord(parsed.tokens)
+  if (!isJsonObject(parsed)) return {};
+  const tokens = isJsonObject(parsed.tokens)
     ? Object.fromEntries(Object.entries(parsed.tokens).filter((entry): entry is [string, string] => typeof entry[1] === 'string'))
     : undefined;
   return { ...(typeof parsed.mcpUrl === 'string' ? { mcpUrl: parsed.mcpUrl } : {}), ...(tokens ? { tokens } : {}) };

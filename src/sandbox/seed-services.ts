@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { FIXTURE_PREEXISTING_TUNNEL_HOSTNAMES } from './cloudflare-emulator/fixture.ts';
-import { isObjectLike } from './json-guards.ts';
+import { isObjectLike } from '../json-guards.ts';
 
 /**
  * The sandbox as the VM is today, before the manager takes over: the Cloudflare emulator already has the four CNAMEs

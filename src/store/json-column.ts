@@ -3,10 +3,7 @@
  * so a row edited by hand fails here, saying what it holds, rather than somewhere far from the database. The checks
  * read the parsed value in place (no copy): they run on every row a list reads.
  */
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
+import { isJsonObject } from '../json-guards.ts';
 
 function parseChecked<T>(text: string, check: (value: unknown) => value is T, expected: string): T {
   const value: unknown = JSON.parse(text);
@@ -15,13 +12,13 @@ function parseChecked<T>(text: string, check: (value: unknown) => value is T, ex
 }
 
 const isStringRecord = (value: unknown): value is Record<string, string> =>
-  isObject(value) && Object.values(value).every((item) => typeof item === 'string');
+  isJsonObject(value) && Object.values(value).every((item) => typeof item === 'string');
 
 const isStringList = (value: unknown): value is string[] => Array.isArray(value) && value.every((item) => typeof item === 'string');
 
 /** A JSON object column (`arguments`, `details`, `data`, `origin_request`). */
 export function jsonObject(text: string): Record<string, unknown> {
-  return parseChecked(text, isObject, 'an object');
+  return parseChecked(text, isJsonObject, 'an object');
 }
 
 /** A JSON object of strings (Docker labels). */

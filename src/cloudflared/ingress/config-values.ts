@@ -3,10 +3,10 @@
  * without a cast.
  */
 
+import { isJsonObject } from '../../json-guards.ts';
+
 /** A mapping (`key: value` lines), not a list or a scalar. */
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
+export const isRecord = isJsonObject;
 
 /** A stable text for a value: object keys sorted, so key order in the file does not count as a change. */
 export function canonicalJson(value: unknown): string {

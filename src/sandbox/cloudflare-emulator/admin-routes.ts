@@ -4,7 +4,7 @@ import type { FaultBoard } from './faults.ts';
 import { bearer, readBody, send } from './http-exchange.ts';
 import type { RequestLog } from './request-log.ts';
 import type { StateStore } from './state-store.ts';
-import { isObjectLike } from '../json-guards.ts';
+import { isObjectLike } from '../../json-guards.ts';
 
 /** `GET /__admin/state`, `GET|POST /__admin/faults`, `POST /__admin/reset`, behind the admin token. */
 

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { ApiFailure, apiFailures } from './api-envelope.ts';
-import { isStringList } from '../json-guards.ts';
+import { isStringList } from '../../json-guards.ts';
 import { commentLimitFor, isPaidPlan, RECORD_TYPES, type EmulatedRecord, type EmulatedZone, type RecordType } from './emulator-state.ts';
 
 /**

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { cloneState, type EmulatorState } from './emulator-state.ts';
-import { isJsonObject } from '../json-guards.ts';
+import { isJsonObject } from '../../json-guards.ts';
 
 /**
  * Holds the emulator's state in memory and, when given a path, in a JSON file: loaded at start

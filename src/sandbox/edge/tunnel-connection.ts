@@ -3,7 +3,7 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHt
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { isJsonObject } from '../json-guards.ts';
+import { isJsonObject } from '../../json-guards.ts';
 import { CapnpError, readFrame } from './capnp.ts';
 import { decodeResponseHeaders, requestHeadersFor, statusLine, type VisitorRequest } from './proxy-headers.ts';
 import {

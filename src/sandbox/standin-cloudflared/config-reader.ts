@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { CloudflaredConfig, IngressRule, OriginRequest } from '../../ingress-model.ts';
 import { validateCloudflaredConfig } from '../../cloudflared/ingress/ingress-validation.ts';
-import { isJsonObject } from '../json-guards.ts';
+import { isJsonObject } from '../../json-guards.ts';
 
 /**
  * Reads config.yml the way cloudflared does at start-up and checks it with the manager's own rules

@@ -2,7 +2,7 @@ import type { ResultInfo } from '../api-envelope.ts';
 import { apiFailures } from '../api-envelope.ts';
 import type { EmulatedZone } from '../emulator-state.ts';
 import type { StateStore } from '../state-store.ts';
-import { isJsonObject } from '../../json-guards.ts';
+import { isJsonObject } from '../../../json-guards.ts';
 
 /** What an API token may do in the emulator (the permission groups the adapter needs). */
 export type Scope = 'zone:read' | 'dns:read' | 'dns:edit' | 'tunnel:read' | 'tunnel:edit';

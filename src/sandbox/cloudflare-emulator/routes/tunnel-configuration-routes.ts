@@ -1,6 +1,6 @@
 import { apiFailures } from '../api-envelope.ts';
 import type { EmulatedIngressRule, EmulatedTunnel } from '../emulator-state.ts';
-import { isJsonObject, isObjectLike } from '../../json-guards.ts';
+import { isJsonObject, isObjectLike } from '../../../json-guards.ts';
 import { bodyObject, type RouteContext, type RouteHandler } from './route-context.ts';
 
 /**

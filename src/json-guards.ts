@@ -1,4 +1,4 @@
-/** Type guards for values that come from outside the sandbox's code (JSON bodies, files, command lines). */
+/** Type guards for values that come from outside our code (JSON bodies and columns, YAML, files, command lines): what a value is, without a cast. */
 
 /** Any non-null object, arrays included (what `typeof value === 'object'` lets through once null is out). */
 export function isObjectLike(value: unknown): value is Record<string, unknown> {
