@@ -26,7 +26,7 @@ function targetOf(route: Route): RouteTarget {
   return { targetPort: route.targetPort, service: route.service, targetReason: route.targetReason, originRequest: route.originRequest, awaitingServiceSince: route.awaitingServiceSince };
 }
 
-/** The route an update may start on: in the ledger, active and held by no saga. */
+/** The route an update may start on: in the ledger and active (a saga publishing or deleting it holds it `pending` or `deleting`). */
 function updatableRoute(context: BackendContext, hostname: string): Route & { service: string } {
   const route = context.options.routes.find(hostname);
   if (!route) {
@@ -38,12 +38,12 @@ function updatableRoute(context: BackendContext, hostname: string): Route & { se
     });
   }
   const { service } = route;
-  if (route.status !== 'active' || route.requestId !== null || service === null) {
+  if (route.status !== 'active' || service === null) {
     throw new TunnelManagerError({
       code: 'ROUTE_NOT_ACTIVE',
-      message: `${hostname} is ${route.status}${route.requestId === null ? '' : ' and being changed right now'}: only an active route can be moved; nothing was changed.`,
+      message: `${hostname} is ${route.status}${service === null ? ' without a target' : ''}: only an active route can be moved; nothing was changed.`,
       fix:
-        route.status === 'pending' || route.requestId !== null
+        route.status === 'pending'
           ? 'Wait a few seconds until tunnel_list_cnames shows it `active`, then retry.'
           : `Publish it again (tunnel_delete_cname, then tunnel_request_cname with the port you want) or, for an adopted route, ask the meta-supervisor.`,
       details: { hostname, status: route.status },
