@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -5,7 +6,6 @@ import type { EventRow } from '../../src/store/events-repository.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { call, freePortInRange, mcpClient, portOf, projectPorts, standinFaultFile, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
 import { edgeTraffic } from '../helpers/traffic.ts';
-import { writeFileSync } from 'node:fs';
 
 /**
  * tunnel_update_cname (issue 24, item 3) and several hostnames on one service (item 4), with real parts: the whole
@@ -157,6 +157,22 @@ describe('tunnel_update_cname: blue → green in place', () => {
     expect(nothing.fix).toContain('targetPort');
     await refused(consilio, { hostname: HOST }, 'NOTHING_TO_CHANGE');
     expect(events.filter((event) => event.kind === 'route.updated' && event.data.hostname === HOST)).toHaveLength(1);
+  }, 30_000);
+
+  it('changes only the origin settings in place, and {} puts the defaults back', async () => {
+    const changed = await call<{ targetPort: number; originRequest: Record<string, unknown> | null; previous: { targetPort: number } }>(consilio, 'tunnel_update_cname', {
+      hostname: HOST,
+      originRequest: { httpHostHeader: 'green.internal' },
+    });
+    expect(changed.isError, JSON.stringify(changed.data)).toBe(false);
+    expect(changed.data).toMatchObject({ targetPort: green, previous: { targetPort: green }, originRequest: { httpHostHeader: 'green.internal' } });
+    // cloudflared now sends the origin that Host header: the origin echoes it.
+    expect((await viaEdge(edgeUrl, HOST)).body).toContain('hello from green (green.internal)');
+    await refused(consilio, { hostname: HOST, originRequest: { httpHostHeader: 'green.internal' } }, 'NOTHING_TO_CHANGE');
+    const reset = await call(consilio, 'tunnel_update_cname', { hostname: HOST, originRequest: {} });
+    expect(reset.isError, JSON.stringify(reset.data)).toBe(false);
+    expect(reset.data).toMatchObject({ originRequest: null });
+    expect((await viaEdge(edgeUrl, HOST)).body).toContain(`hello from green (${HOST})`);
   }, 30_000);
 
   it('a reload cloudflared refuses puts the old target back in the ledger and in service, and says so', async () => {

@@ -142,7 +142,7 @@ async function updateCname(context: BackendContext, update: CnameUpdate, hooks: 
   } catch (error) {
     return compensate(context, route, requestId, error);
   }
-  const updatedAt = routes.find(route.hostname)?.updatedAt ?? Date.now();
+  const updatedAt = routes.find(route.hostname)?.updatedAt ?? Date.now(); // the row as the cycle left it
   const previous = { targetPort: route.targetPort, target: route.service };
   bus.publish('route.updated', route.project, { hostname: route.hostname, from: previous, to: { targetPort: next.targetPort, target: service }, originRequest: next.originRequest, commit });
   return {
