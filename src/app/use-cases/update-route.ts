@@ -105,10 +105,14 @@ async function applyRow(context: BackendContext, route: Route, service: string, 
   return appliedOrThrow(route.hostname, outcome, undone);
 }
 
-/** The change failed: the row gets its old target back and the old rule is applied again; the error says so. */
-async function compensate(context: BackendContext, route: Route & { service: string }, requestId: string, error: unknown): Promise<never> {
+/**
+ * The change failed: the row gets its old target back and the old rule is applied again; the error says so. A row
+ * that another call changed meanwhile (deleted, or moved again) is left to that call.
+ */
+async function compensate(context: BackendContext, route: Route & { service: string }, next: RouteTarget, requestId: string, error: unknown): Promise<never> {
   const { routes } = context.options;
-  routes.update(route.hostname, targetOf(route), Date.now());
+  const now = routes.find(route.hostname);
+  if (now?.status === 'active' && now.service === next.service) routes.update(route.hostname, targetOf(route), Date.now());
   const failure = error instanceof TunnelManagerError ? error : new TunnelManagerError({ code: 'INTERNAL', message: String(error), fix: 'This is a bug in tunnel-manager: report it with the service log around this time.' });
   let restored: string;
   try {
@@ -140,7 +144,7 @@ async function updateCname(context: BackendContext, update: CnameUpdate, hooks: 
   try {
     ({ commit } = await applyRow(context, route, service, requestId, 'Nothing was changed.'));
   } catch (error) {
-    return compensate(context, route, requestId, error);
+    return compensate(context, route, next, requestId, error);
   }
   const updatedAt = routes.find(route.hostname)?.updatedAt ?? Date.now(); // the row as the cycle left it
   const previous = { targetPort: route.targetPort, target: route.service };
