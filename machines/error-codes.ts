@@ -24,6 +24,8 @@ export const ERROR_CODES = [
   'ROUTE_NOT_FOUND',
   'ROUTE_NOT_OWNED',
   'ROUTE_BUSY',
+  'ROUTE_NOT_ACTIVE',
+  'NOTHING_TO_CHANGE',
   'ROUTE_QUOTA_EXCEEDED',
   // cloudflare
   'ZONE_NOT_FOUND',

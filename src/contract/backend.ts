@@ -4,7 +4,7 @@ import type { EventRow } from '../store/events-repository.ts';
 import type { Route } from '../store/routes-repository.ts';
 import type { InspectionReport, RollbackView } from './admin.ts';
 import type { ConnectivityView, TopologyView } from './network.ts';
-import type { CnameRequest, CnameResult, DeleteResult, DomainView, OrphanScanResult } from './routes.ts';
+import type { CnameRequest, CnameResult, CnameUpdate, CnameUpdateResult, DeleteResult, DomainView, OrphanScanResult } from './routes.ts';
 import type { MetricsView, TunnelStatus } from './status.ts';
 
 /**
@@ -35,6 +35,11 @@ export interface McpBackend {
    * abort of `hooks.signal` cancels a provision at the end of its current step, and what it did is undone.
    */
   requestCname(project: string, request: CnameRequest, hooks?: CallHooks): Promise<CnameResult>;
+  /**
+   * Moves an active route to another port of its project and/or new origin settings, in place (the DNS record is
+   * left alone); a failed reload puts the old target back. Who may, and whether the port is the owner's, was decided before.
+   */
+  updateCname(update: CnameUpdate, hooks?: CallHooks): Promise<CnameUpdateResult>;
   /** Removes the route, whoever owns it: who may remove it was decided before (the policy, a schedule, a label). */
   deleteCname(hostname: string, hooks?: CallHooks): Promise<DeleteResult>;
   findRoute(hostname: string): Route | undefined;

@@ -29,6 +29,7 @@ export const routeSchema = describedObject(
       },
     ).nullable(),
     createdAt: z.string(),
+    updatedAt: z.string(),
   },
   {
     hostname: 'the public name, e.g. "app.153.se"',
@@ -45,6 +46,7 @@ export const routeSchema = describedObject(
     awaitingServiceSince: 'set while a route published ahead of its service (publishAhead) waits for the service to answer: since when (ISO 8601); null otherwise',
     deleteRetry: 'set while a `deleting` route waits for its DNS record to be deleted (Cloudflare failed): the attempts, the next one and the last error; null otherwise',
     createdAt: 'when the route was created (ISO 8601)',
+    updatedAt: 'when its ledger row last changed (ISO 8601): a new target (tunnel_update_cname), a status, a retry',
   },
 );
 
@@ -68,5 +70,6 @@ export function routeView(route: Route) {
         ? { attempts: route.deleteAttempts, nextAt: route.nextRetryAt === null ? null : new Date(route.nextRetryAt).toISOString(), lastError: route.lastError }
         : null,
     createdAt: new Date(route.createdAt).toISOString(),
+    updatedAt: new Date(route.updatedAt).toISOString(),
   };
 }

@@ -8,7 +8,7 @@ import { hostnameArgument } from '../hostname.ts';
  */
 
 /** Per-route origin settings cloudflared accepts; anything else is refused. */
-const originRequest = z
+export const originRequestSchema = z
   .object({
     connectTimeout: z.string().regex(/^\d+(ms|s|m)$/, 'a duration such as 30s').optional().describe('how long cloudflared waits to connect to your service, e.g. "30s" or "500ms" (default 30s)'),
     noTLSVerify: z.boolean().optional().describe('true: accept a self-signed certificate from an https:// service (default false)'),
@@ -24,7 +24,7 @@ export const cnameRequestSchema = z
     subdomain: z.string().max(253, 'at most 253 characters').describe('e.g. "app" or "api.staging"'),
     domain: hostnameArgument.optional().describe('a zone of the account (tunnel_list_domains); default: the default zone'),
     targetPort: port.describe('a port allocated to you'),
-    originRequest: originRequest.optional(),
+    originRequest: originRequestSchema.optional(),
     expiresInSeconds: z
       .number()
       .int()
@@ -44,6 +44,57 @@ export const cnameRequestSchema = z
   .strict();
 
 export type CnameRequest = z.output<typeof cnameRequestSchema>;
+
+/** What tunnel_update_cname takes: the route, and what changes (its port, its origin settings, or both). */
+export const cnameUpdateSchema = z
+  .object({
+    hostname: hostnameArgument.describe('the route to change, as tunnel_list_cnames lists it, e.g. "app.153.se"'),
+    targetPort: port.optional().describe("another port allocated to the route's project, e.g. the green version's; default: the port it has"),
+    originRequest: originRequestSchema
+      .optional()
+      .describe('the route\'s origin settings, replacing the ones it has ({} for the defaults); default: unchanged'),
+    publishAhead: z
+      .boolean()
+      .optional()
+      .describe('true: switch even though nothing answers on the new port yet (default false: refused with TARGET_NOT_ANSWERING, nothing changed)'),
+  })
+  .strict();
+
+export type CnameUpdate = z.output<typeof cnameUpdateSchema>;
+
+const targetView = describedObject(
+  { targetPort: z.number().nullable(), target: z.string().nullable() },
+  { targetPort: 'the port', target: 'where cloudflared sent the traffic, e.g. "http://localhost:3100"' },
+);
+
+export const cnameUpdateResultSchema = describedObject(
+  {
+    hostname: z.string(),
+    url: z.string(),
+    targetPort: z.number().nullable(),
+    target: z.string(),
+    reason: z.string().nullable(),
+    previous: targetView,
+    originRequest: z.record(z.unknown()).nullable(),
+    commit: z.string().nullable(),
+    warning: z.string().nullable(),
+    updatedAt: z.string(),
+  },
+  {
+    hostname: 'the route that changed',
+    url: 'its public URL (its DNS record was left alone)',
+    targetPort: 'the port it serves now',
+    target: 'where cloudflared sends its traffic now',
+    reason: 'why that target',
+    previous: 'what it served before',
+    originRequest: 'its origin settings now (null: the defaults)',
+    commit: 'the git commit of config.yml with the new rule (null when the file did not change)',
+    warning: 'null when the new target answered the check; else why it may not serve yet (publishAhead)',
+    updatedAt: 'when it changed (ISO 8601)',
+  },
+);
+
+export type CnameUpdateResult = z.infer<typeof cnameUpdateResultSchema>;
 
 const timings = z
   .array(describedObject({ step: z.string(), ms: z.number() }, { step: 'the saga step, e.g. dns, ingress, tunnelReady', ms: 'how long it took, in milliseconds' }))

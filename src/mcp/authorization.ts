@@ -16,7 +16,8 @@ import type { EventRow } from '../store/events-repository.ts';
  * - a tool declared `access: 'ms'` is the meta-supervisor's alone (FORBIDDEN);
  * - a project supervisor acts for its own project only: naming another in `project` is FORBIDDEN;
  * - a route may be changed by its owner only (ROUTE_NOT_OWNED); adopted routes belong to the owner they were adopted for;
- * - a route targets only a port allocated to the project it is for, whoever asks (PORT_NOT_OWNED);
+ * - a route targets only a port allocated to the project it is for, whoever asks (PORT_NOT_OWNED), when it is
+ *   requested and when it is moved;
  * - a port's connectivity is checked by its project only (PORT_NOT_OWNED), or by the meta-supervisor;
  * - an MCP session is used by the project that opened it only (FORBIDDEN);
  * - the tunnel, the zones and the topology are read by everyone; events are read as `eventFor` says.
@@ -31,8 +32,11 @@ export type Resource =
    * `read` mode, every project). `refusal` words the FORBIDDEN answer for this call.
    */
   | { kind: 'project'; project: string | undefined; mode: 'act' | 'read'; refusal?: Refusal }
-  /** An existing route, by hostname as given (a name not in the ledger is the backend's ROUTE_NOT_FOUND). */
-  | { kind: 'route'; hostname: string }
+  /**
+   * An existing route, by hostname as given (a name not in the ledger is the backend's ROUTE_NOT_FOUND). `targetPort`:
+   * the port the call moves it to, which must be allocated to the route's owner, whoever calls (as for `target`).
+   */
+  | { kind: 'route'; hostname: string; targetPort?: number }
   /**
    * A port, by number. `target`: the port a route of the call's project will send traffic to, which must be allocated
    * to that project, whoever calls (the meta-supervisor's routes included: a route never targets another project's
@@ -105,13 +109,18 @@ function decideProject(principal: Principal, resource: Extract<Resource, { kind:
   });
 }
 
-function decideRoute(principal: Principal, hostname: string, facts: PolicyFacts): Grant {
+function decideRoute(principal: Principal, resource: Extract<Resource, { kind: 'route' }>, facts: PolicyFacts): Grant {
+  const { hostname, targetPort } = resource;
   const owner = facts.routeOwner(hostname.toLowerCase());
-  if (owner === undefined || owner === principal.project || principal.role === 'ms') return own(principal);
+  if (owner === undefined || owner === principal.project || principal.role === 'ms') {
+    // A route moves only to a port its own project holds, whoever moves it (the meta-supervisor included).
+    if (owner !== undefined && targetPort !== undefined) facts.assertPortOwned(owner, targetPort);
+    return own(principal);
+  }
   throw new TunnelManagerError({
     code: 'ROUTE_NOT_OWNED',
     message: `${hostname} belongs to ${owner}, not to ${principal.project}.`,
-    fix: 'You can delete only your own routes (tunnel_list_cnames lists them). Ask the meta-supervisor if this one must go.',
+    fix: 'You can change or delete only your own routes (tunnel_list_cnames lists them). Ask the meta-supervisor if this one must change or go.',
     details: { hostname, owner },
   });
 }
@@ -130,7 +139,7 @@ export function authorize(principal: Principal, resource: Resource, facts: Polic
     case 'project':
       return decideProject(principal, resource);
     case 'route':
-      return decideRoute(principal, resource.hostname, facts);
+      return decideRoute(principal, resource, facts);
     case 'port':
       return decidePort(principal, resource, facts);
   }

@@ -3,6 +3,7 @@ import http from 'node:http';
 /**
  * Visitors through the sandbox edge: `clients` keep-alive connections sending GET requests for `hostname` back to
  * back until stopped. Every answer that is not a 200 (or a connection error, status 0) is a failure, with when it came.
+ * `keepAlive: false` (edgeTraffic): each request on a fresh connection instead.
  */
 export interface Traffic {
   readonly requests: number;
@@ -11,7 +12,11 @@ export interface Traffic {
 }
 
 export function keepAliveTraffic(edge: { host?: string; port: number }, hostname: string, clients = 4): Traffic {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  return edgeTraffic(edge, hostname, { clients, keepAlive: true });
+}
+
+export function edgeTraffic(edge: { host?: string; port: number }, hostname: string, { clients, keepAlive }: { clients: number; keepAlive: boolean }): Traffic {
+  const agent = new http.Agent({ keepAlive, maxSockets: clients });
   let running = true;
   let requests = 0;
   const failures: { status: number; at: number }[] = [];

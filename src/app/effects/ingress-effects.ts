@@ -187,6 +187,38 @@ export function requestIngressChange(actor: IngressActor, change: IngressChange 
 }
 
 /**
+ * The outcome of a change for `hostname`: its commit when the cycle applied it, else the failure in the error shape
+ * (`outcome` says what became of the change, e.g. "Nothing was published.").
+ */
+export function appliedOrThrow(hostname: string, outcome: Outcome, undone: string): { commit: string | null } {
+  if (outcome.type === 'ingress.applied') return { commit: outcome.commit };
+  if (outcome.type === 'ingress.failed') {
+    throw new TunnelManagerError({
+      code: outcome.error.code,
+      message: `The ingress change for ${hostname} failed at ${outcome.stage}: ${outcome.error.message}`,
+      fix: outcome.error.fix,
+      details: { stage: outcome.stage },
+    });
+  }
+  const restored = outcome.type === 'ingress.restored' ? 'restored' : 'NOT restored';
+  if (outcome.reloadError?.code === 'GIT_FAILED') {
+    // cloudflared took the version, git could not record it: it was undone, as a refused one is.
+    throw new TunnelManagerError({
+      code: 'GIT_FAILED',
+      message: `The ingress change for ${hostname} was undone because git could not record it (${outcome.reloadError.message}); the last good version was ${restored}.`,
+      fix: outcome.reloadError.fix,
+      details: { stage: 'ingress', failedCommit: outcome.failedCommit },
+    });
+  }
+  throw new TunnelManagerError({
+    code: 'RELOAD_FAILED',
+    message: `cloudflared refused the new config (${outcome.reloadError?.message ?? 'unknown reason'}); the last good version was ${restored}.`,
+    fix: `${undone} Check \`tunnel_get_status\` and the cloudflared log; if the target looks right, retry the request.`,
+    details: { failedCommit: outcome.failedCommit },
+  });
+}
+
+/**
  * `tunnel-manager config rollback <commit>` against a running ingress actor: validate → write → reload,
  * like any version. Resolves with the commit written; throws the failure as a TunnelManagerError.
  */

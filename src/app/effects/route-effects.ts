@@ -2,7 +2,7 @@ import { fromPromise } from 'xstate';
 import type { MarkDeletingOutput, RouteErrorShape, RouteMachine, StepInput } from '../../../machines/route.machine.ts';
 import type { CloudflareProvider } from '../../cloudflare/cloudflare-provider.ts';
 import { acceptedPlanOf } from '../../cloudflare/record-plan.ts';
-import { requestIngressChange, type IngressActor } from './ingress-effects.ts';
+import { appliedOrThrow, requestIngressChange, type IngressActor } from './ingress-effects.ts';
 import { runForService } from '../../request-context.ts';
 import { TunnelManagerError } from '../../errors.ts';
 import type { AuditRepository } from '../../store/audit-repository.ts';
@@ -65,31 +65,7 @@ async function ingressChange(steps: Steps, input: StepInput, action: 'add' | 're
     target: request.service,
     requestId: `${request.requestId}:${action}`,
   });
-  if (outcome.type === 'ingress.applied') return { commit: outcome.commit };
-  if (outcome.type === 'ingress.failed') {
-    throw new TunnelManagerError({
-      code: outcome.error.code,
-      message: `The ingress change for ${request.hostname} failed at ${outcome.stage}: ${outcome.error.message}`,
-      fix: outcome.error.fix,
-      details: { stage: outcome.stage },
-    });
-  }
-  const restored = outcome.type === 'ingress.restored' ? 'restored' : 'NOT restored';
-  if (outcome.reloadError?.code === 'GIT_FAILED') {
-    // cloudflared took the version, git could not record it: it was undone, as a refused one is.
-    throw new TunnelManagerError({
-      code: 'GIT_FAILED',
-      message: `The ingress change for ${request.hostname} was undone because git could not record it (${outcome.reloadError.message}); the last good version was ${restored}.`,
-      fix: outcome.reloadError.fix,
-      details: { stage: 'ingress', failedCommit: outcome.failedCommit },
-    });
-  }
-  throw new TunnelManagerError({
-    code: 'RELOAD_FAILED',
-    message: `cloudflared refused the new config (${outcome.reloadError?.message ?? 'unknown reason'}); the last good version was ${restored}.`,
-    fix: 'Nothing was published. Check `tunnel_get_status` and the cloudflared log; if the target looks right, retry the request.',
-    details: { failedCommit: outcome.failedCommit },
-  });
+  return appliedOrThrow(request.hostname, outcome, 'Nothing was published.');
 }
 
 /**

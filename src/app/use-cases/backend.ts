@@ -1,6 +1,7 @@
 import { backendContext, type BackendOptions, type ManagerBackend } from './context.ts';
 import { backendNetwork } from './network.ts';
 import { backendRoutes } from './routes.ts';
+import { backendUpdateRoute } from './update-route.ts';
 import { backendStatus } from './status.ts';
 
 export type { BackendOptions, ManagerBackend } from './context.ts';
@@ -15,6 +16,7 @@ export function createBackend(options: BackendOptions): ManagerBackend {
   return {
     ...backendStatus(context),
     ...backendRoutes(context),
+    ...backendUpdateRoute(context),
     ...backendNetwork(context),
     ports: options.ports,
   };

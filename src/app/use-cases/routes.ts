@@ -59,7 +59,7 @@ function heldByCaller(context: BackendContext, project: string, hostname: string
           : `${hostname} belongs to ${held.project}.`,
       fix:
         held.project === project
-          ? `To move it to port ${targetPort}, delete it first (tunnel_delete_cname { "hostname": "${hostname}" }) and request it again.`
+          ? `To move it to port ${targetPort} without taking it down, call tunnel_update_cname { "hostname": "${hostname}", "targetPort": ${targetPort} }.`
           : 'Choose another subdomain.',
       details: { hostname, owner: held.project, status: held.status },
     });

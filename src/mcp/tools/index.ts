@@ -13,6 +13,7 @@ import { listCnames } from './routes/list-cnames.ts';
 import { listDomains } from './routes/list-domains.ts';
 import { requestCname } from './routes/request-cname.ts';
 import { scanOrphans } from './routes/scan-orphans.ts';
+import { updateCname } from './routes/update-cname.ts';
 import { getEvents } from './status/get-events.ts';
 import { getMetrics } from './status/get-metrics.ts';
 import { getStatus } from './status/get-status.ts';
@@ -26,6 +27,7 @@ export const ALL_TOOLS: readonly Tool[] = [
   getMetrics,
   restartTunnel,
   requestCname,
+  updateCname,
   deleteCname,
   listCnames,
   listDomains,

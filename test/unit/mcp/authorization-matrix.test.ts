@@ -17,7 +17,7 @@ import { ALL_TOOLS } from '../../../src/mcp/tools/index.ts';
  */
 
 type Caller = 'ms' | 'a' | 'b';
-type ResourceName = 'routeA' | 'routeB' | 'adopted' | 'none';
+type ResourceName = 'routeA' | 'routeB' | 'adopted' | 'routeAToPortB' | 'none';
 type Cells = [string, string, string];
 
 interface Resource {
@@ -37,6 +37,8 @@ const RESOURCES: Record<ResourceName, Resource> = {
   routeB: { hostname: 'matrix-b.153.se', port: 3300, project: 'odin' },
   // Adopted on the first start: owned by the meta-supervisor, no port.
   adopted: { hostname: 'chat.153.se', project: 'meta-supervisor' },
+  // A's route with B's port: moving a route to a port its project does not hold (tunnel_update_cname).
+  routeAToPortB: { hostname: 'matrix-a.153.se', port: 3300, project: 'consilio' },
   none: {},
 };
 
@@ -85,6 +87,16 @@ const MATRIX: Record<string, { args: (resource: Resource) => Record<string, unkn
   tunnel_request_cname: {
     args: (r) => ({ subdomain: 'matrix-probe', targetPort: r.port, dryRun: true }),
     cells: { routeA: ['PORT_NOT_OWNED', 'ok→consilio', 'PORT_NOT_OWNED'], routeB: ['PORT_NOT_OWNED', 'PORT_NOT_OWNED', 'ok→odin'] },
+  },
+  // The route's owner or the meta-supervisor, and only to a port the route's project holds, whoever moves it.
+  tunnel_update_cname: {
+    args: (r) => ({ hostname: r.hostname, ...(r.port === undefined ? { originRequest: {} } : { targetPort: r.port }) }),
+    cells: {
+      routeA: ['ok→meta-supervisor', 'ok→consilio', 'ROUTE_NOT_OWNED'],
+      routeB: ['ok→meta-supervisor', 'ROUTE_NOT_OWNED', 'ok→odin'],
+      adopted: ['ok→meta-supervisor', 'ROUTE_NOT_OWNED', 'ROUTE_NOT_OWNED'],
+      routeAToPortB: ['PORT_NOT_OWNED', 'PORT_NOT_OWNED', 'ROUTE_NOT_OWNED'],
+    },
   },
   tunnel_delete_cname: {
     args: (r) => ({ hostname: r.hostname }),
