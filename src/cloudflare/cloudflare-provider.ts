@@ -6,6 +6,7 @@ import { createOwnershipRegistry, type OwnershipRegistry } from './ownership-reg
 import { RateLimiter } from './rate-limiter.ts';
 import { withRetries, type RetryPolicyOptions } from './retry-policy.ts';
 import { fetchTunnelConfiguration, replaceTunnelConfiguration, type TunnelConfiguration, type TunnelConfigurationInput } from './tunnel-configuration.ts';
+import { fetchZoneTraffic, type TrafficQueryInput, type ZoneTrafficAnswer } from './traffic-analytics.ts';
 import { fetchAccountZones } from './zones.ts';
 
 /**
@@ -42,6 +43,8 @@ export interface CloudflareProvider extends OwnershipRegistry {
   listZones(): Promise<CloudflareZone[]>;
   getTunnelConfiguration(): Promise<TunnelConfiguration>;
   putTunnelConfiguration(config: TunnelConfigurationInput): Promise<TunnelConfiguration>;
+  /** One zone's traffic per hostname from the GraphQL Analytics API (traffic-analytics.ts); GraphQL errors are in the answer. */
+  zoneTraffic(input: TrafficQueryInput): Promise<ZoneTrafficAnswer>;
 }
 
 export function createCloudflareProvider(options: CloudflareProviderOptions): CloudflareProvider {
@@ -76,5 +79,6 @@ export function createCloudflareProvider(options: CloudflareProviderOptions): Cl
       retried({ operation: `replacing the configuration of tunnel ${options.tunnelId}` }, () =>
         replaceTunnelConfiguration(client, options.accountId, options.tunnelId, config),
       ),
+    zoneTraffic: (input) => retried({ operation: `reading the traffic of zone ${input.zoneId}` }, () => fetchZoneTraffic(client, input)),
   };
 }

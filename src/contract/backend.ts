@@ -6,6 +6,7 @@ import type { InspectionReport, RollbackView } from './admin.ts';
 import type { ConnectivityView, TopologyView } from './network.ts';
 import type { CnameRequest, CnameResult, CnameUpdate, CnameUpdateResult, DeleteResult, DomainView, OrphanScanResult } from './routes.ts';
 import type { MetricsView, TunnelStatus } from './status.ts';
+import type { TrafficRequest, TrafficResult } from './traffic.ts';
 
 /**
  * What the MCP tools need from the rest of the system (src/app/use-cases/backend.ts implements it). Requests and results are
@@ -42,6 +43,11 @@ export interface McpBackend {
   updateCname(update: CnameUpdate, hooks?: CallHooks): Promise<CnameUpdateResult>;
   /** Removes the route, whoever owns it: who may remove it was decided before (the policy, a schedule, a label). */
   deleteCname(hostname: string, hooks?: CallHooks): Promise<DeleteResult>;
+  /**
+   * Traffic per hostname from Cloudflare's analytics: the one route named, or every route of `project` (undefined:
+   * every project's). Answers are kept a minute per hostname; `available: false` says why Cloudflare could not be read.
+   */
+  traffic(request: TrafficRequest, project: string | undefined): Promise<TrafficResult>;
   findRoute(hostname: string): Route | undefined;
   listRoutes(filter: { project?: string }): Route[];
   pageRoutes(filter: { project?: string | undefined; after: string; limit: number }): { routes: Route[]; total: number };

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod';
+import { readTrafficAnswer, trafficQuery } from '../../cloudflare/traffic-analytics.ts';
 import { SecretsManager } from '../../secrets/secrets-manager.ts';
 import type { Config } from '../config/config.ts';
 import { check, messageOf, type DoctorCheck } from './doctor-check.ts';
@@ -9,6 +10,7 @@ const NAMES = {
   zones: 'zones: read',
   dns: 'DNS records: read',
   tunnel: 'tunnel configuration: read',
+  analytics: 'analytics: read (tunnel_get_traffic)',
   clock: 'clock',
 } as const;
 
@@ -70,12 +72,41 @@ async function readCheck(get: Get, name: string, path: string, fix: string): Pro
   }
 }
 
-async function dnsCheck(get: Get, config: Config): Promise<DoctorCheck> {
+/** The id of the default zone, as this token sees it (undefined: not found, or the API did not answer). */
+async function defaultZoneId(get: Get, config: Config): Promise<string | undefined> {
   const zones = await get(`/zones?name=${encodeURIComponent(config.tunnel.defaultZone)}`).catch(() => null);
   const list = ZoneList.safeParse(zones?.body?.result);
-  const zoneId = list.success ? list.data[0]?.id : undefined;
+  return list.success ? list.data[0]?.id : undefined;
+}
+
+function dnsCheck(get: Get, config: Config, zoneId: string | undefined): Promise<DoctorCheck> | DoctorCheck {
   if (zoneId) return readCheck(get, NAMES.dns, `/zones/${zoneId}/dns_records?per_page=5`, 'Give the token the permission DNS:Edit on the zones routes are published on.');
   return check(NAMES.dns, 'problem', `the default zone ${config.tunnel.defaultZone} was not found with this token`, 'Set tunnel.defaultZone to a zone of the account, or give the token access to it.');
+}
+
+const ANALYTICS_FIX = 'Give the token the permission Analytics:Read (Zone → Analytics → Read) on the zones routes are published on; without it tunnel_get_traffic answers available: false, and nothing else changes.';
+
+/** The query tunnel_get_traffic sends, for the last minute of the default zone: a warning, not a problem, when refused (the tool is optional). */
+async function analyticsCheck(base: string, token: string, zoneId: string | undefined): Promise<DoctorCheck> {
+  if (!zoneId) return check(NAMES.analytics, 'skipped', 'the default zone was not found (see above)');
+  const to = new Date();
+  const body = trafficQuery({ zoneId, hostnames: [], chunks: [{ from: new Date(to.getTime() - 60_000), to }], withLimits: true });
+  try {
+    const response = await fetch(`${base}/graphql`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (response.status !== 200) return check(NAMES.analytics, 'warning', `POST /graphql answered HTTP ${response.status}`, ANALYTICS_FIX);
+    const answer = readTrafficAnswer(await response.json(), 1);
+    const problem = answer.problems[0];
+    if (problem) return check(NAMES.analytics, 'warning', `POST /graphql: ${problem.code}: ${problem.message}`, ANALYTICS_FIX);
+    const lookback = answer.limits ? `; the plan keeps ${Math.round(answer.limits.notOlderThanSeconds / 86_400)} days` : '';
+    return check(NAMES.analytics, 'ok', `POST /graphql (httpRequestsAdaptiveGroups)${lookback}`);
+  } catch (error) {
+    return check(NAMES.analytics, 'warning', `POST /graphql failed: ${messageOf(error)}`, ANALYTICS_FIX);
+  }
 }
 
 function clockCheck(date: string | null, maxSkewMs: number): DoctorCheck {
@@ -106,7 +137,8 @@ export async function checkApi(config: Config, sandbox: boolean, env: NodeJS.Pro
   }
   const results = [verifyCheck(base, verify)];
   results.push(await readCheck(get, NAMES.zones, '/zones?per_page=5', 'Give the token the permission Zone:Read on the zones routes are published on.'));
-  results.push(await dnsCheck(get, config));
+  const zoneId = await defaultZoneId(get, config);
+  results.push(await dnsCheck(get, config, zoneId));
   results.push(
     await readCheck(
       get,
@@ -115,6 +147,7 @@ export async function checkApi(config: Config, sandbox: boolean, env: NodeJS.Pro
       'Give the token the permission Cloudflare Tunnel:Read on the account, and check cloudflare.accountId and tunnel.id.',
     ),
   );
+  results.push(await analyticsCheck(base, token, zoneId));
   results.push(clockCheck(verify.date, maxSkewMs));
   return results;
 }

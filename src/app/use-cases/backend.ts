@@ -3,6 +3,7 @@ import { backendNetwork } from './network.ts';
 import { backendRoutes } from './routes.ts';
 import { backendUpdateRoute } from './update-route.ts';
 import { backendStatus } from './status.ts';
+import { backendTraffic } from './route-traffic.ts';
 
 export type { BackendOptions, ManagerBackend } from './context.ts';
 export { waitForTunnelRunning } from './tunnel-availability.ts';
@@ -18,6 +19,7 @@ export function createBackend(options: BackendOptions): ManagerBackend {
     ...backendRoutes(context),
     ...backendUpdateRoute(context),
     ...backendNetwork(context),
+    ...backendTraffic(context),
     ports: options.ports,
   };
 }

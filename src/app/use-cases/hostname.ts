@@ -1,6 +1,16 @@
 import { TunnelManagerError } from '../../errors.ts';
 import { HOSTNAME_MAX_LENGTH, toHostname, type Hostname } from '../../hostname.ts';
 
+/** ROUTE_NOT_FOUND: the ledger has no route of that name (`outcome`, e.g. "; nothing was changed", ends the message). */
+export function routeNotFound(hostname: string, outcome = ''): TunnelManagerError {
+  return new TunnelManagerError({
+    code: 'ROUTE_NOT_FOUND',
+    message: `There is no route ${hostname}${outcome}.`,
+    fix: 'List your routes with tunnel_list_cnames, or publish this name with tunnel_request_cname.',
+    details: { hostname },
+  });
+}
+
 /**
  * The hostnames a project may ask for: RFC 1123 labels (a-z, 0-9, inner dashes, 1–63 characters), at most
  * 253 characters in all, no wildcard, nothing that could break out of YAML, SQL or a log line.

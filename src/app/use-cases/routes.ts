@@ -12,7 +12,7 @@ import type { Route } from '../../store/routes-repository.ts';
 import type { BackendContext, ManagerBackend } from './context.ts';
 import { answeringOrAhead, chooseTarget } from './network.ts';
 import { describeDeleteRetries } from '../schedules/delete-retry.ts';
-import { hostnameProblems, requestedHostname } from './hostname.ts';
+import { hostnameProblems, requestedHostname, routeNotFound } from './hostname.ts';
 import { routeQuotaExceeded } from './route-quota.ts';
 import { ask, type Outcome } from '../../actor-ask.ts';
 import { supervisorChild } from '../actors/supervisor-children.ts';
@@ -283,12 +283,7 @@ function deletableRoute(context: BackendContext, asGiven: string): Route {
     });
   }
   if (!route) {
-    throw new TunnelManagerError({
-      code: 'ROUTE_NOT_FOUND',
-      message: `There is no route ${hostname}.`,
-      fix: 'List your routes with tunnel_list_cnames.',
-      details: { hostname },
-    });
+    throw routeNotFound(hostname);
   }
   // A delete that left the row `deleting` with no saga (its DNS record could not be deleted) may be retried.
   const stuckDelete = route.status === 'deleting' && route.requestId === null;

@@ -8,6 +8,7 @@ import type { Route } from '../../store/routes-repository.ts';
 import { supervisorChild } from '../actors/supervisor-children.ts';
 import { appliedOrThrow, requestIngressChange } from '../effects/ingress-effects.ts';
 import type { BackendContext } from './context.ts';
+import { routeNotFound } from './hostname.ts';
 import { answeringOrAhead, chooseTarget } from './network.ts';
 import { notServingSoon } from './tunnel-availability.ts';
 
@@ -30,12 +31,7 @@ function targetOf(route: Route): RouteTarget {
 function updatableRoute(context: BackendContext, hostname: string): Route & { service: string } {
   const route = context.options.routes.find(hostname);
   if (!route) {
-    throw new TunnelManagerError({
-      code: 'ROUTE_NOT_FOUND',
-      message: `There is no route ${hostname}; nothing was changed.`,
-      fix: 'List your routes with tunnel_list_cnames, or publish this name with tunnel_request_cname.',
-      details: { hostname },
-    });
+    throw routeNotFound(hostname, '; nothing was changed');
   }
   const { service } = route;
   if (route.status !== 'active' || service === null) {

@@ -9,6 +9,7 @@ import { allocatePort } from './ports/allocate.ts';
 import { listPorts } from './ports/list.ts';
 import { releasePort } from './ports/release.ts';
 import { deleteCname } from './routes/delete-cname.ts';
+import { getTraffic } from './routes/get-traffic.ts';
 import { listCnames } from './routes/list-cnames.ts';
 import { listDomains } from './routes/list-domains.ts';
 import { requestCname } from './routes/request-cname.ts';
@@ -30,6 +31,7 @@ export const ALL_TOOLS: readonly Tool[] = [
   updateCname,
   deleteCname,
   listCnames,
+  getTraffic,
   listDomains,
   scanOrphans,
   allocatePort,

@@ -98,6 +98,16 @@ const MATRIX: Record<string, { args: (resource: Resource) => Record<string, unkn
       routeAToPortB: ['PORT_NOT_OWNED', 'PORT_NOT_OWNED', 'ROUTE_NOT_OWNED'],
     },
   },
+  // One route: its owner or the meta-supervisor; no hostname: the caller's own routes (the meta-supervisor's: everyone's).
+  tunnel_get_traffic: {
+    args: (r) => (r.hostname === undefined ? {} : { hostname: r.hostname }),
+    cells: {
+      routeA: ['ok→meta-supervisor', 'ok→consilio', 'ROUTE_NOT_OWNED'],
+      routeB: ['ok→meta-supervisor', 'ROUTE_NOT_OWNED', 'ok→odin'],
+      adopted: ['ok→meta-supervisor', 'ROUTE_NOT_OWNED', 'ROUTE_NOT_OWNED'],
+      none: READ_ALL,
+    },
+  },
   tunnel_delete_cname: {
     args: (r) => ({ hostname: r.hostname }),
     cells: {
