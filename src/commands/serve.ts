@@ -7,6 +7,10 @@ import { DEFAULT_EDGE_LISTEN } from '../app/config/sandbox-mode.ts';
 import { addressInUse } from '../app/operations/listen-conflict.ts';
 import { sdNotify } from '../app/operations/sd-notify.ts';
 import { startHeapTrimmer } from '../app/schedules/heap-trim.ts';
+import { supervisorChild } from '../app/actors/supervisor-children.ts';
+import { isTunnelRunning } from '../app/use-cases/tunnel-availability.ts';
+import type { TunnelSnapshot } from '../app/use-cases/context.ts';
+import { ask } from '../actor-ask.ts';
 import { TunnelManagerError } from '../errors.ts';
 import { startTunnelManager, type TunnelManager } from '../root/composition-root.ts';
 import { configFrom } from './config-option.ts';
@@ -105,8 +109,10 @@ function announce(manager: TunnelManager, config: Config, out: NodeJS.WriteStrea
  * tunnel that cannot start yet does not keep the manager that supervises it from being "started".
  */
 async function notifyReady(manager: TunnelManager): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (!manager.backend.status().state.startsWith('running') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
+  // The tunnel actor's snapshots, not a poll: READY the moment it runs, or after the minute (the timeout is not an error here).
+  const running = (snapshot: TunnelSnapshot) => (isTunnelRunning(snapshot) ? { value: true } : undefined);
+  const notYet = () => new TunnelManagerError({ code: 'TUNNEL_NOT_RUNNING', message: 'cloudflared is not running yet', fix: 'none needed: READY is sent anyway', details: {} });
+  await ask(supervisorChild(manager.supervisor.actor, 'tunnel'), null, { snapshot: running }, { ms: 60_000, error: notYet }).catch(() => false);
   const state = manager.backend.status().state;
   await sdNotify({ READY: '1', STATUS: state.startsWith('running') ? `serving: tunnel ${state}` : `started; tunnel ${state}, not serving yet` });
 }
