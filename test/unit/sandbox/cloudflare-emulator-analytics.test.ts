@@ -83,7 +83,7 @@ describe('Cloudflare emulator: GraphQL Analytics', () => {
     const query = `query($z: string!, $f: ZoneHttpRequestsAdaptiveGroupsFilter_InputObject!) { viewer { zones(filter: { zoneTag: $z }) {
       byHour: httpRequestsAdaptiveGroups(limit: 100, filter: $f, orderBy: [datetimeHour_DESC]) { count sum { edgeResponseBytes visits } dimensions { datetimeHour } }
       byStatus: httpRequestsAdaptiveGroups(limit: 100, filter: $f, orderBy: [count_DESC]) { count dimensions { ...S } }
-      total: httpRequestsAdaptiveGroups(limit: 100, filter: $f) { count }
+      total: httpRequestsAdaptiveGroups(limit: 100, filter: $f) { count avg { sampleInterval } }
     } } } fragment S on ZoneHttpRequestsAdaptiveGroupsDimensions { edgeResponseStatus }`;
     const { json } = await graphql(query, { z: MAIN, f: range(H0, H0 + 2 * HOUR) });
     expect(json.errors).toBeNull();
@@ -98,7 +98,7 @@ describe('Cloudflare emulator: GraphQL Analytics', () => {
       { count: 1, dimensions: { edgeResponseStatus: 404 } },
     ]);
     // Only 153.se's hosts: horizon-lab.dev's and a host in no zone are not counted.
-    expect(zone.total).toEqual([{ count: 7 }]);
+    expect(zone.total).toEqual([{ count: 7, avg: { sampleInterval: 1 } }]);
   });
 
   it('filters by host, status and time, with AND/OR', async () => {

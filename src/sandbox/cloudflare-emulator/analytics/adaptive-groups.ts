@@ -16,6 +16,8 @@ export const isDimension = (name: string): name is Dimension => DIMENSIONS.some(
 export interface AdaptiveGroup {
   count: number;
   sum: { edgeResponseBytes: number; visits: number };
+  /** The edge counts every request: no sampling. */
+  avg: { sampleInterval: 1 };
   dimensions: Partial<Record<Dimension, string | number>>;
 }
 
@@ -158,7 +160,7 @@ function group(buckets: readonly TrafficBucket[], dimensions: readonly Dimension
     const key = JSON.stringify(values);
     let found = groups.get(key);
     if (found === undefined) {
-      found = { count: 0, sum: { edgeResponseBytes: 0, visits: 0 }, dimensions: Object.fromEntries(dimensions.map((d, i) => [d, values[i]])) };
+      found = { count: 0, sum: { edgeResponseBytes: 0, visits: 0 }, avg: { sampleInterval: 1 }, dimensions: Object.fromEntries(dimensions.map((d, i) => [d, values[i]])) };
       groups.set(key, found);
     }
     found.count += bucket.requests;

@@ -98,12 +98,17 @@ enum ZoneHttpRequestsAdaptiveGroupsOrderBy {
 type ZoneHttpRequestsAdaptiveGroups {
   count: uint64!
   sum: ZoneHttpRequestsAdaptiveGroupsSum
+  avg: ZoneHttpRequestsAdaptiveGroupsAvg
   dimensions: ZoneHttpRequestsAdaptiveGroupsDimensions
 }
 
 type ZoneHttpRequestsAdaptiveGroupsSum {
   edgeResponseBytes: uint64!
   visits: uint64!
+}
+
+type ZoneHttpRequestsAdaptiveGroupsAvg {
+  sampleInterval: Float!
 }
 
 type ZoneHttpRequestsAdaptiveGroupsDimensions {
