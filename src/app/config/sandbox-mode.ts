@@ -7,6 +7,7 @@ import { emulatorTunnelDirectory } from '../../sandbox/cloudflare-emulator/tunne
 import { startSandboxEdge, type SandboxEdge } from '../../sandbox/edge/edge.ts';
 import { splitHostPort } from '../../host-port.ts';
 import { startSeedServices } from '../../sandbox/seed-services.ts';
+import { TrafficLog } from '../../sandbox/traffic-log.ts';
 import { generateToken } from '../../secrets/token.ts';
 import type { Config } from './config.ts';
 import { chooseSandboxCloudflared, type SandboxCloudflared } from './sandbox-cloudflared.ts';
@@ -178,22 +179,25 @@ function previousTokens(file: string): Record<string, string> {
  * The sandbox's Cloudflare API emulator alone, on the account state kept in the data directory (what `serve` and an
  * offline command such as `recover` both see).
  */
-export async function startSandboxEmulator(config: Config): Promise<CloudflareEmulator> {
+export async function startSandboxEmulator(config: Config, traffic?: TrafficLog): Promise<CloudflareEmulator> {
   const sandboxDir = join(config.dataDir, 'sandbox');
   mkdirSync(sandboxDir, { recursive: true });
-  return startCloudflareEmulator({ host: '127.0.0.1', port: 0, statePath: join(sandboxDir, 'cloudflare.json') });
+  return startCloudflareEmulator({ host: '127.0.0.1', port: 0, statePath: join(sandboxDir, 'cloudflare.json'), ...(traffic ? { traffic } : {}) });
 }
 
 export async function startSandboxEnvironment(config: Config, options: { edgeListen?: string; logger?: Logger } = {}): Promise<SandboxEnvironment> {
   const sandboxDir = join(config.dataDir, 'sandbox');
   const cloudflared = chooseSandboxCloudflared(config);
-  const emulator = await startSandboxEmulator(config);
+  // What the edge carries, the emulator's GraphQL Analytics answers (kept in memory only: a restart starts afresh).
+  const traffic = new TrafficLog();
+  const emulator = await startSandboxEmulator(config, traffic);
   const edgeListen = options.edgeListen ?? DEFAULT_EDGE_LISTEN;
   const edge = await startSandboxEdge({
     listen: edgeListen,
     tunnelListen: await edgeTunnelListen(sandboxDir, edgeListen),
     caDir: sandboxDir,
     tunnels: emulatorTunnelDirectory(emulator),
+    traffic,
   });
   // The routes that predate the manager, as on the VM: their hand-written rules and services (src/sandbox/seed-services.ts).
   const seed = await startSeedServices({ stateDir: sandboxDir, configPath: config.cloudflared.configPath, tunnelId: config.tunnel.id, ...(options.logger ? { logger: options.logger } : {}) });

@@ -6,6 +6,7 @@ import type { RequestLog, RequestLogEntry } from './request-log.ts';
 import { routeRequest } from './request-router.ts';
 import type { RouteHandler, Scope } from './routes/route-context.ts';
 import type { StateStore } from './state-store.ts';
+import type { AnalyticsSource } from './analytics/analytics-limits.ts';
 
 /** One API request under /client/v4: route, fault, token, handler, answer, and its line in the request log. */
 
@@ -16,6 +17,7 @@ export interface ApiContext {
   faults: FaultBoard;
   log: RequestLog;
   scopesOf: ReadonlyMap<string, ReadonlySet<Scope>>;
+  analytics: AnalyticsSource;
 }
 
 /** The fault's effect before the handler runs: latency, a dropped connection, or a 429/5xx answer. */
@@ -32,13 +34,14 @@ async function applyFaultBefore(fault: ActiveFault | undefined, request: Incomin
   return 'go';
 }
 
-/** 10000 and friends: the bearer token must be known and hold the handler's permission. */
-function authorize(context: ApiContext, request: IncomingMessage, handler: RouteHandler): void {
+/** 10000 and friends: the bearer token must be known and hold the handler's permission; its permissions. */
+function authorize(context: ApiContext, request: IncomingMessage, handler: RouteHandler): ReadonlySet<Scope> {
   const presented = bearer(request);
   if (presented === undefined || presented === null) throw apiFailures.malformedAuthorization();
   const scopes = context.scopesOf.get(presented);
   if (scopes === undefined) throw apiFailures.invalidToken();
   if (handler.scope !== 'self' && !scopes.has(handler.scope)) throw apiFailures.missingPermission();
+  return scopes;
 }
 
 export async function handleApi(context: ApiContext, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
@@ -52,16 +55,24 @@ export async function handleApi(context: ApiContext, request: IncomingMessage, r
   const entry: RequestLogEntry = { at: Date.now(), method, route: match.pattern, path, status: 200, ...(fault ? { fault } : {}) };
   try {
     if ((await applyFaultBefore(fault, request, entry)) === 'dropped') return;
-    authorize(context, request, match.handler);
+    const scopes = authorize(context, request, match.handler);
     const body = await readBody(request);
-    const answer = match.handler.handle({ params: match.params, query: url.searchParams, body, path: url.pathname, store: context.store });
+    const answer = await match.handler.handle({
+      params: match.params,
+      query: url.searchParams,
+      body,
+      path: url.pathname,
+      store: context.store,
+      scopes,
+      analytics: context.analytics,
+    });
     if (fault?.drop === 'after') {
       entry.status = 'dropped';
       request.socket.destroy();
       return;
     }
     entry.status = answer.status ?? 200;
-    send(response, entry.status, successEnvelope(answer.result, answer.resultInfo));
+    send(response, entry.status, 'raw' in answer ? answer.raw : successEnvelope(answer.result, answer.resultInfo));
   } catch (error) {
     if (error instanceof ApiFailure) entry.status = error.status;
     throw error;

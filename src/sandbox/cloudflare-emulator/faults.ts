@@ -35,6 +35,7 @@ export const ROUTE_PATTERNS = [
   'GET /accounts/:account/cfd_tunnel/:tunnel/configurations',
   'PUT /accounts/:account/cfd_tunnel/:tunnel/configurations',
   'GET /user/tokens/verify',
+  'POST /graphql',
 ] as const;
 
 export type RoutePattern = (typeof ROUTE_PATTERNS)[number];

@@ -3,6 +3,7 @@ import { createRecord, deleteRecord, getRecord, listRecords, patchRecord, putRec
 import { getTunnelConfiguration, putTunnelConfiguration } from './routes/tunnel-configuration-routes.ts';
 import type { RouteHandler } from './routes/route-context.ts';
 import { ROUTE_PATTERNS, type RoutePattern } from './faults.ts';
+import { graphqlAnalytics } from './analytics/graphql-route.ts';
 
 /** Maps `METHOD /path` (relative to /client/v4) to the emulator's route pattern, its parameters and its handler. */
 
@@ -22,6 +23,7 @@ const HANDLERS: Record<RoutePattern, RouteHandler> = {
     scope: 'self',
     handle: () => ({ result: { id: 'emulated-token', status: 'active' } }),
   },
+  'POST /graphql': graphqlAnalytics,
 };
 
 export type RouteMatch =

@@ -10,10 +10,14 @@ import { send } from './http-exchange.ts';
 import { RequestLog, type RequestLogEntry } from './request-log.ts';
 import { ALL_SCOPES, type Scope } from './routes/route-context.ts';
 import { StateStore } from './state-store.ts';
+import { analyticsLimits, type AnalyticsLimits, type DatasetLimits } from './analytics/analytics-limits.ts';
+import type { ZonePlan } from './emulator-state.ts';
+import type { TrafficLog } from '../traffic-log.ts';
 
 /**
  * The local Cloudflare API: node:http on 127.0.0.1, serving the v4 subset Tunnel Manager uses under
  * `/client/v4`, with Cloudflare's envelope and error codes, bearer tokens, and fault knobs.
+ * `POST /client/v4/graphql` answers the GraphQL Analytics subset from the sandbox edge's traffic log (analytics/).
  * Admin endpoints (bearer admin token): `GET /__admin/state`, `GET|POST /__admin/faults`, `POST /__admin/reset`.
  */
 
@@ -39,6 +43,10 @@ export interface CloudflareEmulatorOptions {
   statePath?: string;
   /** Faults active from the start. */
   faults?: FaultSpec[];
+  /** What the sandbox edge carried, answered by `POST /graphql`; absent: every dataset answers no rows. */
+  traffic?: TrafficLog;
+  /** Per-plan limits of httpRequestsAdaptiveGroups replacing the defaults (analytics/analytics-limits.ts). */
+  analyticsLimits?: Partial<Record<ZonePlan, Partial<DatasetLimits>>>;
 }
 
 export interface CloudflareEmulator {
@@ -124,7 +132,13 @@ export async function startCloudflareEmulator(options: CloudflareEmulatorOptions
   };
   const server = createEmulatorServer(
     { adminToken, store, faults, log, reset },
-    { store, faults, log, scopesOf: tokenScopes(token, options.extraTokens ?? []) },
+    {
+      store,
+      faults,
+      log,
+      scopesOf: tokenScopes(token, options.extraTokens ?? []),
+      analytics: { traffic: options.traffic, limits: analyticsLimits(options.analyticsLimits) },
+    },
   );
   const base = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
 
@@ -154,5 +168,5 @@ export async function startCloudflareEmulator(options: CloudflareEmulatorOptions
   };
 }
 
-export type { FaultSpec, ActiveFault, RoutePattern, RequestLogEntry };
+export type { FaultSpec, ActiveFault, RoutePattern, RequestLogEntry, AnalyticsLimits, DatasetLimits };
 export { API_PREFIX };

@@ -6,6 +6,7 @@ import { ConnectionPool, type EdgeConnectorInfo } from './connection-pool.ts';
 import { createPublicServer } from './public-listener.ts';
 import { TunnelConnection, type RegistrationDecision } from './tunnel-connection.ts';
 import type { ConnectionRegistration } from './tunnel-rpc.ts';
+import type { TrafficLog } from '../traffic-log.ts';
 
 export type { EdgeConnectorInfo } from './connection-pool.ts';
 
@@ -70,6 +71,8 @@ export interface SandboxEdgeOptions {
    * done. cloudflared then stays up for its whole --grace-period, as it would with an edge that never hangs up.
    */
   keepDrainedConnections?: boolean;
+  /** Where each visitor's request is recorded (time, host, status, bytes): the emulator's GraphQL Analytics reads it. */
+  traffic?: TrafficLog;
 }
 
 function listen(server: http.Server | tls.Server, address: string): Promise<string> {
@@ -185,7 +188,7 @@ export async function startSandboxEdge(options: SandboxEdgeOptions): Promise<San
   const location = options.location ?? 'sbx01';
   /** Every TLS connection from a cloudflared, registered or not (closed with the edge). */
   const tunnelConnections = new Set<TunnelConnection>();
-  const server = createPublicServer(pool, agent, location);
+  const server = createPublicServer(pool, agent, location, options.traffic);
   const address = await listen(server, options.listen);
   const tunnel =
     options.tunnelListen === undefined

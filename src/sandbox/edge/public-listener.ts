@@ -5,11 +5,38 @@ import type { ConnectionPool } from './connection-pool.ts';
 import { acceptStandinRegistration } from './standin-registrations.ts';
 import { CONNECT_PATH, STATUS_PATH } from './standin-protocol.ts';
 import { TunnelConnection } from './tunnel-connection.ts';
+import type { TrafficLog } from '../traffic-log.ts';
 
 /**
  * The edge's public listener: visitors' requests relayed over a registered connection (530 / 1033 with none), the
- * stand-in's registrations, and the status the sandbox reads.
+ * stand-in's registrations, and the status the sandbox reads. Each visitor's request it answers (relayed, or the
+ * 530/502 it answers itself) is recorded in the traffic log, when it has one; websocket upgrades are not.
  */
+
+/** The Host header, lowercase, without its port (`[v6]:port` keeps its brackets). */
+function visitorHost(req: IncomingMessage): string {
+  const host = (req.headers.host ?? '').toLowerCase();
+  return host.replace(/:\d*$/, '');
+}
+
+/**
+ * Records the response once it is sent (or the visitor went away): the bytes are what the socket wrote between the
+ * request's start and its response's end, headers included; a keep-alive socket's earlier responses are not counted
+ * because they were finished before this request was handled.
+ */
+function recordWhenDone(traffic: TrafficLog, req: IncomingMessage, res: ServerResponse): void {
+  const at = Date.now();
+  const socket = req.socket;
+  const before = socket.bytesWritten;
+  let done = false;
+  const record = (): void => {
+    if (done) return;
+    done = true;
+    traffic.record({ at, host: visitorHost(req), status: res.statusCode, bytes: Math.max(0, socket.bytesWritten - before) });
+  };
+  res.once('finish', record);
+  res.once('close', record);
+}
 
 /** Cloudflare answers 530 with error 1033 when no connector of the tunnel is connected. */
 function answerNoConnector(res: ServerResponse): void {
@@ -53,7 +80,7 @@ async function upgrade(pool: ConnectionPool, req: IncomingMessage, socket: Duple
   socket.end('HTTP/1.1 530 Origin Unreachable\r\ncf-error-code: 1033\r\ncontent-length: 0\r\n\r\n');
 }
 
-export function createPublicServer(pool: ConnectionPool, agent: http.Agent, location: string): http.Server {
+export function createPublicServer(pool: ConnectionPool, agent: http.Agent, location: string, traffic?: TrafficLog): http.Server {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'POST' && path === CONNECT_PATH) {
@@ -65,6 +92,7 @@ export function createPublicServer(pool: ConnectionPool, agent: http.Agent, loca
       res.end(JSON.stringify({ pid: process.pid, connectors: pool.describe() }));
       return;
     }
+    if (traffic) recordWhenDone(traffic, req, res);
     forward(pool, req, res).catch(() => {
       if (!res.headersSent) res.writeHead(502);
       res.end();

@@ -2,11 +2,12 @@ import type { ResultInfo } from '../api-envelope.ts';
 import { apiFailures } from '../api-envelope.ts';
 import type { EmulatedZone } from '../emulator-state.ts';
 import type { StateStore } from '../state-store.ts';
+import type { AnalyticsSource } from '../analytics/analytics-limits.ts';
 import { isJsonObject } from '../../../json-guards.ts';
 
-/** What an API token may do in the emulator (the permission groups the adapter needs). */
-export type Scope = 'zone:read' | 'dns:read' | 'dns:edit' | 'tunnel:read' | 'tunnel:edit';
-export const ALL_SCOPES: readonly Scope[] = ['zone:read', 'dns:read', 'dns:edit', 'tunnel:read', 'tunnel:edit'];
+/** What an API token may do in the emulator (the permission groups the adapter needs; `analytics:read`: "Analytics Read"). */
+export type Scope = 'zone:read' | 'dns:read' | 'dns:edit' | 'tunnel:read' | 'tunnel:edit' | 'analytics:read';
+export const ALL_SCOPES: readonly Scope[] = ['zone:read', 'dns:read', 'dns:edit', 'tunnel:read', 'tunnel:edit', 'analytics:read'];
 
 export interface RouteContext {
   params: Record<string, string>;
@@ -16,18 +17,19 @@ export interface RouteContext {
   /** The API path (after /client/v4), for error messages. */
   path: string;
   store: StateStore;
+  /** The presented token's permissions (a route whose answer depends on them, e.g. GraphQL Analytics, reads them). */
+  scopes: ReadonlySet<Scope>;
+  /** The traffic the sandbox edge recorded and the per-plan dataset limits, for GraphQL Analytics. */
+  analytics: AnalyticsSource;
 }
 
-export interface RouteAnswer {
-  status?: number;
-  result: unknown;
-  resultInfo?: ResultInfo;
-}
+/** An answer in the v4 envelope (`result`), or a body sent as it is (`raw`: GraphQL answers have no envelope). */
+export type RouteAnswer = { status?: number; result: unknown; resultInfo?: ResultInfo } | { status?: number; raw: Record<string, unknown> };
 
 export interface RouteHandler {
   /** The permission the token needs; `self`: any valid token (it asks about itself). */
   scope: Scope | 'self';
-  handle(context: RouteContext): RouteAnswer;
+  handle(context: RouteContext): RouteAnswer | Promise<RouteAnswer>;
 }
 
 /** The zone named by `:zone`, or 7003 as Cloudflare answers for an unknown identifier. */
