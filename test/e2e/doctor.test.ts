@@ -192,7 +192,7 @@ describe('tunnel-manager doctor', () => {
 
   it('production with a good token: API, permissions and clock all check out', async () => {
     const run = await doctor(production(), { TUNNEL_MANAGER_SECRET_CLOUDFLARE_API_TOKEN: emulator.token });
-    for (const name of ['Cloudflare API token', 'Cloudflare API reachable, token active', 'zones: read', 'DNS records: read', 'tunnel configuration: read', 'clock']) {
+    for (const name of ['Cloudflare API token', 'Cloudflare API reachable, token active', 'zones: read', 'DNS records: read', 'tunnel configuration: read', 'analytics: read (tunnel_get_traffic)', 'clock']) {
       expect(find(run.checks, name)?.status, `${name}: ${JSON.stringify(find(run.checks, name))}`).toBe('ok');
     }
     // No credentials file configured: cloudflared must find its own (a warning).
@@ -261,6 +261,8 @@ describe('tunnel-manager doctor', () => {
     expect(find(run.checks, 'zones: read')?.status).toBe('ok');
     expect(find(run.checks, 'DNS records: read')).toMatchObject({ status: 'problem', fix: expect.stringContaining('DNS:Edit') });
     expect(find(run.checks, 'tunnel configuration: read')).toMatchObject({ status: 'problem', fix: expect.stringContaining('Cloudflare Tunnel:Read') });
+    // Analytics is optional (only tunnel_get_traffic needs it): a warning naming the permission, not a problem.
+    expect(find(run.checks, 'analytics: read (tunnel_get_traffic)')).toMatchObject({ status: 'warning', detail: expect.stringContaining('authz'), fix: expect.stringContaining('Analytics:Read') });
   });
 
   it('an API that does not answer: a problem naming the address', async () => {

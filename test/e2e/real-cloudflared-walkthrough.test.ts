@@ -19,10 +19,11 @@ import { cloudflaredPidsFor } from '../helpers/standin-cloudflared.ts';
 const binary = realCloudflaredForTests("the README's walkthrough on the real cloudflared");
 const dataDir = mkdtempSync(join(tmpdir(), 'tm-real-walkthrough-'));
 let origin: Server | undefined;
+let green: Server | undefined;
 
 afterAll(async () => {
   for (const pid of cloudflaredPidsFor(join(dataDir, 'cloudflared', 'config.yml'))) process.kill(pid, 'SIGKILL');
-  await new Promise<void>((resolve) => (origin ? origin.close(() => resolve()) : resolve()));
+  for (const server of [origin, green]) await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -56,6 +57,19 @@ describe.skipIf(binary === null)("the README's walkthrough on the real cloudflar
       expect(visit).toMatchObject({ status: 200, body: expect.stringContaining('hello from walkthrough') });
       expect((await as('tunnel_list_cnames')).stdout).toContain('app.153.se');
       expect((await runCli(['status', '--config', config, '--data-dir', dataDir])).code).toBe(0);
+
+      // The blue-green walkthrough: green on another port, the name moved in place, its traffic read, blue released.
+      green = await startOriginInRange(...projectPorts({ projects }, 'consilio', [0.5, 1]), 'green');
+      expect((await as('port_allocate', `port=${portOf(green)}`, 'purpose=green')).code).toBe(0);
+      const moved = await as('tunnel_update_cname', 'hostname=app.153.se', `targetPort=${portOf(green)}`);
+      expect(moved.code, moved.stderr).toBe(0);
+      expect(await viaEdge(info.edgeUrl, 'app.153.se')).toMatchObject({ status: 200, body: expect.stringContaining('hello from green') });
+      const traffic = await as('tunnel_get_traffic', 'hostname=app.153.se', 'window=1h');
+      expect(traffic.code, traffic.stderr).toBe(0);
+      expect(traffic.stdout).toContain('"available": true');
+      expect(traffic.stdout).toMatch(/"requests": [2-9]/);
+      const released = await as('port_release', `port=${port}`);
+      expect(released.code, released.stderr).toBe(0);
       const deleted = await as('tunnel_delete_cname', 'hostname=app.153.se');
       expect(deleted.code, deleted.stderr).toBe(0);
       expect((await viaEdge(info.edgeUrl, 'app.153.se')).status).toBe(404);
