@@ -197,6 +197,29 @@ describe('tunnel_update_cname: blue → green in place', () => {
   }, 60_000);
 });
 
+describe('two moves of one route at once', () => {
+  it('one moves it, the other is refused with ROUTE_BUSY and changes nothing', async () => {
+    const first = portOf(await origin('consilio', 'first'));
+    const second = portOf(await origin('consilio', 'second'));
+    const third = portOf(await origin('consilio', 'third'));
+    for (const port of [first, second, third]) await allocate(consilio, port);
+    const created = await call(consilio, 'tunnel_request_cname', { subdomain: 'race', targetPort: first });
+    expect(created.isError, JSON.stringify(created.data)).toBe(false);
+    const [a, b] = await Promise.all([
+      call<Failure & { targetPort: number }>(consilio, 'tunnel_update_cname', { hostname: 'race.153.se', targetPort: second }),
+      call<Failure & { targetPort: number }>(ms, 'tunnel_update_cname', { hostname: 'race.153.se', targetPort: third }),
+    ]);
+    const moved = [a, b].filter((answer) => !answer.isError);
+    const busy = [a, b].filter((answer) => answer.isError);
+    expect(moved).toHaveLength(1);
+    expect(busy.map((answer) => answer.data.code)).toEqual(['ROUTE_BUSY']);
+    expect(busy[0]?.data.fix).toBeTruthy();
+    const winner = moved[0]!.data.targetPort;
+    expect(env.service.backend.findRoute('race.153.se')).toMatchObject({ targetPort: winner, status: 'active' });
+    expect((await viaEdge(edgeUrl, 'race.153.se')).body).toContain(`hello from ${winner === second ? 'second' : 'third'}`);
+  }, 60_000);
+});
+
 describe('several hostnames on one service (blue-green by name)', () => {
   it('serves two hostnames of one project on the same port, lists them together, and deleting one leaves the other serving', async () => {
     const port = portOf(await origin('consilio', 'shared'));

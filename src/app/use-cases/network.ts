@@ -62,9 +62,32 @@ export function verify(context: BackendContext, cloudflared: CloudflaredLocation
 const checkSummary = (report: ConnectivityReport) =>
   `${report.method} check ${report.vantage}: ${report.steps.map((s) => `${s.step} ${s.ok ? 'ok' : 'failed'} (${s.detail})`).join(', ') || report.error}`;
 
+/** How the check before publishing words its answers: for a new route, or for a route being moved. */
+export interface TargetCheckWording {
+  /** "published" or "switched" (ahead of the service). */
+  done: string;
+  /** "made" or "moved" (when the route was …). */
+  when: string;
+  /** "publish" or "switch" (to … before the service is up). */
+  verb: string;
+  /** What happened to the ledger when refused: "Nothing was created.". */
+  outcome: string;
+  /** More of the refusal's details (the route being moved). */
+  details?: Record<string, unknown>;
+}
+
+export const NEW_ROUTE_WORDING: TargetCheckWording = { done: 'published', when: 'made', verb: 'publish', outcome: 'Nothing was created.' };
+
+/** What the check decided: the route's warning (null when the service answered), and whether it goes ahead of the service. */
+export interface TargetCheck {
+  warning: string | null;
+  /** Nothing answered and the caller said to go on: the origin watch tells the owner when it first answers. */
+  ahead: boolean;
+}
+
 /**
- * Before anything is created: the target must answer from cloudflared's side, or the caller must say it publishes
- * ahead of its service. Answers the route's warning (null when the service answered).
+ * Before anything changes: the target must answer from cloudflared's side, or the caller must say it goes ahead of its
+ * service (`publishAhead`). Throws TARGET_NOT_ANSWERING with the fix otherwise.
  */
 export async function answeringOrAhead(
   context: BackendContext,
@@ -72,24 +95,28 @@ export async function answeringOrAhead(
   target: TargetChosen,
   cloudflared: CloudflaredLocation,
   publishAhead: boolean,
-): Promise<string | null> {
+  wording: TargetCheckWording = NEW_ROUTE_WORDING,
+): Promise<TargetCheck> {
   const report = await verify(context, cloudflared, target.target);
-  if (report.ok) return null;
+  if (report.ok) return { warning: null, ahead: false };
   if (report.steps.length === 0) {
     // The check itself could not run (no helper image, cloudflared's container not inspectable): not evidence
-    // that nothing answers. Publish, and say what was not verified.
-    return `not verified: the connectivity check could not run (${report.error}); set docker.probeImage to a local image with busybox, or check with tunnel_check_connectivity later`;
+    // that nothing answers. Go on, and say what was not verified.
+    return { warning: `not verified: the connectivity check could not run (${report.error}); set docker.probeImage to a local image with busybox, or check with tunnel_check_connectivity later`, ahead: false };
   }
   if (publishAhead) {
-    return `published ahead of the service: nothing answered at ${target.target} when the route was made (${report.error}); you will get route.service_answering when it first answers`;
+    return {
+      warning: `${wording.done} ahead of the service: nothing answered at ${target.target} when the route was ${wording.when} (${report.error}); you will get route.service_answering when it first answers`,
+      ahead: true,
+    };
   }
   throw new TunnelManagerError({
     code: 'TARGET_NOT_ANSWERING',
-    message: `Nothing answers at ${target.target} yet, seen from where cloudflared runs (${report.error}); the route would serve 502s. Nothing was created.`,
+    message: `Nothing answers at ${target.target} yet, seen from where cloudflared runs (${report.error}); the route would serve 502s. ${wording.outcome}`,
     fix:
       `Start your service on port ${port} (listening on 0.0.0.0, not only 127.0.0.1 inside a container) and retry; check with tunnel_check_connectivity { "targetPort": ${port} }. ` +
-      'To publish before the service is up, retry with "publishAhead": true (the route carries a warning until the service answers).',
-    details: { port, target: target.target, reason: target.reason, check: checkSummary(report) },
+      `To ${wording.verb} before the service is up, retry with "publishAhead": true (the route carries a warning until the service answers).`,
+    details: { port, target: target.target, reason: target.reason, check: checkSummary(report), ...wording.details },
   });
 }
 

@@ -111,12 +111,12 @@ async function nameAndTarget(context: BackendContext, project: string, zone: Dom
   const { existing, plan } = name.value;
   // The caller's identical active route is done whatever the port looks like now: answered as it is.
   if (existing?.service && (chosen.status === 'rejected' || !chosen.value.selection.ok)) {
-    return { existing, plan, target: { target: existing.service, reason: existing.targetReason ?? 'as published', alternatives: [] }, warning: null };
+    return { existing, plan, target: { target: existing.service, reason: existing.targetReason ?? 'as published', alternatives: [] }, warning: null, ahead: false };
   }
   if (chosen.status === 'rejected') throw chosen.reason;
   const target = chosenOrThrow(chosen.value.selection);
-  const warning = existing ? null : await answeringOrAhead(context, request.targetPort, target, chosen.value.cloudflared, request.publishAhead === true);
-  return { existing, plan, target, warning };
+  const check = existing ? null : await answeringOrAhead(context, request.targetPort, target, chosen.value.cloudflared, request.publishAhead === true);
+  return { existing, plan, target, warning: check?.warning ?? null, ahead: check?.ahead === true };
 }
 
 /** The steps a provision takes, in plain words (a dry run answers them). */
@@ -173,7 +173,7 @@ async function provision(context: BackendContext, request: RouteRequest, hooks: 
 async function requestCname(context: BackendContext, project: string, request: CnameRequest, hooks: CallHooks): Promise<CnameResult> {
   const zone = zoneFor(context, request.domain);
   const hostname = requestedHostname(request.subdomain, zone.name);
-  const { existing, plan, target, warning } = await nameAndTarget(context, project, zone, hostname, request);
+  const { existing, plan, target, warning, ahead } = await nameAndTarget(context, project, zone, hostname, request);
   const expiresAt = request.expiresInSeconds === undefined ? null : Date.now() + request.expiresInSeconds * 1000;
   const base = {
     url: `https://${hostname}`,
@@ -208,7 +208,7 @@ async function requestCname(context: BackendContext, project: string, request: C
     targetReason: target.reason,
     originRequest: request.originRequest ?? null,
     expiresAt,
-    ...(warning !== null && warning.startsWith('published ahead') ? { awaitingService: true } : {}),
+    ...(ahead ? { awaitingService: true } : {}),
     dnsPlan: plan,
   }, hooks);
   return { ...base, dryRun: false, timings: output.timings, dnsRecordId: output.dnsRecordId, commit: output.commit };

@@ -9,7 +9,7 @@ import { supervisorChild } from '../actors/supervisor-children.ts';
 import { appliedOrThrow, requestIngressChange } from '../effects/ingress-effects.ts';
 import type { BackendContext } from './context.ts';
 import { routeNotFound } from './hostname.ts';
-import { answeringOrAhead, chooseTarget } from './network.ts';
+import { answeringOrAhead, chooseTarget, type TargetCheck, type TargetCheckWording } from './network.ts';
 import { notServingSoon } from './tunnel-availability.ts';
 
 /**
@@ -54,24 +54,19 @@ function settingsOf(originRequest: Record<string, unknown> | undefined, current:
   return Object.keys(originRequest).length === 0 ? null : originRequest;
 }
 
-/** The new port's target, checked as a request checks it: chosen from the topology, answering (or published ahead). */
-async function newTarget(context: BackendContext, route: Route, port: number, publishAhead: boolean): Promise<{ service: string; reason: string; warning: string | null }> {
+/** The new port's target, checked as a request checks it: chosen from the topology, answering (or switched ahead). */
+async function newTarget(context: BackendContext, route: Route, port: number, publishAhead: boolean): Promise<{ service: string; reason: string } & TargetCheck> {
   const { selection, cloudflared } = await chooseTarget(context, port, route.project);
   if (!selection.ok) throw targetUnreachableError(selection);
-  try {
-    const warning = await answeringOrAhead(context, port, selection, cloudflared, publishAhead);
-    return { service: selection.target, reason: selection.reason, warning: warning?.replace('published ahead of the service', 'switched ahead of the service').replace('when the route was made', 'when the route was moved') ?? null };
-  } catch (error) {
-    if (error instanceof TunnelManagerError && error.code === 'TARGET_NOT_ANSWERING') {
-      throw new TunnelManagerError({
-        code: error.code,
-        message: error.message.replace('Nothing was created.', `Nothing was changed: ${route.hostname} still serves ${route.service ?? 'its old target'}.`),
-        fix: error.fix.replace('To publish before', 'To switch before'),
-        details: { ...error.details, hostname: route.hostname },
-      });
-    }
-    throw error;
-  }
+  const wording: TargetCheckWording = {
+    done: 'switched',
+    when: 'moved',
+    verb: 'switch',
+    outcome: `Nothing was changed: ${route.hostname} still serves ${route.service ?? 'its old target'}.`,
+    details: { hostname: route.hostname },
+  };
+  const check = await answeringOrAhead(context, port, selection, cloudflared, publishAhead, wording);
+  return { service: selection.target, reason: selection.reason, ...check };
 }
 
 /** What the update changes, or NOTHING_TO_CHANGE when it changes nothing. */
@@ -90,7 +85,7 @@ async function plannedTarget(context: BackendContext, route: Route & { service: 
   if (!moves || port === null) return { next: { ...targetOf(route), originRequest }, warning: null };
   const chosen = await newTarget(context, route, port, update.publishAhead === true);
   // Switched ahead of the new service: the origin watch tells the owner when it first answers, as after publishAhead.
-  const awaitingServiceSince = chosen.warning?.startsWith('switched ahead') === true ? Date.now() : null;
+  const awaitingServiceSince = chosen.ahead ? Date.now() : null;
   return { next: { targetPort: port, service: chosen.service, targetReason: chosen.reason, originRequest, awaitingServiceSince }, warning: chosen.warning };
 }
 
@@ -159,6 +154,32 @@ async function updateCname(context: BackendContext, update: CnameUpdate, hooks: 
   };
 }
 
+/** ROUTE_BUSY: another call is moving the same route right now. */
+function beingMoved(hostname: string): TunnelManagerError {
+  return new TunnelManagerError({
+    code: 'ROUTE_BUSY',
+    message: `${hostname} is being moved right now by another call; nothing was changed.`,
+    fix: 'Wait until that call answers (tunnel_list_cnames then shows the target it left), then retry if the route still needs to change.',
+    details: { hostname, status: 'moving' },
+  });
+}
+
+/**
+ * One move of a route at a time: a second call for the same hostname while the first runs is refused (ROUTE_BUSY),
+ * so two moves never interleave their rows, reloads and compensations.
+ */
 export function backendUpdateRoute(context: BackendContext): { updateCname: (update: CnameUpdate, hooks?: CallHooks) => Promise<CnameUpdateResult> } {
-  return { updateCname: async (update, hooks = {}) => updateCname(context, update, hooks) };
+  const moving = new Set<string>();
+  return {
+    updateCname: async (update, hooks = {}) => {
+      const hostname = update.hostname.toLowerCase();
+      if (moving.has(hostname)) throw beingMoved(hostname);
+      moving.add(hostname);
+      try {
+        return await updateCname(context, update, hooks);
+      } finally {
+        moving.delete(hostname);
+      }
+    },
+  };
 }
