@@ -109,12 +109,30 @@ function decideProject(principal: Principal, resource: Extract<Resource, { kind:
   });
 }
 
+/**
+ * PORT_NOT_OWNED for a move to a port the route's project does not hold. The port manager words it for the owner
+ * ("your range"); when someone else moves the route (the meta-supervisor), the fix names the owner's ports instead.
+ */
+function assertOwnersPort(principal: Principal, owner: string, port: number, facts: PolicyFacts): void {
+  try {
+    facts.assertPortOwned(owner, port);
+  } catch (error) {
+    if (owner === principal.project || !(error instanceof TunnelManagerError)) throw error;
+    throw new TunnelManagerError({
+      code: error.code,
+      message: error.message,
+      fix: `A route moves only to a port its own project holds: port_list { "project": "${owner}" } lists ${owner}'s ports, and port_allocate { "project": "${owner}", "port": ${port}, "purpose": "…" } allocates this one to ${owner} if it is in ${owner}'s range.`,
+      details: { ...error.details, owner },
+    });
+  }
+}
+
 function decideRoute(principal: Principal, resource: Extract<Resource, { kind: 'route' }>, facts: PolicyFacts): Grant {
   const { hostname, targetPort } = resource;
   const owner = facts.routeOwner(hostname.toLowerCase());
   if (owner === undefined || owner === principal.project || principal.role === 'ms') {
     // A route moves only to a port its own project holds, whoever moves it (the meta-supervisor included).
-    if (owner !== undefined && targetPort !== undefined) facts.assertPortOwned(owner, targetPort);
+    if (owner !== undefined && targetPort !== undefined) assertOwnersPort(principal, owner, targetPort, facts);
     return own(principal);
   }
   throw new TunnelManagerError({

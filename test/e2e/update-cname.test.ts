@@ -137,7 +137,10 @@ describe('tunnel_update_cname: blue → green in place', () => {
     const notHeld = await refused(consilio, { hostname: HOST, targetPort: odinPort }, 'PORT_NOT_OWNED');
     expect(notHeld.fix).toContain('port_allocate');
     // The meta-supervisor moves any route, but only to a port its project holds.
-    await refused(ms, { hostname: HOST, targetPort: odinPort }, 'PORT_NOT_OWNED');
+    const msRefused = await refused(ms, { hostname: HOST, targetPort: odinPort }, 'PORT_NOT_OWNED');
+    // Worded for the one who moves another project's route: the owner's ports, not "your range".
+    expect(msRefused.fix).toContain('port_list { "project": "consilio" }');
+    expect(msRefused.fix).not.toContain('your range');
     expect((await routesOf(consilio)).find((route) => route.hostname === HOST)).toMatchObject({ targetPort: green });
     expect((await viaEdge(edgeUrl, HOST)).body).toContain('hello from green');
   }, 30_000);
@@ -157,6 +160,8 @@ describe('tunnel_update_cname: blue → green in place', () => {
     expect(nothing.fix).toContain('targetPort');
     await refused(consilio, { hostname: HOST }, 'NOTHING_TO_CHANGE');
     expect(events.filter((event) => event.kind === 'route.updated' && event.data.hostname === HOST)).toHaveLength(1);
+    // Given back: nothing listens there, so a later origin of this file may draw the same port.
+    expect((await call(consilio, 'port_release', { port: silent })).isError).toBe(false);
   }, 30_000);
 
   it('changes only the origin settings in place, and {} puts the defaults back', async () => {
