@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { EventRow } from '../../src/store/events-repository.ts';
+import { publishBlueGreen } from '../helpers/blue-green.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { call, freePortInRange, mcpClient, portOf, projectPorts, standinFaultFile, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
 import { edgeTraffic } from '../helpers/traffic.ts';
@@ -86,12 +87,10 @@ describe('tunnel_update_cname: blue → green in place', () => {
   let green: number;
 
   it('moves a route from port A to port B under continuous traffic with 0 failed requests; the next request reaches B', async () => {
-    blue = portOf(await origin('consilio', 'blue'));
-    green = portOf(await origin('consilio', 'green'));
-    await allocate(consilio, blue);
-    await allocate(consilio, green);
-    const created = await call(consilio, 'tunnel_request_cname', { subdomain: 'switch', targetPort: blue });
-    expect(created.isError, JSON.stringify(created.data)).toBe(false);
+    const pair = await publishBlueGreen(env, consilio, { project: 'consilio', subdomain: 'switch' });
+    cleanups.push(pair.close);
+    ({ blue, green } = pair);
+    expect(pair.hostname).toBe(HOST);
     expect((await viaEdge(edgeUrl, HOST)).body).toContain('hello from blue');
     const before = (await routesOf(consilio)).find((route) => route.hostname === HOST)!;
 
