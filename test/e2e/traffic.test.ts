@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { HostTraffic, TrafficResult } from '../../src/contract/traffic.ts';
 import { waitUntil } from '../helpers/cli.ts';
-import { call, freePortInRange, mcpClient, portOf, projectPorts, startTestService, viaEdge } from '../helpers/service.ts';
+import { call, freePortInRange, sandboxClients, portOf, projectPorts, startTestService, viaEdge } from '../helpers/service.ts';
 
 /**
  * tunnel_get_traffic (issue 24, items 1 and 2) with real parts: the whole service in sandbox mode, a real origin on
@@ -49,12 +49,10 @@ async function traffic(client: Client, args: Record<string, unknown>): Promise<T
 beforeAll(async () => {
   env = await startTestService();
   cleanups.push(env.stop);
-  const info = env.service.sandboxInfo!;
-  edgeUrl = info.edgeUrl;
-  consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
-  odin = await mcpClient(info.mcpUrl, info.tokens.odin!);
-  ms = await mcpClient(info.mcpUrl, info.tokens['meta-supervisor']!);
-  cleanups.push(() => consilio.close(), () => odin.close(), () => ms.close());
+  edgeUrl = env.service.sandboxInfo!.edgeUrl;
+  const clients = await sandboxClients(env.service);
+  ({ consilio, odin, ms } = clients);
+  cleanups.push(clients.close);
   const port = portOf(await failingOrigin());
   expect((await call(consilio, 'port_allocate', { port, purpose: 'traffic test' })).isError).toBe(false);
   const created = await call(consilio, 'tunnel_request_cname', { subdomain: 'traffic', targetPort: port });

@@ -5,7 +5,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { EventRow } from '../../src/store/events-repository.ts';
 import { publishBlueGreen } from '../helpers/blue-green.ts';
 import { waitUntil } from '../helpers/cli.ts';
-import { call, freePortInRange, mcpClient, portOf, projectPorts, standinFaultFile, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
+import { call, freePortInRange, sandboxClients, portOf, projectPorts, standinFaultFile, startOriginInRange, startTestService, viaEdge } from '../helpers/service.ts';
 import { edgeTraffic } from '../helpers/traffic.ts';
 
 /**
@@ -71,12 +71,10 @@ async function refused(client: Client, args: Record<string, unknown>, code: stri
 beforeAll(async () => {
   env = await startTestService({ reload: { drainGraceSeconds: 1 } });
   cleanups.push(env.stop);
-  const info = env.service.sandboxInfo!;
-  edgeUrl = info.edgeUrl;
-  consilio = await mcpClient(info.mcpUrl, info.tokens.consilio!);
-  odin = await mcpClient(info.mcpUrl, info.tokens.odin!);
-  ms = await mcpClient(info.mcpUrl, info.tokens['meta-supervisor']!);
-  cleanups.push(() => consilio.close(), () => odin.close(), () => ms.close());
+  edgeUrl = env.service.sandboxInfo!.edgeUrl;
+  const clients = await sandboxClients(env.service);
+  ({ consilio, odin, ms } = clients);
+  cleanups.push(clients.close);
   const unsubscribe = env.service.bus.subscribe((event) => events.push(event));
   cleanups.push(unsubscribe);
 }, 60_000);

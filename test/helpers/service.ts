@@ -98,6 +98,19 @@ export async function mcpClient(url: string, token: string): Promise<Client> {
   return client;
 }
 
+/** The sandbox's demo projects a test talks to, each with its own MCP client (closed by the returned `close`). */
+export async function sandboxClients(service: Service): Promise<{ consilio: Client; odin: Client; ms: Client; close: () => Promise<void> }> {
+  const info = service.sandboxInfo;
+  const token = (project: string): string => {
+    const found = info?.tokens[project];
+    if (found === undefined) throw new Error(`the sandbox has no token for ${project}`);
+    return found;
+  };
+  const url = info?.mcpUrl ?? '';
+  const [consilio, odin, ms] = await Promise.all([mcpClient(url, token('consilio')), mcpClient(url, token('odin')), mcpClient(url, token('meta-supervisor'))]);
+  return { consilio, odin, ms, close: async () => void (await Promise.all([consilio.close(), odin.close(), ms.close()])) };
+}
+
 /** The structured result of a tool call (success or our error shape). */
 export async function call<T = Record<string, unknown>>(client: Client, name: string, args: Record<string, unknown> = {}): Promise<{ isError: boolean; data: T }> {
   const result = await client.callTool({ name, arguments: args });
