@@ -102,8 +102,10 @@ export class TrafficReader {
     for (const target of targets) {
       const key = this.key(window, target);
       const outcome = zone.then((byHost) => byHost.get(target.hostname) ?? Promise.reject(new Error(`no answer for ${target.hostname}`)));
-      outcome.catch(() => this.answers.delete(key));
-      this.answers.set(key, { at: now, outcome });
+      const entry = { at: now, outcome };
+      // Forgotten when it failed, unless a newer ask has taken its place meanwhile.
+      outcome.catch(() => this.answers.get(key) === entry && this.answers.delete(key));
+      this.answers.set(key, entry);
     }
   }
 
