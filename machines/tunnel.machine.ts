@@ -64,6 +64,8 @@ export interface TunnelContext {
   /** The reload requests the current reload serves. */
   reloadingFor: string[];
   reloadCount: number;
+  /** An operator's RESTART came during a reload: the running tunnel is replaced once the reload is over (no outage). */
+  restartQueued: boolean;
   /**
    * cloudflared was stopped by the manager's own clean shutdown (SHUTDOWN), not by an operator or a crash: the next
    * start of the manager starts it at once, with no backoff and no failure counted.
@@ -144,6 +146,7 @@ export const tunnelMachine = setup({
     probeFailuresReachLimit: ({ context }) => context.consecutiveFailures + 1 >= context.settings.failuresBeforeRestart,
     restartAtOnce: ({ context }) => context.currentDelayMs <= 0,
     hasPendingReloads: ({ context }) => context.pendingReloads.length > 0,
+    restartQueued: ({ context }) => context.restartQueued,
     stoppedForShutdown: ({ context }) => context.stoppedForShutdown,
     keptRunning: (_, params: { error: unknown }) => keptRunning(params.error),
   },
@@ -220,7 +223,8 @@ export const tunnelMachine = setup({
     }),
     emitDown: emit(({ context }) => ({ type: 'tunnel.down' as const, reason: context.lastError ?? 'unknown', at: now() })),
     /** An operator's restart starts a new streak: whatever failed before, the next failure restarts at once. */
-    recordManualRestart: assign({ currentDelayMs: 0, backoffUntil: null, restartReason: 'manual' as const, failureStreak: 0, backoffStep: 0 }),
+    recordManualRestart: assign({ currentDelayMs: 0, backoffUntil: null, restartReason: 'manual' as const, failureStreak: 0, backoffStep: 0, restartQueued: false }),
+    queueRestart: assign({ restartQueued: true }),
     /** Backing off: nothing runs (the stopped process is not shown as the tunnel's pid). */
     armBackoff: assign(({ context }) => ({ backoffUntil: now() + context.currentDelayMs, process: null })),
     emitRestarted: emit(({ context }, params: { process: TunnelProcessInfo }) => ({
@@ -325,6 +329,7 @@ export const tunnelMachine = setup({
     pendingReloads: [],
     reloadingFor: [],
     reloadCount: 0,
+    restartQueued: false,
     stoppedForShutdown: false,
   }),
   initial: 'booting',
@@ -390,7 +395,10 @@ export const tunnelMachine = setup({
         },
       ],
       after: { stableAfter: { actions: 'resetStreak' } },
-      always: { guard: 'hasPendingReloads', target: 'reloading' },
+      always: [
+        { guard: 'hasPendingReloads', target: 'reloading' },
+        { guard: 'restartQueued', target: 'replacing', actions: 'recordManualRestart' },
+      ],
       on: {
         RELOAD: { target: 'reloading', actions: { type: 'queueReload', params: ({ event }) => ({ requestId: event.requestId }) } },
         // An operator's restart of a running tunnel: the new process first, then the old one stops (no outage).
@@ -432,7 +440,7 @@ export const tunnelMachine = setup({
       },
     },
     reloading: {
-      description: 'cloudflared loads the changed ingress file: a replica takes over, or it restarts. RELOAD requests that arrive meanwhile make one more reload after this one. If the reload fails, the old process keeps serving.',
+      description: 'cloudflared loads the changed ingress file: a replica takes over, or it restarts. RELOAD requests that arrive meanwhile make one more reload after this one; an operator\'s RESTART replaces the process after it. If the reload fails, the old process keeps serving.',
       entry: 'takePendingReloads',
       invoke: {
         id: 'reload',
@@ -452,6 +460,8 @@ export const tunnelMachine = setup({
       on: {
         RELOAD: { actions: { type: 'queueReload', params: ({ event }) => ({ requestId: event.requestId }) } },
         RECHECK: { actions: 'applySettings' },
+        // An operator's restart during a reload waits for it, then replaces the process (instead of stopping it).
+        RESTART: { actions: 'queueRestart' },
       },
     },
     replacing: {
@@ -480,6 +490,8 @@ export const tunnelMachine = setup({
       on: {
         RECHECK: { actions: 'applySettings' },
         RELOAD: { actions: { type: 'queueReload', params: ({ event }) => ({ requestId: event.requestId }) } },
+        // Another operator's restart while one is replacing the process: the replacement under way answers both.
+        RESTART: { description: 'answered by the replacement under way' },
       },
     },
     restarting: {

@@ -72,7 +72,9 @@ async function restartTunnel(context: BackendContext, by: string): Promise<Tunne
   // actor reports `tunnel.restarted`). Otherwise the restart takes the tunnel down on purpose: the tunnel machine
   // emits nothing for that (it reports failures), so say it here, for the events log and the subscribers of
   // tunnel://status. A tunnel that was already down (backoff) reports its own recovery when it starts.
-  const outage = wasUp && context.tunnelSnapshot().value !== 'replacing';
+  // During a reload the restart waits for it and then replaces the process: no outage either.
+  const after = context.tunnelSnapshot().value;
+  const outage = wasUp && after !== 'replacing' && after !== 'reloading';
   if (outage) bus.publish('tunnel.down', '*', { reason: `restart requested by ${by}`, manual: true, pid: before.context.process?.pid ?? null }, downAt);
   await waitForTunnelRunning(tunnel, (config.restart.startTimeoutSeconds + config.restart.stopGraceSeconds + 5) * 1000, 'The restart did not bring it up.');
   if (outage) bus.publish('tunnel.recovered', '*', { downForMs: Date.now() - downAt, pid: context.tunnelSnapshot().context.process?.pid ?? null, manual: true });

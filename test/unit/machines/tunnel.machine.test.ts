@@ -272,6 +272,31 @@ describe('tunnel machine under a simulated clock', () => {
     expect(h.emitted).toEqual([expect.objectContaining({ type: 'tunnel.restarted', previousPid: before, outage: false })]);
   });
 
+  it("an operator's RESTART during a reload waits for it, then replaces the process: no stop, no outage, the reload answered", async () => {
+    const h = harness({ replace: 'ok', reloadMs: 1000 });
+    h.actor.start();
+    await vi.advanceTimersByTimeAsync(0);
+    h.actor.send({ type: 'RELOAD', requestId: 'r1' });
+    expect(h.state()).toBe('reloading');
+    h.actor.send({ type: 'RESTART' });
+    // Not stopped halfway: the reload goes on, and the restart waits for it.
+    expect(h.state()).toBe('reloading');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(h.state()).toBe('replacing');
+    const reloaded = h.actor.getSnapshot().context.process!.pid;
+    expect(h.replaceCalls.map((process) => process?.pid)).toEqual([reloaded]);
+    // A second operator's restart while the first replaces: the replacement under way answers both.
+    h.actor.send({ type: 'RESTART' });
+    expect(h.state()).toBe('replacing');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(h.state()).toEqual({ running: 'up' });
+    expect(h.replaceCalls).toHaveLength(1);
+    expect(h.stopCalls).toHaveLength(0);
+    expect(h.actor.getSnapshot().context).toMatchObject({ restartQueued: false, restartReason: 'manual', downSince: null });
+    expect(h.actor.getSnapshot().context.process!.pid).not.toBe(reloaded);
+    expect(h.emitted.map((event) => event.type)).toEqual(['tunnel.reloaded', 'tunnel.restarted']);
+  });
+
   it('a replacement that fails with the old process serving leaves the tunnel as it was; one that leaves nothing restarts', async () => {
     const kept = harness({ replace: 'fail-kept' });
     kept.actor.start();
