@@ -64,6 +64,9 @@ export const TRAFFIC_PAGE_SIZE = 10_000;
 const GROUP_FIELDS = 'count sum { edgeResponseBytes } dimensions { clientRequestHTTPHost datetimeHour edgeResponseStatus }';
 const FILTER_TYPE = 'ZoneHttpRequestsAdaptiveGroupsFilter_InputObject';
 
+/** Cloudflare's `Time`: RFC 3339 in UTC, to the second ("2026-12-07T10:00:00Z"). */
+const timeOf = (at: Date): string => `${at.toISOString().slice(0, 19)}Z`;
+
 /** The query text and its variables: values travel only as variables, never spliced into the text. */
 export function trafficQuery(input: TrafficQueryInput): { query: string; variables: Record<string, unknown> } {
   const variables: Record<string, unknown> = { zoneTag: input.zoneId };
@@ -72,8 +75,8 @@ export function trafficQuery(input: TrafficQueryInput): { query: string; variabl
   input.chunks.forEach((chunk, index) => {
     declarations.push(`$f${index}: ${FILTER_TYPE}!`);
     variables[`f${index}`] = {
-      datetime_geq: chunk.from.toISOString(),
-      datetime_lt: chunk.to.toISOString(),
+      datetime_geq: timeOf(chunk.from),
+      datetime_lt: timeOf(chunk.to),
       clientRequestHTTPHost_in: [...input.hostnames],
       requestSource: 'eyeball',
     };

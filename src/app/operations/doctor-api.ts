@@ -87,10 +87,10 @@ function dnsCheck(get: Get, config: Config, zoneId: string | undefined): Promise
 const ANALYTICS_FIX = 'Give the token the permission Analytics:Read (Zone → Analytics → Read) on the zones routes are published on; without it tunnel_get_traffic answers available: false, and nothing else changes.';
 
 /** The query tunnel_get_traffic sends, for the last minute of the default zone: a warning, not a problem, when refused (the tool is optional). */
-async function analyticsCheck(base: string, token: string, zoneId: string | undefined): Promise<DoctorCheck> {
-  if (!zoneId) return check(NAMES.analytics, 'skipped', 'the default zone was not found (see above)');
+async function analyticsCheck(base: string, token: string, zone: { id: string | undefined; name: string }): Promise<DoctorCheck> {
+  if (!zone.id) return check(NAMES.analytics, 'skipped', 'the default zone was not found (see above)');
   const to = new Date();
-  const body = trafficQuery({ zoneId, hostnames: [], chunks: [{ from: new Date(to.getTime() - 60_000), to }], withLimits: true });
+  const body = trafficQuery({ zoneId: zone.id, hostnames: [zone.name], chunks: [{ from: new Date(to.getTime() - 60_000), to }], withLimits: true });
   try {
     const response = await fetch(`${base}/graphql`, {
       method: 'POST',
@@ -147,7 +147,7 @@ export async function checkApi(config: Config, sandbox: boolean, env: NodeJS.Pro
       'Give the token the permission Cloudflare Tunnel:Read on the account, and check cloudflare.accountId and tunnel.id.',
     ),
   );
-  results.push(await analyticsCheck(base, token, zoneId));
+  results.push(await analyticsCheck(base, token, { id: zoneId, name: config.tunnel.defaultZone }));
   results.push(clockCheck(verify.date, maxSkewMs));
   return results;
 }

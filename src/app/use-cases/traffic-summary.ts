@@ -20,11 +20,12 @@ export interface ChunkPlan {
 
 /** The window [now − window, now), cut to what the plan keeps, in chunks no wider than the plan allows one node. */
 export function planChunks(now: number, windowSeconds: number, limits: DatasetLimits | null): ChunkPlan {
-  const to = now;
-  let from = now - windowSeconds * 1000;
+  // Whole seconds: the API's times have no fraction.
+  const to = Math.floor(now / 1000) * 1000;
+  let from = to - windowSeconds * 1000;
   let cut: string | null = null;
-  if (limits && now - from > limits.notOlderThanSeconds * 1000 - LOOKBACK_MARGIN_MS) {
-    from = now - limits.notOlderThanSeconds * 1000 + LOOKBACK_MARGIN_MS;
+  if (limits && to - from > limits.notOlderThanSeconds * 1000 - LOOKBACK_MARGIN_MS) {
+    from = to - limits.notOlderThanSeconds * 1000 + LOOKBACK_MARGIN_MS;
     cut = `the zone's plan keeps ${Math.round(limits.notOlderThanSeconds / 3600)} hours of traffic: the window starts at ${new Date(from).toISOString()}`;
   }
   const step = Math.max(60, limits?.maxDurationSeconds ?? DEFAULT_CHUNK_SECONDS) * 1000;

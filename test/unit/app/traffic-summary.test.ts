@@ -20,7 +20,7 @@ describe('trafficQuery', () => {
     // Nothing of the caller's reaches the text: hostnames and times are variables only.
     expect(query).not.toContain('app.153.se');
     expect(variables.zoneTag).toBe('z1');
-    expect(variables.f0).toEqual({ datetime_geq: '2026-11-30T12:30:00.000Z', datetime_lt: '2026-12-01T12:30:00.000Z', clientRequestHTTPHost_in: ['app.153.se', 'b.153.se'], requestSource: 'eyeball' });
+    expect(variables.f0).toEqual({ datetime_geq: '2026-11-30T12:30:00Z', datetime_lt: '2026-12-01T12:30:00Z', clientRequestHTTPHost_in: ['app.153.se', 'b.153.se'], requestSource: 'eyeball' });
   });
 
   it('leaves the settings node out when the limits are known', () => {
