@@ -85,7 +85,9 @@ export class TrafficReader {
     const stale = new Map<string, TrafficTarget[]>();
     for (const target of targets) {
       if (this.answers.has(this.key(window, target))) continue;
-      stale.set(target.zoneId, [...(stale.get(target.zoneId) ?? []), target]);
+      const zone = stale.get(target.zoneId);
+      if (zone) zone.push(target);
+      else stale.set(target.zoneId, [target]);
     }
     for (const zoneTargets of stale.values()) this.ask(zoneTargets, window, now);
     const outcomes = await Promise.all(targets.map((target) => this.answers.get(this.key(window, target))?.outcome ?? Promise.reject(new Error('lost answer'))));
@@ -120,7 +122,11 @@ export class TrafficReader {
     const refusal = zoneRefusal(answer, first);
     const notes = problemNotes(answer, plan);
     const rowsOf = new Map<string, TrafficRow[]>();
-    for (const row of answer.rows) rowsOf.set(row.hostname, [...(rowsOf.get(row.hostname) ?? []), row]);
+    for (const row of answer.rows) {
+      const rows = rowsOf.get(row.hostname);
+      if (rows) rows.push(row);
+      else rowsOf.set(row.hostname, [row]);
+    }
     const asOf = new Date(now);
     return new Map(
       targets.map((target) => [

@@ -1,25 +1,14 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../../src/app/config/logger.ts';
+import { captureLogs } from '../../helpers/log-capture.ts';
 import { redact, REDACTED } from '../../../src/redact.ts';
 
-function capture() {
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      lines.push(chunk.toString());
-      callback();
-    },
-  });
-  return { logger: createLogger({ destination, level: 'debug' }), lines };
-}
 
 describe('redaction', () => {
   const cfToken = 'Zx9_aB3cD4eF5gH6iJ7kL8mN9oP0qR1sT2uV3wX4';
   const mcpToken = 'tmk_' + 'A'.repeat(43);
 
   it('blanks secret keys and token-like values in log objects and messages', () => {
-    const { logger, lines } = capture();
+    const { logger, lines } = captureLogs();
     logger.info({ apiToken: cfToken, headers: { authorization: `Bearer ${cfToken}` }, nested: { note: `use ${mcpToken}` } }, `called with ${cfToken}`);
     logger.flush();
     const text = lines.join('');

@@ -1,6 +1,5 @@
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createLogger } from '../../../src/app/config/logger.ts';
+import { captureLogs } from '../../helpers/log-capture.ts';
 import { startRounds, type Rounds } from '../../../src/app/schedules/rounds.ts';
 
 /**
@@ -8,16 +7,6 @@ import { startRounds, type Rounds } from '../../../src/app/schedules/rounds.ts';
  * expiry, the heap trimmer), on Vitest's simulated clock: the cadence, the first round, no two rounds at once, and a
  * failed round that does not end the schedule.
  */
-function capture() {
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      lines.push(chunk.toString());
-      callback();
-    },
-  });
-  return { logger: createLogger({ destination, level: 'debug' }), lines };
-}
 
 /** A round that waits until the test releases it, counting how many started. */
 function blockingRound() {
@@ -44,7 +33,7 @@ describe('startRounds', () => {
   });
 
   it('runs a round every interval, and the first one after firstAfterMs when given', async () => {
-    const { logger } = capture();
+    const { logger } = captureLogs();
     let count = 0;
     rounds = startRounds(() => void (count += 1), { intervalMs: 1_000, firstAfterMs: 100, logger, what: 'counting' });
     await vi.advanceTimersByTimeAsync(100);
@@ -59,7 +48,7 @@ describe('startRounds', () => {
   });
 
   it('queues one more round when the timer fires during a round, unless skipWhenBusy', async () => {
-    const { logger } = capture();
+    const { logger } = captureLogs();
     for (const skipWhenBusy of [false, true]) {
       const job = blockingRound();
       rounds = startRounds(job.round, { intervalMs: 1_000, skipWhenBusy, logger, what: 'blocking' });
@@ -78,7 +67,7 @@ describe('startRounds', () => {
   });
 
   it('logs a failed round and runs the next one as planned', async () => {
-    const { logger, lines } = capture();
+    const { logger, lines } = captureLogs();
     let calls = 0;
     rounds = startRounds(
       () => {
@@ -96,7 +85,7 @@ describe('startRounds', () => {
   });
 
   it('runNow runs a round at once and resolves when it is done', async () => {
-    const { logger } = capture();
+    const { logger } = captureLogs();
     let count = 0;
     rounds = startRounds(() => void (count += 1), { intervalMs: 60_000, logger, what: 'counting' });
     await rounds.runNow();
